@@ -1,0 +1,56 @@
+// The Hono app every edge function starts from: request ids, CORS, a JSON access log, and one
+// place each for validation failures (422), thrown errors and unknown routes, all problem+json.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Hook } from "@hono/zod-openapi";
+import { cors } from "hono/cors";
+import { createMiddleware } from "hono/factory";
+import { requestId } from "hono/request-id";
+import type { Claims } from "./db.ts";
+import { handleError, problemResponse, validationProblem } from "./errors.ts";
+import { log } from "./log.ts";
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    claims: Claims;
+  };
+}
+
+// deno-lint-ignore no-explicit-any
+export const defaultHook: Hook<any, AppEnv, any, any> = (result, c) => {
+  if (!result.success) return validationProblem(result.error, new URL(c.req.url).pathname);
+};
+
+/** A router for one resource, mounted into a function's app with `.route()`. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({ defaultHook });
+}
+
+const accessLog = createMiddleware<AppEnv>(async (c, next) => {
+  const started = performance.now();
+  await next();
+  log(c.res.status >= 500 ? "error" : "info", "request", {
+    request_id: c.get("requestId"),
+    method: c.req.method,
+    path: new URL(c.req.url).pathname,
+    status: c.res.status,
+    ms: Math.round(performance.now() - started),
+  });
+});
+
+/** The app of the edge function `name`, serving under `/<name>` as Supabase routes it. */
+export function createApp(name: string) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook }).basePath(`/${name}`);
+  app.use("*", requestId(), accessLog, cors({ origin: "*", exposeHeaders: ["x-request-id"] }));
+  app.onError(handleError);
+  app.notFound((c) =>
+    problemResponse({
+      type: "about:blank",
+      title: "Not Found",
+      status: 404,
+      detail: `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`,
+      instance: new URL(c.req.url).pathname,
+    })
+  );
+  return app;
+}

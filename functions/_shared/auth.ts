@@ -1,0 +1,71 @@
+// Verifies the caller's JWT: HS256 with the project's secret (the local stack, legacy projects)
+// or the project's JWKS for asymmetric keys. Anything else is a 401.
+import { createMiddleware } from "hono/factory";
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import type { JWTPayload } from "jose";
+import { config } from "./config.ts";
+import { apiRoles, type Claims } from "./db.ts";
+import { ProblemError } from "./errors.ts";
+import type { AppEnv } from "./app.ts";
+
+const asymmetric = ["ES256", "RS256"];
+let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+
+const unauthorized = (detail: string) =>
+  new ProblemError(401, "Unauthorized", detail, {}, { "www-authenticate": "Bearer" });
+
+async function verifySignature(token: string): Promise<JWTPayload> {
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw unauthorized("The bearer token is not a JWT.");
+  }
+  const { SUPABASE_JWT_SECRET, SUPABASE_JWKS_URL, SUPABASE_URL } = config();
+  try {
+    if (alg === "HS256" && SUPABASE_JWT_SECRET) {
+      const key = new TextEncoder().encode(SUPABASE_JWT_SECRET);
+      return (await jwtVerify(token, key, { algorithms: ["HS256"] })).payload;
+    }
+    if (alg && asymmetric.includes(alg)) {
+      jwks ??= createRemoteJWKSet(
+        new URL(SUPABASE_JWKS_URL ?? `${SUPABASE_URL}/auth/v1/.well-known/jwks.json`),
+      );
+      return (await jwtVerify(token, jwks, { algorithms: asymmetric })).payload;
+    }
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw unauthorized(
+      code === "ERR_JWT_EXPIRED" ? "The token has expired." : "The token could not be verified.",
+    );
+  }
+  throw unauthorized(`Tokens signed with ${alg ?? "no algorithm"} are not accepted.`);
+}
+
+/** The verified claims of a bearer token, or a 401 ProblemError. */
+export async function verifyToken(token: string): Promise<Claims> {
+  const payload = await verifySignature(token);
+  const role = payload.role as Claims["role"];
+  if (!apiRoles.includes(role)) throw unauthorized("The token carries no usable role.");
+  if (role === "authenticated" && typeof payload.sub !== "string") {
+    throw unauthorized("The token has no subject.");
+  }
+  return { ...payload, role } as Claims;
+}
+
+function bearerToken(header: string | undefined): string | undefined {
+  const match = header?.match(/^Bearer\s+(\S+)$/i);
+  return match?.[1];
+}
+
+/** Requires a signed-in user's token and puts its claims on the context as `claims`. */
+export const requireUser = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearerToken(c.req.header("authorization"));
+  if (!token) throw unauthorized("Sign in: send the access token as `Authorization: Bearer`.");
+  const claims = await verifyToken(token);
+  if (claims.role !== "authenticated") {
+    throw unauthorized("This endpoint needs a signed-in user's token, not an API key.");
+  }
+  c.set("claims", claims);
+  await next();
+});

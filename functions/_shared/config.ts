@@ -1,0 +1,98 @@
+// The environment, parsed once with zod. Supabase's own variables are required; each vendor is
+// enabled only when all its credentials are present, and otherwise disabled with a message that
+// names what is missing. A missing vendor never stops the functions from booting.
+import { z } from "zod";
+
+const optional = z.string().trim().min(1).optional().catch(undefined);
+
+const envSchema = z.object({
+  SUPABASE_URL: z.url().default("http://127.0.0.1:54321"),
+  SUPABASE_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL"),
+  SUPABASE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  SUPABASE_JWKS_URL: z.url().optional(),
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(50).default(5),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+
+  TWILIO_ACCOUNT_SID: optional,
+  TWILIO_AUTH_TOKEN: optional,
+  TWILIO_BASE_URL: z.url().default("https://api.twilio.com"),
+  AWS_REGION: z.string().default("us-east-1"),
+  AWS_ACCESS_KEY_ID: optional,
+  AWS_SECRET_ACCESS_KEY: optional,
+  AWS_ENDPOINT_URL: z.url().optional(),
+  SES_FROM_EMAIL: z.email().optional().catch(undefined),
+  S3_BUCKET_NAME: z.string().default("renewal-system-uploads"),
+  WHATSAPP_ACCESS_TOKEN: optional,
+  WHATSAPP_PHONE_NUMBER_ID: optional,
+  GRAPH_BASE_URL: z.url().default("https://graph.facebook.com/v17.0"),
+  RAZORPAY_KEY_ID: optional,
+  RAZORPAY_KEY_SECRET: optional,
+  RAZORPAY_BASE_URL: z.url().default("https://api.razorpay.com"),
+  OPENAI_API_KEY: optional,
+  OPENAI_BASE_URL: z.url().default("https://api.openai.com/v1"),
+  SENDGRID_API_KEY: optional,
+  SENDGRID_BASE_URL: z.url().default("https://api.sendgrid.com"),
+  TELEGRAM_BOT_TOKEN: optional,
+  TELEGRAM_BASE_URL: z.url().default("https://api.telegram.org"),
+});
+
+type Env = z.infer<typeof envSchema>;
+
+/** Which variables each vendor needs before it is switched on. */
+const vendorRequirements = {
+  twilio: ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"],
+  ses: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "SES_FROM_EMAIL"],
+  sns: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+  s3: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+  whatsapp: ["WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID"],
+  razorpay: ["RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET"],
+  openai: ["OPENAI_API_KEY"],
+  sendgrid: ["SENDGRID_API_KEY"],
+  telegram: ["TELEGRAM_BOT_TOKEN"],
+} as const satisfies Record<string, readonly (keyof Env)[]>;
+
+export type VendorName = keyof typeof vendorRequirements;
+export type VendorStatus = { enabled: true } | { enabled: false; reason: string };
+
+export interface Config extends Env {
+  vendors: Record<VendorName, VendorStatus>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n  ${issues.join("\n  ")}`);
+  }
+}
+
+function vendorStatus(env: Env, required: readonly (keyof Env)[]): VendorStatus {
+  const missing = required.filter((name) => env[name] === undefined);
+  return missing.length === 0
+    ? { enabled: true }
+    : { enabled: false, reason: `disabled: set ${missing.join(", ")}` };
+}
+
+/** Parses an environment; throws ConfigError naming each bad variable (never its value). */
+export function parseConfig(source: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`),
+    );
+  }
+  const env = parsed.data;
+  const vendors = Object.fromEntries(
+    Object.entries(vendorRequirements).map(([name, required]) => [
+      name,
+      vendorStatus(env, required),
+    ]),
+  ) as Record<VendorName, VendorStatus>;
+  return { ...env, vendors };
+}
+
+let cached: Config | undefined;
+
+/** The process's configuration, parsed on first use. */
+export function config(): Config {
+  cached ??= parseConfig(Deno.env.toObject());
+  return cached;
+}

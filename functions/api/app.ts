@@ -1,0 +1,33 @@
+// The `api` edge function: the renewal desk's REST API, documented by its own OpenAPI document.
+import { Scalar } from "@scalar/hono-api-reference";
+import { createApp } from "../_shared/app.ts";
+import { config } from "../_shared/config.ts";
+import packageJson from "../../package.json" with { type: "json" };
+import health from "./health/index.ts";
+import me from "./me/index.ts";
+
+const app = createApp("api")
+  .route("/", health)
+  .route("/", me);
+
+app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+  type: "http",
+  scheme: "bearer",
+  bearerFormat: "JWT",
+  description: "A Supabase access token (the user's session JWT).",
+});
+
+app.doc31("/openapi.json", () => ({
+  openapi: "3.1.0",
+  info: {
+    title: "Py360 Renewal API",
+    version: packageJson.version,
+    description: "Renewal cases, customers, payments, communications and analytics. " +
+      "Errors are RFC 9457 problem+json; every query runs under the caller's row-level security.",
+  },
+  servers: [{ url: `${config().SUPABASE_URL}/functions/v1`, description: "Edge functions" }],
+}));
+
+app.get("/docs", Scalar({ url: "./openapi.json", pageTitle: "Py360 Renewal API" }));
+
+export default app;

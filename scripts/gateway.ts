@@ -1,0 +1,98 @@
+// The functions gateway: one Deno process serving every function in supabase/config.toml under
+// /functions/v1/<name>/..., the URL shape of Supabase, so supabase-js works unchanged. Like
+// Supabase's relay it checks the JWT first for functions with `verify_jwt = true`.
+import { parse } from "smol-toml";
+import { verifyToken } from "../functions/_shared/auth.ts";
+import { problemResponse, ProblemError } from "../functions/_shared/errors.ts";
+import { projectRoot } from "./lib/run.ts";
+
+interface EdgeFunction {
+  name: string;
+  verifyJwt: boolean;
+  fetch: (request: Request) => Response | Promise<Response>;
+}
+
+interface FunctionConfig {
+  enabled?: boolean;
+  verify_jwt?: boolean;
+}
+
+/** Imports each enabled function's `app.ts` as listed in supabase/config.toml. */
+export async function loadFunctions(): Promise<Map<string, EdgeFunction>> {
+  const toml = parse(await Deno.readTextFile(`${projectRoot}/supabase/config.toml`));
+  const entries = Object.entries((toml.functions ?? {}) as Record<string, FunctionConfig>);
+  const functions = new Map<string, EdgeFunction>();
+  for (const [name, settings] of entries) {
+    if (settings.enabled === false) continue;
+    const module = await import(`${projectRoot}/functions/${name}/app.ts`);
+    functions.set(name, {
+      name,
+      verifyJwt: settings.verify_jwt ?? true,
+      fetch: module.default.fetch,
+    });
+  }
+  return functions;
+}
+
+const route = /^\/functions\/v1\/([a-z0-9_-]+)(\/.*)?$/;
+
+/** Routes a request to its function, with the path the function sees on Supabase. */
+export function gatewayHandler(functions: Map<string, EdgeFunction>) {
+  return async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    const match = url.pathname.match(route);
+    const fn = match && functions.get(match[1]);
+    if (!fn) {
+      return problemResponse({
+        type: "about:blank",
+        title: "Not Found",
+        status: 404,
+        detail: `No function serves ${url.pathname}.`,
+        instance: url.pathname,
+      });
+    }
+    if (fn.verifyJwt && request.method !== "OPTIONS") {
+      const token = request.headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+      try {
+        if (!token) throw new ProblemError(401, "Unauthorized", "Missing authorization header.");
+        await verifyToken(token);
+      } catch (error) {
+        if (!(error instanceof ProblemError)) throw error;
+        return problemResponse({
+          type: "about:blank",
+          title: error.title,
+          status: error.status,
+          detail: error.detail,
+          instance: url.pathname,
+        });
+      }
+    }
+    const inner = new URL(`/${fn.name}${match![2] ?? ""}${url.search}`, url);
+    return await fn.fetch(new Request(inner, request));
+  };
+}
+
+export interface Gateway {
+  port: number;
+  functions: string[];
+  shutdown(): Promise<void>;
+}
+
+/** Serves every function on `port` (0 picks a free one). */
+export async function serveGateway(
+  port: number,
+  onRequest: (response: Response) => void = () => {},
+): Promise<Gateway> {
+  const functions = await loadFunctions();
+  const handle = gatewayHandler(functions);
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (req) => {
+    const response = await handle(req);
+    onRequest(response);
+    return response;
+  });
+  return {
+    port: server.addr.port,
+    functions: [...functions.keys()],
+    shutdown: () => server.shutdown(),
+  };
+}

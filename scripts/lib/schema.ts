@@ -1,0 +1,57 @@
+// Builds a database: the local platform shim, then our migrations through the real Supabase
+// CLI, then seed data.
+import { projectRoot, run } from "./run.ts";
+
+const supabaseCli = `${projectRoot}/node_modules/.bin/supabase`;
+
+/** Runs SQL files in order with psql, stopping at the first error. */
+export async function applySqlFiles(url: string, files: string[]): Promise<void> {
+  for (const file of files) {
+    await run("psql", [url, "--quiet", "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-f", file], {
+      env: { PGOPTIONS: "--client-min-messages=warning" },
+    });
+  }
+}
+
+async function sqlFilesIn(folder: string): Promise<string[]> {
+  const files = [];
+  for await (const entry of Deno.readDir(`${projectRoot}/${folder}`)) {
+    if (entry.isFile && entry.name.endsWith(".sql")) files.push(`${projectRoot}/${folder}/${entry.name}`);
+  }
+  return files.sort();
+}
+
+/** What Supabase provides and vanilla Postgres lacks (roles, auth, storage). Idempotent. */
+export async function applyPlatform(url: string): Promise<void> {
+  await applySqlFiles(url, await sqlFilesIn("supabase/platform"));
+}
+
+/** Applies pending migrations with `supabase db push`, exactly as against a hosted project. */
+export async function pushMigrations(url: string): Promise<void> {
+  await run(supabaseCli, ["db", "push", "--db-url", `${url}?sslmode=disable`, "--yes"]);
+}
+
+export async function applySeed(url: string): Promise<void> {
+  await applySqlFiles(url, [`${projectRoot}/seed/demo.sql`]);
+}
+
+/** The pgTAP extension and our `tests.*` helpers; only ever in throwaway test databases. */
+export async function applyTestHelpers(url: string): Promise<void> {
+  await applySqlFiles(url, await sqlFilesIn("tests/database/helpers"));
+}
+
+/** `supabase db lint` (plpgsql_check) at error level; returns its report. */
+export async function lintDatabase(url: string): Promise<string> {
+  return await run(supabaseCli, [
+    "db",
+    "lint",
+    "--db-url",
+    `${url}?sslmode=disable`,
+    "--level",
+    "error",
+    "--fail-on",
+    "error",
+  ]);
+}
+
+export { supabaseCli };
