@@ -31,6 +31,7 @@ create index hierarchy_nodes_parent_id_idx on public.hierarchy_nodes (parent_id)
 -- Before insert or update: check the level against the parent and compute the path.
 create function private.tg_hierarchy_nodes__set_path() returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 declare
@@ -71,11 +72,13 @@ end;
 $$;
 
 comment on function private.tg_hierarchy_nodes__set_path() is
-  'Trigger: a node sits exactly one level under its parent; computes path from the parent''s.';
+  'Trigger: a node sits exactly one level under its parent; computes path from the parent''s. '
+  'Security definer: reads the parent whatever the caller may see; RLS still checks the row.';
 
 -- After a node moves or is renamed, its whole subtree follows in one statement.
 create function private.tg_hierarchy_nodes__move_subtree() returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin
@@ -89,12 +92,13 @@ end;
 $$;
 
 comment on function private.tg_hierarchy_nodes__move_subtree() is
-  'Trigger: rewrites the paths of a moved or renamed node''s descendants.';
+  'Trigger: rewrites the paths of a moved or renamed node''s descendants. '
+  'Security definer: a subtree''s paths must stay whole whoever moved it.';
 
 create trigger _100_timestamps before update on public.hierarchy_nodes
   for each row execute function private.tg__set_updated_at();
 create trigger _200_set_path before insert or update on public.hierarchy_nodes
   for each row execute function private.tg_hierarchy_nodes__set_path();
-create trigger _300_move_subtree after update of path on public.hierarchy_nodes
+create trigger _300_move_subtree after update on public.hierarchy_nodes
   for each row when (old.path operator(extensions.<>) new.path)
   execute function private.tg_hierarchy_nodes__move_subtree();

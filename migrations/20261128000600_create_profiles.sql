@@ -42,7 +42,7 @@ set search_path = ''
 as $$
 declare
   meta jsonb := coalesce(new.raw_app_meta_data, '{}');
-  granted boolean := meta ->> 'role' in ('admin', 'manager', 'agent', 'analyst');
+  granted boolean := coalesce(meta ->> 'role' in ('admin', 'manager', 'agent', 'analyst'), false);
 begin
   insert into public.profiles (id, email, full_name, role, node_id, active)
   values (

@@ -73,7 +73,7 @@ export class Cluster {
 
   async start(): Promise<void> {
     if (await this.isRunning()) return;
-    if (!(await portIsFree(this.port))) {
+    if (!portIsFree(this.port)) {
       throw new Error(`Port ${this.port} is taken by another program; stop it and try again.`);
     }
     await run(`${bindir}/pg_ctl`, [
@@ -102,7 +102,7 @@ export class Cluster {
   }
 }
 
-export async function portIsFree(port: number): Promise<boolean> {
+export function portIsFree(port: number): boolean {
   try {
     Deno.listen({ hostname: "127.0.0.1", port }).close();
     return true;
@@ -111,7 +111,7 @@ export async function portIsFree(port: number): Promise<boolean> {
   }
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -142,5 +142,5 @@ export async function devCluster(): Promise<Cluster> {
 export async function throwawayCluster(): Promise<Cluster> {
   const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "py360-test-" });
   await Deno.chmod(dir, 0o755);
-  return new Cluster(`${dir}/db`, await freePort(), true);
+  return new Cluster(`${dir}/db`, freePort(), true);
 }

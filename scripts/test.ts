@@ -1,0 +1,179 @@
+// `npm test`: the gates (fmt, lint, type check, db lint), pgTAP through pg_prove, and the Deno
+// tests, against a throwaway cluster of their own. Ends with one line `N passed, M failed`.
+//
+// `npm test -- tests/database/10_x.test.sql tests/functions/x.test.ts` runs only those files.
+import { throwawayCluster } from "./lib/cluster.ts";
+import { localApiKeys, localJwtSecret } from "./lib/keys.ts";
+import { ensureDebianPackages } from "./lib/packages.ts";
+import { projectRoot, tryRun } from "./lib/run.ts";
+import {
+  applyPlatform,
+  applySeed,
+  applyTestHelpers,
+  lintDatabase,
+  pushMigrations,
+} from "./lib/schema.ts";
+
+interface Tally {
+  suite: string;
+  passed: number;
+  failed: number;
+}
+
+const tallies: Tally[] = [];
+const deno = Deno.execPath();
+
+/** Runs a program with its output shown live and returned. */
+async function tee(program: string, args: string[], env?: Record<string, string>) {
+  const child = new Deno.Command(program, {
+    args,
+    cwd: projectRoot,
+    env,
+    clearEnv: env !== undefined,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
+    for await (const chunk of stream) {
+      output += new TextDecoder().decode(chunk);
+      await sink.write(chunk);
+    }
+  };
+  const [status] = await Promise.all([
+    child.status,
+    pump(child.stdout, Deno.stdout),
+    pump(child.stderr, Deno.stderr),
+  ]);
+  return { code: status.code, output };
+}
+
+async function gate(name: string, check: () => Promise<{ code: number; output: string }>) {
+  const { code, output } = await check();
+  if (code !== 0) console.log(output);
+  console.log(`${code === 0 ? "ok" : "FAILED"}  gate: ${name}`);
+  tallies.push({ suite: `gate: ${name}`, passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 });
+}
+
+const gateCommand = (args: string[]) => async () => {
+  const result = await tryRun(deno, args, { env: { NO_COLOR: "1" } });
+  return { code: result.code, output: result.stdout + result.stderr };
+};
+
+function countTap(output: string, code: number): { passed: number; failed: number } {
+  const passed = output.match(/^\s*ok \d+/gm)?.length ?? 0;
+  let failed = output.match(/^\s*not ok \d+/gm)?.length ?? 0;
+  // A file that died part way fails the tests it planned and never ran.
+  for (const [, planned, ran] of output.matchAll(/You planned (\d+) tests? but ran (\d+)/g)) {
+    failed += Math.max(0, Number(planned) - Number(ran));
+  }
+  if (code !== 0 && failed === 0) failed = 1;
+  return { passed, failed };
+}
+
+function countDeno(output: string, code: number): { passed: number; failed: number } {
+  // deno test ends with e.g. "ok | 12 passed (3 steps) | 0 failed" (steps are not counted).
+  const match = output.match(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/);
+  const passed = match ? Number(match[1]) : 0;
+  let failed = match ? Number(match[2]) : 0;
+  if (code !== 0 && failed === 0) failed = 1;
+  return { passed, failed };
+}
+
+async function testFiles(folder: string, suffix: string): Promise<string[]> {
+  const files = [];
+  for await (const entry of Deno.readDir(`${projectRoot}/${folder}`)) {
+    if (entry.isFile && entry.name.endsWith(suffix)) files.push(`${folder}/${entry.name}`);
+  }
+  return files.sort();
+}
+
+const selected = Deno.args;
+const sqlFiles = selected.filter((file) => file.endsWith(".sql"));
+const tsFiles = selected.filter((file) => file.endsWith(".ts"));
+const runAll = selected.length === 0;
+
+await ensureDebianPackages();
+
+if (runAll) {
+  await gate("deno fmt --check", gateCommand(["fmt", "--check"]));
+  await gate("deno lint", gateCommand(["lint"]));
+  await gate("deno check", gateCommand(["check", "functions", "scripts", "tests", "bench"]));
+}
+
+const cluster = await throwawayCluster();
+const stopCluster = () => cluster.remove();
+Deno.addSignalListener("SIGINT", async () => {
+  await stopCluster();
+  Deno.exit(130);
+});
+
+try {
+  console.log(`\nthrowaway database on port ${cluster.port}`);
+  await cluster.init();
+  await cluster.start();
+  const url = cluster.url();
+  await applyPlatform(url);
+  await pushMigrations(url);
+  if (runAll) {
+    await gate("supabase db lint", async () => {
+      try {
+        return { code: 0, output: await lintDatabase(url) };
+      } catch (error) {
+        return { code: 1, output: String(error) };
+      }
+    });
+  }
+  await applySeed(url);
+  await applyTestHelpers(url);
+
+  if (runAll || sqlFiles.length > 0) {
+    console.log("\npgTAP");
+    const files = sqlFiles.length > 0 ? sqlFiles : await testFiles("tests/database", ".test.sql");
+    const { code, output } = await tee("pg_prove", [
+      "--host=127.0.0.1",
+      `--port=${cluster.port}`,
+      "--username=postgres",
+      "--dbname=postgres",
+      "--verbose",
+      ...files,
+    ], { PATH: Deno.env.get("PATH") ?? "", PGPASSWORD: "postgres" });
+    tallies.push({ suite: "pgTAP", ...countTap(output, code) });
+  }
+
+  if (runAll || tsFiles.length > 0) {
+    console.log("\nDeno");
+    const keys = await localApiKeys();
+    const passThrough = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "LANG"];
+    const env: Record<string, string> = Object.fromEntries(
+      passThrough.flatMap((name) => Deno.env.get(name) ? [[name, Deno.env.get(name)!]] : []),
+    );
+    const { code, output } = await tee(deno, [
+      "test",
+      "-A",
+      "--no-prompt",
+      ...(tsFiles.length > 0 ? tsFiles : ["tests/functions/"]),
+    ], {
+      ...env,
+      NO_COLOR: "1",
+      LOG_LEVEL: "warn",
+      SUPABASE_DB_URL: url,
+      SUPABASE_JWT_SECRET: localJwtSecret,
+      SUPABASE_ANON_KEY: keys.anon,
+      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
+    });
+    tallies.push({ suite: "Deno", ...countDeno(output, code) });
+  }
+} finally {
+  await stopCluster();
+}
+
+const passed = tallies.reduce((sum, tally) => sum + tally.passed, 0);
+const failed = tallies.reduce((sum, tally) => sum + tally.failed, 0);
+console.log("");
+for (const tally of tallies) {
+  console.log(`  - ${tally.suite} (${tally.passed} passed / ${tally.failed} failed)`);
+}
+console.log(`${passed} passed, ${failed} failed`);
+Deno.exit(failed === 0 && passed > 0 ? 0 : 1);
