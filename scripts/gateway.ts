@@ -3,7 +3,7 @@
 // Supabase's relay it checks the JWT first for functions with `verify_jwt = true`.
 import { parse } from "smol-toml";
 import { verifyToken } from "../functions/_shared/auth.ts";
-import { problemResponse, ProblemError } from "../functions/_shared/errors.ts";
+import { ProblemError, problemResponse } from "../functions/_shared/errors.ts";
 import { projectRoot } from "./lib/run.ts";
 
 interface EdgeFunction {

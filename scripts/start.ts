@@ -36,7 +36,9 @@ async function stop() {
   console.log("\nStopping ...");
   await gateway.shutdown();
   if (!wasRunning) await cluster.stop();
-  console.log(wasRunning ? "Stopped the gateway; the database was already running and stays up." : "Stopped.");
+  console.log(
+    wasRunning ? "Stopped the gateway; the database was already running and stays up." : "Stopped.",
+  );
   Deno.exit(0);
 }
 Deno.addSignalListener("SIGINT", stop);

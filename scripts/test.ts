@@ -2,6 +2,7 @@
 // tests, against a throwaway cluster of their own. Ends with one line `N passed, M failed`.
 //
 // `npm test -- tests/database/10_x.test.sql tests/functions/x.test.ts` runs only those files.
+import { configVariables } from "../functions/_shared/config.ts";
 import { throwawayCluster } from "./lib/cluster.ts";
 import { localApiKeys, localJwtSecret } from "./lib/keys.ts";
 import { ensureDebianPackages } from "./lib/packages.ts";
@@ -145,9 +146,9 @@ try {
   if (runAll || tsFiles.length > 0) {
     console.log("\nDeno");
     const keys = await localApiKeys();
-    const passThrough = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "LANG"];
-    const env: Record<string, string> = Object.fromEntries(
-      passThrough.flatMap((name) => Deno.env.get(name) ? [[name, Deno.env.get(name)!]] : []),
+    // The machine's environment, less anything the functions would read from it.
+    const env = Object.fromEntries(
+      Object.entries(Deno.env.toObject()).filter(([name]) => !configVariables.includes(name)),
     );
     const { code, output } = await tee(deno, [
       "test",

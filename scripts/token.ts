@@ -21,7 +21,9 @@ try {
     for (const { email } of users) console.error(`  ${email}`);
     Deno.exit(1);
   }
-  console.log(await userToken({ id: user.id, email: user.email, appMetadata: user.raw_app_meta_data }));
+  console.log(
+    await userToken({ id: user.id, email: user.email, appMetadata: user.raw_app_meta_data }),
+  );
 } finally {
   await sql.end();
 }

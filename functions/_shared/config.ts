@@ -38,6 +38,9 @@ const envSchema = z.object({
 
 type Env = z.infer<typeof envSchema>;
 
+/** Every variable the functions read, so a test runner can keep a developer's own out. */
+export const configVariables = Object.keys(envSchema.shape);
+
 /** Which variables each vendor needs before it is switched on. */
 const vendorRequirements = {
   twilio: ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"],

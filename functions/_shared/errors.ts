@@ -55,7 +55,9 @@ const sqlStates: Record<string, { status: ContentfulStatusCode; title: string }>
   "57014": { status: 503, title: "Service Unavailable" }, // query_canceled: statement timeout
 };
 
-export function statusForSqlState(code: string): { status: ContentfulStatusCode; title: string } | undefined {
+export function statusForSqlState(
+  code: string,
+): { status: ContentfulStatusCode; title: string } | undefined {
   return sqlStates[code];
 }
 

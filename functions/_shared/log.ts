@@ -27,7 +27,12 @@ export function setLogLevel(level: Level): void {
 
 export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
   if (levels[level] < threshold) return;
-  const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...redact(fields) as object });
+  const line = JSON.stringify({
+    time: new Date().toISOString(),
+    level,
+    msg,
+    ...redact(fields) as object,
+  });
   if (level === "error") console.error(line);
   else console.log(line);
 }

@@ -55,7 +55,9 @@ export class Cluster {
       `cron.database_name = 'postgres'`,
       `timezone = 'UTC'`,
       `log_min_messages = warning`,
-      ...(this.ephemeral ? ["fsync = off", "synchronous_commit = off", "full_page_writes = off"] : []),
+      ...(this.ephemeral
+        ? ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        : []),
     ];
     await Deno.writeTextFile(
       `${this.dataDir}/postgresql.conf`,
@@ -89,9 +91,13 @@ export class Cluster {
 
   async stop(): Promise<void> {
     if (!(await this.isRunning())) return;
-    await run(`${bindir}/pg_ctl`, ["stop", "--wait", "--silent", "-m", "fast", "-D", this.dataDir], {
-      asPostgres: true,
-    });
+    await run(
+      `${bindir}/pg_ctl`,
+      ["stop", "--wait", "--silent", "-m", "fast", "-D", this.dataDir],
+      {
+        asPostgres: true,
+      },
+    );
   }
 
   /** Stops the cluster and deletes its folder (a throwaway cluster's whole temporary folder). */

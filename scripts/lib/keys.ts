@@ -33,14 +33,18 @@ export interface UserClaims {
 /** A signed-in user's access token, valid for `ttlSeconds` (an hour by default). */
 export function userToken(user: UserClaims, ttlSeconds = 3600): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return sign({
-    sub: user.id,
-    aud: "authenticated",
-    role: "authenticated",
-    email: user.email,
-    app_metadata: { provider: "email", ...user.appMetadata },
-    user_metadata: {},
-    aal: "aal1",
-    is_anonymous: false,
-  }, now + ttlSeconds, now);
+  return sign(
+    {
+      sub: user.id,
+      aud: "authenticated",
+      role: "authenticated",
+      email: user.email,
+      app_metadata: { provider: "email", ...user.appMetadata },
+      user_metadata: {},
+      aal: "aal1",
+      is_anonymous: false,
+    },
+    now + ttlSeconds,
+    now,
+  );
 }

@@ -26,7 +26,9 @@ export async function ensureDebianPackages(): Promise<void> {
   const command = `apt-get update && apt-get install -y ${missing.join(" ")}`;
   if (!isRoot) {
     throw new Error(
-      `Missing Debian packages: ${missing.join(", ")}.\nInstall them with:\n  sudo sh -c '${command}'`,
+      `Missing Debian packages: ${
+        missing.join(", ")
+      }.\nInstall them with:\n  sudo sh -c '${command}'`,
     );
   }
   console.log(`Installing ${missing.join(", ")} ...`);

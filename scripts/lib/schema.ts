@@ -16,7 +16,9 @@ export async function applySqlFiles(url: string, files: string[]): Promise<void>
 async function sqlFilesIn(folder: string): Promise<string[]> {
   const files = [];
   for await (const entry of Deno.readDir(`${projectRoot}/${folder}`)) {
-    if (entry.isFile && entry.name.endsWith(".sql")) files.push(`${projectRoot}/${folder}/${entry.name}`);
+    if (entry.isFile && entry.name.endsWith(".sql")) {
+      files.push(`${projectRoot}/${folder}/${entry.name}`);
+    }
   }
   return files.sort();
 }

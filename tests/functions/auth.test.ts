@@ -1,0 +1,67 @@
+// JWT refusals: every way a token can be wrong is a 401 problem+json, before any query runs.
+import assert from "node:assert/strict";
+import { api, dbTest, localApiKeys, signedToken, tokenFor } from "./_helpers.ts";
+
+const agentId = "20000000-0000-4000-8000-000000000011";
+const agentClaims = { sub: agentId, role: "authenticated", aud: "authenticated" };
+
+async function assertUnauthorized(response: Response, detail: RegExp) {
+  assert.equal(response.status, 401);
+  assert.equal(response.headers.get("content-type"), "application/problem+json");
+  assert.equal(response.headers.get("www-authenticate"), "Bearer");
+  const problem = await response.json();
+  assert.equal(problem.status, 401);
+  assert.equal(problem.title, "Unauthorized");
+  assert.equal(problem.instance, "/api/me");
+  assert.match(problem.detail, detail);
+}
+
+Deno.test("auth: no token is a 401", async () => {
+  await assertUnauthorized(await api("/me"), /Sign in/);
+});
+
+Deno.test("auth: a token that is not a JWT is a 401", async () => {
+  await assertUnauthorized(await api("/me", { token: "not.a-jwt" }), /not a JWT/);
+});
+
+Deno.test("auth: an expired token is a 401 that says so", async () => {
+  const token = await signedToken(agentClaims, { expiresIn: "-1m" });
+  await assertUnauthorized(await api("/me", { token }), /expired/);
+});
+
+Deno.test("auth: a token signed with another secret is a 401", async () => {
+  const token = await signedToken(agentClaims, {
+    secret: "another-secret-that-is-at-least-32-characters",
+  });
+  await assertUnauthorized(await api("/me", { token }), /could not be verified/);
+});
+
+Deno.test("auth: an unsigned token (alg none) is a 401", async () => {
+  const encode = (part: unknown) => btoa(JSON.stringify(part)).replace(/=+$/, "");
+  const token = `${encode({ alg: "none", typ: "JWT" })}.${
+    encode({ ...agentClaims, exp: Math.floor(Date.now() / 1000) + 3600 })
+  }.`;
+  await assertUnauthorized(await api("/me", { token }), /none are not accepted/);
+});
+
+Deno.test("auth: a token with a role Postgres must never assume is a 401", async () => {
+  const token = await signedToken({ sub: agentId, role: "postgres" });
+  await assertUnauthorized(await api("/me", { token }), /no usable role/);
+});
+
+Deno.test("auth: the anon API key is not a user's token", async () => {
+  const { anon } = await localApiKeys();
+  await assertUnauthorized(await api("/me", { token: anon }), /signed-in user/);
+});
+
+dbTest("auth: a valid token for a user with no profile is a 404", async () => {
+  const token = await signedToken({ ...agentClaims, sub: crypto.randomUUID() });
+  const response = await api("/me", { token });
+  assert.equal(response.status, 404);
+  assert.equal(response.headers.get("content-type"), "application/problem+json");
+});
+
+dbTest("auth: a valid token passes", async () => {
+  const response = await api("/me", { token: await tokenFor("arjun.agent@py360.test") });
+  assert.equal(response.status, 200);
+});
