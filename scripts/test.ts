@@ -100,7 +100,7 @@ await ensureDebianPackages();
 if (runAll) {
   await gate("deno fmt --check", gateCommand(["fmt", "--check"]));
   await gate("deno lint", gateCommand(["lint"]));
-  await gate("deno check", gateCommand(["check", "functions", "scripts", "tests", "bench"]));
+  await gate("deno check", gateCommand(["check", "."]));
 }
 
 const cluster = await throwawayCluster();
