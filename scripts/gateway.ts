@@ -68,7 +68,11 @@ export function gatewayHandler(functions: Map<string, EdgeFunction>) {
       }
     }
     const inner = new URL(`/${fn.name}${match![2] ?? ""}${url.search}`, url);
-    return await fn.fetch(new Request(inner, request));
+    // A fresh request rather than `new Request(inner, request)`, which would read (and so tie
+    // the function to) the incoming request's abort signal.
+    return await fn.fetch(
+      new Request(inner, { method: request.method, headers: request.headers, body: request.body }),
+    );
   };
 }
 
