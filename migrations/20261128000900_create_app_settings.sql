@@ -22,9 +22,10 @@ create trigger _100_timestamps before update on public.app_settings
 alter table public.app_settings enable row level security;
 revoke all on public.app_settings from anon;
 
+-- The desk (admins, managers, agents) reads the flags; analysts work in `analytics` only.
 create policy app_settings_select_member on public.app_settings
   for select to authenticated
-  using ((select private.current_app_role()) is not null);
+  using ((select private.current_app_role()) in ('admin', 'manager', 'agent'));
 
 create policy app_settings_update_admin on public.app_settings
   for update to authenticated

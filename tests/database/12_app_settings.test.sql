@@ -1,6 +1,6 @@
--- Feature flags: every active user reads them, only admins change them.
+-- Feature flags: the desk reads them, only admins change them.
 begin;
-select plan(7);
+select plan(8);
 select tests.create_test_org();
 
 select isnt_empty($$select 1 from public.app_settings where key = 'ENABLE_WHATSAPP_CAMPAIGNS'$$,
@@ -10,6 +10,8 @@ select tests.authenticate_as('agent_a');
 select is((select value from public.app_settings where key = 'ENABLE_SMS_CAMPAIGNS'), 'true'::jsonb,
   'an agent reads the flags');
 update public.app_settings set value = 'false' where key = 'ENABLE_SMS_CAMPAIGNS';
+select tests.authenticate_as('analyst');
+select is_empty('select 1 from public.app_settings', 'an analyst reads no flag: analytics is theirs');
 select tests.authenticate_as('newcomer');
 select is_empty('select 1 from public.app_settings', 'an inactive user reads no flag');
 select tests.clear_authentication();
