@@ -146,3 +146,7 @@ create trigger _200_check_stage before update of stage on public.renewal_cases
 create trigger _800_settle_policies after update on public.renewal_cases
   referencing old table as old_rows new table as new_rows
   for each statement execute function private.tg_renewal_cases__settle_policies();
+
+-- The stage trigger runs as the caller, so the desk needs the machine's helpers.
+grant execute on function private.case_stage_transition_allowed(public.case_stage, public.case_stage),
+  private.case_stage_is_final(public.case_stage) to authenticated, service_role;

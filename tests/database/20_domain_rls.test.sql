@@ -1,0 +1,149 @@
+-- The persona matrix: for every table of the renewal domain, who may select, insert, update and
+-- delete which rows. Each cell runs the statement as the persona and undoes it; the answer is the
+-- number of rows touched or the SQLSTATE raised (42501: refused; 23503: allowed by RLS, stopped
+-- by a foreign key). Personas: admin, zone manager (above both agents), manager of agent B's
+-- branch, agent A, agent B, analyst, anon.
+begin;
+select plan(350);
+select tests.create_test_book();
+
+create temporary table matrix (
+  tbl text, op text, statement text,
+  admin text, zone_manager text, branch_b_manager text, agent_a text, agent_b text,
+  analyst text, anon text
+);
+grant select on matrix to anon, authenticated;
+
+insert into matrix values
+  -- customers: read through a visible policy; the desk edits contact data; admins import.
+  ('customers', 'select a', 'select 1 from public.customers where id = tests.fixture(''customer_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('customers', 'select b', 'select 1 from public.customers where id = tests.fixture(''customer_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('customers', 'insert', 'insert into public.customers (full_name) values (''New'')',
+   '1', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('customers', 'update a', 'update public.customers set city = ''Pune'' where id = tests.fixture(''customer_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('customers', 'delete a', 'delete from public.customers where id = tests.fixture(''customer_a'')',
+   '23503', '0', '0', '0', '0', '0', '42501'),
+  -- consents: read and recorded for visible customers; never deleted.
+  ('consents', 'select a', 'select 1 from public.consents where id = tests.fixture(''consent_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('consents', 'select b', 'select 1 from public.consents where id = tests.fixture(''consent_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('consents', 'insert', 'insert into public.consents (customer_id, channel, purpose, status, source)
+     values (tests.fixture(''customer_a''), ''email'', ''marketing'', ''withdrawn'', ''agent_call'')',
+   '1', '1', '42501', '1', '42501', '42501', '42501'),
+  ('consents', 'update a', 'update public.consents set status = ''withdrawn'' where id = tests.fixture(''consent_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('consents', 'delete a', 'delete from public.consents where id = tests.fixture(''consent_a'')',
+   '0', '0', '0', '0', '0', '0', '42501'),
+  -- policies: read by the agent's line; written by admins (imports) only.
+  ('policies', 'select a', 'select 1 from public.policies where id = tests.fixture(''policy_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('policies', 'select b', 'select 1 from public.policies where id = tests.fixture(''policy_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('policies', 'insert', 'insert into public.policies (policy_number, product_line, insurer, customer_id,
+     agent_id, premium, sum_insured, start_date, end_date) values (''T-NEW'', ''home'', ''X'',
+     tests.fixture(''customer_a''), tests.get_user_id(''agent_a''), 100, 100, current_date, current_date + 365)',
+   '1', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('policies', 'update a', 'update public.policies set insurer = ''Y'' where id = tests.fixture(''policy_a'')',
+   '1', '0', '0', '0', '0', '0', '42501'),
+  ('policies', 'delete a', 'delete from public.policies where id = tests.fixture(''policy_a'')',
+   '23503', '0', '0', '0', '0', '0', '42501'),
+  -- renewal_cases: read and worked by the assignee's line; opened by jobs and admins.
+  ('renewal_cases', 'select a', 'select 1 from public.renewal_cases where id = tests.fixture(''case_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('renewal_cases', 'select b', 'select 1 from public.renewal_cases where id = tests.fixture(''case_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('renewal_cases', 'insert', 'insert into public.renewal_cases (policy_id, customer_id, assignee_id,
+     due_date, grace_end) values (tests.fixture(''policy_spare''), tests.fixture(''customer_a''),
+     tests.get_user_id(''agent_a''), current_date + 65, current_date + 95)',
+   '1', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('renewal_cases', 'update a', 'update public.renewal_cases set priority = ''high'' where id = tests.fixture(''case_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('renewal_cases', 'delete a', 'delete from public.renewal_cases where id = tests.fixture(''case_a'')',
+   '0', '0', '0', '0', '0', '0', '42501'),
+  -- outstanding_amounts: follow their case.
+  ('outstanding_amounts', 'select a', 'select 1 from public.outstanding_amounts where id = tests.fixture(''installment_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('outstanding_amounts', 'select b', 'select 1 from public.outstanding_amounts where id = tests.fixture(''installment_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('outstanding_amounts', 'insert', 'insert into public.outstanding_amounts (case_id, installment_number,
+     due_date, amount) values (tests.fixture(''case_a''), 2, current_date + 60, 100)',
+   '1', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('outstanding_amounts', 'update a', 'update public.outstanding_amounts set due_date = due_date + 1 where id = tests.fixture(''installment_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('outstanding_amounts', 'delete a', 'delete from public.outstanding_amounts where id = tests.fixture(''installment_a'')',
+   '0', '0', '0', '0', '0', '0', '42501'),
+  -- payments: read with their case; written by the backend only.
+  ('payments', 'select a', 'select 1 from public.payments where id = tests.fixture(''payment_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('payments', 'select b', 'select 1 from public.payments where id = tests.fixture(''payment_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('payments', 'insert', 'insert into public.payments (case_id, amount) values (tests.fixture(''case_a''), 100)',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payments', 'update a', 'update public.payments set status = ''captured'' where id = tests.fixture(''payment_a'')',
+   '0', '0', '0', '0', '0', '0', '42501'),
+  ('payments', 'delete a', 'delete from public.payments where id = tests.fixture(''payment_a'')',
+   '0', '0', '0', '0', '0', '0', '42501'),
+  -- payment_events: nobody on the desk.
+  ('payment_events', 'select', 'select 1 from public.payment_events where id = tests.fixture(''payment_event_x'')',
+   '0', '0', '0', '0', '0', '0', '42501'),
+  ('payment_events', 'select all', 'select 1 from public.payment_events',
+   '0', '0', '0', '0', '0', '0', '42501'),
+  ('payment_events', 'insert', 'insert into public.payment_events (event_id, event_type, payload) values (''e'', ''t'', ''{}'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_events', 'update', 'update public.payment_events set processed_at = now()',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_events', 'delete', 'delete from public.payment_events',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  -- channels and vendors: the desk reads, admins configure.
+  ('channels', 'select', 'select 1 from public.channels where id = tests.fixture(''channel_x'')',
+   '1', '1', '1', '1', '1', '0', '42501'),
+  ('channels', 'select all', 'select 1 from public.channels where name like ''%reminders''',
+   '3', '3', '3', '3', '3', '0', '42501'),
+  ('channels', 'insert', 'insert into public.channels (type, name, provider) values (''email'', ''New'', ''aws_ses'')',
+   '1', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('channels', 'update', 'update public.channels set enabled = false where id = tests.fixture(''channel_x'')',
+   '1', '0', '0', '0', '0', '0', '42501'),
+  ('channels', 'delete', 'delete from public.channels where id = tests.fixture(''channel_x'')',
+   '1', '0', '0', '0', '0', '0', '42501'),
+  ('vendors', 'select', 'select 1 from public.vendors where id = tests.fixture(''vendor_x'')',
+   '1', '1', '1', '1', '1', '0', '42501'),
+  ('vendors', 'select all', 'select 1 from public.vendors where code = ''twilio''',
+   '1', '1', '1', '1', '1', '0', '42501'),
+  ('vendors', 'insert', 'insert into public.vendors (code, name, kind) values (''new_vendor'', ''New'', ''ai'')',
+   '1', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('vendors', 'update', 'update public.vendors set active = false where id = tests.fixture(''vendor_x'')',
+   '1', '0', '0', '0', '0', '0', '42501'),
+  ('vendors', 'delete', 'delete from public.vendors where id = tests.fixture(''vendor_x'')',
+   '1', '0', '0', '0', '0', '0', '42501'),
+  -- audit_log: admins read; nobody writes.
+  ('audit_log', 'select', 'select 1 from public.audit_log where row_id = tests.fixture(''case_a'') and action = ''insert''',
+   '1', '0', '0', '0', '0', '0', '42501'),
+  ('audit_log', 'select all', 'select 1 from public.audit_log limit 1',
+   '1', '0', '0', '0', '0', '0', '42501'),
+  ('audit_log', 'insert', 'insert into public.audit_log (table_name, row_id, action, actor_role)
+     values (''x'', gen_random_uuid(), ''insert'', ''x'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('audit_log', 'update', 'update public.audit_log set actor_role = ''x''',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('audit_log', 'delete', 'delete from public.audit_log',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501');
+
+select is(
+  tests.affected_rows_as(cell.persona, m.statement),
+  cell.expected,
+  format('%s: %s as %s -> %s', m.tbl, m.op, cell.persona, cell.expected)
+)
+  from matrix m
+  cross join lateral (values
+    (1, 'admin', m.admin), (2, 'zone_manager', m.zone_manager),
+    (3, 'branch_b_manager', m.branch_b_manager), (4, 'agent_a', m.agent_a),
+    (5, 'agent_b', m.agent_b), (6, 'analyst', m.analyst), (7, 'anon', m.anon)
+  ) as cell (n, persona, expected)
+ order by m.tbl, m.op, cell.n;
+
+select * from finish();
+rollback;
