@@ -33,8 +33,9 @@ export async function pushMigrations(url: string): Promise<void> {
   await run(supabaseCli, ["db", "push", "--db-url", `${url}?sslmode=disable`, "--yes"]);
 }
 
+/** The demo data: seed/*.sql in order (the same files `supabase db reset` would load). */
 export async function applySeed(url: string): Promise<void> {
-  await applySqlFiles(url, [`${projectRoot}/seed/demo.sql`]);
+  await applySqlFiles(url, await sqlFilesIn("seed"));
 }
 
 /** The pgTAP extension and our `tests.*` helpers; only ever in throwaway test databases. */
