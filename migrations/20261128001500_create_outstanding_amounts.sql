@@ -39,7 +39,9 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  if old.status in ('paid', 'waived') and new.status is distinct from old.status then
+  if old.status in ('paid', 'waived')
+     and (new.status, new.amount, new.paid_at, new.reason)
+         is distinct from (old.status, old.amount, old.paid_at, old.reason) then
     raise exception 'installment % is already %', old.installment_number, old.status
       using errcode = 'PY004';
   end if;
@@ -48,9 +50,10 @@ end;
 $$;
 
 comment on function private.tg_outstanding_amounts__guard_settled() is
-  'Trigger: a paid or waived installment keeps its status (PY004).';
+  'Trigger: a paid or waived installment is settled: its status, amount, payment time and '
+  'reason no longer change (PY004). Repeating the same settlement changes nothing and passes.';
 
-create trigger _200_guard_settled before update of status on public.outstanding_amounts
+create trigger _200_guard_settled before update on public.outstanding_amounts
   for each row execute function private.tg_outstanding_amounts__guard_settled();
 
 -- When the last open installment of an open case is settled, the case is renewed.

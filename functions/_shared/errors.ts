@@ -37,14 +37,16 @@ export const notFound = (what = "resource") =>
  *   PY001 invalid hierarchy (a node under the wrong level or parent)   → 422
  *   PY002 illegal renewal stage transition                              → 409
  *   PY003 a privileged change (role, node) by someone who may not      → 403
+ *   PY004 changing an installment that is already paid or waived        → 409
  * The rest are the Postgres errors a request can provoke.
  */
 const sqlStates: Record<string, { status: ContentfulStatusCode; title: string }> = {
   PY001: { status: 422, title: "Invalid Hierarchy" },
   PY002: { status: 409, title: "Illegal Stage Transition" },
   PY003: { status: 403, title: "Forbidden Change" },
+  PY004: { status: 409, title: "Installment Settled" },
   "23505": { status: 409, title: "Conflict" }, // unique_violation
-  "23503": { status: 409, title: "Conflict" }, // foreign_key_violation
+  "23503": { status: 409, title: "Conflict" }, // foreign_key_violation: still referenced
   "23514": { status: 422, title: "Unprocessable Content" }, // check_violation
   "23502": { status: 422, title: "Unprocessable Content" }, // not_null_violation
   "22P02": { status: 400, title: "Bad Request" }, // invalid_text_representation
@@ -54,6 +56,14 @@ const sqlStates: Record<string, { status: ContentfulStatusCode; title: string }>
   "P0002": { status: 404, title: "Not Found" }, // no_data_found
   "57014": { status: 503, title: "Service Unavailable" }, // query_canceled: statement timeout
 };
+
+/** A foreign key violation is the caller's bad reference on insert or update, a conflict on delete. */
+function statusForPostgresError(error: { code: string; message: string }) {
+  if (error.code === "23503" && error.message.startsWith("insert or update")) {
+    return { status: 422 as const, title: "Unprocessable Content" };
+  }
+  return statusForSqlState(error.code);
+}
 
 export function statusForSqlState(
   code: string,
@@ -84,6 +94,16 @@ export function validationProblem(error: ZodError, instance?: string): Response 
   });
 }
 
+const reasonPhrases: Partial<Record<ContentfulStatusCode, string>> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+};
+
 function isPostgresError(error: unknown): error is Error & { code: string; detail?: string } {
   return error instanceof Error && error.name === "PostgresError" && "code" in error;
 }
@@ -103,17 +123,18 @@ export function handleError(error: Error, c: Context): Response {
     }, error.headers);
   }
   if (error instanceof HTTPException) {
+    // Hono's own refusals: malformed JSON (400), a body that is not JSON (415), ...
     const status = error.status as ContentfulStatusCode;
     return problemResponse({
       type: "about:blank",
-      title: status === 400 ? "Bad Request" : "Error",
+      title: reasonPhrases[status] ?? "Error",
       status,
-      detail: error.message,
+      detail: status === 415 ? "Send the body as application/json." : error.message,
       instance,
     });
   }
   if (isPostgresError(error)) {
-    const mapped = statusForSqlState(error.code);
+    const mapped = statusForPostgresError(error);
     if (mapped) {
       return problemResponse({
         type: "about:blank",

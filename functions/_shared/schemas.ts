@@ -1,5 +1,6 @@
-// OpenAPI schemas shared by every function's routes.
+// OpenAPI building blocks shared by every function's routes.
 import { z } from "@hono/zod-openapi";
+import { requireUser } from "./auth.ts";
 import { problemContentType } from "./errors.ts";
 
 export const ProblemSchema = z.object({
@@ -19,4 +20,32 @@ export function problem(description: string) {
   return { description, content: { [problemContentType]: { schema: ProblemSchema } } };
 }
 
-export const bearerAuth = [{ bearerAuth: [] }];
+/** A JSON response entry for createRoute's `responses`. */
+export function json<T extends z.ZodType>(description: string, schema: T) {
+  return { description, content: { "application/json": { schema } } };
+}
+
+/** A required JSON request body: a body without `Content-Type: application/json` is refused. */
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return { required: true, content: { "application/json": { schema } } };
+}
+
+/** Spread into createRoute: the route needs a signed-in user (and says so in the document). */
+export const signedIn = {
+  security: [{ bearerAuth: [] }],
+  middleware: requireUser,
+};
+
+/** The problems every signed-in route can answer with. */
+export const commonProblems = {
+  401: problem("No token, or an invalid or expired one"),
+  422: problem("The request did not match the schema"),
+};
+
+export const uuidParam = (name: string, description: string) =>
+  z.uuid().openapi({ param: { name, in: "path" }, description });
+
+export const IsoDate = z.iso.date().openapi({ example: "2026-12-31" });
+
+/** Money in paise (₹1 = 100 paise). */
+export const Paise = z.number().int().openapi({ example: 1250000, description: "Amount in paise" });

@@ -3,12 +3,22 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { createApp } from "../_shared/app.ts";
 import { config } from "../_shared/config.ts";
 import packageJson from "../../package.json" with { type: "json" };
+import cases from "./cases/index.ts";
+import channels from "./channels/index.ts";
+import customers from "./customers/index.ts";
 import health from "./health/index.ts";
+import hierarchy from "./hierarchy/index.ts";
 import me from "./me/index.ts";
+import outstandingAmounts from "./outstanding-amounts/index.ts";
 
 const app = createApp("api")
   .route("/", health)
-  .route("/", me);
+  .route("/", me)
+  .route("/", cases)
+  .route("/", outstandingAmounts)
+  .route("/", customers)
+  .route("/", hierarchy)
+  .route("/", channels);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",

@@ -1,4 +1,5 @@
 // Shared by the Deno tests: tokens for seeded users and calls into the api app in-process.
+import assert from "node:assert/strict";
 import postgres from "postgres";
 import { SignJWT } from "jose";
 import app from "../../functions/api/app.ts";
@@ -41,17 +42,95 @@ export function signedToken(
 export interface Call {
   token?: string;
   method?: string;
+  /** Sent as JSON; a string is sent verbatim. */
   body?: unknown;
+  /** Content-Type of the body; null sends none. */
+  contentType?: string | null;
 }
 
 /** Calls the api app in-process, as the Supabase runtime would after routing. */
-export function api(path: string, { token, method = "GET", body }: Call = {}): Promise<Response> {
+export function api(
+  path: string,
+  { token, method = "GET", body, contentType = "application/json" }: Call = {},
+): Promise<Response> {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
+  if (body !== undefined && contentType) headers["content-type"] = contentType;
   return Promise.resolve(app.request(`/api${path}`, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    // A string is sent as it is, so tests can send malformed JSON.
+    body: body === undefined || typeof body === "string" ? body : JSON.stringify(body),
   }));
+}
+
+export interface CaseFixture {
+  caseId: string;
+  policyId: string;
+  customerId: string;
+  installmentId: string;
+}
+
+/** A fresh customer, policy, case and installment in the test database, held by `agentEmail`. */
+export async function createCase(agentEmail: string, { stage = "new" } = {}): Promise<CaseFixture> {
+  const sql = adminSql();
+  const tag = crypto.randomUUID().slice(0, 8).toUpperCase();
+  const [row] = await sql`
+    with agent as (select id from public.profiles where email = ${agentEmail}),
+    customer as (
+      insert into public.customers (full_name, phone)
+      values (${"Test Customer " + tag}, '+919900000000') returning id
+    ),
+    policy as (
+      insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
+                                   premium, sum_insured, start_date, end_date)
+      select ${"TEST/" + tag}, 'motor', 'Test General', customer.id, agent.id, 1500000, 60000000,
+             current_date - 340, current_date + 25
+        from customer, agent
+      returning id, customer_id, agent_id, end_date
+    ),
+    renewal as (
+      insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
+      select id, customer_id, agent_id, end_date, end_date from policy
+      returning id, due_date
+    ),
+    installment as (
+      insert into public.outstanding_amounts (case_id, installment_number, due_date, amount)
+      select id, 1, due_date, 1500000 from renewal
+      returning id
+    )
+    select renewal.id as case_id, policy.id as policy_id, policy.customer_id,
+           installment.id as installment_id
+      from renewal, policy, installment`;
+  if (stage !== "new") {
+    await sql`update public.renewal_cases set stage = ${stage} where id = ${row.case_id}`;
+  }
+  return {
+    caseId: row.case_id,
+    policyId: row.policy_id,
+    customerId: row.customer_id,
+    installmentId: row.installment_id,
+  };
+}
+
+/** The row as the database holds it, to prove a refused request changed nothing. */
+export async function snapshot(table: string, id: string): Promise<Record<string, unknown>> {
+  const [row] = await adminSql()`select * from ${adminSql()(table)} where id = ${id}`;
+  return row;
+}
+
+/** Asserts a problem+json answer with this status, and returns its body. */
+export async function expectProblem(response: Response, status: number) {
+  const body = await response.json();
+  assert.equal(response.status, status, JSON.stringify(body));
+  assert.equal(response.headers.get("content-type"), "application/problem+json");
+  assert.equal(body.status, status);
+  return body;
+}
+
+/** Asserts a JSON answer with this status, and returns its body. */
+export async function expectJson(response: Response, status: number) {
+  const body = await response.json();
+  assert.equal(response.status, status, JSON.stringify(body));
+  return body;
 }

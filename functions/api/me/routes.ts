@@ -1,5 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { bearerAuth, problem } from "../../_shared/schemas.ts";
+import { commonProblems, json, problem, signedIn } from "../../_shared/schemas.ts";
+
+export const NodeRefSchema = z.object({
+  id: z.uuid(),
+  code: z.string(),
+  name: z.string(),
+  level: z.enum(["zone", "region", "branch", "team"]),
+  path: z.string().openapi({ example: "NORTH.DELHI.DEL_CP" }),
+}).openapi("NodeRef");
 
 export const ProfileSchema = z.object({
   id: z.uuid(),
@@ -7,13 +15,9 @@ export const ProfileSchema = z.object({
   full_name: z.string(),
   role: z.enum(["admin", "manager", "agent", "analyst"]),
   active: z.boolean(),
-  node: z.object({
-    id: z.uuid(),
-    code: z.string(),
-    name: z.string(),
-    level: z.enum(["zone", "region", "branch", "team"]),
-    path: z.string().openapi({ example: "NORTH.DELHI.DEL_CP" }),
-  }).nullable().openapi({ description: "Where the user sits; null for admins and analysts" }),
+  node: NodeRefSchema.nullable().openapi({
+    description: "Where the user sits; null for admins and analysts",
+  }),
 }).openapi("Profile");
 
 export const getMe = createRoute({
@@ -21,10 +25,10 @@ export const getMe = createRoute({
   path: "/me",
   tags: ["People"],
   summary: "The caller's own profile",
-  security: bearerAuth,
+  ...signedIn,
   responses: {
-    200: { description: "The profile", content: { "application/json": { schema: ProfileSchema } } },
-    401: problem("No token, or an invalid or expired one"),
+    200: json("The profile", ProfileSchema),
+    401: commonProblems[401],
     404: problem("The user has no profile"),
   },
 });

@@ -1,0 +1,94 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { z } from "@hono/zod-openapi";
+import type { AppEnv } from "../../_shared/app.ts";
+import { asCaller, type Tx } from "../../_shared/db.ts";
+import { notFound, ProblemError } from "../../_shared/errors.ts";
+import type {
+  ChannelSchema,
+  createChannel,
+  deleteChannel,
+  listChannels,
+  updateChannel,
+} from "./routes.ts";
+
+type Channel = z.infer<typeof ChannelSchema>;
+
+const channelColumns = (tx: Tx) =>
+  tx`id, type, name, provider, fallback_provider, cost_per_message::float8 as cost_per_message,
+     daily_quota, enabled, settings, created_at, updated_at`;
+
+const adminsOnly = () => new ProblemError(403, "Forbidden", "Only admins configure channels.");
+
+export const list: RouteHandler<typeof listChannels, AppEnv> = async (c) => {
+  const rows = await asCaller(
+    c.get("claims"),
+    (tx) => tx<Channel[]>`select ${channelColumns(tx)} from public.channels order by type, name`,
+  );
+  return c.json({ data: rows }, 200);
+};
+
+export const create: RouteHandler<typeof createChannel, AppEnv> = async (c) => {
+  const channel = c.req.valid("json");
+  const [row] = await asCaller(c.get("claims"), (tx) =>
+    tx<Channel[]>`
+      insert into public.channels
+        (type, name, provider, fallback_provider, cost_per_message, daily_quota, enabled, settings)
+      values (${channel.type}, ${channel.name}, ${channel.provider}, ${channel.fallback_provider},
+              ${channel.cost_per_message}, ${channel.daily_quota}, ${channel.enabled},
+              ${tx.json(channel.settings as never)})
+      returning ${channelColumns(tx)}`);
+  return c.json(row, 201);
+};
+
+/** Runs a write on a channel the caller can see; 404 if they cannot, 403 if RLS stops it. */
+async function writeVisibleChannel<T>(
+  tx: Tx,
+  id: string,
+  write: () => Promise<T | undefined>,
+): Promise<T> {
+  const [visible] = await tx`select 1 from public.channels where id = ${id}`;
+  if (!visible) throw notFound("channel");
+  const result = await write();
+  if (result === undefined) throw adminsOnly();
+  return result;
+}
+
+export const update: RouteHandler<typeof updateChannel, AppEnv> = async (c) => {
+  const { id } = c.req.valid("param");
+  const change = c.req.valid("json");
+  const row = await asCaller(c.get("claims"), (tx) =>
+    writeVisibleChannel(tx, id, async () => {
+      const [updated] = await tx<Channel[]>`
+        update public.channels
+           set type = coalesce(${change.type ?? null}::public.channel_type, type),
+               name = coalesce(${change.name ?? null}, name),
+               provider = coalesce(${change.provider ?? null}, provider),
+               fallback_provider = case when ${"fallback_provider" in change}
+                                        then ${change.fallback_provider ?? null}
+                                        else fallback_provider end,
+               cost_per_message = coalesce(${
+        change.cost_per_message ?? null
+      }::numeric, cost_per_message),
+               daily_quota = case when ${"daily_quota" in change}
+                                  then ${change.daily_quota ?? null}::integer
+                                  else daily_quota end,
+               enabled = coalesce(${change.enabled ?? null}::boolean, enabled),
+               settings = coalesce(${
+        change.settings ? tx.json(change.settings as never) : null
+      }::jsonb, settings)
+         where id = ${id}
+        returning ${channelColumns(tx)}`;
+      return updated;
+    }));
+  return c.json(row, 200);
+};
+
+export const remove: RouteHandler<typeof deleteChannel, AppEnv> = async (c) => {
+  const { id } = c.req.valid("param");
+  await asCaller(c.get("claims"), (tx) =>
+    writeVisibleChannel(tx, id, async () => {
+      const [deleted] = await tx`delete from public.channels where id = ${id} returning id`;
+      return deleted;
+    }));
+  return c.body(null, 204);
+};

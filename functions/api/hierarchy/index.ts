@@ -1,0 +1,9 @@
+import { createRouter } from "../../_shared/app.ts";
+import { create, members, tree, update } from "./handlers.ts";
+import { createNode, getHierarchy, listMembers, updateNode } from "./routes.ts";
+
+export default createRouter()
+  .openapi(getHierarchy, tree)
+  .openapi(createNode, create)
+  .openapi(updateNode, update)
+  .openapi(listMembers, members);

@@ -1,0 +1,7 @@
+import { createRouter } from "../../_shared/app.ts";
+import { list, settle } from "./handlers.ts";
+import { listOutstandingAmounts, settleOutstandingAmount } from "./routes.ts";
+
+export default createRouter()
+  .openapi(listOutstandingAmounts, list)
+  .openapi(settleOutstandingAmount, settle);
