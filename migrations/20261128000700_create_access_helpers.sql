@@ -54,26 +54,23 @@ comment on function private.managed_node_ids() is
   'Nodes the caller manages: all for an admin, their own node and everything under it for a '
   'manager, none for anyone else. Security definer: as current_app_role().';
 
-create function private.visible_node_ids() returns setof uuid
+create function private.current_node_path() returns extensions.ltree
 language sql stable
 security definer
 set search_path = ''
 as $$
-  select id from private.managed_node_ids() as id
-  union
-  select n.id
-    from public.hierarchy_nodes n
-    join public.hierarchy_nodes mine on mine.id = (select private.current_node_id())
-   where (select private.current_app_role()) in ('manager', 'agent')
-     and n.path operator(extensions.@>) mine.path
+  select n.path
+    from public.profiles p
+    join public.hierarchy_nodes n on n.id = p.node_id
+   where p.id = (select auth.uid()) and p.active
 $$;
 
-comment on function private.visible_node_ids() is
-  'Nodes the caller may see: the ones they manage plus their own node and its ancestors. '
-  'Security definer: as current_app_role().';
+comment on function private.current_node_path() is
+  'The path of the caller''s hierarchy node, or null. Policies compare a row''s own path with '
+  'it, so a row inserted by the statement itself is judged too. Security definer: as current_app_role().';
 
 revoke execute on function private.current_app_role(), private.is_admin(),
-  private.current_node_id(), private.managed_node_ids(), private.visible_node_ids() from public;
+  private.current_node_id(), private.managed_node_ids(), private.current_node_path() from public;
 grant execute on function private.current_app_role(), private.is_admin(),
-  private.current_node_id(), private.managed_node_ids(), private.visible_node_ids()
+  private.current_node_id(), private.managed_node_ids(), private.current_node_path()
   to authenticated, service_role;

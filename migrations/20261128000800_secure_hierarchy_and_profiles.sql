@@ -5,9 +5,25 @@ alter table public.hierarchy_nodes enable row level security;
 alter table public.profiles enable row level security;
 revoke all on public.hierarchy_nodes, public.profiles from anon;
 
+create policy hierarchy_nodes_select_admin on public.hierarchy_nodes
+  for select to authenticated
+  using ((select private.is_admin()));
+
+-- A manager sees their subtree.
+create policy hierarchy_nodes_select_manager on public.hierarchy_nodes
+  for select to authenticated
+  using (
+    (select private.current_app_role()) = 'manager'
+    and path operator(extensions.<@) (select private.current_node_path())
+  );
+
+-- Managers and agents see their own node and the nodes above it.
 create policy hierarchy_nodes_select_member on public.hierarchy_nodes
   for select to authenticated
-  using (id in (select private.visible_node_ids()));
+  using (
+    (select private.current_app_role()) in ('manager', 'agent')
+    and path operator(extensions.@>) (select private.current_node_path())
+  );
 
 create policy hierarchy_nodes_insert_admin on public.hierarchy_nodes
   for insert to authenticated

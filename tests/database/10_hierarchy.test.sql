@@ -54,8 +54,9 @@ select throws_ok('select code from public.hierarchy_nodes', '42501',
 select tests.authenticate_as('zone_manager');
 select lives_ok(
   $$insert into public.hierarchy_nodes (parent_id, level, code, name)
-    select id, 'team', 'T_TEAM_A2', 'Team A2' from public.hierarchy_nodes where code = 'T_BRANCH_A'$$,
-  'a manager may add a node inside their subtree');
+    select id, 'team', 'T_TEAM_A2', 'Team A2' from public.hierarchy_nodes where code = 'T_BRANCH_A'
+    returning id$$,
+  'a manager may add a node inside their subtree, and read it back in the same statement');
 select throws_ok(
   $$insert into public.hierarchy_nodes (level, code, name) values ('zone', 'T_ZONE3', 'Zone 3')$$,
   '42501', 'new row violates row-level security policy for table "hierarchy_nodes"',
