@@ -1,6 +1,7 @@
 // A project-local Postgres 15 cluster with pg_cron, run by the `postgres` OS user when we are
 // root. The dev cluster keeps its data between runs; tests make a throwaway one of their own.
 import { createHash } from "node:crypto";
+import { freePort, portIsTaken, stackPorts } from "./ports.ts";
 import { isRoot, projectRoot, run, tryRun } from "./run.ts";
 
 const bindir = Deno.env.get("PG_BINDIR") ?? "/usr/lib/postgresql/15/bin";
@@ -75,18 +76,28 @@ export class Cluster {
 
   async start(): Promise<void> {
     if (await this.isRunning()) return;
-    if (!portIsFree(this.port)) {
+    if (await portIsTaken(this.port)) {
       throw new Error(`Port ${this.port} is taken by another program; stop it and try again.`);
     }
-    await run(`${bindir}/pg_ctl`, [
-      "start",
-      "--wait",
-      "--silent",
-      "-D",
-      this.dataDir,
-      "-l",
-      `${this.dataDir}/server.log`,
-    ], { asPostgres: true });
+    // A closing client connection can hold the port for up to a minute: wait it out.
+    for (let attempt = 1;; attempt++) {
+      const { code, stdout, stderr } = await tryRun(`${bindir}/pg_ctl`, [
+        "start",
+        "--wait",
+        "--silent",
+        "-D",
+        this.dataDir,
+        "-l",
+        `${this.dataDir}/server.log`,
+      ], { asPostgres: true });
+      if (code === 0) return;
+      const log = await Deno.readTextFile(`${this.dataDir}/server.log`).catch(() => "");
+      if (attempt > 30 || !log.trimEnd().split("\n").slice(-5).join("\n").includes("Address already in use")) {
+        throw new Error(`Postgres did not start:\n${stdout}${stderr}${log.split("\n").slice(-10).join("\n")}`);
+      }
+      if (attempt === 1) console.log(`Port ${this.port} is still held by a closing connection; waiting ...`);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
   }
 
   async stop(): Promise<void> {
@@ -108,22 +119,6 @@ export class Cluster {
   }
 }
 
-export function portIsFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port }).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /**
  * Where the `postgres` OS user can keep data: inside the checkout when it can reach it, else a
  * folder under /var/tmp named after the checkout (a CI clone may sit where only root can enter).
@@ -141,7 +136,7 @@ async function dataRoot(): Promise<string> {
 export async function devCluster(): Promise<Cluster> {
   const root = await dataRoot();
   await Deno.mkdir(root, { recursive: true });
-  return new Cluster(`${root}/db`, 54322);
+  return new Cluster(`${root}/db`, stackPorts.database);
 }
 
 /** A fresh cluster in a temporary folder on a free port, for one test run. */

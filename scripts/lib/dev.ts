@@ -3,10 +3,11 @@ import { parseEnv } from "node:util";
 import { type Cluster, devCluster } from "./cluster.ts";
 import { localApiKeys, localJwtSecret } from "./keys.ts";
 import { ensureDebianPackages } from "./packages.ts";
+import { reserveStackPorts, stackPorts } from "./ports.ts";
 import { projectRoot } from "./run.ts";
 import { applyPlatform, applySeed, pushMigrations } from "./schema.ts";
 
-export const functionsPort = 54321;
+export const functionsPort = stackPorts.functions;
 
 export interface DevDatabase {
   cluster: Cluster;
@@ -22,6 +23,7 @@ export interface DevDatabase {
  */
 export async function prepareDevDatabase(): Promise<DevDatabase> {
   await ensureDebianPackages();
+  await reserveStackPorts();
   const cluster = await devCluster();
   const created = !(await cluster.exists());
   if (created) await cluster.init();

@@ -1,0 +1,99 @@
+// The SQL behind /api/cases, shared by the handlers and the benchmarks. Every query runs in the
+// caller's transaction (asCaller), so row-level security decides which cases exist.
+import type { z } from "@hono/zod-openapi";
+import type { Tx } from "../../_shared/db.ts";
+import type { CaseSchema, CaseSummarySchema, priorities, productLines, stages } from "./routes.ts";
+
+export type CaseSummary = z.infer<typeof CaseSummarySchema>;
+export type Case = z.infer<typeof CaseSchema>;
+
+export interface CaseFilter {
+  stages?: (typeof stages)[number][];
+  assigneeId?: string;
+  nodeId?: string;
+  dueFrom?: string;
+  dueTo?: string;
+  productLine?: (typeof productLines)[number];
+  priority?: (typeof priorities)[number];
+  search?: string;
+  /** Keyset: the (due_date, id) of the last row of the previous page. */
+  after?: [string, string];
+  limit: number;
+}
+
+/** The columns of a case as the list shows it. */
+const summaryColumns = (tx: Tx) =>
+  tx`
+  c.id, c.case_number, c.stage, c.priority, c.due_date::text as due_date,
+  c.grace_end::text as grace_end, c.lost_reason, c.stage_changed_at, c.created_at,
+  json_build_object('id', a.id, 'full_name', a.full_name) as assignee,
+  json_build_object('id', p.id, 'policy_number', p.policy_number, 'product_line', p.product_line,
+                    'insurer', p.insurer, 'premium', p.premium) as policy,
+  json_build_object('id', cu.id, 'full_name', cu.full_name) as customer`;
+
+const caseJoins = (tx: Tx) =>
+  tx`
+  from public.renewal_cases c
+  join public.policies p on p.id = c.policy_id
+  join public.customers cu on cu.id = c.customer_id
+  left join public.profiles a on a.id = c.assignee_id`;
+
+/** `%` and `_` are literal in a search, not wildcards. */
+const likeEscape = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+
+/** Up to `limit` cases in (due_date, id) order after the keyset `after`. */
+export function listCasePage(tx: Tx, filter: CaseFilter): Promise<CaseSummary[]> {
+  const { search, after } = filter;
+  return tx<CaseSummary[]>`
+    select ${summaryColumns(tx)}
+    ${caseJoins(tx)}
+    where true
+      ${filter.stages ? tx`and c.stage = any(${filter.stages}::public.case_stage[])` : tx``}
+      ${filter.assigneeId ? tx`and c.assignee_id = ${filter.assigneeId}` : tx``}
+      ${
+    filter.nodeId
+      ? tx`and c.assignee_id in (
+             select pr.id from public.profiles pr
+               join public.hierarchy_nodes n on n.id = pr.node_id
+              where n.path operator(extensions.<@)
+                    (select top.path from public.hierarchy_nodes top where top.id = ${filter.nodeId}))`
+      : tx``
+  }
+      ${filter.dueFrom ? tx`and c.due_date >= ${filter.dueFrom}` : tx``}
+      ${filter.dueTo ? tx`and c.due_date <= ${filter.dueTo}` : tx``}
+      ${filter.productLine ? tx`and p.product_line = ${filter.productLine}` : tx``}
+      ${filter.priority ? tx`and c.priority = ${filter.priority}` : tx``}
+      ${
+    search
+      ? tx`and (c.case_number = upper(${search})
+                or p.policy_number ilike ${likeEscape(search) + "%"}
+                or cu.full_name ilike ${"%" + likeEscape(search) + "%"}
+                or cu.phone = ${search})`
+      : tx``
+  }
+      ${after ? tx`and (c.due_date, c.id) > (${after[0]}::date, ${after[1]}::uuid)` : tx``}
+    order by c.due_date, c.id
+    limit ${filter.limit}`;
+}
+
+/** One case in full, or undefined when it does not exist or the caller may not see it. */
+export async function findCase(tx: Tx, id: string): Promise<Case | undefined> {
+  const [row] = await tx<Case[]>`
+    select ${summaryColumns(tx)}, c.closed_at, c.updated_at,
+           json_build_object(
+             'id', p.id, 'policy_number', p.policy_number, 'product_line', p.product_line,
+             'insurer', p.insurer, 'premium', p.premium, 'sum_insured', p.sum_insured,
+             'start_date', p.start_date, 'end_date', p.end_date,
+             'payment_frequency', p.payment_frequency, 'ncb_percent', p.ncb_percent,
+             'status', p.status) as policy,
+           json_build_object(
+             'id', cu.id, 'full_name', cu.full_name, 'phone', cu.phone, 'email', cu.email,
+             'language', cu.language, 'preferred_channel', cu.preferred_channel,
+             'dnd', cu.dnd) as customer,
+           coalesce((select sum(o.amount) from public.outstanding_amounts o
+                      where o.case_id = c.id and o.status in ('pending', 'overdue')), 0)::float8
+             as outstanding
+    ${caseJoins(tx)}
+    where c.id = ${id}`;
+  return row;
+}
