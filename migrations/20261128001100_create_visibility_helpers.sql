@@ -4,18 +4,26 @@
 -- per statement, and an index scan on agent_id rather than a join.
 
 create function private.visible_agent_ids() returns uuid[]
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-  select case (select private.current_app_role())
-    when 'admin' then array(select p.id from public.profiles p)
-    when 'manager' then array(
-      select p.id from public.profiles p where p.node_id in (select private.managed_node_ids())
-    )
-    when 'agent' then array[(select auth.uid())]
-    else '{}'::uuid[]
-  end
+declare
+  caller_role public.app_role := private.current_app_role();
+begin
+  if caller_role = 'admin' then
+    return array(select p.id from public.profiles p);
+  elsif caller_role = 'manager' then
+    return array(
+      select p.id from public.profiles p
+        join public.hierarchy_nodes n on n.id = p.node_id
+       where n.path operator(extensions.<@) private.current_node_path()
+    );
+  elsif caller_role = 'agent' then
+    return array[auth.uid()];
+  end if;
+  return '{}';
+end;
 $$;
 
 comment on function private.visible_agent_ids() is
@@ -24,10 +32,12 @@ comment on function private.visible_agent_ids() is
   'Security definer: reads profiles without recursing into their RLS.';
 
 create function private.is_desk_member() returns boolean
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select coalesce((select private.current_app_role()) in ('admin', 'manager', 'agent'), false)
+begin
+  return coalesce(private.current_app_role() in ('admin', 'manager', 'agent'), false);
+end;
 $$;
 
 comment on function private.is_desk_member() is

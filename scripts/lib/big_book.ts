@@ -16,7 +16,9 @@ function progress(label: string, done: number, total: number, started: number) {
   const filled = Math.round((done / total) * width);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const bar = `[${"#".repeat(filled)}${" ".repeat(width - filled)}]`;
-  const line = `${bar} ${label} ${done.toLocaleString("en-IN")}/${total.toLocaleString("en-IN")} ${seconds}s`;
+  const line = `${bar} ${label} ${done.toLocaleString("en-IN")}/${
+    total.toLocaleString("en-IN")
+  } ${seconds}s`;
   Deno.stdout.writeSync(encoder.encode(`\r${line}${done === total ? "\n" : ""}`));
 }
 
@@ -44,10 +46,17 @@ export async function loadBigBook(url: string, { policies, seed }: BookSize): Pr
     await sql.file(`${projectRoot}/seed/big/book.sql`);
     await sql`select pg_temp.big_org(${seed}, ${agents})`;
     console.log(`organisation: ${agents.toLocaleString("en-IN")} agents`);
-    await inChunks("customers", customers, (first, last) =>
-      sql`select pg_temp.big_customers(${seed}, ${first}, ${last})`);
-    await inChunks("policies ", policies, (first, last) =>
-      sql`select pg_temp.big_policies(${seed}, ${customers}, ${agents}, ${first}, ${last})`);
+    await inChunks(
+      "customers",
+      customers,
+      (first, last) => sql`select pg_temp.big_customers(${seed}, ${first}, ${last})`,
+    );
+    await inChunks(
+      "policies ",
+      policies,
+      (first, last) =>
+        sql`select pg_temp.big_policies(${seed}, ${customers}, ${agents}, ${first}, ${last})`,
+    );
     await sql`analyze`;
   } finally {
     await sql.end();

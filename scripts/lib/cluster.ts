@@ -92,10 +92,17 @@ export class Cluster {
       ], { asPostgres: true });
       if (code === 0) return;
       const log = await Deno.readTextFile(`${this.dataDir}/server.log`).catch(() => "");
-      if (attempt > 30 || !log.trimEnd().split("\n").slice(-5).join("\n").includes("Address already in use")) {
-        throw new Error(`Postgres did not start:\n${stdout}${stderr}${log.split("\n").slice(-10).join("\n")}`);
+      if (
+        attempt > 30 ||
+        !log.trimEnd().split("\n").slice(-5).join("\n").includes("Address already in use")
+      ) {
+        throw new Error(
+          `Postgres did not start:\n${stdout}${stderr}${log.split("\n").slice(-10).join("\n")}`,
+        );
       }
-      if (attempt === 1) console.log(`Port ${this.port} is still held by a closing connection; waiting ...`);
+      if (attempt === 1) {
+        console.log(`Port ${this.port} is still held by a closing connection; waiting ...`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
   }

@@ -17,7 +17,11 @@ export async function reserveStackPorts(): Promise<void> {
   }
   if (current.split(",").includes(wanted)) return;
   if (!isRoot) {
-    console.warn(`Hint: sudo sysctl -w net.ipv4.ip_local_reserved_ports=${[current, wanted].filter(Boolean).join(",")}`);
+    console.warn(
+      `Hint: sudo sysctl -w net.ipv4.ip_local_reserved_ports=${
+        [current, wanted].filter(Boolean).join(",")
+      }`,
+    );
     return;
   }
   await Deno.writeTextFile(reservedPorts, [current, wanted].filter(Boolean).join(","))

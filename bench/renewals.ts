@@ -1,0 +1,168 @@
+// `npm run bench -- [--policies 1000000] [--seed 1] [--iterations 300]`
+//
+// On a throwaway cluster with a synthetic book:
+//  1. the daily case-opening job: the first run over the whole book (a backfill that opens every
+//     case in its window at once), the same day again (must do nothing), and the next day;
+//  2. an agent's first page of cases (50 rows) through the API's own query, under RLS, against
+//     the same rows read as service_role with the filter spelled out: p50/p95 and their ratio.
+// Figures are printed; nothing here passes or fails.
+import { parseArgs } from "node:util";
+import { loadBigBook } from "../scripts/lib/big_book.ts";
+import { throwawayCluster } from "../scripts/lib/cluster.ts";
+import { ensureDebianPackages } from "../scripts/lib/packages.ts";
+import { applyPlatform, pushMigrations } from "../scripts/lib/schema.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    policies: { type: "string", default: "1000000" },
+    seed: { type: "string", default: "1" },
+    iterations: { type: "string", default: "300" },
+  },
+});
+const policies = Number(values.policies);
+const iterations = Number(values.iterations);
+
+await ensureDebianPackages();
+const cluster = await throwawayCluster();
+await cluster.init();
+await cluster.start();
+try {
+  const url = cluster.url();
+  await applyPlatform(url);
+  await pushMigrations(url);
+  console.log(`\nLoading ${policies.toLocaleString("en-IN")} policies ...`);
+  await loadBigBook(url, { policies, seed: Number(values.seed) });
+
+  Deno.env.set("SUPABASE_DB_URL", url);
+  Deno.env.set("DB_POOL_SIZE", "2");
+  const { asCaller, asService, closeDb, db } = await import("../functions/_shared/db.ts");
+  const { listCasePage } = await import("../functions/api/cases/queries.ts");
+  type Tx = Parameters<Parameters<typeof asService>[0]>[0];
+
+  // 1. The daily job.
+  const timed = async (label: string, run: () => Promise<unknown>) => {
+    const started = performance.now();
+    const result = await run();
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `${label.padEnd(44)} ${seconds.toFixed(2).padStart(7)} s  ${JSON.stringify(result)}`,
+    );
+    return seconds;
+  };
+  console.log("\nDaily renewal jobs");
+  const sql = db();
+  const backfill = await timed(
+    "open cases, first run over the whole book",
+    async () => (await sql`select private.open_renewal_cases(now()) as opened`)[0],
+  );
+  await timed(
+    "all daily jobs, same day again",
+    async () => (await sql`select private.run_daily_renewal_jobs(now()) as result`)[0].result,
+  );
+  await timed(
+    "all daily jobs, the next day",
+    async () =>
+      (await sql`select private.run_daily_renewal_jobs(now() + interval '1 day') as result`)[0]
+        .result,
+  );
+  await sql`analyze`;
+
+  // 2. Case pages.
+  const [agent] = await sql`
+    select assignee_id as id, count(*)::int as cases from public.renewal_cases
+     group by assignee_id order by count(*), assignee_id
+     offset (select count(distinct assignee_id) / 2 from public.renewal_cases) limit 1`;
+  const [manager] = await sql`
+    select p.id, p.node_id, (select count(*)::int from public.renewal_cases c
+                               join public.profiles a on a.id = c.assignee_id
+                               join public.hierarchy_nodes an on an.id = a.node_id
+                               join public.hierarchy_nodes mn on mn.id = p.node_id
+                              where an.path operator(extensions.<@) mn.path) as cases
+      from public.profiles p where p.role = 'manager' and p.email like '%@big.py360.test'
+     order by p.email limit 1`;
+  const agentClaims = { role: "authenticated" as const, sub: agent.id };
+  const managerClaims = { role: "authenticated" as const, sub: manager.id };
+  const page = 51; // the API asks for one more row to know whether there is a next page
+
+  const variants: Record<string, () => Promise<{ id: string }[]>> = {
+    "agent, API page (RLS)": () =>
+      asCaller(agentClaims, (tx: Tx) => listCasePage(tx, { limit: page })),
+    "agent, bare RLS query": () =>
+      asCaller(
+        agentClaims,
+        (tx: Tx) =>
+          tx`select c.id from public.renewal_cases c order by c.due_date, c.id limit ${page}`,
+      ),
+    "agent, RLS + assignee=me": () =>
+      asCaller(agentClaims, (tx: Tx) => listCasePage(tx, { assigneeId: agent.id, limit: page })),
+    "service_role, assignee filter": () =>
+      asService((tx: Tx) => listCasePage(tx, { assigneeId: agent.id, limit: page })),
+    "branch manager, RLS only": () =>
+      asCaller(managerClaims, (tx: Tx) => listCasePage(tx, { limit: page })),
+    "service_role, node filter": () =>
+      asService((tx: Tx) => listCasePage(tx, { nodeId: manager.node_id, limit: page })),
+  };
+
+  const ids = async (name: string) => (await variants[name]()).map((row) => row.id).join();
+  if (await ids("agent, API page (RLS)") !== await ids("service_role, assignee filter")) {
+    throw new Error("the agent's RLS page and the service_role page differ");
+  }
+  if (await ids("branch manager, RLS only") !== await ids("service_role, node filter")) {
+    throw new Error("the manager's RLS page and the service_role page differ");
+  }
+
+  const samples: Record<string, number[]> = Object.fromEntries(
+    Object.keys(variants).map((k) => [k, []]),
+  );
+  for (let round = 0; round < iterations + 20; round++) {
+    for (const [name, run] of Object.entries(variants)) {
+      const started = performance.now();
+      await run();
+      if (round >= 20) samples[name].push(performance.now() - started);
+    }
+  }
+  const percentile = (values: number[], p: number) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  };
+  const stats = Object.fromEntries(
+    Object.entries(samples).map((
+      [name, values],
+    ) => [name, { p50: percentile(values, 50), p95: percentile(values, 95) }]),
+  );
+  console.log(
+    `\nFirst page of cases (50 rows), ${iterations} runs each, interleaved; ` +
+      `agent holds ${agent.cases} cases, the branch ${manager.cases}`,
+  );
+  for (const [name, { p50, p95 }] of Object.entries(stats)) {
+    console.log(
+      `${name.padEnd(32)} p50 ${p50.toFixed(2).padStart(6)} ms   p95 ${
+        p95.toFixed(2).padStart(6)
+      } ms`,
+    );
+  }
+  const ratio = (a: string, b: string, p: "p50" | "p95") => (stats[a][p] / stats[b][p]).toFixed(2);
+  const comparisons: [string, string, string, string][] = [
+    [
+      "agent, API page",
+      "agent, API page (RLS)",
+      "service_role, assignee filter",
+      "  (goal <= 1.5x, p95 <= 20 ms)",
+    ],
+    ["agent, bare RLS query", "agent, bare RLS query", "service_role, assignee filter", ""],
+    ["agent, assignee=me", "agent, RLS + assignee=me", "service_role, assignee filter", ""],
+    ["branch manager", "branch manager, RLS only", "service_role, node filter", ""],
+  ];
+  console.log("");
+  for (const [label, rls, service, goal] of comparisons) {
+    console.log(
+      `RLS / service_role, ${label.padEnd(22)} p50 ${ratio(rls, service, "p50")}x  ` +
+        `p95 ${ratio(rls, service, "p95")}x${goal}`,
+    );
+  }
+  console.log(`\nCase-opening backfill: ${backfill.toFixed(2)} s (goal <= 10 s)`);
+  await closeDb();
+} finally {
+  await cluster.remove();
+}
