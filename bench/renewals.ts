@@ -1,8 +1,8 @@
 // `npm run bench -- [--policies 1000000] [--seed 1] [--iterations 300]`
 //
 // On a throwaway cluster with a synthetic book:
-//  1. the daily case-opening job: the first run over the whole book (a backfill that opens every
-//     case in its window at once), the same day again (must do nothing), and the next day;
+//  1. the daily jobs: the first run over the whole book (a backfill that opens every case in its
+//     window at once), the same day again (must do nothing), then two regular days;
 //  2. an agent's first page of cases (50 rows) through the API's own query, under RLS, against
 //     the same rows read as service_role with the filter spelled out: p50/p95 and their ratio.
 // Figures are printed; nothing here passes or fails.
@@ -50,22 +50,17 @@ try {
     );
     return seconds;
   };
-  console.log("\nDaily renewal jobs");
+  console.log("\nDaily renewal jobs (run_daily_renewal_jobs)");
   const sql = db();
-  const backfill = await timed(
-    "open cases, first run over the whole book",
-    async () => (await sql`select private.open_renewal_cases(now()) as opened`)[0],
-  );
-  await timed(
-    "all daily jobs, same day again",
-    async () => (await sql`select private.run_daily_renewal_jobs(now()) as result`)[0].result,
-  );
-  await timed(
-    "all daily jobs, the next day",
-    async () =>
-      (await sql`select private.run_daily_renewal_jobs(now() + interval '1 day') as result`)[0]
-        .result,
-  );
+  const runJobs = (days: number) => async () =>
+    (await sql`select private.run_daily_renewal_jobs(now() + ${days} * interval '1 day') as r`)[0]
+      .r;
+  const backfill = await timed("first run: backfill of the whole book", runJobs(0));
+  await timed("same day again (must change nothing)", runJobs(0));
+  const steady = [
+    await timed("the next day", runJobs(1)),
+    await timed("the day after", runJobs(2)),
+  ];
   await sql`analyze`;
 
   // 2. Case pages.
@@ -161,7 +156,12 @@ try {
         `p95 ${ratio(rls, service, "p95")}x${goal}`,
     );
   }
-  console.log(`\nCase-opening backfill: ${backfill.toFixed(2)} s (goal <= 10 s)`);
+  console.log(
+    `\nDaily jobs over the book: ${
+      Math.max(...steady).toFixed(2)
+    } s on a regular day (goal <= 10 s); ` +
+      `${backfill.toFixed(2)} s for the first run, which opens every case in the window at once`,
+  );
   await closeDb();
 } finally {
   await cluster.remove();
