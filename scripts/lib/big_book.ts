@@ -12,6 +12,8 @@ const chunkSize = 50_000;
 const encoder = new TextEncoder();
 
 function progress(label: string, done: number, total: number, started: number) {
+  // Redraw in place on a terminal; in a log, only the final line.
+  if (done < total && !Deno.stdout.isTerminal()) return;
   const width = 30;
   const filled = Math.round((done / total) * width);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
