@@ -65,7 +65,7 @@ function statusForPostgresError(error: { code: string; message: string }) {
   return statusForSqlState(error.code);
 }
 
-export function statusForSqlState(
+function statusForSqlState(
   code: string,
 ): { status: ContentfulStatusCode; title: string } | undefined {
   return sqlStates[code];

@@ -19,11 +19,7 @@ export function redact(value: unknown, key = ""): unknown {
   return value;
 }
 
-let threshold = levels[(Deno.env.get("LOG_LEVEL") as Level) ?? "info"] ?? levels.info;
-
-export function setLogLevel(level: Level): void {
-  threshold = levels[level];
-}
+const threshold = levels[(Deno.env.get("LOG_LEVEL") as Level) ?? "info"] ?? levels.info;
 
 export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
   if (levels[level] < threshold) return;

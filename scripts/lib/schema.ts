@@ -56,5 +56,3 @@ export async function lintDatabase(url: string): Promise<string> {
     "error",
   ]);
 }
-
-export { supabaseCli };
