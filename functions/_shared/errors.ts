@@ -62,13 +62,7 @@ function statusForPostgresError(error: { code: string; message: string }) {
   if (error.code === "23503" && error.message.startsWith("insert or update")) {
     return { status: 422 as const, title: "Unprocessable Content" };
   }
-  return statusForSqlState(error.code);
-}
-
-function statusForSqlState(
-  code: string,
-): { status: ContentfulStatusCode; title: string } | undefined {
-  return sqlStates[code];
+  return sqlStates[error.code];
 }
 
 export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
