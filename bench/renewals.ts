@@ -93,7 +93,7 @@ try {
       asCaller(agentClaims, (tx: Tx) => listCasePage(tx, { assigneeId: agent.id, limit: page })),
     "service_role, assignee filter": () =>
       asService((tx: Tx) => listCasePage(tx, { assigneeId: agent.id, limit: page })),
-    "branch manager, RLS only": () =>
+    "branch manager, API page (RLS)": () =>
       asCaller(managerClaims, (tx: Tx) => listCasePage(tx, { limit: page })),
     "service_role, node filter": () =>
       asService((tx: Tx) => listCasePage(tx, { nodeId: manager.node_id, limit: page })),
@@ -103,7 +103,7 @@ try {
   if (await ids("agent, API page (RLS)") !== await ids("service_role, assignee filter")) {
     throw new Error("the agent's RLS page and the service_role page differ");
   }
-  if (await ids("branch manager, RLS only") !== await ids("service_role, node filter")) {
+  if (await ids("branch manager, API page (RLS)") !== await ids("service_role, node filter")) {
     throw new Error("the manager's RLS page and the service_role page differ");
   }
 
@@ -147,7 +147,7 @@ try {
     ],
     ["agent, bare RLS query", "agent, bare RLS query", "service_role, assignee filter", ""],
     ["agent, assignee=me", "agent, RLS + assignee=me", "service_role, assignee filter", ""],
-    ["branch manager", "branch manager, RLS only", "service_role, node filter", ""],
+    ["branch manager", "branch manager, API page (RLS)", "service_role, node filter", ""],
   ];
   console.log("");
   for (const [label, rls, service, goal] of comparisons) {

@@ -48,13 +48,16 @@ const likeEscape = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char
  */
 export async function listCasePage(tx: Tx, filter: CaseFilter): Promise<CaseSummary[]> {
   const { search, after } = filter;
-  // An agent sees exactly their own cases. Saying so gives the planner an equality on
-  // (assignee_id, due_date, id); RLS alone offers only `= any(<array known at run time>)`, and
-  // with that the planner walks every case in due order (measured in bench/renewals.ts).
-  const [caller] = await tx<{ role: string | null; id: string | null }[]>`
-    select private.current_app_role() as role, auth.uid() as id`;
+  // What RLS lets a caller see, said as a filter the planner can use: an agent's own cases, a
+  // manager's subtree. RLS alone offers only `= any(<array known at run time>)`, and with that
+  // the planner walks every case in due order (measured in bench/renewals.ts). RLS still guards.
+  const [caller] = await tx<{ role: string | null; id: string | null; node_id: string | null }[]>`
+    select private.current_app_role() as role, auth.uid() as id,
+           private.current_node_id() as node_id`;
   const assigneeId = filter.assigneeId ??
     (caller.role === "agent" && caller.id ? caller.id : undefined);
+  const nodeId = filter.nodeId ??
+    (caller.role === "manager" && caller.node_id ? caller.node_id : undefined);
   const needsPolicy = filter.productLine !== undefined || search !== undefined;
   return tx<CaseSummary[]>`
     with page as (
@@ -66,12 +69,12 @@ export async function listCasePage(tx: Tx, filter: CaseFilter): Promise<CaseSumm
         ${filter.stages ? tx`and c.stage = any(${filter.stages}::public.case_stage[])` : tx``}
         ${assigneeId ? tx`and c.assignee_id = ${assigneeId}` : tx``}
         ${
-    filter.nodeId
+    nodeId
       ? tx`and c.assignee_id in (
                select pr.id from public.profiles pr
                  join public.hierarchy_nodes n on n.id = pr.node_id
                 where n.path operator(extensions.<@)
-                      (select top.path from public.hierarchy_nodes top where top.id = ${filter.nodeId}))`
+                      (select top.path from public.hierarchy_nodes top where top.id = ${nodeId}))`
       : tx``
   }
         ${filter.dueFrom ? tx`and c.due_date >= ${filter.dueFrom}` : tx``}
