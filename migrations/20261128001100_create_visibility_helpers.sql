@@ -15,9 +15,7 @@ begin
     return array(select p.id from public.profiles p);
   elsif caller_role = 'manager' then
     return array(
-      select p.id from public.profiles p
-        join public.hierarchy_nodes n on n.id = p.node_id
-       where n.path operator(extensions.<@) private.current_node_path()
+      select p.id from public.profiles p where p.node_id in (select private.managed_node_ids())
     );
   elsif caller_role = 'agent' then
     return array[auth.uid()];

@@ -2,7 +2,7 @@
 // /functions/v1/<name>/..., the URL shape of Supabase, so supabase-js works unchanged. Like
 // Supabase's relay it checks the JWT first for functions with `verify_jwt = true`.
 import { parse } from "smol-toml";
-import { verifyToken } from "../functions/_shared/auth.ts";
+import { bearerToken, verifyToken } from "../functions/_shared/auth.ts";
 import { ProblemError, problemResponse } from "../functions/_shared/errors.ts";
 import { projectRoot } from "./lib/run.ts";
 
@@ -52,7 +52,7 @@ export function gatewayHandler(functions: Map<string, EdgeFunction>) {
       });
     }
     if (fn.verifyJwt && request.method !== "OPTIONS") {
-      const token = request.headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+      const token = bearerToken(request.headers.get("authorization"));
       try {
         if (!token) throw new ProblemError(401, "Unauthorized", "Missing authorization header.");
         await verifyToken(token);

@@ -12,6 +12,7 @@ import {
   applySeed,
   applyTestHelpers,
   lintDatabase,
+  projectFiles,
   pushMigrations,
 } from "./lib/schema.ts";
 
@@ -82,14 +83,6 @@ function countDeno(output: string, code: number): { passed: number; failed: numb
   return { passed, failed };
 }
 
-async function testFiles(folder: string, suffix: string): Promise<string[]> {
-  const files = [];
-  for await (const entry of Deno.readDir(`${projectRoot}/${folder}`)) {
-    if (entry.isFile && entry.name.endsWith(suffix)) files.push(`${folder}/${entry.name}`);
-  }
-  return files.sort();
-}
-
 const selected = Deno.args;
 const sqlFiles = selected.filter((file) => file.endsWith(".sql"));
 const tsFiles = selected.filter((file) => file.endsWith(".ts"));
@@ -131,7 +124,9 @@ try {
 
   if (runAll || sqlFiles.length > 0) {
     console.log("\npgTAP");
-    const files = sqlFiles.length > 0 ? sqlFiles : await testFiles("tests/database", ".test.sql");
+    const files = sqlFiles.length > 0
+      ? sqlFiles
+      : await projectFiles("tests/database", ".test.sql");
     const { code, output } = await tee("pg_prove", [
       "--host=127.0.0.1",
       `--port=${cluster.port}`,

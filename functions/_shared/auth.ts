@@ -53,7 +53,8 @@ export async function verifyToken(token: string): Promise<Claims> {
   return { ...payload, role } as Claims;
 }
 
-function bearerToken(header: string | undefined): string | undefined {
+/** The token of an `Authorization: Bearer <token>` header, if that is what it holds. */
+export function bearerToken(header: string | null | undefined): string | undefined {
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   return match?.[1];
 }

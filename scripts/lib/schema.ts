@@ -13,19 +13,18 @@ export async function applySqlFiles(url: string, files: string[]): Promise<void>
   }
 }
 
-async function sqlFilesIn(folder: string): Promise<string[]> {
+/** Files of a project folder ending in `suffix`, in name order, as paths from the project root. */
+export async function projectFiles(folder: string, suffix: string): Promise<string[]> {
   const files = [];
   for await (const entry of Deno.readDir(`${projectRoot}/${folder}`)) {
-    if (entry.isFile && entry.name.endsWith(".sql")) {
-      files.push(`${projectRoot}/${folder}/${entry.name}`);
-    }
+    if (entry.isFile && entry.name.endsWith(suffix)) files.push(`${folder}/${entry.name}`);
   }
   return files.sort();
 }
 
 /** What Supabase provides and vanilla Postgres lacks (roles, auth, storage). Idempotent. */
 export async function applyPlatform(url: string): Promise<void> {
-  await applySqlFiles(url, await sqlFilesIn("supabase/platform"));
+  await applySqlFiles(url, await projectFiles("supabase/platform", ".sql"));
 }
 
 /** Applies pending migrations with `supabase db push`, exactly as against a hosted project. */
@@ -35,12 +34,12 @@ export async function pushMigrations(url: string): Promise<void> {
 
 /** The demo data: seed/*.sql in order (the same files `supabase db reset` would load). */
 export async function applySeed(url: string): Promise<void> {
-  await applySqlFiles(url, await sqlFilesIn("seed"));
+  await applySqlFiles(url, await projectFiles("seed", ".sql"));
 }
 
 /** The pgTAP extension and our `tests.*` helpers; only ever in throwaway test databases. */
 export async function applyTestHelpers(url: string): Promise<void> {
-  await applySqlFiles(url, await sqlFilesIn("tests/database/helpers"));
+  await applySqlFiles(url, await projectFiles("tests/database/helpers", ".sql"));
 }
 
 /** `supabase db lint` (plpgsql_check) at error level; returns its report. */

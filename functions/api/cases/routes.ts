@@ -24,9 +24,13 @@ export const stages = [
 export const priorities = ["low", "normal", "high", "urgent"] as const;
 export const productLines = ["motor", "health", "life", "home"] as const;
 
-const Stage = z.enum(stages).openapi("CaseStage");
-const Priority = z.enum(priorities).openapi("CasePriority");
-const ProductLine = z.enum(productLines).openapi("ProductLine");
+export const PaymentFrequency = z.enum(["annual", "half_yearly", "quarterly", "monthly"])
+  .openapi("PaymentFrequency");
+export const PolicyStatus = z.enum(["active", "renewed", "lapsed", "cancelled"])
+  .openapi("PolicyStatus");
+export const Stage = z.enum(stages).openapi("CaseStage");
+export const Priority = z.enum(priorities).openapi("CasePriority");
+export const ProductLine = z.enum(productLines).openapi("ProductLine");
 
 export const CaseSummarySchema = z.object({
   id: z.uuid(),
@@ -56,9 +60,9 @@ export const CaseSchema = CaseSummarySchema.extend({
     sum_insured: Paise,
     start_date: IsoDate,
     end_date: IsoDate,
-    payment_frequency: z.enum(["annual", "half_yearly", "quarterly", "monthly"]),
+    payment_frequency: PaymentFrequency,
     ncb_percent: z.number().int(),
-    status: z.enum(["active", "renewed", "lapsed", "cancelled"]),
+    status: PolicyStatus,
   }),
   customer: CaseSummarySchema.shape.customer.extend({
     phone: z.string().nullable(),

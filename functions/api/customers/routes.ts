@@ -8,6 +8,7 @@ import {
   signedIn,
   uuidParam,
 } from "../../_shared/schemas.ts";
+import { PaymentFrequency, PolicyStatus, Priority, ProductLine, Stage } from "../cases/routes.ts";
 
 export const CustomerProfileSchema = z.object({
   customer: z.object({
@@ -24,22 +25,22 @@ export const CustomerProfileSchema = z.object({
   policies: z.array(z.object({
     id: z.uuid(),
     policy_number: z.string(),
-    product_line: z.string(),
+    product_line: ProductLine,
     insurer: z.string(),
     premium: Paise,
     sum_insured: Paise,
     start_date: IsoDate,
     end_date: IsoDate,
-    payment_frequency: z.string(),
+    payment_frequency: PaymentFrequency,
     ncb_percent: z.number().int(),
-    status: z.string(),
+    status: PolicyStatus,
   })),
   cases: z.array(z.object({
     id: z.uuid(),
     case_number: z.string(),
     policy_id: z.uuid(),
-    stage: z.string(),
-    priority: z.string(),
+    stage: Stage,
+    priority: Priority,
     due_date: IsoDate,
     outstanding: Paise,
     assignee: z.object({ id: z.uuid(), full_name: z.string() }).nullable(),

@@ -8,7 +8,8 @@ import {
   uuidParam,
 } from "../../_shared/schemas.ts";
 
-const Level = z.enum(["zone", "region", "branch", "team"]).openapi("HierarchyLevel");
+export const Level = z.enum(["zone", "region", "branch", "team"]).openapi("HierarchyLevel");
+export const AppRole = z.enum(["admin", "manager", "agent", "analyst"]).openapi("AppRole");
 
 export const NodeSchema = z.object({
   id: z.uuid(),
@@ -51,7 +52,7 @@ export const MemberSchema = z.object({
   id: z.uuid(),
   full_name: z.string(),
   email: z.string(),
-  role: z.enum(["admin", "manager", "agent", "analyst"]),
+  role: AppRole,
   active: z.boolean(),
   node: z.object({ id: z.uuid(), code: z.string(), name: z.string() }),
 }).openapi("HierarchyMember");

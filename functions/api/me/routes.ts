@@ -1,11 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { commonProblems, json, problem, signedIn } from "../../_shared/schemas.ts";
+import { AppRole, Level } from "../hierarchy/routes.ts";
 
 export const NodeRefSchema = z.object({
   id: z.uuid(),
   code: z.string(),
   name: z.string(),
-  level: z.enum(["zone", "region", "branch", "team"]),
+  level: Level,
   path: z.string().openapi({ example: "NORTH.DELHI.DEL_CP" }),
 }).openapi("NodeRef");
 
@@ -13,7 +14,7 @@ export const ProfileSchema = z.object({
   id: z.uuid(),
   email: z.string(),
   full_name: z.string(),
-  role: z.enum(["admin", "manager", "agent", "analyst"]),
+  role: AppRole,
   active: z.boolean(),
   node: NodeRefSchema.nullable().openapi({
     description: "Where the user sits; null for admins and analysts",
