@@ -1,6 +1,6 @@
 -- The renewal stage machine lives in the database: no client can skip or reverse a stage.
 begin;
-select plan(14);
+select plan(17);
 select tests.create_test_book();
 
 select set_eq(
@@ -31,9 +31,15 @@ select lives_ok($$update public.renewal_cases set stage = 'payment_pending' wher
   'quoted -> payment_pending');
 select throws_ok($$update public.renewal_cases set stage = 'contacted' where id = tests.fixture('case_a')$$,
   'PY002', 'illegal stage transition from payment_pending to contacted', 'no going back to contacted');
-select lives_ok($$update public.renewal_cases set stage = 'renewed' where id = tests.fixture('case_a')$$,
-  'payment_pending -> renewed');
+select throws_ok($$update public.renewal_cases set stage = 'renewed' where id = tests.fixture('case_a')$$,
+  'PY005', null, 'a case that still owes its premium cannot be marked renewed');
+select lives_ok(
+  $$update public.outstanding_amounts set status = 'paid', paid_at = now(), reason = 'NEFT UTR 1234'
+     where id = tests.fixture('installment_a')$$,
+  'the agent records the premium paid');
 reset role;
+select is((select stage::text from public.renewal_cases where id = tests.fixture('case_a')), 'renewed',
+  'settling what it owed renews the case');
 select is((select status::text from public.policies where id = tests.fixture('policy_a')), 'renewed',
   'a renewed case marks its policy renewed');
 select isnt((select closed_at from public.renewal_cases where id = tests.fixture('case_a')), null,
@@ -56,6 +62,11 @@ select is(
   (select count(*)::int from public.audit_log
     where table_name = 'renewal_cases' and row_id = tests.fixture('case_a') and action = 'update'),
   4, 'each stage change of case A is in the audit log (the refused ones are not)');
+
+select tests.authenticate_as('branch_b_manager');
+select throws_ok($$update public.renewal_cases set priority = 'urgent' where id = tests.fixture('case_b')$$,
+  'PY006', null, 'a lost case is history: nothing about it changes');
+reset role;
 
 select * from finish();
 rollback;

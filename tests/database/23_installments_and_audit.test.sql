@@ -4,10 +4,11 @@ begin;
 select plan(10);
 select tests.create_test_book();
 
-select tests.authenticate_as('agent_a');
+select tests.authenticate_as('zone_manager');
 select throws_ok(
   $$update public.outstanding_amounts set status = 'waived' where id = tests.fixture('installment_a')$$,
   '23514', null, 'a waiver needs a reason');
+select tests.authenticate_as('agent_a');
 select lives_ok(
   $$update public.outstanding_amounts set status = 'paid', paid_at = now(), reason = 'Cheque 004512'
      where id = tests.fixture('installment_a')$$,
