@@ -1,0 +1,80 @@
+-- The function-privilege matrix: every function in public and private, and which API roles may
+-- execute it (A anon, U authenticated, S service_role). A new function fails this test until it is
+-- placed here on purpose. Trigger functions are executed by their triggers, never called.
+begin;
+select plan(6);
+
+select set_eq(
+  $$select format('%s %s%s%s', p.oid::regprocedure,
+      case when has_function_privilege('anon', p.oid, 'execute') then 'A' else '-' end,
+      case when has_function_privilege('authenticated', p.oid, 'execute') then 'U' else '-' end,
+      case when has_function_privilege('service_role', p.oid, 'execute') then 'S' else '-' end)
+      from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where n.nspname in ('public', 'private')$$,
+  array[
+    -- What the desk may call (RPC or inside its policies and triggers).
+    'case_outstanding(uuid) -US',
+    'format_case_number(date,bigint) -US',
+    -- Helpers its policies and triggers run as the caller.
+    'private.business_date(timestamp with time zone) -US',
+    'private.case_stage_is_final(case_stage) -US',
+    'private.case_stage_transition_allowed(case_stage,case_stage) -US',
+    'private.current_app_role() -US',
+    'private.current_node_id() -US',
+    'private.current_node_path() -US',
+    'private.is_active_agent(uuid) -US',
+    'private.is_admin() -US',
+    'private.is_api_caller() -US',
+    'private.is_desk_member() -US',
+    'private.job_clock() -US',
+    'private.managed_node_ids() -US',
+    'private.setting(text) -US',
+    'private.visible_agent_ids() -US',
+    -- The daily jobs: pg_cron (as the owner) and service_role only.
+    'private.advance_lapses(timestamp with time zone) --S',
+    'private.expire_ended_terms(timestamp with time zone) --S',
+    'private.grace_days(jsonb,product_line,payment_frequency) --S',
+    'private.mark_overdue_installments(timestamp with time zone) --S',
+    'private.open_renewal_cases(timestamp with time zone) --S',
+    'private.renew_succeeded_terms(timestamp with time zone) --S',
+    'private.run_daily_renewal_jobs(timestamp with time zone) --S',
+    'private.unassigned_renewals(timestamp with time zone) --S',
+    -- Triggers.
+    'private.tg__audit() ---',
+    'private.tg__set_updated_at() ---',
+    'private.tg_app_settings__set_updated_by() ---',
+    'private.tg_consents__stamp_recorder() ---',
+    'private.tg_hierarchy_nodes__move_subtree() ---',
+    'private.tg_hierarchy_nodes__set_path() ---',
+    'private.tg_outstanding_amounts__check_settlement() ---',
+    'private.tg_outstanding_amounts__guard_settled() ---',
+    'private.tg_outstanding_amounts__renew_settled_cases() ---',
+    'private.tg_profiles__guard_privileged() ---',
+    'private.tg_renewal_cases__check_assignee() ---',
+    'private.tg_renewal_cases__check_stage() ---',
+    'private.tg_renewal_cases__freeze_closed() ---',
+    'private.tg_renewal_cases__settle_policies() ---',
+    'private.tg_users__create_profile() ---',
+    'private.tg_users__sync_profile_email() ---'
+  ],
+  'each function of ours is executable by exactly the API roles meant to run it'
+);
+
+-- The grants work, not just exist.
+select tests.create_test_org();
+select tests.authenticate_as_service_role();
+select lives_ok($$select private.run_daily_renewal_jobs()$$, 'service_role runs the daily jobs');
+select tests.authenticate_as('admin');
+select throws_ok($$select private.run_daily_renewal_jobs()$$, '42501', null,
+  'a signed-in admin cannot run the daily jobs');
+select lives_ok($$select public.case_outstanding(gen_random_uuid())$$,
+  'the desk asks what a case owes');
+select tests.clear_authentication();
+select throws_ok($$select public.case_outstanding(gen_random_uuid())$$, '42501', null,
+  'anon may not');
+select throws_ok($$select private.business_date(now())$$, '42501', null,
+  'anon reaches nothing in private');
+reset role;
+
+select * from finish();
+rollback;
