@@ -2,6 +2,7 @@
 import { parseEnv } from "node:util";
 import { type Cluster, devCluster } from "./cluster.ts";
 import { localApiKeys, localJwtSecret } from "./keys.ts";
+import { refuseChangedMigrations } from "./migrations.ts";
 import { ensureDebianPackages } from "./packages.ts";
 import { reserveStackPorts, stackPorts } from "./ports.ts";
 import { projectRoot } from "./run.ts";
@@ -29,6 +30,8 @@ export async function prepareDevDatabase(): Promise<DevDatabase> {
   if (created) await cluster.init();
   const wasRunning = await cluster.isRunning();
   await cluster.start();
+  // A kept database never re-runs an applied migration: refuse when one has changed since.
+  if (!created) await refuseChangedMigrations(cluster, !wasRunning);
   try {
     await applyPlatform(cluster.url());
     await pushMigrations(cluster.url());
