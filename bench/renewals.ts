@@ -7,10 +7,16 @@
 //     the same rows read as service_role with the filter spelled out: p50/p95 and their ratio.
 // Figures are printed; nothing here passes or fails.
 import { parseArgs } from "node:util";
+import postgres from "postgres";
 import { loadBigBook } from "../scripts/lib/big_book.ts";
 import { throwawayCluster } from "../scripts/lib/cluster.ts";
 import { ensureDebianPackages } from "../scripts/lib/packages.ts";
-import { applyPlatform, pushMigrations } from "../scripts/lib/schema.ts";
+import { localAuthenticatorUrl } from "../scripts/lib/keys.ts";
+import {
+  applyPlatform,
+  pushMigrations,
+  setLocalAuthenticatorPassword,
+} from "../scripts/lib/schema.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -34,9 +40,12 @@ try {
   console.log(`\nLoading ${policies.toLocaleString("en-IN")} policies ...`);
   await loadBigBook(url, { policies, seed: Number(values.seed) });
 
-  Deno.env.set("SUPABASE_DB_URL", url);
+  // The API's pool logs in as api_authenticator, as the functions do; the jobs and the look-ups
+  // below run on a superuser connection of the bench's own.
+  await setLocalAuthenticatorPassword(url);
+  Deno.env.set("FUNCTIONS_DB_URL", localAuthenticatorUrl(url));
   Deno.env.set("DB_POOL_SIZE", "2");
-  const { asCaller, asService, closeDb, db } = await import("../functions/_shared/db.ts");
+  const { asCaller, asService, closeDb } = await import("../functions/_shared/db.ts");
   const { listCasePage } = await import("../functions/api/cases/queries.ts");
   type Tx = Parameters<Parameters<typeof asService>[0]>[0];
 
@@ -51,7 +60,7 @@ try {
     return seconds;
   };
   console.log("\nDaily renewal jobs (run_daily_renewal_jobs)");
-  const sql = db();
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
   const runJobs = (days: number) => async () =>
     (await sql`select private.run_daily_renewal_jobs(now() + ${days} * interval '1 day') as r`)[0]
       .r;
@@ -163,6 +172,7 @@ try {
       `${backfill.toFixed(2)} s for the first run, which opens every case in the window at once`,
   );
   await closeDb();
+  await sql.end();
 } finally {
   await cluster.remove();
 }

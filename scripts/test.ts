@@ -4,7 +4,12 @@
 // `npm test -- tests/database/10_x.test.sql tests/functions/x.test.ts` runs only those files.
 import { configVariables } from "../functions/_shared/config.ts";
 import { throwawayCluster } from "./lib/cluster.ts";
-import { localApiKeys, localJwtSecret } from "./lib/keys.ts";
+import {
+  localApiKeyIssuer,
+  localApiKeys,
+  localAuthenticatorUrl,
+  localJwtSecret,
+} from "./lib/keys.ts";
 import { ensureDebianPackages } from "./lib/packages.ts";
 import { projectRoot, tryRun } from "./lib/run.ts";
 import {
@@ -14,6 +19,7 @@ import {
   lintDatabase,
   projectFiles,
   pushMigrations,
+  setLocalAuthenticatorPassword,
 } from "./lib/schema.ts";
 
 interface Tally {
@@ -85,7 +91,8 @@ function countDeno(output: string, code: number): { passed: number; failed: numb
 
 const selected = Deno.args;
 const sqlFiles = selected.filter((file) => file.endsWith(".sql"));
-const tsFiles = selected.filter((file) => file.endsWith(".ts"));
+// Deno test files, or folders of them (`npm test -- tests/functions/`).
+const tsFiles = selected.filter((file) => file.endsWith(".ts") || file.endsWith("/"));
 const runAll = selected.length === 0;
 
 await ensureDebianPackages();
@@ -141,6 +148,7 @@ try {
   if (runAll || tsFiles.length > 0) {
     console.log("\nDeno");
     const keys = await localApiKeys();
+    await setLocalAuthenticatorPassword(url);
     // The machine's environment, less anything the functions would read from it.
     const env = Object.fromEntries(
       Object.entries(Deno.env.toObject()).filter(([name]) => !configVariables.includes(name)),
@@ -154,8 +162,13 @@ try {
       ...env,
       NO_COLOR: "1",
       LOG_LEVEL: "warn",
+      // The functions log in as api_authenticator (no rights of its own); the tests look
+      // things up as the superuser, which, as on Supabase, is also SUPABASE_DB_URL.
+      FUNCTIONS_DB_URL: localAuthenticatorUrl(url),
+      TEST_ADMIN_DB_URL: url,
       SUPABASE_DB_URL: url,
       SUPABASE_JWT_SECRET: localJwtSecret,
+      API_KEY_ISSUER: localApiKeyIssuer,
       SUPABASE_ANON_KEY: keys.anon,
       SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
     });

@@ -42,13 +42,34 @@ async function verifySignature(token: string): Promise<JWTPayload> {
   throw unauthorized(`Tokens signed with ${alg ?? "no algorithm"} are not accepted.`);
 }
 
-/** The verified claims of a bearer token, or a 401 ProblemError. */
+/** The audience GoTrue writes into every signed-in user's access token. */
+export const userAudience = "authenticated";
+
+/**
+ * The verified claims of a bearer token, or a 401 ProblemError. Beyond the signature and expiry:
+ * - a user's token (role `authenticated`) must be for audience `authenticated` and issued by the
+ *   project's auth server (`iss` = JWT_ISSUER, by default `${SUPABASE_URL}/auth/v1`, as GoTrue
+ *   writes it), and name its user (`sub`);
+ * - an API key (role `anon` or `service_role`) must carry the issuer of the project's keys
+ *   (API_KEY_ISSUER: `supabase` on a hosted project, `supabase-demo` locally).
+ * A token signed with the right key but minted for something else is refused.
+ */
 export async function verifyToken(token: string): Promise<Claims> {
   const payload = await verifySignature(token);
   const role = payload.role as Claims["role"];
   if (!apiRoles.includes(role)) throw unauthorized("The token carries no usable role.");
-  if (role === "authenticated" && typeof payload.sub !== "string") {
-    throw unauthorized("The token has no subject.");
+  const { authIssuer, API_KEY_ISSUER } = config();
+  if (role === "authenticated") {
+    const audiences = typeof payload.aud === "string" ? [payload.aud] : payload.aud ?? [];
+    if (!audiences.includes(userAudience)) {
+      throw unauthorized(`The token is not meant for this API (audience must be ${userAudience}).`);
+    }
+    if (payload.iss !== authIssuer) {
+      throw unauthorized("The token was not issued by this project's auth server.");
+    }
+    if (typeof payload.sub !== "string") throw unauthorized("The token has no subject.");
+  } else if (payload.iss !== API_KEY_ISSUER) {
+    throw unauthorized("The API key was not issued for this project.");
   }
   return { ...payload, role } as Claims;
 }

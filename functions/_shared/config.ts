@@ -7,9 +7,15 @@ const optional = z.string().trim().min(1).optional().catch(undefined);
 
 const envSchema = z.object({
   SUPABASE_URL: z.url().default("http://127.0.0.1:54321"),
-  SUPABASE_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL"),
+  // Not SUPABASE_DB_URL: on Supabase that is the platform's `postgres` login, which the pool
+  // refuses, and SUPABASE_* names cannot be set as secrets. See functions/_shared/db.ts.
+  FUNCTIONS_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL"),
   SUPABASE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   SUPABASE_JWKS_URL: z.url().optional(),
+  // The `iss` of user tokens; GoTrue writes `${SUPABASE_URL}/auth/v1`, the default.
+  JWT_ISSUER: z.url().optional(),
+  // The `iss` of the anon and service_role API keys: `supabase` on a hosted project.
+  API_KEY_ISSUER: z.string().trim().min(1).default("supabase"),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(50).default(5),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 
@@ -54,13 +60,19 @@ const vendorRequirements = {
   telegram: ["TELEGRAM_BOT_TOKEN"],
 } as const satisfies Record<string, readonly (keyof Env)[]>;
 
+/** A vendor the functions can talk to. */
 export type VendorName = keyof typeof vendorRequirements;
+/** Whether a vendor is switched on, and if not, which variables it still needs. */
 export type VendorStatus = { enabled: true } | { enabled: false; reason: string };
 
+/** The parsed environment, the vendors' status and the issuer user tokens must carry. */
 export interface Config extends Env {
   vendors: Record<VendorName, VendorStatus>;
+  /** The `iss` a user's access token must carry: JWT_ISSUER, or `${SUPABASE_URL}/auth/v1`. */
+  authIssuer: string;
 }
 
+/** A bad environment: one line per variable in `issues`, never the variable's value. */
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {
     super(`Invalid configuration:\n  ${issues.join("\n  ")}`);
@@ -89,7 +101,8 @@ export function parseConfig(source: Record<string, string | undefined>): Config 
       vendorStatus(env, required),
     ]),
   ) as Record<VendorName, VendorStatus>;
-  return { ...env, vendors };
+  const authIssuer = env.JWT_ISSUER ?? `${env.SUPABASE_URL.replace(/\/+$/, "")}/auth/v1`;
+  return { ...env, vendors, authIssuer };
 }
 
 let cached: Config | undefined;

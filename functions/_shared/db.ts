@@ -1,15 +1,28 @@
-// The database from the edge functions: postgres.js on SUPABASE_DB_URL, with every request's
+// The database from the edge functions: postgres.js on FUNCTIONS_DB_URL, with every request's
 // queries run the way PostgREST runs them, so row-level security decides what a caller sees.
+//
+// Fails closed. The pool logs in as a role with no rights of its own (`api_authenticator`,
+// migration 20261129006000), like PostgREST's `authenticator`; the pool itself is private to this
+// module, and the only ways to it are asCaller() and asService(), which switch to an API role
+// first. Before the first query the login is checked, and a superuser, a BYPASSRLS role, a role
+// that inherits its memberships or holds any privilege of its own on a table in `public` or
+// `private` is refused: the API then answers 503 rather than run with rights nobody meant.
+// tests/functions/db_boundary.test.ts proves nothing else in functions/ reaches postgres.
 import postgres from "postgres";
 import { config } from "./config.ts";
+import { ProblemError } from "./errors.ts";
+import { log } from "./log.ts";
+import { paiseTypes } from "./paise.ts";
 
-export type Sql = postgres.Sql;
+/** A transaction running as one API role, handed to the work of asCaller() / asService(). */
 export type Tx = postgres.TransactionSql;
 
 /** The roles a JWT may carry; anything else is refused before it reaches the database. */
 export const apiRoles = ["anon", "authenticated", "service_role"] as const;
+/** One of apiRoles. */
 export type ApiRole = typeof apiRoles[number];
 
+/** The verified claims of a caller's token; `role` is what the transaction switches to. */
 export interface Claims {
   role: ApiRole;
   sub?: string;
@@ -17,33 +30,112 @@ export interface Claims {
   [claim: string]: unknown;
 }
 
-let pool: Sql | undefined;
+let pool: postgres.Sql | undefined;
+let vetting: Promise<postgres.Sql> | undefined;
 
-/** The shared pool. `prepare: false` so it also works behind a transaction-mode pooler. */
-export function db(): Sql {
-  pool ??= postgres(config().SUPABASE_DB_URL, {
-    prepare: false,
-    max: config().DB_POOL_SIZE,
-    idle_timeout: 20,
-    connect_timeout: 10,
-    connection: { application_name: "py360-functions" },
-    onnotice: () => {},
-  });
-  return pool;
+/** Why the pool's login may not be used, or an empty list when it is safe. */
+async function loginProblems(sql: postgres.Sql): Promise<string[]> {
+  // Text and int results only, so nothing here depends on the pool's type parsers.
+  const [login] = await sql`
+    with own_tables as (
+      select format('%I.%I', n.nspname, c.relname) as name
+        from pg_catalog.pg_class c
+        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+       where n.nspname in ('public', 'private')
+         and c.relkind in ('r', 'p', 'v', 'm', 'f')
+         and (pg_catalog.has_table_privilege(session_user, c.oid,
+                'select, insert, update, delete, truncate, references, trigger')
+              or pg_catalog.has_any_column_privilege(session_user, c.oid,
+                'select, insert, update, references'))
+    ),
+    missing_roles as (
+      select wanted
+        from unnest(string_to_array(${apiRoles.join(",")}, ',')) wanted
+       where not exists (select from pg_catalog.pg_roles api
+                          where api.rolname = wanted
+                            and pg_catalog.pg_has_role(session_user, api.oid, 'member'))
+    )
+    select r.rolname::text as name, r.rolsuper as superuser, r.rolbypassrls as bypassrls,
+           r.rolcreaterole as createrole, r.rolinherit as inherit,
+           (select count(*)::int from own_tables) as table_count,
+           (select string_agg(t.name, ', ' order by t.name)
+              from (select name from own_tables order by name limit 5) t) as tables,
+           (select string_agg(m.wanted, ', ' order by m.wanted) from missing_roles m)
+             as missing_roles
+      from pg_catalog.pg_roles r
+     where r.rolname = session_user`;
+  const problems: string[] = [];
+  if (login.superuser) problems.push("it is a superuser");
+  if (login.bypassrls) problems.push("it bypasses row-level security (BYPASSRLS)");
+  if (login.createrole) problems.push("it may create roles (CREATEROLE)");
+  if (login.inherit) problems.push("it inherits its roles' privileges (make it NOINHERIT)");
+  if (login.table_count > 0) {
+    const more = login.table_count > 5 ? ` and ${login.table_count - 5} more` : "";
+    problems.push(`it holds privileges of its own on ${login.tables}${more}`);
+  }
+  if (login.missing_roles) problems.push(`it is not a member of ${login.missing_roles}`);
+  return problems.map((problem) => `login role "${login.name}": ${problem}`);
 }
 
+/** The 503 a request gets while the pool's login is refused or the database unreachable. */
+export class DatabaseUnavailable extends ProblemError {
+  constructor(readonly reason: string) {
+    super(503, "Service Unavailable", "The database is not available; the log says why.");
+    // The precise reason goes to the log and to code that catches it, not to the caller.
+    this.message = reason;
+  }
+}
+
+/** The pool, once its login has passed the checks above; they run once per process. */
+function vettedPool(): Promise<postgres.Sql> {
+  vetting ??= (async () => {
+    pool ??= postgres(config().FUNCTIONS_DB_URL, {
+      prepare: false, // also works behind a transaction-mode pooler (Supavisor)
+      max: config().DB_POOL_SIZE,
+      idle_timeout: 20,
+      connect_timeout: 10,
+      connection: { application_name: "py360-functions" },
+      onnotice: () => {},
+      types: paiseTypes, // int8 and json integers as numbers, refused beyond 2^53 (paise.ts)
+    });
+    let problems: string[];
+    try {
+      problems = await loginProblems(pool);
+    } catch (error) {
+      log("error", "database: cannot check the functions' login", { error });
+      throw new DatabaseUnavailable(`cannot reach the database: ${(error as Error).message}`);
+    }
+    if (problems.length > 0) {
+      const reason = `Refusing the database login of FUNCTIONS_DB_URL: ${problems.join("; ")}. ` +
+        "Connect as a login role with no rights of its own that is a NOINHERIT member of anon, " +
+        "authenticated and service_role (api_authenticator).";
+      log("error", "database: login refused", { reason });
+      throw new DatabaseUnavailable(reason);
+    }
+    return pool;
+  })();
+  // A refusal or an outage is not remembered: the next request checks again.
+  vetting.catch(() => (vetting = undefined));
+  return vetting;
+}
+
+/** Closes the pool (scripts and tests; a function instance keeps it for its lifetime). */
 export async function closeDb(): Promise<void> {
-  await pool?.end({ timeout: 5 });
+  const closing = pool;
   pool = undefined;
+  vetting = undefined;
+  await closing?.end({ timeout: 5 });
 }
 
 /**
  * Runs `work` in one transaction as the caller: `role` switched to the JWT's role and the claims
- * in `request.jwt.claims`, exactly as PostgREST does, so auth.uid() and RLS apply.
+ * in `request.jwt.claims`, exactly as PostgREST does, so auth.uid() and RLS apply. Throws
+ * DatabaseUnavailable (a 503) when the pool's login is refused or the database cannot be reached.
  */
 export async function asCaller<T>(claims: Claims, work: (tx: Tx) => Promise<T>): Promise<T> {
   if (!apiRoles.includes(claims.role)) throw new Error(`refusing database role ${claims.role}`);
-  return await db().begin(async (tx) => {
+  const sql = await vettedPool();
+  return await sql.begin(async (tx) => {
     await tx`select set_config('role', ${claims.role}, true),
                     set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
     return await work(tx);

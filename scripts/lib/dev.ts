@@ -1,12 +1,17 @@
 // The dev stack's database and the environment its functions run with.
 import { parseEnv } from "node:util";
 import { type Cluster, devCluster } from "./cluster.ts";
-import { localApiKeys, localJwtSecret } from "./keys.ts";
+import { localApiKeyIssuer, localApiKeys, localAuthenticatorUrl, localJwtSecret } from "./keys.ts";
 import { refuseChangedMigrations } from "./migrations.ts";
 import { ensureDebianPackages } from "./packages.ts";
 import { reserveStackPorts, stackPorts } from "./ports.ts";
 import { projectRoot } from "./run.ts";
-import { applyPlatform, applySeed, pushMigrations } from "./schema.ts";
+import {
+  applyPlatform,
+  applySeed,
+  pushMigrations,
+  setLocalAuthenticatorPassword,
+} from "./schema.ts";
 
 export const functionsPort = stackPorts.functions;
 
@@ -35,6 +40,7 @@ export async function prepareDevDatabase(): Promise<DevDatabase> {
   try {
     await applyPlatform(cluster.url());
     await pushMigrations(cluster.url());
+    await setLocalAuthenticatorPassword(cluster.url());
     if (created) await applySeed(cluster.url());
   } catch (error) {
     // A half-built database would be kept forever; start from scratch next time instead.
@@ -55,8 +61,12 @@ export async function functionsEnv(cluster: Cluster): Promise<Record<string, str
   }
   return {
     SUPABASE_URL: `http://127.0.0.1:${functionsPort}`,
+    // As on Supabase: the platform's superuser URL is there, and the functions never read it;
+    // they log in as api_authenticator, which has no rights of its own.
     SUPABASE_DB_URL: cluster.url(),
+    FUNCTIONS_DB_URL: localAuthenticatorUrl(cluster.url()),
     SUPABASE_JWT_SECRET: localJwtSecret,
+    API_KEY_ISSUER: localApiKeyIssuer,
     SUPABASE_ANON_KEY: keys.anon,
     SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
     ...fromFile,

@@ -1,5 +1,6 @@
 // Builds a database: the local platform shim, then our migrations through the real Supabase
 // CLI, then seed data.
+import { localAuthenticator } from "./keys.ts";
 import { projectRoot, run } from "./run.ts";
 
 const supabaseCli = `${projectRoot}/node_modules/.bin/supabase`;
@@ -30,6 +31,24 @@ export async function applyPlatform(url: string): Promise<void> {
 /** Applies pending migrations with `supabase db push`, exactly as against a hosted project. */
 export async function pushMigrations(url: string): Promise<void> {
   await run(supabaseCli, ["db", "push", "--db-url", `${url}?sslmode=disable`, "--yes"]);
+}
+
+/**
+ * Gives the functions' login role (migration 20261129006000, which holds no secret) its fixed
+ * local password, so the local functions can log in as it. Local clusters only: on a hosted
+ * project the operator sets a real one. Run after pushMigrations; idempotent.
+ */
+export async function setLocalAuthenticatorPassword(url: string): Promise<void> {
+  const { role, password } = localAuthenticator;
+  await run("psql", [
+    url,
+    "--quiet",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "--no-psqlrc",
+    "-c",
+    `alter role ${role} with password '${password}'`,
+  ]);
 }
 
 /** The demo data: seed/*.sql in order (the same files `supabase db reset` would load). */

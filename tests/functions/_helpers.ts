@@ -5,7 +5,12 @@ import { SignJWT } from "jose";
 import app from "../../functions/api/app.ts";
 import { localJwtSecret, userToken } from "../../scripts/lib/keys.ts";
 
-export { localApiKeys, localJwtSecret } from "../../scripts/lib/keys.ts";
+export {
+  localApiKeyIssuer,
+  localApiKeys,
+  localAuthIssuer,
+  localJwtSecret,
+} from "../../scripts/lib/keys.ts";
 
 /** Tests that use the shared database pool keep it open between tests on purpose. */
 export function dbTest(name: string, fn: () => Promise<void>) {
@@ -14,9 +19,16 @@ export function dbTest(name: string, fn: () => Promise<void>) {
 
 let admin: postgres.Sql | undefined;
 
+/** The test database's superuser URL (set by scripts/test.ts; the functions never see it). */
+export function adminDbUrl(): string {
+  const url = Deno.env.get("TEST_ADMIN_DB_URL");
+  if (!url) throw new Error("TEST_ADMIN_DB_URL is not set: run the tests with `npm test`.");
+  return url;
+}
+
 /** A superuser connection to the test database, for looking things up and checking state. */
 export function adminSql(): postgres.Sql {
-  admin ??= postgres(Deno.env.get("SUPABASE_DB_URL")!, { max: 2, onnotice: () => {} });
+  admin ??= postgres(adminDbUrl(), { max: 2, onnotice: () => {} });
   return admin;
 }
 
@@ -27,7 +39,7 @@ export async function tokenFor(email: string): Promise<string> {
   return userToken({ id: user.id, email: user.email });
 }
 
-/** A token signed with the local secret but any claims and header the test wants. */
+/** A token signed with the local secret with exactly the claims the test gives (no defaults). */
 export function signedToken(
   claims: Record<string, unknown>,
   { secret = localJwtSecret, expiresIn = "1h" } = {},

@@ -1,16 +1,48 @@
 // The api app itself: health, the OpenAPI document, the docs page, unknown routes.
 import assert from "node:assert/strict";
-import { api, dbTest } from "./_helpers.ts";
+import { api, dbTest, expectJson, expectProblem, localApiKeys, tokenFor } from "./_helpers.ts";
 
-dbTest("health: database reachable, versions and vendor status", async () => {
+const detailKeys = ["database", "status", "vendors", "versions"];
+
+dbTest("health: anonymous callers learn only that it is up", async () => {
   const response = await api("/health");
   assert.equal(response.status, 200);
-  const health = await response.json();
+  const text = await response.text();
+  assert.deepEqual(JSON.parse(text), { status: "ok" });
+  for (const secret of ["openai", "twilio", "OPENAI_API_KEY", "server_version", "15."]) {
+    assert.ok(!text.includes(secret), `anonymous health must not mention ${secret}`);
+  }
+});
+
+dbTest("health: the anon key and a non-admin user's token get no more", async () => {
+  const { anon } = await localApiKeys();
+  for (const token of [anon, await tokenFor("cp.manager@py360.test")]) {
+    const response = await api("/health", { token });
+    assert.deepEqual(await expectJson(response, 200), { status: "ok" });
+  }
+});
+
+dbTest("health: the service_role key gets the database and vendor detail", async () => {
+  const { serviceRole } = await localApiKeys();
+  const health = await expectJson(await api("/health", { token: serviceRole }), 200);
+  assert.deepEqual(Object.keys(health).sort(), detailKeys);
   assert.equal(health.status, "ok");
   assert.equal(health.database.reachable, true);
+  assert.equal(typeof health.database.latency_ms, "number");
   assert.match(health.database.server_version, /^15\./);
   assert.equal(health.versions.deno, Deno.version.deno);
   assert.equal(health.vendors.openai, "disabled: set OPENAI_API_KEY");
+});
+
+dbTest("health: an admin's token gets the detail too", async () => {
+  const response = await api("/health", { token: await tokenFor("admin@py360.test") });
+  const health = await expectJson(response, 200);
+  assert.deepEqual(Object.keys(health).sort(), detailKeys);
+  assert.match(health.database.server_version, /^15\./);
+});
+
+Deno.test("health: a bad token is a 401, not a quiet anonymous answer", async () => {
+  await expectProblem(await api("/health", { token: "not.a-jwt" }), 401);
 });
 
 Deno.test("health: an unreachable database is a 503 problem", async () => {
@@ -22,7 +54,7 @@ Deno.test("health: an unreachable database is a 503 problem", async () => {
     Deno.exit(0);`;
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--ext=ts", probe],
-    env: { SUPABASE_DB_URL: "postgresql://postgres:x@127.0.0.1:9/postgres", LOG_LEVEL: "error" },
+    env: { FUNCTIONS_DB_URL: "postgresql://postgres:x@127.0.0.1:9/postgres", LOG_LEVEL: "error" },
     stdout: "piped",
     stderr: "null",
   }).output();
@@ -35,7 +67,9 @@ Deno.test("openapi: the document lists the routes with their problem responses",
   assert.equal(response.status, 200);
   const document = await response.json();
   assert.equal(document.openapi, "3.1.0");
-  assert.ok(document.paths["/api/health"].get);
+  const health = document.paths["/api/health"].get;
+  assert.equal(health.operationId, "getHealth");
+  assert.deepEqual(health.security, [{}, { bearerAuth: [] }], "anonymous, or a bearer token");
   const me = document.paths["/api/me"].get;
   assert.deepEqual(me.security, [{ bearerAuth: [] }]);
   assert.ok(me.responses["401"].content["application/problem+json"]);

@@ -1,9 +1,23 @@
 // JWT refusals: every way a token can be wrong is a 401 problem+json, before any query runs.
 import assert from "node:assert/strict";
-import { api, dbTest, localApiKeys, signedToken, tokenFor } from "./_helpers.ts";
+import {
+  api,
+  dbTest,
+  localApiKeyIssuer,
+  localApiKeys,
+  localAuthIssuer,
+  signedToken,
+  tokenFor,
+} from "./_helpers.ts";
 
 const agentId = "20000000-0000-4000-8000-000000000011";
-const agentClaims = { sub: agentId, role: "authenticated", aud: "authenticated" };
+/** What GoTrue puts in an agent's token that matters here; each test spoils one part. */
+const agentClaims = {
+  sub: agentId,
+  role: "authenticated",
+  aud: "authenticated",
+  iss: localAuthIssuer,
+};
 
 async function assertUnauthorized(response: Response, detail: RegExp) {
   assert.equal(response.status, 401);
@@ -49,6 +63,43 @@ Deno.test("auth: a token with a role Postgres must never assume is a 401", async
   await assertUnauthorized(await api("/me", { token }), /no usable role/);
 });
 
+Deno.test("auth: a user's token for another audience is a 401", async () => {
+  const token = await signedToken({ ...agentClaims, aud: "some-other-api" });
+  await assertUnauthorized(await api("/me", { token }), /audience must be authenticated/);
+});
+
+Deno.test("auth: a user's token with no audience is a 401", async () => {
+  const { aud: _, ...claims } = agentClaims;
+  const token = await signedToken(claims);
+  await assertUnauthorized(await api("/me", { token }), /audience must be authenticated/);
+});
+
+Deno.test("auth: a user's token from another project's auth server is a 401", async () => {
+  const token = await signedToken({ ...agentClaims, iss: "https://other.supabase.co/auth/v1" });
+  await assertUnauthorized(await api("/me", { token }), /not issued by this project/);
+});
+
+Deno.test("auth: a user's token with no issuer is a 401", async () => {
+  const { iss: _, ...claims } = agentClaims;
+  const token = await signedToken(claims);
+  await assertUnauthorized(await api("/me", { token }), /not issued by this project/);
+});
+
+Deno.test("auth: an API key with another issuer is a 401, even for service_role", async () => {
+  const token = await signedToken({ role: "service_role", iss: "someone-else" });
+  await assertUnauthorized(await api("/me", { token }), /API key was not issued/);
+  // The key is refused by verifyToken itself, so routes that take API keys refuse it too.
+  const health = await api("/health", { token });
+  assert.equal(health.status, 401);
+  assert.match((await health.json()).detail, /API key was not issued/);
+});
+
+Deno.test("auth: an API key minted with the local issuer is accepted as a key", async () => {
+  // Same claims as above but the right issuer: refused by /me only for not being a user.
+  const token = await signedToken({ role: "anon", iss: localApiKeyIssuer });
+  await assertUnauthorized(await api("/me", { token }), /signed-in user/);
+});
+
 Deno.test("auth: the anon API key is not a user's token", async () => {
   const { anon } = await localApiKeys();
   await assertUnauthorized(await api("/me", { token: anon }), /signed-in user/);
@@ -59,6 +110,13 @@ dbTest("auth: a valid token for a user with no profile is a 404", async () => {
   const response = await api("/me", { token });
   assert.equal(response.status, 404);
   assert.equal(response.headers.get("content-type"), "application/problem+json");
+});
+
+dbTest("auth: an audience list that includes authenticated passes", async () => {
+  const token = await signedToken({ ...agentClaims, aud: ["authenticated", "another"] });
+  const response = await api("/me", { token });
+  assert.equal(response.status, 200);
+  assert.equal((await response.json()).id, agentId);
 });
 
 dbTest("auth: a valid token passes", async () => {

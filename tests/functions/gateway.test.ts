@@ -11,7 +11,7 @@ dbTest("gateway: serves the api function under /functions/v1/api", async () => {
     const base = `http://127.0.0.1:${gateway.port}/functions/v1`;
     const health = await fetch(`${base}/api/health`);
     assert.equal(health.status, 200);
-    assert.equal((await health.json()).status, "ok");
+    assert.deepEqual(await health.json(), { status: "ok" }, "anonymous: up, and nothing more");
 
     const unknown = await fetch(`${base}/nope/health`);
     assert.equal(unknown.status, 404);
