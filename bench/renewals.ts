@@ -17,6 +17,7 @@ import {
   pushMigrations,
   setLocalAuthenticatorPassword,
 } from "../scripts/lib/schema.ts";
+import { removeOnExitSignals } from "../scripts/lib/signals.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,9 +32,12 @@ const iterations = Number(values.iterations);
 
 await ensureDebianPackages();
 const cluster = await throwawayCluster();
-await cluster.init();
-await cluster.start();
+// Removed at the end, or on Ctrl-C / SIGTERM.
+const removeCluster = removeOnExitSignals(cluster);
+console.log(`throwaway cluster in ${cluster.dataDir}`);
 try {
+  await cluster.init();
+  await cluster.start();
   const url = cluster.url();
   await applyPlatform(url);
   await pushMigrations(url);
@@ -174,5 +178,5 @@ try {
   await closeDb();
   await sql.end();
 } finally {
-  await cluster.remove();
+  await removeCluster();
 }

@@ -4,6 +4,7 @@
 // `npm test -- tests/database/10_x.test.sql tests/functions/x.test.ts` runs only those files.
 import { configVariables } from "../functions/_shared/config.ts";
 import { throwawayCluster } from "./lib/cluster.ts";
+import { forwardOnlyReport, modifiedMigrations } from "./lib/forward_only.ts";
 import {
   localApiKeyIssuer,
   localApiKeys,
@@ -21,6 +22,7 @@ import {
   pushMigrations,
   setLocalAuthenticatorPassword,
 } from "./lib/schema.ts";
+import { removeOnExitSignals } from "./lib/signals.ts";
 
 interface Tally {
   suite: string;
@@ -30,6 +32,8 @@ interface Tally {
 
 const tallies: Tally[] = [];
 const deno = Deno.execPath();
+/** Children still running, stopped first when a signal ends the run. */
+const children = new Set<Deno.ChildProcess>();
 
 /** Runs a program with its output shown live and returned. */
 async function tee(program: string, args: string[], env?: Record<string, string>) {
@@ -42,6 +46,7 @@ async function tee(program: string, args: string[], env?: Record<string, string>
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  children.add(child);
   let output = "";
   const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
     for await (const chunk of stream) {
@@ -54,6 +59,7 @@ async function tee(program: string, args: string[], env?: Record<string, string>
     pump(child.stdout, Deno.stdout),
     pump(child.stderr, Deno.stderr),
   ]);
+  children.delete(child);
   return { code: status.code, output };
 }
 
@@ -101,17 +107,28 @@ if (runAll) {
   await gate("deno fmt --check", gateCommand(["fmt", "--check"]));
   await gate("deno lint", gateCommand(["lint"]));
   await gate("deno check", gateCommand(["check", "."]));
+  await gate("migrations are forward-only", async () => {
+    try {
+      const modified = await modifiedMigrations();
+      return { code: modified.length === 0 ? 0 : 1, output: forwardOnlyReport(modified) };
+    } catch (error) {
+      return { code: 1, output: String(error) };
+    }
+  });
 }
 
 const cluster = await throwawayCluster();
-const stopCluster = () => cluster.remove();
-Deno.addSignalListener("SIGINT", async () => {
-  await stopCluster();
-  Deno.exit(130);
+// Removed at the end, or on Ctrl-C / SIGTERM after stopping the running child.
+const stopCluster = removeOnExitSignals(cluster, () => {
+  for (const child of children) {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+  }
 });
 
 try {
-  console.log(`\nthrowaway database on port ${cluster.port}`);
+  console.log(`\nthrowaway database on port ${cluster.port} in ${cluster.dataDir}`);
   await cluster.init();
   await cluster.start();
   const url = cluster.url();
