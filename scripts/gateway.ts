@@ -43,10 +43,7 @@ export function gatewayHandler(functions: Map<string, EdgeFunction>) {
     const match = url.pathname.match(route);
     const fn = match && functions.get(match[1]);
     if (!fn) {
-      return problemResponse({
-        type: "about:blank",
-        title: "Not Found",
-        status: 404,
+      return problemResponse(404, {
         detail: `No function serves ${url.pathname}.`,
         instance: url.pathname,
       });
@@ -58,13 +55,7 @@ export function gatewayHandler(functions: Map<string, EdgeFunction>) {
         await verifyToken(token);
       } catch (error) {
         if (!(error instanceof ProblemError)) throw error;
-        return problemResponse({
-          type: "about:blank",
-          title: error.title,
-          status: error.status,
-          detail: error.detail,
-          instance: url.pathname,
-        });
+        return error.toResponse(url.pathname);
       }
     }
     const inner = new URL(`/${fn.name}${match![2] ?? ""}${url.search}`, url);

@@ -9,6 +9,7 @@ import type { Claims } from "./db.ts";
 import { handleError, problemResponse, validationProblem } from "./errors.ts";
 import { log } from "./log.ts";
 
+/** Hono's environment for every app: the request id, and the caller's claims once signed in. */
 export interface AppEnv {
   Variables: {
     requestId: string;
@@ -16,6 +17,7 @@ export interface AppEnv {
   };
 }
 
+/** zod-openapi's hook after request validation: a failure becomes the 422 problem. */
 // deno-lint-ignore no-explicit-any
 export const defaultHook: Hook<any, AppEnv, any, any> = (result, c) => {
   if (!result.success) return validationProblem(result.error, new URL(c.req.url).pathname);
@@ -43,14 +45,9 @@ export function createApp(name: string) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook }).basePath(`/${name}`);
   app.use("*", requestId(), accessLog, cors({ origin: "*", exposeHeaders: ["x-request-id"] }));
   app.onError(handleError);
-  app.notFound((c) =>
-    problemResponse({
-      type: "about:blank",
-      title: "Not Found",
-      status: 404,
-      detail: `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`,
-      instance: new URL(c.req.url).pathname,
-    })
-  );
+  app.notFound((c) => {
+    const instance = new URL(c.req.url).pathname;
+    return problemResponse(404, { detail: `No route for ${c.req.method} ${instance}.`, instance });
+  });
   return app;
 }

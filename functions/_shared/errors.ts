@@ -3,10 +3,13 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
+import type { core } from "zod";
 import { log } from "./log.ts";
 
+/** The media type of every error answer. */
 export const problemContentType = "application/problem+json";
 
+/** An RFC 9457 problem object as the API sends it; extensions such as `code` sit beside. */
 export interface Problem {
   type: string;
   title: string;
@@ -14,6 +17,54 @@ export interface Problem {
   detail?: string;
   instance?: string;
   [extension: string]: unknown;
+}
+
+/** Reason phrases of the statuses this project answers with: a problem's default title. */
+const reasonPhrases: Partial<Record<ContentfulStatusCode, string>> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  422: "Unprocessable Content",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+/** What a problem says beyond its status; `title` defaults to the status's reason phrase. */
+export interface ProblemOptions {
+  title?: string;
+  detail?: string;
+  /** The path the problem happened at. */
+  instance?: string;
+  /** Extra members of the problem object (RFC 9457 extensions): `code`, `errors`, ... */
+  extensions?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+/**
+ * The one problem+json factory: every error answer of the app, its notFound, its error handler
+ * and the functions gateway is made here (RFC 9457, `type` about:blank).
+ */
+export function problemResponse(
+  status: ContentfulStatusCode,
+  { title, detail, instance, extensions = {}, headers = {} }: ProblemOptions = {},
+): Response {
+  const problem: Problem = {
+    type: "about:blank",
+    title: title ?? reasonPhrases[status] ?? "Error",
+    status,
+    detail,
+    instance,
+    ...extensions,
+  };
+  return new Response(JSON.stringify(problem), {
+    status,
+    headers: { "content-type": problemContentType, ...headers },
+  });
 }
 
 /** Thrown anywhere in a handler; the app's error handler answers with it as problem+json. */
@@ -27,24 +78,49 @@ export class ProblemError extends Error {
   ) {
     super(detail ?? title);
   }
+
+  /** This problem as a problem+json response about `instance` (a path). */
+  toResponse(instance?: string): Response {
+    return problemResponse(this.status, {
+      title: this.title,
+      detail: this.detail,
+      instance,
+      extensions: this.extensions,
+      headers: this.headers,
+    });
+  }
 }
 
+/** The 404 of a row that does not exist or that row-level security hides: the two look alike. */
 export const notFound = (what = "resource") =>
   new ProblemError(404, "Not Found", `No such ${what}, or you may not see it.`);
 
 /**
  * SQLSTATE → HTTP status. The PYnnn codes are our own, raised by the migrations:
- *   PY001 invalid hierarchy (a node under the wrong level or parent)   → 422
- *   PY002 illegal renewal stage transition                              → 409
- *   PY003 a privileged change (role, node) by someone who may not      → 403
- *   PY004 changing an installment that is already paid or waived        → 409
- * The rest are the Postgres errors a request can provoke.
+ *   PY001 invalid hierarchy (a node under the wrong level or parent)              → 422
+ *   PY002 illegal renewal stage transition                                         → 409
+ *   PY003 a privileged change (role, node, waiver) by someone who may not         → 403
+ *   PY004 changing an installment that is already paid or waived                   → 409
+ *   PY005 a renewal rule not met (renewed with something outstanding; pending_lapse
+ *         or lapsed set by anyone but the daily jobs, or before the dates allow)  → 409
+ *   PY006 the case is closed (renewed, lapsed, lost, not_taken): no settlement or
+ *         change                                                                   → 409
+ *   PY007 invalid assignee: cases go only to active agents                         → 409
+ *   PY008 a payment dated in the future                                            → 422
+ * The rest are the Postgres errors a request can provoke. tests/functions/errors.test.ts holds
+ * this comment, the table below and every `errcode = 'PY...'` in migrations/ in step.
  */
-const sqlStates: Record<string, { status: ContentfulStatusCode; title: string }> = {
+export const sqlStates: Readonly<
+  Record<string, { readonly status: ContentfulStatusCode; readonly title: string }>
+> = {
   PY001: { status: 422, title: "Invalid Hierarchy" },
   PY002: { status: 409, title: "Illegal Stage Transition" },
   PY003: { status: 403, title: "Forbidden Change" },
   PY004: { status: 409, title: "Installment Settled" },
+  PY005: { status: 409, title: "Renewal Rule Not Met" },
+  PY006: { status: 409, title: "Case Closed" },
+  PY007: { status: 409, title: "Invalid Assignee" },
+  PY008: { status: 422, title: "Payment Dated In The Future" },
   "23505": { status: 409, title: "Conflict" }, // unique_violation
   "23503": { status: 409, title: "Conflict" }, // foreign_key_violation: still referenced
   "23514": { status: 422, title: "Unprocessable Content" }, // check_violation
@@ -65,38 +141,40 @@ function statusForPostgresError(error: { code: string; message: string }) {
   return sqlStates[error.code];
 }
 
-export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(problem), {
-    status: problem.status,
-    headers: { "content-type": problemContentType, ...headers },
+type ZodIssue = core.$ZodIssue;
+
+/** One schema violation as the 422 lists it. */
+interface ReportedIssue {
+  path: string;
+  code: string;
+  message: string;
+}
+
+/**
+ * The issues worth telling a caller. A value that may also be null (`orNull(...)`) fails as a
+ * union of "not this" and "not null"; the caller learns what was wrong with the value instead.
+ */
+function reportedIssues(issues: readonly ZodIssue[], prefix: PropertyKey[] = []): ReportedIssue[] {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === "invalid_union") {
+      const meant = issue.errors.filter((branch) =>
+        !branch.every((inner) => inner.code === "invalid_type" && inner.expected === "null")
+      );
+      if (meant.length === 1) return reportedIssues(meant[0], path);
+    }
+    return [{ path: path.map(String).join("."), code: issue.code, message: issue.message }];
   });
 }
 
 /** The 422 answer to a request that failed its zod schema, listing every issue. */
 export function validationProblem(error: ZodError, instance?: string): Response {
-  return problemResponse({
-    type: "about:blank",
-    title: "Unprocessable Content",
-    status: 422,
+  return problemResponse(422, {
     detail: "The request did not match the schema.",
     instance,
-    errors: error.issues.map((issue) => ({
-      path: issue.path.join("."),
-      code: issue.code,
-      message: issue.message,
-    })),
+    extensions: { errors: reportedIssues(error.issues) },
   });
 }
-
-const reasonPhrases: Partial<Record<ContentfulStatusCode, string>> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  413: "Content Too Large",
-  415: "Unsupported Media Type",
-};
 
 function isPostgresError(error: unknown): error is Error & { code: string; detail?: string } {
   return error instanceof Error && error.name === "PostgresError" && "code" in error;
@@ -106,23 +184,11 @@ function isPostgresError(error: unknown): error is Error & { code: string; detai
 export function handleError(error: Error, c: Context): Response {
   const instance = new URL(c.req.url).pathname;
   const requestId = c.get("requestId") as string | undefined;
-  if (error instanceof ProblemError) {
-    return problemResponse({
-      type: "about:blank",
-      title: error.title,
-      status: error.status,
-      detail: error.detail,
-      instance,
-      ...error.extensions,
-    }, error.headers);
-  }
+  if (error instanceof ProblemError) return error.toResponse(instance);
   if (error instanceof HTTPException) {
     // Hono's own refusals: malformed JSON (400), a body that is not JSON (415), ...
     const status = error.status as ContentfulStatusCode;
-    return problemResponse({
-      type: "about:blank",
-      title: reasonPhrases[status] ?? "Error",
-      status,
+    return problemResponse(status, {
       detail: status === 415 ? "Send the body as application/json." : error.message,
       instance,
     });
@@ -130,20 +196,16 @@ export function handleError(error: Error, c: Context): Response {
   if (isPostgresError(error)) {
     const mapped = statusForPostgresError(error);
     if (mapped) {
-      return problemResponse({
-        type: "about:blank",
-        ...mapped,
+      return problemResponse(mapped.status, {
+        title: mapped.title,
         detail: error.message,
         instance,
-        code: error.code,
+        extensions: { code: error.code },
       });
     }
   }
   log("error", "unhandled error", { request_id: requestId, path: instance, error });
-  return problemResponse({
-    type: "about:blank",
-    title: "Internal Server Error",
-    status: 500,
+  return problemResponse(500, {
     detail: `Something went wrong; quote request id ${requestId ?? "unknown"}.`,
     instance,
   });
