@@ -1,8 +1,10 @@
-// OpenAPI building blocks shared by every function's routes.
+// OpenAPI building blocks shared by every function's routes: problem answers, JSON bodies, who
+// may call a route. The domain's enums and shapes live in domain.ts.
 import { z } from "@hono/zod-openapi";
 import { requireUser } from "./auth.ts";
 import { problemContentType } from "./errors.ts";
 
+/** The RFC 9457 problem object every error answer carries (see errors.ts). */
 export const ProblemSchema = z.object({
   type: z.string().openapi({ example: "about:blank" }),
   title: z.string().openapi({ example: "Unprocessable Content" }),
@@ -36,16 +38,17 @@ export const signedIn = {
   middleware: requireUser,
 };
 
+/** Spread into createRoute: anyone may call the route, no token needed (`security: []`). */
+export const publicRoute = {
+  security: [],
+};
+
 /** The problems every signed-in route can answer with. */
 export const commonProblems = {
   401: problem("No token, or an invalid or expired one"),
   422: problem("The request did not match the schema"),
 };
 
+/** A uuid path parameter `name` for createRoute's `request.params`. */
 export const uuidParam = (name: string, description: string) =>
   z.uuid().openapi({ param: { name, in: "path" }, description });
-
-export const IsoDate = z.iso.date().openapi({ example: "2026-12-31" });
-
-/** Money in paise (₹1 = 100 paise). */
-export const Paise = z.number().int().openapi({ example: 1250000, description: "Amount in paise" });

@@ -32,8 +32,13 @@ app.doc31("/openapi.json", () => ({
   info: {
     title: "Py360 Renewal API",
     version: packageJson.version,
-    description: "Renewal cases, customers, payments, communications and analytics. " +
-      "Errors are RFC 9457 problem+json; every query runs under the caller's row-level security.",
+    description: "The renewal desk: renewal cases (list, read, move along their stages, " +
+      "reassign), each case's installments and their offline settlement, customer profiles and " +
+      "contact details, the organisation hierarchy and its members, messaging channels, and " +
+      "the caller's own profile. Money is integer paise (₹1 = 100 paise); dates are Indian " +
+      "business days. Errors are RFC 9457 problem+json; every query runs under the caller's " +
+      "row-level security.",
+    license: { name: packageJson.license, identifier: packageJson.license },
   },
   servers: [{ url: `${config().SUPABASE_URL}/functions/v1`, description: "Edge functions" }],
 }));

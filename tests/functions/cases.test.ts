@@ -1,6 +1,7 @@
 // /api/cases: lists and reads under RLS, the stage machine through PATCH, and refusals that
 // change nothing.
 import assert from "node:assert/strict";
+import type postgres from "postgres";
 import {
   adminSql,
   api,
@@ -21,6 +22,43 @@ async function idsOf(email: string): Promise<string[]> {
     select c.id from public.renewal_cases c join public.profiles p on p.id = c.assignee_id
      where p.email = ${email}`;
   return rows.map((row) => row.id).sort();
+}
+
+/** Every page of `path` (a /cases query) as `token` sees it, following next_cursor. */
+async function allCases(path: string, token: string): Promise<CaseRow[]> {
+  const rows: CaseRow[] = [];
+  let cursor: string | null = null;
+  do {
+    const separator = path.includes("?") ? "&" : "?";
+    const page: { data: CaseRow[]; next_cursor: string | null } = await expectJson(
+      await api(`${path}${separator}limit=200${cursor ? `&cursor=${cursor}` : ""}`, { token }),
+      200,
+    );
+    rows.push(...page.data);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return rows;
+}
+
+interface CaseRow {
+  id: string;
+  case_number: string;
+  stage: string;
+  due_date: string;
+  priority: string;
+  assignee: { id: string; full_name: string };
+  policy: { product_line: string };
+  customer: { id: string; full_name: string };
+}
+
+const ids = (rows: { id: string }[]) => rows.map((row) => row.id).sort();
+
+/** The ids of the cases matching an SQL condition on `c` (the case) and `p` (its policy). */
+async function caseIdsWhere(condition: postgres.PendingQuery<postgres.Row[]>) {
+  const rows = await adminSql()`
+    select c.id from public.renewal_cases c join public.policies p on p.id = c.policy_id
+     where ${condition}`;
+  return rows.map((row) => row.id as string).sort();
 }
 
 dbTest(
@@ -50,85 +88,105 @@ dbTest(
 );
 
 dbTest("cases: a branch manager sees their branch; a zone manager sees the zone", async () => {
-  const cp = await expectJson(
-    await api("/cases?limit=200", { token: await tokenFor("cp.manager@py360.test") }),
-    200,
-  );
-  const cpAgents = new Set(
-    cp.data.map((row: { assignee: { full_name: string } }) => row.assignee.full_name),
-  );
+  const cp = await allCases("/cases", await tokenFor("cp.manager@py360.test"));
+  const cpAgents = new Set(cp.map((row) => row.assignee.full_name));
   assert.deepEqual([...cpAgents].sort(), ["Arjun Mehta", "Bhavna Kapoor", "Farah Khan"]);
 
-  const north = await expectJson(
-    await api("/cases?limit=200", { token: await tokenFor("north.manager@py360.test") }),
-    200,
-  );
-  const northAgents = new Set(
-    north.data.map((row: { assignee: { full_name: string } }) => row.assignee.full_name),
-  );
+  const north = await allCases("/cases", await tokenFor("north.manager@py360.test"));
+  const northAgents = new Set(north.map((row) => row.assignee.full_name));
   assert.ok(northAgents.has("Gopal Singh"), "Gurugram is in the North zone");
   assert.ok(!northAgents.has("Kavya Rao"), "Bengaluru is not");
 });
 
-dbTest("cases: filters narrow the list", async () => {
+dbTest("cases: each filter returns exactly the cases that match it, and some do", async () => {
   const token = await tokenFor("admin@py360.test");
-  const quoted = await expectJson(
-    await api("/cases?stage=quoted,payment_pending&limit=200", { token }),
-    200,
-  );
-  assert.ok(quoted.data.length > 0);
-  assert.ok(
-    quoted.data.every((row: { stage: string }) =>
-      ["quoted", "payment_pending"].includes(row.stage)
-    ),
-  );
+  const sql = adminSql();
 
-  const motor = await expectJson(await api("/cases?product_line=motor&limit=200", { token }), 200);
-  assert.ok(
-    motor.data.every((row: { policy: { product_line: string } }) =>
-      row.policy.product_line === "motor"
-    ),
-  );
+  const quoted = await allCases("/cases?stage=quoted,payment_pending", token);
+  const expectedQuoted = await caseIdsWhere(sql`c.stage in ('quoted', 'payment_pending')`);
+  assert.ok(expectedQuoted.length > 0, "the demo book has quoted and payment_pending cases");
+  assert.deepEqual(ids(quoted), expectedQuoted);
 
-  const window = await expectJson(
-    await api("/cases?due_from=2026-12-01&due_to=2026-12-31&limit=200", { token }),
-    200,
-  );
-  assert.ok(window.data.every((row: { due_date: string }) => row.due_date.startsWith("2026-12")));
+  const motor = await allCases("/cases?product_line=motor", token);
+  const expectedMotor = await caseIdsWhere(sql`p.product_line = 'motor'`);
+  assert.ok(expectedMotor.length > 0, "the demo book has motor cases");
+  assert.ok(expectedMotor.length < (await caseIdsWhere(sql`true`)).length, "and others");
+  assert.deepEqual(ids(motor), expectedMotor);
 
-  const mine = await expectJson(
-    await api("/cases?assignee=me", { token: await tokenFor(kavya) }),
-    200,
-  );
-  assert.ok(mine.data.length > 0);
+  const urgent = await allCases("/cases?priority=urgent", token);
+  const expectedUrgent = await caseIdsWhere(sql`c.priority = 'urgent'`);
+  assert.ok(expectedUrgent.length > 0, "the demo book has urgent cases");
+  assert.deepEqual(ids(urgent), expectedUrgent);
 
+  // A fortnight around today, where "today" is the database's business date (IST), not the
+  // test machine's UTC date: the demo book's due dates are IST days that follow the clock.
+  const [{ from, to }] = await sql`
+    select (private.business_date(now()) - 7)::text as from,
+           (private.business_date(now()) + 7)::text as to`;
+  const window = await allCases(`/cases?due_from=${from}&due_to=${to}`, token);
+  const expectedWindow = await caseIdsWhere(sql`c.due_date between ${from} and ${to}`);
+  assert.ok(expectedWindow.length > 0, `cases fall due between ${from} and ${to}`);
+  assert.deepEqual(ids(window), expectedWindow);
+  assert.ok(window.every((row) => row.due_date >= from && row.due_date <= to));
+
+  const kavyaToken = await tokenFor(kavya);
+  const mine = await allCases("/cases?assignee=me", kavyaToken);
+  assert.deepEqual(ids(mine), await idsOf(kavya));
+  assert.ok(mine.length > 0, "Kavya holds cases in the demo book");
+
+  const branch = await allCases("/cases?node=10000000-0000-4000-8000-000000000023", token);
+  assert.ok(branch.length > 0);
+  assert.deepEqual(ids(branch), await idsOf(kavya), "BLR_KOR_ALL is Kavya's team alone");
+});
+
+dbTest("cases: search by case number, policy number prefix or part of a name", async () => {
+  const token = await tokenFor("admin@py360.test");
   const [sample] = await adminSql()`
     select c.case_number, p.policy_number, cu.full_name from public.renewal_cases c
       join public.policies p on p.id = c.policy_id join public.customers cu on cu.id = c.customer_id
      order by c.case_number limit 1`;
+  assert.ok(sample, "the demo book has cases");
   for (
     const q of [sample.case_number, sample.policy_number.slice(0, 8), sample.full_name.slice(0, 5)]
   ) {
-    const found = await expectJson(
-      await api(`/cases?q=${encodeURIComponent(q)}&limit=200`, { token }),
-      200,
-    );
+    const found = await allCases(`/cases?q=${encodeURIComponent(q)}`, token);
     assert.ok(
-      found.data.some((row: { case_number: string }) => row.case_number === sample.case_number),
+      found.some((row) => row.case_number === sample.case_number),
       `searching ${q} finds ${sample.case_number}`,
     );
   }
+  const none = await allCases(`/cases?q=${encodeURIComponent("no such customer zzqx")}`, token);
+  assert.deepEqual(none, []);
+});
 
-  const branch = await expectJson(
-    await api("/cases?node=10000000-0000-4000-8000-000000000023&limit=200", { token }),
-    200,
-  );
-  assert.ok(branch.data.length > 0);
-  assert.ok(
-    branch.data.every((row: { assignee: { full_name: string } }) =>
-      row.assignee.full_name === "Kavya Rao"
-    ),
-  );
+dbTest("cases: a phone number finds its customer in any common written form", async () => {
+  const { caseId, customerId } = await createCase(arjun);
+  // A mobile number no other customer has: 98 then 8 digits drawn for this run.
+  const national = "98" + String(crypto.getRandomValues(new Uint32Array(1))[0] % 1e8)
+    .padStart(8, "0");
+  await adminSql()`update public.customers set phone = ${
+    "+91" + national
+  } where id = ${customerId}`;
+  const [{ count }] = await adminSql()`
+    select count(*)::int as count from public.customers where phone = ${"+91" + national}`;
+  assert.equal(count, 1, "the drawn number is this customer's alone");
+  const token = await tokenFor(arjun);
+  const spaced = `${national.slice(0, 5)} ${national.slice(5)}`;
+  const forms = [
+    `0${national}`,
+    spaced,
+    `+91 ${national.slice(0, 5)}-${national.slice(5)}`,
+    `91${national}`,
+    `+91${national}`,
+    `0${spaced}`,
+  ];
+  for (const q of forms) {
+    const found = await allCases(`/cases?q=${encodeURIComponent(q)}`, token);
+    assert.deepEqual(ids(found), [caseId], `searching ${q} finds exactly the customer's case`);
+  }
+  // Another agent's search does not reach the customer: RLS still decides.
+  const theirs = await allCases(`/cases?q=0${national}`, await tokenFor(kavya));
+  assert.deepEqual(theirs, []);
 });
 
 dbTest("cases: bad queries are 422 problems naming the field", async () => {
@@ -299,4 +357,76 @@ dbTest("cases: PATCH bodies are validated before anything runs", async () => {
     401,
   );
   assert.deepEqual(await snapshot("renewal_cases", caseId), before);
+});
+
+dbTest("cases: the database's renewal rules answer as 409 problems with their code", async () => {
+  const token = await tokenFor(arjun);
+  // Renewed while the premium is still owed (defect 3): the stage machine refuses it.
+  const owing = await createCase(arjun);
+  const policyBefore = await snapshot("policies", owing.policyId);
+  const caseBefore = await snapshot("renewal_cases", owing.caseId);
+  const renewed = await expectProblem(
+    await api(`/cases/${owing.caseId}`, { token, method: "PATCH", body: { stage: "renewed" } }),
+    409,
+  );
+  assert.equal(renewed.code, "PY005");
+  assert.deepEqual(await snapshot("renewal_cases", owing.caseId), caseBefore);
+  assert.deepEqual(await snapshot("policies", owing.policyId), policyBefore);
+
+  // lapsed is the daily jobs' to set, and only once grace has passed.
+  const lapsed = await expectProblem(
+    await api(`/cases/${owing.caseId}`, { token, method: "PATCH", body: { stage: "lapsed" } }),
+    409,
+  );
+  assert.ok(["PY002", "PY005"].includes(lapsed.code), lapsed.code);
+
+  // A case handed to someone who has left (defect 6).
+  const [leaver] = await adminSql()`
+    select id from public.profiles where email = 'left.agent@py360.test' and not active`;
+  assert.ok(leaver, "the demo organisation has an inactive agent");
+  const manager = await tokenFor("cp.manager@py360.test");
+  const inactive = await expectProblem(
+    await api(`/cases/${owing.caseId}`, {
+      token: manager,
+      method: "PATCH",
+      body: { assignee_id: leaver.id },
+    }),
+    409,
+  );
+  assert.equal(inactive.code, "PY007");
+  assert.deepEqual(await snapshot("renewal_cases", owing.caseId), caseBefore);
+
+  // A closed case takes no further change.
+  const lost = await createCase(arjun, { stage: "contacted" });
+  await expectJson(
+    await api(`/cases/${lost.caseId}`, {
+      token,
+      method: "PATCH",
+      body: { stage: "lost", lost_reason: "Renewed directly with the insurer" },
+    }),
+    200,
+  );
+  const lostBefore = await snapshot("renewal_cases", lost.caseId);
+  const closed = await expectProblem(
+    await api(`/cases/${lost.caseId}`, { token, method: "PATCH", body: { priority: "urgent" } }),
+    409,
+  );
+  assert.equal(closed.code, "PY006");
+  assert.deepEqual(await snapshot("renewal_cases", lost.caseId), lostBefore);
+});
+
+dbTest("cases: money is integer paise, as numbers", async () => {
+  const { caseId } = await createCase(arjun);
+  const found = await expectJson(
+    await api(`/cases/${caseId}`, { token: await tokenFor(arjun) }),
+    200,
+  );
+  for (const amount of [found.outstanding, found.policy.premium, found.policy.sum_insured]) {
+    assert.equal(typeof amount, "number");
+    assert.ok(Number.isSafeInteger(amount), `${amount} is an integer`);
+  }
+  assert.deepEqual(
+    [found.outstanding, found.policy.premium, found.policy.sum_insured],
+    [1500000, 1500000, 60000000],
+  );
 });

@@ -21,7 +21,7 @@ dbTest("channels: the desk lists them; analysts see none", async () => {
   const sms = agent.data.find((c: { name: string }) => c.name === "SMS reminders");
   assert.deepEqual(
     { provider: sms.provider, fallback: sms.fallback_provider, cost: sms.cost_per_message },
-    { provider: "twilio", fallback: "aws_sns", cost: 62.5 },
+    { provider: "twilio", fallback: "aws_sns", cost: "62.5" },
   );
   const analyst = await expectJson(
     await api("/channels", { token: await tokenFor("analyst@py360.test") }),
@@ -42,7 +42,7 @@ dbTest("channels: an admin creates, changes and deletes a channel", async () => 
         type: "telegram",
         name,
         provider: "telegram",
-        cost_per_message: 0,
+        cost_per_message: "0.1234",
         daily_quota: 5000,
       },
     }),
@@ -50,6 +50,7 @@ dbTest("channels: an admin creates, changes and deletes a channel", async () => 
   );
   assert.equal(created.enabled, true);
   assert.deepEqual(created.settings, {});
+  assert.equal(created.cost_per_message, "0.1234", "a fraction of a paisa, exactly");
 
   const changed = await expectJson(
     await api(`/channels/${created.id}`, {
@@ -65,8 +66,22 @@ dbTest("channels: an admin creates, changes and deletes a channel", async () => 
       quota: changed.daily_quota,
       settings: changed.settings,
       name: changed.name,
+      cost: changed.cost_per_message,
     },
-    { enabled: false, quota: null, settings: { bot: "py360_bot" }, name },
+    { enabled: false, quota: null, settings: { bot: "py360_bot" }, name, cost: "0.1234" },
+  );
+  const repriced = await expectJson(
+    await api(`/channels/${created.id}`, {
+      token,
+      method: "PUT",
+      body: { cost_per_message: "25" },
+    }),
+    200,
+  );
+  assert.deepEqual(
+    { cost: repriced.cost_per_message, enabled: repriced.enabled, quota: repriced.daily_quota },
+    { cost: "25", enabled: false, quota: null },
+    "only the field named changes",
   );
 
   const response = await api(`/channels/${created.id}`, { token, method: "DELETE" });
@@ -109,10 +124,21 @@ dbTest("channels: refusals change nothing", async () => {
     await api("/channels", {
       token: admin,
       method: "POST",
-      body: { ...body, cost_per_message: -1 },
+      body: { ...body, cost_per_message: "-1" },
     }),
     422,
   );
+  for (const cost of [62.5, "62.12345", "1e3", ""]) {
+    const refused = await expectProblem(
+      await api("/channels", {
+        token: admin,
+        method: "POST",
+        body: { ...body, cost_per_message: cost },
+      }),
+      422,
+    );
+    assert.equal(refused.errors[0].path, "cost_per_message", String(cost));
+  }
   await expectProblem(
     await api("/channels", {
       token: admin,

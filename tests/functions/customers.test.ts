@@ -7,6 +7,7 @@ import {
   dbTest,
   expectJson,
   expectProblem,
+  snapshot,
   tokenFor,
 } from "./_helpers.ts";
 
@@ -25,6 +26,7 @@ dbTest("customers: the profile gathers policies, cases and consents", async () =
   assert.equal(profile.customer.id, customerId);
   assert.equal(profile.customer.phone, "+919900000000");
   assert.deepEqual(profile.policies.map((p: { id: string }) => p.id), [policyId]);
+  assert.equal(profile.cases.length, 1);
   assert.equal(profile.cases[0].id, caseId);
   assert.equal(profile.cases[0].outstanding, 1500000);
   assert.equal(profile.cases[0].assignee.full_name, "Farah Khan");
@@ -58,4 +60,157 @@ dbTest("customers: their manager sees them; another branch does not (404)", asyn
     await api("/customers/123/profile", { token: await tokenFor("admin@py360.test") }),
     422,
   );
+});
+
+dbTest("customers: the profile's money is integer paise and its enums the domain's", async () => {
+  const { customerId } = await createCase("farah.agent@py360.test");
+  const profile = await expectJson(
+    await api(`/customers/${customerId}/profile`, {
+      token: await tokenFor("farah.agent@py360.test"),
+    }),
+    200,
+  );
+  assert.equal(profile.policies.length, 1);
+  assert.equal(profile.cases.length, 1);
+  const [policy] = profile.policies;
+  assert.deepEqual([policy.premium, policy.sum_insured], [1500000, 60000000]);
+  assert.ok(
+    [policy.premium, policy.sum_insured, profile.cases[0].outstanding].every(Number.isSafeInteger),
+  );
+  assert.equal(policy.status, "active");
+});
+
+/** A fixture customer held by Farah (CP branch), and the row as stored before any change. */
+async function farahsCustomer() {
+  const fixture = await createCase("farah.agent@py360.test");
+  return { ...fixture, before: await snapshot("customers", fixture.customerId) };
+}
+
+dbTest("customers: PATCH corrects contact details; the phone is stored in E.164", async () => {
+  const { customerId } = await farahsCustomer();
+  const token = await tokenFor("farah.agent@py360.test");
+  for (
+    const [written, stored] of [
+      ["098123 45678", "+919812345678"],
+      ["+91 70123-45678", "+917012345678"],
+      ["919012345678", "+919012345678"],
+      ["+44 7911 123456", "+447911123456"],
+    ]
+  ) {
+    const customer = await expectJson(
+      await api(`/customers/${customerId}`, { token, method: "PATCH", body: { phone: written } }),
+      200,
+    );
+    assert.equal(customer.phone, stored, written);
+    assert.equal((await snapshot("customers", customerId)).phone, stored);
+  }
+  const changed = await expectJson(
+    await api(`/customers/${customerId}`, {
+      token,
+      method: "PATCH",
+      body: {
+        full_name: "Meera Iyer-Nair",
+        email: "meera.nair@mail.py360.test",
+        language: "ta",
+        preferred_channel: "sms",
+        city: "Chennai",
+      },
+    }),
+    200,
+  );
+  assert.deepEqual(
+    {
+      full_name: changed.full_name,
+      email: changed.email,
+      language: changed.language,
+      preferred_channel: changed.preferred_channel,
+      city: changed.city,
+      phone: changed.phone,
+    },
+    {
+      full_name: "Meera Iyer-Nair",
+      email: "meera.nair@mail.py360.test",
+      language: "ta",
+      preferred_channel: "sms",
+      city: "Chennai",
+      phone: "+447911123456",
+    },
+  );
+  const cleared = await expectJson(
+    await api(`/customers/${customerId}`, {
+      token,
+      method: "PATCH",
+      body: { phone: null, city: null },
+    }),
+    200,
+  );
+  assert.deepEqual([cleared.phone, cleared.city, cleared.email], [null, null, changed.email]);
+  assert.equal((await snapshot("customers", customerId)).email, "meera.nair@mail.py360.test");
+});
+
+dbTest("customers: PATCH refuses numbers that are not mobiles, with a clear message", async () => {
+  const { customerId, before } = await farahsCustomer();
+  const token = await tokenFor("farah.agent@py360.test");
+  for (
+    const phone of [
+      "+910000000000", // the defect's example
+      "5812345678", // Indian mobiles start with 6-9
+      "98123 4567", // nine digits
+      "+91 98123 456789", // eleven
+      "011 2345 6789", // a Delhi landline
+      "call me",
+      "",
+    ]
+  ) {
+    const problem = await expectProblem(
+      await api(`/customers/${customerId}`, { token, method: "PATCH", body: { phone } }),
+      422,
+    );
+    assert.equal(problem.errors[0].path, "phone", phone);
+    assert.match(problem.errors[0].message, /mobile number/, phone);
+  }
+  assert.deepEqual(await snapshot("customers", customerId), before);
+});
+
+dbTest("customers: PATCH takes only the desk's columns and a visible customer", async () => {
+  const { customerId, before } = await farahsCustomer();
+  const token = await tokenFor("farah.agent@py360.test");
+  for (
+    const body of [
+      {},
+      { dnd: true },
+      { kyc_verified_on: "2026-01-01" },
+      { full_name: "   " },
+      { email: "not-an-email" },
+      { language: "Tamil" },
+      { preferred_channel: "pigeon" },
+      { id: crypto.randomUUID() },
+    ]
+  ) {
+    await expectProblem(
+      await api(`/customers/${customerId}`, { token, method: "PATCH", body }),
+      422,
+    );
+  }
+  const change = { method: "PATCH", body: { city: "Pune" } };
+  // Another branch, an analyst, a customer who does not exist: all alike 404s.
+  for (const email of ["ggn.manager@py360.test", "kavya.agent@py360.test", "analyst@py360.test"]) {
+    await expectProblem(
+      await api(`/customers/${customerId}`, { token: await tokenFor(email), ...change }),
+      404,
+    );
+  }
+  await expectProblem(await api(`/customers/${crypto.randomUUID()}`, { token, ...change }), 404);
+  await expectProblem(await api(`/customers/${customerId}`, change), 401);
+  assert.deepEqual(await snapshot("customers", customerId), before);
+
+  // The branch manager sees the customer, so may correct them.
+  const moved = await expectJson(
+    await api(`/customers/${customerId}`, {
+      token: await tokenFor("cp.manager@py360.test"),
+      ...change,
+    }),
+    200,
+  );
+  assert.equal(moved.city, "Pune");
 });

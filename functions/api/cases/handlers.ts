@@ -1,10 +1,13 @@
+// Handlers of /api/cases. Every query runs as the caller (asCaller): RLS decides which cases
+// exist, the column grants and the stage machine in the database decide what may change.
 import type { RouteHandler } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller } from "../../_shared/db.ts";
+import type { caseStages } from "../../_shared/domain.ts";
 import { notFound, ProblemError } from "../../_shared/errors.ts";
 import { findCase, listCasePage } from "./queries.ts";
-import type { getCase, listCases, patchCase, stages } from "./routes.ts";
+import type { getCase, listCases, patchCase } from "./routes.ts";
 
 const Cursor = z.tuple([z.iso.date(), z.uuid()]);
 
@@ -26,12 +29,13 @@ function decodeCursor(cursor: string): [string, string] {
   }
 }
 
+/** GET /cases: a page of the caller's cases and the cursor of the next page, if any. */
 export const list: RouteHandler<typeof listCases, AppEnv> = async (c) => {
   const query = c.req.valid("query");
   const claims = c.get("claims");
   const rows = await asCaller(claims, (tx) =>
     listCasePage(tx, {
-      stages: query.stage?.split(",") as (typeof stages)[number][] | undefined,
+      stages: query.stage?.split(",") as (typeof caseStages)[number][] | undefined,
       assigneeId: query.assignee === "me" ? claims.sub : query.assignee,
       nodeId: query.node,
       dueFrom: query.due_from,
@@ -50,6 +54,7 @@ export const list: RouteHandler<typeof listCases, AppEnv> = async (c) => {
   return c.json({ data: page, next_cursor: nextCursor }, 200);
 };
 
+/** GET /cases/{id}: the case, or 404 when it does not exist or is not the caller's to see. */
 export const get: RouteHandler<typeof getCase, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const row = await asCaller(c.get("claims"), (tx) => findCase(tx, id));
@@ -57,16 +62,18 @@ export const get: RouteHandler<typeof getCase, AppEnv> = async (c) => {
   return c.json(row, 200);
 };
 
+/**
+ * PATCH /cases/{id}: sets only the fields named (stage, assignee_id, priority, lost_reason, the
+ * columns granted to the desk). 404 for a case the caller cannot see; the database's refusals
+ * come back as 403 (assignee outside the caller's book), 409 (PY002, PY005, PY006, PY007).
+ */
 export const patch: RouteHandler<typeof patchCase, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const change = c.req.valid("json");
+  const columns = Object.keys(change) as (keyof typeof change)[];
   const row = await asCaller(c.get("claims"), async (tx) => {
     const [updated] = await tx`
-      update public.renewal_cases
-         set stage = coalesce(${change.stage ?? null}::public.case_stage, stage),
-             assignee_id = coalesce(${change.assignee_id ?? null}::uuid, assignee_id),
-             priority = coalesce(${change.priority ?? null}::public.case_priority, priority),
-             lost_reason = coalesce(${change.lost_reason ?? null}, lost_reason)
+      update public.renewal_cases set ${tx(change, columns)}
        where id = ${id}
       returning id`;
     return updated && await findCase(tx, id);

@@ -2,31 +2,48 @@
 // caller's transaction (asCaller), so row-level security decides which cases exist.
 import type { z } from "@hono/zod-openapi";
 import type { Tx } from "../../_shared/db.ts";
-import type { CaseSchema, CaseSummarySchema, priorities, productLines, stages } from "./routes.ts";
+import type { casePriorities, caseStages, productLines } from "../../_shared/domain.ts";
+import { phoneSearchForm } from "../../_shared/phone.ts";
+import { customerJson, personJson, policyJson } from "../sql.ts";
+import type { CaseSchema, CaseSummarySchema } from "./routes.ts";
 
+/** A row of the case list (CaseSummarySchema): dates as IST `YYYY-MM-DD`, money in paise. */
 export type CaseSummary = z.infer<typeof CaseSummarySchema>;
+/** One case in full (CaseSchema). */
 export type Case = z.infer<typeof CaseSchema>;
 
+/** What GET /cases filters on; every field narrows, and RLS still decides what exists. */
 export interface CaseFilter {
-  stages?: (typeof stages)[number][];
+  stages?: (typeof caseStages)[number][];
   assigneeId?: string;
   nodeId?: string;
+  /** Due dates from this IST day on (`YYYY-MM-DD`), inclusive. */
   dueFrom?: string;
+  /** Due dates up to this IST day (`YYYY-MM-DD`), inclusive. */
   dueTo?: string;
   productLine?: (typeof productLines)[number];
-  priority?: (typeof priorities)[number];
+  priority?: (typeof casePriorities)[number];
+  /**
+   * Case number, policy number prefix, part of the customer's name, or a phone number in any
+   * common written form (compared in E.164).
+   */
   search?: string;
   /** Keyset: the (due_date, id) of the last row of the previous page. */
   after?: [string, string];
   limit: number;
 }
 
-/** The columns of a case as the list shows it. */
-const summaryColumns = (tx: Tx) =>
+/** The columns every case answer has; `c`, `p`, `cu` and `a` are the case and its joins. */
+const caseColumns = (tx: Tx) =>
   tx`
   c.id, c.case_number, c.stage, c.priority, c.due_date::text as due_date,
   c.grace_end::text as grace_end, c.lost_reason, c.stage_changed_at, c.created_at,
-  json_build_object('id', a.id, 'full_name', a.full_name) as assignee,
+  ${personJson(tx, "a")} as assignee`;
+
+/** The columns of a case as the list shows it. */
+const summaryColumns = (tx: Tx) =>
+  tx`
+  ${caseColumns(tx)},
   json_build_object('id', p.id, 'policy_number', p.policy_number, 'product_line', p.product_line,
                     'insurer', p.insurer, 'premium', p.premium) as policy,
   json_build_object('id', cu.id, 'full_name', cu.full_name) as customer`;
@@ -48,6 +65,7 @@ const likeEscape = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char
  */
 export async function listCasePage(tx: Tx, filter: CaseFilter): Promise<CaseSummary[]> {
   const { search, after } = filter;
+  const phone = search === undefined ? undefined : phoneSearchForm(search);
   // What RLS lets a caller see, said as a filter the planner can use: an agent's own cases, a
   // manager's subtree. RLS alone offers only `= any(<array known at run time>)`, and with that
   // the planner walks every case in due order (measured in bench/renewals.ts). RLS still guards.
@@ -86,7 +104,7 @@ export async function listCasePage(tx: Tx, filter: CaseFilter): Promise<CaseSumm
       ? tx`and (c.case_number = upper(${search})
                   or p.policy_number ilike ${likeEscape(search) + "%"}
                   or cu.full_name ilike ${"%" + likeEscape(search) + "%"}
-                  or cu.phone = ${search})`
+                  ${phone ? tx`or cu.phone = ${phone}` : tx``})`
       : tx``
   }
         ${after ? tx`and (c.due_date, c.id) > (${after[0]}::date, ${after[1]}::uuid)` : tx``}
@@ -104,20 +122,10 @@ export async function listCasePage(tx: Tx, filter: CaseFilter): Promise<CaseSumm
 /** One case in full, or undefined when it does not exist or the caller may not see it. */
 export async function findCase(tx: Tx, id: string): Promise<Case | undefined> {
   const [row] = await tx<Case[]>`
-    select ${summaryColumns(tx)}, c.closed_at, c.updated_at,
-           json_build_object(
-             'id', p.id, 'policy_number', p.policy_number, 'product_line', p.product_line,
-             'insurer', p.insurer, 'premium', p.premium, 'sum_insured', p.sum_insured,
-             'start_date', p.start_date, 'end_date', p.end_date,
-             'payment_frequency', p.payment_frequency, 'ncb_percent', p.ncb_percent,
-             'status', p.status) as policy,
-           json_build_object(
-             'id', cu.id, 'full_name', cu.full_name, 'phone', cu.phone, 'email', cu.email,
-             'language', cu.language, 'preferred_channel', cu.preferred_channel,
-             'dnd', cu.dnd) as customer,
-           coalesce((select sum(o.amount) from public.outstanding_amounts o
-                      where o.case_id = c.id and o.status in ('pending', 'overdue')), 0)::float8
-             as outstanding
+    select ${caseColumns(tx)}, c.closed_at, c.updated_at,
+           ${policyJson(tx, "p")} as policy,
+           ${customerJson(tx, "cu")} as customer,
+           public.case_outstanding(c.id) as outstanding
     ${caseJoins(tx)}
     where c.id = ${id}`;
   return row;

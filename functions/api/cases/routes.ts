@@ -1,81 +1,62 @@
+// /api/cases: the renewal cases the caller may see, read and worked one at a time.
 import { createRoute, z } from "@hono/zod-openapi";
 import {
-  commonProblems,
+  CasePriority,
+  CaseStage,
+  caseStages,
+  CustomerSchema,
+  DateTime,
   IsoDate,
+  Paise,
+  PersonRef,
+  PolicySchema,
+  ProductLine,
+} from "../../_shared/domain.ts";
+import {
+  commonProblems,
   json,
   jsonBody,
-  Paise,
   problem,
   signedIn,
   uuidParam,
 } from "../../_shared/schemas.ts";
 
-export const stages = [
-  "new",
-  "contacted",
-  "quoted",
-  "payment_pending",
-  "renewed",
-  "pending_lapse",
-  "lapsed",
-  "lost",
-  "not_taken",
-] as const;
-export const priorities = ["low", "normal", "high", "urgent"] as const;
-export const productLines = ["motor", "health", "life", "home"] as const;
-
-export const PaymentFrequency = z.enum(["annual", "half_yearly", "quarterly", "monthly"])
-  .openapi("PaymentFrequency");
-export const PolicyStatus = z.enum(["active", "renewed", "lapsed", "cancelled"])
-  .openapi("PolicyStatus");
-export const Stage = z.enum(stages).openapi("CaseStage");
-export const Priority = z.enum(priorities).openapi("CasePriority");
-export const ProductLine = z.enum(productLines).openapi("ProductLine");
-
+/** A case as the list shows it: due dates are IST business days, the premium in paise. */
 export const CaseSummarySchema = z.object({
   id: z.uuid(),
   case_number: z.string().openapi({ example: "RC-2026-000123" }),
-  stage: Stage,
-  priority: Priority,
+  stage: CaseStage,
+  priority: CasePriority,
   due_date: IsoDate,
   grace_end: IsoDate,
   lost_reason: z.string().nullable(),
-  assignee: z.object({ id: z.uuid(), full_name: z.string() }),
-  policy: z.object({
-    id: z.uuid(),
-    policy_number: z.string(),
-    product_line: ProductLine,
-    insurer: z.string(),
-    premium: Paise,
+  assignee: PersonRef,
+  policy: PolicySchema.pick({
+    id: true,
+    policy_number: true,
+    product_line: true,
+    insurer: true,
+    premium: true,
   }),
-  customer: z.object({ id: z.uuid(), full_name: z.string() }),
-  stage_changed_at: z.string().openapi({ format: "date-time" }),
-  created_at: z.string().openapi({ format: "date-time" }),
+  customer: CustomerSchema.pick({ id: true, full_name: true }),
+  stage_changed_at: DateTime,
+  created_at: DateTime,
 }).openapi("CaseSummary");
 
+/** One case in full, with its policy, its customer's contact details and what is still owed. */
 export const CaseSchema = CaseSummarySchema.extend({
-  closed_at: z.string().nullable().openapi({ format: "date-time" }),
-  updated_at: z.string().openapi({ format: "date-time" }),
-  policy: CaseSummarySchema.shape.policy.extend({
-    sum_insured: Paise,
-    start_date: IsoDate,
-    end_date: IsoDate,
-    payment_frequency: PaymentFrequency,
-    ncb_percent: z.number().int(),
-    status: PolicyStatus,
+  closed_at: DateTime.nullable(),
+  updated_at: DateTime,
+  policy: PolicySchema,
+  customer: CustomerSchema,
+  outstanding: Paise.openapi({
+    description: "Pending and overdue installments, in paise (public.case_outstanding)",
   }),
-  customer: CaseSummarySchema.shape.customer.extend({
-    phone: z.string().nullable(),
-    email: z.string().nullable(),
-    language: z.string(),
-    preferred_channel: z.string().nullable(),
-    dnd: z.boolean(),
-  }),
-  outstanding: Paise.openapi({ description: "Pending and overdue installments, in paise" }),
 }).openapi("Case");
 
-const stageList = new RegExp(`^(${stages.join("|")})(,(${stages.join("|")}))*$`);
+const stageList = new RegExp(`^(${caseStages.join("|")})(,(${caseStages.join("|")}))*$`);
 
+/** The filters, search and keyset cursor of GET /cases. */
 export const CaseListQuery = z.object({
   stage: z.string().regex(stageList, "a comma-separated list of stages").optional().openapi({
     example: "new,contacted",
@@ -90,9 +71,10 @@ export const CaseListQuery = z.object({
   due_from: IsoDate.optional(),
   due_to: IsoDate.optional(),
   product_line: ProductLine.optional(),
-  priority: Priority.optional(),
+  priority: CasePriority.optional(),
   q: z.string().trim().min(2).max(100).optional().openapi({
-    description: "Case number, policy number prefix, customer name or phone",
+    description: "Case number, policy number prefix, part of the customer's name, or their " +
+      "phone number as people write it (98123 45678, 098123-45678, +91 98123 45678, ...)",
   }),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional().openapi({
@@ -100,9 +82,12 @@ export const CaseListQuery = z.object({
   }),
 });
 
+/** The path of one case. */
 export const CaseIdParams = z.object({ id: uuidParam("id", "Case id") });
 
+/** GET /cases. */
 export const listCases = createRoute({
+  operationId: "listCases",
   method: "get",
   path: "/cases",
   tags: ["Cases"],
@@ -118,7 +103,9 @@ export const listCases = createRoute({
   },
 });
 
+/** GET /cases/{id}. */
 export const getCase = createRoute({
+  operationId: "getCase",
   method: "get",
   path: "/cases/{id}",
   tags: ["Cases"],
@@ -132,17 +119,20 @@ export const getCase = createRoute({
   },
 });
 
+/** What the desk may change on a case: the columns granted to `authenticated`, no more. */
 export const CasePatchSchema = z.object({
-  stage: Stage.optional(),
+  stage: CaseStage.optional(),
   assignee_id: z.uuid().optional(),
-  priority: Priority.optional(),
+  priority: CasePriority.optional(),
   lost_reason: z.string().trim().min(3).max(500).optional().openapi({
     description: "Required when moving to lost or not_taken",
   }),
 }).refine((patch) => Object.keys(patch).length > 0, "name at least one field to change")
   .openapi("CasePatch");
 
+/** PATCH /cases/{id}. */
 export const patchCase = createRoute({
+  operationId: "patchCase",
   method: "patch",
   path: "/cases/{id}",
   tags: ["Cases"],
@@ -154,6 +144,9 @@ export const patchCase = createRoute({
     ...commonProblems,
     403: problem("The new assignee is outside the caller's book"),
     404: problem("No such case, or not yours to see"),
-    409: problem("The stage machine does not allow this transition"),
+    409: problem(
+      "The stage machine or a renewal rule refuses it (PY002, PY005), the case is closed " +
+        "(PY006), or the new assignee is not an active agent (PY007)",
+    ),
   },
 });

@@ -1,3 +1,5 @@
+// Handlers of /api/channels, run as the caller: everyone on the desk reads, RLS and the column
+// grants leave writing to admins.
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
@@ -14,11 +16,13 @@ import type {
 type Channel = z.infer<typeof ChannelSchema>;
 
 const channelColumns = (tx: Tx) =>
-  tx`id, type, name, provider, fallback_provider, cost_per_message::float8 as cost_per_message,
-     daily_quota, enabled, settings, created_at, updated_at`;
+  tx`id, type, name, provider, fallback_provider,
+     pg_catalog.trim_scale(cost_per_message)::text as cost_per_message, daily_quota, enabled,
+     settings, created_at, updated_at`;
 
 const adminsOnly = () => new ProblemError(403, "Forbidden", "Only admins configure channels.");
 
+/** GET /channels: every channel the caller may see, by type and name. */
 export const list: RouteHandler<typeof listChannels, AppEnv> = async (c) => {
   const rows = await asCaller(
     c.get("claims"),
@@ -27,6 +31,7 @@ export const list: RouteHandler<typeof listChannels, AppEnv> = async (c) => {
   return c.json({ data: rows }, 200);
 };
 
+/** POST /channels (admins): 403 for others, 409 for a taken name, 422 for an unknown vendor. */
 export const create: RouteHandler<typeof createChannel, AppEnv> = async (c) => {
   const channel = c.req.valid("json");
   const [row] = await asCaller(c.get("claims"), (tx) =>
@@ -53,29 +58,16 @@ async function writeVisibleChannel<T>(
   return result;
 }
 
+/** PUT /channels/{id} (admins): sets only the fields named; 404 for an unknown channel. */
 export const update: RouteHandler<typeof updateChannel, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const change = c.req.valid("json");
   const row = await asCaller(c.get("claims"), (tx) =>
     writeVisibleChannel(tx, id, async () => {
+      const { settings, ...rest } = change;
+      const values = settings ? { ...rest, settings: tx.json(settings as never) } : rest;
       const [updated] = await tx<Channel[]>`
-        update public.channels
-           set type = coalesce(${change.type ?? null}::public.channel_type, type),
-               name = coalesce(${change.name ?? null}, name),
-               provider = coalesce(${change.provider ?? null}, provider),
-               fallback_provider = case when ${"fallback_provider" in change}
-                                        then ${change.fallback_provider ?? null}
-                                        else fallback_provider end,
-               cost_per_message = coalesce(${
-        change.cost_per_message ?? null
-      }::numeric, cost_per_message),
-               daily_quota = case when ${"daily_quota" in change}
-                                  then ${change.daily_quota ?? null}::integer
-                                  else daily_quota end,
-               enabled = coalesce(${change.enabled ?? null}::boolean, enabled),
-               settings = coalesce(${
-        change.settings ? tx.json(change.settings as never) : null
-      }::jsonb, settings)
+        update public.channels set ${tx(values, Object.keys(change) as (keyof typeof values)[])}
          where id = ${id}
         returning ${channelColumns(tx)}`;
       return updated;
@@ -83,6 +75,7 @@ export const update: RouteHandler<typeof updateChannel, AppEnv> = async (c) => {
   return c.json(row, 200);
 };
 
+/** DELETE /channels/{id} (admins): 204, or 404 for an unknown channel. */
 export const remove: RouteHandler<typeof deleteChannel, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   await asCaller(c.get("claims"), (tx) =>

@@ -1,4 +1,6 @@
+// /api/channels: the ways the desk reaches customers; admins configure them.
 import { createRoute, z } from "@hono/zod-openapi";
+import { ChannelType, DateTime } from "../../_shared/domain.ts";
 import {
   commonProblems,
   json,
@@ -8,23 +10,30 @@ import {
   uuidParam,
 } from "../../_shared/schemas.ts";
 
-const ChannelType = z.enum(["sms", "email", "whatsapp", "telegram", "voice"]).openapi(
-  "ChannelType",
-);
 const VendorCode = z.string().regex(/^[a-z][a-z0-9_]{1,40}$/).openapi({ example: "twilio" });
 
+/**
+ * A cost per message in paise, which may be a fraction of a paisa (62.5 paise for an SMS): an
+ * exact decimal string, never a float. Up to 8 digits before the point and 4 after.
+ */
+const PaiseRate = z.string().regex(
+  /^(0|[1-9][0-9]{0,7})(\.[0-9]{1,4})?$/,
+  "a decimal number of paise such as 62.5, up to 4 decimals",
+).openapi({ example: "62.5", description: "Paise per message, an exact decimal string" });
+
+/** A channel as configured. */
 export const ChannelSchema = z.object({
   id: z.uuid(),
   type: ChannelType,
   name: z.string(),
   provider: VendorCode,
   fallback_provider: VendorCode.nullable(),
-  cost_per_message: z.number().openapi({ description: "Paise per message (may be fractional)" }),
+  cost_per_message: PaiseRate,
   daily_quota: z.number().int().nullable(),
   enabled: z.boolean(),
   settings: z.record(z.string(), z.unknown()),
-  created_at: z.string().openapi({ format: "date-time" }),
-  updated_at: z.string().openapi({ format: "date-time" }),
+  created_at: DateTime,
+  updated_at: DateTime,
 }).openapi("Channel");
 
 const channelFields = {
@@ -32,7 +41,7 @@ const channelFields = {
   name: z.string().trim().min(1).max(100),
   provider: VendorCode,
   fallback_provider: VendorCode.nullable(),
-  cost_per_message: z.number().min(0).max(99_999_999).multipleOf(0.0001),
+  cost_per_message: PaiseRate,
   daily_quota: z.number().int().positive().nullable(),
   enabled: z.boolean(),
   settings: z.record(z.string(), z.unknown()).openapi({
@@ -40,22 +49,26 @@ const channelFields = {
   }),
 };
 
+/** A channel to add (admins). */
 export const NewChannelSchema = z.object({
   ...channelFields,
   fallback_provider: channelFields.fallback_provider.default(null),
-  cost_per_message: channelFields.cost_per_message.default(0),
+  cost_per_message: channelFields.cost_per_message.default("0"),
   daily_quota: channelFields.daily_quota.default(null),
   enabled: channelFields.enabled.default(true),
   settings: channelFields.settings.default({}),
 }).openapi("NewChannel");
 
+/** A change to a channel (admins): only the fields named. */
 export const ChannelChangeSchema = z.object(channelFields).partial()
   .refine((change) => Object.keys(change).length > 0, "name at least one field to change")
   .openapi("ChannelChange");
 
 const IdParams = z.object({ id: uuidParam("id", "Channel id") });
 
+/** GET /channels. */
 export const listChannels = createRoute({
+  operationId: "listChannels",
   method: "get",
   path: "/channels",
   tags: ["Channels"],
@@ -67,7 +80,9 @@ export const listChannels = createRoute({
   },
 });
 
+/** POST /channels. */
 export const createChannel = createRoute({
+  operationId: "createChannel",
   method: "post",
   path: "/channels",
   tags: ["Channels"],
@@ -82,7 +97,9 @@ export const createChannel = createRoute({
   },
 });
 
+/** PUT /channels/{id}. */
 export const updateChannel = createRoute({
+  operationId: "updateChannel",
   method: "put",
   path: "/channels/{id}",
   tags: ["Channels"],
@@ -98,7 +115,9 @@ export const updateChannel = createRoute({
   },
 });
 
+/** DELETE /channels/{id}. */
 export const deleteChannel = createRoute({
+  operationId: "deleteChannel",
   method: "delete",
   path: "/channels/{id}",
   tags: ["Channels"],

@@ -1,5 +1,7 @@
 import { createRouter } from "../../_shared/app.ts";
-import { profile } from "./handlers.ts";
-import { getCustomerProfile } from "./routes.ts";
+import { patch, profile } from "./handlers.ts";
+import { getCustomerProfile, patchCustomer } from "./routes.ts";
 
-export default createRouter().openapi(getCustomerProfile, profile);
+export default createRouter()
+  .openapi(getCustomerProfile, profile)
+  .openapi(patchCustomer, patch);

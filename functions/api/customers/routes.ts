@@ -1,60 +1,58 @@
+// /api/customers: a customer's profile, and the contact details the desk keeps up to date.
 import { createRoute, z } from "@hono/zod-openapi";
 import {
-  commonProblems,
+  CasePriority,
+  CaseStage,
+  ChannelType,
+  ConsentPurpose,
+  ConsentStatus,
+  CustomerSchema,
+  DateTime,
   IsoDate,
-  json,
+  orNull,
   Paise,
+  PersonRef,
+  PolicySchema,
+} from "../../_shared/domain.ts";
+import { MobilePhone } from "../../_shared/phone.ts";
+import {
+  commonProblems,
+  json,
+  jsonBody,
   problem,
   signedIn,
   uuidParam,
 } from "../../_shared/schemas.ts";
-import { PaymentFrequency, PolicyStatus, Priority, ProductLine, Stage } from "../cases/routes.ts";
 
+/** A customer with the policies, cases and consents the caller may see; money in paise. */
 export const CustomerProfileSchema = z.object({
-  customer: z.object({
-    id: z.uuid(),
-    full_name: z.string(),
-    phone: z.string().nullable(),
-    email: z.string().nullable(),
-    language: z.string(),
-    preferred_channel: z.string().nullable(),
-    dnd: z.boolean(),
-    kyc_verified_on: IsoDate.nullable(),
-    city: z.string().nullable(),
-  }),
-  policies: z.array(z.object({
-    id: z.uuid(),
-    policy_number: z.string(),
-    product_line: ProductLine,
-    insurer: z.string(),
-    premium: Paise,
-    sum_insured: Paise,
-    start_date: IsoDate,
-    end_date: IsoDate,
-    payment_frequency: PaymentFrequency,
-    ncb_percent: z.number().int(),
-    status: PolicyStatus,
-  })),
+  customer: CustomerSchema,
+  policies: z.array(PolicySchema),
   cases: z.array(z.object({
     id: z.uuid(),
     case_number: z.string(),
     policy_id: z.uuid(),
-    stage: Stage,
-    priority: Priority,
+    stage: CaseStage,
+    priority: CasePriority,
     due_date: IsoDate,
-    outstanding: Paise,
-    assignee: z.object({ id: z.uuid(), full_name: z.string() }).nullable(),
+    outstanding: Paise.openapi({ description: "Still owed on the case, in paise" }),
+    assignee: orNull(PersonRef),
   })),
   consents: z.array(z.object({
-    channel: z.string(),
-    purpose: z.enum(["transactional", "service", "marketing"]),
-    status: z.enum(["granted", "withdrawn"]),
+    channel: ChannelType,
+    purpose: ConsentPurpose,
+    status: ConsentStatus,
     source: z.string(),
-    recorded_at: z.string().openapi({ format: "date-time" }),
+    recorded_at: DateTime,
   })),
 }).openapi("CustomerProfile");
 
+/** The path of one customer. */
+export const CustomerIdParams = z.object({ id: uuidParam("id", "Customer id") });
+
+/** GET /customers/{id}/profile. */
 export const getCustomerProfile = createRoute({
+  operationId: "getCustomerProfile",
   method: "get",
   path: "/customers/{id}/profile",
   tags: ["Customers"],
@@ -62,9 +60,44 @@ export const getCustomerProfile = createRoute({
   description: "Only the policies and cases the caller may see are listed. Messaging history " +
     "joins this profile once the communications pipeline exists.",
   ...signedIn,
-  request: { params: z.object({ id: uuidParam("id", "Customer id") }) },
+  request: { params: CustomerIdParams },
   responses: {
     200: json("The profile", CustomerProfileSchema),
+    ...commonProblems,
+    404: problem("No such customer, or not yours to see"),
+  },
+});
+
+/**
+ * The contact details the desk may change: exactly the customer columns granted to
+ * `authenticated`. A null clears an optional detail; the phone is stored in E.164.
+ */
+export const CustomerChangeSchema = z.object({
+  full_name: z.string().trim().min(1).max(200),
+  phone: orNull(MobilePhone),
+  email: z.email().max(320).nullable(),
+  language: z.string().regex(/^[a-z]{2}(-[A-Z]{2})?$/, "an ISO 639-1 code such as en, hi or ta")
+    .openapi({ example: "hi" }),
+  preferred_channel: orNull(ChannelType),
+  city: z.string().trim().min(1).max(100).nullable(),
+}).partial().strict()
+  .refine((change) => Object.keys(change).length > 0, "name at least one field to change")
+  .openapi("CustomerChange");
+
+/** PATCH /customers/{id}. */
+export const patchCustomer = createRoute({
+  operationId: "patchCustomer",
+  method: "patch",
+  path: "/customers/{id}",
+  tags: ["Customers"],
+  summary: "Correct a customer's contact details",
+  description: "Name, phone, email, language, preferred channel and city. A phone number may be " +
+    "written as people write it (098123 45678, +91 98123-45678); it is checked to be a mobile " +
+    "number and stored in E.164. DND and KYC are not the desk's to change.",
+  ...signedIn,
+  request: { params: CustomerIdParams, body: jsonBody(CustomerChangeSchema) },
+  responses: {
+    200: json("The customer as now stored", CustomerSchema),
     ...commonProblems,
     404: problem("No such customer, or not yours to see"),
   },

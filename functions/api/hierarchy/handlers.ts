@@ -1,3 +1,5 @@
+// Handlers of /api/hierarchy, run as the caller: RLS decides which nodes exist for them, the
+// hierarchy triggers decide where a node may sit.
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
@@ -31,6 +33,7 @@ export function buildTree(nodes: Node[]): TreeNode[] {
   return roots;
 }
 
+/** GET /hierarchy: the visible nodes nested into trees. */
 export const tree: RouteHandler<typeof getHierarchy, AppEnv> = async (c) => {
   const nodes = await asCaller(
     c.get("claims"),
@@ -39,6 +42,7 @@ export const tree: RouteHandler<typeof getHierarchy, AppEnv> = async (c) => {
   return c.json({ data: buildTree(nodes) }, 200);
 };
 
+/** POST /hierarchy/nodes: 403 outside the caller's subtree, 422 for a misplaced level. */
 export const create: RouteHandler<typeof createNode, AppEnv> = async (c) => {
   const node = c.req.valid("json");
   const [created] = await asCaller(c.get("claims"), (tx) =>
@@ -49,18 +53,19 @@ export const create: RouteHandler<typeof createNode, AppEnv> = async (c) => {
   return c.json(created, 201);
 };
 
+/**
+ * PUT /hierarchy/nodes/{id}: sets only the fields named. 404 for a node the caller cannot see,
+ * 403 for one they see but may not change (or move there).
+ */
 export const update: RouteHandler<typeof updateNode, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const change = c.req.valid("json");
+  const columns = Object.keys(change) as (keyof typeof change)[];
   const updated = await asCaller(c.get("claims"), async (tx) => {
     const [visible] = await tx`select 1 from public.hierarchy_nodes where id = ${id}`;
     if (!visible) throw notFound("node");
     const [row] = await tx<Node[]>`
-      update public.hierarchy_nodes
-         set parent_id = coalesce(${change.parent_id ?? null}::uuid, parent_id),
-             code = coalesce(${change.code ?? null}, code),
-             name = coalesce(${change.name ?? null}, name),
-             active = coalesce(${change.active ?? null}::boolean, active)
+      update public.hierarchy_nodes set ${tx(change, columns)}
        where id = ${id}
       returning ${nodeColumns(tx)}`;
     return row;
@@ -71,6 +76,7 @@ export const update: RouteHandler<typeof updateNode, AppEnv> = async (c) => {
   return c.json(updated, 200);
 };
 
+/** GET /hierarchy/{nodeId}/members: 404 for a node the caller cannot see. */
 export const members: RouteHandler<typeof listMembers, AppEnv> = async (c) => {
   const { nodeId } = c.req.valid("param");
   const result = await asCaller(c.get("claims"), async (tx) => {

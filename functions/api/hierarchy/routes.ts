@@ -1,4 +1,6 @@
+// /api/hierarchy: the organisation tree, its nodes and the people in them.
 import { createRoute, z } from "@hono/zod-openapi";
+import { AppRole, HierarchyLevel } from "../../_shared/domain.ts";
 import {
   commonProblems,
   json,
@@ -8,13 +10,11 @@ import {
   uuidParam,
 } from "../../_shared/schemas.ts";
 
-export const Level = z.enum(["zone", "region", "branch", "team"]).openapi("HierarchyLevel");
-export const AppRole = z.enum(["admin", "manager", "agent", "analyst"]).openapi("AppRole");
-
+/** A node of the organisation tree; `path` is its ltree path of codes from the zone down. */
 export const NodeSchema = z.object({
   id: z.uuid(),
   parent_id: z.uuid().nullable(),
-  level: Level,
+  level: HierarchyLevel,
   code: z.string().openapi({ example: "DEL_CP" }),
   name: z.string().openapi({ example: "Connaught Place" }),
   path: z.string().openapi({ example: "NORTH.DELHI.DEL_CP" }),
@@ -22,6 +22,7 @@ export const NodeSchema = z.object({
 }).openapi("HierarchyNode");
 
 type TreeNode = z.infer<typeof NodeSchema> & { children: TreeNode[] };
+/** A node with its visible children, recursively. */
 export const TreeNodeSchema: z.ZodType<TreeNode> = NodeSchema.extend({
   children: z.array(z.lazy(() => TreeNodeSchema)),
 }).openapi("HierarchyTreeNode");
@@ -33,13 +34,15 @@ const Code = z.string().regex(/^[A-Z][A-Z0-9_]{1,31}$/, "upper case letters, dig
 );
 const Name = z.string().trim().min(1).max(200);
 
+/** A node to add: the columns `authenticated` may insert. */
 export const NewNodeSchema = z.object({
   parent_id: z.uuid().nullable().openapi({ description: "null for a zone" }),
-  level: Level,
+  level: HierarchyLevel,
   code: Code,
   name: Name,
 }).openapi("NewHierarchyNode");
 
+/** A change to a node: the columns `authenticated` may update. */
 export const NodeChangeSchema = z.object({
   parent_id: z.uuid().optional().openapi({ description: "Move the node (and its subtree)" }),
   code: Code.optional(),
@@ -48,6 +51,7 @@ export const NodeChangeSchema = z.object({
 }).refine((change) => Object.keys(change).length > 0, "name at least one field to change")
   .openapi("HierarchyNodeChange");
 
+/** A person in a node's subtree. */
 export const MemberSchema = z.object({
   id: z.uuid(),
   full_name: z.string(),
@@ -60,7 +64,9 @@ export const MemberSchema = z.object({
 const NodeIdParams = z.object({ nodeId: uuidParam("nodeId", "Hierarchy node id") });
 const IdParams = z.object({ id: uuidParam("id", "Hierarchy node id") });
 
+/** GET /hierarchy. */
 export const getHierarchy = createRoute({
+  operationId: "getHierarchy",
   method: "get",
   path: "/hierarchy",
   tags: ["Hierarchy"],
@@ -72,7 +78,9 @@ export const getHierarchy = createRoute({
   },
 });
 
+/** POST /hierarchy/nodes. */
 export const createNode = createRoute({
+  operationId: "createHierarchyNode",
   method: "post",
   path: "/hierarchy/nodes",
   tags: ["Hierarchy"],
@@ -87,7 +95,9 @@ export const createNode = createRoute({
   },
 });
 
+/** PUT /hierarchy/nodes/{id}. */
 export const updateNode = createRoute({
+  operationId: "updateHierarchyNode",
   method: "put",
   path: "/hierarchy/nodes/{id}",
   tags: ["Hierarchy"],
@@ -103,7 +113,9 @@ export const updateNode = createRoute({
   },
 });
 
+/** GET /hierarchy/{nodeId}/members. */
 export const listMembers = createRoute({
+  operationId: "listHierarchyMembers",
   method: "get",
   path: "/hierarchy/{nodeId}/members",
   tags: ["Hierarchy"],

@@ -1,3 +1,5 @@
+// Handlers of /api/cases/{caseId}/outstanding-amounts, run as the caller. What a case still owes
+// is public.case_outstanding(), the database's one answer; settlement rules are the database's.
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
@@ -12,25 +14,31 @@ import type {
 type Installment = z.infer<typeof InstallmentSchema>;
 
 const installmentColumns = (tx: Tx) =>
-  tx`id, installment_number, due_date::text as due_date, amount::float8 as amount, currency,
-     status, paid_at, reason`;
+  tx`id, installment_number, due_date::text as due_date, amount, currency, status, paid_at,
+     reason`;
 
+/** GET /cases/{caseId}/outstanding-amounts: 404 for a case the caller cannot see. */
 export const list: RouteHandler<typeof listOutstandingAmounts, AppEnv> = async (c) => {
   const { caseId } = c.req.valid("param");
   const result = await asCaller(c.get("claims"), async (tx) => {
-    const [visible] = await tx`select 1 from public.renewal_cases where id = ${caseId}`;
+    const [visible] = await tx<{ outstanding: number }[]>`
+      select public.case_outstanding(id) as outstanding
+        from public.renewal_cases where id = ${caseId}`;
     if (!visible) return undefined;
-    return await tx<Installment[]>`
+    const data = await tx<Installment[]>`
       select ${installmentColumns(tx)} from public.outstanding_amounts
        where case_id = ${caseId} order by installment_number`;
+    return { data, outstanding: visible.outstanding };
   });
   if (!result) throw notFound("case");
-  const outstanding = result
-    .filter((row) => row.status === "pending" || row.status === "overdue")
-    .reduce((sum, row) => sum + row.amount, 0);
-  return c.json({ data: result, outstanding }, 200);
+  return c.json(result, 200);
 };
 
+/**
+ * PUT /cases/{caseId}/outstanding-amounts/{id}: 404 for an installment not on this case or not
+ * the caller's; the database refuses waivers by agents (403), settled installments and closed
+ * cases (409) and payments dated in the future (422).
+ */
 export const settle: RouteHandler<typeof settleOutstandingAmount, AppEnv> = async (c) => {
   const { caseId, id } = c.req.valid("param");
   const { status, reason, paid_at } = c.req.valid("json");

@@ -1,0 +1,135 @@
+// The renewal domain's vocabulary, said once: every enum of the database and the shapes that more
+// than one resource returns. Routes import from here and never spell a value list of their own.
+// tests/functions/domain.test.ts holds each enum equal to the database's `enum_range()`.
+import { z } from "@hono/zod-openapi";
+
+/** Values of public.hierarchy_level: the four levels of the organisation, top down. */
+export const hierarchyLevels = ["zone", "region", "branch", "team"] as const;
+/** Values of public.app_role: what a signed-in user is to the desk. */
+export const appRoles = ["admin", "manager", "agent", "analyst"] as const;
+/** Values of public.product_line. */
+export const productLines = ["motor", "health", "life", "home"] as const;
+/** Values of public.payment_frequency: how often a policy's yearly premium is paid. */
+export const paymentFrequencies = ["annual", "half_yearly", "quarterly", "monthly"] as const;
+/** Values of public.policy_status, in the database's order. */
+export const policyStatuses = ["active", "renewed", "lapsed", "expired", "cancelled"] as const;
+/** Values of public.case_stage: the renewal pipeline, then its endings. */
+export const caseStages = [
+  "new",
+  "contacted",
+  "quoted",
+  "payment_pending",
+  "renewed",
+  "pending_lapse",
+  "lapsed",
+  "lost",
+  "not_taken",
+] as const;
+/** Values of public.case_priority, lowest first. */
+export const casePriorities = ["low", "normal", "high", "urgent"] as const;
+/** Values of public.installment_status. */
+export const installmentStatuses = ["pending", "paid", "overdue", "waived"] as const;
+/** Values of public.channel_type: the ways a customer can be reached. */
+export const channelTypes = ["sms", "email", "whatsapp", "telegram", "voice"] as const;
+/** Values of public.consent_purpose. */
+export const consentPurposes = ["transactional", "service", "marketing"] as const;
+/** Values of public.consent_status. */
+export const consentStatuses = ["granted", "withdrawn"] as const;
+/** Values of public.payment_status (online payments; no route returns them yet). */
+export const paymentStatuses = ["created", "authorized", "captured", "failed", "refunded"] as const;
+
+/**
+ * Each enum type of the `public` schema with the values the API knows, in the database's order.
+ * A test compares this with `enum_range()` of every enum type in `public`, both ways.
+ */
+export const databaseEnums = {
+  hierarchy_level: hierarchyLevels,
+  app_role: appRoles,
+  product_line: productLines,
+  payment_frequency: paymentFrequencies,
+  policy_status: policyStatuses,
+  case_stage: caseStages,
+  case_priority: casePriorities,
+  installment_status: installmentStatuses,
+  channel_type: channelTypes,
+  consent_purpose: consentPurposes,
+  consent_status: consentStatuses,
+  payment_status: paymentStatuses,
+} as const satisfies Record<string, readonly string[]>;
+
+export const HierarchyLevel = z.enum(hierarchyLevels).openapi("HierarchyLevel");
+export const AppRole = z.enum(appRoles).openapi("AppRole");
+export const ProductLine = z.enum(productLines).openapi("ProductLine");
+export const PaymentFrequency = z.enum(paymentFrequencies).openapi("PaymentFrequency");
+export const PolicyStatus = z.enum(policyStatuses).openapi("PolicyStatus", {
+  description: "active: in force or in its renewal window; renewed: a paid renewal followed it; " +
+    "lapsed: the renewal went unpaid through grace; expired: the term ended without renewal " +
+    "(case lost or not taken, or no case was opened); cancelled: ended early by the insurer",
+});
+export const CaseStage = z.enum(caseStages).openapi("CaseStage", {
+  description: "new > contacted > quoted > payment_pending > renewed; after expiry " +
+    "pending_lapse > lapsed; or lost / not_taken with a reason. renewed, lapsed, lost and " +
+    "not_taken are final.",
+});
+export const CasePriority = z.enum(casePriorities).openapi("CasePriority");
+export const InstallmentStatus = z.enum(installmentStatuses).openapi("InstallmentStatus");
+export const ChannelType = z.enum(channelTypes).openapi("ChannelType");
+export const ConsentPurpose = z.enum(consentPurposes).openapi("ConsentPurpose");
+export const ConsentStatus = z.enum(consentStatuses).openapi("ConsentStatus");
+
+/**
+ * `schema` or null. A named schema's own `.nullable()` would carry its name along and turn the
+ * shared component itself nullable in the document; a union keeps the component as it is.
+ */
+export function orNull<T extends z.ZodType>(schema: T) {
+  return z.union([schema, z.null()]);
+}
+
+/** A calendar date, `YYYY-MM-DD`; business dates are Indian Standard Time days. */
+export const IsoDate = z.iso.date().openapi({ example: "2026-12-31" });
+
+/** An instant, ISO 8601 with a zone (the API answers in UTC, `...Z`). */
+export const DateTime = z.string().openapi({ format: "date-time" });
+
+/**
+ * Money in integer paise (₹1 = 100 paise), never a float: a JSON number that is a safe integer.
+ * The database's bigint reaches JavaScript through `paise.ts`, which refuses what would not fit.
+ */
+export const Paise = z.number().int().min(0).openapi({
+  example: 1250000,
+  description: "Amount in paise (₹1 = 100 paise), an integer",
+});
+
+/** Someone named on a row: a case's assignee. */
+export const PersonRef = z.object({ id: z.uuid(), full_name: z.string() }).openapi("PersonRef");
+
+/** A policy term as the desk reads it. Amounts in paise, dates are the term's IST days. */
+export const PolicySchema = z.object({
+  id: z.uuid(),
+  policy_number: z.string().openapi({ example: "MOT/2026/000123" }),
+  product_line: ProductLine,
+  insurer: z.string(),
+  premium: Paise.openapi({ description: "Yearly premium in paise" }),
+  sum_insured: Paise.openapi({ description: "Sum insured (IDV for motor) in paise" }),
+  start_date: IsoDate,
+  end_date: IsoDate,
+  payment_frequency: PaymentFrequency,
+  ncb_percent: z.number().int().openapi({ description: "No-claim bonus, percent (motor)" }),
+  status: PolicyStatus,
+}).openapi("Policy");
+
+/** A customer's contact details, as every route that names a customer in full returns them. */
+export const CustomerSchema = z.object({
+  id: z.uuid(),
+  full_name: z.string(),
+  phone: z.string().nullable().openapi({
+    example: "+919812345678",
+    description: "Mobile number in E.164",
+  }),
+  email: z.string().nullable(),
+  language: z.string().openapi({ example: "hi", description: "ISO 639-1, optionally -REGION" }),
+  preferred_channel: orNull(ChannelType),
+  dnd: z.boolean().openapi({ description: "On the NCPR (Do Not Disturb) registry" }),
+  kyc_verified_on: IsoDate.nullable(),
+  city: z.string().nullable(),
+}).openapi("Customer");
