@@ -1,11 +1,11 @@
 // The `api` edge function: the renewal desk's REST API, documented by its own OpenAPI document.
-import { Scalar } from "@scalar/hono-api-reference";
 import { createApp } from "../_shared/app.ts";
 import { config } from "../_shared/config.ts";
 import packageJson from "../../package.json" with { type: "json" };
 import cases from "./cases/index.ts";
 import channels from "./channels/index.ts";
 import customers from "./customers/index.ts";
+import docs from "./docs/index.ts";
 import health from "./health/index.ts";
 import hierarchy from "./hierarchy/index.ts";
 import me from "./me/index.ts";
@@ -43,6 +43,6 @@ app.doc31("/openapi.json", () => ({
   servers: [{ url: `${config().SUPABASE_URL}/functions/v1`, description: "Edge functions" }],
 }));
 
-app.get("/docs", Scalar({ url: "./openapi.json", pageTitle: "Py360 Renewal API" }));
+app.route("/", docs);
 
 export default app;

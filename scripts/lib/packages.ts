@@ -8,6 +8,8 @@ export const debianPackages = [
   "postgresql-15-pgtap",
   "postgresql-15-plpgsql-check",
   "libtap-parser-sourcehandler-pgtap-perl",
+  // Headless browser for the API docs page test (tests/functions/docs_page.test.ts).
+  "chromium",
 ];
 
 async function missingPackages(): Promise<string[]> {
