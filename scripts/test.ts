@@ -5,6 +5,7 @@
 import { configVariables } from "../functions/_shared/config.ts";
 import { throwawayCluster } from "./lib/cluster.ts";
 import { forwardOnlyReport, modifiedMigrations } from "./lib/forward_only.ts";
+import { lintOpenApiDocument } from "./lib/openapi_lint.ts";
 import {
   localApiKeyIssuer,
   localApiKeys,
@@ -115,6 +116,7 @@ if (runAll) {
       return { code: 1, output: String(error) };
     }
   });
+  await gate("redocly lint (OpenAPI document)", lintOpenApiDocument);
 }
 
 const cluster = await throwawayCluster();
