@@ -89,6 +89,10 @@ export class Cluster {
         this.dataDir,
         "-l",
         `${this.dataDir}/server.log`,
+        // pg_cron's runner connects over TCP by default, where our clusters ask for a password
+        // it does not have: every job failed. Through the socket, local trust lets it in.
+        "-o",
+        `-c cron.host=${this.dataDir}`,
       ], { asPostgres: true });
       if (code === 0) return;
       const log = await Deno.readTextFile(`${this.dataDir}/server.log`).catch(() => "");
