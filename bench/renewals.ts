@@ -3,14 +3,28 @@
 // On a throwaway cluster with a synthetic book:
 //  1. the daily jobs: the first run over the whole book (a backfill that opens every case in its
 //     window at once), the same day again (must do nothing), then two regular days;
-//  2. an agent's first page of cases (50 rows) through the API's own query, under RLS, against
-//     the same rows read as service_role with the filter spelled out: p50/p95 and their ratio.
-// Figures are printed; nothing here passes or fails.
+//  2. an agent's and a branch manager's first page of cases (50 rows) through the API's own
+//     query, under RLS, against the same rows read as service_role with the filter spelled out;
+//  3. the desk's other pages as PostgREST runs them (customer search by name fragment and by
+//     phone, a customer's consents, a case's installments and payments), as the agent and as the
+//     branch manager under RLS, against service_role with what they may see spelled out.
+// p50/p95 and their ratios are printed, with the goal (RLS at most 1.5x service_role, p95 at
+// most 20 ms) judged where it applies; nothing here fails the run, except an RLS page and its
+// service_role twin returning different rows (or none), which would make the comparison void.
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { loadBigBook } from "../scripts/lib/big_book.ts";
 import { throwawayCluster } from "../scripts/lib/cluster.ts";
 import { ensureDebianPackages } from "../scripts/lib/packages.ts";
+import { addDeskRows } from "./lib/desk_book.ts";
+import {
+  type Comparison,
+  printRatios,
+  printStats,
+  sameRows,
+  sample,
+  type Variant,
+} from "./lib/measure.ts";
 import { localAuthenticatorUrl } from "../scripts/lib/keys.ts";
 import {
   applyPlatform,
@@ -75,6 +89,12 @@ try {
     await timed("the day after", runJobs(2)),
   ];
   await sql`analyze`;
+  const started = performance.now();
+  const added = await addDeskRows(url);
+  console.log(
+    `\nConsents and payments for the desk's pages: ${JSON.stringify(added)} in ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   // 2. Case pages.
   const [agent] = await sql`
@@ -93,7 +113,7 @@ try {
   const managerClaims = { role: "authenticated" as const, sub: manager.id };
   const page = 51; // the API asks for one more row to know whether there is a next page
 
-  const variants: Record<string, () => Promise<{ id: string }[]>> = {
+  const casePages: Record<string, Variant> = {
     "agent, API page (RLS)": () =>
       asCaller(agentClaims, (tx: Tx) => listCasePage(tx, { limit: page })),
     "agent, bare RLS query": () =>
@@ -111,64 +131,200 @@ try {
     "service_role, node filter": () =>
       asService((tx: Tx) => listCasePage(tx, { nodeId: manager.node_id, limit: page })),
   };
+  await sameRows(casePages, "agent, API page (RLS)", "service_role, assignee filter");
+  await sameRows(casePages, "branch manager, API page (RLS)", "service_role, node filter");
 
-  const ids = async (name: string) => (await variants[name]()).map((row) => row.id).join();
-  if (await ids("agent, API page (RLS)") !== await ids("service_role, assignee filter")) {
-    throw new Error("the agent's RLS page and the service_role page differ");
-  }
-  if (await ids("branch manager, API page (RLS)") !== await ids("service_role, node filter")) {
-    throw new Error("the manager's RLS page and the service_role page differ");
-  }
-
-  const samples: Record<string, number[]> = Object.fromEntries(
-    Object.keys(variants).map((k) => [k, []]),
-  );
-  for (let round = 0; round < iterations + 20; round++) {
-    for (const [name, run] of Object.entries(variants)) {
-      const started = performance.now();
-      await run();
-      if (round >= 20) samples[name].push(performance.now() - started);
-    }
-  }
-  const percentile = (values: number[], p: number) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-  };
-  const stats = Object.fromEntries(
-    Object.entries(samples).map((
-      [name, values],
-    ) => [name, { p50: percentile(values, 50), p95: percentile(values, 95) }]),
-  );
   console.log(
     `\nFirst page of cases (50 rows), ${iterations} runs each, interleaved; ` +
       `agent holds ${agent.cases} cases, the branch ${manager.cases}`,
   );
-  for (const [name, { p50, p95 }] of Object.entries(stats)) {
-    console.log(
-      `${name.padEnd(32)} p50 ${p50.toFixed(2).padStart(6)} ms   p95 ${
-        p95.toFixed(2).padStart(6)
-      } ms`,
-    );
-  }
-  const ratio = (a: string, b: string, p: "p50" | "p95") => (stats[a][p] / stats[b][p]).toFixed(2);
-  const comparisons: [string, string, string, string][] = [
-    [
-      "agent, API page",
-      "agent, API page (RLS)",
-      "service_role, assignee filter",
-      "  (goal <= 1.5x, p95 <= 20 ms)",
-    ],
-    ["agent, bare RLS query", "agent, bare RLS query", "service_role, assignee filter", ""],
-    ["agent, assignee=me", "agent, RLS + assignee=me", "service_role, assignee filter", ""],
-    ["branch manager", "branch manager, API page (RLS)", "service_role, node filter", ""],
-  ];
+  const caseStats = await sample(casePages, { iterations });
+  printStats(caseStats, iterations);
   console.log("");
-  for (const [label, rls, service, goal] of comparisons) {
-    console.log(
-      `RLS / service_role, ${label.padEnd(22)} p50 ${ratio(rls, service, "p50")}x  ` +
-        `p95 ${ratio(rls, service, "p95")}x${goal}`,
-    );
+  printRatios(caseStats, [
+    {
+      label: "agent, API page",
+      rls: "agent, API page (RLS)",
+      service: "service_role, assignee filter",
+      goal: true,
+    },
+    {
+      label: "agent, bare RLS query",
+      rls: "agent, bare RLS query",
+      service: "service_role, assignee filter",
+    },
+    {
+      label: "agent, assignee=me",
+      rls: "agent, RLS + assignee=me",
+      service: "service_role, assignee filter",
+    },
+    {
+      label: "branch manager",
+      rls: "branch manager, API page (RLS)",
+      service: "service_role, node filter",
+      goal: true,
+    },
+  ]);
+
+  // 3. The desk's other pages, each as PostgREST would run the desk's request (one statement,
+  // the caller's role and claims), against service_role running the same statement with what
+  // the caller may see spelled out: the agents whose book it is, then their customers or cases.
+  // The goal is judged for the agent and the branch manager; a zone manager (over the branch)
+  // and an admin are shown too, since what helps a small book can cost a large one.
+  const [zoneManager, admin] = await sql`
+    insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data)
+    select gen_random_uuid(), 'authenticated', 'authenticated', u.email, u.app, u.meta
+      from (values
+        (1, 'bench.zone@big.py360.test',
+         jsonb_build_object('role', 'manager', 'node', (
+           select z.code from public.hierarchy_nodes z
+             join public.hierarchy_nodes b on b.path operator(extensions.<@) z.path
+            where b.id = ${manager.node_id} and z.level = 'zone')),
+         '{"full_name": "Bench Zone Manager"}'::jsonb),
+        (2, 'bench.admin@big.py360.test', '{"role": "admin"}', '{"full_name": "Bench Admin"}')
+      ) as u (n, email, app, meta)
+     order by u.n
+    returning id`;
+  const claimsOf = (id: string) => ({ role: "authenticated" as const, sub: id });
+  const subtree = (nodeId: string) => (tx: Tx) =>
+    tx`select pr.id from public.profiles pr
+         join public.hierarchy_nodes n on n.id = pr.node_id
+        where n.path operator(extensions.<@)
+              (select top.path from public.hierarchy_nodes top where top.id = ${nodeId})`;
+  const [zoneNode] = await sql`select node_id from public.profiles where id = ${zoneManager.id}`;
+  const who = {
+    agent: { claims: agentClaims, judged: true, agents: (tx: Tx) => tx`select ${agent.id}::uuid` },
+    "branch manager": { claims: managerClaims, judged: true, agents: subtree(manager.node_id) },
+    "zone manager": {
+      claims: claimsOf(zoneManager.id),
+      judged: false,
+      agents: subtree(zoneNode.node_id),
+    },
+    admin: {
+      claims: claimsOf(admin.id),
+      judged: false,
+      agents: (tx: Tx) => tx`select pr.id from public.profiles pr`,
+    },
+  };
+  type Who = typeof who[keyof typeof who];
+  type Fragment = postgres.PendingQuery<postgres.Row[]>;
+  // The visibility rule spelled out (migrations/*_secure_renewal_domain.sql): a case is seen
+  // through its assignee, a customer through a policy seen through its agent or its case. A
+  // search states it as the set of the caller's customers, so the planner can start from it; a
+  // look-up of one row as a check of that row.
+  type Visible = (tx: Tx, column: Fragment, of: Who) => Fragment;
+  const customerAmong: Visible = (tx, column, { agents }) =>
+    tx`${column} in (
+         select p.customer_id from public.policies p where p.agent_id in (${agents(tx)})
+         union all
+         select p.customer_id from public.renewal_cases c
+           join public.policies p on p.id = c.policy_id
+          where c.assignee_id in (${agents(tx)}))`;
+  const customerSeen: Visible = (tx, column, { agents }) =>
+    tx`exists (
+         select 1 from public.policies p
+          where p.customer_id = ${column}
+            and (p.agent_id in (${agents(tx)})
+                 or exists (select 1 from public.renewal_cases c
+                             where c.policy_id = p.id and c.assignee_id in (${agents(tx)}))))`;
+  const caseSeen: Visible = (tx, column, { agents }) =>
+    tx`exists (select 1 from public.renewal_cases c
+                where c.id = ${column} and c.assignee_id in (${agents(tx)}))`;
+
+  // What each persona looks up: a customer and a case of their book (the agent's own; one of
+  // the branch's), and a name fragment typed into the search box.
+  const fragment = "meer";
+  const [agentTarget] = await sql`
+    select c.id as case_id, c.customer_id, cu.phone from public.renewal_cases c
+      join public.customers cu on cu.id = c.customer_id
+     where c.assignee_id = ${agent.id} order by c.due_date, c.id limit 1`;
+  const [managerTarget] = await sql`
+    select c.id as case_id, c.customer_id, cu.phone from public.renewal_cases c
+      join public.customers cu on cu.id = c.customer_id
+      join public.profiles a on a.id = c.assignee_id
+      join public.hierarchy_nodes an on an.id = a.node_id
+     where an.path operator(extensions.<@)
+           (select n.path from public.hierarchy_nodes n where n.id = ${manager.node_id})
+       and c.assignee_id <> ${agent.id}
+     order by c.due_date, c.id limit 1`;
+  const targets = {
+    agent: agentTarget,
+    "branch manager": managerTarget,
+    "zone manager": managerTarget,
+    admin: managerTarget,
+  };
+
+  type Target = typeof agentTarget;
+  /** A page's statement; with `visible`, as service_role with the caller's visibility added. */
+  type Page = (
+    tx: Tx,
+    target: Target,
+    visible?: (tx: Tx, column: Fragment) => Fragment,
+  ) => Fragment;
+  const and = (tx: Tx, column: Fragment, visible?: (tx: Tx, column: Fragment) => Fragment) =>
+    visible ? tx`and ${visible(tx, column)}` : tx``;
+  const pages: Record<string, { page: Page; visible: Visible }> = {
+    "customers by name": {
+      page: (tx, _, visible) =>
+        tx`select cu.id, cu.full_name, cu.phone, cu.email, cu.city from public.customers cu
+            where cu.full_name ilike ${`%${fragment}%`} ${and(tx, tx`cu.id`, visible)}
+            order by cu.full_name, cu.id limit ${page}`,
+      visible: customerAmong,
+    },
+    "customers by phone": {
+      page: (tx, target, visible) =>
+        tx`select cu.id, cu.full_name, cu.phone, cu.email, cu.city from public.customers cu
+            where cu.phone = ${target.phone} ${and(tx, tx`cu.id`, visible)}
+            order by cu.full_name, cu.id limit ${page}`,
+      visible: customerSeen,
+    },
+    "a customer's consents": {
+      page: (tx, target, visible) =>
+        tx`select cs.id, cs.channel, cs.purpose, cs.status, cs.source, cs.recorded_at
+             from public.consents cs
+            where cs.customer_id = ${target.customer_id} ${and(tx, tx`cs.customer_id`, visible)}
+            order by cs.channel, cs.purpose`,
+      visible: customerSeen,
+    },
+    "a case's installments": {
+      page: (tx, target, visible) =>
+        tx`select o.id, o.installment_number, o.due_date, o.amount, o.status, o.paid_at
+             from public.outstanding_amounts o
+            where o.case_id = ${target.case_id} ${and(tx, tx`o.case_id`, visible)}
+            order by o.installment_number`,
+      visible: caseSeen,
+    },
+    "a case's payments": {
+      page: (tx, target, visible) =>
+        tx`select pa.id, pa.amount, pa.status, pa.method, pa.captured_at, pa.created_at
+             from public.payments pa
+            where pa.case_id = ${target.case_id} ${and(tx, tx`pa.case_id`, visible)}
+            order by pa.created_at, pa.id`,
+      visible: caseSeen,
+    },
+  };
+  const deskPages: Record<string, Variant> = {};
+  const deskComparisons: Comparison[] = [];
+  for (const [pageName, { page: run, visible }] of Object.entries(pages)) {
+    for (const [persona, caller] of Object.entries(who)) {
+      const target = targets[persona as keyof typeof targets];
+      const rls = `${persona}, ${pageName} (RLS)`;
+      const service = `service_role, ${persona}'s ${pageName}`;
+      deskPages[rls] = () => asCaller(caller.claims, (tx: Tx) => run(tx, target));
+      deskPages[service] = () =>
+        asService((tx: Tx) => run(tx, target, (tx, column) => visible(tx, column, caller)));
+      await sameRows(deskPages, rls, service);
+      deskComparisons.push({ label: `${persona}, ${pageName}`, rls, service, goal: caller.judged });
+    }
   }
+  console.log(
+    `\nThe desk's other pages (search pages up to 50 rows; "${fragment}" is in one name in 8), ` +
+      `${iterations} runs each, interleaved`,
+  );
+  const deskStats = await sample(deskPages, { iterations });
+  printStats(deskStats, iterations);
+  console.log("");
+  printRatios(deskStats, deskComparisons);
   console.log(
     `\nDaily jobs over the book: ${
       Math.max(...steady).toFixed(2)
