@@ -38,11 +38,6 @@ export const signedIn = {
   middleware: requireUser,
 };
 
-/** Spread into createRoute: anyone may call the route, no token needed (`security: []`). */
-export const publicRoute = {
-  security: [],
-};
-
 /** The problems every signed-in route can answer with. */
 export const commonProblems = {
   401: problem("No token, or an invalid or expired one"),
