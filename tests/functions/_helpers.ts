@@ -97,8 +97,8 @@ export async function createCase(agentEmail: string, { stage = "new" } = {}): Pr
       insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
                                    premium, sum_insured, start_date, end_date)
       select ${"TEST/" + tag}, 'motor', 'Test General', customer.id, agent.id, 1500000, 60000000,
-             current_date - 340, current_date + 25
-        from customer, agent
+             today.d - 340, today.d + 25
+        from customer, agent, (select private.business_date(now()) as d) today
       returning id, customer_id, agent_id, end_date
     ),
     renewal as (
