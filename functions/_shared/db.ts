@@ -136,8 +136,21 @@ export async function asCaller<T>(claims: Claims, work: (tx: Tx) => Promise<T>):
   if (!apiRoles.includes(claims.role)) throw new Error(`refusing database role ${claims.role}`);
   const sql = await vettedPool();
   return await sql.begin(async (tx) => {
+    // A role's own settings (statement_timeout: 8s for authenticated, 3s for anon on Supabase)
+    // apply at login, not on a switch of role; PostgREST sets them per transaction, so do we.
     await tx`select set_config('role', ${claims.role}, true),
-                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+                    set_config('statement_timeout', coalesce((
+                      select split_part(setting, '=', 2)
+                        from pg_catalog.pg_db_role_setting s
+                        join pg_catalog.pg_roles r on r.oid = s.setrole
+                       cross join unnest(s.setconfig) setting
+                       where r.rolname = ${claims.role}
+                         and s.setdatabase in (0, (select d.oid from pg_catalog.pg_database d
+                                                    where d.datname = current_database()))
+                         and starts_with(setting, 'statement_timeout=')
+                       order by s.setdatabase desc
+                       limit 1), current_setting('statement_timeout')), true)`;
     return await work(tx);
   }) as T;
 }

@@ -2,6 +2,7 @@
 // reachable only through asCaller()/asService(), and a login with rights of its own is refused.
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { asCaller } from "../../functions/_shared/db.ts";
 import { adminDbUrl, adminSql, dbTest } from "./_helpers.ts";
 
 const functionsDir = new URL("../../functions/", import.meta.url);
@@ -247,4 +248,18 @@ dbTest("db boundary: a login that cannot switch to the API roles is refused", as
   } finally {
     await role.drop();
   }
+});
+
+dbTest("db: each API role runs under its own statement timeout, as PostgREST sets it", async () => {
+  const timeouts = await Promise.all(
+    (["anon", "authenticated", "service_role"] as const).map((role) =>
+      asCaller({ role }, async (tx) => {
+        const [row] = await tx`select current_setting('statement_timeout') as timeout`;
+        return row.timeout;
+      })
+    ),
+  );
+  // supabase/platform/00_roles.sql: anon 3s, authenticated 8s, service_role none (the login's).
+  assert.deepEqual(timeouts.slice(0, 2), ["3s", "8s"]);
+  assert.notEqual(timeouts[2], "8s");
 });
