@@ -82,7 +82,7 @@ select is((select stage::text from test_cases where policy_number = 'T-HEALTH-PA
   'a case past its due date but in grace is pending lapse');
 create temporary table audit_after_first as select count(*) as n from public.audit_log;
 select is(private.run_daily_renewal_jobs((select as_of from clock)),
-  jsonb_build_object('business_date', '2030-03-01', 'renewed_by_successor', 0, 'opened', 0,
+  jsonb_build_object('business_date', '2030-03-01', 'renewed_by_successor', 0, 'reassigned', 0, 'opened', 0,
                      'unassigned', 0, 'pending_lapse', 0, 'lapsed', 0, 'expired', 0, 'overdue', 0),
   'a second run the same day does nothing');
 select is((select count(*) from public.audit_log), (select n from audit_after_first),

@@ -19,7 +19,7 @@ select is_empty(
      where not p.active$$,
   'the agent who left holds no case: colleagues in the branch took them');
 select is(private.run_daily_renewal_jobs() - 'business_date',
-  '{"renewed_by_successor": 0, "opened": 0, "unassigned": 0, "pending_lapse": 0, "lapsed": 0,
+  '{"renewed_by_successor": 0, "reassigned": 0, "opened": 0, "unassigned": 0, "pending_lapse": 0, "lapsed": 0,
     "expired": 0, "overdue": 0}'::jsonb,
   'the book is up to date: today''s jobs have already run');
 

@@ -1,7 +1,7 @@
 -- The renewal rules hold whichever path writes: each of these was possible through the REST API
 -- (PostgREST gives a signed-in agent the `authenticated` role) before the rules moved into SQL.
 begin;
-select plan(28);
+select plan(32);
 select tests.create_test_book();
 select tests.create_user('agent_left', 'agent', 'T_TEAM_A');
 update public.profiles set active = false where id = tests.get_user_id('agent_left');
@@ -25,9 +25,17 @@ select throws_ok(
          tests.fixture('customer_a'), tests.get_user_id('admin')),
   '42501', 'permission denied for table consents',
   'an agent cannot backdate a consent or record it in an admin''s name');
-insert into public.consents (customer_id, channel, purpose, status, source)
-values (tests.fixture('customer_a'), 'email', 'marketing', 'granted', 'agent_call');
+select throws_ok(
+  format($$insert into public.consents (customer_id, channel, purpose, status, source)
+           values (%L, 'email', 'marketing', 'granted', 'agent_call')$$, tests.fixture('customer_a')),
+  '23514', null, 'a consent granted on the desk needs its evidence');
+insert into public.consents (customer_id, channel, purpose, status, source, evidence)
+values (tests.fixture('customer_a'), 'email', 'marketing', 'granted', 'agent_call',
+        '{"call_recording": "REC-2026-0042"}');
 update public.consents set status = 'withdrawn', source = 'agent_call' where id = tests.fixture('consent_a');
+select throws_ok(
+  $$update public.consents set status = 'granted', source = 'agent_call' where id = tests.fixture('consent_a')$$,
+  '23514', null, 'and so does granting again what the customer withdrew');
 reset role;
 select results_eq(
   $$select recorded_by, recorded_at = now() from public.consents
@@ -82,6 +90,10 @@ select throws_ok(
      where id = tests.fixture('installment_a')$$,
   'PY008', null, 'a payment dated five years ahead is refused');
 select throws_ok(
+  $$update public.outstanding_amounts set status = 'paid', paid_at = '1999-01-01', reason = 'cash'
+     where id = tests.fixture('installment_a')$$,
+  'PY008', null, 'nor one dated before the installment was raised');
+select throws_ok(
   $$update public.outstanding_amounts set status = 'paid', paid_at = now() where id = tests.fixture('installment_a')$$,
   '23514', null, 'an offline payment needs a reference');
 select throws_ok(
@@ -124,6 +136,11 @@ select lives_ok(
             where policy_id = (select id from public.policies where policy_number = 'T-POL-A2')$$,
          tests.get_user_id('agent_b')),
   'but may hand it to an active agent of the subtree');
+select tests.authenticate_as_service_role();
+select throws_ok(
+  $$update public.renewal_cases set stage = 'pending_lapse'
+     where policy_id = (select id from public.policies where policy_number = 'T-POL-A2')$$,
+  'PY005', null, 'a case that owes nothing never lapses, whoever asks');
 reset role;
 
 -- Indian mobiles: +91 and ten digits from 6-9, whoever writes them.

@@ -2,7 +2,7 @@
 -- terms that end lost or not taken, terms loaded too late for a case, and renewals with nobody
 -- left to work them.
 begin;
-select plan(13);
+select plan(14);
 select tests.create_test_org();
 select tests.create_user('agent_gone', 'agent', 'T_TEAM_B');
 update public.profiles set active = false where id = tests.get_user_id('agent_gone');
@@ -70,20 +70,28 @@ select private.run_daily_renewal_jobs((select as_of from clock));
 select is((select policy_status from lc where policy_number = 'T-LC-LOST'), 'expired',
   'the lost term expires the day after its end date');
 
--- Nobody left in the branch: the renewal waits and is counted.
+-- An agent leaves: their open cases go to a colleague of the branch.
+select tests.create_user('agent_b2', 'agent', 'T_TEAM_B');
 update public.profiles set active = false where id = tests.get_user_id('agent_b');
+select private.run_daily_renewal_jobs((select as_of from clock));
+select is((select p.full_name from lc join public.renewal_cases c on c.id = lc.case_id
+             join public.profiles p on p.id = c.assignee_id where lc.policy_number = 'T-LC-ORPHAN'),
+  'agent_b2', 'the open case of an agent who left goes to an active colleague of the branch');
+
+-- Nobody left in the branch: the renewal waits and is counted.
+update public.profiles set active = false where id = tests.get_user_id('agent_b2');
 insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
                              sum_insured, start_date, end_date)
 values ('T-LC-NOBODY', 'motor', 'Test', 'c0000000-0000-4000-8000-000000000027',
         tests.get_user_id('agent_gone'), 1200000, 100000000, date '2031-01-01', date '2031-07-01');
-select is((private.run_daily_renewal_jobs((select as_of from clock)) ->> 'unassigned')::int, 1,
-  'with no active agent left in the branch the renewal waits, counted as unassigned');
+select is((private.run_daily_renewal_jobs((select as_of from clock)) ->> 'unassigned')::int, 2,
+  'with no active agent left in the branch the new renewal and the open case both wait, counted as unassigned');
 select is((select stage from lc where policy_number = 'T-LC-NOBODY'), null,
   'rather than landing on someone who cannot work it');
 
 -- Idempotent, and every transition audited.
 select is(private.run_daily_renewal_jobs((select as_of from clock)) - 'business_date' - 'unassigned',
-  '{"renewed_by_successor": 0, "opened": 0, "pending_lapse": 0, "lapsed": 0, "expired": 0, "overdue": 0}'::jsonb,
+  '{"renewed_by_successor": 0, "reassigned": 0, "opened": 0, "pending_lapse": 0, "lapsed": 0, "expired": 0, "overdue": 0}'::jsonb,
   'the same day again changes nothing');
 select is((select count(*)::int from public.policies where policy_number like 'T-LC-%' and status = 'active'
              and end_date < private.business_date((select as_of from clock))
