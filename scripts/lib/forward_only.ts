@@ -8,21 +8,62 @@
 //    is, and from the baseline on they are held to it like every other;
 //  - one committed after it: its content in the commit that added it.
 // The working tree is what is judged, so an uncommitted edit of a committed migration fails just
-// as a committed one does; files not yet committed are new migrations and pass.
+// as a committed one does.
+//
+// Nor may a migration be added behind one already committed: it must sort after every migration
+// that was committed before it was added (a file not yet committed: after the newest committed
+// one). `supabase db push` refuses a kept database a migration older than the newest it has run
+// ("Found local migration files to be inserted before the last migration on remote database"),
+// while a fresh database runs it earlier, so the two would end up built in different orders.
+// "Committed before" follows the history, branches included: a migration is behind another when
+// the commit that added the other did not contain it. Migrations added together may come in any
+// order. The four added behind others before this was enforced are kept (`keptMisordered`).
 import { join } from "node:path";
 import { projectRoot, tryRun } from "./run.ts";
 
 /** The commit from which on no committed migration may change (the nine earlier edits stay). */
 export const forwardOnlyBaseline = "845abb30d2fe91e8890d4d2cf5e53df024fb8fa4";
 
-/** A committed migration that the working tree no longer has as committed. */
+const lateLeadMigrations =
+  "added in 47eee9a after 20261129006000, 20261129009000 and 20261129009100, before the rule; " +
+  "it creates or replaces private functions (their grants and comments) and one trigger on " +
+  "public.consents, and none of those three touches them (a login role, pg_cron's schema, " +
+  "comments on public tables), so either order builds the same database";
+
+/**
+ * Migrations committed behind an earlier-committed one before the ordering rule was enforced,
+ * with the reason each may stay: moving one now would make it a removal and a new migration that
+ * databases which ran it would run twice. Nothing is added here but by a deliberate decision.
+ */
+export const keptMisordered: Readonly<Record<string, string>> = {
+  "migrations/20261129006000_create_api_authenticator.sql":
+    "added in 9571ce2 after 20261129009000 and 20261129009100 (5c957d1, 4a35808), before the " +
+    "rule; it only creates a login role, which neither of those touches, so either order " +
+    "builds the same database",
+  "migrations/20261129001800_serialize_settlement.sql": lateLeadMigrations,
+  "migrations/20261129001900_reassign_orphaned_cases.sql": lateLeadMigrations,
+  "migrations/20261129002000_tighten_desk_rules.sql": lateLeadMigrations,
+};
+
+/** A migration the working tree has in a way the forward-only rule forbids. */
 export interface ModifiedMigration {
   /** Path from the repository root, e.g. "migrations/20261128000100_revoke_default_execute.sql". */
   path: string;
-  /** "modified" (other bytes) or "removed" (no such file in the working tree). */
-  kind: "modified" | "removed";
-  /** The commit whose content the file must have: the baseline, or the commit that added it. */
+  /**
+   * "modified" (other bytes than committed), "removed" (no such file in the working tree), or
+   * "misordered" (it sorts before `precedes`, which was committed before it was added).
+   */
+  kind: "modified" | "removed" | "misordered";
+  /**
+   * "modified" / "removed": the commit whose content the file must have (the baseline, or the
+   * commit that added it). "misordered": the commit that added `precedes`.
+   */
   reference: string;
+  /**
+   * "misordered" only: the newest migration (by version) that was committed before this one was
+   * added and sorts after it.
+   */
+  precedes?: string;
 }
 
 export interface ForwardOnlyOptions {
@@ -32,6 +73,24 @@ export interface ForwardOnlyOptions {
   folder?: string;
   /** See forwardOnlyBaseline. */
   baseline?: string;
+  /** Paths exempt from the ordering rule; the keys of `keptMisordered` by default. */
+  keptMisordered?: string[];
+}
+
+/**
+ * The version of a migration file name as the Supabase CLI reads it (`<digits>_<name>.sql`), or
+ * undefined for a file the CLI does not take as a migration.
+ */
+export function migrationVersion(path: string): string | undefined {
+  return path.match(/(?:^|\/)([0-9]+)_[^/]*\.sql$/)?.[1];
+}
+
+/**
+ * Whether version `a` sorts before version `b` as the Supabase CLI compares them: as text, which
+ * for our fixed-width timestamps (YYYYMMDDHHMMSS) is their time order.
+ */
+function sortsBefore(a: string, b: string): boolean {
+  return a < b;
 }
 
 async function git(root: string, args: string[]): Promise<string> {
@@ -43,9 +102,11 @@ async function git(root: string, args: string[]): Promise<string> {
 }
 
 /**
- * Committed migrations whose working-tree file differs from what the forward-only rule allows
- * (see the top of this file). Throws when the history cannot be judged: not a git checkout, a
- * shallow clone without the baseline, or a HEAD that does not descend from it.
+ * The migrations the forward-only rule refuses (see the top of this file): committed ones whose
+ * working-tree file differs from what the rule allows or is gone, and any present one, committed
+ * or not, that sorts before a migration committed before it was added. Sorted by path, then kind.
+ * Throws when the history cannot be judged: not a git checkout, a shallow clone without the
+ * baseline, or a HEAD that does not descend from it.
  */
 export async function modifiedMigrations(
   options: ForwardOnlyOptions = {},
@@ -120,29 +181,145 @@ export async function modifiedMigrations(
       if (hashes[i] !== blob) modified.push({ path, kind: "modified", reference: commit });
     });
   }
-  return modified.sort((a, b) => a.path.localeCompare(b.path));
+  modified.push(
+    ...await misorderedMigrations(root, folder, reference, present, options.keptMisordered),
+  );
+  return modified.sort((a, b) => a.path.localeCompare(b.path) || a.kind.localeCompare(b.kind));
 }
 
-/** The gate's failure message: what changed, the rule, and how to put each file back. */
+/**
+ * The ordering half of the rule. `committed` holds every committed migration the rule keeps
+ * (path -> its reference); `committedPresent` those of them still in the working tree.
+ */
+async function misorderedMigrations(
+  root: string,
+  folder: string,
+  committed: Map<string, [string, string]>,
+  committedPresent: string[],
+  kept: string[] = Object.keys(keptMisordered),
+): Promise<ModifiedMigration[]> {
+  // The commit that added each committed migration as it now stands: the last that added it.
+  const added = new Map<string, string>();
+  const log = await git(root, [
+    "log",
+    "--reverse",
+    "--no-renames",
+    "--diff-filter=A",
+    "--format=@%H",
+    "--name-only",
+    "HEAD",
+    "--",
+    `${folder}/`,
+  ]);
+  let commit = "";
+  for (const line of log.split("\n")) {
+    if (line.startsWith("@")) commit = line.slice(1);
+    else if (line !== "") added.set(line, commit);
+  }
+  // What the migrations folder held in a commit, read once per commit.
+  const trees = new Map<string, Set<string>>();
+  const tree = async (commit: string) => {
+    let files = trees.get(commit);
+    if (!files) {
+      const listing = await git(root, ["ls-tree", "-r", "--name-only", commit, "--", `${folder}/`]);
+      files = new Set(listing.split("\n").filter((line) => line !== ""));
+      trees.set(commit, files);
+    }
+    return files;
+  };
+
+  // Committed migrations, newest version first (a later one wins a tie of versions).
+  const versions = [...committed.keys()]
+    .map((path) => ({ path, version: migrationVersion(path), commit: added.get(path) }))
+    .filter((m): m is { path: string; version: string; commit: string } =>
+      m.version !== undefined && m.commit !== undefined
+    )
+    .sort((a, b) =>
+      sortsBefore(a.version, b.version) ? 1 : sortsBefore(b.version, a.version) ? -1 : 0
+    );
+
+  // Every migration in the working tree: the committed ones still there, and new files.
+  const present = new Set(committedPresent);
+  for await (const entry of Deno.readDir(join(root, folder))) {
+    if (entry.isFile) present.add(`${folder}/${entry.name}`);
+  }
+
+  const misordered: ModifiedMigration[] = [];
+  for (const path of present) {
+    const version = migrationVersion(path);
+    if (version === undefined || kept.includes(path)) continue;
+    for (const later of versions) {
+      if (!sortsBefore(version, later.version)) break;
+      // A new file is behind every committed migration after it; a committed one only behind
+      // those whose commit did not contain it yet.
+      if (!committed.has(path) || !(await tree(later.commit)).has(path)) {
+        misordered.push({
+          path,
+          kind: "misordered",
+          reference: later.commit,
+          precedes: later.path,
+        });
+        break;
+      }
+    }
+  }
+  return misordered;
+}
+
+/**
+ * The gate's failure message: what is wrong, the rule, and what to do about each file. Edits and
+ * removals say how to put the file back; migrations out of order, what version to give them.
+ */
 export function forwardOnlyReport(
   modified: ModifiedMigration[],
   baseline = forwardOnlyBaseline,
 ): string {
   const short = (commit: string) => commit.slice(0, 7);
-  return [
-    "Migrations are forward-only: a committed migration is never edited or removed, because a",
-    "database that already applied it would never run the change (`supabase db push` applies only",
-    "versions it lacks). Write the change as a new migration instead",
-    "(migrations/YYYYMMDDHHMMSS_verb_object.sql, after the newest one).",
-    "",
-    `Each committed migration must keep the content of the commit that added it; those committed`,
-    `at or before ${short(baseline)} keep their content at ${short(baseline)} (nine were edited in`,
-    "place before this rule was enforced; that history stays as it is).",
-    "",
-    "Changed:",
-    ...modified.map((m) =>
-      `  ${m.path}: ${m.kind}; must equal ${short(m.reference)}. ` +
-      `Put it back: git show ${short(m.reference)}:${m.path} > ${m.path}`
-    ),
-  ].join("\n");
+  const changed = modified.filter((m) => m.kind !== "misordered");
+  const misordered = modified.filter((m) => m.kind === "misordered");
+  const lines: string[] = [];
+  if (changed.length > 0) {
+    lines.push(
+      "Migrations are forward-only: a committed migration is never edited or removed, because a",
+      "database that already applied it would never run the change (`supabase db push` applies only",
+      "versions it lacks). Write the change as a new migration instead",
+      "(migrations/YYYYMMDDHHMMSS_verb_object.sql, after the newest one).",
+      "",
+      `Each committed migration must keep the content of the commit that added it; those committed`,
+      `at or before ${short(baseline)} keep their content at ${
+        short(baseline)
+      } (nine were edited in`,
+      "place before this rule was enforced; that history stays as it is).",
+      "",
+      "Changed:",
+      ...changed.map((m) =>
+        `  ${m.path}: ${m.kind}; must equal ${short(m.reference)}. ` +
+        `Put it back: git show ${short(m.reference)}:${m.path} > ${m.path}`
+      ),
+    );
+  }
+  if (misordered.length > 0) {
+    if (lines.length > 0) lines.push("");
+    lines.push(
+      "Migrations only ever go after the ones already committed: a migration must sort after every",
+      "migration committed before it was added. `supabase db push` refuses a kept database a",
+      "migration older than the newest it has run:",
+      "  Found local migration files to be inserted before the last migration on remote database.",
+      "and a fresh database runs it earlier than the kept one would have: the two end up built in",
+      "different orders.",
+      "Not committed yet: rename it with a version greater than the newest committed migration's.",
+      "Already committed: it cannot move without being removed. Only if its place in the order",
+      "truly does not matter, list it in keptMisordered (scripts/lib/forward_only.ts) with the",
+      "reason, and apply it to kept databases once with `supabase db push --include-all`.",
+      "",
+      "Out of order:",
+      ...misordered.map((m) => {
+        const precedes = m.precedes ?? "a committed migration";
+        const version = migrationVersion(precedes) ?? "its";
+        return `  ${m.path}: sorts before ${precedes}, committed in ${short(m.reference)} ` +
+          `before it was added; needs a version greater than ${version}.`;
+      }),
+    );
+  }
+  return lines.join("\n");
 }
