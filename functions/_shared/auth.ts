@@ -45,17 +45,26 @@ async function verifySignature(token: string): Promise<JWTPayload> {
 /** The audience GoTrue writes into every signed-in user's access token. */
 export const userAudience = "authenticated";
 
+/** A user id as GoTrue writes it into `sub`: a UUID in its hyphenated form, any letter case. */
+const userIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
- * The verified claims of a bearer token, or a 401 ProblemError. Beyond the signature and expiry:
+ * The verified claims of a bearer token, or a 401 ProblemError. Beyond the signature:
+ * - every token must say when it expires (`exp`, not passed) and when it was issued (`iat`), as
+ *   GoTrue's tokens and the project's API keys all do: a token with no `exp` would never expire;
  * - a user's token (role `authenticated`) must be for audience `authenticated` and issued by the
  *   project's auth server (`iss` = JWT_ISSUER, by default `${SUPABASE_URL}/auth/v1`, as GoTrue
- *   writes it), and name its user (`sub`);
+ *   writes it), and name its user (`sub`) by a UUID, which `auth.uid()` casts to `uuid`: anything
+ *   else is refused here rather than by Postgres mid-request;
  * - an API key (role `anon` or `service_role`) must carry the issuer of the project's keys
  *   (API_KEY_ISSUER: `supabase` on a hosted project, `supabase-demo` locally).
  * A token signed with the right key but minted for something else is refused.
  */
 export async function verifyToken(token: string): Promise<Claims> {
   const payload = await verifySignature(token);
+  // jose has checked the types of exp and iat and that exp has not passed, but not that they exist.
+  if (payload.exp === undefined) throw unauthorized("The token has no expiry (exp).");
+  if (payload.iat === undefined) throw unauthorized("The token has no issue time (iat).");
   const role = payload.role as Claims["role"];
   if (!apiRoles.includes(role)) throw unauthorized("The token carries no usable role.");
   const { authIssuer, API_KEY_ISSUER } = config();
@@ -68,6 +77,9 @@ export async function verifyToken(token: string): Promise<Claims> {
       throw unauthorized("The token was not issued by this project's auth server.");
     }
     if (typeof payload.sub !== "string") throw unauthorized("The token has no subject.");
+    if (!userIdPattern.test(payload.sub)) {
+      throw unauthorized("The token's subject is not a user id (a UUID).");
+    }
   } else if (payload.iss !== API_KEY_ISSUER) {
     throw unauthorized("The API key was not issued for this project.");
   }

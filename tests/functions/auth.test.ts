@@ -1,11 +1,13 @@
 // JWT refusals: every way a token can be wrong is a 401 problem+json, before any query runs.
 import assert from "node:assert/strict";
+import { SignJWT } from "jose";
 import {
   api,
   dbTest,
   localApiKeyIssuer,
   localApiKeys,
   localAuthIssuer,
+  localJwtSecret,
   signedToken,
   tokenFor,
 } from "./_helpers.ts";
@@ -18,6 +20,16 @@ const agentClaims = {
   aud: "authenticated",
   iss: localAuthIssuer,
 };
+
+/** A token signed with the local secret, with an expiry and issue time only where given. */
+function tokenWith(claims: Record<string, unknown>, times: { exp?: number; iat?: number }) {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" });
+  if (times.exp !== undefined) jwt.setExpirationTime(times.exp);
+  if (times.iat !== undefined) jwt.setIssuedAt(times.iat);
+  return jwt.sign(new TextEncoder().encode(localJwtSecret));
+}
+
+const now = () => Math.floor(Date.now() / 1000);
 
 async function assertUnauthorized(response: Response, detail: RegExp) {
   assert.equal(response.status, 401);
@@ -41,6 +53,25 @@ Deno.test("auth: a token that is not a JWT is a 401", async () => {
 Deno.test("auth: an expired token is a 401 that says so", async () => {
   const token = await signedToken(agentClaims, { expiresIn: "-1m" });
   await assertUnauthorized(await api("/me", { token }), /expired/);
+});
+
+dbTest("auth: a token that never expires (no exp) is a 401, a user's or a key", async () => {
+  // GoTrue and the project's API keys always set exp; without one a leaked token works forever.
+  const user = await tokenWith(agentClaims, { iat: now() });
+  await assertUnauthorized(await api("/me", { token: user }), /no expiry/);
+  const key = await tokenWith({ role: "service_role", iss: localApiKeyIssuer }, { iat: now() });
+  await assertUnauthorized(await api("/me", { token: key }), /no expiry/);
+  const health = await api("/health", { token: key });
+  assert.equal(health.status, 401);
+  assert.match((await health.json()).detail, /no expiry/);
+});
+
+dbTest("auth: a token with no issue time (iat) is a 401", async () => {
+  const token = await tokenWith(agentClaims, { exp: now() + 3600 });
+  await assertUnauthorized(await api("/me", { token }), /no issue time/);
+  // The same claims with both times pass: iat is what was missing.
+  const whole = await tokenWith(agentClaims, { exp: now() + 3600, iat: now() });
+  assert.equal((await api("/me", { token: whole })).status, 200);
 });
 
 Deno.test("auth: a token signed with another secret is a 401", async () => {
@@ -103,6 +134,27 @@ Deno.test("auth: an API key minted with the local issuer is accepted as a key", 
 Deno.test("auth: the anon API key is not a user's token", async () => {
   const { anon } = await localApiKeys();
   await assertUnauthorized(await api("/me", { token: anon }), /signed-in user/);
+});
+
+dbTest(
+  "auth: a user's token whose subject is not a user id is a 401 before any query",
+  async () => {
+    for (
+      const sub of ["not-a-uuid", "", `${agentId}x`, `{${agentId}}`, agentId.replaceAll("-", "")]
+    ) {
+      const token = await signedToken({ ...agentClaims, sub });
+      await assertUnauthorized(await api("/me", { token }), /subject is not a user id/);
+    }
+    const token = await signedToken({ ...agentClaims, sub: 42 });
+    await assertUnauthorized(await api("/me", { token }), /no subject/);
+  },
+);
+
+dbTest("auth: a user id in capitals is still that user", async () => {
+  const token = await signedToken({ ...agentClaims, sub: agentId.toUpperCase() });
+  const response = await api("/me", { token });
+  assert.equal(response.status, 200);
+  assert.equal((await response.json()).id, agentId);
 });
 
 dbTest("auth: a valid token for a user with no profile is a 404", async () => {
