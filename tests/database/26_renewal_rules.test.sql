@@ -92,7 +92,7 @@ select throws_ok(
 select throws_ok(
   $$update public.outstanding_amounts set status = 'paid', paid_at = '1999-01-01', reason = 'cash'
      where id = tests.fixture('installment_a')$$,
-  'PY008', null, 'nor one dated before the installment was raised');
+  'PY008', null, 'nor one dated before the term it renews began');
 select throws_ok(
   $$update public.outstanding_amounts set status = 'paid', paid_at = now() where id = tests.fixture('installment_a')$$,
   '23514', null, 'an offline payment needs a reference');
