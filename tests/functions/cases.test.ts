@@ -179,6 +179,12 @@ dbTest("cases: a phone number finds its customer in any common written form", as
     `91${national}`,
     `+91${national}`,
     `0${spaced}`,
+    `(+91) ${national}`,
+    `(+91) ${spaced}`,
+    `+91-${national.slice(0, 5)}-${national.slice(5)}`,
+    `+91 (0) ${spaced}`,
+    `(0) ${spaced}`,
+    `0091 ${spaced}`,
   ];
   for (const q of forms) {
     const found = await allCases(`/cases?q=${encodeURIComponent(q)}`, token);

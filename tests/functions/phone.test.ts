@@ -13,6 +13,23 @@ Deno.test("phone: Indian mobiles in any common form normalise to E.164", () => {
       "0091 98000 00101",
       " 9800000101 ",
       "+91-98000-00101",
+      // Brackets, dots, a written-out (0), copied dashes and non-breaking spaces.
+      "(+91) 9800000101",
+      "(+91) 98000 00101",
+      "(+91)-98000-00101",
+      "+(91) 98000 00101",
+      "(91) 98000 00101",
+      "+91 (0) 98000 00101",
+      "+91(0)9800000101",
+      "(0) 98000 00101",
+      "(098000) 00101",
+      "+91 (98000) 00101",
+      "(0091) 98000 00101",
+      "0091-98000-00101",
+      "+91.98000.00101",
+      "+91 98000\u00a000101",
+      "+91 \u2013 98000 00101",
+      "+91\u201198000\u201100101",
     ]
   ) {
     assert.equal(normaliseMobile(written), "+919800000101", written);
@@ -35,6 +52,12 @@ Deno.test("phone: not a mobile, not a number, not valid", () => {
       "RC-2026-000123",
       "Meera",
       "",
+      "()",
+      "(+91)",
+      "98000 00101 ext. 4",
+      "+91 98000 00101 / +91 98000 00102", // two numbers are not one
+      "9800000101+",
+      "+ +91 9800000101",
     ]
   ) {
     assert.equal(normaliseMobile(text), undefined, text);
@@ -43,6 +66,7 @@ Deno.test("phone: not a mobile, not a number, not valid", () => {
   assert.equal(phoneSearchForm("011 2345 6789"), "+911123456789");
   assert.equal(phoneSearchForm("MOT/2026/000123"), undefined);
   assert.equal(phoneSearchForm("Meera Iyer"), undefined);
+  assert.equal(phoneSearchForm("(Meera)"), undefined);
 });
 
 Deno.test("phone: the request schema answers in E.164 or with the rule", () => {
