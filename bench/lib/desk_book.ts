@@ -12,7 +12,8 @@ export interface DeskRows {
 /**
  * Gives every customer a service consent on WhatsApp and a transactional one on SMS, and one
  * customer in three a marketing consent on email (half of them withdrawn); gives every case's
- * first installment one payment attempt: created, failed or captured, a third each.
+ * first installment one payment attempt: created, failed or captured, a third each. Once per
+ * book: a second call fails on the consents' and the orders' unique keys.
  *
  * Triggers are skipped (`session_replication_role = replica`): foreign keys hold by
  * construction, and the audit rows of a bulk load are not what the pages read. With them, the
@@ -50,8 +51,7 @@ export async function addDeskRows(url: string): Promise<DeskRows> {
            select (array['created', 'failed', 'captured'])
                     [1 + abs(hashtext(c.policy_id::text)) % 3]::public.payment_status as status
          ) s
-         where o.installment_number = 1
-           and not exists (select 1 from public.payments p where p.case_id = o.case_id)`;
+         where o.installment_number = 1`;
       await tx`analyze public.consents, public.payments`;
       return { consents: consents.count, payments: payments.count };
     });
