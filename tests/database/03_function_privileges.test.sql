@@ -31,6 +31,9 @@ select set_eq(
     'private.managed_node_ids() -US',
     'private.setting(text) -US',
     'private.visible_agent_ids() -US',
+    'private.visible_book_keys() -US',
+    -- Called by the book-key triggers (security definer) only.
+    'private.refresh_customer_book_keys(uuid[]) ---',
     -- The daily jobs: pg_cron (as the owner) and service_role only.
     'private.advance_lapses(timestamp with time zone) --S',
     'private.branch_agents_by_load() --S',
@@ -53,10 +56,12 @@ select set_eq(
     'private.tg_outstanding_amounts__check_settlement() ---',
     'private.tg_outstanding_amounts__guard_settled() ---',
     'private.tg_outstanding_amounts__renew_settled_cases() ---',
+    'private.tg_policies__refresh_book_keys() ---',
     'private.tg_profiles__guard_privileged() ---',
     'private.tg_renewal_cases__check_assignee() ---',
     'private.tg_renewal_cases__check_stage() ---',
     'private.tg_renewal_cases__freeze_closed() ---',
+    'private.tg_renewal_cases__refresh_book_keys() ---',
     'private.tg_renewal_cases__settle_policies() ---',
     'private.tg_users__create_profile() ---',
     'private.tg_users__sync_profile_email() ---'
