@@ -102,6 +102,31 @@ async function git(root: string, args: string[]): Promise<string> {
 }
 
 /**
+ * Each file of `folder` added in `range` with the commit that added it, oldest first (a file
+ * added twice appears twice): `git log --reverse --diff-filter=A`, renames counted as additions.
+ */
+async function additions(root: string, folder: string, range: string): Promise<[string, string][]> {
+  const log = await git(root, [
+    "log",
+    "--reverse",
+    "--no-renames",
+    "--diff-filter=A",
+    "--format=@%H",
+    "--name-only",
+    range,
+    "--",
+    `${folder}/`,
+  ]);
+  const added: [string, string][] = [];
+  let commit = "";
+  for (const line of log.split("\n")) {
+    if (line.startsWith("@")) commit = line.slice(1);
+    else if (line !== "") added.push([line, commit]);
+  }
+  return added;
+}
+
+/**
  * The migrations the forward-only rule refuses (see the top of this file): committed ones whose
  * working-tree file differs from what the rule allows or is gone, and any present one, committed
  * or not, that sorts before a migration committed before it was added. Sorted by path, then kind.
@@ -143,24 +168,10 @@ export async function modifiedMigrations(
     if (match) reference.set(match[2], [baseline, match[1]]);
   }
   // Files added after the baseline, oldest first: the first commit that added a path counts.
-  const log = await git(root, [
-    "log",
-    "--reverse",
-    "--no-renames",
-    "--diff-filter=A",
-    "--format=@%H",
-    "--name-only",
-    `${baseline}..HEAD`,
-    "--",
-    `${folder}/`,
-  ]);
-  let commit = "";
-  for (const line of log.split("\n")) {
-    if (line.startsWith("@")) commit = line.slice(1);
-    else if (line !== "" && !reference.has(line)) {
-      const blob = (await git(root, ["rev-parse", `${commit}:${line}`])).trim();
-      reference.set(line, [commit, blob]);
-    }
+  for (const [path, commit] of await additions(root, folder, `${baseline}..HEAD`)) {
+    if (reference.has(path)) continue;
+    const blob = (await git(root, ["rev-parse", `${commit}:${path}`])).trim();
+    reference.set(path, [commit, blob]);
   }
 
   const modified: ModifiedMigration[] = [];
@@ -199,23 +210,7 @@ async function misorderedMigrations(
   kept: string[] = Object.keys(keptMisordered),
 ): Promise<ModifiedMigration[]> {
   // The commit that added each committed migration as it now stands: the last that added it.
-  const added = new Map<string, string>();
-  const log = await git(root, [
-    "log",
-    "--reverse",
-    "--no-renames",
-    "--diff-filter=A",
-    "--format=@%H",
-    "--name-only",
-    "HEAD",
-    "--",
-    `${folder}/`,
-  ]);
-  let commit = "";
-  for (const line of log.split("\n")) {
-    if (line.startsWith("@")) commit = line.slice(1);
-    else if (line !== "") added.set(line, commit);
-  }
+  const added = new Map(await additions(root, folder, "HEAD"));
   // What the migrations folder held in a commit, read once per commit.
   const trees = new Map<string, Set<string>>();
   const tree = async (commit: string) => {
