@@ -32,6 +32,8 @@ select set_eq(
     'private.setting(text) -US',
     'private.visible_agent_ids() -US',
     'private.visible_book_keys() -US',
+    -- The desk's name search (security definer; applies the customers select policy's rule).
+    'private.search_customers(text,integer) -U-',
     -- Called by the book-key triggers (security definer) only.
     'private.refresh_customer_book_keys(uuid[]) ---',
     -- The daily jobs: pg_cron (as the owner) and service_role only.

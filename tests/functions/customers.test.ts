@@ -214,3 +214,67 @@ dbTest("customers: PATCH takes only the desk's columns and a visible customer", 
   );
   assert.equal(moved.city, "Pune");
 });
+
+/** The full names of a search's customers, after asserting the answer's shape. */
+async function searchNames(email: string, query: string) {
+  const found = await expectJson(
+    await api(`/customers?${query}`, { token: await tokenFor(email) }),
+    200,
+  );
+  assert.equal(typeof found.more, "boolean");
+  return { names: found.data.map((c: { full_name: string }) => c.full_name), more: found.more };
+}
+
+dbTest("customers: search by name finds the caller's customers, in any case", async () => {
+  const first = await createCase("farah.agent@py360.test");
+  const second = await createCase("farah.agent@py360.test");
+  const [one, two] = await adminSql()`
+    select full_name from public.customers where id in (${first.customerId}, ${second.customerId})
+     order by full_name`;
+  const tag = one.full_name.slice(-8);
+  assert.deepEqual(await searchNames("farah.agent@py360.test", `q=${tag.toLowerCase()}`), {
+    names: [one.full_name],
+    more: false,
+  });
+  // Her branch manager sees it; another branch, another agent and an analyst do not.
+  assert.deepEqual((await searchNames("cp.manager@py360.test", `q=${tag}`)).names, [one.full_name]);
+  for (const email of ["ggn.manager@py360.test", "kavya.agent@py360.test", "analyst@py360.test"]) {
+    assert.deepEqual(await searchNames(email, `q=${tag}`), { names: [], more: false }, email);
+  }
+  // A page in name order, and whether there is more.
+  const page = await searchNames("farah.agent@py360.test", "q=test+customer&limit=1");
+  assert.equal(page.more, true);
+  assert.equal(page.names.length, 1);
+  assert.ok(page.names[0] <= two.full_name);
+  // Wildcards are letters: `%%%` is not "everyone".
+  assert.deepEqual(await searchNames("admin@py360.test", "q=%25%25%25"), {
+    names: [],
+    more: false,
+  });
+});
+
+dbTest("customers: search by phone takes it as people write it", async () => {
+  const { customerId } = await createCase("farah.agent@py360.test");
+  const digits = `98${String(Date.now()).slice(-8)}`;
+  const [row] = await adminSql()`
+    update public.customers set phone = ${`+91${digits}`} where id = ${customerId}
+    returning full_name`;
+  const written = `0${digits.slice(0, 5)}-${digits.slice(5)}`;
+  assert.deepEqual(
+    await searchNames("farah.agent@py360.test", `q=${encodeURIComponent(written)}`),
+    { names: [row.full_name], more: false },
+  );
+  assert.deepEqual(
+    (await searchNames("ggn.manager@py360.test", `q=${encodeURIComponent(`+91 ${digits}`)}`))
+      .names,
+    [],
+  );
+});
+
+dbTest("customers: a search without 3 characters or with a bad limit is a 422", async () => {
+  const token = await tokenFor("farah.agent@py360.test");
+  for (const query of ["", "q=ab", "q=%20%20ab%20%20", "q=abc&limit=0", "q=abc&limit=101"]) {
+    await expectProblem(await api(`/customers?${query}`, { token }), 422);
+  }
+  await expectProblem(await api("/customers?q=test"), 401);
+});

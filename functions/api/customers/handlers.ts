@@ -6,11 +6,42 @@ import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller } from "../../_shared/db.ts";
 import type { CustomerSchema } from "../../_shared/domain.ts";
 import { notFound } from "../../_shared/errors.ts";
+import { phoneSearchForm } from "../../_shared/phone.ts";
 import { customerJson, personJson, policyJson } from "../sql.ts";
-import type { CustomerProfileSchema, getCustomerProfile, patchCustomer } from "./routes.ts";
+import type {
+  CustomerProfileSchema,
+  getCustomerProfile,
+  patchCustomer,
+  searchCustomers,
+} from "./routes.ts";
 
 type CustomerProfile = z.infer<typeof CustomerProfileSchema>;
 type Customer = z.infer<typeof CustomerSchema>;
+
+/**
+ * GET /customers?q=: a phone number (in any written form) is looked up under RLS through the
+ * phone index; a name fragment goes through private.search_customers(), which applies the
+ * customers select policy's rule itself so the trigram index can serve it. One row more than
+ * asked tells whether there are more.
+ */
+export const search: RouteHandler<typeof searchCustomers, AppEnv> = async (c) => {
+  const { q, limit } = c.req.valid("query");
+  const phone = phoneSearchForm(q);
+  const rows = await asCaller(c.get("claims"), (tx) =>
+    phone
+      ? tx<{ customer: Customer }[]>`
+          select ${customerJson(tx, "cu")} as customer from public.customers cu
+           where cu.phone = ${phone}
+           order by cu.full_name, cu.id limit ${limit + 1}`
+      : tx<{ customer: Customer }[]>`
+          select ${customerJson(tx, "cu")} as customer
+            from private.search_customers(${q}, ${limit + 1}) as cu
+           order by cu.full_name, cu.id`);
+  return c.json({
+    data: rows.slice(0, limit).map((row) => row.customer),
+    more: rows.length > limit,
+  }, 200);
+};
 
 /** GET /customers/{id}/profile: 404 when the customer does not exist or is not the caller's. */
 export const profile: RouteHandler<typeof getCustomerProfile, AppEnv> = async (c) => {

@@ -1,4 +1,5 @@
-// /api/customers: a customer's profile, and the contact details the desk keeps up to date.
+// /api/customers: finding a customer, their profile, and the contact details the desk keeps up to
+// date.
 import { createRoute, z } from "@hono/zod-openapi";
 import {
   CasePriority,
@@ -46,6 +47,36 @@ export const CustomerProfileSchema = z.object({
     recorded_at: DateTime,
   })),
 }).openapi("CustomerProfile");
+
+/** The search of GET /customers. */
+export const CustomerSearchQuery = z.object({
+  q: z.string().trim().min(3).max(100).openapi({
+    example: "meera",
+    description: "Part of the customer's name (3 characters or more, any case), or their " +
+      "phone number as people write it (98123 45678, 098123-45678, +91 98123 45678, ...)",
+  }),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
+
+/** GET /customers. */
+export const searchCustomers = createRoute({
+  operationId: "searchCustomers",
+  method: "get",
+  path: "/customers",
+  tags: ["Customers"],
+  summary: "Find customers the caller may see by name or phone",
+  description: "Up to `limit` customers in name order; a search that matches more says so with " +
+    "`more: true`, and a longer fragment narrows it.",
+  ...signedIn,
+  request: { query: CustomerSearchQuery },
+  responses: {
+    200: json(
+      "The customers found",
+      z.object({ data: z.array(CustomerSchema), more: z.boolean() }),
+    ),
+    ...commonProblems,
+  },
+});
 
 /** The path of one customer. */
 export const CustomerIdParams = z.object({ id: uuidParam("id", "Customer id") });
