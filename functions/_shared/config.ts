@@ -5,6 +5,22 @@ import { z } from "zod";
 
 const optional = z.string().trim().min(1).optional().catch(undefined);
 
+/**
+ * AWS's rule for an SNS SigningCertURL (aws-js-sns-message-validator): https, a host
+ * `sns.<region>.amazonaws.com` (or `.com.cn`), a path ending in `.pem`.
+ */
+export const defaultSnsCertUrlPattern =
+  "^https://sns\\.[a-zA-Z0-9\\-]{3,}\\.amazonaws\\.com(\\.cn)?/[^?#]*\\.pem$";
+
+function isRegExp(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const envSchema = z.object({
   SUPABASE_URL: z.url().default("http://127.0.0.1:54321"),
   // Not SUPABASE_DB_URL: on Supabase that is the platform's `postgres` login, which the pool
@@ -22,15 +38,30 @@ const envSchema = z.object({
   TWILIO_ACCOUNT_SID: optional,
   TWILIO_AUTH_TOKEN: optional,
   TWILIO_BASE_URL: z.url().default("https://api.twilio.com"),
+  // Twilio sends through a Messaging Service when this is set, otherwise `From` the sender id.
+  TWILIO_MESSAGING_SERVICE_SID: optional,
+  // The default SMS sender (Twilio `From`, SNS `AWS.SNS.SMS.SenderID`): a number in E.164 or,
+  // for India, the DLT header (3-11 alphanumerics); a message's own dlt.senderId wins.
+  SMS_SENDER_ID: optional,
   AWS_REGION: z.string().default("us-east-1"),
   AWS_ACCESS_KEY_ID: optional,
   AWS_SECRET_ACCESS_KEY: optional,
   AWS_ENDPOINT_URL: z.url().optional(),
   SES_FROM_EMAIL: z.email().optional().catch(undefined),
+  // SES configuration set whose event destination publishes bounces etc. to SNS (optional).
+  SES_CONFIGURATION_SET: optional,
+  // Which SigningCertURL an SNS message may name (a regular expression over the whole URL).
+  SNS_SIGNING_CERT_URL_PATTERN: z.string().refine(isRegExp, "must be a valid regular expression")
+    .default(defaultSnsCertUrlPattern),
   S3_BUCKET_NAME: z.string().default("renewal-system-uploads"),
   WHATSAPP_ACCESS_TOKEN: optional,
   WHATSAPP_PHONE_NUMBER_ID: optional,
-  GRAPH_BASE_URL: z.url().default("https://graph.facebook.com/v17.0"),
+  // Signs Meta's webhooks (X-Hub-Signature-256); not the access token.
+  WHATSAPP_APP_SECRET: optional,
+  // Our answer to Meta's GET verify handshake (hub.verify_token).
+  WHATSAPP_VERIFY_TOKEN: optional,
+  // Graph API version pinned in the base URL.
+  GRAPH_BASE_URL: z.url().default("https://graph.facebook.com/v21.0"),
   RAZORPAY_KEY_ID: optional,
   RAZORPAY_KEY_SECRET: optional,
   RAZORPAY_BASE_URL: z.url().default("https://api.razorpay.com"),
@@ -38,8 +69,15 @@ const envSchema = z.object({
   OPENAI_BASE_URL: z.url().default("https://api.openai.com/v1"),
   SENDGRID_API_KEY: optional,
   SENDGRID_BASE_URL: z.url().default("https://api.sendgrid.com"),
+  SENDGRID_FROM_EMAIL: z.email().optional().catch(undefined),
+  // The Event Webhook's verification key as SendGrid shows it (base64 DER SPKI, `MFkw...`).
+  SENDGRID_WEBHOOK_PUBLIC_KEY: optional,
   TELEGRAM_BOT_TOKEN: optional,
   TELEGRAM_BASE_URL: z.url().default("https://api.telegram.org"),
+  // Where vendors reach our functions (Twilio's StatusCallback); unset: $SUPABASE_URL/functions/v1.
+  PUBLIC_FUNCTIONS_URL: z.url().optional(),
+  // How long one vendor call may take before it counts as a (transient) timeout, in milliseconds.
+  PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -54,9 +92,11 @@ const vendorRequirements = {
   sns: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
   s3: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
   whatsapp: ["WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID"],
+  whatsapp_webhook: ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"],
   razorpay: ["RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET"],
   openai: ["OPENAI_API_KEY"],
-  sendgrid: ["SENDGRID_API_KEY"],
+  sendgrid: ["SENDGRID_API_KEY", "SENDGRID_FROM_EMAIL"],
+  sendgrid_webhook: ["SENDGRID_WEBHOOK_PUBLIC_KEY"],
   telegram: ["TELEGRAM_BOT_TOKEN"],
 } as const satisfies Record<string, readonly (keyof Env)[]>;
 
@@ -70,6 +110,11 @@ export interface Config extends Env {
   vendors: Record<VendorName, VendorStatus>;
   /** The `iss` a user's access token must carry: JWT_ISSUER, or `${SUPABASE_URL}/auth/v1`. */
   authIssuer: string;
+  /** Our functions' public base (no trailing slash): PUBLIC_FUNCTIONS_URL, else
+   * `${SUPABASE_URL}/functions/v1`. Twilio's StatusCallback is built on it. */
+  publicFunctionsUrl: string;
+  /** SNS_SIGNING_CERT_URL_PATTERN compiled: which certificate URLs an SNS message may name. */
+  snsCertUrlPattern: RegExp;
 }
 
 /** A bad environment: one line per variable in `issues`, never the variable's value. */
@@ -101,8 +146,12 @@ export function parseConfig(source: Record<string, string | undefined>): Config 
       vendorStatus(env, required),
     ]),
   ) as Record<VendorName, VendorStatus>;
-  const authIssuer = env.JWT_ISSUER ?? `${env.SUPABASE_URL.replace(/\/+$/, "")}/auth/v1`;
-  return { ...env, vendors, authIssuer };
+  const supabaseUrl = env.SUPABASE_URL.replace(/\/+$/, "");
+  const authIssuer = env.JWT_ISSUER ?? `${supabaseUrl}/auth/v1`;
+  const publicFunctionsUrl = (env.PUBLIC_FUNCTIONS_URL ?? `${supabaseUrl}/functions/v1`)
+    .replace(/\/+$/, "");
+  const snsCertUrlPattern = new RegExp(env.SNS_SIGNING_CERT_URL_PATTERN);
+  return { ...env, vendors, authIssuer, publicFunctionsUrl, snsCertUrlPattern };
 }
 
 let cached: Config | undefined;
