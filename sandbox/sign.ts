@@ -121,6 +121,19 @@ function derUnsignedInteger(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 }
 
 /**
+ * An ECDSA signature as WebCrypto gives it (IEEE P1363: r‖s, each half the length) in the ASN.1
+ * DER form SendGrid sends: SEQUENCE { INTEGER r, INTEGER s }, each integer minimal (leading zero
+ * bytes dropped) and positive (0x00 prepended when its high bit is set).
+ */
+export function ecdsaP1363ToDer(raw: Uint8Array): Uint8Array<ArrayBuffer> {
+  const half = raw.length / 2;
+  return der(
+    0x30,
+    concat(derUnsignedInteger(raw.subarray(0, half)), derUnsignedInteger(raw.subarray(half))),
+  );
+}
+
+/**
  * X-Twilio-Email-Event-Webhook-Signature: base64 of the ASN.1 DER ECDSA P-256 / SHA-256 signature
  * over the UTF-8 string `timestamp + rawBody` (no separator; the body exactly as posted, its
  * trailing "\r\n" included). `timestamp` is the X-Twilio-Email-Event-Webhook-Timestamp header
@@ -135,12 +148,7 @@ export async function sendgridSignature(
   const raw = new Uint8Array(
     await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, data),
   );
-  const half = raw.length / 2;
-  const sequence = der(
-    0x30,
-    concat(derUnsignedInteger(raw.subarray(0, half)), derUnsignedInteger(raw.subarray(half))),
-  );
-  return base64(sequence);
+  return base64(ecdsaP1363ToDer(raw));
 }
 
 // ---------------------------------------------------------------------------------------------
