@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig } from "../../functions/_shared/config.ts";
+import { ConfigError, configVariables, parseConfig } from "../../functions/_shared/config.ts";
 
 const base = {
   FUNCTIONS_DB_URL: "postgresql://api_authenticator:pw@127.0.0.1:54322/postgres",
@@ -85,4 +85,109 @@ Deno.test("config: API keys are expected from Supabase unless told otherwise", (
     parseConfig({ ...base, API_KEY_ISSUER: "supabase-demo" }).API_KEY_ISSUER,
     "supabase-demo",
   );
+});
+
+Deno.test("config: the vendor variables of the providers and webhooks are read", () => {
+  for (
+    const name of [
+      "TWILIO_MESSAGING_SERVICE_SID",
+      "SMS_SENDER_ID",
+      "SES_CONFIGURATION_SET",
+      "SNS_SIGNING_CERT_URL_PATTERN",
+      "WHATSAPP_APP_SECRET",
+      "WHATSAPP_VERIFY_TOKEN",
+      "SENDGRID_FROM_EMAIL",
+      "SENDGRID_WEBHOOK_PUBLIC_KEY",
+      "PUBLIC_FUNCTIONS_URL",
+      "PROVIDER_TIMEOUT_MS",
+    ]
+  ) {
+    assert.ok(configVariables.includes(name), name);
+  }
+});
+
+Deno.test("config: the Graph API version is pinned, and the sandbox may replace the base", () => {
+  assert.equal(parseConfig(base).GRAPH_BASE_URL, "https://graph.facebook.com/v21.0");
+  assert.equal(
+    parseConfig({ ...base, GRAPH_BASE_URL: "http://127.0.0.1:4010/graph/v21.0" }).GRAPH_BASE_URL,
+    "http://127.0.0.1:4010/graph/v21.0",
+  );
+});
+
+Deno.test("config: SendGrid needs a sender; the webhooks need their own secrets", () => {
+  const partial = parseConfig({ ...base, SENDGRID_API_KEY: "SG.key", WHATSAPP_APP_SECRET: "s" });
+  assert.deepEqual(partial.vendors.sendgrid, {
+    enabled: false,
+    reason: "disabled: set SENDGRID_FROM_EMAIL",
+  });
+  assert.deepEqual(partial.vendors.whatsapp_webhook, {
+    enabled: false,
+    reason: "disabled: set WHATSAPP_VERIFY_TOKEN",
+  });
+  assert.deepEqual(partial.vendors.sendgrid_webhook, {
+    enabled: false,
+    reason: "disabled: set SENDGRID_WEBHOOK_PUBLIC_KEY",
+  });
+  const full = parseConfig({
+    ...base,
+    SENDGRID_API_KEY: "SG.key",
+    SENDGRID_FROM_EMAIL: "noreply@py360.test",
+    SENDGRID_WEBHOOK_PUBLIC_KEY: "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE",
+    WHATSAPP_APP_SECRET: "app-secret",
+    WHATSAPP_VERIFY_TOKEN: "verify-me",
+  });
+  assert.deepEqual(full.vendors.sendgrid, { enabled: true });
+  assert.deepEqual(full.vendors.whatsapp_webhook, { enabled: true });
+  assert.deepEqual(full.vendors.sendgrid_webhook, { enabled: true });
+  // A malformed sender is treated as missing, not as a boot failure.
+  const bad = parseConfig({ ...base, SENDGRID_API_KEY: "SG.key", SENDGRID_FROM_EMAIL: "nope" });
+  assert.equal(bad.SENDGRID_FROM_EMAIL, undefined);
+  assert.equal(bad.vendors.sendgrid.enabled, false);
+});
+
+Deno.test("config: vendors reach our functions at PUBLIC_FUNCTIONS_URL, else Supabase's", () => {
+  assert.equal(parseConfig(base).publicFunctionsUrl, "http://127.0.0.1:54321/functions/v1");
+  assert.equal(
+    parseConfig({ ...base, SUPABASE_URL: "https://abcd.supabase.co/" }).publicFunctionsUrl,
+    "https://abcd.supabase.co/functions/v1",
+  );
+  assert.equal(
+    parseConfig({ ...base, PUBLIC_FUNCTIONS_URL: "https://hooks.py360.test/fn/" })
+      .publicFunctionsUrl,
+    "https://hooks.py360.test/fn",
+  );
+});
+
+Deno.test("config: SNS certificate URLs follow AWS's rule unless the pattern is replaced", () => {
+  const pattern = parseConfig(base).snsCertUrlPattern;
+  const aws =
+    "https://sns.ap-south-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem";
+  assert.ok(pattern.test(aws));
+  assert.ok(pattern.test("https://sns.cn-north-1.amazonaws.com.cn/cert.pem"));
+  for (
+    const url of [
+      aws.replace("https:", "http:"),
+      aws.replace(".pem", ".txt"),
+      "https://sns.ap-south-1.amazonaws.com.evil.test/cert.pem",
+      "https://evil.test/sns.ap-south-1.amazonaws.com/cert.pem",
+      "https://sns.ap-south-1.amazonaws.com/cert.pem?x=.pem.evil",
+    ]
+  ) {
+    assert.equal(pattern.test(url), false, url);
+  }
+  const local = parseConfig({
+    ...base,
+    SNS_SIGNING_CERT_URL_PATTERN: "^http://127\\.0\\.0\\.1:\\d+/aws/[^?#]*\\.pem$",
+  }).snsCertUrlPattern;
+  assert.ok(local.test("http://127.0.0.1:4010/aws/SimpleNotificationService-x.pem"));
+  assert.throws(
+    () => parseConfig({ ...base, SNS_SIGNING_CERT_URL_PATTERN: "(unclosed" }),
+    /SNS_SIGNING_CERT_URL_PATTERN/,
+  );
+});
+
+Deno.test("config: a provider call's deadline defaults to 10 s and is bounded", () => {
+  assert.equal(parseConfig(base).PROVIDER_TIMEOUT_MS, 10_000);
+  assert.equal(parseConfig({ ...base, PROVIDER_TIMEOUT_MS: "2500" }).PROVIDER_TIMEOUT_MS, 2_500);
+  assert.throws(() => parseConfig({ ...base, PROVIDER_TIMEOUT_MS: "0" }), /PROVIDER_TIMEOUT_MS/);
 });

@@ -68,6 +68,10 @@ export const sesErrors: ErrorTable = {
     disposition: "fallback",
     reason: "the configuration set does not exist",
   },
+  ConfigurationSetDoesNotExist: {
+    disposition: "fallback",
+    reason: "the configuration set does not exist",
+  },
   NotFoundException: { disposition: "fallback", reason: "a named SES resource does not exist" },
   InvalidClientTokenId: { disposition: "fallback", reason: "the access key is not valid" },
   SignatureDoesNotMatch: { disposition: "fallback", reason: "the request signature is wrong" },

@@ -58,6 +58,11 @@ export const snsErrors: ErrorTable = {
   },
   NotFound: { disposition: "fallback", reason: "the named SNS resource does not exist" },
   NotFoundException: { disposition: "fallback", reason: "the named SNS resource does not exist" },
+  OptedOut: {
+    disposition: "permanent",
+    addressDead: true,
+    reason: "the phone number opted out of SMS from this account",
+  },
   EndpointDisabled: { disposition: "permanent", reason: "the endpoint is disabled" },
   EndpointDisabledException: { disposition: "permanent", reason: "the endpoint is disabled" },
 };
@@ -75,13 +80,17 @@ function text(value: string): MessageAttributeValue {
   return { DataType: "String", StringValue: value };
 }
 
-/** The SNS message attributes for one SMS: type, sender id and the India DLT ids. */
+/**
+ * The SNS message attributes for one SMS: type, sender id, the India DLT ids (unchanged), and our
+ * message id as the String attribute `message_id` (SMS ignores it; it makes a send traceable).
+ */
 export function snsAttributes(
   message: OutboundMessage,
   defaultSenderId?: string,
 ): Record<string, MessageAttributeValue> {
   const attributes: Record<string, MessageAttributeValue> = {
     "AWS.SNS.SMS.SMSType": text(message.purpose === "marketing" ? "Promotional" : "Transactional"),
+    message_id: text(message.id),
   };
   const senderId = message.dlt?.senderId ??
     (defaultSenderId && senderIdShape.test(defaultSenderId) ? defaultSenderId : undefined);

@@ -19,6 +19,8 @@ export function retryAfterMs(headers: Headers, now: number = Date.now()): number
   const value = headers.get("retry-after")?.trim();
   if (!value) return undefined;
   if (/^\d+$/.test(value)) return capped(Number(value) * 1000);
+  // HTTP dates (IMF-fixdate and the two obsolete forms) all open with the day's name.
+  if (!/^[A-Za-z]{3}/.test(value)) return undefined;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : capped(date - now);
 }

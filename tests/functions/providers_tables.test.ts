@@ -1,0 +1,272 @@
+// The providers' error-classification tables: every error code VENDORS.md documents for a
+// vendor is in that vendor's table (read from the sheet itself, so a code added there fails here
+// until it is classified), and each code has the disposition the dispatch rules require.
+import assert from "node:assert/strict";
+import {
+  classifyError,
+  ruleFor,
+  unknownErrorRule,
+} from "../../functions/_shared/providers/classify.ts";
+import {
+  classifyVendorError,
+  errorTables,
+  type ProviderCode,
+} from "../../functions/_shared/providers/mod.ts";
+import type { Disposition } from "../../functions/_shared/providers/types.ts";
+
+const vendorsSheet = new URL("../../../shared/VENDORS.md", import.meta.url);
+
+function readSheet(): string {
+  try {
+    return Deno.readTextFileSync(vendorsSheet);
+  } catch (error) {
+    throw new Error(`VENDORS.md not found at ${vendorsSheet.pathname} (shared/ beside the repo)`, {
+      cause: error,
+    });
+  }
+}
+
+/** The sheet's text from `start` to the next `end`. */
+function between(sheet: string, start: string, end: string): string {
+  const from = sheet.indexOf(start);
+  const to = sheet.indexOf(end, from + start.length);
+  assert.ok(from >= 0 && to > from, `VENDORS.md has no section "${start}" … "${end}"`);
+  return sheet.slice(from, to);
+}
+
+/** The table rows (`| Name | … |`) of a section named in `names`. */
+function rows(section: string, names: string[]): string {
+  return section.split("\n").filter((line) => names.some((name) => line.startsWith(`| ${name} |`)))
+    .join("\n");
+}
+
+const unique = (codes: Iterable<string>) => [...new Set(codes)].sort();
+
+/** The error codes VENDORS.md documents, per provider, read from the sheet. */
+function documentedCodes(): Record<ProviderCode, string[]> {
+  const sheet = readSheet();
+  const twilio = rows(between(sheet, "## 1. Twilio", "## 2."), ["Auth", "Errors", "Rate limit"]);
+  const whatsapp = between(sheet, "## 3. WhatsApp", "## 4.");
+  const keyCodes = rows(whatsapp, ["Key codes"]).replace(/^\| Key codes \|/, "")
+    .split("(Codes match")[0];
+  const ses = between(sheet, "## 2. AWS SES", "## 3.");
+  const sns = between(sheet, "**AWS SNS Publish (SMS)**", "**SendGrid v3**");
+  const sendgrid = between(sheet, "**SendGrid v3**", "## 10.").split("\n")
+    .filter((line) => line.includes("Errors look like")).join("\n");
+  return {
+    twilio: unique(twilio.match(/\b[1-9]\d{4}\b/g) ?? []),
+    whatsapp_cloud: unique([
+      // "190 token expired; 10/200 permission; …": the codes leading each item.
+      ...keyCodes.split(";").flatMap((item) =>
+        (item.trim().match(/^[*\d/]+/)?.[0] ?? "").match(/\d+/g) ?? []
+      ),
+      ...[...whatsapp.matchAll(/\(#(\d+)\)/g)].map((match) => match[1]),
+    ]),
+    aws_ses: unique(
+      ses.match(/\b(?:[A-Z][A-Za-z]*(?:Exception|Rejected)|Throttling\w*)\b/g) ?? [],
+    ),
+    aws_sns: unique(
+      sns.match(/\b(?:Invalid[A-Za-z]*|Throttl\w*|[A-Z][A-Za-z]*Exception)\b/g) ?? [],
+    ),
+    sendgrid: unique(sendgrid.match(/\b[45]\d\d\b/g) ?? []),
+  };
+}
+
+Deno.test("provider tables: the sheet is read (known codes found for every vendor)", () => {
+  const codes = documentedCodes();
+  // Anchors: if the sheet's layout changes so that extraction finds nothing, this fails first.
+  for (
+    const [provider, anchor] of [
+      ["twilio", "21211"],
+      ["twilio", "30008"],
+      ["whatsapp_cloud", "131049"],
+      ["whatsapp_cloud", "80007"],
+      ["aws_ses", "MessageRejected"],
+      ["aws_ses", "TooManyRequestsException"],
+      ["aws_sns", "InvalidParameter"],
+      ["sendgrid", "413"],
+    ] as const
+  ) {
+    assert.ok(codes[provider].includes(anchor), `${provider}: ${anchor} not read from the sheet`);
+  }
+});
+
+Deno.test("provider tables: every code VENDORS.md documents is in its provider's table", () => {
+  const missing = Object.entries(documentedCodes()).flatMap(([provider, codes]) =>
+    codes.filter((code) => !Object.hasOwn(errorTables[provider as ProviderCode], code))
+      .map((code) => `${provider} ${code}`)
+  );
+  assert.deepEqual(missing, []);
+});
+
+/** The dispatch rules, code by code: [code, disposition, address dead]. */
+const expected: Record<ProviderCode, [string, Disposition, boolean][]> = {
+  twilio: [
+    ["20003", "fallback", false],
+    ["20429", "transient", false],
+    ["21211", "permanent", true],
+    ["21408", "fallback", false],
+    ["21608", "fallback", false],
+    ["21610", "permanent", true],
+    ["21612", "fallback", false],
+    ["21614", "permanent", true],
+    ["30003", "transient", false],
+    ["30004", "permanent", false],
+    ["30005", "permanent", true],
+    ["30006", "permanent", true],
+    ["30007", "fallback", false],
+    ["30008", "transient", false],
+  ],
+  aws_ses: [
+    ["MessageRejected", "permanent", false],
+    ["Throttling", "transient", false],
+    ["ThrottlingException", "transient", false],
+    ["TooManyRequestsException", "transient", false],
+    ["LimitExceededException", "transient", false],
+    ["BadRequestException", "permanent", false],
+    ["MailFromDomainNotVerifiedException", "fallback", false],
+    ["AccountSuspendedException", "fallback", false],
+    ["SendingPausedException", "fallback", false],
+    ["NotFoundException", "fallback", false],
+    ["Bounce.Permanent", "permanent", true],
+    ["Bounce.Transient", "transient", false],
+    ["Complaint", "permanent", true],
+  ],
+  aws_sns: [
+    ["InvalidParameter", "permanent", false],
+    ["Throttling", "transient", false],
+    ["AuthorizationError", "fallback", false],
+    ["InternalError", "transient", false],
+  ],
+  sendgrid: [
+    ["400", "permanent", false],
+    ["401", "fallback", false],
+    ["403", "fallback", false],
+    ["413", "permanent", false],
+    ["429", "transient", false],
+    ["event.bounce", "permanent", true],
+    ["event.spamreport", "permanent", true],
+    ["event.deferred", "transient", false],
+  ],
+  whatsapp_cloud: [
+    ["190", "fallback", false],
+    ["10", "fallback", false],
+    ["200", "fallback", false],
+    ["100", "permanent", false],
+    ["368", "fallback", false],
+    ["130429", "transient", false],
+    ["131056", "transient", false],
+    ["131048", "fallback", false],
+    ["131049", "fallback", false],
+    ["131026", "fallback", false],
+    ["131047", "fallback", false],
+    ["131052", "permanent", false],
+    ["131053", "permanent", false],
+    ["132000", "permanent", false],
+    ["132001", "permanent", false],
+    ["4", "transient", false],
+    ["80007", "transient", false],
+  ],
+};
+
+for (const [provider, cases] of Object.entries(expected)) {
+  Deno.test(`provider tables: ${provider} codes map to the dispatch rules`, () => {
+    for (const [code, disposition, addressDead] of cases) {
+      const result = classifyVendorError(provider as ProviderCode, code, "text");
+      assert.equal(result.disposition, disposition, `${provider} ${code}`);
+      assert.equal(result.addressDead ?? false, addressDead, `${provider} ${code} addressDead`);
+      assert.equal(result.code, code);
+    }
+  });
+}
+
+Deno.test("provider tables: every documented code has a rule of its own and a reason", () => {
+  for (const [provider, codes] of Object.entries(documentedCodes())) {
+    for (const code of codes) {
+      const rule = ruleFor(errorTables[provider as ProviderCode], code);
+      assert.notEqual(rule, unknownErrorRule, `${provider} ${code}`);
+      assert.ok(rule.reason.length > 5, `${provider} ${code} has a reason`);
+    }
+  }
+});
+
+Deno.test("provider tables: the issue's named codes fall where the dispatcher needs them", () => {
+  // Retryable: 429-style throttles of each vendor.
+  for (
+    const [provider, code] of [
+      ["twilio", "20429"],
+      ["aws_ses", "Throttling"],
+      ["whatsapp_cloud", "130429"],
+      ["whatsapp_cloud", "131056"],
+    ] as const
+  ) {
+    assert.equal(classifyVendorError(provider, code).disposition, "transient", code);
+  }
+  // WhatsApp → SMS on a closed window, an undeliverable number; 131049 never retried on WhatsApp.
+  for (const code of ["131047", "131026", "131049"]) {
+    assert.equal(classifyVendorError("whatsapp_cloud", code).disposition, "fallback", code);
+  }
+  // Fail at once.
+  for (
+    const [provider, code] of [
+      ["twilio", "21211"],
+      ["twilio", "21610"],
+      ["aws_ses", "MessageRejected"],
+      ["whatsapp_cloud", "132001"],
+    ] as const
+  ) {
+    assert.equal(classifyVendorError(provider, code).disposition, "permanent", code);
+  }
+});
+
+Deno.test("provider tables: an unknown code is retried, never suppresses the address", () => {
+  for (const provider of Object.keys(errorTables) as ProviderCode[]) {
+    const result = classifyVendorError(provider, "99999999", "something new");
+    assert.equal(result.disposition, "transient");
+    assert.equal(result.addressDead, undefined);
+    assert.equal(result.code, "99999999");
+    assert.match(result.message, /unclassified/);
+  }
+  // Object.prototype names are not table entries.
+  assert.equal(ruleFor(errorTables.twilio, "toString"), unknownErrorRule);
+  assert.equal(ruleFor(errorTables.twilio, "constructor"), unknownErrorRule);
+});
+
+Deno.test("provider tables: an error's text refines a code that covers several cases", () => {
+  assert.equal(
+    classifyVendorError("aws_ses", "Throttling", "Maximum sending rate exceeded.").disposition,
+    "transient",
+  );
+  // The daily quota does not come back within a retry's backoff: the fallback sends it.
+  assert.equal(
+    classifyVendorError("aws_ses", "Throttling", "Daily message quota exceeded.").disposition,
+    "fallback",
+  );
+  const badNumber = classifyVendorError(
+    "aws_sns",
+    "InvalidParameter",
+    "Invalid parameter: PhoneNumber Reason: +91000 is not valid to publish to",
+  );
+  assert.deepEqual([badNumber.disposition, badNumber.addressDead], ["permanent", true]);
+  const badAttribute = classifyVendorError("aws_sns", "InvalidParameter", "Invalid SenderID");
+  assert.deepEqual([badAttribute.disposition, badAttribute.addressDead], ["permanent", undefined]);
+  const badTo = classifyVendorError(
+    "sendgrid",
+    "400",
+    "personalizations.0.to.0.email: Does not contain a valid address.",
+  );
+  assert.equal(badTo.addressDead, true);
+  assert.equal(classifyVendorError("sendgrid", "400", "subject: required").addressDead, undefined);
+  assert.equal(
+    classifyVendorError("sendgrid", "event.dropped", "Bounced Address").addressDead,
+    true,
+  );
+});
+
+Deno.test("provider tables: the vendor's wait hint wins over the table's, which fills in", () => {
+  const table = errorTables.whatsapp_cloud;
+  assert.equal(classifyError(table, "131056", "pair rate").retryAfterMs, 6_000);
+  assert.equal(classifyError(table, "131056", "pair rate", 1_500).retryAfterMs, 1_500);
+  assert.equal(classifyError(table, "130429", "throughput").retryAfterMs, undefined);
+  assert.equal(classifyError(errorTables.twilio, "20429", "", 2_000).retryAfterMs, 2_000);
+});
