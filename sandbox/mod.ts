@@ -1,0 +1,116 @@
+// The vendor sandbox: Twilio, AWS SES and SNS, SendGrid and the WhatsApp Cloud API played by
+// one Deno server, each under its own path prefix, with a control API for faults and callback
+// modes and an inspection API of what each vendor received. Tests call `startSandbox()`;
+// `deno run -A sandbox/main.ts` runs it alone. Contract: notes/issue7_common.md ("The vendor
+// sandbox"); vendor behaviour: ../shared/VENDORS.md.
+
+import { AwsVendor } from "./aws.ts";
+import { CallbackEngine } from "./callbacks.ts";
+import { handleControl, type Vendors } from "./control.ts";
+import { json } from "./http.ts";
+import { randomHex } from "./ids.ts";
+import { SendgridVendor } from "./sendgrid.ts";
+import { sendgridKeyPair, snsSigner } from "./sign.ts";
+import { type VendorCode, vendorCodes, VendorState } from "./state.ts";
+import { TwilioVendor } from "./twilio.ts";
+import type {
+  Sandbox,
+  SandboxContext,
+  SandboxCredentials,
+  SandboxOptions,
+  SandboxWebhooks,
+} from "./types.ts";
+import { WhatsappVendor } from "./whatsapp.ts";
+
+export type { Sandbox, SandboxCredentials, SandboxOptions, SandboxWebhooks };
+export type { VendorCode } from "./state.ts";
+export type { WhatsappTemplate } from "./whatsapp.ts";
+export { signAwsQuery } from "./sigv4.ts";
+
+/**
+ * The credentials the sandbox accepts unless told otherwise: fixed test values shaped like the
+ * real ones (the AWS pair is AWS's own documentation example). Not secrets.
+ */
+export const defaultSandboxCredentials: SandboxCredentials = Object.freeze({
+  twilioAccountSid: "ACf3d1c9b0a8e24d6f9b7c5a3e1d0f2b4c",
+  twilioAuthToken: "7c2e9a41d5b83f06e1a4c9d27b5f8e30",
+  awsAccessKeyId: "AKIAIOSFODNN7EXAMPLE",
+  awsSecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+  whatsappAccessToken: "EAAGm0PX4ZCpsBAPy360SandboxZBmZCvZA7YZBZCEhWZAqZC0ZBsZD",
+  whatsappPhoneNumberId: "106540352242922",
+  whatsappAppSecret: "5a8f2d9c1e7b4036a2c8d1f9e4b7a603",
+  sendgridApiKey: "SG.Py360SandboxKey0000Aa1.sAnDbOx-KeY_0123456789abcdefghijklmnopqrstu",
+});
+
+/** Path prefixes of the vendors, as the base-URL variables point at them. */
+const prefixes = ["/twilio", "/aws", "/sendgrid", "/graph"] as const;
+
+/**
+ * Starts the sandbox on `options.port` (0 or absent: a free port) of `options.hostname`
+ * (127.0.0.1). Resolves once it listens; `close()` stops pending callbacks and the server.
+ */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const credentials: SandboxCredentials = { ...defaultSandboxCredentials, ...options.credentials };
+  const [sendgridKey, sns] = await Promise.all([sendgridKeyPair(), snsSigner()]);
+  const states = Object.fromEntries(vendorCodes.map((code) => [code, new VendorState()])) as Record<
+    VendorCode,
+    VendorState
+  >;
+  const ctx: SandboxContext = {
+    url: "",
+    credentials,
+    webhooks: { ...options.webhooks },
+    states,
+    callbacks: new CallbackEngine(),
+    sendgridKey,
+    sns,
+    snsCertPath: `/aws/SimpleNotificationService-${randomHex(32)}.pem`,
+  };
+  const vendors: Vendors = {
+    twilio: new TwilioVendor(ctx, states.twilio),
+    aws: new AwsVendor(ctx, states.aws_ses, states.aws_sns),
+    sendgrid: new SendgridVendor(ctx, states.sendgrid),
+    whatsapp: new WhatsappVendor(ctx, states.whatsapp_cloud),
+  };
+
+  const handler = async (request: Request): Promise<Response> => {
+    const path = new URL(request.url).pathname;
+    const prefix = prefixes.find((p) => path === p || path.startsWith(`${p}/`));
+    const rest = prefix ? path.slice(prefix.length) : path;
+    try {
+      if (prefix === "/twilio") return await vendors.twilio.handle(request, rest);
+      if (prefix === "/aws") return await vendors.aws.handle(request, rest);
+      if (prefix === "/sendgrid") return await vendors.sendgrid.handle(request, rest);
+      if (prefix === "/graph") return await vendors.whatsapp.handle(request, rest);
+      if (path.startsWith("/_control/") || path.startsWith("/_inspect/")) {
+        return await handleControl(request, path, ctx, vendors);
+      }
+      return json({ error: `no vendor at ${path}` }, 404);
+    } catch (error) {
+      return json({ error: `sandbox failure: ${(error as Error).message}` }, 500);
+    }
+  };
+
+  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    port: options.port ?? 0,
+    hostname,
+    onListen: (addr) => resolve(addr as Deno.NetAddr),
+  }, handler);
+  const addr = await listening;
+  ctx.url = `http://${hostname}:${addr.port}`;
+
+  return {
+    url: ctx.url,
+    credentials,
+    sendgridPublicKey: sendgridKey.publicKey,
+    snsSigningCertUrl: `${ctx.url}${ctx.snsCertPath}`,
+    callbacksSettled: () => ctx.callbacks.settled(),
+    close: async () => {
+      ctx.callbacks.cancelAll();
+      await ctx.callbacks.settled();
+      await server.shutdown();
+    },
+  };
+}
