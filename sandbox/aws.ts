@@ -37,11 +37,16 @@ const knownErrors: Record<Service, Record<string, { status: number; message: str
     InternalFailure: { status: 500, message: "An internal error occurred." },
     ServiceUnavailable: { status: 503, message: "Service is unavailable. Please try again later." },
   },
+  // The codes and statuses client-sns models (its awsQueryError table), plus the generic 503.
   sns: {
     InvalidParameter: { status: 400, message: "Invalid parameter" },
+    ParameterValueInvalid: { status: 400, message: "Invalid parameter value" },
+    Throttled: { status: 429, message: "Rate exceeded" },
     Throttling: { status: 400, message: "Rate exceeded" },
     AuthorizationError: { status: 403, message: "User is not authorized to perform: SNS:Publish" },
     OptedOut: { status: 400, message: "Phone number is opted out" },
+    EndpointDisabled: { status: 400, message: "Endpoint is disabled" },
+    KMSThrottling: { status: 400, message: "KMS throttling" },
     InternalError: { status: 500, message: "An internal error occurred." },
     ServiceUnavailable: { status: 503, message: "Service is unavailable. Please try again later." },
   },
@@ -55,6 +60,7 @@ function sesError(code: string, message: string, status: number, requestId: stri
       xmlEscape(message)
     }</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
     status,
+    requestId,
   );
 }
 
@@ -71,7 +77,6 @@ function awsError(
   const response = service === "ses"
     ? sesError(code, message, status, requestId)
     : snsError(code, message, status, requestId);
-  response.headers.set("x-amzn-requestid", requestId);
   return response;
 }
 
@@ -137,7 +142,11 @@ export class AwsVendor {
         message: `The action ${action ?? "(none)"} is not valid for this web service.`,
       });
     }
-    if (state.checkRate().limited) return awsError(service, "Throttling");
+    // SES answers its rate with Throttling (400); SNS with Throttled (HTTP 429), as client-sns
+    // models it (ThrottledException).
+    if (state.checkRate().limited) {
+      return awsError(service, service === "ses" ? "Throttling" : "Throttled");
+    }
     return service === "ses" ? this.sendEmail(fields, auth!.region) : this.publish(fields);
   }
 
@@ -328,6 +337,8 @@ export class AwsVendor {
         `<SendEmailResult><MessageId>${messageId}</MessageId></SendEmailResult>` +
         `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata>` +
         `</SendEmailResponse>`,
+      200,
+      requestId,
     );
   }
 
@@ -403,6 +414,8 @@ export class AwsVendor {
         `<PublishResult><MessageId>${messageId}</MessageId></PublishResult>` +
         `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata>` +
         `</PublishResponse>`,
+      200,
+      requestId,
     );
   }
 

@@ -12,18 +12,16 @@ export function json(
   });
 }
 
-/** An XML response (the AWS query protocol's). */
-export function xml(body: string, status = 200): Response {
-  return new Response(`<?xml version="1.0"?>\n${body}`, {
-    status,
-    headers: { "content-type": "text/xml" },
-  });
+/** An XML response (the AWS query protocol's); `requestId` goes in x-amzn-RequestId too. */
+export function xml(body: string, status = 200, requestId?: string): Response {
+  const headers: Record<string, string> = { "content-type": "text/xml" };
+  if (requestId) headers["x-amzn-requestid"] = requestId;
+  return new Response(`<?xml version="1.0"?>\n${body}`, { status, headers });
 }
 
-/** Escapes text for an XML element. */
+/** Escapes text for an XML element's content (quotes stay as they are, as AWS writes them). */
 export function xmlEscape(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
-    .replaceAll('"', "&quot;").replaceAll("'", "&apos;");
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
 
 /** Form fields of a body, keeping repeated names as arrays (Twilio's MediaUrl). */

@@ -208,5 +208,6 @@ export function snsError(code: string, message: string, status: number, requestI
       xmlEscape(message)
     }</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
     status,
+    requestId,
   );
 }
