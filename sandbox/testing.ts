@@ -23,6 +23,8 @@ export interface Receiver {
   /** The status the next requests get (default 200); may be set per path with `statusFor`. */
   status: number;
   statusFor: Map<string, number>;
+  /** How many of the next requests get 500 instead (a receiver that is briefly down). */
+  refuseNext: number;
   /** Resolves with the requests once `predicate` holds for them; rejects after `timeoutMs`. */
   waitFor(
     predicate: (received: ReceivedRequest[]) => boolean,
@@ -41,6 +43,7 @@ export async function startReceiver(): Promise<Receiver> {
     received,
     status: 200,
     statusFor: new Map(),
+    refuseNext: 0,
     waitFor: (predicate, timeoutMs = 5000) =>
       new Promise((done, fail) => {
         const check = () => {
@@ -79,6 +82,10 @@ export async function startReceiver(): Promise<Receiver> {
       at: Date.now(),
     });
     for (const listener of [...wake]) listener();
+    if (receiver.refuseNext > 0) {
+      receiver.refuseNext--;
+      return new Response(null, { status: 500 });
+    }
     return new Response(null, { status: receiver.statusFor.get(url.pathname) ?? receiver.status });
   });
   receiver.url = `http://127.0.0.1:${(await promise).port}`;
