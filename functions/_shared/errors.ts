@@ -107,6 +107,7 @@ export const notFound = (what = "resource") =>
  *         change                                                                   → 409
  *   PY007 invalid assignee: cases go only to active agents                         → 409
  *   PY008 a payment dated in the future                                            → 422
+ *   PY009 a template that fails its lint (the reasons are the error's detail)     → 422
  * The rest are the Postgres errors a request can provoke. tests/functions/errors.test.ts holds
  * this comment, the table below and every `errcode = 'PY...'` in migrations/ in step.
  */
@@ -121,6 +122,7 @@ export const sqlStates: Readonly<
   PY006: { status: 409, title: "Case Closed" },
   PY007: { status: 409, title: "Invalid Assignee" },
   PY008: { status: 422, title: "Payment Dated In The Future" },
+  PY009: { status: 422, title: "Template Lint Failed" },
   "23505": { status: 409, title: "Conflict" }, // unique_violation
   "23503": { status: 409, title: "Conflict" }, // foreign_key_violation: still referenced
   "23514": { status: 422, title: "Unprocessable Content" }, // check_violation

@@ -34,6 +34,22 @@ select set_eq(
     'private.visible_book_keys() -US',
     -- The desk's name search (security definer; applies the customers select policy's rule).
     'private.search_customers(text,integer) -U-',
+    -- The template lint: run by the template trigger as whoever saves, offered by the API.
+    'private.lint_template(templates) -US',
+    'private.sms_encoding(text) -US',
+    'private.sms_segments(text) -US',
+    'private.template_variables() -US',
+    -- The gate: producers (service_role, jobs), and the desk through its own door.
+    'private.enqueue_messages(jsonb,timestamp with time zone) --S',
+    'private.send_desk_message(jsonb,timestamp with time zone) -U-',
+    -- Used inside the gate (security definer) only.
+    'private.next_allowed_time(timestamp with time zone,time without time zone,time without time zone) ---',
+    'private.render_template(text,jsonb) ---',
+    -- The dispatchers: service_role only.
+    'private.claim_messages(text,integer,timestamp with time zone) --S',
+    'private.release_messages(text,uuid[],timestamp with time zone,timestamp with time zone) --S',
+    'private.record_send_results(text,jsonb,timestamp with time zone) --S',
+    'private.take_send_permits(jsonb,timestamp with time zone) --S',
     -- Called by the book-key triggers (security definer) only.
     'private.refresh_customer_book_keys(uuid[]) ---',
     -- The daily jobs: pg_cron (as the owner) and service_role only.
@@ -60,6 +76,7 @@ select set_eq(
     'private.tg_outstanding_amounts__renew_settled_cases() ---',
     'private.tg_policies__refresh_book_keys() ---',
     'private.tg_profiles__guard_privileged() ---',
+    'private.tg_templates__lint() ---',
     'private.tg_renewal_cases__check_assignee() ---',
     'private.tg_renewal_cases__check_stage() ---',
     'private.tg_renewal_cases__freeze_closed() ---',

@@ -43,6 +43,7 @@ Deno.test("errors: the contracts' statuses, and the comment table says the same"
     PY006: 409,
     PY007: 409,
     PY008: 422,
+    PY009: 422,
   };
   const mapped = Object.fromEntries(
     Object.entries(sqlStates).filter(([code]) => code.startsWith("PY"))
