@@ -51,6 +51,9 @@ export const snsErrors: ErrorTable = {
   AuthorizationErrorException: { disposition: "fallback", reason: "not authorised to publish" },
   InvalidClientTokenId: { disposition: "fallback", reason: "the access key is not valid" },
   SignatureDoesNotMatch: { disposition: "fallback", reason: "the request signature is wrong" },
+  IncompleteSignature: { disposition: "fallback", reason: "the request signature is incomplete" },
+  MissingAuthenticationToken: { disposition: "fallback", reason: "the request is not signed" },
+  InvalidAction: { disposition: "fallback", reason: "the action is not valid for this endpoint" },
   InvalidSecurity: { disposition: "fallback", reason: "the request was not signed as required" },
   InvalidSecurityException: {
     disposition: "fallback",

@@ -11,8 +11,9 @@ import type { ErrorTable, OutboundMessage, Provider, SendResult } from "./types.
 
 /**
  * Every Twilio error code VENDORS.md §1 documents (REST errors on create, and the 30xxx delivery
- * errors that arrive later in status callbacks), with its disposition. Sources: Twilio's error
- * pages as summarised in VENDORS.md.
+ * errors that arrive later in status callbacks), with its disposition, and the other create
+ * errors of Twilio's error pages a send can meet (20404, 205xx, 21212, 21602-21617). Sources:
+ * Twilio's error pages as summarised in VENDORS.md.
  */
 export const twilioErrors: ErrorTable = {
   "20003": {
@@ -23,10 +24,35 @@ export const twilioErrors: ErrorTable = {
     disposition: "transient",
     reason: "too many requests (REST concurrency); never processed, safe to retry",
   },
+  "20404": {
+    disposition: "fallback",
+    reason: "resource not found (the account SID or API path is wrong)",
+  },
+  "20500": { disposition: "transient", reason: "Twilio internal server error" },
+  "20503": { disposition: "transient", reason: "Twilio service unavailable" },
   "21211": {
     disposition: "permanent",
     addressDead: true,
     reason: "invalid 'To' phone number",
+  },
+  "21212": {
+    disposition: "fallback",
+    reason: "invalid 'From' number or sender id for this account",
+  },
+  "21602": { disposition: "permanent", reason: "message body is required" },
+  "21603": {
+    disposition: "fallback",
+    reason: "no 'From' or MessagingServiceSid (sender not configured)",
+  },
+  "21604": { disposition: "permanent", reason: "a 'To' phone number is required" },
+  "21606": {
+    disposition: "fallback",
+    reason: "the 'From' number cannot send SMS to this destination",
+  },
+  "21609": { disposition: "fallback", reason: "the StatusCallback URL is invalid" },
+  "21617": {
+    disposition: "permanent",
+    reason: "the message body exceeds 1600 characters",
   },
   "21408": {
     disposition: "fallback",

@@ -7,8 +7,8 @@ import { parseJsonObject, retryAfterMs, withDeadline } from "./http.ts";
 import type { ErrorTable, OutboundMessage, Provider, SendResult } from "./types.ts";
 
 /**
- * Every WhatsApp error code VENDORS.md §3 documents, with its disposition; 131042, 132015 and
- * 132016 come from Meta's error-codes page beyond VENDORS.md. Errors arrive synchronously, in
+ * Every WhatsApp error code VENDORS.md §3 documents, with its disposition; 2, 131000, 131009,
+ * 131042, 132015 and 132016 come from Meta's error-codes page beyond VENDORS.md. Errors arrive synchronously, in
  * status webhooks (`errors[].code`), or both: the same table serves both.
  */
 export const whatsappErrors: ErrorTable = {
@@ -58,6 +58,9 @@ export const whatsappErrors: ErrorTable = {
     disposition: "permanent",
     reason: "template does not exist or is not approved in that language",
   },
+  "2": { disposition: "transient", reason: "service temporarily unavailable" },
+  "131000": { disposition: "transient", reason: "something went wrong (unknown error)" },
+  "131009": { disposition: "permanent", reason: "a parameter value is not valid" },
   "131042": {
     disposition: "fallback",
     reason: "business eligibility payment issue (no valid payment method)",
