@@ -400,6 +400,11 @@ sandboxTest("AWS SES: each ErrorResponse maps to its code's disposition", async 
   // SES's "Illegal address" is a dead address.
   const illegal = await forced("aws_ses", "InvalidParameterValue");
   assert.deepEqual([illegal.disposition, illegal.addressDead], ["permanent", true]);
+  // The SDK's own retries are off for 5xx too: two forced failures fail two sends.
+  await control("aws_ses", { failNext: { code: "InternalFailure", count: 2 } });
+  assert.equal(failure(await p.aws_ses.send(email())).code, "InternalFailure");
+  assert.equal(failure(await p.aws_ses.send(email())).code, "InternalFailure");
+  assert.ok((await p.aws_ses.send(email())).ok, "the third send goes through");
   // A wrong access key is AWS's own answer: this account cannot send, the fallback can.
   const wrong = sesProvider({
     ...aws,
