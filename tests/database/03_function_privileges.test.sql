@@ -50,6 +50,10 @@ select set_eq(
     'private.release_messages(text,uuid[],timestamp with time zone,timestamp with time zone) --S',
     'private.record_send_results(text,jsonb,timestamp with time zone) --S',
     'private.take_send_permits(jsonb,timestamp with time zone) --S',
+    -- The webhooks: service_role only; and what only their definer functions use.
+    'private.record_message_events(text,jsonb) --S',
+    'private.is_opt_out_reply(text) ---',
+    'private.message_status_rank(message_status) ---',
     -- Called by the book-key triggers (security definer) only.
     'private.refresh_customer_book_keys(uuid[]) ---',
     -- The daily jobs: pg_cron (as the owner) and service_role only.
@@ -75,6 +79,7 @@ select set_eq(
     'private.tg_outstanding_amounts__guard_settled() ---',
     'private.tg_outstanding_amounts__renew_settled_cases() ---',
     'private.tg_policies__refresh_book_keys() ---',
+    'private.tg_messages__apply_early_callbacks() ---',
     'private.tg_profiles__guard_privileged() ---',
     'private.tg_templates__lint() ---',
     'private.tg_renewal_cases__check_assignee() ---',
