@@ -9,10 +9,13 @@ function randomBytes(count: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(count));
 }
 
+const hexPairs = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
 /** `length` random lowercase hex characters. */
 export function randomHex(length: number): string {
-  return Array.from(randomBytes(Math.ceil(length / 2)), (b) => b.toString(16).padStart(2, "0"))
-    .join("").slice(0, length);
+  let text = "";
+  for (const byte of randomBytes(Math.ceil(length / 2))) text += hexPairs[byte];
+  return text.slice(0, length);
 }
 
 /** Base64 of bytes; `url` gives the URL-safe alphabet without padding. */

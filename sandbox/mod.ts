@@ -22,6 +22,7 @@ import type {
 } from "./types.ts";
 import { WhatsappVendor } from "./whatsapp.ts";
 
+// The shared contract's shapes, and helpers for callers that talk to the sandbox directly.
 export type { Sandbox, SandboxCredentials, SandboxOptions, SandboxWebhooks };
 export type { VendorCode } from "./state.ts";
 export type { WhatsappTemplate } from "./whatsapp.ts";

@@ -53,6 +53,7 @@ interface Recipient {
   categories?: string[];
 }
 
+/** The SendGrid vendor: v3 mail send and its signed Event Webhook posts. */
 export class SendgridVendor {
   constructor(private ctx: SandboxContext, private state: VendorState) {}
 

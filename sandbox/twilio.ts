@@ -178,14 +178,15 @@ export class TwilioVendor {
 
     const sid = twilioSid(media ? "MM" : "SM");
     const now = new Date();
+    const stamp = rfc2822(now);
     const segments = smsSegments(body ?? "").segments;
     const resource: MessageResource = {
       account_sid: this.ctx.credentials.twilioAccountSid,
       api_version: apiVersion,
       body: body ?? "",
-      date_created: rfc2822(now),
+      date_created: stamp,
       date_sent: null,
-      date_updated: rfc2822(now),
+      date_updated: stamp,
       direction: "outbound-api",
       error_code: null,
       error_message: null,
@@ -224,8 +225,8 @@ export class TwilioVendor {
     // The resource moves on at once (GET shows it), whatever the callbacks do.
     Object.assign(stored, {
       status: finalStatus,
-      date_sent: finalStatus === "failed" ? null : rfc2822(),
-      date_updated: rfc2822(),
+      date_sent: finalStatus === "failed" ? null : stamp,
+      date_updated: stamp,
       error_code: failLater ? failCode : null,
       error_message: failLater ? "Message Delivery - Unknown error" : null,
       price: finalStatus === "failed" ? null : (-pricePerSegmentUsd * segments).toFixed(5),

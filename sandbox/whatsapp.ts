@@ -166,6 +166,10 @@ interface SentMessage {
   opaque?: string;
 }
 
+/**
+ * The WhatsApp Cloud API vendor: message sends, its template registry (settable through the
+ * control API), status webhooks and the customer-reply player.
+ */
 export class WhatsappVendor {
   templates: WhatsappTemplate[] = defaultTemplates();
   /** When on, free-form messages outside the 24-hour window answer 131047 (control API). */

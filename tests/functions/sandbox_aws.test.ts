@@ -10,7 +10,7 @@ import {
   snsCertUrlPatternUnder,
 } from "../../functions/_shared/signatures/sns.ts";
 import { type Sandbox, signAwsQuery, startSandbox } from "../../sandbox/mod.ts";
-import { type Receiver, startReceiver } from "../../sandbox/testing.ts";
+import { type Receiver, startReceiver } from "../../sandbox/receiver.ts";
 
 const region = "ap-south-1";
 

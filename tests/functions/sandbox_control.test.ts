@@ -1,7 +1,7 @@
 // The sandbox's control and inspection APIs across vendors, and `sandbox/main.ts` run alone.
 import assert from "node:assert/strict";
 import { defaultSandboxCredentials, type Sandbox, startSandbox } from "../../sandbox/mod.ts";
-import { startReceiver } from "../../sandbox/testing.ts";
+import { startReceiver } from "../../sandbox/receiver.ts";
 
 async function post(sandbox: Sandbox, path: string, body: unknown) {
   const response = await fetch(`${sandbox.url}${path}`, {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { verifySendgridSignature } from "../../functions/_shared/signatures/sendgrid.ts";
 import { type Sandbox, startSandbox } from "../../sandbox/mod.ts";
-import { type Receiver, startReceiver } from "../../sandbox/testing.ts";
+import { type Receiver, startReceiver } from "../../sandbox/receiver.ts";
 
 async function withSandbox(fn: (sandbox: Sandbox, receiver: Receiver) => Promise<void>) {
   const receiver = await startReceiver();

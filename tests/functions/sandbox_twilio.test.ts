@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { verifyTwilioSignature } from "../../functions/_shared/signatures/twilio.ts";
 import { type Sandbox, startSandbox } from "../../sandbox/mod.ts";
-import { type Receiver, startReceiver } from "../../sandbox/testing.ts";
+import { type Receiver, startReceiver } from "../../sandbox/receiver.ts";
 
 /** A sandbox and a receiver for one test, closed after it whatever happens. */
 async function withSandbox(fn: (sandbox: Sandbox, receiver: Receiver) => Promise<void>) {
