@@ -52,6 +52,9 @@ select set_eq(
     'private.take_send_permits(jsonb,timestamp with time zone) --S',
     -- The webhooks: service_role only; and what only their definer functions use.
     'private.record_message_events(text,jsonb) --S',
+    -- The outbox's upkeep: the sweep for service_role and pg_cron; redrive for admins.
+    'private.flag_unconfirmed_messages(timestamp with time zone) --S',
+    'private.redrive_dead_messages(text,text,text,timestamp with time zone) -US',
     'private.is_opt_out_reply(text) ---',
     'private.message_status_rank(message_status) ---',
     -- Called by the book-key triggers (security definer) only.
