@@ -155,6 +155,20 @@ export async function asCaller<T>(claims: Claims, work: (tx: Tx) => Promise<T>):
   }) as T;
 }
 
+/**
+ * Calls `onNotify` with each payload NOTIFYed on `channel` (the outbox's `messages_queued`), on
+ * a connection of its own that reconnects by itself; resolves to a function that stops
+ * listening. LISTEN needs no privilege, so this runs as the pool's login without a role.
+ */
+export async function listen(
+  channel: string,
+  onNotify: (payload: string) => void,
+): Promise<() => Promise<void>> {
+  const sql = await vettedPool();
+  const { unlisten } = await sql.listen(channel, onNotify);
+  return unlisten;
+}
+
 /** Trusted paths (jobs, webhooks after their signature check): service_role, bypassing RLS. */
 export function asService<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
   return asCaller({ role: "service_role" }, work);

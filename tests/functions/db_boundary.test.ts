@@ -16,6 +16,7 @@ const allowedImports = new Set([
   "Claims",
   "Tx",
   "DatabaseUnavailable",
+  "listen",
 ]);
 /** The only files that read the environment; everything else gets it through config(). */
 const envReaders = new Set(["_shared/config.ts", "_shared/log.ts"]);
@@ -107,6 +108,7 @@ Deno.test("db boundary: db.ts exports no pool, only the role-switching helpers",
     "asCaller",
     "asService",
     "closeDb",
+    "listen",
   ]);
 });
 

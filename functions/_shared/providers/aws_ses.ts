@@ -23,14 +23,19 @@ export const sesErrors: ErrorTable = {
   },
   Throttling: {
     disposition: "transient",
+    throttled: true,
     reason: "maximum sending rate exceeded",
     byMessage: [{
       pattern: dailyQuota,
       rule: { disposition: "fallback", reason: "daily message quota exceeded" },
     }],
   },
-  ThrottlingException: { disposition: "transient", reason: "throttled" },
-  TooManyRequestsException: { disposition: "transient", reason: "too many requests" },
+  ThrottlingException: { disposition: "transient", throttled: true, reason: "throttled" },
+  TooManyRequestsException: {
+    disposition: "transient",
+    throttled: true,
+    reason: "too many requests",
+  },
   LimitExceededException: {
     disposition: "transient",
     reason: "a sending limit was exceeded",

@@ -40,6 +40,7 @@ export function classifyError(
     message: text ? `${rule.reason}: ${text}` : rule.reason,
     ...(wait === undefined ? {} : { retryAfterMs: wait }),
     ...(rule.addressDead ? { addressDead: true } : {}),
+    ...(rule.throttled ? { throttled: true } : {}),
   };
 }
 
@@ -54,6 +55,7 @@ export function httpFailure(status: number, text: string, retryAfterMs?: number)
     code: `http_${status}`,
     message: `HTTP ${status} without a vendor error code${text ? `: ${text.slice(0, 200)}` : ""}`,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    ...(status === 429 ? { throttled: true } : {}),
   };
 }
 

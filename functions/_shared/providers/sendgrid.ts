@@ -26,7 +26,7 @@ export const sendgridErrors: ErrorTable = {
     reason: "forbidden (key scope, or the sender identity is not verified)",
   },
   "413": { disposition: "permanent", reason: "the message is too large" },
-  "429": { disposition: "transient", reason: "too many requests" },
+  "429": { disposition: "transient", throttled: true, reason: "too many requests" },
   "event.bounce": {
     disposition: "permanent",
     addressDead: true,

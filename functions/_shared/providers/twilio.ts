@@ -22,6 +22,7 @@ export const twilioErrors: ErrorTable = {
   },
   "20429": {
     disposition: "transient",
+    throttled: true,
     reason: "too many requests (REST concurrency); never processed, safe to retry",
   },
   "20404": {

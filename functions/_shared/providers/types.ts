@@ -76,6 +76,8 @@ export interface SendFailure {
   retryAfterMs?: number;
   /** The address can never receive on this channel: feeds public.suppressions. */
   addressDead?: boolean;
+  /** The vendor is pacing us (429, throttling); the circuit breaker does not count it. */
+  throttled?: boolean;
 }
 
 /** The vendor accepted the message (not yet delivered). `costPaise`: what the vendor charged. */
@@ -105,6 +107,9 @@ export interface ErrorRule {
   addressDead?: boolean;
   /** A wait to suggest when the vendor sends none (milliseconds). */
   retryAfterMs?: number;
+  /** The vendor is pacing us (429, throttling): not a sign it is down, so the circuit breaker
+   * does not count it. */
+  throttled?: boolean;
   /** Refinements by the error's text (first match wins), for codes that cover several cases. */
   byMessage?: ReadonlyArray<{ pattern: RegExp; rule: Omit<ErrorRule, "byMessage"> }>;
 }

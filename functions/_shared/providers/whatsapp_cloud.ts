@@ -20,14 +20,24 @@ export const whatsappErrors: ErrorTable = {
     disposition: "fallback",
     reason: "temporarily blocked for policy violations",
   },
-  "4": { disposition: "transient", reason: "too many calls (application rate limit)" },
-  "80007": { disposition: "transient", reason: "WhatsApp Business Account rate limit hit" },
+  "4": {
+    disposition: "transient",
+    throttled: true,
+    reason: "too many calls (application rate limit)",
+  },
+  "80007": {
+    disposition: "transient",
+    throttled: true,
+    reason: "WhatsApp Business Account rate limit hit",
+  },
   "130429": {
     disposition: "transient",
+    throttled: true,
     reason: "throughput limit reached (about 80 messages/s per number)",
   },
   "131056": {
     disposition: "transient",
+    throttled: true,
     reason: "pair rate limit hit (about 1 message per 6 s to one user)",
     retryAfterMs: 6_000,
   },

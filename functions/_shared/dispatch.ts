@@ -1,0 +1,251 @@
+// The drain: what every host of the dispatcher runs (the `dispatch` edge function, the local
+// worker). One batch at a time: claim under a lease, take send permits (the rate limit and the
+// circuit breakers all instances share), hand back what may not go yet, send the rest
+// concurrently through the providers, and record the batch's results in one statement. The
+// rules (retries, fallback providers, dead letters, suppressions) are the database's
+// (migration 20261129010300_create_message_dispatch); this file only moves messages to vendors.
+import { asService, type Tx } from "./db.ts";
+import { log } from "./log.ts";
+import type { OutboundMessage, Provider, ProviderCode, SendResult } from "./providers/types.ts";
+
+/** A claimed message as private.claim_messages() returns it (private.claimed_message). */
+export interface ClaimedMessage {
+  id: string;
+  attempts: number;
+  channel: "sms" | "email" | "whatsapp";
+  purpose: "transactional" | "service" | "marketing";
+  provider: ProviderCode | null;
+  recipient: string | null;
+  subject: string | null;
+  body: string;
+  whatsapp_name: string | null;
+  whatsapp_language: string | null;
+  whatsapp_parameters: string[] | null;
+  dlt_entity_id: string | null;
+  dlt_header: string | null;
+  dlt_template_id: string | null;
+}
+
+/** How one drain behaves. */
+export interface DrainOptions {
+  /** This dispatcher's name, which holds the leases (unique per process). */
+  worker: string;
+  /** The providers that may send, by code; a message for any other provider falls back. */
+  providers: Partial<Record<ProviderCode, Provider>>;
+  /** Messages claimed at a time (1-1000). Default 100. */
+  batchSize?: number;
+  /** Sends in flight at once. Default 32. */
+  concurrency?: number;
+  /** Stop after this many milliseconds (a batch in hand is finished first). Default 10 000. */
+  budgetMs?: number;
+  /** Stops the drain between batches, and aborts the sends in flight. */
+  signal?: AbortSignal;
+}
+
+/** What a drain did, in messages. */
+export interface DrainStats {
+  batches: number;
+  claimed: number;
+  sent: number;
+  failed: number;
+  released: number;
+}
+
+/** The message as its provider takes it: WhatsApp templates with their body parameters. */
+export function outboundMessage(claimed: ClaimedMessage): OutboundMessage {
+  const message: OutboundMessage = {
+    id: claimed.id,
+    channel: claimed.channel,
+    to: claimed.recipient ?? "",
+    body: claimed.body,
+    subject: claimed.subject ?? undefined,
+    purpose: claimed.purpose,
+  };
+  if (claimed.channel === "whatsapp") {
+    message.whatsapp = claimed.whatsapp_name
+      ? {
+        template: {
+          name: claimed.whatsapp_name,
+          language: claimed.whatsapp_language ?? "en",
+          components: (claimed.whatsapp_parameters ?? []).length > 0
+            ? [{
+              type: "body",
+              parameters: (claimed.whatsapp_parameters ?? []).map((text) => ({
+                type: "text",
+                text,
+              })),
+            }]
+            : [],
+        },
+      }
+      : { text: claimed.body };
+  }
+  if (claimed.dlt_entity_id && claimed.dlt_template_id) {
+    message.dlt = {
+      entityId: claimed.dlt_entity_id,
+      templateId: claimed.dlt_template_id,
+      senderId: claimed.dlt_header ?? undefined,
+    };
+  }
+  return message;
+}
+
+/** A result as private.record_send_results() takes it. */
+interface RecordedResult {
+  id: string;
+  attempt: number;
+  ok: boolean;
+  provider_message_id?: string;
+  cost_paise?: number;
+  disposition?: string;
+  code?: string;
+  message?: string;
+  retry_after_ms?: number;
+  address_dead?: boolean;
+  throttled?: boolean;
+}
+
+function recorded(claimed: ClaimedMessage, result: SendResult): RecordedResult {
+  return result.ok
+    ? {
+      id: claimed.id,
+      attempt: claimed.attempts,
+      ok: true,
+      provider_message_id: result.providerMessageId,
+      cost_paise: result.costPaise,
+    }
+    : {
+      id: claimed.id,
+      attempt: claimed.attempts,
+      ok: false,
+      disposition: result.disposition,
+      code: result.code,
+      message: result.message,
+      retry_after_ms: result.retryAfterMs,
+      address_dead: result.addressDead ?? false,
+      throttled: result.throttled ?? false,
+    };
+}
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
+  let next = 0;
+  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]);
+  });
+  await Promise.all(runners);
+}
+
+/**
+ * One batch: claims up to `batchSize`, sends what the permits allow, releases the rest, records
+ * the results. Returns the batch's counts (claimed 0: nothing was due).
+ */
+export async function drainBatch(options: DrainOptions): Promise<Omit<DrainStats, "batches">> {
+  const { worker, providers } = options;
+  const batchSize = options.batchSize ?? 100;
+  const claimed = await asService((tx: Tx) =>
+    tx<ClaimedMessage[]>`select * from private.claim_messages(${worker}, ${batchSize})`
+  );
+  const stats = { claimed: claimed.length, sent: 0, failed: 0, released: 0 };
+  if (claimed.length === 0) return stats;
+
+  // Permits per provider, for the messages whose provider this host can use.
+  const wanted: Record<string, number> = {};
+  for (const message of claimed) {
+    if (message.provider && providers[message.provider]) {
+      wanted[message.provider] = (wanted[message.provider] ?? 0) + 1;
+    }
+  }
+  const permits = new Map<string, { permits: number; retry_at: Date | null }>();
+  if (Object.keys(wanted).length > 0) {
+    const rows = await asService((tx: Tx) =>
+      tx<{ provider: string; permits: number; retry_at: Date | null }[]>`
+        select provider, permits, retry_at from private.take_send_permits(${tx.json(wanted)})`
+    );
+    for (const row of rows) permits.set(row.provider, row);
+  }
+
+  const toSend: ClaimedMessage[] = [];
+  const held = new Map<number, string[]>(); // retry time (ms) -> message ids
+  const results: RecordedResult[] = [];
+  for (const message of claimed) {
+    const provider = message.provider ? providers[message.provider] : undefined;
+    if (!provider) {
+      // Not configured here: the channel's fallback provider, or failed with the reason.
+      results.push({
+        id: message.id,
+        attempt: message.attempts,
+        ok: false,
+        disposition: "fallback",
+        code: "not_configured",
+        message: `provider ${message.provider ?? "(none)"} is not configured`,
+      });
+      continue;
+    }
+    const permit = permits.get(provider.code);
+    if (permit && permit.permits > 0) {
+      permit.permits--;
+      toSend.push(message);
+    } else {
+      const at = permit?.retry_at?.getTime() ?? Date.now() + 1000;
+      held.set(at, [...(held.get(at) ?? []), message.id]);
+    }
+  }
+
+  for (const [at, ids] of held) {
+    const [row] = await asService((tx: Tx) =>
+      tx<{ released: number }[]>`
+        select private.release_messages(${worker}, ${ids}::uuid[], ${new Date(at)}) as released`
+    );
+    stats.released += row.released;
+  }
+
+  await eachLimited(toSend, options.concurrency ?? 32, async (message) => {
+    const provider = providers[message.provider as ProviderCode] as Provider;
+    let result: SendResult;
+    try {
+      result = await provider.send(outboundMessage(message), options.signal);
+    } catch (error) {
+      // Providers classify every vendor failure; a throw is our bug, retried like a timeout.
+      log("error", "dispatch: a provider threw", { provider: provider.code, error });
+      result = {
+        ok: false,
+        disposition: "transient",
+        code: "provider_error",
+        message: "the provider failed unexpectedly",
+      };
+    }
+    results.push(recorded(message, result));
+  });
+
+  if (results.length > 0) {
+    await asService((tx: Tx) =>
+      tx`select private.record_send_results(${worker}, ${tx.json(results as never)})`
+    );
+  }
+  stats.sent = results.filter((r) => r.ok).length;
+  stats.failed = results.length - stats.sent;
+  return stats;
+}
+
+/**
+ * Drains batch after batch until nothing is due, the budget is spent or the signal fires.
+ * Throws what the database throws (the caller retries on its next tick): a message claimed
+ * before a failure comes back after its lease.
+ */
+export async function drain(options: DrainOptions): Promise<DrainStats> {
+  const deadline = Date.now() + (options.budgetMs ?? 10_000);
+  const total: DrainStats = { batches: 0, claimed: 0, sent: 0, failed: 0, released: 0 };
+  while (Date.now() < deadline && !options.signal?.aborted) {
+    const batch = await drainBatch(options);
+    if (batch.claimed === 0) break;
+    total.batches++;
+    total.claimed += batch.claimed;
+    total.sent += batch.sent;
+    total.failed += batch.failed;
+    total.released += batch.released;
+    // Everything held back (no permits): wait for the next tick rather than spin.
+    if (batch.released === batch.claimed) break;
+  }
+  return total;
+}

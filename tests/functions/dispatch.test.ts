@@ -1,0 +1,232 @@
+// The drain (functions/_shared/dispatch.ts) against the vendor sandbox over HTTP, with the real
+// providers and the database's dispatch rules: every message reaches its vendor exactly once
+// (counted by the sandbox, by our message id), through 429 storms, an outage with its fallback
+// and breaker, and two dispatchers sharing a rate limit.
+import assert from "node:assert/strict";
+import { parseConfig } from "../../functions/_shared/config.ts";
+import { drain, drainBatch } from "../../functions/_shared/dispatch.ts";
+import { buildProviders } from "../../functions/_shared/providers/mod.ts";
+import { startSandbox } from "../../sandbox/mod.ts";
+import { adminSql, createCase, dbTest } from "./_helpers.ts";
+
+const sandbox = await startSandbox();
+const creds = sandbox.credentials;
+const providers = buildProviders(parseConfig({
+  FUNCTIONS_DB_URL: Deno.env.get("FUNCTIONS_DB_URL"),
+  PUBLIC_FUNCTIONS_URL: "http://127.0.0.1:9/functions/v1",
+  TWILIO_ACCOUNT_SID: creds.twilioAccountSid,
+  TWILIO_AUTH_TOKEN: creds.twilioAuthToken,
+  TWILIO_BASE_URL: `${sandbox.url}/twilio`,
+  SMS_SENDER_ID: "PYRNWL",
+  AWS_REGION: "ap-south-1",
+  AWS_ACCESS_KEY_ID: creds.awsAccessKeyId,
+  AWS_SECRET_ACCESS_KEY: creds.awsSecretAccessKey,
+  AWS_ENDPOINT_URL: `${sandbox.url}/aws`,
+  SES_FROM_EMAIL: "renewals@py360.test",
+  SENDGRID_API_KEY: creds.sendgridApiKey,
+  SENDGRID_BASE_URL: `${sandbox.url}/sendgrid`,
+  SENDGRID_FROM_EMAIL: "renewals@py360.test",
+  WHATSAPP_ACCESS_TOKEN: creds.whatsappAccessToken,
+  WHATSAPP_PHONE_NUMBER_ID: creds.whatsappPhoneNumberId,
+  GRAPH_BASE_URL: `${sandbox.url}/graph/v21.0`,
+}));
+
+const control = (path: string, body: unknown = {}) =>
+  fetch(`${sandbox.url}/_control/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  }).then((response) => response.json());
+
+/** What a vendor accepted, per our message id. */
+async function receivedByOurId(vendor: string): Promise<Map<string, number>> {
+  const requests: { ourId?: string }[] =
+    await (await fetch(`${sandbox.url}/_inspect/${vendor}/requests`)).json();
+  const counts = new Map<string, number>();
+  for (const request of requests) {
+    if (request.ourId) counts.set(request.ourId, (counts.get(request.ourId) ?? 0) + 1);
+  }
+  return counts;
+}
+
+let round = 0;
+/** A fresh customer with `count` service SMS (and optionally email and WhatsApp) queued now. */
+async function queue(count: number, channels = ["sms"]): Promise<string[]> {
+  const sql = adminSql();
+  round++;
+  const { customerId } = await createCase("farah.agent@py360.test");
+  await sql`
+    insert into public.consents (customer_id, channel, purpose, status, source)
+    values (${customerId}, 'whatsapp', 'service', 'granted', 'web_form')
+    on conflict do nothing`;
+  await sql`update public.customers set email = ${`c${round}@example.test`} where id = ${customerId}`;
+  const requests = Array.from({ length: count }, (_, n) =>
+    channels.map((channel) => ({
+      customer_id: customerId,
+      channel,
+      template_code: "dispatch_test",
+      variables: { customer_name: "Meera", policy_number: `P-${round}-${n}`, expiry_date: "1 Jan" },
+      priority: 1,
+      idempotency_key: `dispatch-${round}-${n}-${channel}`,
+    }))).flat();
+  const rows = await sql<{ message_id: string; status: string; blocked_reason: string | null }[]>`
+    select * from private.enqueue_messages(${sql.json(requests)}, now())`;
+  for (const row of rows) assert.equal(row.status, "queued", row.blocked_reason ?? "");
+  return rows.map((row) => row.message_id);
+}
+
+async function statuses(ids: string[]) {
+  return await adminSql()<
+    {
+      id: string;
+      status: string;
+      provider: string;
+      attempts: number;
+      provider_message_id: string | null;
+    }[]
+  >`select id, status::text, provider, attempts, provider_message_id from public.messages
+     where id = any(${ids}::uuid[])`;
+}
+
+/** Drains until `ids` have all left the queue (or the deadline passes). */
+async function drainUntilDone(ids: string[], worker = "test", deadlineMs = 20_000) {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    await drain({ worker, providers, budgetMs: 2_000 });
+    const open = (await statuses(ids)).filter((m) => ["queued", "sending"].includes(m.status));
+    if (open.length === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("messages still queued at the deadline");
+}
+
+dbTest("dispatch: setup — templates, fast retries, the sandbox quiet", async () => {
+  const sql = adminSql();
+  await sql`
+    insert into public.templates (code, channel, language, purpose, subject, body, whatsapp_name,
+                                  whatsapp_category, whatsapp_status, whatsapp_parameter_count,
+                                  dlt_entity_id, dlt_header, dlt_template_id, dlt_text)
+    values
+      ('dispatch_test', 'sms', 'en', 'service', null,
+       'Dear {{customer_name}}, {{policy_number}} expires {{expiry_date}} -PYRNWL', null, null,
+       null, null, '1101234567890123456', 'PYRNWL', '1107161234567890123',
+       'Dear {#var#}, {#var#} expires {#var#} -PYRNWL'),
+      ('dispatch_test', 'email', 'en', 'service', 'Renew {{policy_number}}',
+       'Dear {{customer_name}}, {{policy_number}} expires {{expiry_date}}.', null, null, null,
+       null, null, null, null, null),
+      ('dispatch_test', 'whatsapp', 'en', 'service', null,
+       'Dear {{customer_name}}, {{policy_number}} expires {{expiry_date}}.', 'renewal_reminder',
+       'utility', 'approved', 3, null, null, null, null)
+    on conflict do nothing`;
+  await sql`update public.app_settings set value = '{"max_attempts": 3, "base_seconds": 0.05, "max_seconds": 0.2}'
+             where key = 'MESSAGE_RETRY'`;
+  await sql`update public.app_settings set value = '{}' where key = 'MESSAGE_FREQUENCY_CAPS'`;
+  await sql`update public.app_settings set value = '{"start": "00:00", "end": "00:00"}'
+             where key in ('QUIET_HOURS', 'PROMOTIONAL_HOURS')`;
+  await sql`update public.provider_state set rate_per_second = 1000, tokens = 1000`;
+  for (const vendor of ["twilio", "aws_ses", "whatsapp_cloud"]) {
+    await control(vendor, { callbacks: { mode: "none" } });
+  }
+});
+
+dbTest("dispatch: each channel's messages reach their vendor once, in one drain", async () => {
+  const ids = await queue(5, ["sms", "email", "whatsapp"]);
+  const stats = await drain({ worker: "w-channels", providers });
+  assert.equal(stats.claimed, 15);
+  assert.equal(stats.sent, 15);
+  const rows = await statuses(ids);
+  assert.deepEqual([...new Set(rows.map((m) => m.status))], ["sent"]);
+  assert.deepEqual(
+    [...new Set(rows.map((m) => m.provider))].sort(),
+    ["aws_ses", "twilio", "whatsapp_cloud"],
+  );
+  for (const vendor of ["twilio", "aws_ses", "whatsapp_cloud"]) {
+    const received = await receivedByOurId(vendor);
+    const mine = rows.filter((m) => m.provider === vendor);
+    assert.equal(mine.length, 5, vendor);
+    for (const message of mine) {
+      assert.equal(received.get(message.id), 1, `${vendor} ${message.id}`);
+    }
+  }
+});
+
+dbTest("dispatch: a 429 storm backs off and delivers everything, nothing twice", async () => {
+  await control("twilio", { failNext: { code: 20429, count: 12, status: 429 } });
+  const ids = await queue(8);
+  await drainUntilDone(ids, "w-storm");
+  const rows = await statuses(ids);
+  assert.deepEqual([...new Set(rows.map((m) => `${m.status}/${m.provider}`))], ["sent/twilio"]);
+  assert.ok(rows.some((m) => m.attempts > 1), "some were retried");
+  const received = await receivedByOurId("twilio");
+  for (const message of rows) assert.equal(received.get(message.id), 1, message.id);
+});
+
+dbTest(
+  "dispatch: Twilio down — AWS SNS delivers with the same DLT ids; the breaker opens, then closes",
+  async () => {
+    const sql = adminSql();
+    await sql`update public.app_settings set value = '{"failures": 3, "open_seconds": 1}'
+             where key = 'PROVIDER_BREAKER'`;
+    await control("twilio", { outage: true });
+    const ids = await queue(4);
+    await drainUntilDone(ids, "w-outage");
+    const rows = await statuses(ids);
+    assert.deepEqual([...new Set(rows.map((m) => `${m.status}/${m.provider}`))], ["sent/aws_sns"]);
+    const sns: { ourId?: string; params: Record<string, string> }[] =
+      await (await fetch(`${sandbox.url}/_inspect/aws_sns/requests`)).json();
+    const mine = sns.filter((r) => r.ourId && ids.includes(r.ourId));
+    assert.equal(mine.length, 4);
+    for (const request of mine) {
+      const attributes = JSON.stringify(request.params);
+      assert.match(attributes, /1101234567890123456/, "the DLT entity id");
+      assert.match(attributes, /1107161234567890123/, "the DLT template id");
+    }
+    const [breaker] =
+      await sql`select breaker from public.provider_state where provider = 'twilio'`;
+    assert.equal(breaker.breaker, "open");
+
+    // Recovery: after open_seconds one probe goes, succeeds, and the breaker closes.
+    await control("twilio", { outage: false });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const probe = await queue(1);
+    await drainUntilDone(probe, "w-probe");
+    const [after] = await sql`select breaker from public.provider_state where provider = 'twilio'`;
+    assert.equal(after.breaker, "closed");
+    const history = await sql`
+    select breaker from public.provider_breaker_events where provider = 'twilio' order by at, id`;
+    assert.deepEqual(history.slice(-3).map((e) => e.breaker), ["open", "half_open", "closed"]);
+    await sql`update public.app_settings set value = '{"failures": 5, "open_seconds": 30}'
+             where key = 'PROVIDER_BREAKER'`;
+  },
+);
+
+dbTest("dispatch: two dispatchers together stay within a provider's rate limit", async () => {
+  const sql = adminSql();
+  const rate = 25;
+  await sql`update public.provider_state set rate_per_second = ${rate}, tokens = 0, tokens_at = now()
+             where provider = 'aws_ses'`;
+  const before = (await receivedByOurId("aws_ses")).size;
+  const ids = await queue(75, ["email"]);
+  const started = Date.now();
+  await Promise.all([drainUntilDone(ids, "w-rate-1"), drainUntilDone(ids, "w-rate-2")]);
+  const seconds = (Date.now() - started) / 1000;
+  const received = await receivedByOurId("aws_ses");
+  assert.equal(received.size - before, 75);
+  for (const id of ids) assert.equal(received.get(id), 1);
+  // An empty bucket refilling at 25 a second cannot pass 75 in under 3 seconds.
+  assert.ok(seconds >= 75 / rate - 0.3, `75 sends took ${seconds.toFixed(2)} s`);
+  await sql`update public.provider_state set rate_per_second = 1000, tokens = 1000
+             where provider = 'aws_ses'`;
+});
+
+dbTest("dispatch: a batch with nothing due claims nothing", async () => {
+  const stats = await drainBatch({ worker: "w-idle", providers });
+  assert.equal(stats.claimed, 0);
+});
+
+Deno.test({
+  name: "dispatch: teardown",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () => sandbox.close(),
+});
