@@ -1,0 +1,160 @@
+// What every vendor route of the webhooks shares: the event shape private.record_message_events
+// takes, the one database call per delivery, and the refusals (401, 400, 503) as problem+json.
+import { ProblemError } from "../_shared/errors.ts";
+import type { Config } from "../_shared/config.ts";
+import { asService } from "../_shared/db.ts";
+import type { ProviderCode } from "../_shared/providers/mod.ts";
+
+/** Our statuses a vendor event can mean (public.message_status); null records the event only. */
+export type EventStatus = "sent" | "delivered" | "read" | "failed" | "undeliverable";
+
+/** Why an event puts an address on public.suppressions. */
+export type SuppressReason = "hard_bounce" | "complaint" | "invalid_number" | "unsubscribed";
+
+/**
+ * One vendor event as private.record_message_events (migration 20261129010400) takes it.
+ * - `event_key`: the vendor's event identity, unique per provider (1-300 characters): Twilio
+ *   MessageSid:MessageStatus, the SNS MessageId, WhatsApp wamid:status, SendGrid sg_event_id.
+ * - `kind`: status (a delivery report), inbound (a customer wrote), subscription (SNS handshake).
+ * - `message_id` (our messages.id, a uuid, only when the vendor echoed a well-formed one) and/or
+ *   `provider_message_id` (the vendor's id): how the row finds its message; neither matching
+ *   keeps the event with message_id null, for reconciliation.
+ * - `status`: what it means for the message (null: recorded only); `vendor_status`: the vendor's
+ *   own word for it, stored as message_events.status.
+ * - `error_code`, `error`: the vendor's code and a readable reason, for failures.
+ * - `occurred_at`: ISO-8601, when the vendor says it happened (absent: now).
+ * - `cost_paise`: the actual cost in paise, when the event reports one; `cost_rate`: instead, the
+ *   key of the MESSAGE_RATES_PAISE setting whose rate is the cost (filled in by recordEvents'
+ *   statement, so the setting is read in the same call).
+ * - `suppress` with `address` and `channel`: the address to put on the suppression list (email
+ *   lower-case, phones E.164); for inbound events `address`/`channel` say who wrote, on what.
+ * - `reply`: an inbound message's text (opt-out words withdraw marketing consent).
+ * - `payload`: the event as received.
+ */
+export interface VendorEvent {
+  event_key: string;
+  kind: "status" | "inbound" | "subscription";
+  message_id?: string | null;
+  provider_message_id?: string | null;
+  status: EventStatus | null;
+  vendor_status: string;
+  error_code?: string | null;
+  error?: string | null;
+  occurred_at?: string | null;
+  cost_paise?: number | null;
+  cost_rate?: string | null;
+  suppress?: SuppressReason | null;
+  address?: string | null;
+  channel?: "sms" | "email" | "whatsapp" | null;
+  reply?: string | null;
+  payload: unknown;
+}
+
+/** What private.record_message_events answers: counts of the delivery's events. */
+export interface RecordResult {
+  received: number;
+  new: number;
+  messages_moved: number;
+  suppressed: number;
+  opted_out: number;
+}
+
+/** Records a delivery's events for a provider; one database call. */
+export type RecordEvents = (provider: ProviderCode, events: VendorEvent[]) => Promise<RecordResult>;
+
+/** What the vendor routes need: the configuration (read per request) and the recorder. */
+export interface WebhookDeps {
+  config: () => Config;
+  record: RecordEvents;
+  /** Fetches an SNS SubscribeURL (default: the global fetch). */
+  fetch: typeof fetch;
+}
+
+/**
+ * The one call of a webhook delivery: `select private.record_message_events(provider, events)`
+ * as service_role, in one statement. Events repeating an event_key within the delivery are
+ * dropped (the first is kept): the function stores each key once anyway, and a repeat in one
+ * statement would be applied twice. An event with `cost_rate` and no `cost_paise` gets that rate
+ * from the MESSAGE_RATES_PAISE setting inside the same statement.
+ */
+export const recordEvents: RecordEvents = async (provider, events) => {
+  const seen = new Set<string>();
+  const unique = events.filter((event) => {
+    if (seen.has(event.event_key)) return false;
+    seen.add(event.event_key);
+    return true;
+  });
+  const [row] = await asService((tx) =>
+    tx<{ result: RecordResult }[]>`
+      select private.record_message_events(${provider}, coalesce((
+        select jsonb_agg(case when e ? 'cost_rate' and e ->> 'cost_paise' is null
+                              then e || jsonb_build_object('cost_paise',
+                                     (private.setting('MESSAGE_RATES_PAISE') ->> (e ->> 'cost_rate'))::numeric)
+                              else e end
+                         order by x.n)
+          from jsonb_array_elements(${tx.json(unique as never)}) with ordinality x (e, n)),
+        '[]'::jsonb)) as result`
+  );
+  return row.result;
+};
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `value` when it is a uuid (our message id as a vendor echoes it back), else null: a value we
+ * did not send must not fail the whole delivery at the database's uuid cast.
+ */
+export function ourMessageId(value: unknown): string | null {
+  return typeof value === "string" && uuidPattern.test(value) ? value.toLowerCase() : null;
+}
+
+/** The bare address of `Name <user@host>` or `user@host`, lower-case (as suppressions hold it). */
+export function emailAddress(written: string): string {
+  const angled = written.match(/<([^<>]+)>\s*$/);
+  return (angled ? angled[1] : written).trim().toLowerCase();
+}
+
+/** An E.164 phone number (`+` and 7 to 15 digits). */
+export const e164 = /^\+[1-9][0-9]{6,14}$/;
+
+/** Unix seconds (a number or its decimal string) as ISO-8601, or null when not a valid time. */
+export function unixSecondsToIso(value: unknown): string | null {
+  const seconds = typeof value === "string" && /^[0-9]{1,12}$/.test(value)
+    ? Number(value)
+    : typeof value === "number" && Number.isInteger(value) && value >= 0
+    ? value
+    : null;
+  return seconds === null ? null : new Date(seconds * 1000).toISOString();
+}
+
+/** An ISO-8601 time as the vendor wrote it, or null when it does not parse. */
+export function isoTime(value: unknown): string | null {
+  if (typeof value !== "string" || Number.isNaN(Date.parse(value))) return null;
+  return new Date(value).toISOString();
+}
+
+/**
+ * The 401 of a delivery whose signature is missing, forged, altered or stale. It says no more
+ * than that (no reason an attacker could iterate on); the log has the reason.
+ */
+export function signatureRefused(vendor: string): ProblemError {
+  return new ProblemError(
+    401,
+    "Unauthorized",
+    `The ${vendor} signature is missing or does not verify.`,
+  );
+}
+
+/** The 503 of a vendor whose webhook secret is not configured (nothing can be verified). */
+export function notConfigured(vendor: string, variables: string): ProblemError {
+  return new ProblemError(
+    503,
+    "Service Unavailable",
+    `The ${vendor} webhook is not configured on this server (set ${variables}).`,
+  );
+}
+
+/** The 400 of a correctly signed delivery whose content we cannot read. */
+export function malformed(detail: string): ProblemError {
+  return new ProblemError(400, "Bad Request", detail);
+}
