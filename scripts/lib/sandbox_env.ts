@@ -1,0 +1,59 @@
+// The vendors of the local stack: unless real credentials are set, `npm start` runs the vendor
+// sandbox and points every vendor variable of the functions at it, with the sandbox's webhooks
+// pointed back at the functions gateway.
+import { snsCertUrlPatternUnder } from "../../functions/_shared/signatures/sns.ts";
+import type { Sandbox, SandboxWebhooks } from "../../sandbox/mod.ts";
+
+/** The variables that mean "use this real vendor": any one of them keeps the sandbox off. */
+export const realVendorVariables = [
+  "TWILIO_ACCOUNT_SID",
+  "AWS_ACCESS_KEY_ID",
+  "WHATSAPP_ACCESS_TOKEN",
+  "SENDGRID_API_KEY",
+] as const;
+
+/** Port of the sandbox in the local stack (beside the gateway's 54321 and the database's 54322). */
+export const sandboxPort = 54330;
+
+/** Where the sandbox posts its callbacks: the webhooks function behind the gateway. */
+export function sandboxWebhooks(functionsUrl: string): SandboxWebhooks {
+  return {
+    whatsapp: `${functionsUrl}/webhooks/whatsapp`,
+    sesSns: `${functionsUrl}/webhooks/ses`,
+    sendgrid: `${functionsUrl}/webhooks/sendgrid`,
+    twilioInbound: `${functionsUrl}/webhooks/twilio`,
+  };
+}
+
+/**
+ * The functions' vendor variables for the sandbox: credentials, base URLs, webhook secrets and
+ * keys, senders (a DLT header for SMS, a configuration set so SES publishes events with our
+ * tags), and where Twilio's status callbacks go (`functionsUrl`, e.g.
+ * http://127.0.0.1:54321/functions/v1).
+ */
+export function sandboxEnv(sandbox: Sandbox, functionsUrl: string): Record<string, string> {
+  const c = sandbox.credentials;
+  return {
+    PUBLIC_FUNCTIONS_URL: functionsUrl,
+    TWILIO_ACCOUNT_SID: c.twilioAccountSid,
+    TWILIO_AUTH_TOKEN: c.twilioAuthToken,
+    TWILIO_BASE_URL: `${sandbox.url}/twilio`,
+    SMS_SENDER_ID: "PYRNWL",
+    AWS_REGION: "ap-south-1",
+    AWS_ACCESS_KEY_ID: c.awsAccessKeyId,
+    AWS_SECRET_ACCESS_KEY: c.awsSecretAccessKey,
+    AWS_ENDPOINT_URL: `${sandbox.url}/aws`,
+    SES_FROM_EMAIL: "renewals@py360.test",
+    SES_CONFIGURATION_SET: "py360-events",
+    SNS_SIGNING_CERT_URL_PATTERN: snsCertUrlPatternUnder(`${sandbox.url}/aws`).source,
+    SENDGRID_API_KEY: c.sendgridApiKey,
+    SENDGRID_BASE_URL: `${sandbox.url}/sendgrid`,
+    SENDGRID_FROM_EMAIL: "renewals@py360.test",
+    SENDGRID_WEBHOOK_PUBLIC_KEY: sandbox.sendgridPublicKey,
+    WHATSAPP_ACCESS_TOKEN: c.whatsappAccessToken,
+    WHATSAPP_PHONE_NUMBER_ID: c.whatsappPhoneNumberId,
+    WHATSAPP_APP_SECRET: c.whatsappAppSecret,
+    WHATSAPP_VERIFY_TOKEN: "py360-local-verify-token",
+    GRAPH_BASE_URL: `${sandbox.url}/graph/v21.0`,
+  };
+}
