@@ -37,6 +37,29 @@ export const consentPurposes = ["transactional", "service", "marketing"] as cons
 export const consentStatuses = ["granted", "withdrawn"] as const;
 /** Values of public.payment_status (online payments; no route returns them yet). */
 export const paymentStatuses = ["created", "authorized", "captured", "failed", "refunded"] as const;
+/**
+ * Values of public.message_status: an outbound message's way from the outbox to the customer
+ * (queued > sending > sent > delivered > read), or where it stopped.
+ */
+export const messageStatuses = [
+  "queued",
+  "sending",
+  "sent",
+  "delivered",
+  "read",
+  "failed",
+  "undeliverable",
+  "cancelled",
+  "blocked",
+  "dead",
+] as const;
+/** Values of public.whatsapp_template_category: Meta's categories, which set a message's price. */
+export const whatsappTemplateCategories = ["utility", "marketing", "authentication"] as const;
+/**
+ * The channels the outbox sends on: the part of public.channel_type that messages and templates
+ * accept (their `channel in ('sms', 'email', 'whatsapp')` checks), not an enum of its own.
+ */
+export const messageChannels = ["sms", "email", "whatsapp"] as const;
 
 /**
  * Each enum type of the `public` schema with the values the API knows, in the database's order.
@@ -55,6 +78,8 @@ export const databaseEnums = {
   consent_purpose: consentPurposes,
   consent_status: consentStatuses,
   payment_status: paymentStatuses,
+  message_status: messageStatuses,
+  whatsapp_template_category: whatsappTemplateCategories,
 } as const satisfies Record<string, readonly string[]>;
 
 export const HierarchyLevel = z.enum(hierarchyLevels).openapi("HierarchyLevel");
@@ -76,6 +101,20 @@ export const InstallmentStatus = z.enum(installmentStatuses).openapi("Installmen
 export const ChannelType = z.enum(channelTypes).openapi("ChannelType");
 export const ConsentPurpose = z.enum(consentPurposes).openapi("ConsentPurpose");
 export const ConsentStatus = z.enum(consentStatuses).openapi("ConsentStatus");
+export const MessageStatus = z.enum(messageStatuses).openapi("MessageStatus", {
+  description: "queued: waiting to be sent (next_attempt_at says when, if deferred); sending: " +
+    "with a dispatcher; sent: the vendor accepted it; delivered: it reached the handset or " +
+    "mailbox; read: opened (WhatsApp); failed: refused for good; undeliverable: the vendor " +
+    "could not deliver it; cancelled: no longer needed; blocked: the gate refused it " +
+    "(blocked_reason says why); dead: stalled or out of retries, for an admin to redrive.",
+});
+export const WhatsappTemplateCategory = z.enum(whatsappTemplateCategories).openapi(
+  "WhatsappTemplateCategory",
+  { description: "Meta's template category: utility, marketing or authentication" },
+);
+export const MessageChannel = z.enum(messageChannels).openapi("MessageChannel", {
+  description: "A channel the outbox sends on (part of ChannelType)",
+});
 
 /**
  * `schema` or null. A named schema's own `.nullable()` would carry its name along and turn the
@@ -92,12 +131,41 @@ export const IsoDate = z.iso.date().openapi({ example: "2026-12-31" });
 export const DateTime = z.string().openapi({ format: "date-time" });
 
 /**
+ * One end of a reporting period: a business day `YYYY-MM-DD` (IST) or an ISO 8601 instant with
+ * its offset (`2026-12-01T09:30:00+05:30`, `...Z`). Each route says how it reads a day: `from`
+ * as the day's first moment, `to` through the day's last.
+ */
+export const PeriodBound = z.union([
+  z.iso.date(),
+  z.iso.datetime({ offset: true }),
+]).openapi({ example: "2026-12-01" });
+
+/**
  * Money in integer paise (₹1 = 100 paise), never a float: a JSON number that is a safe integer.
  * The database's bigint reaches JavaScript through `paise.ts`, which refuses what would not fit.
  */
 export const Paise = z.number().int().min(0).openapi({
   example: 1250000,
   description: "Amount in paise (₹1 = 100 paise), an integer",
+});
+
+/**
+ * An exact amount of paise that may hold fractions of a paisa (an email costs 0.85 paise): a
+ * decimal string, never a float. Message costs and their sums cross the wire this way.
+ */
+export const PaiseDecimal = z.string().regex(/^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/).openapi({
+  example: "62.5",
+  description: "Paise as an exact decimal string (₹1 = 100 paise)",
+});
+
+/** A template's code (templates.code), shared by its channel and language variants. */
+export const TemplateCode = z.string().regex(/^[a-z][a-z0-9_]{1,60}$/).openapi({
+  example: "renewal_due_60",
+});
+
+/** A vendor's code (vendors.code): twilio, aws_sns, aws_ses, sendgrid, whatsapp_cloud, ... */
+export const VendorCode = z.string().regex(/^[a-z][a-z0-9_]{1,40}$/).openapi({
+  example: "twilio",
 });
 
 /** Someone named on a row: a case's assignee. */

@@ -108,7 +108,8 @@ export const notFound = (what = "resource") =>
  *   PY007 invalid assignee: cases go only to active agents                         → 409
  *   PY008 a payment dated in the future                                            → 422
  *   PY009 a template that fails its lint (the reasons are the error's detail)     → 422
- * The rest are the Postgres errors a request can provoke. tests/functions/errors.test.ts holds
+ * A PY error whose detail is a JSON array of strings (PY009's reasons) carries it to the problem
+ * as the extension `reasons`. The rest are the Postgres errors a request can provoke. tests/functions/errors.test.ts holds
  * this comment, the table below and every `errcode = 'PY...'` in migrations/ in step.
  */
 export const sqlStates: Readonly<
@@ -130,6 +131,9 @@ export const sqlStates: Readonly<
   "22P02": { status: 400, title: "Bad Request" }, // invalid_text_representation
   "22007": { status: 400, title: "Bad Request" }, // invalid_datetime_format
   "22008": { status: 400, title: "Bad Request" }, // datetime_field_overflow
+  // invalid_parameter_value: a request a function of ours refuses as malformed, such as the
+  // outbox's gate (a template code with no active template, a request missing its parts).
+  "22023": { status: 422, title: "Unprocessable Content" },
   "42501": { status: 403, title: "Forbidden" }, // insufficient_privilege, RLS check failures
   "P0002": { status: 404, title: "Not Found" }, // no_data_found
   "57014": { status: 503, title: "Service Unavailable" }, // query_canceled: statement timeout
@@ -182,6 +186,23 @@ function isPostgresError(error: unknown): error is Error & { code: string; detai
   return error instanceof Error && error.name === "PostgresError" && "code" in error;
 }
 
+/**
+ * `{reasons}` when one of our own errors (a PY code) lists its reasons in its detail as a JSON
+ * array of strings, as the template lint's PY009 does; `{}` for any other error or detail.
+ */
+export function reasonsOf(error: { code: string; detail?: string }): { reasons?: string[] } {
+  if (!error.code.startsWith("PY") || !error.detail?.startsWith("[")) return {};
+  try {
+    const parsed: unknown = JSON.parse(error.detail);
+    if (Array.isArray(parsed) && parsed.every((reason) => typeof reason === "string")) {
+      return { reasons: parsed };
+    }
+  } catch {
+    // A detail in words, not a list: nothing to carry.
+  }
+  return {};
+}
+
 /** The app's onError: every thrown error becomes problem+json; unknown ones are logged as 500s. */
 export function handleError(error: Error, c: Context): Response {
   const instance = new URL(c.req.url).pathname;
@@ -202,7 +223,7 @@ export function handleError(error: Error, c: Context): Response {
         title: mapped.title,
         detail: error.message,
         instance,
-        extensions: { code: error.code },
+        extensions: { code: error.code, ...reasonsOf(error) },
       });
     }
   }

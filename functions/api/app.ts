@@ -9,6 +9,7 @@ import docs from "./docs/index.ts";
 import health from "./health/index.ts";
 import hierarchy from "./hierarchy/index.ts";
 import me from "./me/index.ts";
+import messages from "./messages/index.ts";
 import outstandingAmounts from "./outstanding-amounts/index.ts";
 
 const app = createApp("api")
@@ -18,7 +19,8 @@ const app = createApp("api")
   .route("/", outstandingAmounts)
   .route("/", customers)
   .route("/", hierarchy)
-  .route("/", channels);
+  .route("/", channels)
+  .route("/", messages);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",
