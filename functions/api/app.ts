@@ -4,6 +4,7 @@ import { config } from "../_shared/config.ts";
 import packageJson from "../../package.json" with { type: "json" };
 import cases from "./cases/index.ts";
 import channels from "./channels/index.ts";
+import communications from "./communications/index.ts";
 import customers from "./customers/index.ts";
 import docs from "./docs/index.ts";
 import health from "./health/index.ts";
@@ -20,7 +21,8 @@ const app = createApp("api")
   .route("/", customers)
   .route("/", hierarchy)
   .route("/", channels)
-  .route("/", messages);
+  .route("/", messages)
+  .route("/", communications);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",
