@@ -12,6 +12,7 @@ import hierarchy from "./hierarchy/index.ts";
 import me from "./me/index.ts";
 import messages from "./messages/index.ts";
 import outstandingAmounts from "./outstanding-amounts/index.ts";
+import vendors from "./vendors/index.ts";
 
 const app = createApp("api")
   .route("/", health)
@@ -22,7 +23,8 @@ const app = createApp("api")
   .route("/", hierarchy)
   .route("/", channels)
   .route("/", messages)
-  .route("/", communications);
+  .route("/", communications)
+  .route("/", vendors);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",

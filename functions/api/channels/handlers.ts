@@ -5,10 +5,13 @@ import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller, type Tx } from "../../_shared/db.ts";
 import { notFound, ProblemError } from "../../_shared/errors.ts";
+import { reportDefaultDays, resolvePeriod } from "../communications/period.ts";
+import { measurePerformance, requireManagerOrAdmin } from "../communications/performance.ts";
 import type {
   ChannelSchema,
   createChannel,
   deleteChannel,
+  getChannelPerformance,
   listChannels,
   updateChannel,
 } from "./routes.ts";
@@ -84,4 +87,30 @@ export const remove: RouteHandler<typeof deleteChannel, AppEnv> = async (c) => {
       return deleted;
     }));
   return c.body(null, 204);
+};
+
+/**
+ * GET /channels/{id}/performance (managers and admins): the measures of the messages of the
+ * channel's type the caller may see, with its providers' breakers; 404 for an unknown channel.
+ */
+export const performance: RouteHandler<typeof getChannelPerformance, AppEnv> = async (c) => {
+  const { id } = c.req.valid("param");
+  const query = c.req.valid("query");
+  const result = await asCaller(c.get("claims"), async (tx) => {
+    await requireManagerOrAdmin(tx);
+    const [channel] = await tx<
+      Pick<Channel, "id" | "type" | "name" | "provider" | "fallback_provider">[]
+    >`select id, type, name, provider, fallback_provider from public.channels where id = ${id}`;
+    if (!channel) throw notFound("channel");
+    const period = await resolvePeriod(tx, query, reportDefaultDays);
+    const providers = [channel.provider, channel.fallback_provider].filter((p) => p !== null);
+    const measures = await measurePerformance(
+      tx,
+      tx`m.channel = ${channel.type}`,
+      period,
+      providers,
+    );
+    return { channel, ...measures };
+  });
+  return c.json(result, 200);
 };

@@ -9,6 +9,8 @@ import {
   signedIn,
   uuidParam,
 } from "../../_shared/schemas.ts";
+import { ReportPeriodQuery } from "../communications/period.ts";
+import { PerformanceSchema } from "../communications/performance.ts";
 
 const VendorCode = z.string().regex(/^[a-z][a-z0-9_]{1,40}$/).openapi({ example: "twilio" });
 
@@ -128,6 +130,37 @@ export const deleteChannel = createRoute({
     204: { description: "Removed" },
     ...commonProblems,
     403: problem("Only admins configure channels"),
+    404: problem("No such channel"),
+  },
+});
+
+/** GET /channels/{id}/performance. */
+export const getChannelPerformance = createRoute({
+  operationId: "getChannelPerformance",
+  method: "get",
+  path: "/channels/{id}/performance",
+  tags: ["Channels"],
+  summary: "A channel's latency, failure reasons, cost and breakers for a period",
+  description: "The measures of GET /vendors/{id}/performance over the messages of the " +
+    "channel's type (sms, email, whatsapp) that the caller may see, with the circuit breakers " +
+    "of its provider and fallback provider. Managers and admins only.",
+  ...signedIn,
+  request: { params: IdParams, query: ReportPeriodQuery },
+  responses: {
+    200: json(
+      "The channel's measures",
+      PerformanceSchema.extend({
+        channel: ChannelSchema.pick({
+          id: true,
+          type: true,
+          name: true,
+          provider: true,
+          fallback_provider: true,
+        }),
+      }).openapi("ChannelPerformance"),
+    ),
+    ...commonProblems,
+    403: problem("Only managers and admins read the vendor reports"),
     404: problem("No such channel"),
   },
 });

@@ -11,18 +11,31 @@ export const maxPeriodDays = 366;
 
 const dayPattern = /^\d{4}-\d{2}-\d{2}$/;
 
-/** `from` and `to` of a query; what a missing end means is the route's. */
+const fromText = "Start of the period, inclusive: a business day `YYYY-MM-DD` (from 00:00 IST) " +
+  "or an ISO 8601 instant with its offset. Messages are placed by when they were queued " +
+  "(created_at).";
+const toText = "End of the period: a business day `YYYY-MM-DD` counts whole (up to 00:00 IST " +
+  "the next day); an instant is exclusive.";
+
+/** How many days a report covers when its query names no `from`. */
+export const reportDefaultDays = 30;
+
+/** `from` and `to` of a list: a missing end leaves the period open on that side. */
 export const periodFields = {
-  from: PeriodBound.optional().openapi({
-    description: "Start of the period, inclusive: a business day `YYYY-MM-DD` (from 00:00 " +
-      "IST) or an ISO 8601 instant with its offset. Messages are placed by when they were " +
-      "queued (created_at).",
-  }),
-  to: PeriodBound.optional().openapi({
-    description: "End of the period: a business day `YYYY-MM-DD` counts whole (up to 00:00 " +
-      "IST the next day); an instant is exclusive.",
-  }),
+  from: PeriodBound.optional().openapi({ description: `${fromText} Default: no start.` }),
+  to: PeriodBound.optional().openapi({ description: `${toText} Default: no end.` }),
 };
+
+/** `from` and `to` of a report: by default the last reportDefaultDays days up to now. */
+export const reportPeriodFields = {
+  from: PeriodBound.optional().openapi({
+    description: `${fromText} Default: ${reportDefaultDays} days before \`to\`.`,
+  }),
+  to: PeriodBound.optional().openapi({ description: `${toText} Default: now.` }),
+};
+
+/** The query of a report's period (vendor and channel reports). */
+export const ReportPeriodQuery = z.object(reportPeriodFields);
 
 /** A period as asked: either end may be missing. */
 export interface PeriodAsked {
