@@ -12,6 +12,7 @@ import hierarchy from "./hierarchy/index.ts";
 import me from "./me/index.ts";
 import messages from "./messages/index.ts";
 import outstandingAmounts from "./outstanding-amounts/index.ts";
+import templates from "./templates/index.ts";
 import vendors from "./vendors/index.ts";
 
 const app = createApp("api")
@@ -24,7 +25,8 @@ const app = createApp("api")
   .route("/", channels)
   .route("/", messages)
   .route("/", communications)
-  .route("/", vendors);
+  .route("/", vendors)
+  .route("/", templates);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",
