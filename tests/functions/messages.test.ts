@@ -358,3 +358,58 @@ dbTest("messages: admins redrive dead letters, once; others may not", async () =
   );
   assert.deepEqual(await statuses(), ["queued", "queued"]);
 });
+
+dbTest("messages: the customer profile sums up their messages and WhatsApp window", async () => {
+  const token = await tokenFor("farah.agent@py360.test");
+  const { customerId } = await createCase("farah.agent@py360.test");
+  const { code } = await createTemplate();
+  const sms = { customer_id: customerId, template_code: code };
+  const [queued, sent, delivered, old] = await enqueue([sms, sms, sms, sms]);
+  const [blocked] = await enqueue([
+    { customer_id: customerId, channel: "whatsapp", body: "Hi", purpose: "service" },
+  ]);
+  await setMessages([sent], { status: "sent", sent_at: new Date() });
+  await setMessages([delivered], { status: "delivered", delivered_at: new Date() });
+  await setMessages([old], {
+    status: "delivered",
+    created_at: new Date(Date.now() - 91 * 86_400_000),
+  });
+  const inbound = new Date(Date.now() - 2 * 3_600_000);
+  await adminSql()`
+    insert into public.whatsapp_windows (customer_id, last_inbound_at)
+    values (${customerId}, ${inbound})`;
+
+  const profile = await expectJson(await api(`/customers/${customerId}/profile`, { token }), 200);
+  const summary = profile.communications;
+  assert.deepEqual(summary.counts, [
+    { channel: "sms", status: "queued", messages: 1 },
+    { channel: "sms", status: "sent", messages: 1 },
+    { channel: "sms", status: "delivered", messages: 1 },
+    { channel: "whatsapp", status: "blocked", messages: 1 },
+  ], "the last 90 days only: not the message of 91 days ago");
+  assert.ok(Math.abs(Date.parse(summary.since) - (Date.now() - 90 * 86_400_000)) < 60_000);
+  const [latest] = await adminSql()`
+    select max(created_at) as at from public.messages where id in (${queued}, ${blocked})`;
+  assert.equal(Date.parse(summary.last_message_at), latest.at.getTime());
+  assert.equal(
+    Date.parse(summary.whatsapp_window_until),
+    inbound.getTime() + 24 * 3_600_000,
+    "open until 24 hours after their last message",
+  );
+
+  await adminSql()`
+    update public.whatsapp_windows set last_inbound_at = now() - interval '25 hours'
+     where customer_id = ${customerId}`;
+  const closed = await expectJson(await api(`/customers/${customerId}/profile`, { token }), 200);
+  assert.equal(closed.communications.whatsapp_window_until, null, "a closed window");
+
+  const quiet = await createCase("farah.agent@py360.test");
+  const none = await expectJson(
+    await api(`/customers/${quiet.customerId}/profile`, { token }),
+    200,
+  );
+  assert.deepEqual(
+    [none.communications.counts, none.communications.last_message_at],
+    [[], null],
+  );
+});

@@ -1,5 +1,6 @@
 // Handlers of /api/customers, each one statement run as the caller: RLS decides which customers,
-// policies, cases and consents exist for them; the column grants decide what they may change.
+// policies, cases, consents and messages exist for them; the column grants decide what they may
+// change.
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
@@ -8,11 +9,12 @@ import type { CustomerSchema } from "../../_shared/domain.ts";
 import { notFound } from "../../_shared/errors.ts";
 import { phoneSearchForm } from "../../_shared/phone.ts";
 import { customerJson, personJson, policyJson } from "../sql.ts";
-import type {
-  CustomerProfileSchema,
-  getCustomerProfile,
-  patchCustomer,
-  searchCustomers,
+import {
+  communicationDays,
+  type CustomerProfileSchema,
+  type getCustomerProfile,
+  type patchCustomer,
+  type searchCustomers,
 } from "./routes.ts";
 
 type CustomerProfile = z.infer<typeof CustomerProfileSchema>;
@@ -43,7 +45,10 @@ export const search: RouteHandler<typeof searchCustomers, AppEnv> = async (c) =>
   }, 200);
 };
 
-/** GET /customers/{id}/profile: 404 when the customer does not exist or is not the caller's. */
+/**
+ * GET /customers/{id}/profile: 404 when the customer does not exist or is not the caller's.
+ * The communication summary reads messages and the WhatsApp window under RLS, like the rest.
+ */
 export const profile: RouteHandler<typeof getCustomerProfile, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const [row] = await asCaller(c.get("claims"), (tx) =>
@@ -68,7 +73,25 @@ export const profile: RouteHandler<typeof getCustomerProfile, AppEnv> = async (c
                  'channel', cs.channel, 'purpose', cs.purpose, 'status', cs.status,
                  'source', cs.source, 'recorded_at', cs.recorded_at)
                  order by cs.channel, cs.purpose)
-          from public.consents cs where cs.customer_id = cu.id), '[]') as consents
+          from public.consents cs where cs.customer_id = cu.id), '[]') as consents,
+      json_build_object(
+        'since', now() - make_interval(days => ${communicationDays}),
+        'counts', coalesce((
+          select json_agg(json_build_object('channel', s.channel, 'status', s.status,
+                                            'messages', s.messages)
+                          order by s.channel, s.status)
+            from (select m.channel, m.status, count(*)::int as messages
+                    from public.messages m
+                   where m.customer_id = cu.id
+                     and m.created_at >= now() - make_interval(days => ${communicationDays})
+                   group by m.channel, m.status) s), '[]'),
+        'last_message_at', (
+          select m.created_at from public.messages m where m.customer_id = cu.id
+           order by m.created_at desc limit 1),
+        'whatsapp_window_until', (
+          select w.last_inbound_at + interval '24 hours' from public.whatsapp_windows w
+           where w.customer_id = cu.id and w.last_inbound_at + interval '24 hours' > now())
+      ) as communications
     from public.customers cu
     where cu.id = ${id}`);
   if (!row) throw notFound("customer");

@@ -10,6 +10,8 @@ import {
   CustomerSchema,
   DateTime,
   IsoDate,
+  MessageChannel,
+  MessageStatus,
   orNull,
   Paise,
   PersonRef,
@@ -24,6 +26,24 @@ import {
   signedIn,
   uuidParam,
 } from "../../_shared/schemas.ts";
+
+/** How many days of messages the profile's communication summary counts. */
+export const communicationDays = 90;
+
+/** A customer's messages at a glance: counts of recent ones, the last one, the WhatsApp window. */
+export const CommunicationSummarySchema = z.object({
+  since: DateTime.openapi({ description: `Start of the counts: ${communicationDays} days ago` }),
+  counts: z.array(z.object({
+    channel: MessageChannel,
+    status: MessageStatus,
+    messages: z.number().int(),
+  })).openapi({ description: "Messages queued since `since`, by channel and status" }),
+  last_message_at: DateTime.nullable().openapi({ description: "When the latest was queued" }),
+  whatsapp_window_until: DateTime.nullable().openapi({
+    description: "While the customer's last WhatsApp message keeps the 24-hour window open, " +
+      "when it closes (free text may go until then); null when it is closed",
+  }),
+}).openapi("CommunicationSummary");
 
 /** A customer with the policies, cases and consents the caller may see; money in paise. */
 export const CustomerProfileSchema = z.object({
@@ -46,6 +66,7 @@ export const CustomerProfileSchema = z.object({
     source: z.string(),
     recorded_at: DateTime,
   })),
+  communications: CommunicationSummarySchema,
 }).openapi("CustomerProfile");
 
 /** The search of GET /customers. */
@@ -87,9 +108,10 @@ export const getCustomerProfile = createRoute({
   method: "get",
   path: "/customers/{id}/profile",
   tags: ["Customers"],
-  summary: "A customer with their policies, renewal cases and consents",
-  description: "Only the policies and cases the caller may see are listed. Messaging history " +
-    "joins this profile once the communications pipeline exists.",
+  summary: "A customer with their policies, renewal cases, consents and messages at a glance",
+  description: "Only the policies and cases the caller may see are listed. The communication " +
+    `summary counts the last ${communicationDays} days' messages by channel and status, with ` +
+    "the latest message's time and the WhatsApp window; GET /messages lists them.",
   ...signedIn,
   request: { params: CustomerIdParams },
   responses: {
