@@ -42,8 +42,11 @@ app.doc31("/openapi.json", () => ({
     version: packageJson.version,
     description: "The renewal desk: renewal cases (list, read, move along their stages, " +
       "reassign), each case's installments and their offline settlement, customer profiles and " +
-      "contact details, the organisation hierarchy and its members, messaging channels, and " +
-      "the caller's own profile. Money is integer paise (₹1 = 100 paise); dates are Indian " +
+      "contact details, the organisation hierarchy and its members, messaging channels, " +
+      "outbound messages (WhatsApp, SMS, email) sent through the compliance gate, their " +
+      "communications delivery status, message templates with their lint, vendor and channel " +
+      "reports, and the caller's own profile. Money is integer paise (₹1 = 100 paise; message " +
+      "costs, which may hold fractions of a paisa, are exact decimal strings); dates are Indian " +
       "business days. Errors are RFC 9457 problem+json; every query runs under the caller's " +
       "row-level security.",
     license: { name: packageJson.license, identifier: packageJson.license },

@@ -44,6 +44,8 @@ Deno.test("domain: the OpenAPI document names each enum once and refers to it", 
     ConsentStatus: databaseEnums.consent_status,
     HierarchyLevel: databaseEnums.hierarchy_level,
     AppRole: databaseEnums.app_role,
+    MessageStatus: databaseEnums.message_status,
+    WhatsappTemplateCategory: databaseEnums.whatsapp_template_category,
   };
   for (const [name, values] of Object.entries(named)) {
     assert.deepEqual(schemas[name]?.enum, [...values], name);
