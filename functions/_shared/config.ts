@@ -53,6 +53,9 @@ const envSchema = z.object({
   // Which SigningCertURL an SNS message may name (a regular expression over the whole URL).
   SNS_SIGNING_CERT_URL_PATTERN: z.string().refine(isRegExp, "must be a valid regular expression")
     .default(defaultSnsCertUrlPattern),
+  // The SNS topics (ARNs, comma-separated) whose messages the SES webhook takes; unset: any. Set
+  // it in production: any AWS account can subscribe our endpoint to a topic of its own.
+  SNS_TOPIC_ARNS: optional,
   S3_BUCKET_NAME: z.string().default("renewal-system-uploads"),
   WHATSAPP_ACCESS_TOKEN: optional,
   WHATSAPP_PHONE_NUMBER_ID: optional,

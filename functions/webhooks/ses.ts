@@ -2,7 +2,8 @@
 // (VENDORS.md §2): a JSON body sent as text/plain, signed with RSA by the certificate at
 // SigningCertURL, which must match SNS_SIGNING_CERT_URL_PATTERN (AWS's own hosts by default;
 // the vendor sandbox's /aws prefix in tests). SubscriptionConfirmation is confirmed by a GET of
-// SubscribeURL, only on a host the same rule allows. Notification carries the SES event JSON in
+// SubscribeURL, only on a host the same rule allows. With SNS_TOPIC_ARNS set, other topics are
+// refused (403, nothing fetched or written). Notification carries the SES event JSON in
 // `Message`: configuration-set publishing (`eventType`) or identity notifications
 // (`notificationType`).
 import { z } from "zod";
@@ -97,6 +98,17 @@ export function isSnsEndpoint(url: string, certUrlPattern: RegExp): boolean {
   const pattern = new RegExp(certUrlPattern.source, certUrlPattern.flags.replace(/[gy]/g, ""));
   const directory = parsed.pathname.replace(/[^/]*$/, "");
   return pattern.test(`${parsed.origin}${directory}SimpleNotificationService-check.pem`);
+}
+
+/**
+ * Whether a verified message's topic may post here: SNS_TOPIC_ARNS (comma-separated ARNs) when
+ * set, else any topic. SNS signs every topic's messages with the same certificates, so without
+ * the list any AWS account could subscribe this endpoint to a topic of its own (AWS SNS guide
+ * "Verifying the signatures": check TopicArn too).
+ */
+export function snsTopicAllowed(topicArn: string, allowed: string | undefined): boolean {
+  if (allowed === undefined) return true;
+  return allowed.split(",").map((arn) => arn.trim()).filter(Boolean).includes(topicArn);
 }
 
 /** Whether a verified SNS message's signed Timestamp is within the accepted window of `now`. */
@@ -253,6 +265,14 @@ export function sesRoutes(deps: WebhookDeps) {
       throw signatureRefused("SNS");
     }
     const message = verified.message;
+    if (!snsTopicAllowed(message.TopicArn, config.SNS_TOPIC_ARNS)) {
+      log("warn", "webhook refused", {
+        vendor: "aws_ses",
+        reason: "topic",
+        topic: message.TopicArn,
+      });
+      throw new ProblemError(403, "Forbidden", "Messages of this SNS topic are not taken here.");
+    }
 
     if (message.Type === "SubscriptionConfirmation") {
       const subscribeUrl = message.SubscribeURL!;

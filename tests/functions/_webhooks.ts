@@ -21,6 +21,9 @@ import { adminSql } from "./_helpers.ts";
 /** WHATSAPP_VERIFY_TOKEN in the tests' configuration. */
 export const verifyToken = "py360-webhooks-test-verify-token";
 
+/** The topic the sandbox publishes SES events to (region ap-south-1), allowed by the harness. */
+export const sesTopicArn = "arn:aws:sns:ap-south-1:123456789012:ses-events";
+
 /** A running harness: the gateway with the webhooks app, the sandbox, the providers. */
 export interface Harness {
   sandbox: Sandbox;
@@ -88,6 +91,7 @@ export async function startHarness(
     SES_FROM_EMAIL: "renewals@py360.test",
     SES_CONFIGURATION_SET: sesConfigurationSet ?? undefined,
     SNS_SIGNING_CERT_URL_PATTERN: certRule,
+    SNS_TOPIC_ARNS: `${sesTopicArn}, arn:aws:sns:us-east-1:123456789012:other-events`,
     SENDGRID_API_KEY: creds.sendgridApiKey,
     SENDGRID_BASE_URL: `${sandbox.url}/sendgrid`,
     SENDGRID_FROM_EMAIL: "renewals@py360.test",

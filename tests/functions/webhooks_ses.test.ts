@@ -5,7 +5,7 @@
 // recipients, unknown messages, foreign SubscribeURLs, stale, forged and altered signatures).
 import assert from "node:assert/strict";
 import { sesEvents } from "../../functions/webhooks/ses.ts";
-import { isSnsEndpoint } from "../../functions/webhooks/ses.ts";
+import { isSnsEndpoint, snsTopicAllowed } from "../../functions/webhooks/ses.ts";
 import { snsCertUrlPatternUnder } from "../../functions/_shared/signatures/sns.ts";
 import { defaultSnsCertUrlPattern } from "../../functions/_shared/config.ts";
 import { snsSigner } from "../../sandbox/sign.ts";
@@ -19,6 +19,7 @@ import {
   type Harness,
   message,
   send,
+  sesTopicArn,
   startHarness,
   tag,
   writableCounts,
@@ -27,7 +28,7 @@ import {
 const harness = await startHarness();
 const { sandbox } = harness;
 const sesUrl = `${harness.webhooksUrl}/ses`;
-const topicArn = "arn:aws:sns:ap-south-1:123456789012:ses-events";
+const topicArn = sesTopicArn;
 
 function sesTest(name: string, fn: () => Promise<void>) {
   dbTest(`webhooks ses: ${name}`, async () => {
@@ -278,6 +279,39 @@ sesTest("missing, forged, altered, stale signatures and foreign certificates: 40
   assert.equal((await writableCounts()).suppressions, before.suppressions + 1);
 });
 
+sesTest("another account's topic: 403, its subscription never confirmed", async () => {
+  const foreign = "arn:aws:sns:ap-south-1:999999999999:ses-events";
+  const before = await writableCounts();
+  const confirmation = await snsBody({
+    Type: "SubscriptionConfirmation",
+    MessageId: crypto.randomUUID(),
+    Token: "b".repeat(64),
+    TopicArn: foreign,
+    Message: "You have chosen to subscribe to the topic.",
+    // On an allowed host: fetching it would answer 400 (unknown token), and so would we 503.
+    SubscribeURL: `${sandbox.url}/aws/?Action=ConfirmSubscription&TopicArn=${foreign}&Token=b`,
+    Timestamp: new Date().toISOString(),
+  });
+  await expectProblem(await post(confirmation), 403);
+  const delivery = {
+    eventType: "Delivery",
+    mail: { messageId: `0109${tag()}`, tags: {} },
+    delivery: { recipients: ["a@example.test"] },
+  };
+  await expectProblem(await post(await notification(delivery, { TopicArn: foreign })), 403);
+  assert.deepEqual(await writableCounts(), before);
+
+  // Without SNS_TOPIC_ARNS any topic is taken (a development default, see .env.example).
+  const open = harness.appWith({ SNS_TOPIC_ARNS: undefined });
+  const taken = await open.request("/webhooks/ses", {
+    method: "POST",
+    headers: { "content-type": "text/plain; charset=UTF-8" },
+    body: JSON.stringify(await notification(delivery, { TopicArn: foreign })),
+  });
+  assert.equal(taken.status, 200);
+  assert.equal((await writableCounts()).events, before.events + 1);
+});
+
 sesTest("signed but unreadable: 400, nothing written", async () => {
   const before = await writableCounts();
   await expectProblem(await post(await notification("x", { Message: "not json" })), 400);
@@ -340,6 +374,15 @@ Deno.test("webhooks ses: what each SES event means", () => {
     "AmazonSnsSubscriptionSucceeded",
   ]);
   assert.throws(() => sesEvents(sns({ eventType: "Delivery" })), /not an SES event/);
+});
+
+Deno.test("webhooks ses: SNS_TOPIC_ARNS lists the topics taken", () => {
+  const list = " arn:aws:sns:ap-south-1:1:a ,arn:aws:sns:ap-south-1:1:b,";
+  assert.equal(snsTopicAllowed("arn:aws:sns:ap-south-1:1:a", list), true);
+  assert.equal(snsTopicAllowed("arn:aws:sns:ap-south-1:1:b", list), true);
+  assert.equal(snsTopicAllowed("arn:aws:sns:ap-south-1:1:c", list), false);
+  assert.equal(snsTopicAllowed("arn:aws:sns:ap-south-1:1:a", ""), false);
+  assert.equal(snsTopicAllowed("anything", undefined), true);
 });
 
 Deno.test("webhooks ses: SubscribeURLs are followed only where the certificate rule allows", () => {
