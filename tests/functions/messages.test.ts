@@ -185,6 +185,12 @@ dbTest("messages: bad requests are 4xx problems and write nothing", async () => 
   );
   assert.equal(unknownTemplate.code, "22023");
   await expectProblem(await send(farah, "{not json"), 400);
+  const bare = await app.request("/api/messages", {
+    method: "POST",
+    headers: { authorization: `Bearer ${farah}`, "idempotency-key": "no-content-type" },
+    body: JSON.stringify(good),
+  });
+  await expectProblem(bare, 415);
 
   const notTheirs = await expectProblem(
     await send(await tokenFor("gopal.agent@py360.test"), good),
