@@ -185,6 +185,9 @@ try {
       // things up as the superuser, which, as on Supabase, is also SUPABASE_DB_URL.
       FUNCTIONS_DB_URL: localAuthenticatorUrl(url),
       TEST_ADMIN_DB_URL: url,
+      // For the chaos tests, which restart the cluster under load.
+      TEST_CLUSTER_DATA_DIR: cluster.dataDir,
+      TEST_CLUSTER_PORT: String(cluster.port),
       SUPABASE_DB_URL: url,
       SUPABASE_JWT_SECRET: localJwtSecret,
       API_KEY_ISSUER: localApiKeyIssuer,

@@ -34,8 +34,12 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-/** Starts draining; resolves once it listens for the gate's notifications. */
-export async function startWorker(options: WorkerOptions = {}): Promise<Worker> {
+/**
+ * Starts draining at once; listens for the gate's notifications as soon as the database lets it
+ * (retrying on every tick until then), so a worker started while the database is down or
+ * refusing connections begins work when it comes back.
+ */
+export function startWorker(options: WorkerOptions = {}): Worker {
   const name = options.name ?? `worker-${Deno.pid}`;
   const providers = options.providers ?? buildProviders(config());
   const stopping = new AbortController();
@@ -45,8 +49,20 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
     wanted = true;
     wake?.();
   };
-  const unlisten = await listen("messages_queued", nudge);
-  const ticker = setInterval(nudge, options.tickMs ?? 1000);
+  let unlisten: (() => Promise<void>) | undefined;
+  let listening: Promise<void> | undefined;
+  const ensureListening = () => {
+    if (unlisten || listening) return;
+    listening = listen("messages_queued", nudge)
+      .then((stop) => void (unlisten = stop))
+      .catch((error) => log("warn", "worker: cannot listen yet", { worker: name, error }))
+      .finally(() => (listening = undefined));
+  };
+  ensureListening();
+  const ticker = setInterval(() => {
+    ensureListening();
+    nudge();
+  }, options.tickMs ?? 1000);
 
   const loop = (async () => {
     while (!stopping.signal.aborted) {
@@ -81,12 +97,27 @@ export async function startWorker(options: WorkerOptions = {}): Promise<Worker> 
       clearInterval(ticker);
       wake?.();
       await loop;
-      await unlisten().catch(() => {});
+      await listening;
+      await unlisten?.().catch(() => {});
     },
   };
 }
 
 if (import.meta.main) {
+  // Its connections are told apart from the functions' in pg_stat_activity.
+  if (Deno.env.get("DB_APPLICATION_NAME") === undefined) {
+    Deno.env.set("DB_APPLICATION_NAME", "py360-worker");
+  }
+  // A driver error outside any drain (a connection the server closed mid-write) must not stop
+  // the worker: the drain's own errors are caught, and the database keeps every message's state.
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    log("error", "worker: uncaught error", { error: event.error });
+  });
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    log("error", "worker: unhandled rejection", { error: event.reason });
+  });
   const { values } = parseArgs({
     args: Deno.args,
     options: {
@@ -96,7 +127,7 @@ if (import.meta.main) {
       concurrency: { type: "string", default: "32" },
     },
   });
-  const worker = await startWorker({
+  const worker = startWorker({
     name: values.name,
     tickMs: Number(values["tick-ms"]),
     batchSize: Number(values.batch),

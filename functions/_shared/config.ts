@@ -33,6 +33,8 @@ const envSchema = z.object({
   // The `iss` of the anon and service_role API keys: `supabase` on a hosted project.
   API_KEY_ISSUER: z.string().trim().min(1).default("supabase"),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(50).default(5),
+  // How the pool's connections are named in pg_stat_activity (the worker names its own).
+  DB_APPLICATION_NAME: z.string().regex(/^[a-z0-9_-]{1,60}$/).default("py360-functions"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 
   TWILIO_ACCOUNT_SID: optional,

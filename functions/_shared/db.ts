@@ -94,7 +94,7 @@ function vettedPool(): Promise<postgres.Sql> {
       max: config().DB_POOL_SIZE,
       idle_timeout: 20,
       connect_timeout: 10,
-      connection: { application_name: "py360-functions" },
+      connection: { application_name: config().DB_APPLICATION_NAME },
       onnotice: () => {},
       types: paiseTypes, // int8 and json integers as numbers, refused beyond 2^53 (paise.ts)
     });
