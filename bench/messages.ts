@@ -1,0 +1,706 @@
+// `npm run bench:messages -- [--messages 20000] [--instances 1,2,4,8] [--claim-rows 100000]
+//   [--iterations 300] [--callbacks 5000] [--ingest-concurrency 32] [--latency-ms 50]
+//   [--latency-concurrency 8,32,128] [--latency-batch 500] [--only scaling,overhead,fullpath,
+//   webhooks,claim]`
+//
+// The outbox under load, on a throwaway cluster with the migrations pushed. Each figure is
+// printed beside a reference measured in the same run, with their ratio; nothing here passes or
+// fails (only a run whose messages do not all end `sent` / `delivered` stops, since its rate
+// would mean nothing).
+//  1. Scaling: N messages drained by 1, 2, 4 and 8 dispatcher processes (bench/lib/
+//     noop_worker.ts: scripts/worker.ts's worker with a no-op provider), rate against 1.
+//  2. Queue overhead: our dispatcher (one process, the worker's defaults) against
+//     graphile-worker 0.18.0 (one process, its documented best settings) draining as many no-op
+//     jobs from the same database.
+//  3. Full path: scripts/worker.ts with the real Twilio provider sending over HTTP to the vendor
+//     sandbox in its own process (callbacks off); reference: plain fetches to the sandbox from as
+//     many loops. Then with vendor latency, throughput at rising send concurrency.
+//  4. Webhook ingest: signed Twilio status callbacks through the functions gateway (its own
+//     process) for messages that exist; reference: the gateway's 404 for an unknown function.
+//  5. Claim latency: private.claim_messages(worker, 100) on a table of 100,000 with half sent;
+//     reference: a bare `update ... for update skip locked` claim of 100 on the same table.
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { defaultSandboxCredentials } from "../sandbox/mod.ts";
+import { twilioSignature } from "../sandbox/sign.ts";
+import { throwawayCluster } from "../scripts/lib/cluster.ts";
+import { localAuthenticatorUrl } from "../scripts/lib/keys.ts";
+import { ensureDebianPackages } from "../scripts/lib/packages.ts";
+import { freePort } from "../scripts/lib/ports.ts";
+import {
+  applyPlatform,
+  pushMigrations,
+  setLocalAuthenticatorPassword,
+} from "../scripts/lib/schema.ts";
+import { removeOnExitSignals } from "../scripts/lib/signals.ts";
+import { perSecond, runLoad, timeDrain, times } from "./lib/load.ts";
+import { percentile } from "./lib/measure.ts";
+import { type Child, killAll, spawnDeno, stopAll } from "./lib/processes.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    messages: { type: "string", default: "20000" },
+    instances: { type: "string", default: "1,2,4,8" },
+    "claim-rows": { type: "string", default: "100000" },
+    iterations: { type: "string", default: "300" },
+    callbacks: { type: "string", default: "3000" },
+    "ingest-concurrency": { type: "string", default: "32" },
+    "full-concurrency": { type: "string", default: "32" },
+    "full-instances": { type: "string", default: "1,4" },
+    "latency-ms": { type: "string", default: "50" },
+    "latency-concurrency": { type: "string", default: "8,32,128" },
+    "latency-batch": { type: "string", default: "500" },
+    "latency-messages-per-slot": { type: "string", default: "100" },
+    only: { type: "string", default: "scaling,overhead,fullpath,webhooks,claim" },
+  },
+});
+const list = (text: string) => text.split(",").map((item) => item.trim()).filter(Boolean);
+const messages = Number(values.messages);
+const instanceCounts = list(values.instances).map(Number);
+const claimRows = Number(values["claim-rows"]);
+const iterations = Number(values.iterations);
+const callbacks = Number(values.callbacks);
+const ingestConcurrency = Number(values["ingest-concurrency"]);
+const fullConcurrency = Number(values["full-concurrency"]);
+const fullInstances = list(values["full-instances"]).map(Number);
+const latencyMs = Number(values["latency-ms"]);
+const latencyConcurrency = list(values["latency-concurrency"]).map(Number);
+const latencyBatch = Number(values["latency-batch"]);
+const perSlot = Number(values["latency-messages-per-slot"]);
+const sections = new Set(list(values.only));
+
+/** How the dispatchers' connections are named, to find their LISTEN in pg_stat_activity. */
+const dispatcherApp = "py360-bench-dispatch";
+const twilioSid = defaultSandboxCredentials.twilioAccountSid;
+const twilioToken = defaultSandboxCredentials.twilioAuthToken;
+
+await ensureDebianPackages();
+const cluster = await throwawayCluster();
+// Removed at the end, or on Ctrl-C / SIGTERM (children first: they hold connections).
+const removeCluster = removeOnExitSignals(cluster, killAll);
+try {
+  await cluster.init();
+  await cluster.start();
+  const url = cluster.url();
+  await applyPlatform(url);
+  await pushMigrations(url);
+  await setLocalAuthenticatorPassword(url);
+  const functionsDbUrl = localAuthenticatorUrl(url);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  await printMachine(sql);
+  await prepare(sql);
+
+  const queueEmpty = async (db: postgres.Sql) =>
+    (await db`select count(*)::int as n from (select 1 from public.messages
+                where status in ('queued', 'sending') limit 1) open`)[0].n as number;
+
+  // The messages every run queues: made once by the gate (private.enqueue_messages, one
+  // statement) and kept aside; each run then copies as many as it needs into the empty outbox in
+  // one transaction that NOTIFYs messages_queued, as the gate's commit does. The gate takes
+  // seconds per 10,000 rows, which would otherwise dominate the run's time; the gate's own rate
+  // is printed once.
+  const pristineSize = Math.max(
+    messages,
+    callbacks,
+    ...latencyConcurrency.map((c) => c * perSlot),
+  );
+  const gate = await makePristine(sql, pristineSize);
+  console.log(
+    `The gate (private.enqueue_messages) queued the runs' ${count(pristineSize)} messages in ` +
+      `one statement in ${gate.toFixed(2)} s (${perSecond(pristineSize / gate)}); runs copy them.`,
+  );
+
+  /**
+   * Puts `total` copies of gate-made messages in the outbox (fresh ids and keys, due now, or
+   * spread back from now one `spreadMs` per `spreadEvery` rows) and NOTIFYs the dispatchers; one
+   * transaction, resolved once committed.
+   */
+  let round = 0;
+  const queueCopies = async (total: number, { spreadMs = 0, spreadEvery = 1000 } = {}) => {
+    round++;
+    await sql.begin(async (tx) => {
+      const [row] = await tx`
+        with copied as (
+          insert into public.messages (customer_id, case_id, channel, purpose, template_id,
+                                       variables, subject, body, recipient, priority, status,
+                                       idempotency_key, next_attempt_at, estimated_cost_paise,
+                                       queued_at, created_at)
+          select p.customer_id, p.case_id, p.channel, p.purpose, p.template_id, p.variables,
+                 p.subject, p.body, p.recipient, p.priority, 'queued',
+                 ${`bench:${round}:`} || g, at.due, p.estimated_cost_paise, at.due, at.due
+            from generate_series(0, ${total}::int - 1) g
+            join bench.pristine p on p.n = g % ${pristineSize}::int
+            cross join lateral (
+              select now() - make_interval(secs => ${spreadMs / 1000}::float8
+                                                   * ((${total}::int - 1 - g) / ${spreadEvery}::int))
+                       as due) at
+          returning 1)
+        select count(*)::int as n from copied`;
+      if (row.n !== total) throw new Error(`copied ${row.n} of ${total} messages`);
+      await tx`select pg_notify('messages_queued', '')`;
+    });
+    return total;
+  };
+
+  /** Every message must have been sent, each once (the run is void otherwise). */
+  const expectAll = async (status: string, count: number) => {
+    const rows = await sql`select status::text, count(*)::int as n from public.messages
+                            group by status order by status`;
+    const counts = Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    if (counts[status] !== count || rows.length !== 1) {
+      throw new Error(`expected ${count} ${status}, found ${JSON.stringify(counts)}`);
+    }
+  };
+
+  /** Waits until `count` processes named dispatcherApp have issued their LISTEN. */
+  const listening = async (count: number) => {
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const [row] = await sql`select count(*)::int as n from pg_stat_activity
+                               where application_name = ${dispatcherApp}
+                                 and query ilike 'listen%'`;
+      if (row.n >= count) return;
+      if (Date.now() > until) throw new Error(`only ${row.n} of ${count} dispatchers listen`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  const dispatcherEnv = (extra: Record<string, string> = {}) => ({
+    FUNCTIONS_DB_URL: functionsDbUrl,
+    DB_APPLICATION_NAME: dispatcherApp,
+    LOG_LEVEL: "warn",
+    ...extra,
+  });
+
+  /**
+   * Empties the outbox, starts `count` dispatchers made by `spawn`, waits until each listens,
+   * then queues `total` messages in one statement and times the drain from its commit.
+   */
+  const drainWith = async (
+    count: number,
+    total: number,
+    spawn: (index: number) => Child,
+  ) => {
+    await sql`truncate public.messages cascade`;
+    await sql`update public.provider_state
+                 set tokens = rate_per_second, breaker = 'closed', consecutive_failures = 0`;
+    const children = Array.from({ length: count }, (_, index) => spawn(index));
+    try {
+      await listening(count);
+      const { seconds } = await timeDrain(sql, () => queueCopies(total), queueEmpty);
+      await expectAll("sent", total);
+      return { seconds, rate: total / seconds };
+    } finally {
+      await Promise.all(children.map((child) => child.stop()));
+    }
+  };
+
+  const noopDispatcher = (label: string, batch = 100) => (index: number) =>
+    spawnDeno(`${label} ${index + 1}`, "bench/lib/noop_worker.ts", [
+      "--name",
+      `${label}-${index + 1}`,
+      "--batch",
+      String(batch),
+    ], dispatcherEnv());
+
+  // 1. Scaling.
+  if (sections.has("scaling")) {
+    heading(
+      `1. Scaling: ${count(messages)} messages, no-op provider, N dispatcher processes ` +
+        `(scripts/worker.ts's worker: batch 100, concurrency 32, LISTEN + 1 s tick)`,
+    );
+    const rates: number[] = [];
+    for (const instances of instanceCounts) {
+      const { seconds, rate } = await drainWith(
+        instances,
+        messages,
+        noopDispatcher(`scale${instances}`),
+      );
+      rates.push(rate);
+      row([
+        `${instances} instance${instances === 1 ? " " : "s"}`,
+        `${seconds.toFixed(2)} s`,
+        perSecond(rate),
+        `${times(rate / rates[0])} of 1 instance`,
+      ]);
+    }
+    const falls = rates.some((rate, i) => i > 0 && rate < rates[i - 1] * 0.9);
+    console.log(
+      falls
+        ? "The rate FALLS by more than 10% somewhere as instances are added."
+        : "The rate does not fall by more than 10% as instances are added.",
+    );
+  }
+
+  // 2. Queue overhead.
+  if (sections.has("overhead")) {
+    heading(
+      `2. Queue overhead: ${count(messages)} no-op messages / jobs, one process each, ` +
+        "same database",
+    );
+    const ours = await drainWith(1, messages, noopDispatcher("overhead"));
+    const big = await drainWith(1, messages, noopDispatcher("overhead-big", 1000));
+    const theirs = await graphileDrain(url, messages);
+    const line = (label: string, result: { seconds: number; rate: number }) =>
+      row([label, `${result.seconds.toFixed(2)} s`, perSecond(result.rate)]);
+    line("ours: the worker's defaults (batch 100, concurrency 32)", ours);
+    line("ours: batch 1000", big);
+    line("graphile-worker 0.18.0, its best settings", theirs);
+    console.log(
+      "  (graphile-worker: concurrentJobs 24, maxPoolSize 25, localQueue.size 500, " +
+        "completeJobBatchDelay 0, failJobBatchDelay 0)",
+    );
+    console.log(
+      `ours / graphile-worker: ${times(ours.rate / theirs.rate)} at the defaults, ` +
+        `${times(big.rate / theirs.rate)} with batch 1000 (goal >= 1.0: ${
+          ours.rate >= theirs.rate ? "meets" : "MISSES"
+        })`,
+    );
+  }
+
+  // 3 and 4 share the sandbox.
+  let sandboxUrl = "";
+  let sandbox: Child | undefined;
+  const gatewayPort = freePort();
+  const functionsUrl = `http://127.0.0.1:${gatewayPort}/functions/v1`;
+  const startSandbox = async () => {
+    const port = freePort();
+    sandbox = spawnDeno("sandbox", "sandbox/main.ts", ["--port", String(port)], {
+      LOG_LEVEL: "warn",
+    });
+    await sandbox.waitFor(/^vendor sandbox on /);
+    sandboxUrl = `http://127.0.0.1:${port}`;
+  };
+  /** Forgets what the sandbox received, then sets Twilio's latency and no callbacks. */
+  const resetSandbox = async (latency: number) => {
+    await control("reset", {});
+    await control("twilio", { latencyMs: latency, callbacks: { mode: "none" } });
+  };
+  const control = async (path: string, body: unknown) => {
+    const response = await fetch(`${sandboxUrl}/_control/${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`sandbox control ${path}: ${await response.text()}`);
+    await response.body?.cancel();
+  };
+  const vendorEnv = () =>
+    dispatcherEnv({
+      PUBLIC_FUNCTIONS_URL: functionsUrl,
+      TWILIO_ACCOUNT_SID: twilioSid,
+      TWILIO_AUTH_TOKEN: twilioToken,
+      TWILIO_BASE_URL: `${sandboxUrl}/twilio`,
+      SMS_SENDER_ID: "PYRNWL",
+    });
+  const realDispatcher = (label: string, concurrency: number, batch: number) => (index: number) =>
+    spawnDeno(`${label} ${index + 1}`, "scripts/worker.ts", [
+      "--name",
+      `${label}-${index + 1}`,
+      "--concurrency",
+      String(concurrency),
+      "--batch",
+      String(batch),
+    ], vendorEnv());
+  /** The sandbox's own ceiling: `total` plain fetches of a Twilio send from `concurrency` loops. */
+  const sandboxCeiling = async (total: number, concurrency: number) => {
+    const endpoint = `${sandboxUrl}/twilio/2010-04-01/Accounts/${twilioSid}/Messages.json`;
+    const authorization = `Basic ${btoa(`${twilioSid}:${twilioToken}`)}`;
+    const result = await runLoad(total, concurrency, async (index) => {
+      const response = await fetch(endpoint, {
+        method: "POST",
+        headers: {
+          authorization,
+          "content-type": "application/x-www-form-urlencoded",
+          accept: "application/json",
+        },
+        body: new URLSearchParams({
+          To: `+919${String(index % 1000).padStart(9, "0")}`,
+          Body: `Payment of Rs ${1000 + index % 9000} received for BENCH/${index} -PYRNWL`,
+          From: "PYRNWL",
+          StatusCallback: `${functionsUrl}/webhooks/twilio?message_id=${crypto.randomUUID()}`,
+        }),
+      });
+      await response.text();
+      return response.status === 201;
+    });
+    if (result.failures > 0) throw new Error(`sandbox ceiling: ${result.firstFailure}`);
+    return result;
+  };
+  /** Each message reached the sandbox's Twilio exactly once (by our id). */
+  const receivedOnce = async (total: number) => {
+    const requests: { ourId?: string }[] =
+      await (await fetch(`${sandboxUrl}/_inspect/twilio/requests`)).json();
+    const ids = new Set(requests.map((r) => r.ourId));
+    if (requests.length !== total || ids.size !== total) {
+      throw new Error(`the sandbox received ${requests.length} sends for ${ids.size} of ${total}`);
+    }
+  };
+
+  if (sections.has("fullpath") || sections.has("webhooks")) await startSandbox();
+
+  // 3. Full path.
+  if (sections.has("fullpath")) {
+    heading(
+      `3. Full path: ${count(messages)} SMS through scripts/worker.ts (real Twilio provider, ` +
+        `send concurrency ${fullConcurrency} per process, batch 100) over HTTP to the sandbox ` +
+        "(own process, callbacks off); ceiling: plain fetches from as many loops",
+    );
+    for (const instances of fullInstances) {
+      const loops = instances * fullConcurrency;
+      await resetSandbox(0);
+      const ceiling = await sandboxCeiling(messages, loops);
+      await resetSandbox(0);
+      const ours = await drainWith(
+        instances,
+        messages,
+        realDispatcher(`full${instances}`, fullConcurrency, 100),
+      );
+      await receivedOnce(messages);
+      row([
+        `${instances} dispatcher${instances === 1 ? "" : "s"}: queued -> sent`,
+        `${ours.seconds.toFixed(2)} s`,
+        perSecond(ours.rate),
+        `ceiling (${loops} loops) ${perSecond(ceiling.rate)}`,
+        `ours / ceiling ${times(ours.rate / ceiling.rate)}`,
+        `goal >= 5,000/s: ${ours.rate >= 5000 ? "meets" : "MISSES"}`,
+      ]);
+    }
+
+    console.log(
+      `\nWith ${latencyMs} ms vendor latency, one dispatcher (batch ${latencyBatch}, ${perSlot} messages per ` +
+        "unit of concurrency):",
+    );
+    const rates: number[] = [];
+    for (const concurrency of latencyConcurrency) {
+      const total = perSlot * concurrency;
+      await resetSandbox(latencyMs);
+      const ceiling = await sandboxCeiling(total, concurrency);
+      await resetSandbox(latencyMs);
+      const ours = await drainWith(
+        1,
+        total,
+        realDispatcher(`latency${concurrency}`, concurrency, latencyBatch),
+      );
+      await receivedOnce(total);
+      rates.push(ours.rate);
+      row([
+        `concurrency ${concurrency}`,
+        `${count(total)} msgs`,
+        `ours ${perSecond(ours.rate)}`,
+        `ceiling ${perSecond(ceiling.rate)}`,
+        `ours / ceiling ${times(ours.rate / ceiling.rate)}`,
+        `${times(ours.rate / rates[0])} of concurrency ${latencyConcurrency[0]}`,
+      ]);
+    }
+    const rising = rates.every((rate, i) => i === 0 || rate > rates[i - 1]);
+    console.log(
+      rising ? "Throughput rises with concurrency." : "Throughput does NOT rise with concurrency.",
+    );
+  }
+
+  // 4. Webhook ingest.
+  if (sections.has("webhooks")) {
+    heading(
+      `4. Webhook ingest: ${count(callbacks)} signed Twilio "delivered" callbacks through the ` +
+        `functions gateway (own process), ${ingestConcurrency} at a time`,
+    );
+    // Messages the sandbox accepted (from the full path, or sent now): the callbacks match them.
+    const [{ n: sentNow }] = await sql`select count(*)::int as n from public.messages
+                                         where status = 'sent' and provider_message_id like 'SM%'`;
+    if (sentNow < callbacks) {
+      await resetSandbox(0);
+      await drainWith(1, callbacks, realDispatcher("ingest-setup", 32, 100));
+    }
+    const targets = await sql<{ id: string; sid: string; recipient: string }[]>`
+      select id, provider_message_id as sid, recipient from public.messages
+       where status = 'sent' and provider_message_id like 'SM%'
+       order by id limit ${callbacks}`;
+    const gateway = spawnDeno("gateway", "bench/lib/gateway_process.ts", [String(gatewayPort)], {
+      FUNCTIONS_DB_URL: functionsDbUrl,
+      PUBLIC_FUNCTIONS_URL: functionsUrl,
+      TWILIO_ACCOUNT_SID: twilioSid,
+      TWILIO_AUTH_TOKEN: twilioToken,
+      LOG_LEVEL: "error",
+    });
+    try {
+      await gateway.waitFor(/^gateway on /);
+      // Signed before timing: signing is Twilio's work, not ours.
+      const signed = await Promise.all(targets.map(async (message) => {
+        const params: Record<string, string> = {
+          SmsSid: message.sid,
+          SmsStatus: "delivered",
+          MessageStatus: "delivered",
+          To: message.recipient,
+          MessageSid: message.sid,
+          AccountSid: twilioSid,
+          From: "PYRNWL",
+          ApiVersion: "2010-04-01",
+          RawDlrDoneDate: "2611291230",
+        };
+        const query = `twilio?message_id=${message.id}`;
+        const signature = await twilioSignature(
+          twilioToken,
+          `${functionsUrl}/webhooks/${query}`,
+          params,
+        );
+        return { query, signature, body: new URLSearchParams(params).toString() };
+      }));
+      const post = (path: (query: string) => string, expected: number) => async (i: number) => {
+        const { query, signature, body } = signed[i];
+        const response = await fetch(path(query), {
+          method: "POST",
+          headers: {
+            "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+            "x-twilio-signature": signature,
+          },
+          body,
+        });
+        await response.arrayBuffer();
+        return response.status === expected;
+      };
+      // A warm-up of the reference path, then the reference, then ours.
+      await runLoad(
+        Math.min(500, targets.length),
+        ingestConcurrency,
+        post((q) => `${functionsUrl}/nope/${q}`, 404),
+      );
+      const reference = await runLoad(
+        targets.length,
+        ingestConcurrency,
+        post((q) => `${functionsUrl}/nope/${q}`, 404),
+      );
+      const ours = await runLoad(
+        targets.length,
+        ingestConcurrency,
+        post((q) => `${functionsUrl}/webhooks/${q}`, 204),
+      );
+      if (ours.failures > 0 || reference.failures > 0) {
+        throw new Error(`ingest failures: ${ours.firstFailure ?? reference.firstFailure}`);
+      }
+      const [{ delivered, events }] = await sql`
+        select (select count(*)::int from public.messages where status = 'delivered') as delivered,
+               (select count(*)::int from public.message_events
+                 where provider = 'twilio' and status = 'delivered') as events`;
+      if (delivered !== targets.length || events !== targets.length) {
+        throw new Error(`${targets.length} callbacks: ${delivered} delivered, ${events} events`);
+      }
+      const latency = (r: typeof ours) => `p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms`;
+      row(["ours: POST /webhooks/twilio -> 204", perSecond(ours.rate), latency(ours)]);
+      row([
+        "reference: gateway 404, unknown function",
+        perSecond(reference.rate),
+        latency(reference),
+      ]);
+      console.log(
+        `ours / reference: rate ${times(ours.rate / reference.rate)}, p95 ${
+          times(ours.p95 / reference.p95)
+        }; goal >= 1,000/s and p95 < 50 ms: ${
+          ours.rate >= 1000 && ours.p95 < 50 ? "meets" : "MISSES"
+        }`,
+      );
+    } finally {
+      await gateway.stop();
+    }
+  }
+  await sandbox?.stop();
+
+  // 5. Claim latency.
+  if (sections.has("claim")) {
+    heading(
+      `5. Claim latency: ${count(claimRows)} messages, the oldest half sent, the rest queued; ` +
+        `claims of 100, ${iterations} runs each, interleaved, each rolled back`,
+    );
+    await sql`truncate public.messages cascade`;
+    // A minute apart per 1,000, oldest first, so the queue has an age order as a real one does.
+    await queueCopies(claimRows, { spreadMs: 60_000, spreadEvery: 1000 });
+    await sql`
+      update public.messages m
+         set status = 'sent', attempts = 1, provider = 'twilio',
+             provider_message_id = 'SM' || replace(m.id::text, '-', ''),
+             sending_at = m.next_attempt_at, sent_at = m.next_attempt_at
+        from (select id from public.messages order by next_attempt_at, id
+               limit ${Math.floor(claimRows / 2)}) old
+       where m.id = old.id`;
+    await sql`vacuum analyze public.messages`;
+    const claims = {
+      "private.claim_messages(worker, 100)": (tx: postgres.TransactionSql) =>
+        tx`select id from private.claim_messages('bench-claim', 100)`,
+      "raw: update ... for update skip locked": (tx: postgres.TransactionSql) =>
+        tx`update public.messages
+              set status = 'sending', locked_by = 'bench-raw',
+                  locked_until = now() + interval '60 seconds'
+            where id in (select id from public.messages
+                          where status = 'queued' and next_attempt_at <= now()
+                          order by priority, next_attempt_at
+                          limit 100
+                          for update skip locked)
+           returning id`,
+    };
+    const samples = await sampleRolledBack(sql, claims, iterations);
+    const [ours, raw] = Object.keys(claims);
+    for (const [name, times_] of Object.entries(samples)) {
+      row([
+        name,
+        `p50 ${percentile(times_, 50).toFixed(2)} ms`,
+        `p95 ${percentile(times_, 95).toFixed(2)} ms`,
+      ]);
+    }
+    const p95 = percentile(samples[ours], 95);
+    console.log(
+      `ours / raw: p50 ${times(percentile(samples[ours], 50) / percentile(samples[raw], 50))}, ` +
+        `p95 ${times(p95 / percentile(samples[raw], 95))}; goal p95 < 5 ms: ${
+          p95 < 5 ? "meets" : "MISSES"
+        }`,
+    );
+  }
+  await sql.end();
+} finally {
+  await stopAll();
+  await removeCluster();
+}
+
+/**
+ * Times each statement of `variants` `iterations` times (after 20 untimed rounds), round after
+ * round, each in a transaction rolled back afterwards so every run meets the same table.
+ * Returns the milliseconds of each run by variant (the statement alone, not begin/rollback).
+ */
+async function sampleRolledBack(
+  sql: postgres.Sql,
+  variants: Record<string, (tx: postgres.TransactionSql) => Promise<readonly unknown[]>>,
+  iterations: number,
+  warmup = 20,
+): Promise<Record<string, number[]>> {
+  const samples = Object.fromEntries(Object.keys(variants).map((name) => [name, [] as number[]]));
+  const rollback = new Error("rollback");
+  for (let round = 0; round < warmup + iterations; round++) {
+    for (const [name, variant] of Object.entries(variants)) {
+      let elapsed = 0;
+      let rows = 0;
+      await sql.begin(async (tx) => {
+        const started = performance.now();
+        rows = (await variant(tx)).length;
+        elapsed = performance.now() - started;
+        throw rollback;
+      }).catch((error) => {
+        if (error !== rollback) throw error;
+      });
+      if (rows !== 100) throw new Error(`${name} claimed ${rows} rows, not 100`);
+      if (round >= warmup) samples[name].push(elapsed);
+    }
+  }
+  return samples;
+}
+
+/**
+ * graphile-worker (bench/lib/graphile_noop.ts) draining `total` no-op jobs added in one
+ * add_jobs() call, timed like ours: from the call's commit until its jobs table is empty.
+ */
+async function graphileDrain(url: string, total: number) {
+  const worker = spawnDeno("graphile-worker", "bench/lib/graphile_noop.ts", [], {
+    DATABASE_URL: url,
+    NO_LOG_SUCCESS: "1",
+  });
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await worker.waitFor(/^graphile-worker listening/, 60_000);
+    const { seconds } = await timeDrain(
+      sql,
+      async () => {
+        await sql`select count(*) from graphile_worker.add_jobs(array(
+                  select row('noop', json_build_object('n', g), null, null, null, null, null,
+                             null)::graphile_worker.job_spec
+                    from generate_series(1, ${total}::int) g))`;
+      },
+      async (db) =>
+        (await db`select count(*)::int as n from (select 1 from graphile_worker._private_jobs
+                  limit 1) open`)[0].n,
+    );
+    await worker.stop();
+    const ran = Number((await worker.waitFor(/^graphile-worker ran \d+ jobs/)).match(/\d+/)![0]);
+    if (ran !== total) throw new Error(`graphile-worker ran ${ran} of ${total} jobs`);
+    return { seconds, rate: total / seconds };
+  } finally {
+    await worker.stop();
+    await sql.end();
+  }
+}
+
+/**
+ * Queues `size` messages through the gate (private.enqueue_messages) in one statement, keeps
+ * them as bench.pristine (numbered n from 0) for the runs to copy, and empties the outbox.
+ * Returns the gate's seconds.
+ */
+async function makePristine(sql: postgres.Sql, size: number): Promise<number> {
+  const started = performance.now();
+  const [row] = await sql`
+    select count(*) filter (where e.status = 'queued')::int as queued
+      from private.enqueue_messages((
+        select jsonb_agg(jsonb_build_object(
+                 'customer_id', c.ids[1 + g % array_length(c.ids, 1)],
+                 'channel', 'sms',
+                 'template_code', 'bench_receipt',
+                 'variables', jsonb_build_object('amount_due', (1000 + g % 9000)::text,
+                                                 'policy_number', 'BENCH/' || g),
+                 'idempotency_key', 'bench:pristine:' || g))
+          from generate_series(1, ${size}::int) g,
+               (select array_agg(id order by id) as ids from public.customers
+                 where full_name like 'Bench Customer %') c), now()) e`;
+  const seconds = (performance.now() - started) / 1000;
+  if (row.queued !== size) throw new Error(`the gate queued ${row.queued} of ${size} messages`);
+  await sql`create schema bench`;
+  await sql`create table bench.pristine as
+              select (row_number() over (order by m.id) - 1)::int as n, m.* from public.messages m`;
+  await sql`create unique index on bench.pristine (n)`;
+  await sql`analyze bench.pristine`;
+  await sql`truncate public.messages cascade`;
+  return seconds;
+}
+
+/** The bench's fixtures: customers, a DLT-registered transactional SMS template, and settings
+ * that hold nothing back (no caps, no quiet hours, a rate limit far above any rate here). */
+async function prepare(sql: postgres.Sql) {
+  await sql`
+    insert into public.customers (full_name, phone)
+    select 'Bench Customer ' || g, '+919' || lpad(g::text, 9, '0')
+      from generate_series(1, 1000) g`;
+  await sql`
+    insert into public.templates (code, channel, language, purpose, body, dlt_entity_id,
+                                  dlt_header, dlt_template_id, dlt_text)
+    values ('bench_receipt', 'sms', 'en', 'transactional',
+            'Payment of Rs {{amount_due}} received for {{policy_number}} -PYRNWL',
+            '1101234567890123456', 'PYRNWL', '1107161234567890125',
+            'Payment of Rs {#var#} received for {#var#} -PYRNWL')`;
+  await sql`update public.app_settings set value = '{}' where key = 'MESSAGE_FREQUENCY_CAPS'`;
+  await sql`update public.app_settings set value = '{"start": "00:00", "end": "00:00"}'
+             where key in ('QUIET_HOURS', 'PROMOTIONAL_HOURS')`;
+  await sql`update public.provider_state set rate_per_second = 10000000, tokens = 10000000`;
+}
+
+/** The machine, so the figures can be read against it. */
+async function printMachine(sql: postgres.Sql) {
+  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.+)/)?.[1];
+  const [{ version }] = await sql`select current_setting('server_version') as version`;
+  const memory = Deno.systemMemoryInfo().total / 2 ** 30;
+  console.log(
+    `Machine: ${navigator.hardwareConcurrency} cores (${cpu ?? "unknown CPU"}), ` +
+      `${memory.toFixed(0)} GiB; Postgres ${version} (throwaway cluster, fsync off); ` +
+      `Deno ${Deno.version.deno}; load average at start ${
+        Deno.loadavg().map((l) => l.toFixed(2))
+          .join(" ")
+      }`,
+  );
+}
+
+function heading(text: string) {
+  console.log(`\n${text}`);
+}
+
+function row(cells: string[]) {
+  console.log(`  ${cells[0].padEnd(46)} ${cells.slice(1).map((c) => c.padStart(12)).join("  ")}`);
+}
+
+function count(n: number) {
+  return n.toLocaleString("en-US");
+}
