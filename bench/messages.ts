@@ -175,7 +175,8 @@ try {
 
   /**
    * Empties the outbox, starts `count` dispatchers made by `spawn`, waits until each listens,
-   * then queues `total` messages in one statement and times the drain from its commit.
+   * then queues `total` messages in one transaction and times the drain from its commit until
+   * none is queued or sending; every one must then be `sent`. Stops the dispatchers.
    */
   const drainWith = async (
     count: number,
@@ -693,14 +694,17 @@ async function printMachine(sql: postgres.Sql) {
   );
 }
 
+/** A section's title, after a blank line. */
 function heading(text: string) {
   console.log(`\n${text}`);
 }
 
+/** One line of figures: a label, then right-aligned cells. */
 function row(cells: string[]) {
   console.log(`  ${cells[0].padEnd(46)} ${cells.slice(1).map((c) => c.padStart(12)).join("  ")}`);
 }
 
+/** A count with thousands separated (20,000). */
 function count(n: number) {
   return n.toLocaleString("en-US");
 }
