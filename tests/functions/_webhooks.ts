@@ -145,6 +145,22 @@ export async function control(
   return answer;
 }
 
+/**
+ * How long a vendor waits before its first callback, in the tests: long enough for `send` to
+ * have recorded the send, so the callbacks meet a message that has left `sending` (see
+ * `recordAfterCallbacks` for the other order).
+ */
+export const callbackDelayMs = 400;
+
+/** Sets a vendor's callback mode (normal, duplicate, out_of_order, ...) with callbackDelayMs. */
+export function callbacks(
+  sandbox: Sandbox,
+  vendor: "twilio" | "aws_ses" | "whatsapp_cloud" | "sendgrid",
+  mode = "normal",
+): Promise<unknown> {
+  return control(sandbox, vendor, { callbacks: { mode, delayMs: callbackDelayMs } });
+}
+
 /** A fresh Indian mobile number (E.164) no other test customer has. */
 export function freshPhone(): string {
   return `+9197${String(Math.floor(Math.random() * 1e8)).padStart(8, "0")}`;
@@ -232,12 +248,17 @@ export async function enqueue(
  * Sends `ids` as the dispatcher would: claims (as worker `webhooks-test`), gives back at once any
  * other test's message the claim took, sends ours through the real providers (to the sandbox),
  * and records the results with private.record_send_results. `provider` overrides the channel's
- * provider (e.g. sendgrid for email). Returns each message's send result; asserts all were sent.
+ * provider (e.g. sendgrid for email); `recordAfterCallbacks` records the sends only once every
+ * callback has come (they meet messages still `sending`). Returns each message's send result;
+ * asserts all were sent.
  */
 export async function send(
   harness: Harness,
   ids: string[],
-  { provider }: { provider?: ProviderCode } = {},
+  { provider, recordAfterCallbacks = false }: {
+    provider?: ProviderCode;
+    recordAfterCallbacks?: boolean;
+  } = {},
 ): Promise<Map<string, SendResult>> {
   const sql = adminSql();
   const worker = "webhooks-test";
@@ -259,6 +280,7 @@ export async function send(
       assert.ok(chosen, `no provider ${row.provider}`);
       return { row, result: await chosen.send(outboundMessage(row)) };
     }));
+    if (recordAfterCallbacks) await harness.sandbox.callbacksSettled();
     await sql`select private.record_send_results(${worker}, ${
       sql.json(sent.map(({ row, result }) =>
         result.ok

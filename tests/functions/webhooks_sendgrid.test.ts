@@ -8,6 +8,7 @@ import { sendgridEvents } from "../../functions/webhooks/sendgrid.ts";
 import { sendgridKeyPair, sendgridSignature } from "../../sandbox/sign.ts";
 import { adminSql, dbTest, expectProblem } from "./_helpers.ts";
 import {
+  callbacks,
   control,
   createCustomer,
   enqueue,
@@ -26,6 +27,7 @@ const { sandbox } = harness;
 function sendgridTest(name: string, fn: () => Promise<void>) {
   dbTest(`webhooks sendgrid: ${name}`, async () => {
     await control(sandbox, "reset");
+    await callbacks(sandbox, "sendgrid");
     await ensureTemplates();
     await fn();
   });
@@ -77,17 +79,17 @@ sendgridTest(
 );
 
 sendgridTest("opened without delivered, duplicated, out of order: one row each", async () => {
-  await control(sandbox, "sendgrid", { callbacks: { mode: "read_without_delivered" } });
+  await callbacks(sandbox, "sendgrid", "read_without_delivered");
   const opened = await sentEmail();
   assert.equal((await message(opened.id)).status, "read");
   assert.deepEqual((await eventsOf(opened.id)).map((e) => e.status).sort(), ["open", "processed"]);
 
-  await control(sandbox, "sendgrid", { callbacks: { mode: "duplicate" } });
+  await callbacks(sandbox, "sendgrid", "duplicate");
   const twice = await sentEmail();
   assert.equal((await message(twice.id)).status, "delivered");
   assert.equal((await eventsOf(twice.id)).length, 2);
 
-  await control(sandbox, "sendgrid", { callbacks: { mode: "out_of_order" } });
+  await callbacks(sandbox, "sendgrid", "out_of_order");
   const reversed = await sentEmail();
   assert.equal((await message(reversed.id)).status, "delivered");
   assert.equal((await eventsOf(reversed.id)).length, 2);

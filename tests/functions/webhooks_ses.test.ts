@@ -11,6 +11,7 @@ import { defaultSnsCertUrlPattern } from "../../functions/_shared/config.ts";
 import { snsSigner } from "../../sandbox/sign.ts";
 import { adminSql, dbTest, expectProblem } from "./_helpers.ts";
 import {
+  callbacks,
   control,
   createCustomer,
   enqueue,
@@ -33,6 +34,7 @@ const topicArn = sesTopicArn;
 function sesTest(name: string, fn: () => Promise<void>) {
   dbTest(`webhooks ses: ${name}`, async () => {
     await control(sandbox, "reset");
+    await callbacks(sandbox, "aws_ses");
     await ensureTemplates();
     await fn();
   });
@@ -105,7 +107,7 @@ sesTest("a sent email reaches delivered (Send, Delivery), found by our id in its
 });
 
 sesTest("an opened email is read, even without a Delivery event", async () => {
-  await control(sandbox, "aws_ses", { callbacks: { mode: "read_without_delivered" } });
+  await callbacks(sandbox, "aws_ses", "read_without_delivered");
   const { id } = await sentEmail();
   const row = await message(id);
   assert.equal(row.status, "read");
@@ -114,14 +116,14 @@ sesTest("an opened email is read, even without a Delivery event", async () => {
 });
 
 sesTest("duplicated and out-of-order notifications: one row each, delivered", async () => {
-  await control(sandbox, "aws_ses", { callbacks: { mode: "duplicate" } });
+  await callbacks(sandbox, "aws_ses", "duplicate");
   const twice = await sentEmail();
   assert.deepEqual(await callbackAnswers(), [200, 200, 200, 200]);
   assert.equal((await message(twice.id)).status, "delivered");
   assert.equal((await eventsOf(twice.id)).length, 2);
 
   await control(sandbox, "reset");
-  await control(sandbox, "aws_ses", { callbacks: { mode: "out_of_order" } });
+  await callbacks(sandbox, "aws_ses", "out_of_order");
   const reversed = await sentEmail();
   assert.equal((await message(reversed.id)).status, "delivered");
   assert.equal((await eventsOf(reversed.id)).length, 2);
@@ -214,6 +216,7 @@ sesTest("several recipients: one row each; an unknown message is kept unmatched"
 sesTest("identity notifications (no configuration set, no tags) match by SES's id", async () => {
   const plain = await startHarness({ sesConfigurationSet: null });
   try {
+    await callbacks(plain.sandbox, "aws_ses");
     const { id, sesId } = await sentEmail("c", plain);
     const row = await message(id);
     assert.equal(row.status, "delivered");

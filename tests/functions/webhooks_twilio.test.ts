@@ -7,6 +7,7 @@ import { twilioEvents } from "../../functions/webhooks/twilio.ts";
 import { twilioSignature } from "../../sandbox/sign.ts";
 import { adminSql, dbTest, expectProblem } from "./_helpers.ts";
 import {
+  callbacks,
   control,
   createCustomer,
   enqueue,
@@ -28,6 +29,7 @@ const twilioUrl = `${harness.webhooksUrl}/twilio`;
 function twilioTest(name: string, fn: () => Promise<void>) {
   dbTest(`webhooks twilio: ${name}`, async () => {
     await control(sandbox, "reset");
+    await callbacks(sandbox, "twilio");
     await ensureTemplates();
     await fn();
   });
@@ -90,8 +92,20 @@ twilioTest("a sent SMS reaches delivered through the signed status callbacks", a
   assert.deepEqual(await callbackAnswers(), [204, 204, 204]);
 });
 
+twilioTest("callbacks that come before the send is recorded apply when it is", async () => {
+  const customer = await createCustomer();
+  const id = await enqueue(customer.id, "sms");
+  const sent = (await send(harness, [id], { recordAfterCallbacks: true })).get(id)!;
+  assert.ok(sent.ok);
+  assert.deepEqual(await callbackAnswers(), [204, 204, 204], "taken while the SMS was sending");
+  const row = await message(id);
+  assert.deepEqual([row.status, row.provider_message_id], ["delivered", sent.providerMessageId]);
+  assert.ok(row.delivered_at instanceof Date);
+  assert.equal((await eventsOf(id)).length, 3);
+});
+
 twilioTest("duplicated callbacks: one event row each, delivered", async () => {
-  await control(sandbox, "twilio", { callbacks: { mode: "duplicate" } });
+  await callbacks(sandbox, "twilio", "duplicate");
   const { id, sid } = await sentSms();
   assert.equal((await message(id)).status, "delivered");
   assert.deepEqual(await callbackAnswers(), [204, 204, 204, 204, 204, 204], "each posted twice");
@@ -103,7 +117,7 @@ twilioTest("duplicated callbacks: one event row each, delivered", async () => {
 });
 
 twilioTest("out-of-order callbacks: delivered first, the late sent does not undo it", async () => {
-  await control(sandbox, "twilio", { callbacks: { mode: "out_of_order" } });
+  await callbacks(sandbox, "twilio", "out_of_order");
   const { id } = await sentSms();
   const row = await message(id);
   assert.equal(row.status, "delivered");

@@ -10,6 +10,7 @@ import { whatsappSignature } from "../../sandbox/sign.ts";
 import { metaJson } from "../../sandbox/whatsapp.ts";
 import { adminSql, dbTest, expectProblem } from "./_helpers.ts";
 import {
+  callbacks,
   control,
   createCustomer,
   enqueue,
@@ -31,6 +32,7 @@ const whatsappUrl = `${harness.webhooksUrl}/whatsapp`;
 function whatsappTest(name: string, fn: () => Promise<void>) {
   dbTest(`webhooks whatsapp: ${name}`, async () => {
     await control(sandbox, "reset");
+    await callbacks(sandbox, "whatsapp_cloud");
     await ensureTemplates();
     await fn();
   });
@@ -137,18 +139,29 @@ whatsappTest("a template goes sent, delivered, read, with its cost from the cate
   assert.deepEqual(await callbackAnswers(), [200, 200, 200]);
 });
 
+whatsappTest("statuses that come before the send is recorded apply when it is", async () => {
+  const customer = await createCustomer({ whatsapp: true });
+  const id = await enqueue(customer.id, "whatsapp");
+  const sent = (await send(harness, [id], { recordAfterCallbacks: true })).get(id)!;
+  assert.ok(sent.ok);
+  const row = await message(id);
+  assert.deepEqual([row.status, row.provider_message_id], ["read", sent.providerMessageId]);
+  assert.ok(row.delivered_at instanceof Date && row.read_at instanceof Date);
+  assert.equal((await eventsOf(id)).length, 3);
+});
+
 whatsappTest("read without delivered, duplicated, out of order: read, one row each", async () => {
-  await control(sandbox, "whatsapp_cloud", { callbacks: { mode: "read_without_delivered" } });
+  await callbacks(sandbox, "whatsapp_cloud", "read_without_delivered");
   const skipped = await sentTemplate();
   assert.equal((await message(skipped.id)).status, "read");
   assert.deepEqual((await eventsOf(skipped.id)).map((e) => e.status), ["read", "sent"]);
 
-  await control(sandbox, "whatsapp_cloud", { callbacks: { mode: "duplicate" } });
+  await callbacks(sandbox, "whatsapp_cloud", "duplicate");
   const twice = await sentTemplate();
   assert.equal((await message(twice.id)).status, "read");
   assert.equal((await eventsOf(twice.id)).length, 3);
 
-  await control(sandbox, "whatsapp_cloud", { callbacks: { mode: "out_of_order" } });
+  await callbacks(sandbox, "whatsapp_cloud", "out_of_order");
   const reversed = await sentTemplate();
   assert.equal((await message(reversed.id)).status, "read");
   assert.equal((await eventsOf(reversed.id)).length, 3);
