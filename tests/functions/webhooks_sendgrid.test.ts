@@ -238,6 +238,13 @@ sendgridTest("unknown messages kept; no key: 503; signed but unreadable: 400", a
   assert.deepEqual(await writableCounts(), before);
 });
 
+sendgridTest("a body over 1 MiB: 413 before anything is read", async () => {
+  const before = await writableCounts();
+  const huge = eventsBody([{ event: "processed", sg_event_id: "big", pad: "x".repeat(1 << 20) }]);
+  await expectProblem(await postOwn(huge), 413);
+  assert.deepEqual(await writableCounts(), before);
+});
+
 Deno.test("webhooks sendgrid: what each event means", () => {
   const id = crypto.randomUUID();
   const [processed, blocked, deferred, unsubscribe, dropped] = sendgridEvents([
