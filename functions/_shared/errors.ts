@@ -137,6 +137,8 @@ export const sqlStates: Readonly<
   "42501": { status: 403, title: "Forbidden" }, // insufficient_privilege, RLS check failures
   "P0002": { status: 404, title: "Not Found" }, // no_data_found
   "57014": { status: 503, title: "Service Unavailable" }, // query_canceled: statement timeout
+  "40P01": { status: 503, title: "Service Unavailable" }, // deadlock_detected: try again
+  "40001": { status: 503, title: "Service Unavailable" }, // serialization_failure: try again
 };
 
 /** A foreign key violation is the caller's bad reference on insert or update, a conflict on delete. */

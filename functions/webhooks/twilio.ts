@@ -20,10 +20,15 @@ import {
 } from "./events.ts";
 
 /**
- * Twilio's MessageStatus → ours. queued, accepted, scheduled, sending (and anything new) only
- * inform: null. undelivered is the carrier's refusal (undeliverable), failed is Twilio's own.
+ * Twilio's MessageStatus → ours. queued, accepted and sending mean Twilio has the message: our
+ * `sent` (the vendor accepted it), which also tells a dispatcher that lost its lease not to send
+ * it again; scheduled (and anything new) only informs: null. undelivered is the carrier's refusal
+ * (undeliverable), failed is Twilio's own.
  */
 export const twilioStatuses: Readonly<Record<string, EventStatus>> = {
+  queued: "sent",
+  accepted: "sent",
+  sending: "sent",
   sent: "sent",
   delivered: "delivered",
   read: "read",

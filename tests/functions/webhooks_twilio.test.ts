@@ -86,8 +86,8 @@ twilioTest("a sent SMS reaches delivered through the signed status callbacks", a
   assert.ok(row.delivered_at instanceof Date);
   assert.deepEqual(
     (await eventsOf(id)).map((e) => [e.event_key, e.message_status]),
-    [[`${sid}:delivered`, "delivered"], [`${sid}:queued`, null], [`${sid}:sent`, "sent"]],
-    "queued is recorded only; each callback is one event",
+    [[`${sid}:delivered`, "delivered"], [`${sid}:queued`, "sent"], [`${sid}:sent`, "sent"]],
+    "queued means Twilio has it (sent); each callback is one event",
   );
   assert.deepEqual(await callbackAnswers(), [204, 204, 204]);
 });
@@ -280,8 +280,10 @@ Deno.test("webhooks twilio: what each form means", () => {
   const id = crypto.randomUUID();
   const status = (fields: Record<string, string>, query: string | null = id) =>
     twilioEvents({ MessageSid: "SM1", To: "+919812345678", ...fields }, query).events[0];
-  assert.equal(status({ MessageStatus: "accepted" }).status, null);
-  assert.equal(status({ MessageStatus: "sending" }).status, null);
+  assert.equal(status({ MessageStatus: "queued" }).status, "sent", "Twilio has it");
+  assert.equal(status({ MessageStatus: "accepted" }).status, "sent");
+  assert.equal(status({ MessageStatus: "sending" }).status, "sent");
+  assert.equal(status({ MessageStatus: "scheduled" }).status, null);
   assert.equal(status({ MessageStatus: "undelivered" }).status, "undeliverable");
   assert.equal(status({ MessageStatus: "failed" }).status, "failed");
   assert.equal(status({ MessageStatus: "read" }).status, "read");
