@@ -138,6 +138,8 @@ export const sqlStates: Readonly<
   "P0002": { status: 404, title: "Not Found" }, // no_data_found
   "57014": { status: 503, title: "Service Unavailable" }, // query_canceled: statement timeout
   "40P01": { status: 503, title: "Service Unavailable" }, // deadlock_detected: try again
+  "22P05": { status: 422, title: "Unprocessable Content" }, // untranslatable_character (\u0000)
+  "22021": { status: 422, title: "Unprocessable Content" }, // character_not_in_repertoire
   "40001": { status: 503, title: "Service Unavailable" }, // serialization_failure: try again
 };
 

@@ -44,6 +44,9 @@ export interface VendorEvent {
   cost_paise?: number | null;
   cost_rate?: string | null;
   suppress?: SuppressReason | null;
+  /** A WhatsApp failure SMS can get round (the provider's table says `fallback`): the
+   * message's SMS twin is queued. */
+  fallback?: boolean;
   address?: string | null;
   channel?: "sms" | "email" | "whatsapp" | null;
   reply?: string | null;
@@ -83,7 +86,7 @@ export const recordEvents: RecordEvents = async (provider, events) => {
     if (seen.has(event.event_key)) return false;
     seen.add(event.event_key);
     return true;
-  });
+  }).map(withoutNul);
   const [row] = await asService((tx) =>
     tx<{ result: RecordResult }[]>`
       select private.record_message_events(${provider}, coalesce((
@@ -97,6 +100,22 @@ export const recordEvents: RecordEvents = async (provider, events) => {
   );
   return row.result;
 };
+
+/**
+ * The event with every NUL character removed from its strings: Postgres text and jsonb cannot
+ * hold one, and a signed delivery must not fail (and be retried forever) for a byte we do not need.
+ */
+function withoutNul(event: VendorEvent): VendorEvent {
+  const clean = (value: unknown): unknown =>
+    typeof value === "string"
+      ? value.replaceAll("\0", "")
+      : Array.isArray(value)
+      ? value.map(clean)
+      : value && typeof value === "object"
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [clean(k), clean(v)]))
+      : value;
+  return clean(event) as VendorEvent;
+}
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

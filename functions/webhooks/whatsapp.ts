@@ -108,6 +108,7 @@ function statusEvent(status: WhatsappStatus): VendorEvent {
     event.error_code = code;
     event.error = [error.title ?? error.message, error.error_data?.details]
       .filter(Boolean).join(": ") || failure.message;
+    if (failure.disposition === "fallback") event.fallback = true;
     if (failure.addressDead && status.recipient_id && /^[0-9]{6,15}$/.test(status.recipient_id)) {
       event.suppress = "invalid_number";
       event.address = `+${status.recipient_id}`;

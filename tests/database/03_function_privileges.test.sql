@@ -45,6 +45,8 @@ select set_eq(
     -- Used inside the gate (security definer) only.
     'private.next_allowed_time(timestamp with time zone,time without time zone,time without time zone) ---',
     'private.render_template(text,jsonb) ---',
+    'private.message_block_reason(uuid,channel_type,consent_purpose,text,uuid,timestamp with time zone) ---',
+    'private.queue_sms_fallbacks(uuid[],timestamp with time zone) ---',
     -- The dispatchers: service_role only.
     'private.claim_messages(text,integer,timestamp with time zone) --S',
     'private.release_messages(text,uuid[],timestamp with time zone,timestamp with time zone) --S',

@@ -210,7 +210,8 @@ select private.record_send_results('w9', jsonb_agg(jsonb_build_object('id', c.id
   from private.claim_messages('w9', 10, pg_temp.at(4000)) c;
 select is((select (status, last_error_code)::text from public.messages where idempotency_key = 'wa-1'),
   '(failed,131026)', 'WhatsApp 131026: the message fails');
-select is((select (channel, status, body)::text from public.messages where idempotency_key = 'wa-1:sms'),
+select is((select (channel, status, body)::text from public.messages
+            where idempotency_key = 'sms-fallback:' || (select id from public.messages where idempotency_key = 'wa-1')),
   '(sms,queued,"Renew W1 -PYRNWL")', 'and the same template is queued by SMS');
 
 -- Only service_role (and the jobs) may run the dispatcher's functions.
