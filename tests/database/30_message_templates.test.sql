@@ -2,7 +2,7 @@
 -- segment arithmetic, the lint that refuses what vendors and DLT would refuse later, and who
 -- may read and write templates.
 begin;
-select plan(28);
+select plan(29);
 select tests.create_test_book();
 
 -- GSM-7 or UCS-2 (3GPP TS 23.038), and segments (TS 23.040).
@@ -100,6 +100,10 @@ select matches(pg_temp.lint_detail(
   $$update public.templates set body = body || ' {{ncb_percent}}'
      where code = 'renewal_due' and channel = 'sms'$$),
   'does not match its DLT template', 'an edit that breaks the DLT match is refused too');
+select matches(pg_temp.lint_detail(
+  $$update public.templates set channel = 'email', subject = 'Renew'
+     where whatsapp_name = 'renewal_due_hi'$$),
+  'only a WhatsApp template has WhatsApp fields', 'a change of channel must drop the old channel''s fields');
 select is((select count(*)::integer from public.templates where code like 'bad%' or code in ('no_subject', 'promo')),
   0, 'and none of the refused templates was saved');
 

@@ -282,7 +282,7 @@ dbTest("templates: the lint answers a draft without saving it", async () => {
     whatsapp_parameter_count: 1,
   });
   assert.deepEqual(pending.errors, []);
-  assert.match(pending.warnings[0], /^not approved by Meta yet/);
+  assert.match(pending.warnings[0], /^not approved by Meta: messages from it are blocked/);
 
   await expectProblem(
     await api("/templates/lint", { token, method: "POST", body: { channel: "sms" } }),
