@@ -4,8 +4,8 @@
 // signed-in user exactly as the API does; the second writer must wait for the first.
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { actAs, firstThenSecond, namedConnection } from "./_concurrency.ts";
-import { adminSql, dbTest } from "./_helpers.ts";
+import { actAs, firstThenSecond, holdOpen, namedConnection, waitsForLock } from "./_concurrency.ts";
+import { adminSql, api, dbTest, expectJson, tokenFor } from "./_helpers.ts";
 
 interface Org {
   adminId: string;
@@ -88,3 +88,37 @@ dbTest("hierarchy: a team added while its region is renamed follows the rename",
 dbTest("hierarchy: a region renamed while a team is being added carries the team", async () => {
   await race("manager");
 });
+
+dbTest(
+  "hierarchy: through the API, a team added while its region is renamed is a 201",
+  async () => {
+    const tag = crypto.randomUUID().slice(0, 6).toUpperCase();
+    const org = await createOrg(tag);
+    const adminConn = namedConnection(`race-api-admin-${tag}`);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    try {
+      const held = holdOpen(
+        adminConn,
+        org.adminId,
+        (tx) =>
+          tx`update public.hierarchy_nodes set code = ${`RN_${tag}`} where id = ${org.regionId}`,
+        gate,
+      );
+      await held.worked;
+      const answer = api("/hierarchy/nodes", {
+        method: "POST",
+        token: await tokenFor(`race.manager.${tag}@tests.py360.test`),
+        body: { parent_id: org.branchId, level: "team", code: `RT_${tag}`, name: "Race team" },
+      });
+      await waitsForLock("py360-functions");
+      release();
+      await held.committed;
+      const created = await expectJson(await answer, 201);
+      assert.equal(created.path, `RZ_${tag}.RN_${tag}.RB_${tag}.RT_${tag}`);
+    } finally {
+      release();
+      await adminConn.end({ timeout: 5 });
+    }
+  },
+);

@@ -45,11 +45,17 @@ export const tree: RouteHandler<typeof getHierarchy, AppEnv> = async (c) => {
 /** POST /hierarchy/nodes: 403 outside the caller's subtree, 422 for a misplaced level. */
 export const create: RouteHandler<typeof createNode, AppEnv> = async (c) => {
   const node = c.req.valid("json");
-  const [created] = await asCaller(c.get("claims"), (tx) =>
-    tx<Node[]>`
+  const [created] = await asCaller(c.get("claims"), async (tx) => {
+    // No RETURNING: its row-level check judges the new row against the caller's subtree as this
+    // statement's snapshot saw it, before an ancestor's rename that committed while the insert
+    // waited for the tree's lock (the path itself is computed after the lock): a 403 for a
+    // team the manager may see. The next statement sees the rename.
+    await tx`
       insert into public.hierarchy_nodes (parent_id, level, code, name)
-      values (${node.parent_id}, ${node.level}, ${node.code}, ${node.name})
-      returning ${nodeColumns(tx)}`);
+      values (${node.parent_id}, ${node.level}, ${node.code}, ${node.name})`;
+    return await tx<Node[]>`
+      select ${nodeColumns(tx)} from public.hierarchy_nodes where code = ${node.code}`;
+  });
   return c.json(created, 201);
 };
 
