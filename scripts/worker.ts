@@ -8,7 +8,7 @@
 // runs one in its own process.
 import { parseArgs } from "node:util";
 import { config } from "../functions/_shared/config.ts";
-import { listen } from "../functions/_shared/db.ts";
+import { closeDb, listen } from "../functions/_shared/db.ts";
 import { drain, type DrainStats } from "../functions/_shared/dispatch.ts";
 import { log } from "../functions/_shared/log.ts";
 import { buildProviders } from "../functions/_shared/providers/mod.ts";
@@ -71,14 +71,23 @@ export function startWorker(options: WorkerOptions = {}): Worker {
       if (stopping.signal.aborted) break;
       wanted = false;
       try {
-        const stats = await drain({
-          worker: name,
-          providers,
-          batchSize: options.batchSize,
-          concurrency: options.concurrency,
-          budgetMs: 30_000,
-          signal: stopping.signal,
-        });
+        // A query on a connection the server killed can leave postgres.js waiting for ever: past
+        // the budget and a margin the drain is abandoned and the pool rebuilt (what it had
+        // claimed comes back after its lease).
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stats = await Promise.race([
+          drain({
+            worker: name,
+            providers,
+            batchSize: options.batchSize,
+            concurrency: options.concurrency,
+            budgetMs: 10_000,
+            signal: stopping.signal,
+          }),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error("drain hung")), 20_000);
+          }),
+        ]).finally(() => clearTimeout(timer));
         if (stats.claimed > 0) {
           options.onDrain?.(stats);
           // A full drain may have left more behind (budget): go again at once.
@@ -87,6 +96,11 @@ export function startWorker(options: WorkerOptions = {}): Worker {
       } catch (error) {
         // The database went away or refused: what was claimed comes back after its lease.
         log("warn", "worker: drain failed; retrying on the next tick", { worker: name, error });
+        if ((error as Error).message === "drain hung") {
+          unlisten = undefined;
+          await Promise.race([closeDb(), new Promise((resolve) => setTimeout(resolve, 5_000))])
+            .catch(() => {});
+        }
       }
     }
   })();
