@@ -7,36 +7,19 @@ import { parseConfig } from "../../functions/_shared/config.ts";
 import { drain, drainBatch } from "../../functions/_shared/dispatch.ts";
 import { buildProviders } from "../../functions/_shared/providers/mod.ts";
 import { startSandbox } from "../../sandbox/mod.ts";
+import { sandboxEnv } from "../../scripts/lib/sandbox_env.ts";
+import { control as sandboxControl } from "./_webhooks.ts";
 import { adminSql, createCase, dbTest } from "./_helpers.ts";
 
 const sandbox = await startSandbox();
-const creds = sandbox.credentials;
 const providers = buildProviders(parseConfig({
+  ...sandboxEnv(sandbox, "http://127.0.0.1:9/functions/v1"),
   FUNCTIONS_DB_URL: Deno.env.get("FUNCTIONS_DB_URL"),
-  PUBLIC_FUNCTIONS_URL: "http://127.0.0.1:9/functions/v1",
-  TWILIO_ACCOUNT_SID: creds.twilioAccountSid,
-  TWILIO_AUTH_TOKEN: creds.twilioAuthToken,
-  TWILIO_BASE_URL: `${sandbox.url}/twilio`,
-  SMS_SENDER_ID: "PYRNWL",
-  AWS_REGION: "ap-south-1",
-  AWS_ACCESS_KEY_ID: creds.awsAccessKeyId,
-  AWS_SECRET_ACCESS_KEY: creds.awsSecretAccessKey,
-  AWS_ENDPOINT_URL: `${sandbox.url}/aws`,
-  SES_FROM_EMAIL: "renewals@py360.test",
-  SENDGRID_API_KEY: creds.sendgridApiKey,
-  SENDGRID_BASE_URL: `${sandbox.url}/sendgrid`,
-  SENDGRID_FROM_EMAIL: "renewals@py360.test",
-  WHATSAPP_ACCESS_TOKEN: creds.whatsappAccessToken,
-  WHATSAPP_PHONE_NUMBER_ID: creds.whatsappPhoneNumberId,
-  GRAPH_BASE_URL: `${sandbox.url}/graph/v21.0`,
 }));
 
-const control = (path: string, body: unknown = {}) =>
-  fetch(`${sandbox.url}/_control/${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  }).then((response) => response.json());
+/** Sets a sandbox vendor's faults or callback mode. */
+const control = (path: string, body: Record<string, unknown> = {}) =>
+  sandboxControl(sandbox, path, body);
 
 /** What a vendor accepted, per our message id. */
 async function receivedByOurId(vendor: string): Promise<Map<string, number>> {
