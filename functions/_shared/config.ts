@@ -70,6 +70,10 @@ const envSchema = z.object({
   RAZORPAY_KEY_ID: optional,
   RAZORPAY_KEY_SECRET: optional,
   RAZORPAY_BASE_URL: z.url().default("https://api.razorpay.com"),
+  // Signs Razorpay's webhooks (X-Razorpay-Signature); not the key secret. During a rotation the
+  // previous one is accepted too, since retries of older events keep the old secret.
+  RAZORPAY_WEBHOOK_SECRET: optional,
+  RAZORPAY_WEBHOOK_SECRET_PREVIOUS: optional,
   OPENAI_API_KEY: optional,
   OPENAI_BASE_URL: z.url().default("https://api.openai.com/v1"),
   SENDGRID_API_KEY: optional,
@@ -99,6 +103,7 @@ const vendorRequirements = {
   whatsapp: ["WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID"],
   whatsapp_webhook: ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"],
   razorpay: ["RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET"],
+  razorpay_webhook: ["RAZORPAY_WEBHOOK_SECRET"],
   openai: ["OPENAI_API_KEY"],
   sendgrid: ["SENDGRID_API_KEY", "SENDGRID_FROM_EMAIL"],
   sendgrid_webhook: ["SENDGRID_WEBHOOK_PUBLIC_KEY"],

@@ -108,6 +108,9 @@ export const notFound = (what = "resource") =>
  *   PY007 invalid assignee: cases go only to active agents                         → 409
  *   PY008 a payment dated in the future                                            → 422
  *   PY009 a template that fails its lint (the reasons are the error's detail)     → 422
+ *   PY010 nothing is due on the case: no order or payment link to make             → 409
+ *   PY011 the client's amount disagrees with what the database says is due         → 422
+ *   PY012 a refund beyond what the payment still has to refund                     → 409
  * A PY error whose detail is a JSON array of strings (PY009's reasons) carries it to the problem
  * as the extension `reasons`. The rest are the Postgres errors a request can provoke. tests/functions/errors.test.ts holds
  * this comment, the table below and every `errcode = 'PY...'` in migrations/ in step.
@@ -124,6 +127,9 @@ export const sqlStates: Readonly<
   PY007: { status: 409, title: "Invalid Assignee" },
   PY008: { status: 422, title: "Payment Dated In The Future" },
   PY009: { status: 422, title: "Template Lint Failed" },
+  PY010: { status: 409, title: "Nothing Due" },
+  PY011: { status: 422, title: "Amount Mismatch" },
+  PY012: { status: 409, title: "Not Refundable" },
   "23505": { status: 409, title: "Conflict" }, // unique_violation
   "23503": { status: 409, title: "Conflict" }, // foreign_key_violation: still referenced
   "23514": { status: 422, title: "Unprocessable Content" }, // check_violation

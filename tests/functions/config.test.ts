@@ -128,6 +128,10 @@ Deno.test("config: SendGrid needs a sender; the webhooks need their own secrets"
     enabled: false,
     reason: "disabled: set SENDGRID_WEBHOOK_PUBLIC_KEY",
   });
+  assert.deepEqual(partial.vendors.razorpay_webhook, {
+    enabled: false,
+    reason: "disabled: set RAZORPAY_WEBHOOK_SECRET",
+  });
   const full = parseConfig({
     ...base,
     SENDGRID_API_KEY: "SG.key",
@@ -135,8 +139,10 @@ Deno.test("config: SendGrid needs a sender; the webhooks need their own secrets"
     SENDGRID_WEBHOOK_PUBLIC_KEY: "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE",
     WHATSAPP_APP_SECRET: "app-secret",
     WHATSAPP_VERIFY_TOKEN: "verify-me",
+    RAZORPAY_WEBHOOK_SECRET: "whsec-current",
   });
   assert.deepEqual(full.vendors.sendgrid, { enabled: true });
+  assert.deepEqual(full.vendors.razorpay_webhook, { enabled: true });
   assert.deepEqual(full.vendors.whatsapp_webhook, { enabled: true });
   assert.deepEqual(full.vendors.sendgrid_webhook, { enabled: true });
   // A malformed sender is treated as missing, not as a boot failure.

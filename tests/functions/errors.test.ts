@@ -44,6 +44,9 @@ Deno.test("errors: the contracts' statuses, and the comment table says the same"
     PY007: 409,
     PY008: 422,
     PY009: 422,
+    PY010: 409,
+    PY011: 422,
+    PY012: 409,
   };
   const mapped = Object.fromEntries(
     Object.entries(sqlStates).filter(([code]) => code.startsWith("PY"))
