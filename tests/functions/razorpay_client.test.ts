@@ -1,0 +1,254 @@
+// The Razorpay fetch client (functions/_shared/razorpay/client.ts) against a fake fetch: what it
+// sends (Basic auth, /v1 paths, JSON, X-Refund-Idempotency), how it reads answers (schemas,
+// notes `[]`), and how each failure is classified (timeout and network: status 0, retryable;
+// 429, 5xx, 409 retryable; validation and auth final; an unexpected 2xx body BAD_RESPONSE).
+// The client against the sandbox is tested in sandbox_razorpay.test.ts.
+import assert from "node:assert/strict";
+import { createRazorpayClient, RazorpayError } from "../../functions/_shared/razorpay/client.ts";
+
+const order = {
+  id: "order_IluGWxBm9U8zJ8",
+  entity: "order",
+  amount: 50000,
+  amount_paid: 0,
+  amount_due: 50000,
+  currency: "INR",
+  receipt: "po_1",
+  offer_id: null,
+  status: "created",
+  attempts: 0,
+  notes: [],
+  created_at: 1764400000,
+};
+
+interface Seen {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: string | null;
+}
+
+function fakeFetch(answer: (seen: Seen) => Response | Promise<Response>) {
+  const seen: Seen[] = [];
+  const fetch = async (input: string | URL | Request, init?: RequestInit) => {
+    const request = new Request(input, init);
+    const entry = {
+      url: request.url,
+      method: request.method,
+      headers: request.headers,
+      body: init?.body ? String(init.body) : null,
+    };
+    seen.push(entry);
+    return await answer(entry);
+  };
+  return { fetch: fetch as typeof globalThis.fetch, seen };
+}
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
+function client(fetch: typeof globalThis.fetch, timeoutMs?: number) {
+  return createRazorpayClient({
+    baseUrl: "https://rzp.example.test/",
+    keyId: "rzp_test_1DP5mmOlF5G5ag",
+    keySecret: "thisisasecret",
+    fetch,
+    timeoutMs,
+  });
+}
+
+async function failure(promise: Promise<unknown>): Promise<RazorpayError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof RazorpayError, `not a RazorpayError: ${error}`);
+    return error;
+  }
+  assert.fail("the call succeeded");
+}
+
+Deno.test("razorpay client: Basic auth, /v1 path, JSON body with INR by default; notes [] read as {}", async () => {
+  const fake = fakeFetch(() => json(order));
+  const created = await client(fake.fetch).createOrder({ amount: 50000, receipt: "po_1" });
+  assert.equal(created.id, "order_IluGWxBm9U8zJ8");
+  assert.deepEqual(created.notes, {});
+  const [sent] = fake.seen;
+  assert.equal(sent.url, "https://rzp.example.test/v1/orders");
+  assert.equal(sent.method, "POST");
+  assert.equal(
+    sent.headers.get("authorization"),
+    "Basic " + btoa("rzp_test_1DP5mmOlF5G5ag:thisisasecret"),
+  );
+  assert.equal(sent.headers.get("content-type"), "application/json");
+  assert.deepEqual(JSON.parse(sent.body!), { currency: "INR", amount: 50000, receipt: "po_1" });
+});
+
+Deno.test("razorpay client: ids and queries are URL-encoded; lists read items and payment_links", async () => {
+  const fake = fakeFetch((seen) => {
+    if (seen.url.includes("/payment_links?")) return json({ payment_links: [] });
+    return json({ entity: "collection", count: 1, items: [order] });
+  });
+  const rzp = client(fake.fetch);
+  assert.deepEqual((await rzp.findOrdersByReceipt("po 1/&x")).map((o) => o.id), [order.id]);
+  assert.deepEqual(await rzp.findPaymentLinksByReferenceId("ref#1"), []);
+  await failure(rzp.fetchOrder("../refunds"));
+  assert.equal(
+    fake.seen[0].url,
+    "https://rzp.example.test/v1/orders?receipt=po%201%2F%26x&count=100",
+  );
+  assert.equal(fake.seen[1].url, "https://rzp.example.test/v1/payment_links?reference_id=ref%231");
+  assert.equal(fake.seen[2].url, "https://rzp.example.test/v1/orders/..%2Frefunds");
+});
+
+Deno.test("razorpay client: a refund carries X-Refund-Idempotency; a malformed key is refused unsent", async () => {
+  const refund = {
+    id: "rfnd_FP8QHiV938haTz",
+    entity: "refund",
+    amount: 10000,
+    currency: "INR",
+    payment_id: "pay_29QQoUBi66xm2f",
+    notes: { reason: "duplicate" },
+    receipt: null,
+    status: "pending",
+    speed_requested: "normal",
+    created_at: 1764400000,
+  };
+  const fake = fakeFetch(() => json(refund));
+  const rzp = client(fake.fetch);
+  const got = await rzp.createRefund(
+    "pay_29QQoUBi66xm2f",
+    { amount: 10000, notes: { reason: "duplicate" } },
+    "refund_0001-abc",
+  );
+  assert.equal(got.status, "pending");
+  assert.equal(fake.seen[0].url, "https://rzp.example.test/v1/payments/pay_29QQoUBi66xm2f/refund");
+  assert.equal(fake.seen[0].headers.get("x-refund-idempotency"), "refund_0001-abc");
+  assert.deepEqual(JSON.parse(fake.seen[0].body!), {
+    amount: 10000,
+    notes: { reason: "duplicate" },
+  });
+  const refused = await failure(rzp.createRefund("pay_29QQoUBi66xm2f", {}, "short"));
+  assert.equal(refused.retryable, false);
+  assert.equal(refused.field, "X-Refund-Idempotency");
+  assert.equal(fake.seen.length, 1);
+});
+
+Deno.test("razorpay client: Razorpay's error envelope, and which errors are retryable", async () => {
+  const envelope = (code: string, description: string, extra: Record<string, unknown> = {}) => ({
+    error: { code, description, source: "NA", step: "NA", reason: "NA", metadata: {}, ...extra },
+  });
+  const cases: Array<[Response, { status: number; code: string; retryable: boolean }]> = [
+    [
+      json(
+        envelope("BAD_REQUEST_ERROR", "The amount must be at least INR 1.00", {
+          field: "amount",
+          source: "business",
+          step: "payment_initiation",
+          reason: "input_validation_failed",
+        }),
+        400,
+      ),
+      { status: 400, code: "BAD_REQUEST_ERROR", retryable: false },
+    ],
+    [
+      json(envelope("BAD_REQUEST_ERROR", "The api key provided is invalid"), 401),
+      { status: 401, code: "BAD_REQUEST_ERROR", retryable: false },
+    ],
+    [
+      json(envelope("BAD_REQUEST_ERROR", "Too many requests"), 429),
+      { status: 429, code: "BAD_REQUEST_ERROR", retryable: true },
+    ],
+    [
+      json(envelope("BAD_REQUEST_ERROR", "Request in progress"), 409),
+      { status: 409, code: "BAD_REQUEST_ERROR", retryable: true },
+    ],
+    [
+      json(envelope("SERVER_ERROR", "We are facing some trouble"), 500),
+      { status: 500, code: "SERVER_ERROR", retryable: true },
+    ],
+    [
+      new Response("<html>bad gateway</html>", { status: 502 }),
+      { status: 502, code: "SERVER_ERROR", retryable: true },
+    ],
+    [
+      new Response("", { status: 503 }),
+      { status: 503, code: "SERVICE_UNAVAILABLE", retryable: true },
+    ],
+    [json({ id: "nope" }), { status: 200, code: "BAD_RESPONSE", retryable: true }],
+  ];
+  for (const [response, expected] of cases) {
+    const error = await failure(client(fakeFetch(() => response).fetch).fetchOrder(order.id));
+    assert.deepEqual(
+      { status: error.status, code: error.code, retryable: error.retryable },
+      expected,
+      error.message,
+    );
+  }
+});
+
+Deno.test("razorpay client: the validation envelope's fields are kept", async () => {
+  const fake = fakeFetch(() =>
+    json({
+      error: {
+        code: "BAD_REQUEST_ERROR",
+        description: "The amount must be at least INR 1.00",
+        field: "amount",
+        source: "business",
+        step: "payment_initiation",
+        reason: "input_validation_failed",
+        metadata: {},
+      },
+    }, 400)
+  );
+  const error = await failure(client(fake.fetch).createOrder({ amount: 99, receipt: "r" }));
+  assert.equal(error.description, "The amount must be at least INR 1.00");
+  assert.equal(error.field, "amount");
+  assert.equal(error.source, "business");
+  assert.equal(error.step, "payment_initiation");
+  assert.equal(error.reason, "input_validation_failed");
+});
+
+Deno.test("razorpay client: no answer within the deadline is TIMEOUT, status 0, retryable", async () => {
+  // A server that never answers: only the client's deadline ends the call.
+  const slow = (_input: string | URL | Request, init?: RequestInit) =>
+    new Promise<Response>((_, reject) => {
+      init?.signal?.addEventListener("abort", () => reject(init.signal!.reason), { once: true });
+    });
+  const started = Date.now();
+  const error = await failure(client(slow as typeof fetch, 80).fetchPayment("pay_29QQoUBi66xm2f"));
+  assert.equal(error.status, 0);
+  assert.equal(error.code, "TIMEOUT");
+  assert.equal(error.retryable, true);
+  assert.ok(Date.now() - started < 2000);
+});
+
+Deno.test("razorpay client: a refused connection is NETWORK_ERROR, status 0, retryable", async () => {
+  // A port nothing listens on: bind one, note it, close it.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const rzp = createRazorpayClient({
+    baseUrl: `http://127.0.0.1:${port}`,
+    keyId: "rzp_test_1DP5mmOlF5G5ag",
+    keySecret: "thisisasecret",
+  });
+  const error = await failure(rzp.fetchOrder(order.id));
+  assert.equal(error.status, 0);
+  assert.equal(error.code, "NETWORK_ERROR");
+  assert.equal(error.retryable, true);
+  assert.doesNotMatch(error.message, /thisisasecret/);
+});
+
+Deno.test("razorpay client: a caller's abort is ABORTED, not a timeout", async () => {
+  const slow = (_input: string | URL | Request, init?: RequestInit) =>
+    new Promise<Response>((_, reject) => {
+      init?.signal?.addEventListener("abort", () => reject(init.signal!.reason), { once: true });
+    });
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 20);
+  const error = await failure(
+    client(slow as typeof fetch, 5000).fetchOrder(order.id, controller.signal),
+  );
+  assert.equal(error.code, "ABORTED");
+  assert.equal(error.status, 0);
+});
