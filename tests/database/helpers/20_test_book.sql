@@ -43,8 +43,8 @@ begin
     returning id into installment;
     insert into public.consents (customer_id, channel, purpose, status, source)
     values (customer, 'whatsapp', 'service', 'granted', 'import');
-    insert into public.payments (case_id, outstanding_amount_id, razorpay_order_id, amount)
-    values (renewal, installment, 'order_T' || upper(side), 1200000);
+    insert into public.payments (case_id, razorpay_order_id, razorpay_payment_id, amount)
+    values (renewal, 'order_T' || upper(side), 'pay_T' || upper(side), 1200000);
     insert into tests.fixtures (name, id)
     select 'customer_' || side, customer
     union all select 'policy_' || side, policy
