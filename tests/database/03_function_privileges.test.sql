@@ -59,6 +59,27 @@ select set_eq(
     'private.redrive_dead_messages(text,text,text,timestamp with time zone) -US',
     'private.is_opt_out_reply(text) ---',
     'private.message_status_rank(message_status) ---',
+    -- Payments: what the desk calls (each checks the caller's case or role itself) ...
+    'private.open_payment_order(uuid,uuid[],bigint) -U-',
+    'private.open_payment_link(uuid,uuid,boolean,bigint) -U-',
+    'private.record_checkout_verification(uuid,text,text) -U-',
+    'private.request_refund(uuid,bigint,text) -U-',
+    -- ... what the API, webhook and reconciliation call as service_role ...
+    'private.start_razorpay_call(text,uuid,jsonb) --S',
+    'private.record_razorpay_call_failed(uuid,integer,jsonb,boolean) --S',
+    'private.record_order_created(uuid,uuid,jsonb) --S',
+    'private.record_payment_link_created(uuid,uuid,jsonb) --S',
+    'private.apply_razorpay_payment(jsonb,text,jsonb) --S',
+    'private.apply_razorpay_refund(jsonb) --S',
+    'private.ingest_razorpay_event(text,jsonb,text) --S',
+    'private.claim_payment_reconciliation(integer,timestamp with time zone) --S',
+    -- ... and what only those definer functions use.
+    'private.payment_caller_sees_case(uuid) ---',
+    'private.setting_interval(text,interval) ---',
+    'private.finish_razorpay_call(uuid,uuid) ---',
+    'private.format_inr(bigint) ---',
+    'private.queue_payment_message(payments,text,text) ---',
+    'private.payment_status_rank(payment_status) ---',
     -- Called by the book-key triggers (security definer) only.
     'private.refresh_customer_book_keys(uuid[]) ---',
     -- The daily jobs: pg_cron (as the owner) and service_role only.
@@ -88,6 +109,7 @@ select set_eq(
     'private.tg_profiles__guard_privileged() ---',
     'private.tg_templates__lint() ---',
     'private.tg_renewal_cases__check_assignee() ---',
+    'private.tg_renewal_cases__cancel_queued_reminders() ---',
     'private.tg_renewal_cases__check_stage() ---',
     'private.tg_renewal_cases__freeze_closed() ---',
     'private.tg_renewal_cases__refresh_book_keys() ---',

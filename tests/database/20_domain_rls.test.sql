@@ -9,6 +9,35 @@
 begin;
 select tests.create_test_book();
 
+-- Payment rows of each side (the payment flow's tables, written by its functions only).
+with orders as (
+  insert into public.payment_orders (case_id, razorpay_order_id, amount, installment_ids, status, expires_at)
+  select tests.fixture('case_' || side), 'order_RLS' || upper(side), 1200000,
+         array[tests.fixture('installment_' || side)], 'created', now() + interval '30 minutes'
+    from unnest(array['a', 'b']) side
+  returning id, case_id
+), links as (
+  insert into public.payment_links (case_id, razorpay_payment_link_id, amount, status, expire_by)
+  select tests.fixture('case_' || side), 'plink_RLS' || upper(side), 1200000, 'created', now() + interval '15 days'
+    from unnest(array['a', 'b']) side
+  returning id, case_id
+)
+insert into tests.fixtures (name, id)
+select 'payment_order_' || case when o.case_id = tests.fixture('case_a') then 'a' else 'b' end, o.id from orders o
+union all
+select 'payment_link_' || case when l.case_id = tests.fixture('case_a') then 'a' else 'b' end, l.id from links l;
+insert into public.refunds (payment_id, case_id, amount, reason, idempotency_key)
+select tests.fixture('payment_' || side), tests.fixture('case_' || side), 100, 'Test refund', 'rls_refund_' || side
+  from unnest(array['a', 'b']) side;
+insert into public.payment_allocations (payment_id, case_id, outstanding_amount_id, amount)
+select tests.fixture('payment_' || side), tests.fixture('case_' || side), tests.fixture('installment_' || side), 100
+  from unnest(array['a', 'b']) side;
+insert into tests.fixtures (name, id)
+select 'refund_' || right(r.idempotency_key, 1), r.id from public.refunds r where r.idempotency_key like 'rls_refund_%'
+union all
+select 'payment_allocation_' || case when a.case_id = tests.fixture('case_a') then 'a' else 'b' end, a.id
+  from public.payment_allocations a where a.case_id in (tests.fixture('case_a'), tests.fixture('case_b'));
+
 create temporary table matrix (
   tbl text, op text, statement text,
   admin text, zone_manager text, branch_b_manager text, agent_a text, agent_b text,
@@ -103,6 +132,60 @@ insert into matrix values
   ('payment_events', 'update', 'update public.payment_events set processed_at = now()',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   ('payment_events', 'delete', 'delete from public.payment_events',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  -- payment_orders, payment_links, payment_allocations, refunds: read with their case; written
+  -- by the payment functions only.
+  ('payment_orders', 'select a', 'select 1 from public.payment_orders where id = tests.fixture(''payment_order_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('payment_orders', 'select b', 'select 1 from public.payment_orders where id = tests.fixture(''payment_order_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('payment_orders', 'insert', 'insert into public.payment_orders (case_id, amount, installment_ids, expires_at) values (tests.fixture(''case_a''), 100, array[tests.fixture(''installment_a'')], now())',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_orders', 'update a', 'update public.payment_orders set status = ''paid'' where id = tests.fixture(''payment_order_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_orders', 'delete a', 'delete from public.payment_orders where id = tests.fixture(''payment_order_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_orders', 'truncate', 'truncate public.payment_orders cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_links', 'select a', 'select 1 from public.payment_links where id = tests.fixture(''payment_link_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('payment_links', 'select b', 'select 1 from public.payment_links where id = tests.fixture(''payment_link_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('payment_links', 'insert', 'insert into public.payment_links (case_id, amount, expire_by) values (tests.fixture(''case_a''), 100, now())',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_links', 'update a', 'update public.payment_links set amount_paid = 1200000 where id = tests.fixture(''payment_link_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_links', 'delete a', 'delete from public.payment_links where id = tests.fixture(''payment_link_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_links', 'truncate', 'truncate public.payment_links cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_allocations', 'select a', 'select 1 from public.payment_allocations where id = tests.fixture(''payment_allocation_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('payment_allocations', 'select b', 'select 1 from public.payment_allocations where id = tests.fixture(''payment_allocation_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('payment_allocations', 'insert', 'insert into public.payment_allocations (payment_id, case_id, outstanding_amount_id, amount) values (tests.fixture(''payment_a''), tests.fixture(''case_a''), tests.fixture(''installment_a''), 1)',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_allocations', 'update a', 'update public.payment_allocations set amount = 1200000 where id = tests.fixture(''payment_allocation_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_allocations', 'delete a', 'delete from public.payment_allocations where id = tests.fixture(''payment_allocation_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payment_allocations', 'truncate', 'truncate public.payment_allocations cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('refunds', 'select a', 'select 1 from public.refunds where id = tests.fixture(''refund_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('refunds', 'select b', 'select 1 from public.refunds where id = tests.fixture(''refund_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('refunds', 'insert', 'insert into public.refunds (payment_id, case_id, amount, reason, idempotency_key) values (tests.fixture(''payment_a''), tests.fixture(''case_a''), 1, ''x'', ''forged_key_1'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('refunds', 'update a', 'update public.refunds set status = ''processed'', processed_at = now() where id = tests.fixture(''refund_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('refunds', 'delete a', 'delete from public.refunds where id = tests.fixture(''refund_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('refunds', 'truncate', 'truncate public.refunds cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payments', 'column amount_refunded', 'update public.payments set amount_refunded = 0 where id = tests.fixture(''payment_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('outstanding_amounts', 'column amount_paid', 'update public.outstanding_amounts set amount_paid = amount where id = tests.fixture(''installment_a'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   -- channels and vendors: the desk reads, admins configure.
   ('channels', 'select', 'select 1 from public.channels where id = tests.fixture(''channel_x'')',
