@@ -4,6 +4,8 @@
 
 import type { AwsVendor } from "./aws.ts";
 import { json } from "./http.ts";
+import type { RazorpayVendor } from "./razorpay.ts";
+import { razorpayControl, razorpayInspect } from "./razorpay_control.ts";
 import type { SendgridVendor } from "./sendgrid.ts";
 import {
   type CallbackMode,
@@ -24,6 +26,7 @@ export interface Vendors {
   aws: AwsVendor;
   sendgrid: SendgridVendor;
   whatsapp: WhatsappVendor;
+  razorpay: RazorpayVendor;
 }
 
 /** A 400 with the reason, for a control request the sandbox cannot take. */
@@ -83,11 +86,17 @@ export function applyFaults(faults: VendorFaults, body: Record<string, unknown>)
       if (fail.via !== undefined && fail.via !== "response" && fail.via !== "callback") {
         throw new ControlError('failNext.via must be "response" or "callback"');
       }
+      if (
+        fail.path !== undefined && (typeof fail.path !== "string" || !fail.path.startsWith("/"))
+      ) {
+        throw new ControlError("failNext.path must be a path starting with /");
+      }
       faults.failNext = {
         code: fail.code,
         count,
         status: fail.status as number | undefined,
         via: fail.via as FailNext["via"],
+        ...(fail.path === undefined ? {} : { path: fail.path as string }),
       };
     }
   }
@@ -143,6 +152,7 @@ export async function handleControl(
       vendors.twilio.reset();
       vendors.aws.reset();
       vendors.whatsapp.reset();
+      vendors.razorpay.reset();
       return json({ ok: true });
     }
     if (code === "webhooks" && parts.length === 2) {
@@ -166,6 +176,9 @@ export async function handleControl(
         vendors.whatsapp.enforceWindow = body.enforceWindow;
       }
       return json(state.faults);
+    }
+    if (code === "razorpay") {
+      return razorpayControl(vendors.razorpay, ctx, parts.slice(2).join("/"), body);
     }
     if (action === "reply" && parts.length === 3) return await reply(code, body, vendors);
     if (code === "whatsapp_cloud" && action === "templates" && parts.length === 3) {
@@ -237,7 +250,7 @@ function templates(body: Record<string, unknown>, current: WhatsappTemplate[]) {
 }
 
 function setWebhooks(webhooks: SandboxWebhooks, body: Record<string, unknown>) {
-  for (const name of ["whatsapp", "sesSns", "sendgrid", "twilioInbound"] as const) {
+  for (const name of ["whatsapp", "sesSns", "sendgrid", "twilioInbound", "razorpay"] as const) {
     if (!(name in body)) continue;
     const value = body[name];
     if (value === null) delete webhooks[name];
@@ -265,5 +278,9 @@ function inspect(
     return json(vendors.aws.snsHttp.subscriptions);
   }
   if (what === "templates" && code === "whatsapp_cloud") return json(vendors.whatsapp.templates);
+  if (code === "razorpay" && what) {
+    const answer = razorpayInspect(vendors.razorpay, what, url);
+    if (answer) return answer;
+  }
   return problem(404, "not found");
 }

@@ -1,9 +1,9 @@
 // Runs the vendor sandbox alone: `deno run -A sandbox/main.ts [--port 4010] [--hostname …]
 // [--whatsapp-webhook URL] [--ses-sns-webhook URL] [--sendgrid-webhook URL]
-// [--twilio-inbound-webhook URL]`, or the same from SANDBOX_PORT, SANDBOX_HOSTNAME,
-// SANDBOX_WEBHOOK_WHATSAPP, SANDBOX_WEBHOOK_SES_SNS, SANDBOX_WEBHOOK_SENDGRID and
-// SANDBOX_WEBHOOK_TWILIO_INBOUND (flags win). Prints the base-URL variables the clients use,
-// then serves until SIGINT/SIGTERM.
+// [--twilio-inbound-webhook URL] [--razorpay-webhook URL]`, or the same from SANDBOX_PORT,
+// SANDBOX_HOSTNAME, SANDBOX_WEBHOOK_WHATSAPP, SANDBOX_WEBHOOK_SES_SNS, SANDBOX_WEBHOOK_SENDGRID,
+// SANDBOX_WEBHOOK_TWILIO_INBOUND and SANDBOX_WEBHOOK_RAZORPAY (flags win). Prints the base-URL
+// variables the clients use, then serves until SIGINT/SIGTERM.
 
 import { parseArgs } from "node:util";
 import { startSandbox } from "./mod.ts";
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     "ses-sns-webhook": { type: "string" },
     "sendgrid-webhook": { type: "string" },
     "twilio-inbound-webhook": { type: "string" },
+    "razorpay-webhook": { type: "string" },
   },
 });
 const env = (name: string) => Deno.env.get(name) || undefined;
@@ -34,6 +35,7 @@ const sandbox = await startSandbox({
     sesSns: values["ses-sns-webhook"] ?? env("SANDBOX_WEBHOOK_SES_SNS"),
     sendgrid: values["sendgrid-webhook"] ?? env("SANDBOX_WEBHOOK_SENDGRID"),
     twilioInbound: values["twilio-inbound-webhook"] ?? env("SANDBOX_WEBHOOK_TWILIO_INBOUND"),
+    razorpay: values["razorpay-webhook"] ?? env("SANDBOX_WEBHOOK_RAZORPAY"),
   },
 });
 
@@ -42,6 +44,8 @@ console.log(`TWILIO_BASE_URL=${sandbox.url}/twilio`);
 console.log(`AWS_ENDPOINT_URL=${sandbox.url}/aws`);
 console.log(`SENDGRID_BASE_URL=${sandbox.url}/sendgrid`);
 console.log(`GRAPH_BASE_URL=${sandbox.url}/graph/v21.0`);
+console.log(`RAZORPAY_BASE_URL=${sandbox.url}/razorpay`);
+console.log(`RAZORPAY_KEY_ID=${sandbox.credentials.razorpayKeyId}`);
 console.log(`SNS signing certificate: ${sandbox.snsSigningCertUrl}`);
 console.log(`SendGrid verification key: ${sandbox.sendgridPublicKey}`);
 

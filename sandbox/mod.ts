@@ -1,6 +1,6 @@
-// The vendor sandbox: Twilio, AWS SES and SNS, SendGrid and the WhatsApp Cloud API played by
-// one Deno server, each under its own path prefix, with a control API for faults and callback
-// modes and an inspection API of what each vendor received. Tests call `startSandbox()`;
+// The vendor sandbox: Twilio, AWS SES and SNS, SendGrid, the WhatsApp Cloud API and Razorpay
+// played by one Deno server, each under its own path prefix, with a control API for faults and
+// callback modes and an inspection API of what each vendor received. Tests call `startSandbox()`;
 // `deno run -A sandbox/main.ts` runs it alone. Contract: notes/issue7_common.md ("The vendor
 // sandbox"); vendor behaviour: ../shared/VENDORS.md.
 
@@ -9,6 +9,7 @@ import { CallbackEngine } from "./callbacks.ts";
 import { handleControl, type Vendors } from "./control.ts";
 import { json } from "./http.ts";
 import { randomHex } from "./ids.ts";
+import { RazorpayVendor } from "./razorpay.ts";
 import { SendgridVendor } from "./sendgrid.ts";
 import { sendgridKeyPair, snsSigner } from "./sign.ts";
 import { type VendorCode, vendorCodes, VendorState } from "./state.ts";
@@ -41,10 +42,13 @@ export const defaultSandboxCredentials: SandboxCredentials = Object.freeze({
   whatsappPhoneNumberId: "106540352242922",
   whatsappAppSecret: "5a8f2d9c1e7b4036a2c8d1f9e4b7a603",
   sendgridApiKey: "SG.Py360SandboxKey0000Aa1.sAnDbOx-KeY_0123456789abcdefghijklmnopqrstu",
+  razorpayKeyId: "rzp_test_Py360Sandbox7K",
+  razorpayKeySecret: "Py360SandboxKeySecret7Qx",
+  razorpayWebhookSecret: "py360-sandbox-razorpay-webhook-secret",
 });
 
 /** Path prefixes of the vendors, as the base-URL variables point at them. */
-const prefixes = ["/twilio", "/aws", "/sendgrid", "/graph"] as const;
+const prefixes = ["/twilio", "/aws", "/sendgrid", "/graph", "/razorpay"] as const;
 
 /**
  * Starts the sandbox on `options.port` (0 or absent: a free port) of `options.hostname`
@@ -73,6 +77,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     aws: new AwsVendor(ctx, states.aws_ses, states.aws_sns),
     sendgrid: new SendgridVendor(ctx, states.sendgrid),
     whatsapp: new WhatsappVendor(ctx, states.whatsapp_cloud),
+    razorpay: new RazorpayVendor(ctx, states.razorpay),
   };
 
   const handler = async (request: Request): Promise<Response> => {
@@ -84,6 +89,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (prefix === "/aws") return await vendors.aws.handle(request, rest);
       if (prefix === "/sendgrid") return await vendors.sendgrid.handle(request, rest);
       if (prefix === "/graph") return await vendors.whatsapp.handle(request, rest);
+      if (prefix === "/razorpay") return await vendors.razorpay.handle(request, rest);
       if (path.startsWith("/_control/") || path.startsWith("/_inspect/")) {
         return await handleControl(request, path, ctx, vendors);
       }
@@ -107,10 +113,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     credentials,
     sendgridPublicKey: sendgridKey.publicKey,
     snsSigningCertUrl: `${ctx.url}${ctx.snsCertPath}`,
-    callbacksSettled: () => ctx.callbacks.settled(),
+    callbacksSettled: async () => {
+      await Promise.all([ctx.callbacks.settled(), vendors.razorpay.webhooks.settled()]);
+    },
     close: async () => {
       ctx.callbacks.cancelAll();
-      await ctx.callbacks.settled();
+      vendors.razorpay.webhooks.cancel();
+      await Promise.all([ctx.callbacks.settled(), vendors.razorpay.webhooks.settled()]);
       await server.shutdown();
     },
   };

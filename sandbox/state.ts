@@ -2,7 +2,14 @@
 // accepted (the inspection API's `requests`) and what it called back (`callbacks`).
 
 /** Provider codes, as in table public.vendors. */
-export const vendorCodes = ["twilio", "aws_sns", "aws_ses", "sendgrid", "whatsapp_cloud"] as const;
+export const vendorCodes = [
+  "twilio",
+  "aws_sns",
+  "aws_ses",
+  "sendgrid",
+  "whatsapp_cloud",
+  "razorpay",
+] as const;
 
 /** One of the provider codes. */
 export type VendorCode = typeof vendorCodes[number];
@@ -42,6 +49,8 @@ export interface FailNext {
   count: number;
   status?: number;
   via?: "response" | "callback";
+  /** Razorpay only: the failure hits only requests under this path (e.g. `/v1/orders`). */
+  path?: string;
 }
 
 /** Faults and behaviour set per vendor by `POST /_control/{code}`. */

@@ -19,6 +19,12 @@ export interface SandboxCredentials {
   whatsappAppSecret: string;
   /** `SG.` + 22 + `.` + 43 characters. */
   sendgridApiKey: string;
+  /** `rzp_test_` + 14 alphanumerics: the user of Razorpay's Basic auth. */
+  razorpayKeyId: string;
+  /** The password of Razorpay's Basic auth; also the key of the Checkout signatures. */
+  razorpayKeySecret: string;
+  /** The key of X-Razorpay-Signature (rotated by `POST /_control/razorpay/webhook-secret`). */
+  razorpayWebhookSecret: string;
 }
 
 /** Where the callbacks go (Twilio status callbacks go to each send's StatusCallback instead). */
@@ -27,6 +33,8 @@ export interface SandboxWebhooks {
   sesSns?: string;
   sendgrid?: string;
   twilioInbound?: string;
+  /** Razorpay's webhooks (an addition to the shared contract). */
+  razorpay?: string;
 }
 
 /** Options of `startSandbox`. */

@@ -80,7 +80,7 @@ Deno.test("sandbox control: bad control requests are refused with the reason", a
       assert.equal(answer.status, 400, `${path} ${JSON.stringify(body)}`);
       assert.match(answer.json.error, reason);
     }
-    assert.equal((await post(sandbox, "/_control/razorpay", {})).status, 404);
+    assert.equal((await post(sandbox, "/_control/stripe", {})).status, 404);
     assert.equal(
       (await post(sandbox, "/_control/sendgrid/reply", { from: "+919810150461", text: "x" }))
         .status,
