@@ -22,6 +22,7 @@ export function sandboxWebhooks(functionsUrl: string): SandboxWebhooks {
     sesSns: `${functionsUrl}/webhooks/ses`,
     sendgrid: `${functionsUrl}/webhooks/sendgrid`,
     twilioInbound: `${functionsUrl}/webhooks/twilio`,
+    razorpay: `${functionsUrl}/webhooks/razorpay`,
   };
 }
 
@@ -55,5 +56,9 @@ export function sandboxEnv(sandbox: Sandbox, functionsUrl: string): Record<strin
     WHATSAPP_APP_SECRET: c.whatsappAppSecret,
     WHATSAPP_VERIFY_TOKEN: "py360-local-verify-token",
     GRAPH_BASE_URL: `${sandbox.url}/graph/v21.0`,
+    RAZORPAY_BASE_URL: `${sandbox.url}/razorpay`,
+    RAZORPAY_KEY_ID: c.razorpayKeyId,
+    RAZORPAY_KEY_SECRET: c.razorpayKeySecret,
+    RAZORPAY_WEBHOOK_SECRET: c.razorpayWebhookSecret,
   };
 }
