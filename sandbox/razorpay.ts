@@ -8,7 +8,9 @@
 // metadata}}` envelope ("NA" for auth and URL errors), and the control API's faults: outage
 // (503), latency, rate limit (429), errorRate (500) and failNext (a status, `"timeout"`: no
 // answer and no effect, or `"lost_answer"`: done, then no answer), optionally only for paths
-// under `failNext.path`. Descriptions marked (v) are the sandbox's wording, not Razorpay's.
+// under `failNext.path`. Calls that change the account are listed by the inspection API
+// (`GET /_inspect/razorpay/requests[?ourId=receipt|reference_id|idempotency key]`).
+// Descriptions marked (v) are the sandbox's wording, not Razorpay's.
 import { basicAuth, json, sameSecret } from "./http.ts";
 import {
   type Entity,
@@ -221,6 +223,29 @@ export class RazorpayVendor {
     return this.urlNotFound();
   }
 
+  /**
+   * Lists a call that changed the account for `GET /_inspect/razorpay/requests`: `id` the
+   * entity's, `subject` the operation (`order.create`, `payment.capture`, `refund.create`,
+   * `payment_link.create`, `payment_link.cancel`), `ourId` our key (receipt, reference_id or
+   * X-Refund-Idempotency), `to` the link's customer contact.
+   */
+  private accepted(
+    operation: string,
+    id: string,
+    params: Record<string, unknown>,
+    ourId?: string,
+    to?: unknown,
+  ): void {
+    this.state.requests.push({
+      id,
+      receivedAt: new Date().toISOString(),
+      to: typeof to === "string" ? to : "",
+      subject: operation,
+      params,
+      ourId,
+    });
+  }
+
   private urlNotFound(): Response {
     return razorpayError(400, "The requested URL was not found on the server.");
   }
@@ -337,6 +362,7 @@ export class RazorpayVendor {
       first_payment_min_amount: firstMin,
     };
     this.store.orders.set(order.id, order);
+    this.accepted("order.create", order.id, body, order.receipt ?? undefined);
     return json(snapshot(order));
   }
 
@@ -383,6 +409,7 @@ export class RazorpayVendor {
       return validationError("amount", "Capture amount must be equal to the amount authorized");
     }
     this.webhooks.emit(this.store.capture(payment));
+    this.accepted("payment.capture", payment.id, body);
     return json(payment);
   }
 
@@ -438,6 +465,7 @@ export class RazorpayVendor {
         speed_requested: (body.speed as string | undefined) ?? "normal",
       };
       this.store.refunds.set(refund.id, refund);
+      this.accepted("refund.create", refund.id, body, key ?? undefined);
       if (key) this.refundKeys.get(key)!.refundId = refund.id;
       const created = snapshot(refund);
       const settle = this.refundSettings.settle;
@@ -598,6 +626,8 @@ export class RazorpayVendor {
       user_id: "",
     };
     this.store.links.set(link.id, link);
+    const contact = (customer as Entity).contact;
+    this.accepted("payment_link.create", link.id, body, reference || undefined, contact);
     return json(link);
   }
 
@@ -615,6 +645,7 @@ export class RazorpayVendor {
     if (link.status !== "created" && link.status !== "partially_paid") {
       return razorpayError(400, `Payment Link cannot be cancelled in ${link.status} status (v)`);
     }
+    this.accepted("payment_link.cancel", link.id, {}, link.reference_id || undefined);
     link.status = "cancelled";
     link.cancelled_at = unixNow();
     link.updated_at = link.cancelled_at;

@@ -135,7 +135,7 @@ Deno.test("sandbox razorpay: Basic auth checked; a wrong key gets the NA envelop
 });
 
 Deno.test("sandbox razorpay: orders — create, validation errors, fetch, list by receipt", async () => {
-  await withSandbox(async ({ rzp }) => {
+  await withSandbox(async ({ sandbox, rzp }) => {
     const order = await rzp.createOrder({
       amount: 1845000,
       receipt: "po_0001",
@@ -191,8 +191,14 @@ Deno.test("sandbox razorpay: orders — create, validation errors, fetch, list b
       assert.equal(error.status, 400, JSON.stringify(input));
       assert.equal(error.field, field, JSON.stringify(input));
     }
-    // Nothing was created by the refused calls.
+    // Nothing was created by the refused calls; the inspection API lists the two creates.
     assert.equal((await rzp.findOrdersByReceipt("r")).length, 0);
+    const listed = await inspect(sandbox, "requests");
+    assert.deepEqual(
+      listed.map((r: { id: string; subject: string; ourId: string }) => [r.id, r.subject, r.ourId]),
+      [[order.id, "order.create", "po_0001"], [other.id, "order.create", "po_0002"]],
+    );
+    assert.equal((await inspect(sandbox, "requests?ourId=po_0002")).length, 1);
     const unknown = await failure(rzp.fetchOrder("order_000000000000xx"));
     assert.equal(unknown.status, 400);
     assert.equal(unknown.description, "The id provided does not exist");
@@ -639,6 +645,26 @@ Deno.test("sandbox razorpay: duplicates (one after another and all at once), reo
     // Dropped events are still made (a replay can deliver them).
     const made = await inspect(sandbox, "events");
     assert.ok(made.some((e: { id: string }) => e.id === dropped.events[2].id));
+  });
+});
+
+Deno.test("sandbox razorpay: webhooks delayed on demand, and none in the generic mode none", async () => {
+  await withSandbox(async ({ sandbox, receiver, rzp }) => {
+    await control(sandbox, "razorpay/webhooks", { delayMs: 400 });
+    const order = await rzp.createOrder({ amount: 10000, receipt: "po_late" });
+    const started = Date.now();
+    await control(sandbox, "razorpay/pay", { orderId: order.id, outcome: "failed" });
+    await receiver.waitFor((r) => r.length >= 1);
+    assert.ok(receiver.received[0].at - started >= 380, `${receiver.received[0].at - started} ms`);
+
+    receiver.received.length = 0;
+    await control(sandbox, "razorpay/webhooks", { delayMs: null });
+    await control(sandbox, "razorpay", { callbacks: { mode: "none" } });
+    const second = await rzp.createOrder({ amount: 10000, receipt: "po_none" });
+    await control(sandbox, "razorpay/pay", { orderId: second.id });
+    await sandbox.callbacksSettled();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(receiver.received.length, 0);
   });
 });
 
