@@ -118,7 +118,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     close: async () => {
       ctx.callbacks.cancelAll();
-      vendors.razorpay.webhooks.cancel();
+      vendors.razorpay.cancel();
       await Promise.all([ctx.callbacks.settled(), vendors.razorpay.webhooks.settled()]);
       await server.shutdown();
     },

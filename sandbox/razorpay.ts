@@ -105,6 +105,8 @@ export class RazorpayVendor {
   refundSettings: RefundSettings = { settle: "processed", processingMs: 0 };
   private refundKeys = new Map<string, RefundKey>();
   private inFlight = new Set<string>();
+  /** Ends requests held by a `"timeout"` fault when the sandbox resets or closes. */
+  private holds = new AbortController();
 
   constructor(private ctx: SandboxContext, private state: VendorState) {
     this.webhooks = new RazorpayWebhooks(ctx, state);
@@ -112,11 +114,19 @@ export class RazorpayVendor {
 
   /** Forgets the account's entities, events and settings (control reset). */
   reset(): void {
+    this.cancel();
     this.store.reset();
     this.webhooks.reset();
     this.refundSettings = { settle: "processed", processingMs: 0 };
     this.refundKeys.clear();
     this.inFlight.clear();
+  }
+
+  /** Stops pending webhooks and ends held requests (reset, close). */
+  cancel(): void {
+    this.webhooks.cancel();
+    this.holds.abort();
+    this.holds = new AbortController();
   }
 
   /** Handles a request under /razorpay; `path` is what follows the prefix. */
@@ -140,7 +150,8 @@ export class RazorpayVendor {
       this.state.takeFailNext();
       if (fail.code === "timeout" || fail.code === "lost_answer") {
         if (fail.code === "lost_answer") await this.route(request, path);
-        await sleep(holdMs, request.signal);
+        // Until the client gives up (or the sandbox stops): the answer never comes.
+        await sleep(holdMs, AbortSignal.any([request.signal, this.holds.signal]));
         return razorpayError(504, "Gateway timeout (v)");
       }
       const status = fail.status ?? statusOfCode[String(fail.code)] ?? Number(fail.code);
@@ -151,18 +162,18 @@ export class RazorpayVendor {
         typeof fail.code === "string" && fail.code in statusOfCode ? fail.code : undefined,
       );
     }
-    if (this.state.randomFailure()) {
-      return razorpayError(
-        500,
-        serverTrouble,
-      );
-    }
+    if (this.state.randomFailure()) return razorpayError(500, serverTrouble);
     return this.route(request, path);
   }
 
   private async route(request: Request, path: string): Promise<Response> {
     const url = new URL(request.url);
-    const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+    let parts: string[];
+    try {
+      parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+    } catch {
+      return this.urlNotFound();
+    }
     const [version, resource, id, action] = parts;
     const method = request.method;
     if (version !== "v1" || parts.length > 4) return this.urlNotFound();
