@@ -37,11 +37,10 @@ export async function addDeskRows(url: string): Promise<DeskRows> {
          where cu.email like '%@big.py360.test'
            and (k.purpose <> 'marketing' or abs(hashtext(cu.id::text)) % 3 = 0)`;
       const payments = await tx`
-        insert into public.payments (case_id, outstanding_amount_id, razorpay_order_id,
-                                     razorpay_payment_id, amount, method, status, failure_reason,
-                                     captured_at)
-        select o.case_id, o.id, 'order_big_' || md5(c.policy_id::text),
-               case when s.status <> 'created' then 'pay_big_' || md5(c.policy_id::text) end,
+        insert into public.payments (case_id, razorpay_order_id, razorpay_payment_id, amount,
+                                     method, status, failure_reason, captured_at)
+        select o.case_id, 'order_big_' || md5(c.policy_id::text),
+               'pay_big_' || md5(c.policy_id::text),
                o.amount, case when s.status <> 'created' then 'upi' end, s.status,
                case when s.status = 'failed' then 'BAD_REQUEST_ERROR' end,
                case when s.status = 'captured' then o.created_at end
