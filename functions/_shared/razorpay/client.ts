@@ -23,7 +23,7 @@ export const defaultRazorpayTimeoutMs = 10_000;
 
 /** Options of createRazorpayClient. */
 export interface RazorpayClientOptions {
-  /** `https://api.razorpay.com` (RAZORPAY_BASE_URL) or the sandbox's `${url}/razorpay`; no `/v1`. */
+  /** `https://api.razorpay.com` (RAZORPAY_BASE_URL) or the sandbox's `${url}/razorpay`; no /v1. */
   baseUrl: string;
   /** `rzp_test_…` / `rzp_live_…`. */
   keyId: string;
@@ -149,7 +149,7 @@ export interface RazorpayClient {
   fetchOrderPayments(orderId: string, signal?: AbortSignal): Promise<RazorpayPayment[]>;
   /** `GET /v1/payments/{id}`. */
   fetchPayment(paymentId: string, signal?: AbortSignal): Promise<RazorpayPayment>;
-  /** `POST /v1/payments/{id}/capture {amount, currency}`; `amount` (paise) = the authorised amount. */
+  /** `POST /v1/payments/{id}/capture {amount, currency}`; amount (paise) = the authorised one. */
   capturePayment(
     paymentId: string,
     amount: number,

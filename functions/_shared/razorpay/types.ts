@@ -20,7 +20,7 @@ export const RazorpayNotesSchema = z.preprocess(
 /** Notes, as read. */
 export type RazorpayNotes = z.infer<typeof RazorpayNotesSchema>;
 
-/** Order statuses: `created` → `attempted` (a payment was tried) → `paid` (one was captured). */
+/** Order statuses: `created` → `attempted` (a payment was tried) → `paid` (fully captured). */
 export const OrderStatusSchema = z.enum(["created", "attempted", "paid"]);
 
 /** An order (`order_` + 14 alphanumerics): what Checkout is opened on. Razorpay docs orders. */
@@ -200,7 +200,7 @@ export const RazorpayWebhookSchema = z.looseObject({
 /** A webhook body. */
 export type RazorpayWebhook = z.infer<typeof RazorpayWebhookSchema>;
 
-/** The error envelope's inner object (VENDORS.md §4: "NA" in source/step/reason for auth errors). */
+/** The error envelope's inner object (VENDORS.md §4: "NA" in source/step/reason for auth). */
 export const RazorpayErrorBodySchema = z.looseObject({
   code: z.string(),
   description: z.string().optional(),
