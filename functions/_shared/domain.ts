@@ -35,7 +35,7 @@ export const channelTypes = ["sms", "email", "whatsapp", "telegram", "voice"] as
 export const consentPurposes = ["transactional", "service", "marketing"] as const;
 /** Values of public.consent_status. */
 export const consentStatuses = ["granted", "withdrawn"] as const;
-/** Values of public.payment_status (online payments; no route returns them yet). */
+/** Values of public.payment_status: a Razorpay payment's state, as Razorpay names it. */
 export const paymentStatuses = ["created", "authorized", "captured", "failed", "refunded"] as const;
 /**
  * Values of public.message_status: an outbound message's way from the outbox to the customer
@@ -98,6 +98,7 @@ export const CaseStage = z.enum(caseStages).openapi("CaseStage", {
 });
 export const CasePriority = z.enum(casePriorities).openapi("CasePriority");
 export const InstallmentStatus = z.enum(installmentStatuses).openapi("InstallmentStatus");
+export const PaymentStatus = z.enum(paymentStatuses).openapi("PaymentStatus");
 export const ChannelType = z.enum(channelTypes).openapi("ChannelType");
 export const ConsentPurpose = z.enum(consentPurposes).openapi("ConsentPurpose");
 export const ConsentStatus = z.enum(consentStatuses).openapi("ConsentStatus");

@@ -12,6 +12,7 @@ import hierarchy from "./hierarchy/index.ts";
 import me from "./me/index.ts";
 import messages from "./messages/index.ts";
 import outstandingAmounts from "./outstanding-amounts/index.ts";
+import payments from "./payments/index.ts";
 import templates from "./templates/index.ts";
 import vendors from "./vendors/index.ts";
 
@@ -20,6 +21,7 @@ const app = createApp("api")
   .route("/", me)
   .route("/", cases)
   .route("/", outstandingAmounts)
+  .route("/", payments)
   .route("/", customers)
   .route("/", hierarchy)
   .route("/", channels)
@@ -41,7 +43,9 @@ app.doc31("/openapi.json", () => ({
     title: "Py360 Renewal API",
     version: packageJson.version,
     description: "The renewal desk: renewal cases (list, read, move along their stages, " +
-      "reassign), each case's installments and their offline settlement, customer profiles and " +
+      "reassign), each case's installments and their offline settlement, premium collection " +
+      "through Razorpay (orders for Checkout, checkout verification, payment links, payment " +
+      "history, refunds), customer profiles and " +
       "contact details, the organisation hierarchy and its members, messaging channels, " +
       "outbound messages (WhatsApp, SMS, email) sent through the compliance gate, their " +
       "communications delivery status, message templates with their lint, vendor and channel " +

@@ -1,7 +1,8 @@
 // The `webhooks` edge function: the vendors' delivery callbacks and customers' inbound messages
-// (Twilio, Amazon SES through SNS, the WhatsApp Cloud API, SendGrid). No JWT (verify_jwt = false
-// in supabase/config.toml): every route checks its vendor's signature first, then hands the
-// delivery's events to private.record_message_events in one call and answers 2xx at once.
+// (Twilio, Amazon SES through SNS, the WhatsApp Cloud API, SendGrid), and Razorpay's payment
+// events. No JWT (verify_jwt = false in supabase/config.toml): every route checks its vendor's
+// signature first, then hands the delivery to the database in one call (messaging events to
+// private.record_message_events, Razorpay's to private.ingest_razorpay_event) and answers 2xx.
 // Refusals are problem+json: 401 for a missing, forged, altered or stale signature (nothing is
 // written), 503 for a vendor whose webhook secret is not configured, 400 for a correctly signed
 // body we cannot read, 413 for a body over 1 MiB.
@@ -10,6 +11,7 @@ import { createApp } from "../_shared/app.ts";
 import { config } from "../_shared/config.ts";
 import { problemResponse } from "../_shared/errors.ts";
 import { recordEvents, type WebhookDeps } from "./events.ts";
+import { razorpayRoutes } from "./razorpay.ts";
 import { sendgridRoutes } from "./sendgrid.ts";
 import { sesRoutes } from "./ses.ts";
 import { twilioRoutes } from "./twilio.ts";
@@ -46,7 +48,8 @@ export function createWebhooksApp(deps: Partial<WebhookDeps> = {}) {
     .route("/", twilioRoutes(full))
     .route("/", sesRoutes(full))
     .route("/", whatsappRoutes(full))
-    .route("/", sendgridRoutes(full));
+    .route("/", sendgridRoutes(full))
+    .route("/", razorpayRoutes(full));
 }
 
 const app = createWebhooksApp();

@@ -1,0 +1,147 @@
+// Reconciliation: what a lost webhook or a crash left open is asked of Razorpay and put right
+// through the same database functions the webhook and the API use (private.apply_razorpay_payment,
+// record_order_created, record_payment_link_created, apply_razorpay_refund). The database picks
+// the work (private.claim_payment_reconciliation: money first, each item leased so that two
+// runners never take the same one) and says when an item is due again; this file only asks.
+import { asService, type Tx } from "../db.ts";
+import { log } from "../log.ts";
+import type { RazorpayClient } from "../razorpay/client.ts";
+import { journaled } from "./razorpay_calls.ts";
+
+/** One item of private.claim_payment_reconciliation(). */
+interface Item {
+  kind:
+    | "payment_authorized"
+    | "order_creating"
+    | "refund_creating"
+    | "refund_pending"
+    | "link_creating"
+    | "order_open"
+    | "link_open";
+  subject_id: string;
+  razorpay_id: string | null;
+  lookup_key: string;
+}
+
+/** What one run did: items claimed, put right, and failed (left leased, retried later). */
+export interface ReconcileStats {
+  claimed: number;
+  done: number;
+  failed: number;
+}
+
+const apply = (payment: unknown, link: unknown = null) =>
+  asService((tx) =>
+    tx`select * from private.apply_razorpay_payment(
+         ${tx.json(payment as never)}::jsonb, 'reconcile', ${
+      link === null ? null : tx.json(link as never)
+    }::jsonb)`
+  );
+
+const applyRefund = (refund: unknown) =>
+  asService((tx) =>
+    tx`select * from private.apply_razorpay_refund(${tx.json(refund as never)}::jsonb)`
+  );
+
+const recordOrder = (id: string, order: unknown) =>
+  asService((tx) =>
+    tx`select private.record_order_created(${id}, null, ${tx.json(order as never)}::jsonb)`
+  );
+
+const recordLink = (id: string, link: unknown) =>
+  asService((tx) =>
+    tx`select private.record_payment_link_created(${id}, null, ${tx.json(link as never)}::jsonb)`
+  );
+
+/** Puts one item right; throws when Razorpay or the database fails (the lease retries it). */
+async function reconcile(client: RazorpayClient, item: Item): Promise<void> {
+  const { subject_id: id, razorpay_id: theirs, lookup_key: key } = item;
+  switch (item.kind) {
+    case "payment_authorized": {
+      // Capture what was authorised; a payment captured meanwhile is fetched instead.
+      const payment = await journaled(
+        "capture_payment",
+        id,
+        { payment_id: theirs, amount: Number(key) },
+        () => client.capturePayment(theirs!, Number(key)),
+      ).catch(() => client.fetchPayment(theirs!));
+      await apply(payment);
+      return;
+    }
+    case "order_creating": {
+      const [order] = await client.findOrdersByReceipt(key);
+      // Not at Razorpay: the create never arrived. It is asked again after the next lease, and
+      // ends as `expired` with the order's time (nothing can be paid on an order that is not).
+      if (order) await recordOrder(id, order);
+      return;
+    }
+    case "link_creating": {
+      const [link] = await client.findPaymentLinksByReferenceId(key);
+      if (link) await recordLink(id, link);
+      return;
+    }
+    case "refund_creating": {
+      // The same key and the same body as the first try: Razorpay answers the same refund.
+      const [refund] = await asService((tx: Tx) =>
+        tx<{ amount: number; reason: string }[]>`
+          select amount, reason from public.refunds where id = ${id}`
+      );
+      const entity = await client.createRefund(theirs!, {
+        amount: refund.amount,
+        notes: { refund_id: id, reason: refund.reason.slice(0, 250) },
+      }, key);
+      await applyRefund(entity);
+      return;
+    }
+    case "refund_pending": {
+      const entity = await client.fetchRefund(theirs!);
+      await applyRefund(entity);
+      return;
+    }
+    case "order_open": {
+      for (const payment of await client.fetchOrderPayments(theirs!)) await apply(payment);
+      const order = await client.fetchOrder(theirs!);
+      await recordOrder(id, order);
+      return;
+    }
+    case "link_open": {
+      const link = await client.fetchPaymentLink(theirs!);
+      for (const { payment_id } of link.payments ?? []) {
+        await apply(await client.fetchPayment(payment_id), link);
+      }
+      await recordLink(id, link);
+      return;
+    }
+  }
+}
+
+/**
+ * One reconciliation run: claims up to `maxItems` items due by `asOf` and asks Razorpay about
+ * each in turn (one at a time: Razorpay's rate limiter asks for gentleness). An item that fails
+ * is logged and stays leased until RAZORPAY_RECONCILE_AFTER, then is claimed again.
+ */
+export async function reconcilePayments(
+  client: RazorpayClient,
+  { maxItems = 50, asOf }: { maxItems?: number; asOf?: Date } = {},
+): Promise<ReconcileStats> {
+  const items = await asService((tx) =>
+    tx<Item[]>`
+      select * from private.claim_payment_reconciliation(
+        ${maxItems}, coalesce(${asOf ?? null}::timestamptz, now()))`
+  );
+  const stats: ReconcileStats = { claimed: items.length, done: 0, failed: 0 };
+  for (const item of items) {
+    try {
+      await reconcile(client, item);
+      stats.done++;
+    } catch (error) {
+      stats.failed++;
+      log("warn", "payment reconciliation failed; retried after its lease", {
+        kind: item.kind,
+        subject_id: item.subject_id,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+  return stats;
+}

@@ -1,0 +1,295 @@
+// Handlers of the payment routes. What is due, who may pay or refund what, and how money is
+// credited are the database's (private.open_payment_order, private.apply_razorpay_payment, ...);
+// these handlers run those as the caller, call Razorpay with a journal row written first, and
+// record Razorpay's answer as service_role.
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { z } from "@hono/zod-openapi";
+import type { AppEnv } from "../../_shared/app.ts";
+import { config } from "../../_shared/config.ts";
+import { asCaller, asService } from "../../_shared/db.ts";
+import { notFound, ProblemError } from "../../_shared/errors.ts";
+import { log } from "../../_shared/log.ts";
+import { ask, callJournaled, razorpay } from "../../_shared/payments/razorpay_calls.ts";
+import { verifyCheckoutSignature } from "../../_shared/signatures/razorpay.ts";
+import type {
+  CheckoutOrderSchema,
+  createPaymentLink,
+  createPaymentOrder,
+  getPaymentHistory,
+  PaymentLinkSchema,
+  refundPayment,
+  RefundSchema,
+  VerificationSchema,
+  verifyPayment,
+} from "./routes.ts";
+import { paymentHistory } from "./history.ts";
+
+type CheckoutOrder = z.infer<typeof CheckoutOrderSchema>;
+
+/** A row of private.open_payment_order(). */
+interface OrderRow {
+  payment_order_id: string;
+  receipt: string;
+  amount: number;
+  currency: string;
+  razorpay_order_id: string | null;
+  status: string;
+  expires_at: Date;
+  reused: boolean;
+  customer_name: string;
+  customer_email: string | null;
+  customer_phone: string | null;
+  case_number: string;
+  /** The journal row of the create call, written with the order; null for a reused order. */
+  call_id: string | null;
+}
+
+function checkout(row: OrderRow, orderId: string): CheckoutOrder {
+  return {
+    payment_order_id: row.payment_order_id,
+    order_id: orderId,
+    key_id: config().RAZORPAY_KEY_ID!,
+    amount: row.amount,
+    currency: row.currency,
+    receipt: row.receipt,
+    expires_at: row.expires_at.toISOString(),
+    reused: row.reused,
+    prefill: { name: row.customer_name, email: row.customer_email, contact: row.customer_phone },
+    notes: { case_number: row.case_number },
+  };
+}
+
+/**
+ * POST /cases/{caseId}/payments: the database opens the order as the caller, with the amount it
+ * computes, and journals the create call in the same transaction (or offers the case's open order
+ * for the same installments again); then Razorpay creates it and the answer is recorded. A crash
+ * in between leaves the order `creating`, which reconciliation finds by its receipt.
+ */
+export const createOrder: RouteHandler<typeof createPaymentOrder, AppEnv> = async (c) => {
+  const { caseId } = c.req.valid("param");
+  const { installment_ids, amount } = c.req.valid("json");
+  const client = razorpay();
+  const [row] = await asCaller(c.get("claims"), (tx) =>
+    tx<OrderRow[]>`
+      select * from private.open_payment_order(
+        ${caseId}, ${installment_ids ?? null}::uuid[], ${amount ?? null}::bigint)`);
+  if (row.reused && row.razorpay_order_id) {
+    return c.json(checkout(row, row.razorpay_order_id), 200);
+  }
+  // The body the journal row holds (private.open_payment_order writes it).
+  const request = {
+    amount: row.amount,
+    currency: row.currency,
+    receipt: row.receipt,
+    notes: { payment_order_id: row.payment_order_id, case_id: caseId },
+  };
+  const order = await callJournaled(
+    row.call_id!,
+    "create_order",
+    () => client.createOrder(request),
+  );
+  await asService((tx) =>
+    tx`select private.record_order_created(${row.payment_order_id}, ${row.call_id}, ${
+      tx.json(order as never)
+    }::jsonb)`
+  );
+  return c.json(checkout(row, order.id), 201);
+};
+
+/**
+ * POST /cases/{caseId}/payments/verify: Checkout's signature over the order id stored for this
+ * case (constant time); the verification is recorded, then Razorpay is asked for the payment
+ * and private.apply_razorpay_payment credits it if captured (once, whoever gets there first).
+ */
+export const verify: RouteHandler<typeof verifyPayment, AppEnv> = async (c) => {
+  const { caseId } = c.req.valid("param");
+  const body = c.req.valid("json");
+  const client = razorpay();
+  const claims = c.get("claims");
+  const [order] = await asCaller(claims, (tx) =>
+    tx<{ razorpay_order_id: string }[]>`
+      select razorpay_order_id from public.payment_orders
+       where case_id = ${caseId} and razorpay_order_id = ${body.razorpay_order_id}`);
+  if (!order) throw notFound("order of this case");
+  const valid = await verifyCheckoutSignature(
+    config().RAZORPAY_KEY_SECRET!,
+    order.razorpay_order_id,
+    body.razorpay_payment_id,
+    body.razorpay_signature,
+  );
+  if (!valid) {
+    log("warn", "checkout signature refused", { case_id: caseId });
+    throw new ProblemError(
+      400,
+      "Bad Request",
+      "The checkout signature does not match this order and payment.",
+    );
+  }
+  await asCaller(claims, (tx) =>
+    tx`select private.record_checkout_verification(
+         ${caseId}, ${order.razorpay_order_id}, ${body.razorpay_payment_id})`);
+  const payment = await ask(() => client.fetchPayment(body.razorpay_payment_id));
+  if (payment.order_id !== order.razorpay_order_id) {
+    throw new ProblemError(400, "Bad Request", "The payment belongs to another order.");
+  }
+  const [applied] = await asService((tx) =>
+    tx<{ payment_id: string; outcome: string; outstanding: number; status: string }[]>`
+      select a.payment_id, a.outcome, public.case_outstanding(a.case_id) as outstanding,
+             p.status
+        from private.apply_razorpay_payment(${tx.json(payment as never)}::jsonb, 'verify') a
+        join public.payments p on p.id = a.payment_id`
+  );
+  const result: z.infer<typeof VerificationSchema> = {
+    verified: true,
+    payment_id: applied.payment_id,
+    status: applied.status as z.infer<typeof VerificationSchema>["status"],
+    outcome: applied.outcome as z.infer<typeof VerificationSchema>["outcome"],
+    outstanding: applied.outstanding,
+  };
+  return c.json(result, 200);
+};
+
+/** A row of private.open_payment_link(). */
+interface LinkRow {
+  payment_link_id: string;
+  reference_id: string;
+  amount: number;
+  currency: string;
+  accepts_partial: boolean;
+  min_partial_amount: number | null;
+  expire_by: Date;
+  status: string;
+  razorpay_payment_link_id: string | null;
+  short_url: string | null;
+  reused: boolean;
+  customer_name: string;
+  customer_email: string | null;
+  customer_phone: string | null;
+  case_number: string;
+  policy_number: string;
+  /** The journal row of the create call, written with the link; null for a reused link. */
+  call_id: string | null;
+}
+
+type PaymentLink = z.infer<typeof PaymentLinkSchema>;
+
+function linkOf(row: LinkRow, link: { id: string; short_url: string; status: string }) {
+  const body: PaymentLink = {
+    id: row.payment_link_id,
+    payment_link_id: link.id,
+    short_url: link.short_url,
+    reference_id: row.reference_id,
+    amount: row.amount,
+    accept_partial: row.accepts_partial,
+    first_min_partial_amount: row.min_partial_amount,
+    status: link.status,
+    expire_by: row.expire_by.toISOString(),
+    reused: row.reused,
+  };
+  return body;
+}
+
+/**
+ * POST /cases/{caseId}/payment-links: opened (or offered again) by the database as the caller,
+ * with the create call journaled; created at Razorpay with its notifications off (we send the
+ * link through the outbox) and recorded as service_role.
+ */
+export const createLink: RouteHandler<typeof createPaymentLink, AppEnv> = async (c) => {
+  const { caseId } = c.req.valid("param");
+  const body = c.req.valid("json");
+  const client = razorpay();
+  const [row] = await asCaller(c.get("claims"), (tx) =>
+    tx<LinkRow[]>`
+      select * from private.open_payment_link(
+        ${caseId}, ${body.outstanding_amount_id ?? null}::uuid, ${body.accept_partial},
+        ${body.first_min_partial_amount ?? null}::bigint)`);
+  if (row.reused && row.razorpay_payment_link_id && row.short_url) {
+    const link = { id: row.razorpay_payment_link_id, short_url: row.short_url, status: row.status };
+    return c.json(linkOf(row, link), 200);
+  }
+  // The body the journal row holds (private.open_payment_link writes it), with the customer
+  // and a description, which the journal leaves out as personal data.
+  const request = {
+    amount: row.amount,
+    currency: row.currency,
+    accept_partial: row.accepts_partial,
+    ...(row.min_partial_amount === null
+      ? {}
+      : { first_min_partial_amount: row.min_partial_amount }),
+    expire_by: Math.floor(row.expire_by.getTime() / 1000),
+    reference_id: row.reference_id,
+    description: `Renewal premium, policy ${row.policy_number}`,
+    customer: {
+      name: row.customer_name,
+      ...(row.customer_email ? { email: row.customer_email } : {}),
+      ...(row.customer_phone ? { contact: row.customer_phone } : {}),
+    },
+    notify: { sms: false, email: false },
+    reminder_enable: false,
+    notes: { payment_link_id: row.payment_link_id, case_id: caseId },
+  };
+  const link = await callJournaled(
+    row.call_id!,
+    "create_payment_link",
+    () => client.createPaymentLink(request),
+  );
+  await asService((tx) =>
+    tx`select private.record_payment_link_created(${row.payment_link_id}, ${row.call_id}, ${
+      tx.json(link as never)
+    }::jsonb)`
+  );
+  return c.json(linkOf(row, link), 201);
+};
+
+/** GET /cases/{caseId}/payment-history: everything under RLS; 404 for a case not the caller's. */
+export const history: RouteHandler<typeof getPaymentHistory, AppEnv> = async (c) => {
+  const { caseId } = c.req.valid("param");
+  const result = await asCaller(c.get("claims"), (tx) => paymentHistory(tx, caseId));
+  if (!result) throw notFound("case");
+  return c.json(result, 200);
+};
+
+/** A row of private.request_refund(). */
+interface RefundRow {
+  refund_id: string;
+  razorpay_payment_id: string;
+  refund_amount: number;
+  refund_status: string;
+  idempotency_key: string;
+  call_id: string;
+}
+
+type Refund = z.infer<typeof RefundSchema>;
+
+/**
+ * POST /payments/{id}/refund: the database reserves the amount (admins only, within what is
+ * refundable) and journals the call; Razorpay refunds it under our X-Refund-Idempotency key, so a
+ * retry never refunds twice; private.apply_razorpay_refund records its state (the refund
+ * webhooks go through the same function).
+ */
+export const refund: RouteHandler<typeof refundPayment, AppEnv> = async (c) => {
+  const { id } = c.req.valid("param");
+  const { amount, reason } = c.req.valid("json");
+  const client = razorpay();
+  const [row] = await asCaller(c.get("claims"), (tx) =>
+    tx<RefundRow[]>`
+      select * from private.request_refund(${id}, ${amount ?? null}::bigint, ${reason})`);
+  // The body the journal row holds (private.request_refund writes it).
+  const request = {
+    amount: row.refund_amount,
+    notes: { refund_id: row.refund_id, reason: reason.slice(0, 250) },
+  };
+  const entity = await callJournaled(
+    row.call_id,
+    "create_refund",
+    () => client.createRefund(row.razorpay_payment_id, request, row.idempotency_key),
+  );
+  const [applied] = await asService((tx) =>
+    tx<Refund[]>`
+      select r.id, r.payment_id, r.razorpay_refund_id as refund_id, r.amount, r.reason, r.status,
+             r.failure_reason, r.created_at, r.processed_at
+        from private.apply_razorpay_refund(${tx.json(entity as never)}::jsonb) a
+        join public.refunds r on r.id = a.refund_id`
+  );
+  return c.json(applied, 201);
+};
