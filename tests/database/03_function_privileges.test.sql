@@ -67,6 +67,7 @@ select set_eq(
     -- ... what the API, webhook and reconciliation call as service_role ...
     'private.start_razorpay_call(text,uuid,jsonb) --S',
     'private.record_razorpay_call_failed(uuid,integer,jsonb,boolean) --S',
+    'private.finish_razorpay_call(uuid,uuid) --S',
     'private.record_order_created(uuid,uuid,jsonb) --S',
     'private.record_payment_link_created(uuid,uuid,jsonb) --S',
     'private.apply_razorpay_payment(jsonb,text,jsonb) --S',
@@ -76,7 +77,6 @@ select set_eq(
     -- ... and what only those definer functions use.
     'private.payment_caller_sees_case(uuid) ---',
     'private.setting_interval(text,interval) ---',
-    'private.finish_razorpay_call(uuid,uuid) ---',
     'private.format_inr(bigint) ---',
     'private.queue_payment_message(payments,text,text) ---',
     'private.payment_status_rank(payment_status) ---',

@@ -135,8 +135,8 @@ reset role;
 select is((select status from public.payment_orders where id = (select payment_order_id from opened where label = 'after expiry')),
   'created', 'which then is created');
 select tests.authenticate_as_service_role();
-select throws_ok($$select private.start_razorpay_call('delete_everything', gen_random_uuid(), '{}')$$,
-  '22023', null, 'the journal takes known operations only');
+select throws_ok($$select private.start_razorpay_call('Drop Table', gen_random_uuid(), '{}')$$,
+  '22023', null, 'the journal takes operations named in snake_case only');
 select private.start_razorpay_call('capture_payment', gen_random_uuid(),
   '{"amount": 100, "key_secret": "s3cret", "Authorization": "Basic x"}');
 reset role;

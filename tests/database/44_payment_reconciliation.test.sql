@@ -2,7 +2,7 @@
 -- money first, each item leased so two runners never take the same; and a lost webhook caught
 -- by the poll brings the case to the right state through the same allocation.
 begin;
-select plan(16);
+select plan(22);
 select tests.create_test_book();
 
 create temporary table opened (payment_order_id uuid, call_id uuid, label text);
@@ -110,6 +110,37 @@ select results_eq(
 select tests.authenticate_as_service_role();
 select is((select count(*) from private.claim_payment_reconciliation(50, now() + interval '4 days') c where c.kind like 'order%'),
   0::bigint, 'and it is not claimed again');
+-- An order whose create call never reached Razorpay: looked up once after its time, then failed.
+select tests.authenticate_as('agent_a');
+reset role;
+insert into public.payment_orders (case_id, amount, installment_ids, expires_at, reconcile_after)
+values (tests.fixture('case_b'), 1200000, array[tests.fixture('installment_b')], now() + interval '30 minutes',
+        now() + interval '10 minutes');
+select tests.authenticate_as_service_role();
+select is((select count(*) from private.claim_payment_reconciliation(50, now() + interval '20 minutes') c
+            where c.kind = 'order_creating'), 1::bigint, 'an unanswered order is looked up before its time');
+select is((select count(*) from private.claim_payment_reconciliation(50, now() + interval '35 minutes') c
+            where c.kind = 'order_creating'), 1::bigint, 'and once after it');
+select is((select count(*) from private.claim_payment_reconciliation(50, now() + interval '50 minutes') c
+            where c.kind = 'order_creating'), 0::bigint, 'then, not found, it is not looked up again');
+reset role;
+select results_eq(
+  $$select status, reconcile_after, last_error from public.payment_orders
+     where case_id = tests.fixture('case_b') and razorpay_order_id is null$$,
+  $$values ('failed', null::timestamptz, 'not found at Razorpay by its receipt')$$,
+  'its creation failed for good');
+
+-- Lookups are journalled and finished too.
+select tests.authenticate_as_service_role();
+select lives_ok(
+  $$select private.finish_razorpay_call(private.start_razorpay_call('fetch_order_payments', tests.fixture('case_a'),
+      '{"order_id": "order_T44A"}'), tests.fixture('case_a'))$$,
+  'the runner journals a lookup and finishes it');
+reset role;
+select results_eq(
+  $$select state, http_status, finished_at is not null from private.razorpay_calls where operation = 'fetch_order_payments'$$,
+  $$values ('succeeded', 200, true)$$, 'the lookup is journalled as succeeded');
+
 select tests.authenticate_as('admin');
 select throws_ok($$select * from private.claim_payment_reconciliation()$$, '42501', null, 'the desk does not reconcile');
 reset role;
