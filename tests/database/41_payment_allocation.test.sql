@@ -4,7 +4,7 @@
 -- order expired or for a closed case is flagged with a refund-due message; reminders of a case
 -- that renews are cancelled, transactional messages kept; the desk still settles offline.
 begin;
-select plan(42);
+select plan(44);
 select tests.create_test_book();
 
 insert into public.outstanding_amounts (case_id, installment_number, due_date, amount)
@@ -80,6 +80,13 @@ select is((select status from public.payment_orders po join orders o on o.paymen
   'attempted', 'a part of the order paid leaves it attempted');
 select is((select count(*) from public.messages where idempotency_key = 't41:reminder:a' and status = 'queued'), 1::bigint,
   'the reminder stays queued while something is owed');
+select tests.authenticate_as_service_role();
+select throws_ok($$update public.renewal_cases set stage = 'renewed' where id = tests.fixture('case_a')$$,
+  'PY005', null, 'a partly paid case cannot be set renewed, not even by the backend');
+select tests.authenticate_as('admin');
+select throws_ok($$update public.renewal_cases set stage = 'renewed' where id = tests.fixture('case_a')$$,
+  'PY005', null, 'nor by an admin');
+reset role;
 
 -- The same payment again, by every other path, and a late failure report.
 select tests.authenticate_as_service_role();

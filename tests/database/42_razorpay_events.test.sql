@@ -3,7 +3,7 @@
 -- replay window is kept for review; payment.captured and order.paid for one payment credit it
 -- once; a late payment.failed never downgrades; subscriptions wait for autopay.
 begin;
-select plan(25);
+select plan(27);
 select tests.create_test_book();
 
 -- Case A's order at Razorpay.
@@ -126,6 +126,30 @@ select results_eq(
   $$values ('applied')$$, 'payment_link.expired is applied');
 reset role;
 select is((select status from public.payment_links where razorpay_payment_link_id = 'plink_T42B'), 'expired', 'the link is expired');
+
+-- payment_link.paid: the payment webhook of a link, credited through the link.
+select tests.authenticate_as('agent_b');
+select count(*) from private.open_payment_link(tests.fixture('case_b'));
+reset role;
+select private.record_payment_link_created(pl.id, null, jsonb_build_object('id', 'plink_T42C', 'reference_id', pl.reference_id,
+         'amount', pl.amount, 'status', 'created'))
+  from public.payment_links pl where pl.case_id = tests.fixture('case_b') and pl.status = 'creating';
+select tests.authenticate_as_service_role();
+select results_eq(
+  $$select outcome from private.ingest_razorpay_event('evt_T42_11',
+      jsonb_build_object('event', 'payment_link.paid', 'created_at', extract(epoch from now())::bigint,
+        'payload', jsonb_build_object(
+          'payment_link', jsonb_build_object('entity', jsonb_build_object('id', 'plink_T42C', 'status', 'paid',
+            'amount', 1200000, 'amount_paid', 1200000, 'order_id', 'order_T42CL')),
+          'payment', jsonb_build_object('entity', jsonb_build_object('id', 'pay_T42C', 'amount', 1200000,
+            'currency', 'INR', 'status', 'captured', 'order_id', 'order_T42CL', 'method', 'upi')))), 'current')$$,
+  $$values ('applied')$$, 'payment_link.paid is applied');
+reset role;
+select results_eq(
+  $$select l.status, l.amount_paid, l.razorpay_order_id, c.stage::text
+      from public.payment_links l join public.renewal_cases c on c.id = l.case_id where l.razorpay_payment_link_id = 'plink_T42C'$$,
+  $$values ('paid', 1200000::bigint, 'order_T42CL', 'renewed')$$,
+  'the link is paid, knows its order, and its case renews');
 
 -- Refused input and callers.
 select tests.authenticate_as_service_role();
