@@ -3,7 +3,7 @@
 -- replay window is kept for review; payment.captured and order.paid for one payment credit it
 -- once; a late payment.failed never downgrades; subscriptions wait for autopay.
 begin;
-select plan(27);
+select plan(29);
 select tests.create_test_book();
 
 -- Case A's order at Razorpay.
@@ -11,8 +11,12 @@ create temporary table opened (payment_order_id uuid);
 grant all on opened to authenticated;
 select tests.authenticate_as('agent_a');
 insert into opened select o.payment_order_id from private.open_payment_order(tests.fixture('case_a')) o;
+select tests.authenticate_as('agent_b');
+insert into opened select o.payment_order_id from private.open_payment_order(tests.fixture('case_b')) o;
 reset role;
-select private.record_order_created(po.id, null, jsonb_build_object('id', 'order_T42A', 'receipt', po.receipt, 'amount', po.amount))
+select private.record_order_created(po.id, null, jsonb_build_object('id',
+         case po.case_id when tests.fixture('case_a') then 'order_T42A' else 'order_T42B' end,
+         'receipt', po.receipt, 'amount', po.amount))
   from public.payment_orders po join opened o on o.payment_order_id = po.id;
 
 -- A Razorpay envelope around a payment (and, for order.paid, its order), created `age` ago.
@@ -150,6 +154,24 @@ select results_eq(
       from public.payment_links l join public.renewal_cases c on c.id = l.case_id where l.razorpay_payment_link_id = 'plink_T42C'$$,
   $$values ('paid', 1200000::bigint, 'order_T42CL', 'renewed')$$,
   'the link is paid, knows its order, and its case renews');
+
+-- A payment recorded by a checkout verification against case A's order, which Razorpay says
+-- paid case B's: it goes to case B (flagged there, as case B renewed meanwhile), not case A.
+select tests.authenticate_as('agent_a');
+select count(*) from private.record_checkout_verification(tests.fixture('case_a'), 'order_T42A', 'pay_T42MIS');
+select tests.authenticate_as_service_role();
+select results_eq(
+  $$select outcome from private.ingest_razorpay_event('evt_T42_12',
+      jsonb_set(jsonb_set(pg_temp.event('payment.captured', 'pay_T42MIS', 'captured'),
+        '{payload,payment,entity,order_id}', '"order_T42B"'), '{payload,payment,entity,amount}', '500'), 'current')$$,
+  $$values ('applied')$$, 'the capture of a payment recorded against another order is applied');
+reset role;
+select results_eq(
+  $$select p.case_id = tests.fixture('case_b'), po.razorpay_order_id, p.razorpay_order_id, p.review_reason, p.credited_at
+      from public.payments p join public.payment_orders po on po.id = p.payment_order_id
+     where p.razorpay_payment_id = 'pay_T42MIS'$$,
+  $$values (true, 'order_T42B', 'order_T42B', 'case_closed', null::timestamptz)$$,
+  'to the order and case Razorpay names');
 
 -- Refused input and callers.
 select tests.authenticate_as_service_role();
