@@ -132,13 +132,17 @@ export const verify: RouteHandler<typeof verifyPayment, AppEnv> = async (c) => {
   if (payment.order_id !== order.razorpay_order_id) {
     throw new ProblemError(400, "Bad Request", "The payment belongs to another order.");
   }
-  const [applied] = await asService((tx) =>
-    tx<{ payment_id: string; outcome: string; outstanding: number; status: string }[]>`
-      select a.payment_id, a.outcome, public.case_outstanding(a.case_id) as outstanding,
-             p.status
-        from private.apply_razorpay_payment(${tx.json(payment as never)}::jsonb, 'verify') a
-        join public.payments p on p.id = a.payment_id`
-  );
+  // Two statements: the second sees what the first credited (a stable function in the same
+  // statement would read the case as it was before).
+  const applied = await asService(async (tx) => {
+    const [row] = await tx<{ payment_id: string; outcome: string; case_id: string }[]>`
+      select payment_id, outcome, case_id
+        from private.apply_razorpay_payment(${tx.json(payment as never)}::jsonb, 'verify')`;
+    const [now] = await tx<{ status: string; outstanding: number }[]>`
+      select p.status, public.case_outstanding(p.case_id) as outstanding
+        from public.payments p where p.id = ${row.payment_id}`;
+    return { ...row, ...now };
+  });
   const result: z.infer<typeof VerificationSchema> = {
     verified: true,
     payment_id: applied.payment_id,

@@ -1,0 +1,132 @@
+// Shared by the payment tests: the webhooks function behind the functions gateway on a free port,
+// the vendor sandbox's Razorpay posting its webhooks there, and the functions' RAZORPAY_*
+// variables pointed at the sandbox. The api app reads its configuration once per test module, on
+// first use, so a test module starts this harness at its top, before any request (each module
+// runs in an isolate of its own; the environment is the process's, so close() takes the
+// variables away again).
+import assert from "node:assert/strict";
+import { closeDb } from "../../functions/_shared/db.ts";
+import { createWebhooksApp } from "../../functions/webhooks/app.ts";
+import { type Sandbox, startSandbox } from "../../sandbox/mod.ts";
+import { gatewayHandler } from "../../scripts/gateway.ts";
+import { adminSql, api, createCase, expectJson, tokenFor } from "./_helpers.ts";
+
+/** A running harness. */
+export interface PaymentsHarness {
+  sandbox: Sandbox;
+  /** `${functionsUrl}/webhooks/razorpay`. */
+  webhookUrl: string;
+  close(): Promise<void>;
+}
+
+const razorpayVariables = [
+  "RAZORPAY_BASE_URL",
+  "RAZORPAY_KEY_ID",
+  "RAZORPAY_KEY_SECRET",
+  "RAZORPAY_WEBHOOK_SECRET",
+  "RAZORPAY_WEBHOOK_SECRET_PREVIOUS",
+] as const;
+
+/** Starts the gateway (webhooks), the sandbox, and sets the RAZORPAY_* variables. */
+export async function startPayments(): Promise<PaymentsHarness> {
+  const app = createWebhooksApp();
+  const handle = gatewayHandler(
+    new Map([["webhooks", { name: "webhooks", verifyJwt: false, fetch: app.fetch }]]),
+  );
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handle);
+  const webhookUrl = `http://127.0.0.1:${server.addr.port}/functions/v1/webhooks/razorpay`;
+  const sandbox = await startSandbox({ webhooks: { razorpay: webhookUrl } });
+  const c = sandbox.credentials;
+  Deno.env.set("RAZORPAY_BASE_URL", `${sandbox.url}/razorpay`);
+  Deno.env.set("RAZORPAY_KEY_ID", c.razorpayKeyId);
+  Deno.env.set("RAZORPAY_KEY_SECRET", c.razorpayKeySecret);
+  Deno.env.set("RAZORPAY_WEBHOOK_SECRET", c.razorpayWebhookSecret);
+  return {
+    sandbox,
+    webhookUrl,
+    close: async () => {
+      await sandbox.close();
+      await server.shutdown();
+      await closeDb();
+      for (const name of razorpayVariables) Deno.env.delete(name);
+    },
+  };
+}
+
+/** POSTs JSON to a sandbox control path (e.g. `razorpay/pay`) and returns its JSON answer. */
+export async function control<T = Record<string, unknown>>(
+  sandbox: Sandbox,
+  path: string,
+  body: Record<string, unknown> = {},
+): Promise<T> {
+  const response = await fetch(`${sandbox.url}/_control/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `control ${path}: ${response.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+/** GETs a sandbox inspection path (e.g. `razorpay/deliveries`). */
+export async function inspect<T = unknown>(sandbox: Sandbox, path: string): Promise<T> {
+  const response = await fetch(`${sandbox.url}/_inspect/${path}`);
+  assert.equal(response.status, 200, path);
+  return await response.json() as T;
+}
+
+/** The agent who holds the test cases, and one who does not. */
+export const agent = "farah.agent@py360.test";
+export const otherAgent = "gopal.agent@py360.test";
+export const admin = "admin@py360.test";
+
+/** A fresh case of `agent` owing `amounts` (paise) in installments due a month apart. */
+export async function caseOwing(amounts: number[] = [1500000]) {
+  const fixture = await createCase(agent);
+  const sql = adminSql();
+  if (amounts.length !== 1 || amounts[0] !== 1500000) {
+    await sql`delete from public.outstanding_amounts where case_id = ${fixture.caseId}`;
+    for (const [i, amount] of amounts.entries()) {
+      await sql`
+        insert into public.outstanding_amounts (case_id, installment_number, due_date, amount)
+        select id, ${i + 1}, due_date + ${30 * i}::int, ${amount}
+          from public.renewal_cases where id = ${fixture.caseId}`;
+    }
+  }
+  return fixture;
+}
+
+/** Opens an order for the case as its agent; the CheckoutOrder. */
+export async function openOrder(caseId: string, body: Record<string, unknown> = {}) {
+  const token = await tokenFor(agent);
+  return await expectJson(
+    await api(`/cases/${caseId}/payments`, { token, method: "POST", body }),
+    201,
+  ) as { order_id: string; amount: number; payment_order_id: string };
+}
+
+/** Waits until `check` holds (polling every 50 ms), failing after `ms`. */
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean>,
+  ms = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The case's stage, what it owes, and its credited payments. */
+export async function caseState(caseId: string) {
+  const [row] = await adminSql()`
+    select c.stage, public.case_outstanding(c.id)::int as outstanding,
+           (select count(*)::int from public.payments p
+             where p.case_id = c.id and p.credited_at is not null) as credited,
+           (select count(*)::int from public.payment_allocations a
+              join public.payments p on p.id = a.payment_id where p.case_id = c.id) as allocations
+      from public.renewal_cases c where c.id = ${caseId}`;
+  return row as { stage: string; outstanding: number; credited: number; allocations: number };
+}
