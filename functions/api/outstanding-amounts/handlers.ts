@@ -14,8 +14,8 @@ import type {
 type Installment = z.infer<typeof InstallmentSchema>;
 
 const installmentColumns = (tx: Tx) =>
-  tx`id, installment_number, due_date::text as due_date, amount, currency, status, paid_at,
-     reason`;
+  tx`id, installment_number, due_date::text as due_date, amount, amount_paid, currency, status,
+     paid_at, reason`;
 
 /** GET /cases/{caseId}/outstanding-amounts: 404 for a case the caller cannot see. */
 export const list: RouteHandler<typeof listOutstandingAmounts, AppEnv> = async (c) => {
@@ -42,8 +42,13 @@ export const list: RouteHandler<typeof listOutstandingAmounts, AppEnv> = async (
 export const settle: RouteHandler<typeof settleOutstandingAmount, AppEnv> = async (c) => {
   const { caseId, id } = c.req.valid("param");
   const { status, reason, paid_at } = c.req.valid("json");
-  const [row] = await asCaller(c.get("claims"), (tx) =>
-    tx<Installment[]>`
+  const row = await asCaller(c.get("claims"), async (tx) => {
+    // The case first, then the installment: the order every payment path locks in (the
+    // installment's own trigger locks the case after the row, which could deadlock with them).
+    const [visible] = await tx`select 1 from public.renewal_cases where id = ${caseId}`;
+    if (!visible) return undefined;
+    await tx`select private.lock_case(${caseId})`;
+    const [settled] = await tx<Installment[]>`
       update public.outstanding_amounts
          set status = ${status},
              reason = ${reason},
@@ -51,7 +56,9 @@ export const settle: RouteHandler<typeof settleOutstandingAmount, AppEnv> = asyn
       paid_at ?? null
     }::timestamptz, now()) end
        where id = ${id} and case_id = ${caseId}
-      returning ${installmentColumns(tx)}`);
+      returning ${installmentColumns(tx)}`;
+    return settled;
+  });
   if (!row) throw notFound("installment");
   return c.json(row, 200);
 };

@@ -16,6 +16,9 @@ export const InstallmentSchema = z.object({
   installment_number: z.number().int(),
   due_date: IsoDate,
   amount: Paise,
+  amount_paid: Paise.openapi({
+    description: "Paid online so far, in paise (partial payments); the rest is still owed",
+  }),
   currency: z.string().openapi({ example: "INR" }),
   status: InstallmentStatus,
   paid_at: DateTime.nullable(),
