@@ -70,8 +70,9 @@ async function reconcile(client: RazorpayClient, item: Item): Promise<void> {
     }
     case "order_creating": {
       const [order] = await client.findOrdersByReceipt(key);
-      // Not at Razorpay: the create never arrived. It is asked again after the next lease, and
-      // ends as `expired` with the order's time (nothing can be paid on an order that is not).
+      // Not at Razorpay: the create never arrived. It is asked again after the next lease; once
+      // a lookup past the order's expiry found nothing, the claim fails it (nobody can have paid
+      // an order that does not exist).
       if (order) await recordOrder(id, order);
       return;
     }
