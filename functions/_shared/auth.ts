@@ -103,3 +103,20 @@ export const requireUser = createMiddleware<AppEnv>(async (c, next) => {
   c.set("claims", claims);
   await next();
 });
+
+/**
+ * Requires the service_role key (the jobs' door: pg_cron through pg_net): 401 without a valid
+ * token, 403 for any other role. `what` names the job in the refusal, e.g. "drain the outbox".
+ */
+export function requireServiceRole(what: string) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const token = bearerToken(c.req.header("authorization"));
+    if (!token) throw new ProblemError(401, "Unauthorized", "Missing authorization header.");
+    const claims = await verifyToken(token);
+    if (claims.role !== "service_role") {
+      throw new ProblemError(403, "Forbidden", `Only the service_role key may ${what}.`);
+    }
+    c.set("claims", claims);
+    await next();
+  });
+}
