@@ -1,7 +1,8 @@
 // The local dispatcher, and the self-hosted one for operators without pg_net: drains the outbox
 // whenever the gate NOTIFYs `messages_queued`, and on a tick for what comes due later (deferred
 // and retried messages, released ones, expired leases). Several may run side by side: claims
-// skip each other's rows, and the rate limits and breakers live in the database.
+// skip each other's rows, and the rate limits and breakers live in the database. It also
+// reconciles payments with Razorpay once a minute (scripts/lib/reconciler.ts).
 //
 // `deno run -A scripts/worker.ts [--name NAME] [--tick-ms 1000] [--batch 100] [--concurrency 32]`
 // with the functions' environment (FUNCTIONS_DB_URL and the vendors' variables); `npm start`
@@ -13,6 +14,7 @@ import { drain, type DrainStats } from "../functions/_shared/dispatch.ts";
 import { log } from "../functions/_shared/log.ts";
 import { buildProviders } from "../functions/_shared/providers/mod.ts";
 import type { Provider, ProviderCode } from "../functions/_shared/providers/types.ts";
+import { startReconciler } from "./lib/reconciler.ts";
 
 /** How a worker runs. */
 export interface WorkerOptions {
@@ -148,9 +150,11 @@ if (import.meta.main) {
     concurrency: Number(values.concurrency),
     onDrain: (stats) => log("info", "worker: drained", { ...stats }),
   });
+  // The same process reconciles payments with Razorpay once a minute.
+  const reconciler = startReconciler();
   log("info", "worker: started", { name: values.name ?? `worker-${Deno.pid}` });
   const stop = async () => {
-    await worker.stop();
+    await Promise.all([worker.stop(), reconciler.stop()]);
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", stop);
