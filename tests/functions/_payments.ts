@@ -8,8 +8,10 @@ import assert from "node:assert/strict";
 import { closeDb } from "../../functions/_shared/db.ts";
 import { createWebhooksApp } from "../../functions/webhooks/app.ts";
 import { type Sandbox, startSandbox } from "../../sandbox/mod.ts";
+import { razorpayHmac } from "../../sandbox/razorpay_webhooks.ts";
 import { gatewayHandler } from "../../scripts/gateway.ts";
 import { adminSql, api, createCase, expectJson, tokenFor } from "./_helpers.ts";
+import { createTemplate, enqueue } from "./_messaging.ts";
 
 /** A running harness. */
 export interface PaymentsHarness {
@@ -129,4 +131,120 @@ export async function caseState(caseId: string) {
               join public.payments p on p.id = a.payment_id where p.case_id = c.id) as allocations
       from public.renewal_cases c where c.id = ${caseId}`;
   return row as { stage: string; outstanding: number; credited: number; allocations: number };
+}
+
+/**
+ * Runs `task(0 … count-1)` with at most `limit` in flight (bounded concurrency, so a 1,000-fold
+ * test loads the gateway and the pool the way a burst does without opening 1,000 sockets at
+ * once); the results in index order. A task that throws fails the whole run after the others end.
+ */
+export async function pool<T>(
+  limit: number,
+  count: number,
+  task: (index: number) => Promise<T>,
+): Promise<T[]> {
+  const results = new Array<T>(count);
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (next < count) {
+      const index = next++;
+      try {
+        results[index] = await task(index);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
+  if (errors.length > 0) throw errors[0];
+  return results;
+}
+
+/** A webhook event the sandbox made: its X-Razorpay-Event-Id, type and the exact body bytes. */
+export interface MadeEvent {
+  id: string;
+  event: string;
+  body: string;
+  createdAt: number;
+  secretVersion: number;
+}
+
+/** The events the sandbox made that mention `needle` (a pay_/order_/plink_/rfnd_ id). */
+export async function madeEvents(sandbox: Sandbox, needle: string): Promise<MadeEvent[]> {
+  const events = await inspect<MadeEvent[]>(sandbox, "razorpay/events");
+  return events.filter((e) => e.body.includes(`"${needle}"`));
+}
+
+/**
+ * POSTs `body` to the webhook URL as Razorpay would: X-Razorpay-Event-Id `eventId`, and
+ * X-Razorpay-Signature = hex HMAC-SHA256(`secret`, body) unless `signature` is given (null: no
+ * header at all). Signed with the sandbox's node:crypto signer, not the module under test.
+ */
+export function postWebhook(
+  url: string,
+  body: string,
+  { secret, eventId, signature }: { secret?: string; eventId: string; signature?: string | null },
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "x-razorpay-event-id": eventId,
+  };
+  const sig = signature === undefined ? razorpayHmac(secret!, body) : signature;
+  if (sig !== null) headers["x-razorpay-signature"] = sig;
+  return fetch(url, { method: "POST", headers, body });
+}
+
+/**
+ * Queues `count` reminders for the case through the gate (private.enqueue_messages), as the
+ * reminder job would: SMS on a fresh `service` template (not transactional, so a case that closes
+ * cancels them). Returns their message ids.
+ */
+export async function queueReminders(
+  fixture: { caseId: string; customerId: string },
+  count = 2,
+): Promise<string[]> {
+  reminderTemplate ??= createTemplate({
+    purpose: "service",
+    body: "Renew now {{customer_name}} -PYRNWL",
+  })
+    .then((t) => t.code);
+  const code = await reminderTemplate;
+  const ids = await enqueue(
+    Array.from({ length: count }, () => ({
+      customer_id: fixture.customerId,
+      case_id: fixture.caseId,
+      template_code: code,
+    })),
+  );
+  assert.equal(ids.length, count, "every reminder is queued");
+  return ids;
+}
+let reminderTemplate: Promise<string> | undefined;
+
+/** The case's reminders: how many are still queued, how many cancelled, and when the last was. */
+export async function reminderState(ids: string[]) {
+  const [row] = await adminSql()`
+    select count(*) filter (where status = 'queued')::int as queued,
+           count(*) filter (where status = 'cancelled')::int as cancelled,
+           max(cancelled_at) as last_cancelled_at
+      from public.messages where id = any(${ids}::uuid[])`;
+  return row as { queued: number; cancelled: number; last_cancelled_at: Date | null };
+}
+
+/** The stages a case moved to, oldest first, from the audit log (one row per real change). */
+export async function stageChanges(caseId: string): Promise<string[]> {
+  const rows = await adminSql()`
+    select new_row ->> 'stage' as stage from public.audit_log
+     where table_name = 'renewal_cases' and row_id = ${caseId} and action = 'update'
+       and old_row ->> 'stage' is distinct from new_row ->> 'stage'
+     order by id`;
+  return rows.map((row) => row.stage as string);
+}
+
+/** How many messages a payment queued under an idempotency key (`receipt:` / `refund_due:`). */
+export async function paymentMessages(key: string): Promise<number> {
+  const [row] = await adminSql()`
+    select count(*)::int as n from public.messages where idempotency_key = ${key}`;
+  return row.n;
 }
