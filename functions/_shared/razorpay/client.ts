@@ -1,4 +1,5 @@
-// A small fetch client for the Razorpay REST calls we make (VENDORS.md §4, §10): the `razorpay`
+// A small fetch client for the Razorpay REST calls we make (VENDORS.md §4, §10; plans and
+// subscriptions from Razorpay's API reference, subscriptions/*): the `razorpay`
 // npm SDK hard-codes its host (so it cannot reach the sandbox), rides on axios (which broke
 // under Supabase's edge runtime) and needs Node crypto. HTTP Basic `key_id:key_secret`, JSON
 // bodies, a deadline per call, answers checked with the schemas of types.ts, and every failure
@@ -7,6 +8,7 @@
 // is the caller's decision. Money in paise, times in unix seconds.
 import { z } from "zod";
 import {
+  type PlanPeriod,
   RazorpayErrorEnvelopeSchema,
   type RazorpayOrder,
   RazorpayOrderSchema,
@@ -14,8 +16,12 @@ import {
   type RazorpayPaymentLink,
   RazorpayPaymentLinkSchema,
   RazorpayPaymentSchema,
+  type RazorpayPlan,
+  RazorpayPlanSchema,
   type RazorpayRefund,
   RazorpayRefundSchema,
+  type RazorpaySubscription,
+  RazorpaySubscriptionSchema,
 } from "./types.ts";
 
 /** How long a call may take unless told otherwise, in milliseconds. */
@@ -137,6 +143,57 @@ export interface CreateRefundInput {
   receipt?: string;
 }
 
+/**
+ * `POST /v1/plans`. Razorpay docs subscriptions/create-plan. A plan cannot be edited or deleted:
+ * reuse one per (period, interval, amount).
+ */
+export interface CreatePlanInput {
+  /** With interval, the cycle: a quarter is `monthly` × 3. */
+  period: PlanPeriod;
+  /** Periods per cycle, ≥ 1 (≥ 7 for `daily`). */
+  interval: number;
+  item: {
+    name: string;
+    /** Paise per cycle, ≥ 100. */
+    amount: number;
+    /** Default `INR`. */
+    currency?: string;
+    description?: string;
+  };
+  /** ≤ 15 keys × 256 characters. */
+  notes?: Record<string, string>;
+}
+
+/**
+ * `POST /v1/subscriptions`. Razorpay docs subscriptions/create-subscription. Not idempotent:
+ * journal the call first.
+ */
+export interface CreateSubscriptionInput {
+  /** `plan_…`. */
+  plan_id: string;
+  /** Cycles to charge (our installments still open). */
+  total_count: number;
+  /** Units of the plan per charge (default 1). */
+  quantity?: number;
+  /**
+   * Unix seconds of the first charge; absent = at once after the customer authorises (the
+   * authorisation then starts the first cycle).
+   */
+  start_at?: number;
+  /** Unix seconds: the last moment the customer may authorise; the subscription expires after. */
+  expire_by?: number;
+  /** 1 = Razorpay tells the customer itself (SMS/email); we send 0 and notify ourselves. */
+  customer_notify?: 0 | 1;
+  /** ≤ 15 keys × 256 characters, e.g. `{case_id, autopay_id}`. */
+  notes?: Record<string, string>;
+}
+
+/** `POST /v1/subscriptions/{id}/cancel`. Razorpay docs subscriptions/cancel-subscription. */
+export interface CancelSubscriptionInput {
+  /** 0 = now (status `cancelled`); 1 = at the end of the current cycle (no further charge). */
+  cancel_at_cycle_end: 0 | 1;
+}
+
 /** The calls we make to Razorpay. Each rejects with RazorpayError only. */
 export interface RazorpayClient {
   /** Creates an order (not idempotent: journal the call first, look up by receipt after). */
@@ -183,6 +240,38 @@ export interface RazorpayClient {
   ): Promise<RazorpayRefund>;
   /** `GET /v1/refunds/{id}`. */
   fetchRefund(refundId: string, signal?: AbortSignal): Promise<RazorpayRefund>;
+  /** Creates a plan (`POST /v1/plans`, item.currency INR by default). */
+  createPlan(input: CreatePlanInput, signal?: AbortSignal): Promise<RazorpayPlan>;
+  /** `GET /v1/plans/{id}`. */
+  fetchPlan(planId: string, signal?: AbortSignal): Promise<RazorpayPlan>;
+  /**
+   * Creates a subscription (`POST /v1/subscriptions`): answered `status: "created"` with the
+   * `short_url` where the customer authorises the mandate. Not idempotent.
+   */
+  createSubscription(
+    input: CreateSubscriptionInput,
+    signal?: AbortSignal,
+  ): Promise<RazorpaySubscription>;
+  /** `GET /v1/subscriptions/{id}`. */
+  fetchSubscription(subscriptionId: string, signal?: AbortSignal): Promise<RazorpaySubscription>;
+  /**
+   * `POST /v1/subscriptions/{id}/cancel {cancel_at_cycle_end}`; a cancelled subscription cannot
+   * be reactivated. Refused (BAD_REQUEST_ERROR, field `status`) once cancelled, completed or
+   * expired.
+   */
+  cancelSubscription(
+    subscriptionId: string,
+    input: CancelSubscriptionInput,
+    signal?: AbortSignal,
+  ): Promise<RazorpaySubscription>;
+  /**
+   * `POST /v1/subscriptions/{id}/pause {pause_at: "now"}`: no charge until resumed. ⚠ Only an
+   * `active` subscription pauses; pausing an `authenticated` one (start_at still ahead)
+   * **cancels** it (Razorpay docs subscriptions/pause-subscription, "Watch Out").
+   */
+  pauseSubscription(subscriptionId: string, signal?: AbortSignal): Promise<RazorpaySubscription>;
+  /** `POST /v1/subscriptions/{id}/resume {resume_at: "now"}`: a paused subscription charges again. */
+  resumeSubscription(subscriptionId: string, signal?: AbortSignal): Promise<RazorpaySubscription>;
 }
 
 const idempotencyKeyShape = /^[A-Za-z0-9_-]{10,}$/;
@@ -331,6 +420,32 @@ export function createRazorpayClient(options: RazorpayClientOptions): RazorpayCl
     },
     fetchRefund: (refundId, signal) =>
       call("GET", `/refunds/${id(refundId)}`, RazorpayRefundSchema, { signal }),
+    createPlan: (input, signal) =>
+      call("POST", "/plans", RazorpayPlanSchema, {
+        body: { ...input, item: { currency: "INR", ...input.item } },
+        signal,
+      }),
+    fetchPlan: (planId, signal) =>
+      call("GET", `/plans/${id(planId)}`, RazorpayPlanSchema, { signal }),
+    createSubscription: (input, signal) =>
+      call("POST", "/subscriptions", RazorpaySubscriptionSchema, { body: input, signal }),
+    fetchSubscription: (subscriptionId, signal) =>
+      call("GET", `/subscriptions/${id(subscriptionId)}`, RazorpaySubscriptionSchema, { signal }),
+    cancelSubscription: (subscriptionId, input, signal) =>
+      call("POST", `/subscriptions/${id(subscriptionId)}/cancel`, RazorpaySubscriptionSchema, {
+        body: input,
+        signal,
+      }),
+    pauseSubscription: (subscriptionId, signal) =>
+      call("POST", `/subscriptions/${id(subscriptionId)}/pause`, RazorpaySubscriptionSchema, {
+        body: { pause_at: "now" },
+        signal,
+      }),
+    resumeSubscription: (subscriptionId, signal) =>
+      call("POST", `/subscriptions/${id(subscriptionId)}/resume`, RazorpaySubscriptionSchema, {
+        body: { resume_at: "now" },
+        signal,
+      }),
   };
 }
 

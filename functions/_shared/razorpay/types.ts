@@ -67,6 +67,10 @@ export const RazorpayPaymentSchema = z.looseObject({
   status: PaymentStatusSchema,
   /** The order it pays (null for payments made without one). */
   order_id: z.string().nullable().optional(),
+  /** The invoice it pays (`inv_…`): set on a subscription's charges, null otherwise. */
+  invoice_id: z.string().nullable().optional(),
+  /** `cust_…` for a subscription's charges. */
+  customer_id: z.string().nullable().optional(),
   /** `card`, `upi`, `netbanking`, `wallet`, `emi`… */
   method: z.string().nullable().optional(),
   /** Paise refunded so far. */
@@ -170,6 +174,116 @@ export const RazorpayRefundSchema = z.looseObject({
 /** A refund. */
 export type RazorpayRefund = z.infer<typeof RazorpayRefundSchema>;
 
+/**
+ * A plan's billing period; with `interval` it makes the cycle (`monthly` × 3 = quarterly).
+ * Razorpay docs subscriptions/create-plan: `daily`, `weekly`, `monthly`, `yearly` (the S2S guide
+ * also names `quarterly`; we spell a quarter as monthly × 3). Daily plans need interval ≥ 7.
+ */
+export const PlanPeriodSchema = z.enum(["daily", "weekly", "monthly", "yearly"]);
+/** A plan's billing period. */
+export type PlanPeriod = z.infer<typeof PlanPeriodSchema>;
+
+/**
+ * A plan (`plan_` + 14): what a subscription charges and how often, reusable, never edited or
+ * deleted once made. Razorpay docs subscriptions/create-plan (its sample answer).
+ */
+export const RazorpayPlanSchema = z.looseObject({
+  id: z.string().startsWith("plan_"),
+  entity: z.literal("plan"),
+  /** Cycles of `period` per charge (2 + monthly = every two months). */
+  interval: z.number().int().positive(),
+  period: PlanPeriodSchema,
+  item: z.looseObject({
+    /** `item_` + 14. */
+    id: z.string().startsWith("item_"),
+    name: z.string(),
+    description: z.string().nullable().optional(),
+    /** Paise charged per cycle (per unit of the subscription's quantity). */
+    amount: paise,
+    unit_amount: paise.optional(),
+    currency: z.string(),
+    active: z.boolean().optional(),
+  }),
+  notes: RazorpayNotesSchema.optional(),
+  created_at: unixSeconds,
+});
+/** A plan. */
+export type RazorpayPlan = z.infer<typeof RazorpayPlanSchema>;
+
+/**
+ * Subscription statuses (Razorpay docs subscriptions/states, pause-subscription):
+ * `created` → `authenticated` (the customer authorised the mandate; start_at in the future) →
+ * `active` (cycles charging) → `completed` (every cycle charged). A failed charge → `pending`
+ * (retried) → `halted` after the retries (3); `paused` / `active` by pause and resume; `cancelled`
+ * (for good); `expired` (not authorised by expire_by).
+ */
+export const SubscriptionStatusSchema = z.enum([
+  "created",
+  "authenticated",
+  "active",
+  "pending",
+  "halted",
+  "cancelled",
+  "completed",
+  "expired",
+  "paused",
+]);
+/** A subscription status. */
+export type SubscriptionStatus = z.infer<typeof SubscriptionStatusSchema>;
+
+/** A count Razorpay may send as a number or as digits (razorpay_dart types remaining_count String). */
+const count = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\d+$/).transform(Number),
+]);
+
+/**
+ * A subscription (`sub_` + 14): a plan charged `total_count` times on a mandate the customer
+ * authorises at `short_url`. Razorpay docs subscriptions/entity, create-subscription,
+ * pause-subscription, resume-subscription (their sample answers). Times unix seconds.
+ */
+export const RazorpaySubscriptionSchema = z.looseObject({
+  id: z.string().startsWith("sub_"),
+  entity: z.literal("subscription"),
+  plan_id: z.string(),
+  /** `cust_…`, set once the customer authorised the mandate. */
+  customer_id: z.string().nullable().optional(),
+  status: SubscriptionStatusSchema,
+  /** The cycle last charged (null before the first charge). */
+  current_start: unixSeconds.nullable(),
+  current_end: unixSeconds.nullable(),
+  /** When it was cancelled or completed. */
+  ended_at: unixSeconds.nullable().optional(),
+  /** Units of the plan per charge: a charge is item.amount × quantity paise. */
+  quantity: z.number().int().positive(),
+  notes: RazorpayNotesSchema.nullable().optional(),
+  /** When the next charge is due (null when none is). */
+  charge_at: unixSeconds.nullable(),
+  start_at: unixSeconds.nullable(),
+  end_at: unixSeconds.nullable().optional(),
+  auth_attempts: z.number().int().nonnegative().optional(),
+  total_count: count,
+  paid_count: count,
+  remaining_count: count.optional(),
+  /** Razorpay answers a boolean for the `customer_notify: 0|1` it was created with. */
+  customer_notify: z.union([z.boolean(), z.number()]).optional(),
+  created_at: unixSeconds,
+  /** The last moment the customer may authorise (null when none was set). */
+  expire_by: unixSeconds.nullable().optional(),
+  /** Where the customer authorises the mandate. */
+  short_url: z.string().nullable().optional(),
+  has_scheduled_changes: z.boolean().optional(),
+  change_scheduled_at: unixSeconds.nullable().optional(),
+  /** `upi`, `card`, `emandate`… once authorised. */
+  payment_method: z.string().nullable().optional(),
+  paused_at: unixSeconds.nullable().optional(),
+  pause_initiated_by: z.string().nullable().optional(),
+  source: z.string().optional(),
+  offer_id: z.string().nullable().optional(),
+});
+/** A subscription. */
+export type RazorpaySubscription = z.infer<typeof RazorpaySubscriptionSchema>;
+
 /** `{entity: …}` wrapper of each entity in a webhook's payload. */
 function wrapped<T extends z.ZodType>(schema: T) {
   return z.looseObject({ entity: schema });
@@ -178,13 +292,19 @@ function wrapped<T extends z.ZodType>(schema: T) {
 /**
  * A webhook body (VENDORS.md §4): `{entity:"event", account_id:"acc_…", event, contains,
  * payload, created_at}`. `payload` holds a snapshot of each entity named in `contains` at the
- * time of the event (`order.paid` carries order and payment). Subscriptions are kept loose until
- * the autopay slice reads them.
+ * time of the event (`order.paid` carries order and payment). Every `subscription.*` event
+ * carries the subscription, and the payment too when one was tried before it (Razorpay docs
+ * webhooks/subscriptions): `subscription.charged` = subscription + the captured payment (its
+ * `invoice_id` and `order_id` set), `subscription.pending` / `halted` = + the failed payment,
+ * `subscription.authenticated` = + the mandate's authorisation payment (never premium money).
  */
 export const RazorpayWebhookSchema = z.looseObject({
   entity: z.literal("event"),
   account_id: z.string(),
-  /** e.g. `payment.captured`, `order.paid`, `payment_link.partially_paid`, `refund.processed`. */
+  /**
+   * e.g. `payment.captured`, `order.paid`, `payment_link.partially_paid`, `refund.processed`,
+   * `subscription.charged`.
+   */
   event: z.string().min(1),
   contains: z.array(z.string()),
   payload: z.looseObject({
@@ -192,7 +312,7 @@ export const RazorpayWebhookSchema = z.looseObject({
     order: wrapped(RazorpayOrderSchema).optional(),
     payment_link: wrapped(RazorpayPaymentLinkSchema).optional(),
     refund: wrapped(RazorpayRefundSchema).optional(),
-    subscription: wrapped(z.looseObject({ id: z.string() })).optional(),
+    subscription: wrapped(RazorpaySubscriptionSchema).optional(),
   }),
   /** Unix seconds when the event was made (retries keep it). */
   created_at: unixSeconds,
