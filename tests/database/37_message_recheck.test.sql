@@ -3,7 +3,7 @@
 -- and redrives inside their hours, fallbacks that cannot cost a batch, breakers that cannot stick
 -- half-open, opt-outs with punctuation, dead letters a vendor reports on, and the smaller holes.
 begin;
-select plan(32);
+select plan(35);
 select tests.create_test_book();
 
 create function pg_temp.ist(clock time, days integer default 1) returns timestamptz
@@ -174,6 +174,65 @@ select is((select status::text from private.send_desk_message(jsonb_build_object
 reset role;
 select is((select template_snapshot ->> 'dlt_template_id' from public.messages where idempotency_key = 'was-dead'),
   '1107123456789012345', 'what the vendor''s template gets is kept with the message');
+
+-- 6. The claim asks the rules of the whole batch in one join (20261129144700): for every
+-- combination below it blocks exactly where private.message_block_reason(), the gate's
+-- function, says so, with its reason.
+insert into public.customers (id, full_name, phone, email, dnd)
+values ('70000000-0000-4000-8000-000000000001', 'Matrix Plain', '+919700000001', 'plain@example.com', false),
+       ('70000000-0000-4000-8000-000000000002', 'Matrix Dnd', '+919700000002', 'dnd@example.com', true),
+       ('70000000-0000-4000-8000-000000000003', 'Matrix Withdrawn', '+919700000003', 'gone@example.com', false),
+       ('70000000-0000-4000-8000-000000000004', 'Matrix Window', '+919700000004', 'win@example.com', false),
+       ('70000000-0000-4000-8000-000000000005', 'Matrix Closed', '+919700000005', 'shut@example.com', false);
+insert into public.consents (customer_id, channel, purpose, status, source)
+select c.id, x.channel::public.channel_type, x.purpose::public.consent_purpose,
+       x.status::public.consent_status, 'web_form'
+  from (values ('70000000-0000-4000-8000-000000000001'::uuid, 'sms', 'marketing', 'granted'),
+               ('70000000-0000-4000-8000-000000000001', 'email', 'marketing', 'granted'),
+               ('70000000-0000-4000-8000-000000000002', 'sms', 'marketing', 'granted'),
+               ('70000000-0000-4000-8000-000000000003', 'sms', 'service', 'withdrawn'),
+               ('70000000-0000-4000-8000-000000000003', 'email', 'marketing', 'withdrawn'),
+               ('70000000-0000-4000-8000-000000000004', 'whatsapp', 'service', 'granted'),
+               ('70000000-0000-4000-8000-000000000005', 'whatsapp', 'service', 'granted'))
+       as x (customer, channel, purpose, status)
+  join public.customers c on c.id = x.customer;
+insert into public.whatsapp_windows (customer_id, last_inbound_at)
+values ('70000000-0000-4000-8000-000000000004', pg_temp.ist('11:00', 2)),
+       ('70000000-0000-4000-8000-000000000005', pg_temp.ist('11:00', 0));
+insert into public.suppressions (channel, address, reason, source)
+values ('email', 'plain@example.com', 'hard_bounce', 'test'), ('sms', '+919700000004', 'invalid_number', 'test');
+update public.app_settings set value = 'false' where key = 'ENABLE_EMAIL_CAMPAIGNS';
+insert into public.messages (customer_id, channel, purpose, template_id, body, recipient, status,
+                             idempotency_key, next_attempt_at, queued_at)
+select c.id, k.channel::public.channel_type, k.purpose::public.consent_purpose, t.id, 'x',
+       case when r.blank then null
+            when k.channel = 'email' then c.email::text else c.phone end,
+       'queued', format('matrix:%s:%s:%s:%s', c.full_name, k.channel, k.purpose, coalesce(k.code, 'free'))
+                 || case when r.blank then ':blank' else '' end,
+       pg_temp.ist('11:59', 2), pg_temp.ist('11:59', 2)
+  from public.customers c
+ cross join (values ('sms', 'marketing', 'offer'), ('sms', 'service', 'due'), ('sms', 'service', null),
+                    ('email', 'marketing', 'offer'), ('email', 'transactional', null),
+                    ('whatsapp', 'service', 'due'), ('whatsapp', 'service', null),
+                    ('whatsapp', 'service', 'pending')) as k (channel, purpose, code)
+ cross join (values (false), (true)) as r (blank)
+  left join public.templates t on t.code = k.code and t.channel::text = k.channel
+ where c.full_name like 'Matrix %';
+create temp table matrix_expected on commit drop as
+select m.id, private.message_block_reason(m.customer_id, m.channel, m.purpose, m.recipient,
+                                          m.template_id, pg_temp.ist('12:00', 2)) as reason
+  from public.messages m where m.idempotency_key like 'matrix:%';
+select cmp_ok((select count(distinct reason)::integer from matrix_expected), '>=', 9,
+  'the matrix meets most of the rules (and some messages none)');
+select is((select count(*)::integer from matrix_expected where reason is null) > 0, true,
+  'some of its messages may go');
+select count(*) from private.claim_messages('matrix', 1000, pg_temp.ist('12:00', 2));
+select is(
+  (select count(*)::integer from matrix_expected e join public.messages m on m.id = e.id
+    where m.blocked_reason is distinct from e.reason
+       or (m.status = 'blocked') <> (e.reason is not null)),
+  0, 'the claim blocks exactly what message_block_reason blocks, with its reason');
+update public.app_settings set value = 'true' where key = 'ENABLE_EMAIL_CAMPAIGNS';
 
 select * from finish();
 rollback;
