@@ -3,7 +3,7 @@
 -- leaves `sending` (so an accepted message is never sent again), suppressions, the WhatsApp
 -- window, and opt-out replies in English and Hindi.
 begin;
-select plan(27);
+select plan(28);
 select tests.create_test_book();
 
 insert into public.templates (code, channel, purpose, body, dlt_entity_id, dlt_header,
@@ -74,6 +74,9 @@ select private.record_message_events('twilio', jsonb_build_array(
   pg_temp.event('e3:delivered', null, 'delivered', jsonb_build_object('message_id', (select id from sent where idempotency_key = 'e-3'))),
   pg_temp.event('e4:sent', null, 'sent', jsonb_build_object('message_id', (select id from sent where idempotency_key = 'e-4')))));
 select is(pg_temp.status_of('e-3'), 'sending', 'a callback does not take a message from its dispatcher');
+select is((select string_agg(idempotency_key, ',' order by idempotency_key) from public.messages
+            where callbacks_waiting), 'e-3,e-4',
+  'only messages a callback found sending are marked for the early-callback trigger (20261129144923)');
 select private.record_send_results('w1', jsonb_agg(jsonb_build_object('id', s.id, 'attempt', s.attempts,
          'ok', true, 'provider_message_id', 'SMe3')))
   from sent s where s.idempotency_key = 'e-3';
