@@ -1,5 +1,7 @@
 // `npm test` and `npm run bench` remove their throwaway clusters when stopped by SIGTERM or SIGINT,
-// not only at a normal end: the server is stopped and its temporary folder deleted.
+// not only at a normal end: the server is stopped and its temporary folder deleted. Also through
+// npm itself, which passes a SIGTERM to its script's shell only (package.json's scripts `exec`
+// deno so that the signal reaches it).
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { projectRoot, tryRun } from "../../scripts/lib/run.ts";
@@ -24,8 +26,13 @@ async function exists(path: string): Promise<boolean> {
  * server's pid file), sends `signal`, and returns the exit code, the folder and the server's pid.
  */
 async function interrupt(script: string[], printed: RegExp, signal: "SIGTERM" | "SIGINT") {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...script],
+  // `npm ...` runs through npm (whose shell must exec deno, or the signal stops at the shell);
+  // anything else is a deno script.
+  const [program, args] = script[0] === "npm"
+    ? ["npm", script.slice(1)]
+    : [Deno.execPath(), ["run", "-A", ...script]];
+  const child = new Deno.Command(program, {
+    args,
     cwd: projectRoot,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -81,6 +88,14 @@ for (
       130,
     ],
     [
+      "npm test, through npm itself",
+      // A long file: a run that ignored the signal would still be going when npm has exited.
+      ["npm", "test", "--", "tests/database/20_domain_rls.test.sql"],
+      /throwaway database on port \d+ in (\S+)/,
+      "SIGTERM",
+      143,
+    ],
+    [
       "npm run bench",
       ["bench/renewals.ts", "--policies", "2000", "--iterations", "5"],
       /throwaway cluster in (\S+)/,
@@ -94,5 +109,7 @@ for (
     assert.equal(code, expected, output);
     assert.equal(await alive(serverPid), false, "the server is stopped");
     assert.equal(await exists(dirname(dataDir)), false, `${dirname(dataDir)} is deleted`);
+    // Stopped, not finished: a run the signal never reached would end with its tally.
+    assert.doesNotMatch(output, /^\d+ passed, \d+ failed$/m, "the run stopped at the signal");
   });
 }
