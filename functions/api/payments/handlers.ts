@@ -288,12 +288,16 @@ export const refund: RouteHandler<typeof refundPayment, AppEnv> = async (c) => {
     "create_refund",
     () => client.createRefund(row.razorpay_payment_id, request, row.idempotency_key),
   );
-  const [applied] = await asService((tx) =>
-    tx<Refund[]>`
+  // Two statements: the second sees what the first recorded (in one statement the join read the
+  // refund as it was before, `creating` with no Razorpay id).
+  const applied = await asService(async (tx) => {
+    const [{ refund_id: refundId }] = await tx<{ refund_id: string }[]>`
+      select refund_id from private.apply_razorpay_refund(${tx.json(entity as never)}::jsonb)`;
+    const [row] = await tx<Refund[]>`
       select r.id, r.payment_id, r.razorpay_refund_id as refund_id, r.amount, r.reason, r.status,
              r.failure_reason, r.created_at, r.processed_at
-        from private.apply_razorpay_refund(${tx.json(entity as never)}::jsonb) a
-        join public.refunds r on r.id = a.refund_id`
-  );
+        from public.refunds r where r.id = ${refundId}`;
+    return row;
+  });
   return c.json(applied, 201);
 };
