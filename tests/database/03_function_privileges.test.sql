@@ -61,7 +61,8 @@ select set_eq(
     'private.message_status_rank(message_status) ---',
     -- Payments: what the desk calls (each checks the caller's case or role itself) ...
     'private.open_payment_order(uuid,uuid[],bigint) -U-',
-    'private.open_payment_link(uuid,uuid,boolean,bigint) -U-',
+    'private.open_payment_link(uuid,uuid,boolean,bigint) -US',
+    'private.open_autopay(uuid) -U-',
     'private.record_checkout_verification(uuid,text,text) -U-',
     'private.request_refund(uuid,bigint,text) -U-',
     -- ... what the API, webhook and reconciliation call as service_role ...
@@ -74,12 +75,20 @@ select set_eq(
     'private.apply_razorpay_refund(jsonb) --S',
     'private.ingest_razorpay_event(text,jsonb,text) --S',
     'private.claim_payment_reconciliation(integer,timestamp with time zone) --S',
+    'private.record_plan_created(uuid,uuid,jsonb) --S',
+    'private.record_subscription_created(uuid,uuid,jsonb) --S',
+    'private.apply_razorpay_subscription_payment(jsonb,jsonb,text) --S',
+    'private.schedule_autopay_notices(timestamp with time zone) --S',
+    'private.open_autopay_fallback_link(uuid) --S',
+    'private.queue_payment_link_reminder(uuid,timestamp with time zone) --S',
     -- ... and what only those definer functions use.
     'private.payment_caller_sees_case(uuid) ---',
     'private.setting_interval(text,interval) ---',
     'private.format_inr(bigint) ---',
     'private.queue_payment_message(payments,text,text) ---',
     'private.payment_status_rank(payment_status) ---',
+    'private.record_autopay_state(uuid,jsonb,text,timestamp with time zone,boolean) ---',
+    'private.queue_case_message(uuid,text,text,jsonb,timestamp with time zone) ---',
     -- Called by the book-key triggers (security definer) only.
     'private.refresh_customer_book_keys(uuid[]) ---',
     -- The daily jobs: pg_cron (as the owner) and service_role only.

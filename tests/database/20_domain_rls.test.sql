@@ -38,6 +38,29 @@ union all
 select 'payment_allocation_' || case when a.case_id = tests.fixture('case_a') then 'a' else 'b' end, a.id
   from public.payment_allocations a where a.case_id in (tests.fixture('case_a'), tests.fixture('case_b'));
 
+-- Autopay rows of each side: a plan both share, a mandate and a pre-debit notice per case.
+insert into public.autopay_plans (period, "interval", amount, razorpay_plan_id, status)
+values ('monthly', 1, 1200000, 'plan_RLS', 'created');
+insert into public.autopay_mandates (case_id, autopay_plan_id, razorpay_plan_id, razorpay_subscription_id,
+                                     status, installment_amount, period, "interval", total_count,
+                                     start_at, expire_by, max_amount)
+select tests.fixture('case_' || side), (select id from public.autopay_plans where razorpay_plan_id = 'plan_RLS'),
+       'plan_RLS', 'sub_RLS' || upper(side), 'active', 1200000, 'monthly', 1, 1,
+       now() + interval '30 days', now() + interval '28 days', 10000000
+  from unnest(array['a', 'b']) side;
+insert into public.autopay_debit_notices (autopay_mandate_id, case_id, outstanding_amount_id, amount, charge_at)
+select m.id, m.case_id, o.id, 1200000, m.start_at
+  from public.autopay_mandates m join public.outstanding_amounts o on o.case_id = m.case_id
+ where m.razorpay_subscription_id like 'sub_RLS%';
+insert into tests.fixtures (name, id)
+select 'autopay_plan', id from public.autopay_plans where razorpay_plan_id = 'plan_RLS'
+union all
+select 'autopay_mandate_' || lower(right(razorpay_subscription_id, 1)), id
+  from public.autopay_mandates where razorpay_subscription_id like 'sub_RLS%'
+union all
+select 'autopay_notice_' || case when n.case_id = tests.fixture('case_a') then 'a' else 'b' end, n.id
+  from public.autopay_debit_notices n where n.case_id in (tests.fixture('case_a'), tests.fixture('case_b'));
+
 create temporary table matrix (
   tbl text, op text, statement text,
   admin text, zone_manager text, branch_b_manager text, agent_a text, agent_b text,
@@ -182,6 +205,44 @@ insert into matrix values
   ('refunds', 'delete a', 'delete from public.refunds where id = tests.fixture(''refund_a'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   ('refunds', 'truncate', 'truncate public.refunds cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  -- autopay_mandates, autopay_debit_notices: read with their case; autopay_plans: read by the
+  -- desk; all written by the autopay functions only.
+  ('autopay_mandates', 'select a', 'select 1 from public.autopay_mandates where id = tests.fixture(''autopay_mandate_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('autopay_mandates', 'select b', 'select 1 from public.autopay_mandates where id = tests.fixture(''autopay_mandate_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('autopay_mandates', 'insert', 'insert into public.autopay_mandates (case_id, autopay_plan_id, installment_amount, period, "interval", total_count, start_at, expire_by, max_amount) values (tests.fixture(''case_a''), tests.fixture(''autopay_plan''), 1200000, ''monthly'', 1, 1, now(), now(), 10000000)',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_mandates', 'update a', 'update public.autopay_mandates set pause_reason = null, pause_requested_at = null where id = tests.fixture(''autopay_mandate_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_mandates', 'delete a', 'delete from public.autopay_mandates where id = tests.fixture(''autopay_mandate_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_mandates', 'truncate', 'truncate public.autopay_mandates cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_debit_notices', 'select a', 'select 1 from public.autopay_debit_notices where id = tests.fixture(''autopay_notice_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('autopay_debit_notices', 'select b', 'select 1 from public.autopay_debit_notices where id = tests.fixture(''autopay_notice_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('autopay_debit_notices', 'insert', 'insert into public.autopay_debit_notices (autopay_mandate_id, case_id, outstanding_amount_id, amount, charge_at) values (tests.fixture(''autopay_mandate_a''), tests.fixture(''case_a''), tests.fixture(''installment_b''), 1200000, now())',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_debit_notices', 'update a', 'update public.autopay_debit_notices set charge_at = now() where id = tests.fixture(''autopay_notice_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_debit_notices', 'delete a', 'delete from public.autopay_debit_notices where id = tests.fixture(''autopay_notice_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_debit_notices', 'truncate', 'truncate public.autopay_debit_notices cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_plans', 'select', 'select 1 from public.autopay_plans where id = tests.fixture(''autopay_plan'')',
+   '1', '1', '1', '1', '1', '0', '42501'),
+  ('autopay_plans', 'insert', 'insert into public.autopay_plans (period, "interval", amount) values (''monthly'', 3, 500000)',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_plans', 'update', 'update public.autopay_plans set amount = 100 where id = tests.fixture(''autopay_plan'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_plans', 'delete', 'delete from public.autopay_plans where id = tests.fixture(''autopay_plan'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('autopay_plans', 'truncate', 'truncate public.autopay_plans cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('payments', 'column autopay_mandate_id', 'update public.payments set autopay_mandate_id = null where id = tests.fixture(''payment_a'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   ('payments', 'column amount_refunded', 'update public.payments set amount_refunded = 0 where id = tests.fixture(''payment_a'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
