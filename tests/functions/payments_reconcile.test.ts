@@ -313,17 +313,26 @@ dbTest(
     assert.equal(await refunded(payment.id), 400000);
     assert.equal((await caseState(fixture.caseId)).outstanding, 1400000);
 
-    // 3. The rest, fully, with Razorpay's answer lost: the call gives up (503), the retry is
-    // refused (nothing left to refund), and the poll repeats the create under the same key.
+    // 3. The rest, fully, with Razorpay's answer and its webhook lost: the call gives up (503),
+    // the retry is refused (nothing left to refund), and the poll repeats the create under the
+    // same key, which Razorpay answers with the refund it made.
     await control(sandbox, "razorpay", {
       failNext: { code: "lost_answer", path: `/v1/payments/${paid.payment.id}/refund` },
     });
-    await expectProblem(await refund({ reason: "the rest, please" }), 503);
-    const retried = await expectProblem(await refund({ reason: "the rest, please" }), 409);
-    assert.equal(retried.code, "PY012");
-    await sandbox.callbacksSettled();
-    await poll();
-    await sandbox.callbacksSettled();
+    await control(sandbox, "razorpay/webhooks", { drop: true });
+    try {
+      await expectProblem(await refund({ reason: "the rest, please" }), 503);
+      const retried = await expectProblem(await refund({ reason: "the rest, please" }), 409);
+      assert.equal(retried.code, "PY012");
+      const [creating] = await adminSql()`
+        select status, razorpay_refund_id from public.refunds
+         where payment_id = ${payment.id} order by created_at desc limit 1`;
+      assert.deepEqual({ ...creating }, { status: "creating", razorpay_refund_id: null });
+      const stats = await poll();
+      assert.ok(stats.done >= 1, JSON.stringify(stats));
+    } finally {
+      await control(sandbox, "razorpay/webhooks", { drop: false });
+    }
     const rows = await adminSql()`
       select id, status, amount::int, idempotency_key from public.refunds
        where payment_id = ${payment.id} order by created_at`;
