@@ -1,7 +1,8 @@
 // Razorpay's REST API as the sandbox plays it (VENDORS.md §4), under /razorpay/v1: orders
 // (create with Razorpay's validation errors, fetch, list by receipt, an order's payments),
 // payments (fetch, capture of exactly the authorised amount), payment links (create with a
-// reference_id unique in the account, fetch, list by reference_id, cancel), refunds
+// reference_id unique in the account, fetch, list by reference_id, cancel), plans and
+// subscriptions (razorpay_subscriptions_api.ts), refunds
 // (`POST /v1/payments/{id}/refund` with X-Refund-Idempotency: the same body answers the same
 // refund, another body is refused, a retry while the first is in flight is 409; fetch). HTTP
 // Basic `key_id:key_secret`, the `{error:{code, description, field, source, step, reason,
@@ -13,6 +14,17 @@
 // Descriptions marked (v) are the sandbox's wording, not Razorpay's.
 import { basicAuth, json, sameSecret } from "./http.ts";
 import {
+  amountError,
+  currencyError,
+  extraFieldsError,
+  notesError,
+  notFound,
+  page,
+  razorpayError,
+  urlNotFound,
+  validationError,
+} from "./razorpay_http.ts";
+import {
   type Entity,
   type Order,
   type PaymentLink,
@@ -22,6 +34,8 @@ import {
   snapshot,
   unixNow,
 } from "./razorpay_store.ts";
+import { SubscriptionBook } from "./razorpay_subscriptions.ts";
+import { plansRoute, subscriptionsRoute } from "./razorpay_subscriptions_api.ts";
 import { RazorpayWebhooks } from "./razorpay_webhooks.ts";
 import { sleep, type VendorState } from "./state.ts";
 import type { SandboxContext } from "./types.ts";
@@ -45,44 +59,6 @@ const statusOfCode: Record<string, number> = {
   SERVICE_UNAVAILABLE: 503,
 };
 
-/** The envelope of an auth, URL or server error: "NA" in source, step and reason. */
-export function razorpayError(status: number, description: string, code?: string): Response {
-  return json({
-    error: {
-      code: code ?? codeOfStatus(status),
-      description,
-      source: "NA",
-      step: "NA",
-      reason: "NA",
-      metadata: {},
-    },
-  }, status);
-}
-
-/** The envelope of a validation error (VENDORS.md §4, Razorpay docs orders/create). */
-export function validationError(field: string, description: string): Response {
-  return json({
-    error: {
-      code: "BAD_REQUEST_ERROR",
-      description,
-      field,
-      source: "business",
-      step: "payment_initiation",
-      reason: "input_validation_failed",
-      metadata: {},
-    },
-  }, 400);
-}
-
-function codeOfStatus(status: number): string {
-  if (status === 502 || status === 504) return "GATEWAY_ERROR";
-  if (status === 503) return "SERVICE_UNAVAILABLE";
-  if (status >= 500) return "SERVER_ERROR";
-  return "BAD_REQUEST_ERROR";
-}
-
-const notFound = () => razorpayError(400, "The id provided does not exist");
-
 /** A refund idempotency key's record: the request it was first used with, and its refund. */
 interface RefundKey {
   /** Payment id and the canonical body of the first request. */
@@ -101,6 +77,8 @@ export interface RefundSettings {
 /** The Razorpay vendor: the REST API over the account's store, and its webhooks. */
 export class RazorpayVendor {
   store = new RazorpayStore();
+  /** Plans and subscriptions (razorpay_subscriptions.ts). */
+  subscriptions = new SubscriptionBook(this.store);
   webhooks: RazorpayWebhooks;
   refundSettings: RefundSettings = { settle: "processed", processingMs: 0 };
   private refundKeys = new Map<string, RefundKey>();
@@ -116,6 +94,7 @@ export class RazorpayVendor {
   reset(): void {
     this.cancel();
     this.store.reset();
+    this.subscriptions.reset();
     this.webhooks.reset();
     this.refundSettings = { settle: "processed", processingMs: 0 };
     this.refundKeys.clear();
@@ -172,11 +151,11 @@ export class RazorpayVendor {
     try {
       parts = path.split("/").filter(Boolean).map(decodeURIComponent);
     } catch {
-      return this.urlNotFound();
+      return urlNotFound();
     }
     const [version, resource, id, action] = parts;
     const method = request.method;
-    if (version !== "v1" || parts.length > 4) return this.urlNotFound();
+    if (version !== "v1" || parts.length > 4) return urlNotFound();
     let body: Record<string, unknown> = {};
     if (method === "POST") {
       const text = await request.text();
@@ -222,6 +201,10 @@ export class RazorpayVendor {
       const refund = this.store.refunds.get(id);
       return refund ? json(refund) : notFound();
     }
+    if (resource === "plans") return plansRoute(this, { method, url, id, action, body });
+    if (resource === "subscriptions") {
+      return subscriptionsRoute(this, { method, url, id, action, body });
+    }
     if (resource === "payment_links") {
       if (method === "POST" && !id) return this.createLink(body);
       if (method === "GET" && !id) return this.listLinks(url);
@@ -231,16 +214,18 @@ export class RazorpayVendor {
       if (method === "GET" && !action) return json(link);
       if (method === "POST" && action === "cancel") return this.cancelLink(link);
     }
-    return this.urlNotFound();
+    return urlNotFound();
   }
 
   /**
    * Lists a call that changed the account for `GET /_inspect/razorpay/requests`: `id` the
    * entity's, `subject` the operation (`order.create`, `payment.capture`, `refund.create`,
-   * `payment_link.create`, `payment_link.cancel`), `ourId` our key (receipt, reference_id or
-   * X-Refund-Idempotency), `to` the link's customer contact.
+   * `payment_link.create`, `payment_link.cancel`, `plan.create`, `subscription.create`,
+   * `subscription.cancel` / `pause` / `resume`), `ourId` our key (receipt, reference_id,
+   * X-Refund-Idempotency or a subscription's notes.autopay_id), `to` the link's customer
+   * contact.
    */
-  private accepted(
+  accepted(
     operation: string,
     id: string,
     params: Record<string, unknown>,
@@ -257,61 +242,8 @@ export class RazorpayVendor {
     });
   }
 
-  private urlNotFound(): Response {
-    return razorpayError(400, "The requested URL was not found on the server.");
-  }
-
-  /** Checks `amount` (paise): required, an integer, at least ₹1.00. */
-  private amountError(value: unknown, field = "amount"): Response | null {
-    if (value === undefined || value === null) {
-      return validationError(field, `The ${field} field is required.`);
-    }
-    if (typeof value !== "number" || !Number.isInteger(value)) {
-      return validationError(field, `The ${field} must be an integer.`);
-    }
-    if (value < 100) return validationError(field, `The ${field} must be at least INR 1.00`);
-    return null;
-  }
-
-  /** Checks `notes`: an object of at most 15 keys, values of at most 256 characters (v). */
-  private notesError(value: unknown): Response | null {
-    if (value === undefined) return null;
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      return validationError("notes", "The notes must be an array. (v)");
-    }
-    const entries = Object.entries(value);
-    if (entries.length > 15) {
-      return validationError(
-        "notes",
-        "Number of fields in notes should be less than or equal to 15",
-      );
-    }
-    for (const [, v] of entries) {
-      if (typeof v === "object" && v !== null) {
-        return validationError("notes", "The notes values must be strings or numbers (v)");
-      }
-      if (String(v).length > 256) {
-        return validationError(
-          "notes",
-          "The notes value may not be greater than 256 characters. (v)",
-        );
-      }
-    }
-    return null;
-  }
-
-  /** Razorpay refuses fields it does not know: "x is/are not required and should not be sent". */
-  private extraFieldsError(body: Record<string, unknown>, allowed: string[]): Response | null {
-    const extra = Object.keys(body).filter((k) => !allowed.includes(k));
-    if (extra.length === 0) return null;
-    return validationError(
-      extra[0],
-      `${extra.join(", ")} is/are not required and should not be sent`,
-    );
-  }
-
   private createOrder(body: Record<string, unknown>): Response {
-    const error = this.extraFieldsError(body, [
+    const error = extraFieldsError(body, [
       "amount",
       "currency",
       "receipt",
@@ -322,8 +254,8 @@ export class RazorpayVendor {
       "method",
       "offer_id",
       "customer_id",
-    ]) ?? this.amountError(body.amount) ?? this.currencyError(body.currency, true) ??
-      this.notesError(body.notes);
+    ]) ?? amountError(body.amount) ?? currencyError(body.currency, true) ??
+      notesError(body.notes);
     if (error) return error;
     if (body.receipt !== undefined && body.receipt !== null) {
       if (typeof body.receipt !== "string") {
@@ -346,7 +278,7 @@ export class RazorpayVendor {
           "first_payment_min_amount is/are not required and should not be sent",
         );
       }
-      const minError = this.amountError(body.first_payment_min_amount, "first_payment_min_amount");
+      const minError = amountError(body.first_payment_min_amount, "first_payment_min_amount");
       if (minError) return minError;
       firstMin = body.first_payment_min_amount as number;
       if (firstMin > amount) {
@@ -377,35 +309,18 @@ export class RazorpayVendor {
     return json(snapshot(order));
   }
 
-  private currencyError(value: unknown, required: boolean): Response | null {
-    if (value === undefined || value === null) {
-      return required ? validationError("currency", "The currency field is required.") : null;
-    }
-    if (value !== "INR") {
-      return validationError("currency", "The selected currency is invalid.");
-    }
-    return null;
-  }
-
-  /** `count` (default 10, at most 100) and `skip` of a list, newest first. */
-  private page<T>(items: T[], url: URL): T[] {
-    const count = Math.min(100, Math.max(1, Number(url.searchParams.get("count") ?? 10) || 10));
-    const skip = Math.max(0, Number(url.searchParams.get("skip") ?? 0) || 0);
-    return items.reverse().slice(skip, skip + count);
-  }
-
   private listOrders(url: URL): Response {
     const receipt = url.searchParams.get("receipt");
     const all = [...this.store.orders.values()].filter((o) =>
       receipt === null || o.receipt === receipt
     );
-    const items = this.page(all, url).map(snapshot);
+    const items = page(all, url).map(snapshot);
     return json({ entity: "collection", count: items.length, items });
   }
 
   private capture(paymentId: string, body: Record<string, unknown>): Response {
     const payment = this.store.payments.get(paymentId)!;
-    const error = this.amountError(body.amount) ?? this.currencyError(body.currency, false);
+    const error = amountError(body.amount) ?? currencyError(body.currency, false);
     if (error) return error;
     if (payment.status === "captured" || payment.status === "refunded") {
       return razorpayError(400, "This payment has already been captured");
@@ -489,9 +404,9 @@ export class RazorpayVendor {
 
   /** The refund's amount in paise, or Razorpay's refusal. */
   private checkRefund(paymentId: string, body: Record<string, unknown>): number | Response {
-    const error = this.extraFieldsError(body, ["amount", "speed", "notes", "receipt"]) ??
-      (body.amount === undefined ? null : this.amountError(body.amount)) ??
-      this.notesError(body.notes);
+    const error = extraFieldsError(body, ["amount", "speed", "notes", "receipt"]) ??
+      (body.amount === undefined ? null : amountError(body.amount)) ??
+      notesError(body.notes);
     if (error) return error;
     if (body.speed !== undefined && body.speed !== "normal" && body.speed !== "optimum") {
       return validationError("speed", "The selected speed is invalid.");
@@ -513,7 +428,7 @@ export class RazorpayVendor {
   }
 
   private createLink(body: Record<string, unknown>): Response {
-    const error = this.extraFieldsError(body, [
+    const error = extraFieldsError(body, [
       "amount",
       "currency",
       "accept_partial",
@@ -529,8 +444,8 @@ export class RazorpayVendor {
       "reference_id",
       "upi_link",
       "options",
-    ]) ?? this.amountError(body.amount) ?? this.currencyError(body.currency, false) ??
-      this.notesError(body.notes);
+    ]) ?? amountError(body.amount) ?? currencyError(body.currency, false) ??
+      notesError(body.notes);
     if (error) return error;
     const amount = body.amount as number;
     for (const flag of ["accept_partial", "reminder_enable", "upi_link"]) {
@@ -547,7 +462,7 @@ export class RazorpayVendor {
           "first_min_partial_amount is/are not required and should not be sent",
         );
       }
-      const minError = this.amountError(body.first_min_partial_amount, "first_min_partial_amount");
+      const minError = amountError(body.first_min_partial_amount, "first_min_partial_amount");
       if (minError) return minError;
       firstMin = body.first_min_partial_amount as number;
       if (firstMin > amount) {
@@ -649,7 +564,7 @@ export class RazorpayVendor {
     );
     for (const link of matching) this.webhooks.emit(this.store.expireIfDue(link));
     // This list is `{payment_links: [...]}`, not a collection.
-    return json({ payment_links: this.page(matching, url) });
+    return json({ payment_links: page(matching, url) });
   }
 
   private cancelLink(link: PaymentLink): Response {

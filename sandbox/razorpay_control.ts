@@ -9,16 +9,26 @@
 //   POST /_control/razorpay/refunds {settle?, processingMs?}   how new refunds settle
 //   POST /_control/razorpay/refunds/settle {refundId, status}  settles a pending refund
 //   POST /_control/razorpay/expire {paymentLinkId}  expires a link now (payment_link.expired)
+//   POST /_control/razorpay/subscriptions {haltAfterFailures?}  failed charges in a row that
+//        halt a subscription (default 3)
+//   POST /_control/razorpay/subscriptions/authorize {subscriptionId, method?, email?, contact?}
+//        the customer authorises the mandate at short_url (razorpay_subscriptions.ts)
+//   POST /_control/razorpay/subscriptions/charge {subscriptionId, outcome?, failure?}
+//        runs the schedule: the next charge happens now (charged or failed)
 //   GET  /_inspect/razorpay/deliveries[?eventId=&event=]  every webhook attempt and its status
 //   GET  /_inspect/razorpay/events               the events made (id, type, secretVersion, body)
 import { json } from "./http.ts";
 import type { RazorpayVendor } from "./razorpay.ts";
 import { type PayOutcome, PayRefused, playPayment } from "./razorpay_customer.ts";
-import { paymentFailures } from "./razorpay_store.ts";
+import { paymentFailures, snapshot } from "./razorpay_store.ts";
+import { SubscriptionRefused } from "./razorpay_subscriptions.ts";
+import { razorpayHmac } from "./razorpay_webhooks.ts";
 import type { SandboxContext } from "./types.ts";
 
 const outcomes: PayOutcome[] = ["captured", "authorized", "failed", "abandoned"];
 const methods = ["upi", "card", "netbanking", "wallet", "emi"];
+/** How a customer can authorise a recurring mandate: UPI AutoPay, a card, an e-mandate. */
+const mandateMethods = ["upi", "card", "emandate"];
 
 function refuse(status: number, message: string): Response {
   return json({ error: message }, status);
@@ -77,6 +87,20 @@ export function razorpayControl(
       const events = vendor.webhooks.emit(vendor.store.settleRefund(refund, body.status));
       return json({ refund, events });
     }
+    case "subscriptions": {
+      const value = body.haltAfterFailures;
+      if (value !== undefined) {
+        if (!isInteger(value, 1) || (value as number) > 10) {
+          return refuse(400, "haltAfterFailures must be an integer from 1 to 10");
+        }
+        vendor.subscriptions.haltAfterFailures = value as number;
+      }
+      return json({ haltAfterFailures: vendor.subscriptions.haltAfterFailures });
+    }
+    case "subscriptions/authorize":
+      return authorizeSubscription(vendor, ctx, body);
+    case "subscriptions/charge":
+      return chargeSubscription(vendor, body);
     case "expire": {
       const link = vendor.store.links.get(String(body.paymentLinkId));
       if (!link) return refuse(404, `no payment link ${body.paymentLinkId}`);
@@ -124,6 +148,88 @@ function pay(vendor: RazorpayVendor, ctx: SandboxContext, body: Record<string, u
     }));
   } catch (error) {
     if (error instanceof PayRefused) return refuse(error.status, error.message);
+    throw error;
+  }
+}
+
+/**
+ * The customer authorises a subscription's mandate: answers the subscription, the
+ * authorisation payment, what Checkout hands the browser (`razorpay_signature` = hex
+ * HMAC-SHA256(key secret, `payment_id|subscription_id`), the reversed order, VENDORS.md §4) and
+ * the events made (subscription.authenticated, and subscription.activated when it starts now).
+ */
+function authorizeSubscription(
+  vendor: RazorpayVendor,
+  ctx: SandboxContext,
+  body: Record<string, unknown>,
+): Response {
+  const record = vendor.subscriptions.subscriptions.get(String(body.subscriptionId));
+  if (!record) return refuse(404, `no subscription ${body.subscriptionId}`);
+  const method = body.method ?? "upi";
+  if (!mandateMethods.includes(method as string)) {
+    return refuse(400, `method must be ${mandateMethods.join(", ")}`);
+  }
+  for (const name of ["email", "contact"]) {
+    if (body[name] !== undefined && typeof body[name] !== "string") {
+      return refuse(400, `${name} must be a string`);
+    }
+  }
+  try {
+    const done = vendor.subscriptions.authorize(record, method as string, {
+      email: body.email as string | undefined,
+      contact: body.contact as string | undefined,
+    });
+    const subscriptionId = done.subscription.id;
+    return json({
+      subscription: snapshot(done.subscription),
+      payment: snapshot(done.payment),
+      checkout: {
+        razorpay_payment_id: done.payment.id,
+        razorpay_subscription_id: subscriptionId,
+        razorpay_signature: razorpayHmac(
+          ctx.credentials.razorpayKeySecret,
+          `${done.payment.id}|${subscriptionId}`,
+        ),
+      },
+      events: vendor.webhooks.emit(done.pending),
+    });
+  } catch (error) {
+    if (error instanceof SubscriptionRefused) return refuse(error.status, error.message);
+    throw error;
+  }
+}
+
+/**
+ * Runs a subscription's schedule: its next charge happens now, `charged` (default) or `failed`
+ * (with `failure`, a key of paymentFailures, default insufficient_funds). 409 and nothing
+ * happens when it is paused, not authorised, halted or ended.
+ */
+function chargeSubscription(vendor: RazorpayVendor, body: Record<string, unknown>): Response {
+  const record = vendor.subscriptions.subscriptions.get(String(body.subscriptionId));
+  if (!record) return refuse(404, `no subscription ${body.subscriptionId}`);
+  const outcome = body.outcome ?? "charged";
+  if (outcome !== "charged" && outcome !== "failed") {
+    return refuse(400, "outcome must be charged or failed");
+  }
+  const failure = String(body.failure ?? "insufficient_funds");
+  if (!(failure in paymentFailures)) {
+    return refuse(400, `failure must be ${Object.keys(paymentFailures).join(", ")}`);
+  }
+  try {
+    const done = vendor.subscriptions.charge(
+      record,
+      outcome === "failed" ? paymentFailures[failure] : null,
+    );
+    return json({
+      outcome: done.outcome,
+      subscription: snapshot(done.subscription),
+      payment: done.payment && snapshot(done.payment),
+      order: done.order && snapshot(done.order),
+      invoiceId: done.invoiceId,
+      events: vendor.webhooks.emit(done.pending),
+    });
+  } catch (error) {
+    if (error instanceof SubscriptionRefused) return refuse(error.status, error.message);
     throw error;
   }
 }
