@@ -173,3 +173,61 @@ export async function listen(
 export function asService<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
   return asCaller({ role: "service_role" }, work);
 }
+
+/** A value asServiceInOneTrip() inlines: text, a finite number, a boolean, null, a Date, or an
+ * object or array (as its JSON text; cast it in the SQL, e.g. `${events}::jsonb`). */
+export type InlineValue = string | number | boolean | null | Date | object;
+
+/** `value` as a Postgres literal: E'...' with backslashes and quotes doubled (PQescapeLiteral's
+ * rule, right whatever standard_conforming_strings says); a NUL, which text cannot hold, throws. */
+function inlineLiteral(value: InlineValue): string {
+  if (value === null || value === undefined) return "null";
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new Error(`refusing to inline the number ${value}`);
+    return `(${value})`;
+  }
+  if (typeof value === "boolean") return value ? "true" : "false";
+  const text = value instanceof Date
+    ? value.toISOString()
+    : typeof value === "string"
+    ? value
+    : JSON.stringify(value);
+  if (text.includes("\0")) throw new Error("refusing to inline a NUL character");
+  return `E'${text.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
+}
+
+/** asCaller's role switch for service_role, as text (the same statement timeout lookup). */
+const serviceRoleSwitch = `select set_config('role', 'service_role', true),
+  set_config('request.jwt.claims', '{"role":"service_role"}', true),
+  set_config('statement_timeout', coalesce((
+    select split_part(setting, '=', 2)
+      from pg_catalog.pg_db_role_setting s
+      join pg_catalog.pg_roles r on r.oid = s.setrole
+     cross join unnest(s.setconfig) setting
+     where r.rolname = 'service_role'
+       and s.setdatabase in (0, (select d.oid from pg_catalog.pg_database d
+                                  where d.datname = current_database()))
+       and starts_with(setting, 'statement_timeout=')
+     order by s.setdatabase desc
+     limit 1), current_setting('statement_timeout')), true)`;
+
+/**
+ * asService() for one statement in one round trip (the dispatcher's claim and results, the
+ * webhooks' record): the role switch and the statement go to the server as one simple-protocol
+ * query, which Postgres runs as one implicit transaction (both or neither; the role and claims
+ * end with it). asService() costs six round trips here: begin, commit, and two per query with
+ * parameters (with `prepare: false` postgres.js asks the server for their types first). The
+ * interpolated values are inlined as escaped literals, never as SQL. Returns the statement's
+ * rows; throws what the database throws, or DatabaseUnavailable like asCaller().
+ */
+export async function asServiceInOneTrip<T extends readonly unknown[]>(
+  strings: TemplateStringsArray,
+  ...values: InlineValue[]
+): Promise<T> {
+  const statement = strings.reduce((text, part, i) =>
+    `${text}${inlineLiteral(values[i - 1])}${part}`
+  );
+  const sql = await vettedPool();
+  const results = await sql.unsafe(`${serviceRoleSwitch};\n${statement}`) as unknown as T[];
+  return results[1];
+}

@@ -1,10 +1,11 @@
 // The drain: what every host of the dispatcher runs (the `dispatch` edge function, the local
-// worker). One batch at a time: claim under a lease, take send permits (the rate limit and the
-// circuit breakers all instances share), hand back what may not go yet, send the rest
-// concurrently through the providers, and record the batch's results in one statement. The
+// worker). One batch at a time, in two round trips to the database: one statement claims under a
+// lease, takes send permits (the rate limit and the circuit breakers all instances share) and
+// hands back what may not go yet; the rest is sent concurrently through the providers; one
+// statement records the batch's results. The
 // rules (retries, fallback providers, dead letters, suppressions) are the database's
 // (migration 20261129010300_create_message_dispatch); this file only moves messages to vendors.
-import { asService, type Tx } from "./db.ts";
+import { asServiceInOneTrip } from "./db.ts";
 import { log } from "./log.ts";
 import type { OutboundMessage, Provider, ProviderCode, SendResult } from "./providers/types.ts";
 
@@ -136,41 +137,67 @@ async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Prom
   await Promise.all(runners);
 }
 
+/** A claimed message with what the claim decided for it on this host. */
+interface Decided extends ClaimedMessage {
+  /** send: a permit is in hand; held: handed back (no permit yet); unconfigured: no provider
+   * here (recorded as a fallback). */
+  action: "send" | "held" | "unconfigured";
+}
+
 /**
- * One batch: claims up to `batchSize`, sends what the permits allow, releases the rest, records
- * the results. Returns the batch's counts (claimed 0: nothing was due).
+ * One batch in two round trips: one statement claims up to `batchSize`, takes the send permits
+ * for the providers this host has, and hands back (release_messages) what the permits do not
+ * cover, each message at its provider's retry time; the sends go out concurrently; one
+ * statement records the results. Returns the batch's counts (claimed 0: nothing was due).
  */
 export async function drainBatch(options: DrainOptions): Promise<Omit<DrainStats, "batches">> {
   const { worker, providers } = options;
   const batchSize = options.batchSize ?? 100;
-  const claimed = await asService((tx: Tx) =>
-    tx<ClaimedMessage[]>`select * from private.claim_messages(${worker}, ${batchSize})`
+  const configured = Object.keys(providers).filter((code) =>
+    providers[code as ProviderCode] !== undefined
   );
-  const stats = { claimed: claimed.length, sent: 0, failed: 0, released: 0 };
+  const [row] = await asServiceInOneTrip<{ messages: Decided[] | null; released: number }[]>`
+    with claimed as materialized (
+      select c.* from private.claim_messages(${worker}, ${batchSize}) with ordinality as c
+    ),
+    mine as materialized (
+      select c.*, c.provider = any (array(select jsonb_array_elements_text(${configured}::jsonb)))
+                    as configured,
+             row_number() over (partition by c.provider order by c.ordinality) as rank
+        from claimed c
+    ),
+    wanted as (
+      select jsonb_object_agg(m.provider, m.count) as asked
+        from (select provider, count(*) from mine where configured group by provider) m
+    ),
+    permits as materialized (
+      select p.* from wanted w cross join lateral private.take_send_permits(w.asked) p
+       where w.asked is not null
+    ),
+    decided as materialized (
+      select m.*,
+             case when not coalesce(m.configured, false) then 'unconfigured'
+                  when m.rank <= coalesce(p.permits, 0) then 'send'
+                  else 'held' end as action,
+             coalesce(p.retry_at, now() + interval '1 second') as retry_at
+        from mine m
+        left join permits p on p.provider = m.provider
+    ),
+    released as materialized (
+      select private.release_messages(${worker}, array_agg(d.id), d.retry_at) as count
+        from decided d where d.action = 'held'
+       group by d.retry_at
+    )
+    select (select json_agg(d order by d.ordinality) from decided d) as messages,
+           (select coalesce(sum(r.count), 0)::integer from released r) as released`;
+  const claimed = row.messages ?? [];
+  const stats = { claimed: claimed.length, sent: 0, failed: 0, released: row.released };
   if (claimed.length === 0) return stats;
 
-  // Permits per provider, for the messages whose provider this host can use.
-  const wanted: Record<string, number> = {};
-  for (const message of claimed) {
-    if (message.provider && providers[message.provider]) {
-      wanted[message.provider] = (wanted[message.provider] ?? 0) + 1;
-    }
-  }
-  const permits = new Map<string, { permits: number; retry_at: Date | null }>();
-  if (Object.keys(wanted).length > 0) {
-    const rows = await asService((tx: Tx) =>
-      tx<{ provider: string; permits: number; retry_at: Date | null }[]>`
-        select provider, permits, retry_at from private.take_send_permits(${tx.json(wanted)})`
-    );
-    for (const row of rows) permits.set(row.provider, row);
-  }
-
   const toSend: ClaimedMessage[] = [];
-  const held = new Map<number, string[]>(); // retry time (ms) -> message ids
   const results: RecordedResult[] = [];
   for (const message of claimed) {
-    const provider = message.provider ? providers[message.provider] : undefined;
-    if (!provider) {
+    if (message.action === "unconfigured") {
       // Not configured here: the channel's fallback provider, or failed with the reason.
       results.push({
         id: message.id,
@@ -180,24 +207,9 @@ export async function drainBatch(options: DrainOptions): Promise<Omit<DrainStats
         code: "not_configured",
         message: `provider ${message.provider ?? "(none)"} is not configured`,
       });
-      continue;
-    }
-    const permit = permits.get(provider.code);
-    if (permit && permit.permits > 0) {
-      permit.permits--;
+    } else if (message.action === "send") {
       toSend.push(message);
-    } else {
-      const at = permit?.retry_at?.getTime() ?? Date.now() + 1000;
-      held.set(at, [...(held.get(at) ?? []), message.id]);
     }
-  }
-
-  for (const [at, ids] of held) {
-    const [row] = await asService((tx: Tx) =>
-      tx<{ released: number }[]>`
-        select private.release_messages(${worker}, ${ids}::uuid[], ${new Date(at)}) as released`
-    );
-    stats.released += row.released;
   }
 
   await eachLimited(toSend, options.concurrency ?? 32, async (message) => {
@@ -219,9 +231,7 @@ export async function drainBatch(options: DrainOptions): Promise<Omit<DrainStats
   });
 
   if (results.length > 0) {
-    await asService((tx: Tx) =>
-      tx`select private.record_send_results(${worker}, ${tx.json(results as never)})`
-    );
+    await asServiceInOneTrip`select private.record_send_results(${worker}, ${results}::jsonb)`;
   }
   stats.sent = results.filter((r) => r.ok).length;
   stats.failed = results.length - stats.sent;

@@ -17,6 +17,8 @@ const allowedImports = new Set([
   "Tx",
   "DatabaseUnavailable",
   "listen",
+  "asServiceInOneTrip",
+  "InlineValue",
 ]);
 /** The only files that read the environment; everything else gets it through config(). */
 const envReaders = new Set(["_shared/config.ts", "_shared/log.ts"]);
@@ -107,6 +109,7 @@ Deno.test("db boundary: db.ts exports no pool, only the role-switching helpers",
     "apiRoles",
     "asCaller",
     "asService",
+    "asServiceInOneTrip",
     "closeDb",
     "listen",
   ]);
