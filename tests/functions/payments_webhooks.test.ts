@@ -16,6 +16,7 @@ import {
   tokenFor,
 } from "./_helpers.ts";
 import {
+  admin,
   agent,
   caseOwing,
   caseState,
@@ -362,6 +363,43 @@ dbTest(
       allocations: 1,
     });
     assert.deepEqual(await stageChanges(caseId), ["renewed"]);
+
+    // Flagged for a refund, it can be refunded in full on the closed case (none of it was
+    // credited to an installment); the credited payment cannot.
+    const [flagged] = await adminSql()`
+      select id from public.payments where razorpay_payment_id = ${second.payment.id}`;
+    const [credited] = await adminSql()`
+      select id from public.payments where razorpay_payment_id = ${first.payment.id}`;
+    const adminToken = await tokenFor(admin);
+    const refund = await expectJson(
+      await api(`/payments/${flagged.id}/refund`, {
+        token: adminToken,
+        method: "POST",
+        body: { reason: "paid twice" },
+      }),
+      201,
+    );
+    assert.equal(refund.amount, 1000000);
+    const closed = await expectProblem(
+      await api(`/payments/${credited.id}/refund`, {
+        token: adminToken,
+        method: "POST",
+        body: { reason: "paid twice" },
+      }),
+      409,
+    );
+    assert.equal(closed.code, "PY006");
+    await sandbox.callbacksSettled();
+    const [after] = await adminSql()`
+      select r.status, p.amount_refunded::int from public.refunds r
+        join public.payments p on p.id = r.payment_id where r.id = ${refund.id}`;
+    assert.deepEqual({ ...after }, { status: "processed", amount_refunded: 1000000 });
+    assert.deepEqual(await caseState(caseId), {
+      stage: "renewed",
+      outstanding: 0,
+      credited: 1,
+      allocations: 1,
+    });
   },
 );
 
