@@ -252,3 +252,135 @@ Deno.test("razorpay client: a caller's abort is ABORTED, not a timeout", async (
   assert.equal(error.code, "ABORTED");
   assert.equal(error.status, 0);
 });
+
+/** Razorpay docs subscriptions/cancel-subscription's sample answer. */
+const cancelledSubscription = {
+  id: "sub_00000000000001",
+  entity: "subscription",
+  plan_id: "plan_00000000000001",
+  customer_id: "cust_D00000000000001",
+  status: "cancelled",
+  current_start: 1580453311,
+  current_end: 1581013800,
+  ended_at: 1580288092,
+  quantity: 1,
+  notes: { notes_key_1: "Tea, Earl Grey, Hot", notes_key_2: "Tea, Earl Grey… decaf." },
+  charge_at: 1580453311,
+  start_at: 1577385991,
+  end_at: 1603737000,
+  auth_attempts: 0,
+  total_count: 6,
+  paid_count: 1,
+  customer_notify: true,
+  created_at: 1580283117,
+  expire_by: 1581013800,
+  short_url: "https://rzp.io/i/z3b1R61A9",
+  has_scheduled_changes: false,
+  change_scheduled_at: null,
+  source: "api",
+  offer_id: "offer_JHD834hjbxzhd38d",
+  remaining_count: 5,
+};
+
+/** Razorpay docs subscriptions/create-plan's sample answer. */
+const weeklyPlan = {
+  id: "plan_00000000000001",
+  entity: "plan",
+  interval: 1,
+  period: "weekly",
+  item: {
+    id: "item_00000000000001",
+    active: true,
+    name: "Test plan - Weekly",
+    description: "Description for the test plan - Weekly",
+    amount: 69900,
+    unit_amount: 69900,
+    currency: "INR",
+    type: "plan",
+    unit: null,
+    tax_inclusive: false,
+    hsn_code: null,
+    sac_code: null,
+    tax_rate: null,
+    tax_id: null,
+    tax_group_id: null,
+    created_at: 1580219935,
+    updated_at: 1580219935,
+  },
+  notes: { notes_key_1: "Tea, Earl Grey, Hot", notes_key_2: "Tea, Earl Grey… decaf." },
+  created_at: 1580219935,
+};
+
+Deno.test("razorpay client: plans and subscriptions — paths, bodies (INR item, pause_at/resume_at now, cancel_at_cycle_end), Razorpay's sample answers read", async () => {
+  const fake = fakeFetch((seen) => {
+    if (seen.url.includes("/plans")) return json(weeklyPlan);
+    if (seen.url.includes("/subscriptions?")) {
+      return json({ entity: "collection", count: 1, items: [cancelledSubscription] });
+    }
+    return json(cancelledSubscription);
+  });
+  const rzp = client(fake.fetch);
+  const plan = await rzp.createPlan({
+    period: "weekly",
+    interval: 1,
+    item: { name: "Test plan - Weekly", amount: 69900 },
+  });
+  assert.equal(plan.item.amount, 69900);
+  await rzp.fetchPlan("plan_00000000000001");
+  const sub = await rzp.createSubscription({
+    plan_id: "plan_00000000000001",
+    total_count: 6,
+    start_at: 1767225600,
+    customer_notify: 0,
+    notes: { case_id: "c" },
+  });
+  assert.deepEqual([sub.status, sub.paid_count, sub.remaining_count], ["cancelled", 1, 5]);
+  await rzp.fetchSubscription("sub_00000000000001");
+  await rzp.cancelSubscription("sub_00000000000001", { cancel_at_cycle_end: 1 });
+  await rzp.pauseSubscription("sub_00000000000001");
+  await rzp.resumeSubscription("sub_00000000000001");
+  const found = await rzp.findSubscriptionsByPlan("plan_00000000000001", { skip: 100 });
+  assert.deepEqual(found.map((s) => s.id), ["sub_00000000000001"]);
+  const sent = fake.seen.map((s) => [s.method, s.url.replace("https://rzp.example.test", "")]);
+  assert.deepEqual(sent, [
+    ["POST", "/v1/plans"],
+    ["GET", "/v1/plans/plan_00000000000001"],
+    ["POST", "/v1/subscriptions"],
+    ["GET", "/v1/subscriptions/sub_00000000000001"],
+    ["POST", "/v1/subscriptions/sub_00000000000001/cancel"],
+    ["POST", "/v1/subscriptions/sub_00000000000001/pause"],
+    ["POST", "/v1/subscriptions/sub_00000000000001/resume"],
+    ["GET", "/v1/subscriptions?plan_id=plan_00000000000001&count=100&skip=100"],
+  ]);
+  const bodies = fake.seen.map((s) => (s.body === null ? null : JSON.parse(s.body)));
+  assert.deepEqual(bodies[0], {
+    period: "weekly",
+    interval: 1,
+    item: { currency: "INR", name: "Test plan - Weekly", amount: 69900 },
+  });
+  assert.deepEqual(bodies[2], {
+    plan_id: "plan_00000000000001",
+    total_count: 6,
+    start_at: 1767225600,
+    customer_notify: 0,
+    notes: { case_id: "c" },
+  });
+  assert.deepEqual(bodies.slice(4, 7), [
+    { cancel_at_cycle_end: 1 },
+    { pause_at: "now" },
+    { resume_at: "now" },
+  ]);
+  assert.equal(bodies[1], null);
+});
+
+Deno.test("razorpay client: a subscription's counts as digits are read as numbers; an unknown status is BAD_RESPONSE", async () => {
+  let answer: unknown = { ...cancelledSubscription, remaining_count: "5", paid_count: "1" };
+  const rzp = client(fakeFetch(() => json(answer)).fetch);
+  const sub = await rzp.fetchSubscription("sub_00000000000001");
+  assert.deepEqual([sub.remaining_count, sub.paid_count], [5, 1]);
+  answer = { ...cancelledSubscription, status: "suspended" };
+  const error = await failure(rzp.fetchSubscription("sub_00000000000001"));
+  assert.deepEqual([error.code, error.retryable], ["BAD_RESPONSE", true]);
+  answer = { ...weeklyPlan, entity: "subscription" };
+  assert.equal((await failure(rzp.fetchPlan("plan_00000000000001"))).code, "BAD_RESPONSE");
+});

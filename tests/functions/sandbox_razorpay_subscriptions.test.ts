@@ -731,7 +731,7 @@ Deno.test("sandbox razorpay subscriptions: the last cycle completes it (subscrip
   });
 });
 
-Deno.test("sandbox razorpay subscriptions: webhooks through the engine — duplicated with the same id and signature; faults per path", async () => {
+Deno.test("sandbox razorpay subscriptions: webhooks through the engine — duplicated with the same id and signature; faults per path; a lost create found by plan and notes", async () => {
   await withSandbox(async (world) => {
     const { sandbox, rzp, receiver } = world;
     const { subscription } = await monthly(rzp, 3);
@@ -766,6 +766,29 @@ Deno.test("sandbox razorpay subscriptions: webhooks through the engine — dupli
     const unavailable = await failure(rzp.pauseSubscription(subscription.id));
     assert.deepEqual([unavailable.status, unavailable.retryable], [503, true]);
     assert.equal((await rzp.fetchSubscription(subscription.id)).status, "active");
+
+    // A create whose answer is lost took effect: found again by its plan and notes.
+    const quick = createRazorpayClient({
+      baseUrl: `${sandbox.url}/razorpay`,
+      keyId: sandbox.credentials.razorpayKeyId,
+      keySecret: sandbox.credentials.razorpayKeySecret,
+      timeoutMs: 150,
+    });
+    await control(sandbox, "razorpay", {
+      failNext: { code: "lost_answer", path: "/v1/subscriptions" },
+    });
+    const lost = await failure(quick.createSubscription({
+      plan_id: subscription.plan_id,
+      total_count: 2,
+      notes: { autopay_id: "ap-lost" },
+    }));
+    assert.deepEqual([lost.code, lost.retryable], ["TIMEOUT", true]);
+    const onPlan = await rzp.findSubscriptionsByPlan(subscription.plan_id);
+    assert.equal(onPlan.length, 2);
+    const found = onPlan.filter((s) => s.notes?.autopay_id === "ap-lost");
+    assert.equal(found.length, 1);
+    assert.equal(found[0].status, "created");
+    assert.deepEqual(await rzp.findSubscriptionsByPlan("plan_00000000000000"), []);
   });
 });
 

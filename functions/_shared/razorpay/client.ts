@@ -255,6 +255,16 @@ export interface RazorpayClient {
   /** `GET /v1/subscriptions/{id}`. */
   fetchSubscription(subscriptionId: string, signal?: AbortSignal): Promise<RazorpaySubscription>;
   /**
+   * `GET /v1/subscriptions?plan_id=…&count=100&skip=…`: the plan's subscriptions, newest first
+   * (Razorpay docs subscriptions/fetch-subscriptions). A create whose answer was lost is found
+   * again here by the notes it carried (Razorpay has no idempotency key for subscriptions).
+   */
+  findSubscriptionsByPlan(
+    planId: string,
+    options?: { count?: number; skip?: number },
+    signal?: AbortSignal,
+  ): Promise<RazorpaySubscription[]>;
+  /**
    * `POST /v1/subscriptions/{id}/cancel {cancel_at_cycle_end}`; a cancelled subscription cannot
    * be reactivated. Refused (BAD_REQUEST_ERROR, field `status`) once cancelled, completed or
    * expired.
@@ -431,6 +441,15 @@ export function createRazorpayClient(options: RazorpayClientOptions): RazorpayCl
       call("POST", "/subscriptions", RazorpaySubscriptionSchema, { body: input, signal }),
     fetchSubscription: (subscriptionId, signal) =>
       call("GET", `/subscriptions/${id(subscriptionId)}`, RazorpaySubscriptionSchema, { signal }),
+    findSubscriptionsByPlan: async (planId, options = {}, signal) =>
+      (await call(
+        "GET",
+        `/subscriptions?plan_id=${id(planId)}&count=${options.count ?? 100}&skip=${
+          options.skip ?? 0
+        }`,
+        list(RazorpaySubscriptionSchema, "items"),
+        { signal },
+      )).items as RazorpaySubscription[],
     cancelSubscription: (subscriptionId, input, signal) =>
       call("POST", `/subscriptions/${id(subscriptionId)}/cancel`, RazorpaySubscriptionSchema, {
         body: input,
