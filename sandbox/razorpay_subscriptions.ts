@@ -432,7 +432,6 @@ export class SubscriptionBook {
       token_id: razorpayId("token"),
       description: record.plan.item.name,
       notes: structuredClone(sub.notes),
-      recurring: true,
     });
     if (failure) {
       record.openInvoice = { invoiceId, orderId: order.id, cycle };

@@ -441,17 +441,28 @@ Deno.test("sandbox razorpay subscriptions: without start_at the authorisation st
   });
 });
 
-Deno.test("sandbox razorpay subscriptions: a start_at that comes makes an authenticated subscription active (subscription.activated) on Razorpay's clock", async () => {
+Deno.test("sandbox razorpay subscriptions: on Razorpay's clock, a start_at that comes makes it active (subscription.activated) and an expire_by that passes unauthorised expires it", async () => {
   await withSandbox(async (world) => {
     const { sandbox, rzp, receiver } = world;
-    const startAt = now() + 1;
-    const { subscription } = await monthly(rzp, 2, startAt);
+    const startAt = now() + 2; // 2: a second may tick before the create arrives
+    const { plan, subscription } = await monthly(rzp, 2, startAt);
+    const unauthorised = await rzp.createSubscription({
+      plan_id: plan.id,
+      total_count: 2,
+      expire_by: startAt,
+    });
     const authorized = await control(sandbox, "razorpay/subscriptions/authorize", {
       subscriptionId: subscription.id,
     });
     assert.deepEqual(names(authorized.events), ["subscription.authenticated"]);
     while (now() <= startAt) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal((await rzp.fetchSubscription(subscription.id)).status, "active");
+    // Not authorised by expire_by: expired, and the customer can no longer authorise it.
+    const expired = await rzp.fetchSubscription(unauthorised.id);
+    assert.deepEqual([expired.status, expired.charge_at], ["expired", null]);
+    await control(sandbox, "razorpay/subscriptions/authorize", {
+      subscriptionId: unauthorised.id,
+    }, 409);
     await receiver.waitFor((r) =>
       r.some((x) => JSON.parse(x.body).event === "subscription.activated")
     );
