@@ -154,6 +154,60 @@ dbTest(
   },
 );
 
+dbTest(
+  "reconciliation: a payment only authorised, its webhooks lost, is found and captured by the polls, once",
+  async () => {
+    const fixture = await caseOwing([1200000]);
+    const order = await openOrder(fixture.caseId);
+    const paid = await payLost({ orderId: order.order_id, outcome: "authorized" });
+    await sandbox.callbacksSettled();
+    // Lost for good: the payment.captured the capture makes is lost as well.
+    await control(sandbox, "razorpay/webhooks", { drop: true });
+    try {
+      await pollTwiceAndCheck(fixture.caseId, paid.payment.id);
+    } finally {
+      await control(sandbox, "razorpay/webhooks", { drop: false });
+    }
+  },
+);
+
+/** The authorised payment's two polls: recorded by the first, captured and credited by the next. */
+async function pollTwiceAndCheck(caseId: string, payId: string) {
+  // The first poll finds the payment on the order: authorised, recorded, not credited.
+  await poll();
+  assert.deepEqual(await credit(payId), {
+    credited_via: null,
+    status: "authorized",
+    allocations: 0,
+    events: 0,
+  });
+  assert.equal((await caseState(caseId)).credited, 0);
+  // The next poll (past the payment's reconcile_after) captures it and credits it.
+  await poll();
+  assert.deepEqual(await credit(payId), {
+    credited_via: "reconcile",
+    status: "captured",
+    allocations: 1,
+    events: 0,
+  });
+  assert.deepEqual(await caseState(caseId), {
+    stage: "renewed",
+    outstanding: 0,
+    credited: 1,
+    allocations: 1,
+  });
+  // Polls after that capture nothing more: Razorpay was asked to capture it once.
+  await poll();
+  const captures = (await inspect<{ id: string; subject: string }[]>(sandbox, "razorpay/requests"))
+    .filter((r) => r.subject === "payment.capture" && r.id === payId);
+  assert.equal(captures.length, 1);
+  const [journal] = await adminSql()`
+      select count(*)::int as n from private.razorpay_calls
+       where operation = 'capture_payment' and request ->> 'payment_id' = ${payId}`;
+  assert.equal(journal.n, 1, "the capture was journaled once");
+  assert.equal(await paymentMessages(`receipt:${payId}`), 1);
+}
+
 /** A case's installments: (number, status, amount_paid), in order. */
 async function installments(caseId: string) {
   const rows = await adminSql()`
