@@ -166,6 +166,10 @@ dbTest(
       });
       assert.deepEqual(await stageChanges(round.caseId), ["renewed"], `${where}: one renewal`);
       assert.equal(await paymentMessages(`receipt:${payId}`), 1, `${where}: one receipt`);
+      const [receipt] = await adminSql()`
+        select status, purpose from public.messages where idempotency_key = ${`receipt:${payId}`}`;
+      assert.equal(receipt.purpose, "transactional", where);
+      assert.notEqual(receipt.status, "cancelled", `${where}: the receipt is not cancelled`);
       const reminders = await reminderState(round.reminders);
       assert.equal(reminders.queued, 0, `${where}: no reminder left queued`);
       assert.equal(reminders.cancelled, 2, `${where}: both reminders cancelled`);
