@@ -1,8 +1,9 @@
 // What every vendor route of the webhooks shares: the event shape private.record_message_events
-// takes, the one database call per delivery, and the refusals (401, 400, 503) as problem+json.
+// takes, the one database round trip per delivery (concurrent deliveries share it), and the
+// refusals (401, 400, 503) as problem+json.
 import { ProblemError } from "../_shared/errors.ts";
 import type { Config } from "../_shared/config.ts";
-import { asService } from "../_shared/db.ts";
+import { asServiceInOneTrip } from "../_shared/db.ts";
 import type { ProviderCode } from "../_shared/providers/mod.ts";
 
 /** Our statuses a vendor event can mean (public.message_status); null records the event only. */
@@ -62,7 +63,7 @@ export interface RecordResult {
   opted_out: number;
 }
 
-/** Records a delivery's events for a provider; one database call. */
+/** Records a delivery's events for a provider, once committed (one statement, maybe shared). */
 export type RecordEvents = (provider: ProviderCode, events: VendorEvent[]) => Promise<RecordResult>;
 
 /** What the vendor routes need: the configuration (read per request) and the recorder. */
@@ -73,33 +74,96 @@ export interface WebhookDeps {
   fetch: typeof fetch;
 }
 
+/** Calls recording one provider's deliveries at once, at most (each takes a connection). */
+const maxCallsInFlight = 2;
+/** Events one call records at most (a delivery is never split). */
+const maxEventsPerCall = 500;
+
+/** A delivery waiting for its call. */
+interface Waiting {
+  events: VendorEvent[];
+  resolve: (result: RecordResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Per provider: the deliveries waiting, and the calls in flight. */
+const queues = new Map<ProviderCode, { waiting: Waiting[]; inFlight: number }>();
+
 /**
- * The one call of a webhook delivery: `select private.record_message_events(provider, events)`
- * as service_role, in one statement. Events repeating an event_key within the delivery are
- * dropped (the first is kept): the function stores each key once anyway, and a repeat in one
- * statement would be applied twice. An event with `cost_rate` and no `cost_paise` gets that rate
- * from the MESSAGE_RATES_PAISE setting inside the same statement.
+ * Records a delivery's events: `select private.record_message_events(provider, events)` as
+ * service_role, one statement in one round trip (asServiceInOneTrip). Deliveries that arrive
+ * while `maxCallsInFlight` calls for their provider are out go together in the next call (the
+ * function takes any number of events, stores each vendor event once, moves each message's
+ * status forward only, and locks the messages in id order); if such a shared call fails, each of
+ * its deliveries is recorded alone, so one delivery's failure is its own. Events repeating an
+ * event_key are recorded once (the first). An event with `cost_rate` and no `cost_paise` gets that
+ * rate from the MESSAGE_RATES_PAISE setting inside the same statement. Resolves, once its events
+ * are committed, to the counts of the call that recorded them; rejects with what the database
+ * threw (the route answers 5xx and the vendor retries).
  */
-export const recordEvents: RecordEvents = async (provider, events) => {
+export const recordEvents: RecordEvents = (provider, events) => {
   const seen = new Set<string>();
   const unique = events.filter((event) => {
     if (seen.has(event.event_key)) return false;
     seen.add(event.event_key);
     return true;
   }).map(withoutNul);
-  const [row] = await asService((tx) =>
-    tx<{ result: RecordResult }[]>`
-      select private.record_message_events(${provider}, coalesce((
-        select jsonb_agg(case when e ? 'cost_rate' and e ->> 'cost_paise' is null
-                              then e || jsonb_build_object('cost_paise',
-                                     (private.setting('MESSAGE_RATES_PAISE') ->> (e ->> 'cost_rate'))::numeric)
-                              else e end
-                         order by x.n)
-          from jsonb_array_elements(${tx.json(unique as never)}) with ordinality x (e, n)),
-        '[]'::jsonb)) as result`
+  let queue = queues.get(provider);
+  if (!queue) queues.set(provider, queue = { waiting: [], inFlight: 0 });
+  const recorded = new Promise<RecordResult>((resolve, reject) =>
+    queue.waiting.push({ events: unique, resolve, reject })
   );
-  return row.result;
+  pump(provider, queue);
+  return recorded;
 };
+
+/** Starts calls for the waiting deliveries while fewer than maxCallsInFlight are out. */
+function pump(provider: ProviderCode, queue: { waiting: Waiting[]; inFlight: number }) {
+  while (queue.inFlight < maxCallsInFlight && queue.waiting.length > 0) {
+    const batch = [queue.waiting.shift()!];
+    let size = batch[0].events.length;
+    while (
+      queue.waiting.length > 0 && size + queue.waiting[0].events.length <= maxEventsPerCall
+    ) {
+      size += queue.waiting[0].events.length;
+      batch.push(queue.waiting.shift()!);
+    }
+    queue.inFlight++;
+    recordTogether(provider, batch).finally(() => {
+      queue.inFlight--;
+      pump(provider, queue);
+    });
+  }
+}
+
+/** One call for `batch`; if it fails and held several deliveries, one call for each. */
+async function recordTogether(provider: ProviderCode, batch: Waiting[]): Promise<void> {
+  try {
+    const result = await recordCall(provider, batch.flatMap((delivery) => delivery.events));
+    for (const delivery of batch) delivery.resolve(result);
+  } catch (error) {
+    if (batch.length === 1) return batch[0].reject(error);
+    await Promise.all(
+      batch.map((delivery) =>
+        recordCall(provider, delivery.events).then(delivery.resolve, delivery.reject)
+      ),
+    );
+  }
+}
+
+/** The statement itself. */
+async function recordCall(provider: ProviderCode, events: VendorEvent[]): Promise<RecordResult> {
+  const [row] = await asServiceInOneTrip<{ result: RecordResult }[]>`
+    select private.record_message_events(${provider}, coalesce((
+      select jsonb_agg(case when e ? 'cost_rate' and e ->> 'cost_paise' is null
+                            then e || jsonb_build_object('cost_paise',
+                                   (private.setting('MESSAGE_RATES_PAISE') ->> (e ->> 'cost_rate'))::numeric)
+                            else e end
+                       order by x.n)
+        from jsonb_array_elements(${events}::jsonb) with ordinality x (e, n)),
+      '[]'::jsonb)) as result`;
+  return row.result;
+}
 
 /**
  * The event with every NUL character removed from its strings: Postgres text and jsonb cannot
