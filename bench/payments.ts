@@ -27,10 +27,11 @@
 // - For information: the same payment events delivered again (Razorpay's retries and
 //   duplicates): the dedupe path, answered `duplicate`.
 // - Then every case is checked (bench/lib/payment_book.ts: checkPaymentBook).
-// - `--profile N` (after the timed part, so its overhead is not in the figures): N more webhooks
-//   one at a time (the latency with nothing else in flight); N more at the bench's concurrency
-//   with track_functions = pl, the PL/pgSQL functions by time; then one ingest with auto_explain
-//   (nested statements, analyze), rolled back, its statements by time.
+// - `--profile N` (after the timed part, so its overhead is not in the figures): N more of each
+//   kind one at a time (the latency with nothing else in flight); N more of each at the bench's
+//   concurrency with track_functions = all, the SQL and PL/pgSQL functions by time per call;
+//   then one ingest on a warm session, plainly and with auto_explain (nested statements,
+//   analyze), rolled back, its statements by time.
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { defaultSandboxCredentials } from "../sandbox/mod.ts";
@@ -80,7 +81,8 @@ for (const [name, value] of Object.entries({ payments, concurrency, warmup, prof
 const twilioSid = defaultSandboxCredentials.twilioAccountSid;
 const twilioToken = defaultSandboxCredentials.twilioAuthToken;
 const webhookSecret = defaultSandboxCredentials.razorpayWebhookSecret;
-/** Cases paid by the warm-up, the timed run and the profile; one more for the EXPLAIN. */
+/** Cases paid (and callbacks sent): warm-up, timed run, profile (alone and timed); one more case
+ * for the EXPLAIN. */
 const paid = warmup + payments + 2 * profiled;
 const bookSize = paid + (profiled > 0 ? 1 : 0);
 const started = performance.now();
@@ -213,19 +215,36 @@ try {
     console.log(`Load average at the end of the timed part: ${loadAtEnd}`);
 
     if (profiled > 0) {
-      // One at a time first: the latency of a webhook with nothing else in flight.
+      // One at a time first: the latency of each kind with nothing else in flight.
+      const first = warmup + payments;
       const alone = new Series(1);
-      await alone.run(profiled, (i) => deliver("applied")(warmup + payments + i));
-      heading(
-        `${count(profiled)} more webhooks one at a time: p50 ${alone.p50.toFixed(1)} ms, p95 ${
-          alone.p95.toFixed(1)
-        } ms (load average ${loadAverage()})`,
+      const referenceAlone = new Series(1);
+      await referenceAlone.run(profiled, (i) => callBack(first + i));
+      await alone.run(profiled, (i) => deliver("applied")(first + i));
+      heading(`${count(profiled)} more of each, one at a time (load average ${loadAverage()}):`);
+      const latency = (s: Series) => `p50 ${s.p50.toFixed(1)} ms, p95 ${s.p95.toFixed(1)} ms`;
+      row(["ours: payment.captured with allocation", latency(alone)]);
+      row(["reference: Twilio delivered callback", latency(referenceAlone)]);
+      await profile(
+        sql,
+        "Twilio callbacks",
+        "private.record_message_events",
+        profiled,
+        (i) => callBack(first + profiled + i),
+        6,
       );
-      await profile(sql, paid - profiled, profiled, (i) => deliver("applied")(i));
+      await profile(
+        sql,
+        "payment webhooks",
+        "private.ingest_razorpay_event",
+        profiled,
+        (i) => deliver("applied")(first + profiled + i),
+        18,
+      );
       await explainOne(webhooks[paid]);
     }
 
-    const failures = await checkPaymentBook(sql, { paid, delivered: warmup + payments });
+    const failures = await checkPaymentBook(sql, { paid, delivered: paid });
     if (failures.length > 0) {
       throw new Error(
         `the run is void, the book is not as the webhooks should leave it:\n  ${
@@ -237,7 +256,7 @@ try {
       `\nChecked: ${count(paid)} cases each credited once by one stored event (one allocation ` +
         "per installment, summing to the payment), both installments paid, the order paid, the " +
         "case renewed by one stage change, its reminder cancelled, one receipt queued; the " +
-        `duplicates stored nothing; ${count(warmup + payments)} callbacks delivered.`,
+        `duplicates stored nothing; ${count(paid)} callbacks delivered.`,
     );
 
     heading("README row (the pipeline's table):");
@@ -345,42 +364,46 @@ function base62(n: number, width: number): string {
 }
 
 /**
- * Sends webhooks `from` .. `from + total - 1` with track_functions = pl (set for the cluster and
- * reset after) and prints the PL/pgSQL functions they ran by self time, per ingest.
+ * Sends `total` requests through `send` (index 0 ..) with track_functions = all (set for the
+ * cluster and reset after) and prints the SQL and PL/pgSQL functions they ran by self time (at most
+ * `top`), in ms per request, with the load's rate and p50 (timing on) and how often `entry`
+ * (the function the webhook calls) ran: the Twilio webhook records concurrent deliveries together.
  */
 async function profile(
   sql: postgres.Sql,
-  from: number,
+  what: string,
+  entry: string,
   total: number,
   send: (index: number) => Promise<boolean>,
+  top: number,
 ) {
   heading(
-    `Profile: ${count(total)} more webhooks, track_functions = pl (ms per ingest_razorpay_event ` +
-      "call; total includes the functions it calls)",
+    `Profile: ${count(total)} more ${what}, ${concurrency} at a time, track_functions = all ` +
+      "(ms per request; total includes the functions a function calls)",
   );
-  await sql`alter system set track_functions = 'pl'`;
+  await sql`alter system set track_functions = 'all'`;
   await sql`select pg_reload_conf()`;
   await new Promise((resolve) => setTimeout(resolve, 500));
   await sql`select pg_stat_reset()`;
-  const result = await runLoad(total, concurrency, (i) => send(from + i));
+  const result = await runLoad(total, concurrency, send);
   expectAll(result);
   // Idle backends flush their function statistics within about 10 s (PGSTAT_IDLE_INTERVAL);
-  // figures are per ingest_razorpay_event call, whichever backends have flushed by then.
+  // figures are per call of `entry`, whichever backends have flushed by then.
   await new Promise((resolve) => setTimeout(resolve, 11_000));
   const rows = await sql`
-    with ingests as (
-      select nullif(calls, 0) as n from pg_stat_user_functions
-       where schemaname = 'private' and funcname = 'ingest_razorpay_event'
-    )
     select schemaname || '.' || funcname as name, calls::int,
-           total_time / ingests.n as total_ms, self_time / ingests.n as self_ms
-      from pg_stat_user_functions, ingests
+           total_time / ${total}::int as total_ms, self_time / ${total}::int as self_ms
+      from pg_stat_user_functions
      order by self_time desc
-     limit 16`;
+     limit ${top}`;
+  const [calls] = await sql`
+    select coalesce(sum(calls), 0)::int as n from pg_stat_user_functions
+     where schemaname || '.' || funcname = ${entry}`;
   await sql`alter system reset track_functions`;
   await sql`select pg_reload_conf()`;
   console.log(
-    `  (${perSecond(result.rate)}, p50 ${result.p50.toFixed(1)} ms with timing on)\n  ` +
+    `  (${perSecond(result.rate)}, p50 ${result.p50.toFixed(1)} ms with timing on; ${entry} ` +
+      `called ${calls.n} times for ${total} requests)\n  ` +
       `${"function".padEnd(58)} ${"calls".padStart(7)}  total ms  self ms`,
   );
   for (const r of rows) {
@@ -393,14 +416,14 @@ async function profile(
 }
 
 /**
- * Runs one more webhook's ingest in a transaction rolled back, as service_role, with
- * auto_explain logging every nested statement's plan with its timing; prints the statements by
- * time, and the whole call.
+ * Runs one more webhook's ingest in a transaction rolled back, as service_role, ten times to warm
+ * the session, then once with auto_explain logging every nested statement's plan and duration;
+ * prints the call's time (plain, and under auto_explain) and its slowest statements.
  */
 async function explainOne(webhook: SignedWebhook) {
   heading(
-    "One ingest under auto_explain (analyze without per-node timing, nested statements), " +
-      "rolled back:",
+    "One ingest on a warm session, then under auto_explain (analyze without per-node timing, " +
+      "nested statements), rolled back:",
   );
   const plans: { ms: number; text: string }[] = [];
   const explained = postgres(cluster.url(), {
@@ -420,30 +443,42 @@ async function explainOne(webhook: SignedWebhook) {
   });
   const rollback = new Error("rollback");
   let outcome = "";
-  try {
-    await explained.begin(async (tx) => {
-      await tx`load 'auto_explain'`;
-      await tx`set local auto_explain.log_min_duration = 0`;
+  let plain = 0;
+  /** One ingest of `webhook` as the webhook runs it (service_role), rolled back. */
+  const ingestOnce = (logged: boolean) =>
+    explained.begin(async (tx) => {
+      await tx`select set_config('auto_explain.log_min_duration', ${logged ? "0" : "-1"}, true)`;
       await tx`set local auto_explain.log_analyze = on`;
       await tx`set local auto_explain.log_timing = off`; // each statement's duration stays
       await tx`set local auto_explain.log_nested_statements = on`;
       await tx`set local auto_explain.log_level = notice`;
       await tx`set local role service_role`;
       await tx`select set_config('request.jwt.claims', '{"role":"service_role"}', true)`;
+      const started = performance.now();
       const [row] = await tx`
         select outcome from private.ingest_razorpay_event(
           ${webhook.eventId}, ${tx.json(JSON.parse(webhook.body))}::jsonb, 'current')`;
+      if (!logged) plain = performance.now() - started;
       outcome = row.outcome;
       throw rollback;
     }).catch((error) => {
       if (error !== rollback) throw error;
     });
+  try {
+    await explained`load 'auto_explain'`;
+    // Warm the session's plan caches first (a fresh connection plans every statement of every
+    // function once: several times the steady cost); the last of these is timed plainly.
+    for (let i = 0; i < 10; i++) await ingestOnce(false);
+    await ingestOnce(true);
   } finally {
     await explained.end();
   }
   if (outcome !== "applied") throw new Error(`the explained ingest was ${outcome}`);
   const top = plans.reduce((a, b) => (b.ms > a.ms ? b : a)); // the call itself
-  console.log(`  the call: ${top?.ms.toFixed(2)} ms; its statements by time:`);
+  console.log(
+    `  the call: ${plain.toFixed(2)} ms alone (warm session, statement round trip), ` +
+      `${top.ms.toFixed(2)} ms under auto_explain; its statements by time:`,
+  );
   for (const plan of plans.filter((p) => p !== top).sort((a, b) => b.ms - a.ms).slice(0, 12)) {
     console.log(`  ${plan.ms.toFixed(3).padStart(8)} ms  ${plan.text.slice(0, 110)}`);
   }
