@@ -41,6 +41,9 @@ export interface DrainOptions {
   budgetMs?: number;
   /** Stops the drain between batches, and aborts the sends in flight. */
   signal?: AbortSignal;
+  /** Batches in hand at once: while one batch's sends are out or its results are being
+   * recorded, the next is claimed (the sends of all share `concurrency`). Default 2. */
+  lanes?: number;
 }
 
 /** What a drain did, in messages. */
@@ -128,13 +131,24 @@ function recorded(claimed: ClaimedMessage, result: SendResult): RecordedResult {
     };
 }
 
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]);
-  });
-  await Promise.all(runners);
+/** Runs each job with at most `limit` running at once (shared by every batch of a drain). */
+export type Limiter = <T>(job: () => Promise<T>) => Promise<T>;
+
+/** A Limiter allowing `limit` jobs at once, the rest waiting in turn. */
+function limiter(limit: number): Limiter {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (job) => {
+    if (running < limit) running++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await job();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
 }
 
 /** A claimed message with what the claim decided for it on this host. */
@@ -150,7 +164,10 @@ interface Decided extends ClaimedMessage {
  * cover, each message at its provider's retry time; the sends go out concurrently; one
  * statement records the results. Returns the batch's counts (claimed 0: nothing was due).
  */
-export async function drainBatch(options: DrainOptions): Promise<Omit<DrainStats, "batches">> {
+export async function drainBatch(
+  options: DrainOptions,
+  limit: Limiter = limiter(options.concurrency ?? 32),
+): Promise<Omit<DrainStats, "batches">> {
   const { worker, providers } = options;
   const batchSize = options.batchSize ?? 100;
   const configured = Object.keys(providers).filter((code) =>
@@ -212,23 +229,25 @@ export async function drainBatch(options: DrainOptions): Promise<Omit<DrainStats
     }
   }
 
-  await eachLimited(toSend, options.concurrency ?? 32, async (message) => {
-    const provider = providers[message.provider as ProviderCode] as Provider;
-    let result: SendResult;
-    try {
-      result = await provider.send(outboundMessage(message), options.signal);
-    } catch (error) {
-      // Providers classify every vendor failure; a throw is our bug, retried like a timeout.
-      log("error", "dispatch: a provider threw", { provider: provider.code, error });
-      result = {
-        ok: false,
-        disposition: "transient",
-        code: "provider_error",
-        message: "the provider failed unexpectedly",
-      };
-    }
-    results.push(recorded(message, result));
-  });
+  await Promise.all(toSend.map((message) =>
+    limit(async () => {
+      const provider = providers[message.provider as ProviderCode] as Provider;
+      let result: SendResult;
+      try {
+        result = await provider.send(outboundMessage(message), options.signal);
+      } catch (error) {
+        // Providers classify every vendor failure; a throw is our bug, retried like a timeout.
+        log("error", "dispatch: a provider threw", { provider: provider.code, error });
+        result = {
+          ok: false,
+          disposition: "transient",
+          code: "provider_error",
+          message: "the provider failed unexpectedly",
+        };
+      }
+      results.push(recorded(message, result));
+    })
+  ));
 
   if (results.length > 0) {
     await asServiceInOneTrip`select private.record_send_results(${worker}, ${results}::jsonb)`;
@@ -246,16 +265,32 @@ export async function drainBatch(options: DrainOptions): Promise<Omit<DrainStats
 export async function drain(options: DrainOptions): Promise<DrainStats> {
   const deadline = Date.now() + (options.budgetMs ?? 10_000);
   const total: DrainStats = { batches: 0, claimed: 0, sent: 0, failed: 0, released: 0 };
-  while (Date.now() < deadline && !options.signal?.aborted) {
-    const batch = await drainBatch(options);
-    if (batch.claimed === 0) break;
-    total.batches++;
-    total.claimed += batch.claimed;
-    total.sent += batch.sent;
-    total.failed += batch.failed;
-    total.released += batch.released;
-    // Everything held back (no permits): wait for the next tick rather than spin.
-    if (batch.released === batch.claimed) break;
-  }
+  const limit = limiter(options.concurrency ?? 32);
+  let done = false;
+  const lane = async () => {
+    while (!done && Date.now() < deadline && !options.signal?.aborted) {
+      const batch = await drainBatch(options, limit);
+      if (batch.claimed === 0) break;
+      total.batches++;
+      total.claimed += batch.claimed;
+      total.sent += batch.sent;
+      total.failed += batch.failed;
+      total.released += batch.released;
+      // Everything held back (no permits): wait for the next tick rather than spin.
+      if (batch.released === batch.claimed) done = true;
+    }
+  };
+  // A lane that fails stops the others at their next batch; the first error is thrown.
+  const lanes = Array.from(
+    { length: Math.max(1, options.lanes ?? 2) },
+    () =>
+      lane().catch((error) => {
+        done = true;
+        throw error;
+      }),
+  );
+  const outcomes = await Promise.allSettled(lanes);
+  const failure = outcomes.find((outcome) => outcome.status === "rejected");
+  if (failure) throw (failure as PromiseRejectedResult).reason;
   return total;
 }
