@@ -429,6 +429,46 @@ dbTest(
   },
 );
 
+dbTest(
+  "reconciliation: five refund calls at once for the whole payment: one refund, the others refused",
+  async () => {
+    const fixture = await caseOwing([700000, 700000]);
+    const [first] = await adminSql()`
+      select id from public.outstanding_amounts where case_id = ${fixture.caseId}
+       order by installment_number limit 1`;
+    const order = await openOrder(fixture.caseId, { installment_ids: [first.id] });
+    const paid = await control<Paid>(sandbox, "razorpay/pay", { orderId: order.order_id });
+    await sandbox.callbacksSettled();
+    const [payment] = await adminSql()`
+      select id from public.payments where razorpay_payment_id = ${paid.payment.id}`;
+    const adminToken = await tokenFor(admin);
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const response = await api(`/payments/${payment.id}/refund`, {
+          token: adminToken,
+          method: "POST",
+          body: { reason: "double click" },
+        });
+        return { status: response.status, body: await response.json() };
+      }),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    assert.deepEqual(statuses, [201, 409, 409, 409, 409], JSON.stringify(answers));
+    assert.ok(answers.filter((a) => a.status === 409).every((a) => a.body.code === "PY012"));
+    await sandbox.callbacksSettled();
+    const atRazorpay = await razorpay().fetchPayment(paid.payment.id);
+    assert.equal(atRazorpay.amount_refunded, 700000, "refunded once");
+    const [rows] = await adminSql()`
+      select count(*)::int as n, sum(amount)::int as total from public.refunds
+       where payment_id = ${payment.id}`;
+    assert.deepEqual({ ...rows }, { n: 1, total: 700000 });
+    assert.deepEqual(await installments(fixture.caseId), [
+      { n: 1, status: "pending", paid: 0 },
+      { n: 2, status: "pending", paid: 0 },
+    ]);
+  },
+);
+
 /** A refund's status and amount. */
 async function refundRow(id: string) {
   const [row] = await adminSql()`select status, amount::int from public.refunds where id = ${id}`;

@@ -328,6 +328,49 @@ dbTest(
 );
 
 dbTest(
+  "razorpay webhooks: with a short RAZORPAY_ORDER_TTL an order expires, a new one is opened, and a payment on the old one is flagged",
+  async () => {
+    const { caseId } = await caseOwing([900000]);
+    const sql = adminSql();
+    const [setting] = await sql`
+      select value from public.app_settings where key = 'RAZORPAY_ORDER_TTL'`;
+    let stale: { order_id: string; payment_order_id: string };
+    try {
+      await sql`update public.app_settings set value = '"1 second"'
+                 where key = 'RAZORPAY_ORDER_TTL'`;
+      stale = await openOrder(caseId);
+    } finally {
+      await sql`update public.app_settings set value = ${sql.json(setting.value)}
+                 where key = 'RAZORPAY_ORDER_TTL'`;
+    }
+    // Razorpay dates a payment in whole seconds: a full second past the order's time and more.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    // Past its time the order is not offered again: a new one is opened.
+    const fresh = await openOrder(caseId);
+    assert.notEqual(fresh.order_id, stale.order_id);
+    // The customer pays the old one anyway (a Checkout left open): flagged, not credited.
+    const late = await control<Paid>(sandbox, "razorpay/pay", { orderId: stale.order_id });
+    await sandbox.callbacksSettled();
+    const [payment] = await adminSql()`
+      select review_reason, credited_at from public.payments
+       where razorpay_payment_id = ${late.payment.id}`;
+    assert.deepEqual({ ...payment }, { review_reason: "order_expired", credited_at: null });
+    assert.equal(await paymentMessages(`refund_due:${late.payment.id}`), 1);
+    assert.equal((await caseState(caseId)).outstanding, 900000);
+    // The new order still takes the premium, once.
+    const paid = await control<Paid>(sandbox, "razorpay/pay", { orderId: fresh.order_id });
+    await sandbox.callbacksSettled();
+    assert.equal(await paymentMessages(`receipt:${paid.payment.id}`), 1);
+    assert.deepEqual(await caseState(caseId), {
+      stage: "renewed",
+      outstanding: 0,
+      credited: 1,
+      allocations: 1,
+    });
+  },
+);
+
+dbTest(
   "razorpay webhooks: a second payment for a settled case is flagged for a refund, never credited twice",
   async () => {
     const { caseId } = await caseOwing([1000000]);
