@@ -5,7 +5,7 @@
 -- and a new one may be opened; the calls are journalled before Razorpay is called; Razorpay's
 -- subscription must be ours; the catalog describes every autopay function.
 begin;
-select plan(44);
+select plan(45);
 select tests.create_test_book();
 
 -- Case A: a monthly policy with three open installments of ₹1,000 each, a month apart.
@@ -54,6 +54,15 @@ select tests.authenticate_as('agent_b');
 select throws_ok($$select * from private.open_autopay(tests.fixture('case_b'))$$,
   '22023', null, 'a first debit sooner than AUTOPAY_MIN_LEAD takes no autopay');
 reset role;
+update public.app_settings set value = '"1 hour"' where key = 'AUTOPAY_MIN_LEAD';
+update public.outstanding_amounts set due_date = current_date + 1 where case_id = tests.fixture('case_b');
+select tests.authenticate_as('agent_b');
+select throws_ok($$select * from private.open_autopay(tests.fixture('case_b'))$$,
+  '22023', null, 'nor one sooner than 37 hours, whatever the setting (the customer authorises up to 36 hours before)');
+reset role;
+update public.outstanding_amounts set due_date = current_date + 30 where id = tests.fixture('installment_b');
+update public.outstanding_amounts set due_date = current_date + 60 where case_id = tests.fixture('case_b')
+   and id <> tests.fixture('installment_b');
 update public.app_settings set value = '"48 hours"' where key = 'AUTOPAY_MIN_LEAD';
 select is(pg_temp.nothing_created(), 0::bigint, 'no refusal created a plan, a mandate or a journalled call');
 select is((select value from public.app_settings where key = 'AUTOPAY_MANDATE_LIMIT_PAISE'), '10000000'::jsonb,
