@@ -5,8 +5,11 @@
 // payment with allocation, on a throwaway cluster (fsync off) with the migrations pushed and the
 // demo organisation seeded. Beside it, in the same run, the reference: the outbound pipeline's
 // plain status-callback ingest (signed Twilio `delivered` callbacks through the same gateway, as
-// bench/messages.ts sends them). Nothing passes or fails on speed; a run whose webhooks did not
-// all do their whole job exactly once fails, since its figures would mean nothing.
+// bench/messages.ts sends them; that webhook records deliveries arriving together in one
+// statement of one round trip, functions/webhooks/events.ts, where a Razorpay event is a
+// transaction of its own: begin, role, the ingest, commit). Nothing passes or fails on speed;
+// a run whose webhooks did not all do their whole job exactly once fails, since its figures
+// would mean nothing.
 //
 // - The book (bench/lib/payment_book.ts), made in bulk as the superuser before any timing: one
 //   case per webhook, each owing two installments, with a `created` Razorpay order for both and
