@@ -65,6 +65,7 @@ select set_eq(
     'private.open_autopay(uuid) -U-',
     'private.record_checkout_verification(uuid,text,text) -U-',
     'private.request_refund(uuid,bigint,text) -U-',
+    'private.request_refund(uuid,bigint,text,text) -U-',
     -- ... what the API, webhook and reconciliation call as service_role ...
     'private.start_razorpay_call(text,uuid,jsonb) --S',
     'private.record_razorpay_call_failed(uuid,integer,jsonb,boolean) --S',

@@ -58,14 +58,16 @@ export interface Call {
   body?: unknown;
   /** Content-Type of the body; null sends none. */
   contentType?: string | null;
+  /** More request headers (e.g. Idempotency-Key). */
+  headers?: Record<string, string>;
 }
 
 /** Calls the api app in-process, as the Supabase runtime would after routing. */
 export function api(
   path: string,
-  { token, method = "GET", body, contentType = "application/json" }: Call = {},
+  { token, method = "GET", body, contentType = "application/json", headers: extra = {} }: Call = {},
 ): Promise<Response> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...extra };
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined && contentType) headers["content-type"] = contentType;
   return Promise.resolve(app.request(`/api${path}`, {

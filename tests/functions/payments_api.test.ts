@@ -223,6 +223,7 @@ dbTest("payments: refunds are admins' and reopen what they take back on an open 
     await api(`/payments/${payment.id}/refund`, {
       token: await tokenFor(agent),
       method: "POST",
+      headers: { "idempotency-key": crypto.randomUUID() },
       body: { reason: "customer asked" },
     }),
     403,
@@ -231,6 +232,7 @@ dbTest("payments: refunds are admins' and reopen what they take back on an open 
     await api(`/payments/${payment.id}/refund`, {
       token: await tokenFor(admin),
       method: "POST",
+      headers: { "idempotency-key": crypto.randomUUID() },
       body: { reason: "customer asked" },
     }),
     409,

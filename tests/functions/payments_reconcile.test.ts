@@ -316,8 +316,13 @@ dbTest(
     const [payment] = await adminSql()`
       select id from public.payments where razorpay_payment_id = ${paid.payment.id}`;
     const adminToken = await tokenFor(admin);
-    const refund = (body: Record<string, unknown>) =>
-      api(`/payments/${payment.id}/refund`, { token: adminToken, method: "POST", body });
+    const refund = (body: Record<string, unknown>, key: string = crypto.randomUUID()) =>
+      api(`/payments/${payment.id}/refund`, {
+        token: adminToken,
+        method: "POST",
+        headers: { "idempotency-key": key },
+        body,
+      });
 
     // 1. A partial refund that Razorpay later fails: nothing moves, the amount is free again.
     await control(sandbox, "razorpay/refunds", { settle: "pending" });
@@ -367,23 +372,28 @@ dbTest(
     assert.equal(await refunded(payment.id), 400000);
     assert.equal((await caseState(fixture.caseId)).outstanding, 1400000);
 
-    // 3. The rest, fully, with Razorpay's answer and its webhook lost: the call gives up (503),
-    // the retry is refused (nothing left to refund), and the poll repeats the create under the
-    // same key, which Razorpay answers with the refund it made.
+    // 3. The rest, fully, with Razorpay's answer and its webhook lost: the call gives up (503)
+    // and the poll repeats the create under the same X-Refund-Idempotency key, which Razorpay
+    // answers with the refund it made. The desk asking again with its Idempotency-Key gets that
+    // refund (200); asking with a new key finds nothing left to refund.
+    const rest = crypto.randomUUID();
     await control(sandbox, "razorpay", {
       failNext: { code: "lost_answer", path: `/v1/payments/${paid.payment.id}/refund` },
     });
     await control(sandbox, "razorpay/webhooks", { drop: true });
     try {
-      await expectProblem(await refund({ reason: "the rest, please" }), 503);
-      const retried = await expectProblem(await refund({ reason: "the rest, please" }), 409);
-      assert.equal(retried.code, "PY012");
+      await expectProblem(await refund({ reason: "the rest, please" }, rest), 503);
       const [creating] = await adminSql()`
         select status, razorpay_refund_id from public.refunds
          where payment_id = ${payment.id} order by created_at desc limit 1`;
       assert.deepEqual({ ...creating }, { status: "creating", razorpay_refund_id: null });
       const stats = await poll();
       assert.ok(stats.done >= 1, JSON.stringify(stats));
+      const again = await expectJson(await refund({ reason: "the rest, please" }, rest), 200);
+      assert.equal(again.amount, 600000);
+      assert.equal(again.status, "processed");
+      const other = await expectProblem(await refund({ reason: "the rest, please" }), 409);
+      assert.equal(other.code, "PY012");
     } finally {
       await control(sandbox, "razorpay/webhooks", { drop: false });
     }
@@ -447,6 +457,7 @@ dbTest(
         const response = await api(`/payments/${payment.id}/refund`, {
           token: adminToken,
           method: "POST",
+          headers: { "idempotency-key": crypto.randomUUID() },
           body: { reason: "double click" },
         });
         return { status: response.status, body: await response.json() };

@@ -418,6 +418,7 @@ dbTest(
       await api(`/payments/${flagged.id}/refund`, {
         token: adminToken,
         method: "POST",
+        headers: { "idempotency-key": crypto.randomUUID() },
         body: { reason: "paid twice" },
       }),
       201,
@@ -427,6 +428,7 @@ dbTest(
       await api(`/payments/${credited.id}/refund`, {
         token: adminToken,
         method: "POST",
+        headers: { "idempotency-key": crypto.randomUUID() },
         body: { reason: "paid twice" },
       }),
       409,

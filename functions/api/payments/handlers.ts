@@ -253,51 +253,67 @@ export const history: RouteHandler<typeof getPaymentHistory, AppEnv> = async (c)
   return c.json(result, 200);
 };
 
-/** A row of private.request_refund(). */
+/** A row of private.request_refund(payment, amount, reason, request_key), with its reason. */
 interface RefundRow {
   refund_id: string;
   razorpay_payment_id: string;
   refund_amount: number;
   refund_status: string;
   idempotency_key: string;
-  call_id: string;
+  /** The journal row of the create call; null when the key asked before. */
+  call_id: string | null;
+  repeated: boolean;
+  reason: string;
 }
 
 type Refund = z.infer<typeof RefundSchema>;
 
 /**
  * POST /payments/{id}/refund: the database reserves the amount (admins only, within what is
- * refundable) and journals the call; Razorpay refunds it under our X-Refund-Idempotency key, so a
- * retry never refunds twice; private.apply_razorpay_refund records its state (the refund
- * webhooks go through the same function).
+ * refundable) under the admin's Idempotency-Key and journals the call; Razorpay refunds it under
+ * our X-Refund-Idempotency key, so neither a retried request nor a retried call refunds twice;
+ * private.apply_razorpay_refund records its state (the refund webhooks go through it too). A key
+ * asked before answers its refund (200), created again at Razorpay if it never got there.
  */
 export const refund: RouteHandler<typeof refundPayment, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const { amount, reason } = c.req.valid("json");
+  const { "idempotency-key": key } = c.req.valid("header");
   const client = razorpay();
-  const [row] = await asCaller(c.get("claims"), (tx) =>
-    tx<RefundRow[]>`
-      select * from private.request_refund(${id}, ${amount ?? null}::bigint, ${reason})`);
-  // The body the journal row holds (private.request_refund writes it).
+  const row = await asCaller(c.get("claims"), async (tx) => {
+    const [made] = await tx<Omit<RefundRow, "reason">[]>`
+      select * from private.request_refund(${id}, ${amount ?? null}::bigint, ${reason}, ${key})`;
+    // A second statement: one statement would not see the row the first just wrote.
+    const [{ reason: stored }] = await tx<{ reason: string }[]>`
+      select reason from public.refunds where id = ${made.refund_id}`;
+    return { ...made, reason: stored };
+  });
+  if (row.repeated && row.refund_status !== "creating") {
+    return c.json(await refundOf(row.refund_id), 200);
+  }
+  // The body the journal row holds (private.request_refund writes it), the same on a repeat:
+  // Razorpay refuses another body under the same X-Refund-Idempotency key.
   const request = {
     amount: row.refund_amount,
-    notes: { refund_id: row.refund_id, reason: reason.slice(0, 250) },
+    notes: { refund_id: row.refund_id, reason: row.reason.slice(0, 250) },
   };
-  const entity = await callJournaled(
-    row.call_id,
-    "create_refund",
-    () => client.createRefund(row.razorpay_payment_id, request, row.idempotency_key),
+  const create = () => client.createRefund(row.razorpay_payment_id, request, row.idempotency_key);
+  const entity = row.call_id
+    ? await callJournaled(row.call_id, "create_refund", create)
+    : await ask(create);
+  await asService((tx) =>
+    tx`select * from private.apply_razorpay_refund(${tx.json(entity as never)}::jsonb)`
   );
-  // Two statements: the second sees what the first recorded (in one statement the join read the
-  // refund as it was before, `creating` with no Razorpay id).
-  const applied = await asService(async (tx) => {
-    const [{ refund_id: refundId }] = await tx<{ refund_id: string }[]>`
-      select refund_id from private.apply_razorpay_refund(${tx.json(entity as never)}::jsonb)`;
-    const [row] = await tx<Refund[]>`
+  return c.json(await refundOf(row.refund_id), row.repeated ? 200 : 201);
+};
+
+/** A refund as the API shows it (read after private.apply_razorpay_refund committed). */
+async function refundOf(refundId: string): Promise<Refund> {
+  const [row] = await asService((tx) =>
+    tx<Refund[]>`
       select r.id, r.payment_id, r.razorpay_refund_id as refund_id, r.amount, r.reason, r.status,
              r.failure_reason, r.created_at, r.processed_at
-        from public.refunds r where r.id = ${refundId}`;
-    return row;
-  });
-  return c.json(applied, 201);
-};
+        from public.refunds r where r.id = ${refundId}`
+  );
+  return row;
+}

@@ -264,6 +264,17 @@ export const NewRefundSchema = z.object({
   reason: z.string().trim().min(3).max(500).openapi({ example: "Duplicate payment" }),
 }).openapi("NewRefund");
 
+/** The Idempotency-Key header of POST /payments/{id}/refund. */
+export const RefundHeaders = z.object({
+  "idempotency-key": z.string().min(1).max(200).openapi({
+    param: { name: "idempotency-key", in: "header" },
+    example: "2c1f0a9e-refund-1",
+    description: "Your key for this refund (1-200 characters): asking again with the same key " +
+      "answers the first refund (200) instead of refunding twice; the same key with another " +
+      "amount is refused.",
+  }),
+});
+
 /** POST /payments/{id}/refund. */
 export const refundPayment = createRoute({
   operationId: "refundPayment",
@@ -276,11 +287,16 @@ export const refundPayment = createRoute({
     "a closed case refuses (PY006). Sent to Razorpay with an idempotency key, so a retry never " +
     "refunds twice.",
   ...signedIn,
-  request: { params: PaymentParams, body: jsonBody(NewRefundSchema) },
+  request: { params: PaymentParams, headers: RefundHeaders, body: jsonBody(NewRefundSchema) },
   responses: {
     201: json("The refund, as Razorpay took it", RefundSchema),
+    200: json("The refund this Idempotency-Key asked for before", RefundSchema),
     ...commonProblems,
     403: problem("Only admins refund (PY003)"),
+    422: problem(
+      "The request did not match the schema (the Idempotency-Key header is required), or the " +
+        "key already asked for another amount",
+    ),
     404: problem("No such payment, or not yours to see"),
     409: problem(
       "More than the payment has left to refund (PY012), or it would reopen installments of a " +
