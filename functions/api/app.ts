@@ -2,6 +2,7 @@
 import { createApp } from "../_shared/app.ts";
 import { config } from "../_shared/config.ts";
 import packageJson from "../../package.json" with { type: "json" };
+import autopay from "./autopay/index.ts";
 import cases from "./cases/index.ts";
 import channels from "./channels/index.ts";
 import communications from "./communications/index.ts";
@@ -22,6 +23,7 @@ const app = createApp("api")
   .route("/", cases)
   .route("/", outstandingAmounts)
   .route("/", payments)
+  .route("/", autopay)
   .route("/", customers)
   .route("/", hierarchy)
   .route("/", channels)
@@ -44,8 +46,8 @@ app.doc31("/openapi.json", () => ({
     version: packageJson.version,
     description: "The renewal desk: renewal cases (list, read, move along their stages, " +
       "reassign), each case's installments and their offline settlement, premium collection " +
-      "through Razorpay (orders for Checkout, checkout verification, payment links, payment " +
-      "history, refunds), customer profiles and " +
+      "through Razorpay (orders for Checkout, checkout verification, payment links, autopay " +
+      "mandates, payment history, refunds), customer profiles and " +
       "contact details, the organisation hierarchy and its members, messaging channels, " +
       "outbound messages (WhatsApp, SMS, email) sent through the compliance gate, their " +
       "communications delivery status, message templates with their lint, vendor and channel " +

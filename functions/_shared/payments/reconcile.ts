@@ -1,11 +1,14 @@
 // Reconciliation: what a lost webhook or a crash left open is asked of Razorpay and put right
 // through the same database functions the webhook and the API use (private.apply_razorpay_payment,
-// record_order_created, record_payment_link_created, apply_razorpay_refund). The database picks
+// record_order_created, record_payment_link_created, apply_razorpay_refund,
+// record_subscription_created); and autopay's actions: pausing a debit without its pre-debit
+// notice, cancelling the mandate of a closed case, a payment link for a debit that failed. The database picks
 // the work (private.claim_payment_reconciliation: money first, each item leased so that two
 // runners never take the same one) and says when an item is due again; this file only asks.
 import { asService, type Tx } from "../db.ts";
 import { log } from "../log.ts";
 import type { RazorpayClient } from "../razorpay/client.ts";
+import { createLinkAtRazorpay, type OpenedLink } from "./links.ts";
 import { journaled } from "./razorpay_calls.ts";
 
 /** One item of private.claim_payment_reconciliation(). */
@@ -17,7 +20,12 @@ interface Item {
     | "refund_pending"
     | "link_creating"
     | "order_open"
-    | "link_open";
+    | "link_open"
+    | "autopay_pause"
+    | "autopay_cancel"
+    | "autopay_creating"
+    | "autopay_link_fallback"
+    | "autopay_open";
   subject_id: string;
   razorpay_id: string | null;
   lookup_key: string;
@@ -46,6 +54,13 @@ const applyRefund = (refund: unknown) =>
 const recordOrder = (id: string, order: unknown) =>
   asService((tx) =>
     tx`select private.record_order_created(${id}, null, ${tx.json(order as never)}::jsonb)`
+  );
+
+const recordMandate = (id: string, subscription: unknown) =>
+  asService((tx) =>
+    tx`select private.record_subscription_created(${id}, null, ${
+      tx.json(subscription as never)
+    }::jsonb)`
   );
 
 const recordLink = (id: string, link: unknown) =>
@@ -111,6 +126,56 @@ async function reconcile(client: RazorpayClient, item: Item): Promise<void> {
         await apply(await client.fetchPayment(payment_id), link);
       }
       await recordLink(id, link);
+      return;
+    }
+    case "autopay_pause": {
+      // No pre-debit notice was logged in time: no debit. (Razorpay cancels a subscription
+      // paused before its first debit, which ends the mandate; the installment then falls back
+      // to a payment link either way.)
+      const subscription = await journaled(
+        "pause_subscription",
+        id,
+        { subscription_id: theirs, pause_at: "now", reason: key },
+        () => client.pauseSubscription(theirs!),
+      );
+      await recordMandate(id, subscription);
+      return;
+    }
+    case "autopay_cancel": {
+      const subscription = await journaled(
+        "cancel_subscription",
+        id,
+        { subscription_id: theirs, cancel_at_cycle_end: 0, case_stage: key },
+        () => client.cancelSubscription(theirs!, { cancel_at_cycle_end: 0 }),
+      );
+      await recordMandate(id, subscription);
+      return;
+    }
+    case "autopay_creating": {
+      // A create whose answer was lost: the plan's subscriptions carry our mandate id in notes.
+      const found = await client.findSubscriptionsByPlan(theirs!, { count: 100 });
+      const ours = found.find((subscription) => subscription.notes?.autopay_id === key);
+      if (ours) await recordMandate(id, ours);
+      return;
+    }
+    case "autopay_link_fallback": {
+      // The debit did not happen: the installment gets a payment link and a reminder with it.
+      const [row] = await asService((tx) =>
+        tx<(OpenedLink & { case_id: string })[]>`
+          select l.*, m.case_id from private.open_autopay_fallback_link(${id}) l
+            join public.autopay_mandates m on m.id = ${id}`
+      );
+      if (!row) return;
+      if (row.call_id) {
+        await createLinkAtRazorpay(client, { ...row, call_id: row.call_id }, row.case_id);
+      }
+      await asService((tx) =>
+        tx`select private.queue_payment_link_reminder(${row.payment_link_id})`
+      );
+      return;
+    }
+    case "autopay_open": {
+      await recordMandate(id, await client.fetchSubscription(theirs!));
       return;
     }
   }

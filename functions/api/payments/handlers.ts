@@ -9,6 +9,7 @@ import { config } from "../../_shared/config.ts";
 import { asCaller, asService } from "../../_shared/db.ts";
 import { notFound, ProblemError } from "../../_shared/errors.ts";
 import { log } from "../../_shared/log.ts";
+import { createLinkAtRazorpay, type OpenedLink } from "../../_shared/payments/links.ts";
 import { ask, callJournaled, razorpay } from "../../_shared/payments/razorpay_calls.ts";
 import { verifyCheckoutSignature } from "../../_shared/signatures/razorpay.ts";
 import type {
@@ -153,31 +154,9 @@ export const verify: RouteHandler<typeof verifyPayment, AppEnv> = async (c) => {
   return c.json(result, 200);
 };
 
-/** A row of private.open_payment_link(). */
-interface LinkRow {
-  payment_link_id: string;
-  reference_id: string;
-  amount: number;
-  currency: string;
-  accepts_partial: boolean;
-  min_partial_amount: number | null;
-  expire_by: Date;
-  status: string;
-  razorpay_payment_link_id: string | null;
-  short_url: string | null;
-  reused: boolean;
-  customer_name: string;
-  customer_email: string | null;
-  customer_phone: string | null;
-  case_number: string;
-  policy_number: string;
-  /** The journal row of the create call, written with the link; null for a reused link. */
-  call_id: string | null;
-}
-
 type PaymentLink = z.infer<typeof PaymentLinkSchema>;
 
-function linkOf(row: LinkRow, link: { id: string; short_url: string; status: string }) {
+function linkOf(row: OpenedLink, link: { id: string; short_url: string; status: string }) {
   const body: PaymentLink = {
     id: row.payment_link_id,
     payment_link_id: link.id,
@@ -203,7 +182,7 @@ export const createLink: RouteHandler<typeof createPaymentLink, AppEnv> = async 
   const body = c.req.valid("json");
   const client = razorpay();
   const [row] = await asCaller(c.get("claims"), (tx) =>
-    tx<LinkRow[]>`
+    tx<OpenedLink[]>`
       select * from private.open_payment_link(
         ${caseId}, ${body.outstanding_amount_id ?? null}::uuid, ${body.accept_partial},
         ${body.first_min_partial_amount ?? null}::bigint)`);
@@ -211,37 +190,7 @@ export const createLink: RouteHandler<typeof createPaymentLink, AppEnv> = async 
     const link = { id: row.razorpay_payment_link_id, short_url: row.short_url, status: row.status };
     return c.json(linkOf(row, link), 200);
   }
-  // The body the journal row holds (private.open_payment_link writes it), with the customer
-  // and a description, which the journal leaves out as personal data.
-  const request = {
-    amount: row.amount,
-    currency: row.currency,
-    accept_partial: row.accepts_partial,
-    ...(row.min_partial_amount === null
-      ? {}
-      : { first_min_partial_amount: row.min_partial_amount }),
-    expire_by: Math.floor(row.expire_by.getTime() / 1000),
-    reference_id: row.reference_id,
-    description: `Renewal premium, policy ${row.policy_number}`,
-    customer: {
-      name: row.customer_name,
-      ...(row.customer_email ? { email: row.customer_email } : {}),
-      ...(row.customer_phone ? { contact: row.customer_phone } : {}),
-    },
-    notify: { sms: false, email: false },
-    reminder_enable: false,
-    notes: { payment_link_id: row.payment_link_id, case_id: caseId },
-  };
-  const link = await callJournaled(
-    row.call_id!,
-    "create_payment_link",
-    () => client.createPaymentLink(request),
-  );
-  await asService((tx) =>
-    tx`select private.record_payment_link_created(${row.payment_link_id}, ${row.call_id}, ${
-      tx.json(link as never)
-    }::jsonb)`
-  );
+  const link = await createLinkAtRazorpay(client, { ...row, call_id: row.call_id! }, caseId);
   return c.json(linkOf(row, link), 201);
 };
 
