@@ -194,6 +194,15 @@ try {
       return { seconds, rate: total / seconds };
     } finally {
       await Promise.all(children.map((child) => child.stop()));
+      // What the dispatchers complained of (a failed or hung drain explains a slow run).
+      for (const child of children) {
+        const complaints = child.tail().split("\n").filter((line) =>
+          /"level":"(warn|error)"/.test(line)
+        );
+        for (const line of complaints.slice(0, 3)) {
+          console.log(`  (${child.name}: ${line.slice(0, 300)})`);
+        }
+      }
     }
   };
 
