@@ -389,6 +389,7 @@ dbTest(
     const reminders = await messagesOf(fixture.caseId, "payment_link_reminder");
     assert.equal(reminders.length, 1);
     assert.equal(reminders[0].variables.payment_link, link.short_url);
+    assert.equal(reminders[0].status, "queued");
     assert.match(String(link.short_url), /^https:\/\//);
 
     // A later run (past every lease) makes no second link and no second reminder.
@@ -464,6 +465,12 @@ dbTest(
 
       await reconcilePayments(razorpay(), { maxItems: 1000, asOf: new Date(Date.now() + hour) });
       await sandbox.callbacksSettled();
+      const links = () =>
+        adminSql()`
+          select pl.short_url, o.installment_number as n from public.payment_links pl
+            join public.outstanding_amounts o on o.id = pl.outstanding_amount_id
+           where pl.case_id = ${silent.caseId}`;
+      assert.equal((await links()).length, 0, "no link while the pause is not confirmed");
       const expected = debited ? "paused" : "cancelled";
       assert.equal((await mandateRow(silent.caseId)).status, expected);
       assert.equal((await razorpay().fetchSubscription(mandate.subscription_id)).status, expected);
@@ -479,6 +486,20 @@ dbTest(
       const refused = await charge(mandate.subscription_id);
       assert.equal(refused.status, 409, JSON.stringify(refused.body));
       assert.equal((await mandateRow(silent.caseId)).paid_count, debited ? 1 : 0);
+
+      // The pause confirmed, the installment it covered falls back to a link and its
+      // reminder, once, however often the runner comes.
+      for (const hours of [2, 3]) {
+        await reconcilePayments(razorpay(), {
+          maxItems: 1000,
+          asOf: new Date(Date.now() + hours * hour),
+        });
+      }
+      const [link, ...more] = await links();
+      assert.deepEqual(more, []);
+      assert.equal(link?.n, debited ? 2 : 1);
+      const reminders = await messagesOf(silent.caseId, "payment_link_reminder");
+      assert.deepEqual(reminders.map((r) => r.variables.payment_link), [link.short_url]);
     }
   },
 );
