@@ -184,6 +184,7 @@ try {
     spawn: (index: number) => Child,
   ) => {
     await sql`truncate public.messages cascade`;
+    await sql`truncate public.provider_breaker_events`;
     await sql`update public.provider_state
                  set tokens = rate_per_second, breaker = 'closed', consecutive_failures = 0`;
     const children = Array.from({ length: count }, (_, index) => spawn(index));
@@ -191,6 +192,21 @@ try {
       await listening(count);
       const { seconds } = await timeDrain(sql, () => queueCopies(total), queueEmpty);
       await expectAll("sent", total);
+      // Messages that needed more than one try explain a slow run: say so.
+      const [odd] = await sql`
+        select count(*) filter (where attempts > 1)::int as retried,
+               count(*) filter (where stalls > 0)::int as stalled,
+               string_agg(distinct last_error_code, ', ') as errors,
+               (select string_agg(breaker, ', ' order by at) from public.provider_breaker_events)
+                 as breakers
+          from public.messages`;
+      if (odd.retried > 0 || odd.stalled > 0 || odd.breakers) {
+        console.log(
+          `  (${odd.retried} retried, ${odd.stalled} stalled; errors: ${
+            odd.errors ?? "none"
+          }; breaker: ${odd.breakers ?? "quiet"})`,
+        );
+      }
       return { seconds, rate: total / seconds };
     } finally {
       await Promise.all(children.map((child) => child.stop()));
