@@ -1,8 +1,8 @@
 // Razorpay's REST API as the sandbox plays it (VENDORS.md §4), under /razorpay/v1: orders
 // (create with Razorpay's validation errors, fetch, list by receipt, an order's payments),
 // payments (fetch, capture of exactly the authorised amount), payment links (create with a
-// reference_id unique in the account, fetch, list by reference_id, cancel), plans and
-// subscriptions (razorpay_subscriptions_api.ts), refunds
+// reference_id unique in the account, fetch, list by reference_id, cancel), plans,
+// subscriptions and their invoices (razorpay_subscriptions_api.ts), refunds
 // (`POST /v1/payments/{id}/refund` with X-Refund-Idempotency: the same body answers the same
 // refund, another body is refused, a retry while the first is in flight is 409; fetch). HTTP
 // Basic `key_id:key_secret`, the `{error:{code, description, field, source, step, reason,
@@ -35,7 +35,7 @@ import {
   unixNow,
 } from "./razorpay_store.ts";
 import { SubscriptionBook } from "./razorpay_subscriptions.ts";
-import { plansRoute, subscriptionsRoute } from "./razorpay_subscriptions_api.ts";
+import { invoicesRoute, plansRoute, subscriptionsRoute } from "./razorpay_subscriptions_api.ts";
 import { RazorpayWebhooks } from "./razorpay_webhooks.ts";
 import { sleep, type VendorState } from "./state.ts";
 import type { SandboxContext } from "./types.ts";
@@ -205,6 +205,7 @@ export class RazorpayVendor {
     if (resource === "subscriptions") {
       return subscriptionsRoute(this, { method, url, id, action, body });
     }
+    if (resource === "invoices") return invoicesRoute(this, { method, url, id, action });
     if (resource === "payment_links") {
       if (method === "POST" && !id) return this.createLink(body);
       if (method === "GET" && !id) return this.listLinks(url);

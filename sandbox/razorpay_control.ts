@@ -15,6 +15,8 @@
 //        the customer authorises the mandate at short_url (razorpay_subscriptions.ts)
 //   POST /_control/razorpay/subscriptions/charge {subscriptionId, outcome?, failure?}
 //        runs the schedule: the next charge happens now (charged or failed)
+//   POST /_control/razorpay/subscriptions/expire {subscriptionId}  Razorpay's clock reaches a
+//        `created` subscription's expire_by now: expired, no webhook (Razorpay sends none)
 //   GET  /_inspect/razorpay/deliveries[?eventId=&event=]  every webhook attempt and its status
 //   GET  /_inspect/razorpay/events               the events made (id, type, secretVersion, body)
 import { json } from "./http.ts";
@@ -101,6 +103,17 @@ export function razorpayControl(
       return authorizeSubscription(vendor, ctx, body);
     case "subscriptions/charge":
       return chargeSubscription(vendor, body);
+    case "subscriptions/expire": {
+      const record = vendor.subscriptions.subscriptions.get(String(body.subscriptionId));
+      if (!record) return refuse(404, `no subscription ${body.subscriptionId}`);
+      try {
+        vendor.subscriptions.expireNow(record);
+      } catch (error) {
+        if (error instanceof SubscriptionRefused) return refuse(error.status, error.message);
+        throw error;
+      }
+      return json({ subscription: snapshot(record.entity) });
+    }
     case "expire": {
       const link = vendor.store.links.get(String(body.paymentLinkId));
       if (!link) return refuse(404, `no payment link ${body.paymentLinkId}`);

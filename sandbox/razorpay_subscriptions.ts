@@ -21,11 +21,17 @@
 //   subscription becomes active from authenticated, pending or halted; `subscription.completed`
 //   when the last invoice is made. A charge's payment carries `order_id` and `invoice_id`, and the
 //   subscription's notes (a captured payment.captured of a subscription charge, quoted publicly).
+// - invoices (api/payments/subscriptions/fetch-invoices, its sample answer): every cycle billed
+//   is an invoice (`inv_`) with the cycle's `order_id` and `subscription_id`, `status` `issued`
+//   until paid, then `paid` with `payment_id` and `paid_at`; amounts in paise; listed by
+//   `GET /v1/invoices?subscription_id=…` (razorpay_subscriptions_api.ts).
 // Sandbox choices, marked (v): the mandate's authorisation payment is ₹1 and refunded at once;
 // a subscription without start_at starts its first cycle when authorised and that cycle is
 // charged by the next run of the schedule (Razorpay charges it with the authorisation);
 // cancel_at_cycle_end takes effect at the next run of the schedule; a cycle cannot fall due
-// while paused (there is no clock), so resuming charges the cycle that was next.
+// while paused (there is no clock), so resuming charges the cycle that was next; a cycle's
+// invoice is made by its first charge attempt (paid or failed), and a failed one keeps
+// `payment_id` null; an invoice given up when a halted subscription came back stays `issued`.
 import {
   type Entity,
   type FailureDetails,
@@ -119,6 +125,100 @@ export interface Subscription extends Entity {
   remaining_count: number;
 }
 
+/** Invoice statuses (Razorpay docs fetch-invoices). The sandbox makes `issued` and `paid`. */
+export type InvoiceStatus =
+  | "draft"
+  | "issued"
+  | "partially_paid"
+  | "paid"
+  | "expired"
+  | "cancelled"
+  | "deleted";
+
+/**
+ * A subscription's invoice (one per cycle billed), as `GET /v1/invoices?subscription_id=…`
+ * lists it (Razorpay docs subscriptions/fetch-invoices, its sample answer; the fields after
+ * `view_less` as razorpay-ruby's invoice fixture names them). Amounts in paise, times in unix
+ * seconds.
+ */
+export interface Invoice extends Entity {
+  id: string;
+  entity: "invoice";
+  receipt: null;
+  invoice_number: null;
+  customer_id: string | null;
+  customer_details: {
+    id: string | null;
+    name: null;
+    email: string | null;
+    contact: string | null;
+    gstin: null;
+    billing_address: null;
+    shipping_address: null;
+    customer_name: null;
+    customer_email: string | null;
+    customer_contact: string | null;
+  };
+  /** The cycle's order: every attempt to charge it is a payment on this order. */
+  order_id: string;
+  subscription_id: string;
+  line_items: Array<{
+    id: string;
+    item_id: null;
+    ref_id: null;
+    ref_type: null;
+    name: string;
+    description: string | null;
+    amount: number;
+    unit_amount: number;
+    gross_amount: number;
+    tax_amount: number;
+    taxable_amount: number;
+    net_amount: number;
+    currency: string;
+    type: "plan";
+    tax_inclusive: false;
+    hsn_code: null;
+    sac_code: null;
+    tax_rate: null;
+    unit: null;
+    quantity: number;
+    taxes: [];
+  }>;
+  /** The payment that paid it; null while unpaid. */
+  payment_id: string | null;
+  status: InvoiceStatus;
+  expire_by: null;
+  issued_at: number;
+  paid_at: number | null;
+  cancelled_at: null;
+  expired_at: null;
+  sms_status: null;
+  email_status: null;
+  date: number;
+  terms: null;
+  partial_payment: false;
+  gross_amount: number;
+  tax_amount: number;
+  taxable_amount: number;
+  /** Paise billed. */
+  amount: number;
+  amount_paid: number;
+  amount_due: number;
+  currency: string;
+  currency_symbol: string;
+  description: null;
+  notes: [];
+  comment: null;
+  short_url: string;
+  view_less: true;
+  /** The cycle billed (unix seconds). */
+  billing_start: number | null;
+  billing_end: number | null;
+  type: "invoice";
+  created_at: number;
+}
+
 /** What the sandbox keeps about a subscription besides its entity. */
 export interface SubscriptionRecord {
   entity: Subscription;
@@ -193,6 +293,8 @@ export function withinMaxLife(plan: Pick<Plan, "period" | "interval">, totalCoun
 export class SubscriptionBook {
   plans = new Map<string, Plan>();
   subscriptions = new Map<string, SubscriptionRecord>();
+  /** Every subscription's invoices, by id, in the order they were made. */
+  invoices = new Map<string, Invoice>();
   /** Failed charges in a row that halt a subscription (default 3, Razorpay's retries). */
   haltAfterFailures = 3;
 
@@ -202,6 +304,7 @@ export class SubscriptionBook {
   reset(): void {
     this.plans.clear();
     this.subscriptions.clear();
+    this.invoices.clear();
     this.haltAfterFailures = 3;
   }
 
@@ -315,6 +418,20 @@ export class SubscriptionBook {
       return this.activate(record);
     }
     return [];
+  }
+
+  /**
+   * Razorpay's clock reaching a `created` subscription's expire_by now (the sandbox has no clock
+   * of its own): it expires, and no webhook tells anyone (Razorpay has no event for it).
+   * Refused (409) unless `created`.
+   */
+  expireNow(record: SubscriptionRecord): void {
+    const sub = record.entity;
+    if (sub.status !== "created") {
+      throw new SubscriptionRefused(409, `the subscription is ${sub.status}`);
+    }
+    sub.expire_by = unixNow();
+    this.refresh(record);
   }
 
   /**
@@ -433,6 +550,8 @@ export class SubscriptionBook {
       description: record.plan.item.name,
       notes: structuredClone(sub.notes),
     });
+    const invoice = this.invoices.get(invoiceId) ??
+      this.addInvoice(record, invoiceId, order.id, cycle, amount, payment);
     if (failure) {
       record.openInvoice = { invoiceId, orderId: order.id, cycle };
       record.failuresInARow++;
@@ -450,6 +569,11 @@ export class SubscriptionBook {
     }
     pending.push({ event: "payment.authorized", payload: { payment: snapshot(payment) } });
     pending.push(...this.store.capture(payment));
+    invoice.status = "paid";
+    invoice.payment_id = payment.id;
+    invoice.paid_at = unixNow();
+    invoice.amount_paid = invoice.amount;
+    invoice.amount_due = 0;
     const wasPending = sub.status === "pending";
     record.openInvoice = null;
     record.failuresInARow = 0;
@@ -524,6 +648,102 @@ export class SubscriptionBook {
     }
     this.end(record, "cancelled");
     return [...pending, this.event("subscription.cancelled", record)];
+  }
+
+  /** The invoices of a subscription, oldest first. */
+  invoicesOf(subscriptionId: string): Invoice[] {
+    return [...this.invoices.values()].filter((i) => i.subscription_id === subscriptionId);
+  }
+
+  /** The invoice of `cycle` (0-based), made by its first charge attempt: `issued`, unpaid. */
+  private addInvoice(
+    record: SubscriptionRecord,
+    invoiceId: string,
+    orderId: string,
+    cycle: number,
+    amount: number,
+    payment: Payment,
+  ): Invoice {
+    const sub = record.entity;
+    const item = record.plan.item;
+    const now = unixNow();
+    const email = (payment.email as string | undefined) ?? null;
+    const contact = (payment.contact as string | undefined) ?? null;
+    const invoice: Invoice = {
+      id: invoiceId,
+      entity: "invoice",
+      receipt: null,
+      invoice_number: null,
+      customer_id: sub.customer_id,
+      customer_details: {
+        id: sub.customer_id,
+        name: null,
+        email,
+        contact,
+        gstin: null,
+        billing_address: null,
+        shipping_address: null,
+        customer_name: null,
+        customer_email: email,
+        customer_contact: contact,
+      },
+      order_id: orderId,
+      subscription_id: sub.id,
+      line_items: [{
+        id: razorpayId("li"),
+        item_id: null,
+        ref_id: null,
+        ref_type: null,
+        name: item.name,
+        description: item.description,
+        amount: item.amount,
+        unit_amount: item.amount,
+        gross_amount: amount,
+        tax_amount: 0,
+        taxable_amount: amount,
+        net_amount: amount,
+        currency: item.currency,
+        type: "plan",
+        tax_inclusive: false,
+        hsn_code: null,
+        sac_code: null,
+        tax_rate: null,
+        unit: null,
+        quantity: sub.quantity,
+        taxes: [],
+      }],
+      payment_id: null,
+      status: "issued",
+      expire_by: null,
+      issued_at: now,
+      paid_at: null,
+      cancelled_at: null,
+      expired_at: null,
+      sms_status: null,
+      email_status: null,
+      date: now,
+      terms: null,
+      partial_payment: false,
+      gross_amount: amount,
+      tax_amount: 0,
+      taxable_amount: amount,
+      amount,
+      amount_paid: 0,
+      amount_due: amount,
+      currency: item.currency,
+      currency_symbol: "₹",
+      description: null,
+      notes: [],
+      comment: null,
+      short_url: `https://rzp.io/i/${razorpayId("x").slice(2, 12)}`,
+      view_less: true,
+      billing_start: record.anchor === null ? null : addCycles(record.anchor, record.plan, cycle),
+      billing_end: record.anchor === null ? null : addCycles(record.anchor, record.plan, cycle + 1),
+      type: "invoice",
+      created_at: now,
+    };
+    this.invoices.set(invoice.id, invoice);
+    return invoice;
   }
 
   private activate(record: SubscriptionRecord): PendingEvent[] {

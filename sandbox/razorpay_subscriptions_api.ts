@@ -2,7 +2,8 @@
 // api/payments/subscriptions/*): plans (`POST /v1/plans`, `GET /v1/plans[/{id}]`) and
 // subscriptions (`POST /v1/subscriptions`, `GET /v1/subscriptions[/{id}]`, `POST
 // /v1/subscriptions/{id}/cancel {cancel_at_cycle_end: 0|1}`, `…/pause {pause_at: "now"}`,
-// `…/resume {resume_at: "now"}`), with Razorpay's validation envelope, "The id provided does not
+// `…/resume {resume_at: "now"}`), a subscription's invoices (`GET /v1/invoices?subscription_id=…`,
+// `GET /v1/invoices/{id}`), with Razorpay's validation envelope, "The id provided does not
 // exist" for an unknown id, and the webhooks each change makes. Basic auth and faults are
 // checked before (razorpay.ts). The life cycle itself is razorpay_subscriptions.ts.
 // Descriptions marked (v) are the sandbox's wording, not Razorpay's.
@@ -128,6 +129,33 @@ export function subscriptionsRoute(
     throw error;
   }
   return urlNotFound();
+}
+
+/**
+ * `/v1/invoices[/{id}]`: the invoices the subscriptions made (the sandbox makes no other kind),
+ * filtered by `subscription_id` and `payment_id` when given, newest first, `count` (≤ 100) and
+ * `skip` (Razorpay docs subscriptions/fetch-invoices, invoices/fetch-all). A subscription id that
+ * is not the account's lists nothing (v).
+ */
+export function invoicesRoute(
+  vendor: RazorpayVendor,
+  request: { method: string; url: URL; id?: string; action?: string },
+): Response {
+  const { method, id, action, url } = request;
+  if (method !== "GET" || action) return urlNotFound();
+  const book = vendor.subscriptions;
+  if (id) {
+    const invoice = book.invoices.get(id);
+    return invoice ? json(invoice) : notFound();
+  }
+  const subscriptionId = url.searchParams.get("subscription_id");
+  const paymentId = url.searchParams.get("payment_id");
+  const matching = [...book.invoices.values()].filter((invoice) =>
+    (subscriptionId === null || invoice.subscription_id === subscriptionId) &&
+    (paymentId === null || invoice.payment_id === paymentId)
+  );
+  const items = page(matching, url);
+  return json({ entity: "collection", count: items.length, items });
 }
 
 /** Our key in a subscription's notes (`autopay_id`), for the inspection API's ourId. */

@@ -384,3 +384,120 @@ Deno.test("razorpay client: a subscription's counts as digits are read as number
   answer = { ...weeklyPlan, entity: "subscription" };
   assert.equal((await failure(rzp.fetchPlan("plan_00000000000001"))).code, "BAD_RESPONSE");
 });
+
+/**
+ * Razorpay's sample invoice of a subscription (docs subscriptions/fetch-invoices), paise; the
+ * fields after `view_less` as razorpay-ruby's invoice fixture names them (its billing period
+ * values ours).
+ */
+const paidInvoice = {
+  id: "inv_00000000000003",
+  entity: "invoice",
+  receipt: null,
+  invoice_number: null,
+  customer_id: "cust_00000000000001",
+  customer_details: {
+    id: "cust_00000000000001",
+    name: null,
+    email: "gaurav.kumar@example.com",
+    contact: "+919876543210",
+    gstin: null,
+    billing_address: null,
+    shipping_address: null,
+    customer_name: null,
+    customer_email: "gaurav.kumar@example.com",
+    customer_contact: "+919876543210",
+  },
+  order_id: "order_00000000000002",
+  subscription_id: "sub_00000000000001",
+  line_items: [{
+    id: "li_00000000000003",
+    item_id: null,
+    ref_id: null,
+    ref_type: null,
+    name: "Monthly Plan",
+    description: null,
+    amount: 99900,
+    unit_amount: 99900,
+    gross_amount: 99900,
+    tax_amount: 0,
+    taxable_amount: 99900,
+    net_amount: 99900,
+    currency: "INR",
+    type: "plan",
+    tax_inclusive: false,
+    hsn_code: null,
+    sac_code: null,
+    tax_rate: null,
+    unit: null,
+    quantity: 1,
+    taxes: [],
+  }],
+  payment_id: "pay_00000000000002",
+  status: "paid",
+  expire_by: null,
+  issued_at: 1593344888,
+  paid_at: 1593344889,
+  cancelled_at: null,
+  expired_at: null,
+  sms_status: null,
+  email_status: null,
+  date: 1593344888,
+  terms: null,
+  partial_payment: false,
+  gross_amount: 99900,
+  tax_amount: 0,
+  taxable_amount: 99900,
+  amount: 99900,
+  amount_paid: 99900,
+  amount_due: 0,
+  currency: "INR",
+  currency_symbol: "₹",
+  description: null,
+  notes: [],
+  comment: null,
+  short_url: "https://rzp.io/i/Ys4feGqEp",
+  view_less: true,
+  billing_start: 1593369000,
+  billing_end: 1595961000,
+  type: "invoice",
+  created_at: 1593344888,
+};
+
+Deno.test("razorpay client: a subscription's invoices — GET /v1/invoices?subscription_id, every page of 100; Razorpay's sample read; an unknown status is BAD_RESPONSE", async () => {
+  const issued = {
+    ...paidInvoice,
+    id: "inv_00000000000004",
+    payment_id: null,
+    status: "issued",
+    paid_at: null,
+    amount_paid: 0,
+    amount_due: 99900,
+  };
+  // 100 on the first page, one on the second: both asked for, in order.
+  const pages = [Array.from({ length: 100 }, () => paidInvoice), [issued]];
+  const fake = fakeFetch(() => json({ entity: "collection", count: 1, items: pages.shift() }));
+  const invoices = await client(fake.fetch).fetchSubscriptionInvoices("sub_00000000000001");
+  assert.equal(invoices.length, 101);
+  assert.deepEqual(
+    [invoices[0].status, invoices[0].payment_id, invoices[0].order_id, invoices[0].amount_paid],
+    ["paid", "pay_00000000000002", "order_00000000000002", 99900],
+  );
+  assert.deepEqual([invoices[100].status, invoices[100].payment_id], ["issued", null]);
+  assert.deepEqual(
+    fake.seen.map((s) => [s.method, s.url.replace("https://rzp.example.test", "")]),
+    [
+      ["GET", "/v1/invoices?subscription_id=sub_00000000000001&count=100&skip=0"],
+      ["GET", "/v1/invoices?subscription_id=sub_00000000000001&count=100&skip=100"],
+    ],
+  );
+  // A short first page is the last: one call.
+  const once = fakeFetch(() => json({ entity: "collection", count: 1, items: [paidInvoice] }));
+  assert.equal((await client(once.fetch).fetchSubscriptionInvoices("sub_1")).length, 1);
+  assert.equal(once.seen.length, 1);
+  const odd = fakeFetch(() =>
+    json({ entity: "collection", count: 1, items: [{ ...paidInvoice, status: "void" }] })
+  );
+  const error = await failure(client(odd.fetch).fetchSubscriptionInvoices("sub_1"));
+  assert.deepEqual([error.code, error.retryable], ["BAD_RESPONSE", true]);
+});

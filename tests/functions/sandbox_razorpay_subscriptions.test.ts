@@ -5,7 +5,8 @@
 // charging cycles (subscription.charged carrying the subscription and the captured payment with
 // its order and invoice, amounts in paise), failing (pending, halted after N in a row), paused
 // (nothing charged, nothing sent), resumed, cancelled now or at the cycle's end, completed. Each
-// webhook is checked against our verifier and the webhook schema.
+// webhook is checked against our verifier and the webhook schema. Every cycle billed is an
+// invoice, listed by subscription with the payment and order that paid it.
 import assert from "node:assert/strict";
 import {
   createRazorpayClient,
@@ -13,6 +14,7 @@ import {
   RazorpayError,
 } from "../../functions/_shared/razorpay/client.ts";
 import {
+  type RazorpayInvoice,
   type RazorpayWebhook,
   RazorpayWebhookSchema,
 } from "../../functions/_shared/razorpay/types.ts";
@@ -800,6 +802,144 @@ Deno.test("sandbox razorpay subscriptions: webhooks through the engine — dupli
     assert.equal(found.length, 1);
     assert.equal(found[0].status, "created");
     assert.deepEqual(await rzp.findSubscriptionsByPlan("plan_00000000000000"), []);
+  });
+});
+
+Deno.test("sandbox razorpay subscriptions: every cycle billed is an invoice (GET /v1/invoices?subscription_id) — issued while its charges fail, then paid with the payment and order that paid it; newest first, paged; Basic auth and the envelope", async () => {
+  await withSandbox(async ({ sandbox, rzp }) => {
+    const { subscription } = await monthly(rzp, 6);
+    const other = (await monthly(rzp, 2)).subscription;
+    assert.deepEqual(await rzp.fetchSubscriptionInvoices(subscription.id), []);
+    for (const id of [subscription.id, other.id]) {
+      await control(sandbox, "razorpay/subscriptions/authorize", { subscriptionId: id });
+    }
+    const charge = (subscriptionId: string, outcome: string) =>
+      control(sandbox, "razorpay/subscriptions/charge", { subscriptionId, outcome });
+    const first = await charge(subscription.id, "charged");
+    const failed = await charge(subscription.id, "failed");
+    await charge(other.id, "charged");
+
+    const shape = (i: RazorpayInvoice) => [
+      i.id,
+      i.status,
+      i.payment_id,
+      i.order_id,
+      i.subscription_id,
+      i.amount,
+      i.amount_paid,
+      i.amount_due,
+    ];
+    let invoices = await rzp.fetchSubscriptionInvoices(subscription.id);
+    assert.deepEqual(invoices.map(shape), [
+      [failed.invoiceId, "issued", null, failed.order.id, subscription.id, 123456, 0, 123456],
+      [
+        first.invoiceId,
+        "paid",
+        first.payment.id,
+        first.order.id,
+        subscription.id,
+        123456,
+        123456,
+        0,
+      ],
+    ]);
+    assert.match(first.invoiceId, ids.inv);
+    // The paid one names the captured charge of that invoice, and the cycle it billed.
+    const paid = await rzp.fetchPayment(invoices[1].payment_id!);
+    assert.deepEqual([paid.status, paid.invoice_id, paid.order_id, paid.amount], [
+      "captured",
+      first.invoiceId,
+      first.order.id,
+      123456,
+    ]);
+    assert.deepEqual([invoices[1].billing_start, invoices[1].billing_end], [
+      first.subscription.current_start,
+      first.subscription.current_end,
+    ]);
+    assert.ok(invoices[1].paid_at! >= invoices[1].issued_at!);
+
+    // Razorpay's retry pays the same invoice, with the retry's payment.
+    const retried = await charge(subscription.id, "charged");
+    invoices = await rzp.fetchSubscriptionInvoices(subscription.id);
+    assert.deepEqual(invoices.map((i) => [i.id, i.status, i.payment_id, i.amount_due]), [
+      [failed.invoiceId, "paid", retried.payment.id, 0],
+      [first.invoiceId, "paid", first.payment.id, 0],
+    ]);
+    assert.equal((await rzp.fetchSubscriptionInvoices(other.id)).length, 1);
+
+    // The REST answers themselves: paging, one invoice, an unknown id, Basic auth.
+    const { razorpayKeyId, razorpayKeySecret } = sandbox.credentials;
+    const get = async (path: string, auth = true) => {
+      const response = await fetch(`${sandbox.url}/razorpay/v1/${path}`, {
+        headers: auth
+          ? { authorization: "Basic " + btoa(`${razorpayKeyId}:${razorpayKeySecret}`) }
+          : {},
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    const second = await get(`invoices?subscription_id=${subscription.id}&count=1&skip=1`);
+    assert.deepEqual([second.status, second.body.entity, second.body.count], [
+      200,
+      "collection",
+      1,
+    ]);
+    assert.equal(second.body.items[0].id, first.invoiceId);
+    const one = await get(`invoices/${first.invoiceId}`);
+    assert.deepEqual([one.status, one.body.entity, one.body.payment_id], [
+      200,
+      "invoice",
+      first.payment.id,
+    ]);
+    const unknown = await get("invoices/inv_00000000000000");
+    assert.deepEqual([unknown.status, unknown.body.error.description], [
+      400,
+      "The id provided does not exist",
+    ]);
+    assert.deepEqual((await get("invoices?subscription_id=sub_00000000000000")).body.items, []);
+    const anonymous = await get(`invoices?subscription_id=${subscription.id}`, false);
+    assert.equal(anonymous.status, 401);
+    assert.deepEqual(
+      [anonymous.body.error.code, anonymous.body.error.source, anonymous.body.error.step],
+      ["BAD_REQUEST_ERROR", "NA", "NA"],
+    );
+    const wrong = createRazorpayClient({
+      baseUrl: `${sandbox.url}/razorpay`,
+      keyId: razorpayKeyId,
+      keySecret: "not-the-secret",
+    });
+    assert.equal((await failure(wrong.fetchSubscriptionInvoices(subscription.id))).status, 401);
+  });
+});
+
+Deno.test("sandbox razorpay subscriptions: Razorpay's clock reaching expire_by (control subscriptions/expire) expires a created subscription, no webhook; cancelling it is then refused", async () => {
+  await withSandbox(async ({ sandbox, rzp, receiver }) => {
+    const { subscription } = await monthly(rzp, 2);
+    const done = await control(sandbox, "razorpay/subscriptions/expire", {
+      subscriptionId: subscription.id,
+    });
+    assert.equal(done.subscription.status, "expired");
+    assert.equal((await rzp.fetchSubscription(subscription.id)).status, "expired");
+    const refused = await failure(
+      rzp.cancelSubscription(subscription.id, { cancel_at_cycle_end: 0 }),
+    );
+    assert.deepEqual([refused.status, refused.code, refused.field, refused.description], [
+      400,
+      "BAD_REQUEST_ERROR",
+      "status",
+      "Subscription is not cancellable in expired status.",
+    ]);
+    await sandbox.callbacksSettled();
+    assert.equal(receiver.received.length, 0, "no webhook for an expiry");
+    // Only a created one expires.
+    await control(
+      sandbox,
+      "razorpay/subscriptions/expire",
+      { subscriptionId: subscription.id },
+      409,
+    );
+    await control(sandbox, "razorpay/subscriptions/expire", {
+      subscriptionId: "sub_00000000000000",
+    }, 404);
   });
 });
 

@@ -10,6 +10,8 @@ import { z } from "zod";
 import {
   type PlanPeriod,
   RazorpayErrorEnvelopeSchema,
+  type RazorpayInvoice,
+  RazorpayInvoiceSchema,
   type RazorpayOrder,
   RazorpayOrderSchema,
   type RazorpayPayment,
@@ -265,6 +267,16 @@ export interface RazorpayClient {
     signal?: AbortSignal,
   ): Promise<RazorpaySubscription[]>;
   /**
+   * `GET /v1/invoices?subscription_id=…&count=100&skip=…`, every page: the subscription's
+   * invoices, one per cycle billed, newest first (Razorpay docs subscriptions/fetch-invoices). A
+   * `paid` one names the payment that paid it (`payment_id`): how a debit whose webhooks were all
+   * lost is found (the subscription itself only counts them, `paid_count`).
+   */
+  fetchSubscriptionInvoices(
+    subscriptionId: string,
+    signal?: AbortSignal,
+  ): Promise<RazorpayInvoice[]>;
+  /**
    * `POST /v1/subscriptions/{id}/cancel {cancel_at_cycle_end}`; a cancelled subscription cannot
    * be reactivated. Refused (BAD_REQUEST_ERROR, field `status`) once cancelled, completed or
    * expired.
@@ -450,6 +462,20 @@ export function createRazorpayClient(options: RazorpayClientOptions): RazorpayCl
         list(RazorpaySubscriptionSchema, "items"),
         { signal },
       )).items as RazorpaySubscription[],
+    fetchSubscriptionInvoices: async (subscriptionId, signal) => {
+      const pageSize = 100;
+      const invoices: RazorpayInvoice[] = [];
+      for (let skip = 0;; skip += pageSize) {
+        const { items } = await call(
+          "GET",
+          `/invoices?subscription_id=${id(subscriptionId)}&count=${pageSize}&skip=${skip}`,
+          list(RazorpayInvoiceSchema, "items"),
+          { signal },
+        );
+        invoices.push(...(items as RazorpayInvoice[]));
+        if (items.length < pageSize) return invoices;
+      }
+    },
     cancelSubscription: (subscriptionId, input, signal) =>
       call("POST", `/subscriptions/${id(subscriptionId)}/cancel`, RazorpaySubscriptionSchema, {
         body: input,

@@ -284,6 +284,56 @@ export const RazorpaySubscriptionSchema = z.looseObject({
 /** A subscription. */
 export type RazorpaySubscription = z.infer<typeof RazorpaySubscriptionSchema>;
 
+/**
+ * Invoice statuses (Razorpay docs subscriptions/fetch-invoices): a subscription's cycle is
+ * `issued` until a charge pays it (`paid`); `draft`, `partially_paid`, `expired`, `cancelled`
+ * and `deleted` belong to invoices made by hand.
+ */
+export const InvoiceStatusSchema = z.enum([
+  "draft",
+  "issued",
+  "partially_paid",
+  "paid",
+  "expired",
+  "cancelled",
+  "deleted",
+]);
+/** An invoice status. */
+export type InvoiceStatus = z.infer<typeof InvoiceStatusSchema>;
+
+/**
+ * An invoice (`inv_` + 14). A subscription makes one per cycle billed, on an order of its own
+ * (`order_id`), paid by the charge whose payment is `payment_id` (null while unpaid). Razorpay
+ * docs subscriptions/fetch-invoices (its sample answer). Amounts in paise, times unix seconds.
+ */
+export const RazorpayInvoiceSchema = z.looseObject({
+  id: z.string().startsWith("inv_"),
+  entity: z.literal("invoice"),
+  /** `cust_…`. */
+  customer_id: z.string().nullable().optional(),
+  /** The cycle's order; every attempt to charge it is a payment on it. */
+  order_id: z.string().nullable().optional(),
+  /** `sub_…` for a subscription's invoice, null for one made by hand. */
+  subscription_id: z.string().nullable().optional(),
+  /** The payment that paid it (`pay_…`), null while unpaid. */
+  payment_id: z.string().nullable().optional(),
+  status: InvoiceStatusSchema,
+  /** Paise billed, paid and still due. */
+  amount: paise,
+  amount_paid: paise.optional(),
+  amount_due: paise.optional(),
+  currency: z.string(),
+  issued_at: unixSeconds.nullable().optional(),
+  paid_at: unixSeconds.nullable().optional(),
+  /** The cycle billed. */
+  billing_start: unixSeconds.nullable().optional(),
+  billing_end: unixSeconds.nullable().optional(),
+  short_url: z.string().nullable().optional(),
+  created_at: unixSeconds,
+});
+/** An invoice. */
+export type RazorpayInvoice = z.infer<typeof RazorpayInvoiceSchema>;
+
 /** `{entity: …}` wrapper of each entity in a webhook's payload. */
 function wrapped<T extends z.ZodType>(schema: T) {
   return z.looseObject({ entity: schema });
