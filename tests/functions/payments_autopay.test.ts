@@ -6,7 +6,8 @@
 // nothing here or at Razorpay; the customer's authorisation and a debit settle the installment
 // due once, however often the webhook comes; failed debits fall back to a payment link and its
 // reminder, once; a debit without a delivered pre-debit notice is paused at Razorpay; the desk
-// cancels the mandate.
+// cancels the mandate. With every webhook lost, the reconciliation poll credits the debit (from
+// the subscription's paid invoices) once and falls a halt back to a link.
 import assert from "node:assert/strict";
 import { reconcilePayments } from "../../functions/_shared/payments/reconcile.ts";
 import { razorpay } from "../../functions/_shared/payments/razorpay_calls.ts";
@@ -165,6 +166,18 @@ async function scheduleNotices(asOf: Date, mandateId: string) {
     select outstanding_amount_id, outcome, message_id
       from private.schedule_autopay_notices(${asOf}) where autopay_mandate_id = ${mandateId}`;
   return rows.map((row) => ({ ...row }));
+}
+
+/** Runs the schedule with every webhook it makes lost (made, never delivered). */
+async function chargeLost(subscriptionId: string, outcome: "charged" | "failed") {
+  await control(sandbox, "razorpay/webhooks", { drop: true });
+  try {
+    const done = await charge(subscriptionId, outcome);
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    return done.body;
+  } finally {
+    await control(sandbox, "razorpay/webhooks", { drop: false });
+  }
 }
 
 dbTest(
@@ -548,6 +561,84 @@ dbTest(
     );
   },
 );
+
+dbTest("autopay: a debit whose webhooks are all lost is credited by the poll", async () => {
+  const amount = 210000;
+  const fixture = await installmentCase([amount, amount, amount]);
+  const opened = await openAutopay(fixture.caseId);
+  await authorize(opened.subscription_id);
+  const charged = await chargeLost(opened.subscription_id, "charged");
+  // Past the debit and a day without news: the poll fetches the subscription.
+  await reconcilePayments(razorpay(), { maxItems: 1000, asOf: new Date(Date.now() + 26 * hour) });
+  assert.equal((await mandateRow(fixture.caseId)).paid_count, 1, "the poll saw the debit");
+  const [payment] = await adminSql()`
+    select status::text, credited_at is not null as credited, credited_via
+      from public.payments where razorpay_payment_id = ${charged.payment.id}`;
+  assert.deepEqual({ ...payment }, {
+    status: "captured",
+    credited: true,
+    credited_via: "reconcile",
+  });
+  assert.deepEqual((await installments(fixture.caseId))[0], { n: 1, status: "paid", paid: amount });
+
+  // The lost webhooks come after all (Razorpay's retries, a dashboard replay), and the poll
+  // comes again: the debit stays credited once.
+  const payId = charged.payment.id as string;
+  const made = await madeEvents(sandbox, payId);
+  assert.deepEqual(made.map((e) => e.event).sort(), [
+    "order.paid",
+    "payment.authorized",
+    "payment.captured",
+    "subscription.charged",
+  ]);
+  for (const event of made) await control(sandbox, "razorpay/replay", { eventId: event.id });
+  await sandbox.callbacksSettled();
+  await reconcilePayments(razorpay(), { maxItems: 1000, asOf: new Date(Date.now() + 2 * day) });
+  const notes = await adminSql()`
+    select event_type, note from public.payment_events
+     where event_id in ${adminSql()(made.map((e) => e.id))} order by event_type`;
+  assert.deepEqual(notes.map((row) => [row.event_type, row.note]), [
+    ["order.paid", "already_credited"],
+    ["payment.authorized", "already_credited"],
+    ["payment.captured", "already_credited"],
+    ["subscription.charged", "already_credited, mandate active"],
+  ]);
+  const [once] = await adminSql()`
+    select count(*)::int as allocations, sum(a.amount)::int as allocated
+      from public.payment_allocations a join public.payments p on p.id = a.payment_id
+     where p.razorpay_payment_id = ${payId}`;
+  assert.deepEqual({ ...once }, { allocations: 1, allocated: amount });
+  assert.equal(await paymentMessages(`receipt:${payId}`), 1, "one receipt");
+  assert.deepEqual(await installments(fixture.caseId), [
+    { n: 1, status: "paid", paid: amount },
+    { n: 2, status: "pending", paid: 0 },
+    { n: 3, status: "pending", paid: 0 },
+  ]);
+});
+
+dbTest("autopay: a halt whose webhooks are all lost still falls back to a link", async () => {
+  const amount = 220000;
+  const fixture = await installmentCase([amount, amount, amount]);
+  const opened = await openAutopay(fixture.caseId);
+  await authorize(opened.subscription_id);
+  await control(sandbox, "razorpay/subscriptions", { haltAfterFailures: 1 });
+  try {
+    await chargeLost(opened.subscription_id, "failed");
+  } finally {
+    await control(sandbox, "razorpay/subscriptions", { haltAfterFailures: 3 });
+  }
+  for (const hours of [26, 27]) {
+    await reconcilePayments(razorpay(), {
+      maxItems: 1000,
+      asOf: new Date(Date.now() + hours * hour),
+    });
+  }
+  assert.equal((await mandateRow(fixture.caseId)).status, "halted", "the poll saw the halt");
+  const links = await adminSql()`
+    select short_url from public.payment_links where case_id = ${fixture.caseId}`;
+  assert.equal(links.length, 1, "a link for the installment the halted mandate did not collect");
+  assert.equal((await messagesOf(fixture.caseId, "payment_link_reminder")).length, 1);
+});
 
 dbTest("autopay: close the harness", async () => {
   await harness.close();

@@ -1,13 +1,15 @@
 // Reconciliation: what a lost webhook or a crash left open is asked of Razorpay and put right
 // through the same database functions the webhook and the API use (private.apply_razorpay_payment,
 // record_order_created, record_payment_link_created, apply_razorpay_refund,
-// record_subscription_created); and autopay's actions: pausing a debit without its pre-debit
-// notice, cancelling the mandate of a closed case, a payment link for a debit that failed. The database picks
-// the work (private.claim_payment_reconciliation: money first, each item leased so that two
-// runners never take the same one) and says when an item is due again; this file only asks.
+// record_subscription_created, and apply_razorpay_subscription_payment for the paid invoices of
+// a subscription); and autopay's actions: pausing a debit without its pre-debit notice,
+// cancelling the mandate of a closed case, a payment link for a debit that failed. The database
+// picks the work (private.claim_payment_reconciliation: money first, each item leased so that
+// two runners never take the same one) and says when an item is due again; this file only asks.
 import { asService, type Tx } from "../db.ts";
 import { log } from "../log.ts";
 import type { RazorpayClient } from "../razorpay/client.ts";
+import type { RazorpaySubscription } from "../razorpay/types.ts";
 import { createLinkAtRazorpay, type OpenedLink } from "./links.ts";
 import { journaled } from "./razorpay_calls.ts";
 
@@ -62,6 +64,42 @@ const recordMandate = (id: string, subscription: unknown) =>
       tx.json(subscription as never)
     }::jsonb)`
   );
+
+const applyDebit = (payment: unknown, subscription: unknown) =>
+  asService((tx) =>
+    tx`select * from private.apply_razorpay_subscription_payment(
+         ${tx.json(payment as never)}::jsonb, ${
+      tx.json(subscription as never)
+    }::jsonb, 'reconcile')`
+  );
+
+/**
+ * Credits the debits of a subscription whose webhooks were lost: each `paid` invoice names its
+ * payment, which is fetched and credited through private.apply_razorpay_subscription_payment via
+ * reconcile (the one credit path: a payment credited before, or later by its webhook, is
+ * `already_credited`). Payments we already credited or flagged are not fetched again.
+ */
+async function creditPaidInvoices(client: RazorpayClient, subscription: RazorpaySubscription) {
+  const paid = (await client.fetchSubscriptionInvoices(subscription.id))
+    .flatMap((invoice) =>
+      invoice.status === "paid" && invoice.payment_id ? [invoice.payment_id] : []
+    );
+  if (paid.length === 0) return;
+  const settled = new Set(
+    (await asService((tx) =>
+      tx<{ razorpay_payment_id: string }[]>`
+        select razorpay_payment_id from public.payments
+         where razorpay_payment_id = any(${paid}::text[])
+           and (credited_at is not null or review_reason is not null)`
+    )).map((row) => row.razorpay_payment_id),
+  );
+  for (const paymentId of paid.filter((id) => !settled.has(id))) {
+    const payment = await client.fetchPayment(paymentId);
+    // A debit is captured at once; anything else (the mandate's refunded authorisation) is not
+    // premium money.
+    if (payment.status === "captured") await applyDebit(payment, subscription);
+  }
+}
 
 const recordLink = (id: string, link: unknown) =>
   asService((tx) =>
@@ -175,7 +213,12 @@ async function reconcile(client: RazorpayClient, item: Item): Promise<void> {
       return;
     }
     case "autopay_open": {
-      await recordMandate(id, await client.fetchSubscription(theirs!));
+      // A live subscription past its next debit: its debits first (payment, then case), then
+      // the mandate, in the webhook's order, so that a failed debit recorded by the poll falls
+      // back for the installment still due after the debits it missed were credited.
+      const subscription = await client.fetchSubscription(theirs!);
+      if (Number(subscription.paid_count) > 0) await creditPaidInvoices(client, subscription);
+      await recordMandate(id, subscription);
       return;
     }
   }
