@@ -1,6 +1,6 @@
 -- What ties a case together, for every writer (the superuser here: no grant or RLS helps): a
 -- case's customer is its policy's customer, and a reason that must say something says something
--- (tabs and newlines are not a reason).
+-- (tabs and newlines are not a reason); a policy moved to another customer moves its cases.
 begin;
 select plan(8);
 select tests.create_test_org();
@@ -33,10 +33,14 @@ select throws_ok($$
   update public.renewal_cases set customer_id = 'c0000000-0000-4000-8000-000000000292'
    where id = 'e0000000-0000-4000-8000-000000000291'$$,
   '23503', null, 'nor moved to another customer afterwards');
-select throws_ok($$
-  update public.policies set customer_id = 'c0000000-0000-4000-8000-000000000292'
-   where id = 'd0000000-0000-4000-8000-000000000291'$$,
-  '23503', null, 'and the policy''s customer does not change under its case');
+
+-- A policy corrected to another customer takes its case along.
+update public.policies set customer_id = 'c0000000-0000-4000-8000-000000000292'
+ where id = 'd0000000-0000-4000-8000-000000000291';
+select is((select customer_id from public.renewal_cases
+            where id = 'e0000000-0000-4000-8000-000000000291'),
+  'c0000000-0000-4000-8000-000000000292'::uuid,
+  'a policy moved to another customer moves its case');
 
 select throws_ok($$
   update public.outstanding_amounts set status = 'waived', reason = E'\t\n '
@@ -54,6 +58,7 @@ select lives_ok($$
   update public.renewal_cases set stage = 'lost', lost_reason = E'\tWent to another broker\n'
    where id = 'e0000000-0000-4000-8000-000000000291'$$,
   'a reason with words in it, whitespace around them, is taken');
+
 
 select * from finish();
 rollback;
