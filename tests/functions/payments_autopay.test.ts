@@ -7,7 +7,8 @@
 // due once, however often the webhook comes; failed debits fall back to a payment link and its
 // reminder, once; a debit without a delivered pre-debit notice is paused at Razorpay; the desk
 // cancels the mandate. With every webhook lost, the reconciliation poll credits the debit (from
-// the subscription's paid invoices) once and falls a halt back to a link.
+// the subscription's paid invoices) once and falls a halt back to a link; a cancel Razorpay
+// refuses because the subscription already expired records the expiry.
 import assert from "node:assert/strict";
 import { reconcilePayments } from "../../functions/_shared/payments/reconcile.ts";
 import { razorpay } from "../../functions/_shared/payments/razorpay_calls.ts";
@@ -639,6 +640,44 @@ dbTest("autopay: a halt whose webhooks are all lost still falls back to a link",
   assert.equal(links.length, 1, "a link for the installment the halted mandate did not collect");
   assert.equal((await messagesOf(fixture.caseId, "payment_link_reminder")).length, 1);
 });
+
+dbTest(
+  "autopay: cancelling a mandate Razorpay already expired (it sends no webhook for that) answers it expired; a refusal that leaves it live stays 502",
+  async () => {
+    const amount = 520000;
+    const fixture = await installmentCase([amount, amount, amount]);
+    const opened = await openAutopay(fixture.caseId);
+    const token = await tokenFor(agent);
+    const cancel = () => api(`/cases/${fixture.caseId}/autopay`, { token, method: "DELETE" });
+    const cancels = async () =>
+      (await inspect<Accepted[]>(sandbox, `razorpay/requests?ourId=${opened.id}`))
+        .filter((r) => r.subject === "subscription.cancel").length;
+
+    // Razorpay refuses the cancel of a live subscription (a validation error, here injected):
+    // it is fetched, still created, and the refusal is answered.
+    await control(sandbox, "razorpay", {
+      failNext: {
+        code: "BAD_REQUEST_ERROR",
+        status: 400,
+        path: `/v1/subscriptions/${opened.subscription_id}/cancel`,
+      },
+    });
+    await expectProblem(await cancel(), 502);
+    assert.equal((await mandateRow(fixture.caseId)).status, "created");
+
+    // The customer never authorised it: Razorpay expires it at expire_by, telling nobody.
+    await control(sandbox, "razorpay/subscriptions/expire", {
+      subscriptionId: opened.subscription_id,
+    });
+    assert.equal((await mandateRow(fixture.caseId)).status, "created", "we do not know yet");
+    const answered = await expectJson(await cancel(), 200) as Mandate;
+    assert.deepEqual([answered.id, answered.status], [opened.id, "expired"]);
+    assert.equal((await mandateRow(fixture.caseId)).status, "expired");
+    assert.equal(await cancels(), 0, "nothing was cancelled at Razorpay");
+    // Nothing live any more.
+    await expectProblem(await cancel(), 404);
+  },
+);
 
 dbTest("autopay: close the harness", async () => {
   await harness.close();

@@ -6,12 +6,16 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller, asService, type Tx } from "../../_shared/db.ts";
-import { notFound } from "../../_shared/errors.ts";
-import { callJournaled, journaled, razorpay } from "../../_shared/payments/razorpay_calls.ts";
+import { notFound, ProblemError } from "../../_shared/errors.ts";
+import { ask, callJournaled, journaled, razorpay } from "../../_shared/payments/razorpay_calls.ts";
 import type { CreatePlanInput, CreateSubscriptionInput } from "../../_shared/razorpay/client.ts";
+import type { RazorpaySubscription } from "../../_shared/razorpay/types.ts";
 import type { cancelAutopay, getAutopay, MandateSchema, openAutopay } from "./routes.ts";
 
 type Mandate = z.infer<typeof MandateSchema>;
+
+/** A mandate in one of these can debit nothing more: a cancel is moot. */
+const endedStatuses = new Set(["cancelled", "completed", "expired"]);
 
 /** A row of private.open_autopay(). */
 interface OpenedMandate {
@@ -102,7 +106,11 @@ export const get: RouteHandler<typeof getAutopay, AppEnv> = async (c) => {
 
 /**
  * DELETE /cases/{caseId}/autopay: the caller must see the case's live mandate; Razorpay cancels
- * the subscription at once (cancel_at_cycle_end 0, journaled) and its answer is recorded.
+ * the subscription at once (cancel_at_cycle_end 0, journaled) and its answer is recorded. When
+ * Razorpay refuses the cancel because the subscription already ended without our knowing
+ * ("Subscription is not cancellable in expired status.": Razorpay sends no webhook for an
+ * expiry, and a cancel or completion webhook may be lost), the subscription is fetched and
+ * recorded, and the mandate is answered as it now is; a refusal that leaves it live stays a 502.
  */
 export const cancel: RouteHandler<typeof cancelAutopay, AppEnv> = async (c) => {
   const { caseId } = c.req.valid("param");
@@ -117,17 +125,28 @@ export const cancel: RouteHandler<typeof cancelAutopay, AppEnv> = async (c) => {
          and status in ('created', 'authenticated', 'active', 'pending', 'halted', 'paused')`,
   );
   if (!live) throw notFound("live autopay mandate");
-  const subscription = await journaled(
-    "cancel_subscription",
-    live.id,
-    { subscription_id: live.razorpay_subscription_id, cancel_at_cycle_end: 0 },
-    () => client.cancelSubscription(live.razorpay_subscription_id, { cancel_at_cycle_end: 0 }),
-  );
-  await asService((tx) =>
-    tx`select private.record_subscription_created(${live.id}, null, ${
-      tx.json(subscription as never)
-    }::jsonb)`
-  );
+  const record = (subscription: RazorpaySubscription) =>
+    asService((tx) =>
+      tx<{ status: string }[]>`
+        select (private.record_subscription_created(${live.id}, null, ${
+        tx.json(subscription as never)
+      }::jsonb)).status`
+    );
+  try {
+    const subscription = await journaled(
+      "cancel_subscription",
+      live.id,
+      { subscription_id: live.razorpay_subscription_id, cancel_at_cycle_end: 0 },
+      () => client.cancelSubscription(live.razorpay_subscription_id, { cancel_at_cycle_end: 0 }),
+    );
+    await record(subscription);
+  } catch (error) {
+    // 502: Razorpay refused for good (razorpayProblem); anything else is thrown as it is.
+    if (!(error instanceof ProblemError) || error.status !== 502) throw error;
+    const subscription = await ask(() => client.fetchSubscription(live.razorpay_subscription_id));
+    const [{ status }] = await record(subscription);
+    if (!endedStatuses.has(status)) throw error;
+  }
   const mandate = await asCaller(claims, (tx) => mandateOf(tx, caseId));
   return c.json(mandate!, 200);
 };

@@ -104,7 +104,11 @@ export const cancelAutopay = createRoute({
   ...signedIn,
   request: { params: CaseParams },
   responses: {
-    200: json("The mandate, cancelled", MandateSchema),
+    200: json(
+      "The mandate, cancelled; or expired or completed when Razorpay refused the cancel " +
+        "because the subscription had already ended",
+      MandateSchema,
+    ),
     ...commonProblems,
     404: problem("No such case or no live mandate, or not yours to see"),
     ...razorpayProblems,
