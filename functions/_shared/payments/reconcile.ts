@@ -8,7 +8,8 @@
 // two runners never take the same one) and says when an item is due again; this file only asks.
 import { asService, type Tx } from "../db.ts";
 import { log } from "../log.ts";
-import type { RazorpayClient } from "../razorpay/client.ts";
+import { ProblemError } from "../errors.ts";
+import { type RazorpayClient, RazorpayError } from "../razorpay/client.ts";
 import type { RazorpaySubscription } from "../razorpay/types.ts";
 import { createLinkAtRazorpay, type OpenedLink } from "./links.ts";
 import { journaled } from "./razorpay_calls.ts";
@@ -23,6 +24,7 @@ interface Item {
     | "link_creating"
     | "order_open"
     | "link_open"
+    | "link_cancel"
     | "autopay_pause"
     | "autopay_cancel"
     | "autopay_creating"
@@ -134,16 +136,47 @@ async function reconcile(client: RazorpayClient, item: Item): Promise<void> {
       if (link) await recordLink(id, link);
       return;
     }
+    case "link_cancel": {
+      // The case needs it no more (closed, or nothing owed): the customer must not pay it.
+      const link = await journaled(
+        "cancel_payment_link",
+        id,
+        { payment_link_id: theirs },
+        () => client.cancelPaymentLink(theirs!),
+      ).catch(async (error) => {
+        // Paid or expired meanwhile: what Razorpay says it is now is recorded instead.
+        if (error instanceof ProblemError && error.status === 502) {
+          return await client.fetchPaymentLink(theirs!);
+        }
+        throw error;
+      });
+      await recordLink(id, link);
+      return;
+    }
     case "refund_creating": {
       // The same key and the same body as the first try: Razorpay answers the same refund.
       const [refund] = await asService((tx: Tx) =>
         tx<{ amount: number; reason: string }[]>`
           select amount, reason from public.refunds where id = ${id}`
       );
-      const entity = await client.createRefund(theirs!, {
-        amount: refund.amount,
-        notes: { refund_id: id, reason: refund.reason.slice(0, 250) },
-      }, key);
+      let entity;
+      try {
+        entity = await client.createRefund(theirs!, {
+          amount: refund.amount,
+          notes: { refund_id: id, reason: refund.reason.slice(0, 250) },
+        }, key);
+      } catch (error) {
+        // Refused for good: the refund fails and what it held is released.
+        if (error instanceof RazorpayError && !error.retryable) {
+          await asService((tx) =>
+            tx`select private.fail_refund_create(${id}, ${
+              tx.json({ code: error.code, description: error.description })
+            }::jsonb)`
+          );
+          return;
+        }
+        throw error;
+      }
       await applyRefund(entity);
       return;
     }

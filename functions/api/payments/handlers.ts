@@ -27,6 +27,16 @@ import { paymentHistory } from "./history.ts";
 
 type CheckoutOrder = z.infer<typeof CheckoutOrderSchema>;
 
+/** The answer while another request's order or link for the same installments is being made. */
+const stillCreating = (what: string) =>
+  new ProblemError(
+    503,
+    "Service Unavailable",
+    `A ${what} for these installments is being created; try again in a few seconds.`,
+    {},
+    { "retry-after": "5" },
+  );
+
 /** A row of private.open_payment_order(). */
 interface OrderRow {
   payment_order_id: string;
@@ -74,7 +84,9 @@ export const createOrder: RouteHandler<typeof createPaymentOrder, AppEnv> = asyn
     tx<OrderRow[]>`
       select * from private.open_payment_order(
         ${caseId}, ${installment_ids ?? null}::uuid[], ${amount ?? null}::bigint)`);
-  if (row.reused && row.razorpay_order_id) {
+  if (row.reused) {
+    // An order still being created by another request is not made twice: ask again shortly.
+    if (!row.razorpay_order_id) throw stillCreating("order");
     return c.json(checkout(row, row.razorpay_order_id), 200);
   }
   // The body the journal row holds (private.open_payment_order writes it).
@@ -126,13 +138,14 @@ export const verify: RouteHandler<typeof verifyPayment, AppEnv> = async (c) => {
       "The checkout signature does not match this order and payment.",
     );
   }
-  await asCaller(claims, (tx) =>
-    tx`select private.record_checkout_verification(
-         ${caseId}, ${order.razorpay_order_id}, ${body.razorpay_payment_id})`);
+  // Razorpay first: a payment it does not know, or of another order, records nothing.
   const payment = await ask(() => client.fetchPayment(body.razorpay_payment_id));
   if (payment.order_id !== order.razorpay_order_id) {
     throw new ProblemError(400, "Bad Request", "The payment belongs to another order.");
   }
+  await asCaller(claims, (tx) =>
+    tx`select private.record_checkout_verification(
+         ${caseId}, ${order.razorpay_order_id}, ${body.razorpay_payment_id})`);
   // Two statements: the second sees what the first credited (a stable function in the same
   // statement would read the case as it was before).
   const applied = await asService(async (tx) => {
@@ -186,7 +199,8 @@ export const createLink: RouteHandler<typeof createPaymentLink, AppEnv> = async 
       select * from private.open_payment_link(
         ${caseId}, ${body.outstanding_amount_id ?? null}::uuid, ${body.accept_partial},
         ${body.first_min_partial_amount ?? null}::bigint)`);
-  if (row.reused && row.razorpay_payment_link_id && row.short_url) {
+  if (row.reused) {
+    if (!row.razorpay_payment_link_id || !row.short_url) throw stillCreating("payment link");
     const link = { id: row.razorpay_payment_link_id, short_url: row.short_url, status: row.status };
     return c.json(linkOf(row, link), 200);
   }
