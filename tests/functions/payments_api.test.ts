@@ -10,6 +10,7 @@ import {
   snapshot,
   tokenFor,
 } from "./_helpers.ts";
+import { checkoutSignature } from "../../functions/_shared/signatures/razorpay.ts";
 import {
   admin,
   agent,
@@ -169,6 +170,35 @@ dbTest("payments: a forged checkout signature is refused and records nothing", a
      where razorpay_payment_id = ${paid.checkout.razorpay_payment_id}`;
   assert.equal(row?.checkout_verified_at ?? null, null);
 });
+
+dbTest(
+  "payments: a signed verification of a payment Razorpay does not know records nothing",
+  async () => {
+    const { caseId } = await caseOwing([1500000]);
+    const order = await openOrder(caseId);
+    const paymentId = "pay_Unknown0000001";
+    const signature = await checkoutSignature(
+      sandbox.credentials.razorpayKeySecret,
+      order.order_id,
+      paymentId,
+    );
+    await expectProblem(
+      await api(`/cases/${caseId}/payments/verify`, {
+        token: await tokenFor(agent),
+        method: "POST",
+        body: {
+          razorpay_order_id: order.order_id,
+          razorpay_payment_id: paymentId,
+          razorpay_signature: signature,
+        },
+      }),
+      502,
+    );
+    const [row] = await adminSql()`
+    select count(*)::int as n from public.payments where razorpay_payment_id = ${paymentId}`;
+    assert.equal(row.n, 0, "no payment row for a payment Razorpay does not know");
+  },
+);
 
 dbTest("payments: a payment link, paid in two parts where the product allows it", async () => {
   const { caseId, policyId } = await caseOwing([1000000]);
