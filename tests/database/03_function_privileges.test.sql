@@ -90,6 +90,7 @@ select set_eq(
     'private.payment_status_rank(payment_status) ---',
     'private.record_autopay_state(uuid,jsonb,text,timestamp with time zone,boolean) ---',
     'private.queue_case_message(uuid,text,text,jsonb,timestamp with time zone) ---',
+    'private.require_payments_on() ---',
     -- Called by the book-key triggers (security definer) only.
     'private.refresh_customer_book_keys(uuid[]) ---',
     -- The daily jobs: pg_cron (as the owner) and service_role only.

@@ -47,6 +47,7 @@ Deno.test("errors: the contracts' statuses, and the comment table says the same"
     PY010: 409,
     PY011: 422,
     PY012: 409,
+    PY013: 409,
   };
   const mapped = Object.fromEntries(
     Object.entries(sqlStates).filter(([code]) => code.startsWith("PY"))
