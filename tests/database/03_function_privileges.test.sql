@@ -86,6 +86,7 @@ select set_eq(
     'private.payment_caller_sees_case(uuid) ---',
     'private.setting_interval(text,interval) ---',
     'private.format_inr(bigint) ---',
+    'private.format_money(bigint,text) ---',
     'private.queue_payment_message(payments,text,text) ---',
     'private.payment_status_rank(payment_status) ---',
     'private.record_autopay_state(uuid,jsonb,text,timestamp with time zone,boolean) ---',

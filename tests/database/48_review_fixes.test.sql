@@ -9,7 +9,7 @@
 --     applies;
 --   * ENABLE_PAYMENT_LINKS not true refuses orders, links and autopay (PY013).
 begin;
-select plan(14);
+select plan(26);
 select tests.create_test_book();
 
 create temporary table opened (label text, payment_order_id uuid, razorpay_order_id text, status text,
@@ -114,5 +114,111 @@ select tests.authenticate_as('agent_b');
 select results_eq($$select reused, status from private.open_payment_order(tests.fixture('case_b'))$$,
   $$values (false, 'creating')$$, 'switched on again, an order is opened');
 reset role;
+
+-- Finding 3: each flag's refund-due message says why. Case A owes ₹12,000.
+select is_empty($$select code, language from public.templates
+                   where code like 'payment_refund_due%' and jsonb_array_length(lint -> 'errors') > 0$$,
+  'every refund-due template passes its lint');
+select results_eq(
+  $$select count(*), count(distinct code) from public.templates
+     where code like 'payment_refund_due_%' and channel = 'email' and active and language in ('en', 'hi')$$,
+  $$values (10::bigint, 5::bigint)$$, 'one email template per reason, in English and Hindi');
+create function pg_temp.refund_message(pay text) returns table (code text, language text, subject text, body text)
+language sql as $$
+  select t.code, t.language, m.subject, m.body from public.messages m join public.templates t on t.id = m.template_id
+   where m.idempotency_key = 'refund_due:' || pay
+$$;
+
+-- order_expired: the customer learns the money comes back and that ₹12,000 is still due.
+update public.payment_orders set expires_at = now() - interval '1 minute' where razorpay_order_id = 'order_T48M';
+select tests.authenticate_as_service_role();
+select results_eq(
+  format($$select outcome, credited from private.apply_razorpay_payment(
+      '{"id": "pay_T48EXP", "order_id": "order_T48M", "amount": 1200000, "currency": "INR", "status": "captured", "created_at": %s}', 'webhook')$$,
+    extract(epoch from now())::bigint),
+  $$values ('flagged', 0::bigint)$$, 'a payment after its order expired is flagged');
+reset role;
+select results_eq(
+  $$select code, body ~ 'after the payment window of its order had closed', body ~ 'will refund it',
+           body ~ '₹12,000 is still due', body ~ 'pay again with a new payment link', body ~ 'nothing was due'
+      from pg_temp.refund_message('pay_T48EXP')$$,
+  $$values ('payment_refund_due_order_expired', true, true, true, true, false)$$,
+  'its message says it came after the window, will be refunded, and that ₹12,000 is still due: pay again');
+
+-- currency_mismatch: the amount as paid, in its currency.
+select tests.authenticate_as_service_role();
+select count(*) from (
+  select private.record_order_created(po.id, null,
+           jsonb_build_object('id', 'order_T48A2', 'receipt', po.receipt, 'amount', po.amount, 'status', 'created'))
+    from public.payment_orders po
+   where po.case_id = tests.fixture('case_a') and po.status = 'creating' and po.created_at = now()) x;
+select results_eq(
+  $$select outcome from private.apply_razorpay_payment(
+      '{"id": "pay_T48USD", "order_id": "order_T48A2", "amount": 14400, "currency": "USD", "status": "captured"}', 'webhook')$$,
+  $$values ('flagged')$$, 'a payment in dollars is flagged');
+reset role;
+select results_eq(
+  $$select code, body ~ 'USD 144.00', body ~ 'Indian rupees only', body ~ '₹12,000 is still due'
+      from pg_temp.refund_message('pay_T48USD')$$,
+  $$values ('payment_refund_due_currency_mismatch', true, true, true)$$,
+  'its message names the dollars paid, says rupees only, and what is still due');
+
+-- overpaid: credited with a receipt, and the surplus announced as a refund.
+select tests.authenticate_as_service_role();
+select results_eq(
+  $$select outcome, credited, case_stage from private.apply_razorpay_payment(
+      '{"id": "pay_T48OVER", "order_id": "order_T48A2", "amount": 1500000, "currency": "INR", "status": "captured"}', 'webhook')$$,
+  $$values ('credited', 1200000::bigint, 'renewed'::public.case_stage)$$, '₹15,000 for ₹12,000 due settles the case');
+reset role;
+select results_eq(
+  $$select code, subject ~ '₹3,000 more than was due', body ~ '₹15,000', body ~ 'refund the extra ₹3,000',
+           (select count(*) from public.messages where idempotency_key = 'receipt:pay_T48OVER')
+      from pg_temp.refund_message('pay_T48OVER')$$,
+  $$values ('payment_refund_due_overpaid', true, true, true, 1::bigint)$$,
+  'an overpayment gets its receipt and a refund-due message naming the ₹3,000 surplus');
+
+-- case_closed, to a customer who reads Hindi.
+update public.customers set language = 'hi' where id = tests.fixture('customer_b');
+select tests.authenticate_as_service_role();
+select count(*) from (
+  select private.record_order_created(po.id, null,
+           jsonb_build_object('id', 'order_T48B', 'receipt', po.receipt, 'amount', po.amount, 'status', 'created'))
+    from public.payment_orders po where po.case_id = tests.fixture('case_b') and po.status = 'creating') x;
+reset role;
+select tests.authenticate_as('agent_b');
+update public.renewal_cases set stage = 'lost', lost_reason = 'Went to another broker' where id = tests.fixture('case_b');
+select tests.authenticate_as_service_role();
+select results_eq(
+  $$select outcome from private.apply_razorpay_payment(
+      '{"id": "pay_T48CLOSED", "order_id": "order_T48B", "amount": 1200000, "currency": "INR", "status": "captured"}', 'webhook')$$,
+  $$values ('flagged')$$, 'a payment on a closed case is flagged');
+reset role;
+select results_eq(
+  $$select code, language, body ~ 'पहले ही बंद हो चुका था', body ~ '₹12,000' from pg_temp.refund_message('pay_T48CLOSED')$$,
+  $$values ('payment_refund_due_case_closed', 'hi', true, true)$$,
+  'its message, in Hindi, says the case was already closed');
+
+-- nothing_due; and an expired order's payment on a case owing nothing reads as nothing_due.
+select private.queue_payment_message(jsonb_populate_record(p, '{"review_reason": "nothing_due"}'), 'payment_refund_due', 'refund_due:t48_nothing')
+  from public.payments p where p.razorpay_payment_id = 'pay_TA';
+select private.queue_payment_message(jsonb_populate_record(p, '{"review_reason": "order_expired"}'), 'payment_refund_due', 'refund_due:t48_late')
+  from public.payments p where p.razorpay_payment_id = 'pay_TA';
+select results_eq(
+  $$select code, body ~ 'nothing was due on case', body ~ 'still due' from pg_temp.refund_message('t48_nothing')
+    union all
+    select code, body ~ 'nothing was due on case', body ~ 'still due' from pg_temp.refund_message('t48_late')$$,
+  $$values ('payment_refund_due_nothing_due', true, false), ('payment_refund_due_nothing_due', true, false)$$,
+  'nothing_due says nothing was due; so does a late payment when the case owes nothing (no "₹0 is still due")');
+
+-- A reason whose template is switched off: the generic text, which claims no reason.
+update public.templates set active = false where code = 'payment_refund_due_nothing_due';
+select private.queue_payment_message(jsonb_populate_record(p, '{"review_reason": "nothing_due"}'), 'payment_refund_due', 'refund_due:t48_generic')
+  from public.payments p where p.razorpay_payment_id = 'pay_TA';
+select results_eq(
+  $$select code, body ~ 'could not apply all of it', body ~ 'refund ₹12,000', body ~ 'nothing was due'
+      from pg_temp.refund_message('t48_generic')$$,
+  $$values ('payment_refund_due', true, true, false)$$,
+  'without the reason''s template, the generic one: what is refunded, no claimed reason');
+update public.templates set active = true where code = 'payment_refund_due_nothing_due';
 select * from finish();
 rollback;
