@@ -9,7 +9,7 @@
 --     applies;
 --   * ENABLE_PAYMENT_LINKS not true refuses orders, links and autopay (PY013).
 begin;
-select plan(26);
+select plan(33);
 select tests.create_test_book();
 
 create temporary table opened (label text, payment_order_id uuid, razorpay_order_id text, status text,
@@ -220,5 +220,83 @@ select results_eq(
   $$values ('payment_refund_due', true, true, false)$$,
   'without the reason''s template, the generic one: what is refunded, no claimed reason');
 update public.templates set active = true where code = 'payment_refund_due_nothing_due';
+
+-- Finding 5: the pre-debit notice states the debit. Case C, monthly, two installments of ₹1,000;
+-- ₹400 paid on the second before autopay debits it.
+with cu as (
+  insert into public.customers (full_name, phone, email) values ('Customer C', '+919800000003', 'customer_c@tests.py360.test')
+  returning id
+), po as (
+  insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium, sum_insured,
+                               start_date, end_date, payment_frequency)
+  select 'T-POL-C', 'health', 'Test Health', cu.id, tests.get_user_id('agent_a'), 200000, 50000000,
+         current_date - 335, current_date + 30, 'monthly'
+    from cu returning id, customer_id
+), rc as (
+  insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
+  select po.id, po.customer_id, tests.get_user_id('agent_a'), current_date + 30, current_date + 30 from po
+  returning id
+)
+insert into tests.fixtures (name, id) select 'case_c', rc.id from rc;
+insert into public.outstanding_amounts (case_id, installment_number, due_date, amount)
+select tests.fixture('case_c'), n, current_date + 30 * n, 100000 from generate_series(1, 2) n;
+insert into tests.fixtures (name, id)
+select 'installment_c' || o.installment_number, o.id from public.outstanding_amounts o where o.case_id = tests.fixture('case_c');
+
+create temporary table mandate (row jsonb);
+grant all on mandate to authenticated, service_role;
+select tests.authenticate_as('agent_a');
+insert into mandate select to_jsonb(o) from private.open_autopay(tests.fixture('case_c')) o;
+insert into opened select 'c2', o.payment_order_id, o.razorpay_order_id, o.status, o.reused, o.call_id
+  from private.open_payment_order(tests.fixture('case_c'), array[tests.fixture('installment_c2')]) o;
+select tests.authenticate_as_service_role();
+select count(*) from (
+  select private.record_plan_created((row ->> 'autopay_plan_id')::uuid, (row ->> 'plan_call_id')::uuid,
+           '{"id": "plan_T48", "period": "monthly", "interval": 1, "item": {"amount": 100000, "currency": "INR"}}')
+    from mandate where row ->> 'plan_call_id' is not null) x;
+select count(*) from (
+  select private.record_subscription_created((row ->> 'autopay_mandate_id')::uuid, (row ->> 'subscription_call_id')::uuid,
+           '{"id": "sub_T48C", "plan_id": "plan_T48", "status": "active"}') from mandate) x;
+select count(*) from (
+  select private.record_order_created(o.payment_order_id, o.call_id,
+           jsonb_build_object('id', 'order_T48C2', 'receipt', po.receipt, 'amount', po.amount, 'status', 'created'))
+    from opened o join public.payment_orders po on po.id = o.payment_order_id where o.label = 'c2') x;
+select results_eq(
+  $$select outcome, credited from private.apply_razorpay_payment(
+      '{"id": "pay_T48PART", "order_id": "order_T48C2", "amount": 40000, "currency": "INR", "status": "captured"}', 'webhook')$$,
+  $$values ('credited', 40000::bigint)$$, '₹400 is paid on the second installment');
+-- The first debit settles the first installment.
+select results_eq(
+  $$select outcome, credited from private.apply_razorpay_subscription_payment(
+      '{"id": "pay_T48D1", "order_id": "order_T48INV1", "amount": 100000, "currency": "INR", "status": "captured"}',
+      '{"id": "sub_T48C", "status": "active"}', 'webhook')$$,
+  $$values ('credited', 100000::bigint)$$, 'the first debit pays the first installment');
+select results_eq(
+  format($$select outcome, outstanding_amount_id from private.schedule_autopay_notices(%L)$$,
+         (((current_date + 60) + time '10:00') at time zone 'Asia/Kolkata') - interval '70 hours'),
+  $$values ('notice_queued', tests.fixture('installment_c2'))$$, '70 hours ahead of the second debit, its notice is queued');
+reset role;
+select is((select amount from public.autopay_debit_notices where outstanding_amount_id = tests.fixture('installment_c2')),
+  100000::bigint, 'logged for ₹1,000, the debit');
+select results_eq(
+  $$select subject ~ '₹1,000', body ~ '₹1,000 will be debited', body ~ '₹600'
+      from public.messages where idempotency_key = format('pre_debit:%s:%s',
+        (select row ->> 'autopay_mandate_id' from mandate), tests.fixture('installment_c2'))$$,
+  $$values (true, true, false)$$, 'and says ₹1,000 will be debited, not the ₹600 left');
+
+-- The debit overpays the last installment by ₹400: credited, receipt, and the surplus announced.
+select tests.authenticate_as_service_role();
+select results_eq(
+  $$select outcome, credited, case_stage from private.apply_razorpay_subscription_payment(
+      '{"id": "pay_T48D2", "order_id": "order_T48INV2", "amount": 100000, "currency": "INR", "status": "captured"}',
+      '{"id": "sub_T48C", "status": "active"}', 'webhook')$$,
+  $$values ('credited', 60000::bigint, 'renewed'::public.case_stage)$$, 'the second debit settles the case with ₹400 over');
+reset role;
+select results_eq(
+  $$select p.review_reason, m.code, m.body ~ 'which is ₹400 more than was due', m.body ~ 'refund the extra ₹400',
+           (select count(*) from public.messages where idempotency_key = 'receipt:pay_T48D2')
+      from public.payments p cross join pg_temp.refund_message('pay_T48D2') m where p.razorpay_payment_id = 'pay_T48D2'$$,
+  $$values ('overpaid', 'payment_refund_due_overpaid', true, true, 1::bigint)$$,
+  'the debit is flagged overpaid: a receipt and a refund-due message for the ₹400');
 select * from finish();
 rollback;
