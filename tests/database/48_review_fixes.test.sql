@@ -9,7 +9,7 @@
 --     applies;
 --   * ENABLE_PAYMENT_LINKS not true refuses orders, links and autopay (PY013).
 begin;
-select plan(33);
+select plan(38);
 select tests.create_test_book();
 
 create temporary table opened (label text, payment_order_id uuid, razorpay_order_id text, status text,
@@ -298,5 +298,42 @@ select results_eq(
       from public.payments p cross join pg_temp.refund_message('pay_T48D2') m where p.razorpay_payment_id = 'pay_T48D2'$$,
   $$values ('overpaid', 'payment_refund_due_overpaid', true, true, 1::bigint)$$,
   'the debit is flagged overpaid: a receipt and a refund-due message for the ₹400');
+
+-- Finding 7: a signed event the database cannot apply is stored, kept for review, not refused.
+create function pg_temp.captured(event_id text, entity jsonb, kind text default 'payment.captured') returns text
+language sql as $$
+  select outcome from private.ingest_razorpay_event(event_id,
+    jsonb_build_object('event', kind, 'created_at', extract(epoch from now())::bigint,
+      'payload', jsonb_build_object(case when kind like 'refund.%' then 'refund' else 'payment' end,
+                                    jsonb_build_object('entity', entity))), 'current')
+$$;
+grant execute on function pg_temp.captured(text, jsonb, text) to service_role;
+select tests.authenticate_as_service_role();
+select results_eq(
+  $$select pg_temp.captured('evt_T48_ZERO', '{"id": "pay_T48ZERO", "order_id": "order_T48C2", "amount": 0, "currency": "INR", "status": "captured"}')
+    union all
+    select pg_temp.captured('evt_T48_WEIRD', '{"id": "rfnd_T48W", "payment_id": "pay_T48OVER", "amount": 100, "status": "weird"}', 'refund.processed')
+    union all
+    select pg_temp.captured('evt_T48_STRING', '"pay_T48STRING"')$$,
+  $$values ('kept_for_review'), ('kept_for_review'), ('kept_for_review')$$,
+  'a payment of amount 0, a refund with status "weird" and an entity that is not an object are kept for review');
+select is(pg_temp.captured('evt_T48_GOOD', '{"id": "pay_T48GOOD", "order_id": "order_T48C2", "amount": 100000, "currency": "INR", "status": "authorized"}', 'payment.authorized'),
+  'applied', 'a good event beside them still applies');
+select is(pg_temp.captured('evt_T48_ZERO', '{"id": "pay_T48ZERO", "order_id": "order_T48C2", "amount": 0, "currency": "INR", "status": "captured"}'),
+  'duplicate', 'a retry of a kept event is a duplicate (answered 200 again)');
+reset role;
+select results_eq(
+  $$select event_id, status, note ~ '^could not be applied \(SQLSTATE 22023\): apply_razorpay_(payment|refund) needs', payload ? 'payload'
+      from public.payment_events where event_id in ('evt_T48_ZERO', 'evt_T48_WEIRD', 'evt_T48_STRING') order by event_id$$,
+  $$values ('evt_T48_STRING', 'kept_for_review', true, true), ('evt_T48_WEIRD', 'kept_for_review', true, true),
+           ('evt_T48_ZERO', 'kept_for_review', true, true)$$,
+  'each raw event is stored, kept_for_review, with the error in its note');
+select results_eq(
+  $$select (select count(*) from public.payments where razorpay_payment_id in ('pay_T48ZERO', 'pay_T48STRING')),
+           (select count(*) from public.refunds where razorpay_refund_id = 'rfnd_T48W'),
+           (select status::text from public.payments where razorpay_payment_id = 'pay_T48GOOD'),
+           (select status from public.payment_events where event_id = 'evt_T48_GOOD')$$,
+  $$values (0::bigint, 0::bigint, 'authorized', 'applied')$$,
+  'the kept events wrote nothing else; the good one recorded its payment');
 select * from finish();
 rollback;
