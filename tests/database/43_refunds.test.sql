@@ -1,7 +1,7 @@
--- Refunds: asked by admins only, never beyond what is refundable, reserved until Razorpay
--- processes or fails them; a processed refund takes back the surplus first, then the
--- installments newest first, reopening them on an open case; a closed case keeps what it was
--- credited. Every refusal creates nothing.
+-- Refunds: asked by admins only, never beyond what is refundable; an asked refund takes back
+-- the surplus first, then the installments latest due first, reopening them on an open case
+-- (given back if it fails); a closed case keeps what it was credited. Every refusal creates
+-- nothing.
 begin;
 select plan(32);
 select tests.create_test_book();
@@ -131,12 +131,12 @@ select results_eq(
       '{"id": "rfnd_T43A2", "payment_id": "pay_T43A", "amount": 200000, "status": "failed", "notes": {"refund_id": "%s"}}')$$,
     (select refund_id from asked where refund_amount = 200000)),
   $$values ('applied', 'failed')$$, 'refund.failed fails it');
+select is((select amount_paid from public.outstanding_amounts where id = tests.fixture('installment_a')), 1000000::bigint,
+  'a failed refund leaves the installment as it was: what it took is given back');
 select tests.authenticate_as('admin');
 select results_eq($$select refund_amount from private.request_refund(tests.fixture('pay_a'), null, 'All the rest')$$,
   $$values (1000000::bigint)$$, 'and the whole rest is refundable again');
 reset role;
-select is((select amount_paid from public.outstanding_amounts where id = tests.fixture('installment_a')), 1000000::bigint,
-  'a failed refund touched no installment');
 
 -- Case B is renewed: its surplus may go back, what it was credited may not.
 select is((select stage::text from public.renewal_cases where id = tests.fixture('case_b')), 'renewed', 'case B renewed');
