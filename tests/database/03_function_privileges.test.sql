@@ -90,6 +90,7 @@ select set_eq(
     'private.format_money(bigint,text) ---',
     'private.queue_payment_message(payments,text,text) ---',
     'private.payment_status_rank(payment_status) ---',
+    'private.payment_flag_reason(payments) ---',
     'private.hold_refund(uuid) ---',
     'private.release_refund(uuid) ---',
     'private.record_autopay_state(uuid,jsonb,text,timestamp with time zone,boolean) ---',
