@@ -172,6 +172,36 @@ dbTest("payments: a forged checkout signature is refused and records nothing", a
 });
 
 dbTest(
+  "payments: orders asked for at once while Razorpay is slow: one order, the others told to wait",
+  async () => {
+    const { caseId } = await caseOwing([1500000]);
+    const token = await tokenFor(agent);
+    await control(sandbox, "razorpay", { latencyMs: 800 });
+    let answers: number[];
+    try {
+      answers = await Promise.all(
+        Array.from(
+          { length: 5 },
+          () =>
+            api(`/cases/${caseId}/payments`, { token, method: "POST", body: {} })
+              .then(async (response) => (await response.body?.cancel(), response.status)),
+        ),
+      );
+    } finally {
+      await control(sandbox, "razorpay", { latencyMs: 0 });
+    }
+    assert.deepEqual(answers.sort(), [201, 503, 503, 503, 503]);
+    assert.equal(await orderCount(caseId), 1, "one order");
+    // Once it exists, asking again answers it.
+    const again = await expectJson(
+      await api(`/cases/${caseId}/payments`, { token, method: "POST", body: {} }),
+      200,
+    );
+    assert.equal(again.reused, true);
+  },
+);
+
+dbTest(
   "payments: a signed verification of a payment Razorpay does not know records nothing",
   async () => {
     const { caseId } = await caseOwing([1500000]);
