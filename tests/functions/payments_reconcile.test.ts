@@ -346,7 +346,7 @@ dbTest(
     ]);
     assert.equal(await refunded(payment.id), 0);
 
-    // 2. A partial refund processed (the refund.processed webhook): the installment reopens.
+    // 2. A partial refund: the installment reopens when it is asked; refund.processed records it.
     await control(sandbox, "razorpay/refunds", { settle: "pending" });
     let part: RefundAnswer;
     try {
@@ -356,9 +356,9 @@ dbTest(
     }
     assert.equal(part.status, "pending");
     assert.deepEqual(await installments(fixture.caseId), [
-      { n: 1, status: "paid", paid: 1000000 },
+      { n: 1, status: "pending", paid: 600000 },
       { n: 2, status: "pending", paid: 0 },
-    ], "nothing reopens before Razorpay processed it");
+    ], "a pending refund is no longer money received: the installment reopens at once");
     await control(sandbox, "razorpay/refunds/settle", {
       refundId: part.refund_id,
       status: "processed",
@@ -422,7 +422,8 @@ dbTest(
       stage: "new",
       outstanding: 2000000,
       credited: 1,
-      allocations: 3,
+      // The credit, the failed refund's reversal and its give-back, the two refunds' reversals.
+      allocations: 5,
     });
 
     // The history shows all of it.
