@@ -5,7 +5,7 @@
 -- Razorpay refuses for good in the reconciliation (fail_refund_create) or at the API's first call
 -- fails and releases what it held.
 begin;
-select plan(29);
+select plan(32);
 select tests.create_test_book();
 insert into public.outstanding_amounts (case_id, installment_number, due_date, amount)
 values (tests.fixture('case_a'), 2, current_date + 60, 600000);
@@ -211,6 +211,30 @@ select count(*) from private.apply_razorpay_payment(
 reset role;
 select is((select stage::text from public.renewal_cases where id = tests.fixture('case_b')), 'renewed',
   'case B renews once the refunded money is paid again');
+
+-- A refund we failed ourselves which Razorpay then reports processed (the repeat was refused
+-- because the first call had made it): taken again, recorded as Razorpay says. Case A is closed
+-- now: the money leaves its installment without reopening it, and the payment is flagged.
+select tests.authenticate_as_service_role();
+select results_eq(
+  format($$select outcome, refund_status from private.apply_razorpay_refund(
+      '{"id": "rfnd_T47R4", "payment_id": "pay_T47A2", "amount": 100000, "status": "processed", "notes": {"refund_id": "%s"}}')$$,
+    (select refund_id from asked where label = 'r4')),
+  $$values ('applied', 'processed')$$, 'Razorpay''s processed refund overrides the failure we had inferred');
+reset role;
+select results_eq(
+  $$select p.amount_refunded, p.review_reason, o.amount_paid, o.status::text
+      from public.payments p, public.outstanding_amounts o
+     where p.razorpay_payment_id = 'pay_T47A2' and o.case_id = tests.fixture('case_a') and o.installment_number = 2$$,
+  $$values (100000::bigint, 'refunded_after_close', 500000::bigint, 'paid')$$,
+  'the ledger shows the money gone: refunded, taken from the closed case''s installment, flagged for review');
+select tests.authenticate_as_service_role();
+select results_eq(
+  format($$select outcome, refund_status from private.apply_razorpay_refund(
+      '{"id": "rfnd_T47R1", "payment_id": "pay_T47A1", "amount": 500000, "status": "pending", "notes": {"refund_id": "%s"}}')$$,
+    (select refund_id from asked where label = 'r1')),
+  $$values ('unchanged', 'failed')$$, 'a stale pending answer for a refund Razorpay itself failed changes nothing');
+reset role;
 
 select * from finish();
 rollback;
