@@ -62,6 +62,37 @@ async function payLost(body: Record<string, unknown>): Promise<Paid> {
 }
 
 dbTest(
+  "reconciliation: a link the case no longer needs is cancelled at Razorpay, and cannot be paid",
+  async () => {
+    const { caseId } = await caseOwing([900000]);
+    const token = await tokenFor(agent);
+    const link = await expectJson(
+      await api(`/cases/${caseId}/payment-links`, { token, method: "POST", body: {} }),
+      201,
+    );
+    const order = await openOrder(caseId);
+    await control(sandbox, "razorpay/pay", { orderId: order.order_id });
+    await sandbox.callbacksSettled();
+    assert.equal((await caseState(caseId)).stage, "renewed");
+    // Renewed by the order: the link is still payable until the poll cancels it.
+    await poll();
+    const atRazorpay = await razorpay().fetchPaymentLink(link.payment_link_id);
+    assert.equal(atRazorpay.status, "cancelled");
+    const [ours] = await adminSql()`
+      select status from public.payment_links where razorpay_payment_link_id = ${link.payment_link_id}`;
+    assert.equal(ours.status, "cancelled");
+    const refused = await fetch(`${sandbox.url}/_control/razorpay/pay`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ paymentLinkId: link.payment_link_id }),
+    });
+    await refused.body?.cancel();
+    assert.equal(refused.status, 409, "the customer can no longer pay it");
+    assert.equal((await caseState(caseId)).credited, 1, "paid once");
+  },
+);
+
+dbTest(
   "reconciliation: a lost webhook is caught by the poll, and its late redelivery changes nothing",
   async () => {
     // An order paid through Checkout, whose webhooks never come and whose browser never returns.

@@ -150,6 +150,11 @@ async function reconcile(client: RazorpayClient, item: Item): Promise<void> {
         }
         throw error;
       });
+      // Payments made on it before the cancel (their webhooks possibly lost) are applied, as a
+      // poll of the link would: credited if still owed, else flagged for a refund.
+      for (const { payment_id } of link.payments ?? []) {
+        await apply(await client.fetchPayment(payment_id), link);
+      }
       await recordLink(id, link);
       return;
     }
