@@ -124,6 +124,7 @@ select set_eq(
     'private.tg_messages__apply_early_callbacks() ---',
     'private.tg_profiles__guard_privileged() ---',
     'private.tg_templates__lint() ---',
+    'private.tg_tasks__stamp_done() ---',
     'private.tg_renewal_cases__check_assignee() ---',
     'private.tg_renewal_cases__cancel_queued_reminders() ---',
     'private.tg_renewal_cases__check_stage() ---',
