@@ -47,6 +47,10 @@ select set_eq(
     'private.render_template(text,jsonb) ---',
     'private.message_block_reason(uuid,channel_type,consent_purpose,text,uuid,timestamp with time zone) ---',
     'private.queue_sms_fallbacks(uuid[],timestamp with time zone) ---',
+    -- Event messages: built and queued inside the event triggers (security definer) only.
+    'private.case_event_requests(uuid[],timestamp with time zone) ---',
+    'private.opt_out_confirmation_requests(uuid[],timestamp with time zone) ---',
+    'private.queue_event_messages(jsonb,timestamp with time zone) ---',
     -- The dispatchers: service_role only.
     'private.claim_messages(text,integer,timestamp with time zone) --S',
     'private.release_messages(text,uuid[],timestamp with time zone,timestamp with time zone) --S',
@@ -108,6 +112,8 @@ select set_eq(
     'private.reassign_orphaned_cases() --S',
     'private.renew_succeeded_terms(timestamp with time zone) --S',
     'private.run_daily_renewal_jobs(timestamp with time zone) --S',
+    'private.run_reminder_cadence(timestamp with time zone) --S',
+    'private.escalate_overdue_tasks(timestamp with time zone) --S',
     'private.unassigned_renewals(timestamp with time zone) --S',
     -- Triggers.
     'private.tg__audit() ---',
@@ -127,6 +133,8 @@ select set_eq(
     'private.tg_tasks__stamp_done() ---',
     'private.tg_renewal_cases__check_assignee() ---',
     'private.tg_renewal_cases__cancel_queued_reminders() ---',
+    'private.tg_renewal_cases__enqueue_messages() ---',
+    'private.tg_consents__enqueue_messages() ---',
     'private.tg_renewal_cases__check_stage() ---',
     'private.tg_renewal_cases__freeze_closed() ---',
     'private.tg_renewal_cases__refresh_book_keys() ---',
