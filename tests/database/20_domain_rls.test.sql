@@ -61,6 +61,17 @@ union all
 select 'autopay_notice_' || case when n.case_id = tests.fixture('case_a') then 'a' else 'b' end, n.id
   from public.autopay_debit_notices n where n.case_id in (tests.fixture('case_a'), tests.fixture('case_b'));
 
+-- A cadence step (seeded by its migration) and a call task of each side.
+insert into public.tasks (case_id, assignee_id, due_at, sla_hours, sla_due_at)
+select tests.fixture('case_' || side), tests.get_user_id('agent_' || side), now(), 48, now() + interval '48 hours'
+  from unnest(array['a', 'b']) side;
+insert into tests.fixtures (name, id)
+select 'task_' || case when t.case_id = tests.fixture('case_a') then 'a' else 'b' end, t.id
+  from public.tasks t where t.case_id in (tests.fixture('case_a'), tests.fixture('case_b'))
+union all
+select 'reminder_rule', r.id from public.reminder_rules r
+ where r.product_line = 'home' and r.offset_days = -60 and r.kind = 'message';
+
 create temporary table matrix (
   tbl text, op text, statement text,
   admin text, zone_manager text, branch_b_manager text, agent_a text, agent_b text,
@@ -69,6 +80,40 @@ create temporary table matrix (
 grant select on matrix to anon, authenticated;
 
 insert into matrix values
+  -- reminder_rules: the desk reads the ladder; admins edit it.
+  ('reminder_rules', 'select', 'select 1 from public.reminder_rules where id = tests.fixture(''reminder_rule'')',
+   '1', '1', '1', '1', '1', '0', '42501'),
+  ('reminder_rules', 'insert', 'insert into public.reminder_rules (product_line, offset_days, kind, channels, template_code)
+     values (''home'', -45, ''message'', ''{email}'', ''renewal_due'')',
+   '1', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('reminder_rules', 'update', 'update public.reminder_rules set offset_days = -45 where id = tests.fixture(''reminder_rule'')',
+   '1', '0', '0', '0', '0', '0', '42501'),
+  ('reminder_rules', 'delete', 'delete from public.reminder_rules where id = tests.fixture(''reminder_rule'')',
+   '1', '0', '0', '0', '0', '0', '42501'),
+  ('reminder_rules', 'column created_at', 'update public.reminder_rules set created_at = now() where id = tests.fixture(''reminder_rule'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('reminder_rules', 'truncate', 'truncate public.reminder_rules cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  -- tasks: read by the assignee and the managers above; the assignee updates status, outcome and
+  -- snoozed_until; opened and escalated by the jobs only.
+  ('tasks', 'select a', 'select 1 from public.tasks where id = tests.fixture(''task_a'')',
+   '1', '1', '0', '1', '0', '0', '42501'),
+  ('tasks', 'select b', 'select 1 from public.tasks where id = tests.fixture(''task_b'')',
+   '1', '1', '1', '0', '1', '0', '42501'),
+  ('tasks', 'insert', 'insert into public.tasks (case_id, assignee_id, due_at, sla_hours, sla_due_at)
+     values (tests.fixture(''case_a''), tests.get_user_id(''agent_a''), now(), 1, now())',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('tasks', 'update a', 'update public.tasks set status = ''snoozed'', snoozed_until = now() + interval ''1 day'',
+     outcome = ''No answer'' where id = tests.fixture(''task_a'')',
+   '0', '0', '0', '1', '0', '0', '42501'),
+  ('tasks', 'delete a', 'delete from public.tasks where id = tests.fixture(''task_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('tasks', 'column sla_due_at', 'update public.tasks set sla_due_at = now() + interval ''1 year'' where id = tests.fixture(''task_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('tasks', 'column escalated_to', 'update public.tasks set escalated_to = null where id = tests.fixture(''task_a'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('tasks', 'truncate', 'truncate public.tasks cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   -- customers: read through a visible policy; the desk edits contact data; admins import.
   ('customers', 'select a', 'select 1 from public.customers where id = tests.fixture(''customer_a'')',
    '1', '1', '0', '1', '0', '0', '42501'),
