@@ -137,6 +137,10 @@ begin
 end
 $$;
 
+-- The replay is history: the event messages its stage changes queued (quotes, lapses, renewals;
+-- the _900_enqueue_messages triggers) were news on days long past and are not sent now.
+delete from public.messages where idempotency_key like 'event:%';
+
 -- Some cases are urgent for their managers.
 update public.renewal_cases set priority = 'urgent'
  where stage in ('payment_pending', 'pending_lapse') and pg_temp.fate(policy_id) % 7 = 0;
