@@ -7,7 +7,7 @@
 -- customer without an address blocked with its reason. A STOP gets one transactional confirmation
 -- on its channel: SMS blocked until a DLT template exists, WhatsApp only inside the window.
 begin;
-select plan(40);
+select plan(41);
 -- Cases of the test book lapse 10 days ago (motor, no grace, no NCB).
 select tests.create_test_book(current_date - 40);
 
@@ -174,6 +174,13 @@ select count(*) from private.enqueue_messages(jsonb_build_object(
   'customer_id', tests.fixture('customer_life'), 'case_id', tests.fixture('case_life'), 'channel', 'email',
   'template_code', 't51_reminder', 'idempotency_key', 't51:reminder:life',
   'variables', jsonb_build_object('customer_name', 'L', 'policy_number', 'T51-LIFE')));
+-- A case whose successor term the insurer loaded renews in the same run, offline: confirmed.
+select pg_temp.make_case('succ', 'motor', current_date + 5, 0);
+insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium, sum_insured,
+                             start_date, end_date, renewed_from_policy_id)
+select 'T51-SUCC-2', 'motor', 'Test Insurer', p.customer_id, p.agent_id, 2900000, 50000000, p.end_date + 1,
+       p.end_date + 366, p.id
+  from public.policies p where p.policy_number = 'T51-SUCC';
 create temporary table lapsing as
 select c.id, p.product_line, p.ncb_percent from public.renewal_cases c join public.policies p on p.id = c.policy_id
  where c.stage in ('new', 'contacted', 'quoted', 'payment_pending', 'pending_lapse')
@@ -198,6 +205,10 @@ select is_empty(
                         else 'case_lapsed' end
         or m.status <> 'queued' or m.purpose <> 'service'$$,
   'each in its line''s words, queued (not cancelled with the case''s reminders), service');
+select results_eq(
+  $$select code, purpose::text, status::text from pg_temp.messages_of('succ')$$,
+  $$values ('case_renewed', 'transactional', 'queued')$$,
+  'a case renewed by its successor term in the same job run: one renewal confirmation');
 select results_eq(
   $$select code, language, status::text from pg_temp.messages_of('life')$$,
   $$values ('case_lapsed_life', 'en', 'queued'), ('t51_reminder', 'en', 'cancelled')$$,
