@@ -4,7 +4,7 @@
 -- STOP, every channel refused) and its recorded reason; engaged customers left alone; who may
 -- run it.
 begin;
-select plan(30);
+select plan(33);
 select tests.create_test_book();
 -- Only this file's cases are open: the others (the test book's, any seed's) are closed, so the
 -- cadence's counts are this file's.
@@ -252,6 +252,30 @@ select c.id, 'order_CAD11', 1200000, array[o.id], 'created', pg_temp.ist(current
 select is(pg_temp.run(current_date + 4) -> 'skipped_engaged', '1'::jsonb, 'a payment in progress ...');
 select is(pg_temp.sent((select id from walked where name = 'paying')), '', '... no reminder that day');
 select is(pg_temp.run(current_date + 5) -> 'queued', '1'::jsonb, 'a day later (the order a day old) it goes');
+
+-- Health and life after expiry: only until the grace end, with its date; the customer's language
+-- (Hindi), else English.
+insert into walked values ('health_late', pg_temp.make_case(12, 'health', current_date - 31)),
+                          ('life', pg_temp.make_case(13, 'life', current_date - 7, whatsapp => false)),
+                          ('tamil', pg_temp.make_case(14, 'home', current_date - 1, whatsapp => false));
+update public.customers cu set language = 'hi', phone = null
+  from public.renewal_cases c where c.id = (select id from walked where name = 'life') and cu.id = c.customer_id;
+update public.customers cu set language = 'ta', phone = null
+  from public.renewal_cases c where c.id = (select id from walked where name = 'tamil') and cu.id = c.customer_id;
+select pg_temp.run(current_date + 6);
+select is(pg_temp.sent((select id from walked where name = 'health_late')), '',
+  'a health case a day past its grace end gets no continuity message');
+select is(
+  (select (t.code, t.language, m.channel, m.subject) from public.messages m join public.templates t on t.id = m.template_id
+    where m.case_id = (select id from walked where name = 'life'))::text,
+  format('(life_grace_end,hi,email,"आपकी पॉलिसी T-CAD-13 %s के बाद व्यपगत हो जाएगी")',
+         to_char(current_date + 23, 'FMDD Mon YYYY')),
+  'a life case in grace: the grace end date, in Hindi by email (no phone)');
+select is(
+  (select (t.code, t.language, m.choice_reason) from public.messages m join public.templates t on t.id = m.template_id
+    where m.case_id = (select id from walked where name = 'tamil'))::text,
+  '(renewal_expired,en,"first_allowed (whatsapp: no_template, sms: no_template)")',
+  'a Tamil speaker without a Tamil template: English, by email (the only channel with the step''s template); a home case after expiry: expired, renew now');
 
 -- Only the job runs it.
 select tests.authenticate_as('admin');
