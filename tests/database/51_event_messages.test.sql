@@ -7,7 +7,7 @@
 -- customer without an address blocked with its reason. A STOP gets one transactional confirmation
 -- on its channel: SMS blocked until a DLT template exists, WhatsApp only inside the window.
 begin;
-select plan(41);
+select plan(42);
 -- Cases of the test book lapse 10 days ago (motor, no grace, no NCB).
 select tests.create_test_book(current_date - 40);
 
@@ -322,6 +322,20 @@ reset role;
 select is((select count(*)::integer from public.messages
             where customer_id = tests.fixture('customer_a') and idempotency_key like 'event:%:opt_out:%'), 0,
   'a withdrawal the desk records gets no automatic confirmation');
+
+-- A failure while building the messages (a malformed setting) is a warning: the change stands.
+insert into public.app_settings (key, value, description)
+values ('NCB_RETENTION_DAYS', '"ninety"', 'Malformed on purpose')
+on conflict (key) do update set value = excluded.value;
+update public.templates set active = true where code = 'case_quoted';
+select pg_temp.make_case('q7', 'motor', current_date + 30, 0);
+select tests.authenticate_as('agent_a');
+update public.renewal_cases set stage = 'quoted' where id = tests.fixture('case_q7');
+reset role;
+select results_eq(
+  $$select c.stage::text, (select count(*)::integer from pg_temp.messages_of('q7'))
+      from public.renewal_cases c where c.id = tests.fixture('case_q7')$$,
+  $$values ('quoted', 0)$$, 'a message that cannot be built leaves the stage change standing, without a message');
 
 -- The triggers: after the cancellation, as statement triggers.
 select is(
