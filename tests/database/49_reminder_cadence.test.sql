@@ -4,7 +4,7 @@
 -- STOP, every channel refused) and its recorded reason; engaged customers left alone; who may
 -- run it.
 begin;
-select plan(33);
+select plan(36);
 select tests.create_test_book();
 -- Only this file's cases are open: the others (the test book's, any seed's) are closed, so the
 -- cadence's counts are this file's.
@@ -276,6 +276,23 @@ select is(
     where m.case_id = (select id from walked where name = 'tamil'))::text,
   '(renewal_expired,en,"first_allowed (whatsapp: no_template, sms: no_template)")',
   'a Tamil speaker without a Tamil template: English, by email (the only channel with the step''s template); a home case after expiry: expired, renew now');
+
+-- An open payment link goes into the message's variables; a link partly paid in the last hours
+-- is a payment in progress.
+insert into walked values ('linked', pg_temp.make_case(15, 'motor', current_date + 38)),
+                          ('part_paid', pg_temp.make_case(16, 'motor', current_date + 38));
+insert into public.payment_links (case_id, razorpay_payment_link_id, short_url, amount, amount_paid, status,
+                                  expire_by, updated_at)
+values ((select id from walked where name = 'linked'), 'plink_CAD15', 'https://rzp.io/i/cad15', 1200000, 0,
+        'created', pg_temp.ist(current_date + 20), pg_temp.ist(current_date + 8, '08:00')),
+       ((select id from walked where name = 'part_paid'), 'plink_CAD16', 'https://rzp.io/i/cad16', 1200000,
+        500000, 'partially_paid', pg_temp.ist(current_date + 20), pg_temp.ist(current_date + 8, '08:00'));
+select is(pg_temp.run(current_date + 8) -> 'skipped_engaged', '1'::jsonb, 'the partly paid case is skipped ...');
+select is(pg_temp.sent((select id from walked where name = 'part_paid')), '', '... and gets nothing');
+select is(
+  (select m.variables ->> 'payment_link' from public.messages m
+    where m.case_id = (select id from walked where name = 'linked')),
+  'https://rzp.io/i/cad15', 'the open payment link is in the reminder''s variables');
 
 -- Only the job runs it.
 select tests.authenticate_as('admin');
