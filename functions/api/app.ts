@@ -14,6 +14,7 @@ import me from "./me/index.ts";
 import messages from "./messages/index.ts";
 import outstandingAmounts from "./outstanding-amounts/index.ts";
 import payments from "./payments/index.ts";
+import tasks from "./tasks/index.ts";
 import templates from "./templates/index.ts";
 import vendors from "./vendors/index.ts";
 
@@ -30,7 +31,8 @@ const app = createApp("api")
   .route("/", messages)
   .route("/", communications)
   .route("/", vendors)
-  .route("/", templates);
+  .route("/", templates)
+  .route("/", tasks);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",
@@ -47,7 +49,7 @@ app.doc31("/openapi.json", () => ({
     description: "The renewal desk: renewal cases (list, read, move along their stages, " +
       "reassign), each case's installments and their offline settlement, premium collection " +
       "through Razorpay (orders for Checkout, checkout verification, payment links, autopay " +
-      "mandates, payment history, refunds), customer profiles and " +
+      "mandates, payment history, refunds), agents' call tasks, customer profiles and " +
       "contact details, the organisation hierarchy and its members, messaging channels, " +
       "outbound messages (WhatsApp, SMS, email) sent through the compliance gate, their " +
       "communications delivery status, message templates with their lint, vendor and channel " +
