@@ -14,6 +14,7 @@ import me from "./me/index.ts";
 import messages from "./messages/index.ts";
 import outstandingAmounts from "./outstanding-amounts/index.ts";
 import payments from "./payments/index.ts";
+import reminderRules from "./reminder-rules/index.ts";
 import tasks from "./tasks/index.ts";
 import templates from "./templates/index.ts";
 import vendors from "./vendors/index.ts";
@@ -32,7 +33,8 @@ const app = createApp("api")
   .route("/", communications)
   .route("/", vendors)
   .route("/", templates)
-  .route("/", tasks);
+  .route("/", tasks)
+  .route("/", reminderRules);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",
@@ -49,8 +51,9 @@ app.doc31("/openapi.json", () => ({
     description: "The renewal desk: renewal cases (list, read, move along their stages, " +
       "reassign), each case's installments and their offline settlement, premium collection " +
       "through Razorpay (orders for Checkout, checkout verification, payment links, autopay " +
-      "mandates, payment history, refunds), agents' call tasks, customer profiles and " +
-      "contact details, the organisation hierarchy and its members, messaging channels, " +
+      "mandates, payment history, refunds), the reminder ladder and agents' call tasks, customer " +
+      "profiles and contact details, the organisation hierarchy and its members, messaging " +
+      "channels, " +
       "outbound messages (WhatsApp, SMS, email) sent through the compliance gate, their " +
       "communications delivery status, message templates with their lint, vendor and channel " +
       "reports, and the caller's own profile. Money is integer paise (₹1 = 100 paise; message " +
