@@ -72,6 +72,30 @@ union all
 select 'reminder_rule', r.id from public.reminder_rules r
  where r.product_line = 'home' and r.offset_days = -60 and r.kind = 'message';
 
+-- Campaigns: a draft of each branch, a running one of branch B with a recipient; a variant and a
+-- flow step of branch B's draft.
+insert into public.campaigns (name, scope_node_id, channel, purpose, template_code)
+select 'RLS ' || b, n.id, 'whatsapp', 'service', 'renewal_due'
+  from (values ('a', 'T_BRANCH_A'), ('b', 'T_BRANCH_B'), ('run', 'T_BRANCH_B')) v (b, code)
+  join public.hierarchy_nodes n on n.code = v.code;
+update public.campaigns set status = 'running' where name = 'RLS run';
+insert into tests.fixtures (name, id)
+select 'campaign_' || substr(c.name, 5), c.id from public.campaigns c where c.name like 'RLS %'
+union all
+select 'node_' || lower(n.code), n.id from public.hierarchy_nodes n where n.code in ('T_BRANCH_A', 'T_BRANCH_B', 'T_ZONE');
+insert into public.campaign_variants (campaign_id, code, template_code, weight)
+values (tests.fixture('campaign_b'), 'A', 'renewal_due', 100);
+insert into public.campaign_steps (campaign_id, position, channel, template_code, wait)
+values (tests.fixture('campaign_b'), 2, 'sms', 'renewal_due', '1 day');
+insert into public.campaign_recipients (campaign_id, customer_id, case_id)
+values (tests.fixture('campaign_run'), tests.fixture('customer_b'), tests.fixture('case_b'));
+insert into tests.fixtures (name, id)
+select 'campaign_variant', id from public.campaign_variants where campaign_id = tests.fixture('campaign_b')
+union all
+select 'campaign_step', id from public.campaign_steps where campaign_id = tests.fixture('campaign_b')
+union all
+select 'campaign_recipient', id from public.campaign_recipients where campaign_id = tests.fixture('campaign_run');
+
 create temporary table matrix (
   tbl text, op text, statement text,
   admin text, zone_manager text, branch_b_manager text, agent_a text, agent_b text,
@@ -80,6 +104,74 @@ create temporary table matrix (
 grant select on matrix to anon, authenticated;
 
 insert into matrix values
+  -- campaigns: managers read and write the campaigns of their subtree (drafts only for writes),
+  -- admins all, agents and analysts nothing; status and who-did-it move through the functions.
+  ('campaigns', 'select a', 'select 1 from public.campaigns where id = tests.fixture(''campaign_a'')',
+   '1', '1', '0', '0', '0', '0', '42501'),
+  ('campaigns', 'select b', 'select 1 from public.campaigns where id = tests.fixture(''campaign_b'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaigns', 'insert b', 'insert into public.campaigns (name, scope_node_id, channel, purpose, template_code) values (''New'', tests.fixture(''node_t_branch_b''), ''sms'', ''service'', ''renewal_due'')',
+   '1', '1', '1', '42501', '42501', '42501', '42501'),
+  ('campaigns', 'insert a', 'insert into public.campaigns (name, scope_node_id, channel, purpose, template_code) values (''New'', tests.fixture(''node_t_branch_a''), ''sms'', ''service'', ''renewal_due'')',
+   '1', '1', '42501', '42501', '42501', '42501', '42501'),
+  ('campaigns', 'update b', 'update public.campaigns set name = ''Renamed'', audience_filter = ''{"city": "Pune"}'' where id = tests.fixture(''campaign_b'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaigns', 'update b to zone', 'update public.campaigns set scope_node_id = tests.fixture(''node_t_zone'') where id = tests.fixture(''campaign_b'')',
+   '1', '1', '42501', '0', '0', '0', '42501'),
+  ('campaigns', 'update running', 'update public.campaigns set name = ''Renamed'' where id = tests.fixture(''campaign_run'')',
+   '0', '0', '0', '0', '0', '0', '42501'),
+  ('campaigns', 'delete b', 'delete from public.campaigns where id = tests.fixture(''campaign_b'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaigns', 'delete running', 'delete from public.campaigns where id = tests.fixture(''campaign_run'')',
+   '0', '0', '0', '0', '0', '0', '42501'),
+  ('campaigns', 'column status', 'update public.campaigns set status = ''running'' where id = tests.fixture(''campaign_b'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('campaigns', 'column created_by', 'update public.campaigns set created_by = null where id = tests.fixture(''campaign_b'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('campaigns', 'truncate', 'truncate public.campaigns cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  -- campaign_variants and campaign_steps: with their campaign, written while it is a draft.
+  ('campaign_variants', 'select b', 'select 1 from public.campaign_variants where id = tests.fixture(''campaign_variant'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaign_variants', 'insert b', 'insert into public.campaign_variants (campaign_id, code, template_code, weight)
+     values (tests.fixture(''campaign_b''), ''B'', ''renewal_due'', 50)',
+   '1', '1', '1', '42501', '42501', '42501', '42501'),
+  ('campaign_variants', 'insert running', 'insert into public.campaign_variants (campaign_id, code, template_code, weight)
+     values (tests.fixture(''campaign_run''), ''B'', ''renewal_due'', 50)',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('campaign_variants', 'update b', 'update public.campaign_variants set weight = 60 where id = tests.fixture(''campaign_variant'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaign_variants', 'delete b', 'delete from public.campaign_variants where id = tests.fixture(''campaign_variant'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaign_variants', 'column campaign_id', 'update public.campaign_variants set campaign_id = tests.fixture(''campaign_a'') where id = tests.fixture(''campaign_variant'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('campaign_variants', 'truncate', 'truncate public.campaign_variants cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('campaign_steps', 'select b', 'select 1 from public.campaign_steps where id = tests.fixture(''campaign_step'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaign_steps', 'insert b', 'insert into public.campaign_steps (campaign_id, position, channel, template_code, wait)
+     values (tests.fixture(''campaign_b''), 3, ''email'', ''renewal_due'', ''3 days'')',
+   '1', '1', '1', '42501', '42501', '42501', '42501'),
+  ('campaign_steps', 'update b', 'update public.campaign_steps set wait = ''2 days'' where id = tests.fixture(''campaign_step'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaign_steps', 'delete b', 'delete from public.campaign_steps where id = tests.fixture(''campaign_step'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaign_steps', 'column position', 'update public.campaign_steps set position = 5 where id = tests.fixture(''campaign_step'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('campaign_steps', 'truncate', 'truncate public.campaign_steps cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  -- campaign_recipients: read with the campaign; written by the campaign functions only.
+  ('campaign_recipients', 'select run', 'select 1 from public.campaign_recipients where id = tests.fixture(''campaign_recipient'')',
+   '1', '1', '1', '0', '0', '0', '42501'),
+  ('campaign_recipients', 'insert', 'insert into public.campaign_recipients (campaign_id, customer_id)
+     values (tests.fixture(''campaign_run''), tests.fixture(''customer_a''))',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('campaign_recipients', 'update', 'update public.campaign_recipients set state = ''done'' where id = tests.fixture(''campaign_recipient'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('campaign_recipients', 'delete', 'delete from public.campaign_recipients where id = tests.fixture(''campaign_recipient'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('campaign_recipients', 'truncate', 'truncate public.campaign_recipients cascade',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   -- reminder_rules: the desk reads the ladder; admins edit it.
   ('reminder_rules', 'select', 'select 1 from public.reminder_rules where id = tests.fixture(''reminder_rule'')',
    '1', '1', '1', '1', '1', '0', '42501'),
