@@ -4,7 +4,7 @@
 -- who may run what: a manager only inside their subtree whatever the filter says, agents and
 -- analysts never.
 begin;
-select plan(41);
+select plan(44);
 select tests.create_test_book();
 -- Only this file's cases are open, so the audience counts are this file's.
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the campaign test'
@@ -211,6 +211,29 @@ select ok(private.cancel_campaign((select id from zone_campaign), pg_temp.at(2))
 reset role;
 select is((select count(*)::integer from public.messages where campaign_id = (select id from zone_campaign) and status = 'queued'),
           0, 'nothing of a cancelled campaign stays queued');
+
+-- Off-peak with a window: 200 an hour between 10:00 and 12:00 IST, launched at noon: the 1,000
+-- of branch B go over the next three mornings (400, 400, 200).
+select tests.authenticate_as('branch_b_manager');
+insert into public.campaigns (name, scope_node_id, channel, purpose, template_code, spread_rate_per_hour,
+                              spread_window_start, spread_window_end)
+select 'Branch window', n.id, 'whatsapp', 'service', 'camp_a', 200, '10:00', '12:00'
+  from public.hierarchy_nodes n where n.code = 'T_BRANCH_B';
+select is((select audience from private.launch_campaign((select id from public.campaigns where name = 'Branch window'), pg_temp.at())),
+          1000, 'the branch''s 1,000 launched');
+reset role;
+select is((select array_agg(n order by d) from (
+             select (r.due_at at time zone 'Asia/Kolkata')::date as d, count(*)::integer as n
+               from public.campaign_recipients r join public.campaigns c on c.id = r.campaign_id
+              where c.name = 'Branch window' group by 1) s),
+          array[400, 400, 200], 'spread over the next three mornings: 400, 400, 200');
+select ok((select bool_and((m.next_attempt_at at time zone 'Asia/Kolkata')::time >= '10:00'
+                           and (m.next_attempt_at at time zone 'Asia/Kolkata')::time < '12:00')
+             from public.messages m join public.campaigns c on c.id = m.campaign_id
+            where c.name = 'Branch window' and m.status = 'queued')
+          and (select min(m.next_attempt_at) from public.messages m join public.campaigns c on c.id = m.campaign_id
+                where c.name = 'Branch window' and m.status = 'queued') >= pg_temp.at(22),
+          'every queued message inside the window, none before the next morning');
 
 select * from finish();
 rollback;

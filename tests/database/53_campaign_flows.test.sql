@@ -2,7 +2,7 @@
 -- step was sent and whose wait has passed — WhatsApp, then after 24 h an SMS to those who did not
 -- read it, then after 3 days an email to everyone still in — once each, and leaves the others.
 begin;
-select plan(17);
+select plan(21);
 select tests.create_test_book();
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the flow test'
  where stage not in ('renewed', 'lapsed', 'lost', 'not_taken');
@@ -51,7 +51,7 @@ select is((select queued from private.launch_campaign((select id from public.cam
 reset role;
 
 create temporary table flow on commit drop as select id from public.campaigns where name = 'Flow';
-grant select on flow to service_role;
+grant select on flow to service_role, authenticated;
 -- Where each customer stands: "<n>:<step>:<state>", in customer order.
 create function pg_temp.positions() returns text
 language sql stable
@@ -99,6 +99,15 @@ select is((select count(*)::integer from public.messages where campaign_id = (se
 
 update public.messages m set status = 'sent', sent_at = pg_temp.at(25)
  where m.campaign_id = (select id from flow) and m.channel = 'sms';
+-- Paused, the flow waits, even past the wait.
+select tests.authenticate_as('zone_manager');
+select is(private.pause_campaign((select id from public.campaigns where name = 'Flow'), pg_temp.at(27)), 0,
+          'pause (nothing queued to hold)');
+select tests.authenticate_as_service_role();
+select is(pg_temp.advance(25 + 73)->>'sent_next_step', '0', 'a paused campaign''s flow does not advance');
+select tests.authenticate_as('zone_manager');
+select is(private.resume_campaign((select id from public.campaigns where name = 'Flow'), pg_temp.at(25 + 73)), 0,
+          'resume');
 select tests.authenticate_as_service_role();
 select is(pg_temp.advance(25 + 71)->>'sent_next_step', '0', 'the email waits three days after the SMS');
 select is(pg_temp.advance(25 + 73), '{"left_flow": 0, "sent_next_step": 2, "blocked_next_step": 0, "campaigns_completed": 0}',
@@ -115,6 +124,27 @@ select tests.authenticate_as_service_role();
 select is(pg_temp.advance(100)->>'campaigns_completed', '1', 'nobody left, nothing queued: the campaign completes');
 reset role;
 select is((select status::text from public.campaigns where id = (select id from flow)), 'completed', 'completed');
+
+-- Converted: customer 3's case renewed after their first message went, customer 1's renewed before.
+update public.messages m set sent_at = case when cu.full_name = 'Flow 3' then now() - interval '1 hour'
+                                            else now() + interval '1 day' end
+  from public.customers cu
+ where cu.id = m.customer_id and cu.full_name in ('Flow 1', 'Flow 3') and m.campaign_id = (select id from flow);
+do $$
+declare
+  step text;
+begin
+  foreach step in array array['contacted', 'quoted', 'payment_pending', 'renewed'] loop
+    update public.renewal_cases c set stage = step::public.case_stage
+      from public.policies p
+     where p.id = c.policy_id and p.policy_number in ('T-FLOW-1', 'T-FLOW-3');
+  end loop;
+end
+$$;
+select tests.authenticate_as('zone_manager');
+select is((select row(recipients, converted, conversion_rate)::text from private.campaign_stats((select id from flow))),
+          '(4,1,0.2500)', 'converted counts a renewal after the first send, not one before it');
+reset role;
 
 -- The job is the backend's; a completed campaign stays completed.
 select tests.authenticate_as('agent_a');
