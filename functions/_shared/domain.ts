@@ -60,6 +60,17 @@ export const whatsappTemplateCategories = ["utility", "marketing", "authenticati
  * accept (their `channel in ('sms', 'email', 'whatsapp')` checks), not an enum of its own.
  */
 export const messageChannels = ["sms", "email", "whatsapp"] as const;
+/** Values of public.campaign_status: a campaign from draft to running, paused, completed or cancelled. */
+export const campaignStatuses = [
+  "draft",
+  "scheduled",
+  "running",
+  "paused",
+  "completed",
+  "cancelled",
+] as const;
+/** Values of public.campaign_step_condition: who gets a flow step, judged on the previous message. */
+export const campaignStepConditions = ["always", "not_read", "not_delivered"] as const;
 
 /**
  * Each enum type of the `public` schema with the values the API knows, in the database's order.
@@ -80,6 +91,8 @@ export const databaseEnums = {
   payment_status: paymentStatuses,
   message_status: messageStatuses,
   whatsapp_template_category: whatsappTemplateCategories,
+  campaign_status: campaignStatuses,
+  campaign_step_condition: campaignStepConditions,
 } as const satisfies Record<string, readonly string[]>;
 
 export const HierarchyLevel = z.enum(hierarchyLevels).openapi("HierarchyLevel");
