@@ -148,6 +148,7 @@ select set_eq(
     'private.tg_templates__lint() ---',
     'private.tg_tasks__stamp_done() ---',
     'private.tg_campaigns__stamp_created_by() ---',
+    'private.tg_messages__hold_paused_campaigns() ---',
     'private.tg_renewal_cases__check_assignee() ---',
     'private.tg_renewal_cases__cancel_queued_reminders() ---',
     'private.tg_renewal_cases__enqueue_messages() ---',

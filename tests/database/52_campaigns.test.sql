@@ -4,7 +4,7 @@
 -- who may run what: a manager only inside their subtree whatever the filter says, agents and
 -- analysts never.
 begin;
-select plan(44);
+select plan(48);
 select tests.create_test_book();
 -- Only this file's cases are open, so the audience counts are this file's.
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the campaign test'
@@ -172,6 +172,24 @@ select ok((select read_significant is null and read_difference = 0 from stats wh
 reset role;
 select is(round(private.two_proportion_z(50, 100, 30, 100)::numeric, 3), 2.887::numeric,
           'two-proportion z of 50/100 against 30/100 (pooled)');
+
+-- Paused while the dispatcher holds some: handed back unsent, they are held with the others.
+create temporary table inflight (id uuid) on commit drop;
+grant select, insert on inflight to service_role;
+select tests.authenticate_as_service_role();
+insert into inflight select c.id from private.claim_messages('w-3', 50, pg_temp.at(2)) c;
+select tests.authenticate_as('zone_manager');
+select ok(private.pause_campaign((select id from zone_campaign), pg_temp.at(2)) > 0, 'paused again');
+select tests.authenticate_as_service_role();
+select is(private.release_messages('w-3', array(select id from inflight), pg_temp.at(2), pg_temp.at(2)), 50,
+          'the worker hands back the 50 it held');
+select is((select count(*)::integer from public.messages m join inflight i on i.id = m.id
+            where m.status = 'queued' and m.next_attempt_at = 'infinity' and m.deferred_reason = 'campaign_paused'),
+          50, 'those come back held, as the paused campaign''s others');
+select is((select count(*)::integer from private.claim_messages('w-4', 1000, pg_temp.at(100)) c
+             join public.messages m on m.id = c.id where m.campaign_id = (select id from zone_campaign)),
+          0, 'and no later claim takes them');
+reset role;
 
 -- Who may: a branch manager only inside their subtree, whatever the filter.
 select tests.authenticate_as('branch_b_manager');
