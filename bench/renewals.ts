@@ -2,7 +2,8 @@
 //
 // On a throwaway cluster with a synthetic book:
 //  1. the daily jobs: the first run over the whole book (a backfill that opens every case in its
-//     window at once), the same day again (must do nothing), then two regular days;
+//     window at once), the same day again (must do nothing), then two regular days; then the
+//     reminder cadence: its first run, and a regular day of jobs and cadence together;
 //  2. an agent's and a branch manager's first page of cases (50 rows) through the API's own
 //     query, under RLS, against the same rows read as service_role with the filter spelled out;
 //  3. the desk's other pages as PostgREST runs them (customer search by phone, a customer's
@@ -89,6 +90,21 @@ try {
     await timed("the next day", runJobs(1)),
     await timed("the day after", runJobs(2)),
   ];
+
+  // The reminder cadence after the jobs: its first run sends every open case's latest due step;
+  // then a regular day, with the jobs, against the issue's goal (both within 10 s).
+  console.log("\nReminder cadence (run_reminder_cadence), after the daily jobs of the same day");
+  const runCadence = (days: number) => async () =>
+    (await sql`
+      select jsonb_object_agg(outcome, cases) as r
+        from private.run_reminder_cadence(now() + ${days} * interval '1 day')`)[0].r;
+  await timed("first run: every open case's latest step", runCadence(2));
+  const regularJobs = await timed("daily jobs, a regular day", runJobs(3));
+  const regularCadence = await timed("cadence, the same day", runCadence(3));
+  console.log(
+    `a regular day, jobs and cadence together: ${(regularJobs + regularCadence).toFixed(2)} s ` +
+      "(goal: at most 10 s)",
+  );
   await sql`analyze`;
   const started = performance.now();
   const added = await addDeskRows(url);
