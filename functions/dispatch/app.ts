@@ -5,7 +5,7 @@
 // call it; the answer is what the drain did.
 import { z } from "@hono/zod-openapi";
 import { createApp } from "../_shared/app.ts";
-import { bearerToken, verifyToken } from "../_shared/auth.ts";
+import { requireServiceRole } from "../_shared/auth.ts";
 import { config } from "../_shared/config.ts";
 import { drain } from "../_shared/dispatch.ts";
 import { ProblemError, validationProblem } from "../_shared/errors.ts";
@@ -20,13 +20,7 @@ let providers: ReturnType<typeof buildProviders> | undefined;
 
 const app = createApp("dispatch");
 
-app.post("/", async (c) => {
-  const token = bearerToken(c.req.header("authorization"));
-  if (!token) throw new ProblemError(401, "Unauthorized", "Missing authorization header.");
-  const claims = await verifyToken(token);
-  if (claims.role !== "service_role") {
-    throw new ProblemError(403, "Forbidden", "Only the service_role key may drain the outbox.");
-  }
+app.post("/", requireServiceRole("drain the outbox"), async (c) => {
   const text = await c.req.text();
   let body: unknown = {};
   if (text.trim() !== "") {
