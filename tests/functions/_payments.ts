@@ -11,6 +11,7 @@ import { type Sandbox, startSandbox } from "../../sandbox/mod.ts";
 import { razorpayHmac } from "../../sandbox/razorpay_webhooks.ts";
 import { gatewayHandler } from "../../scripts/gateway.ts";
 import { adminSql, api, createCase, expectJson, tokenFor } from "./_helpers.ts";
+import { control as sandboxControl } from "./_webhooks.ts";
 import { createTemplate, enqueue } from "./_messaging.ts";
 
 /** A running harness. */
@@ -55,21 +56,13 @@ export async function startPayments(): Promise<PaymentsHarness> {
   };
 }
 
-/** POSTs JSON to a sandbox control path (e.g. `razorpay/pay`) and returns its JSON answer. */
-export async function control<T = Record<string, unknown>>(
+/** POSTs JSON to a sandbox control path (e.g. `razorpay/pay`): the webhooks harness's control,
+ * its answer typed for the payment tests. */
+export const control = <T = Record<string, unknown>>(
   sandbox: Sandbox,
   path: string,
   body: Record<string, unknown> = {},
-): Promise<T> {
-  const response = await fetch(`${sandbox.url}/_control/${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `control ${path}: ${response.status} ${text}`);
-  return JSON.parse(text) as T;
-}
+): Promise<T> => sandboxControl(sandbox, path, body) as Promise<T>;
 
 /** GETs a sandbox inspection path (e.g. `razorpay/deliveries`). */
 export async function inspect<T = unknown>(sandbox: Sandbox, path: string): Promise<T> {
