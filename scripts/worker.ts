@@ -74,8 +74,10 @@ export function startWorker(options: WorkerOptions = {}): Worker {
       wanted = false;
       try {
         // A query on a connection the server killed can leave postgres.js waiting for ever: past
-        // the budget and a margin the drain is abandoned and the pool rebuilt (what it had
-        // claimed comes back after its lease).
+        // the budget, the patience for recording results through an outage and a margin, the
+        // drain is abandoned and the pool rebuilt (what it had claimed comes back after its
+        // lease).
+        const budgetMs = 10_000, recordPatienceMs = 30_000;
         let timer: ReturnType<typeof setTimeout> | undefined;
         const stats = await Promise.race([
           drain({
@@ -83,11 +85,15 @@ export function startWorker(options: WorkerOptions = {}): Worker {
             providers,
             batchSize: options.batchSize,
             concurrency: options.concurrency,
-            budgetMs: 10_000,
+            budgetMs,
+            recordPatienceMs,
             signal: stopping.signal,
           }),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error("drain hung")), 20_000);
+            timer = setTimeout(
+              () => reject(new Error("drain hung")),
+              budgetMs + recordPatienceMs + 10_000,
+            );
           }),
         ]).finally(() => clearTimeout(timer));
         if (stats.claimed > 0) {

@@ -6,6 +6,7 @@
 // rules (retries, fallback providers, dead letters, suppressions) are the database's
 // (migration 20261129010300_create_message_dispatch); this file only moves messages to vendors.
 import { asServiceInOneTrip } from "./db.ts";
+import { isConnectionFailure } from "./errors.ts";
 import { log } from "./log.ts";
 import type { OutboundMessage, Provider, ProviderCode, SendResult } from "./providers/types.ts";
 
@@ -44,6 +45,9 @@ export interface DrainOptions {
   /** Batches in hand at once: while one batch's sends are out or its results are being
    * recorded, the next is claimed (the sends of all share `concurrency`). Default 2. */
   lanes?: number;
+  /** How long a batch's results are offered again while the database is unreachable (a
+   * restart, a failover) before the drain gives up on them. Default 30 000 ms. */
+  recordPatienceMs?: number;
 }
 
 /** What a drain did, in messages. */
@@ -159,6 +163,31 @@ interface Decided extends ClaimedMessage {
 }
 
 /**
+ * Records a batch's results, offering them again while the database cannot be reached, for up
+ * to `patienceMs`: the messages are out at their vendors, and a result lost here would send each
+ * of them again once its lease ran out. Offering twice is harmless: private.record_send_results
+ * takes only results for messages still `sending` under this worker at the claimed attempt.
+ * Throws the database's error when it is not a connection failure, or when patience runs out.
+ */
+async function recordResults(worker: string, results: RecordedResult[], patienceMs = 30_000) {
+  const giveUpAt = Date.now() + patienceMs;
+  for (let waitMs = 100;; waitMs = Math.min(waitMs * 2, 2_000)) {
+    try {
+      await asServiceInOneTrip`select private.record_send_results(${worker}, ${results}::jsonb)`;
+      return;
+    } catch (error) {
+      if (!isConnectionFailure(error) || Date.now() + waitMs > giveUpAt) throw error;
+      log("warn", "dispatch: cannot record results yet; offering them again", {
+        worker,
+        results: results.length,
+        error,
+      });
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+}
+
+/**
  * One batch in two round trips: one statement claims up to `batchSize`, takes the send permits
  * for the providers this host has, and hands back (release_messages) what the permits do not
  * cover, each message at its provider's retry time; the sends go out concurrently; one
@@ -249,9 +278,7 @@ export async function drainBatch(
     })
   ));
 
-  if (results.length > 0) {
-    await asServiceInOneTrip`select private.record_send_results(${worker}, ${results}::jsonb)`;
-  }
+  if (results.length > 0) await recordResults(worker, results, options.recordPatienceMs);
   stats.sent = results.filter((r) => r.ok).length;
   stats.failed = results.length - stats.sent;
   return stats;

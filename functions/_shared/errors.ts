@@ -199,6 +199,32 @@ function isPostgresError(error: unknown): error is Error & { code: string; detai
   return error instanceof Error && error.name === "PostgresError" && "code" in error;
 }
 
+/** postgres.js's own codes for a connection that failed, and the socket errors beneath them. */
+const connectionErrorCodes = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "CONNECTION_ENDED",
+  "CONNECT_TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+]);
+
+/**
+ * Whether `error` says the database could not be reached or went away (a restart, a failover,
+ * a terminated backend), so that the same statement may succeed on a new connection: postgres.js
+ * connection errors, SQLSTATE class 08 (connection exception), 57P01-57P03 (shut down, crashed,
+ * starting up; Postgres appendix A), and the 503 of db.ts's DatabaseUnavailable. A statement's
+ * own error (a constraint, a bug) is not one.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  if (error instanceof ProblemError) return error.status === 503;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return false;
+  return connectionErrorCodes.has(code) || code.startsWith("08") ||
+    ["57P01", "57P02", "57P03"].includes(code);
+}
+
 /**
  * `{reasons}` when one of our own errors (a PY code) lists its reasons in its detail as a JSON
  * array of strings, as the template lint's PY009 does; `{}` for any other error or detail.
@@ -227,6 +253,15 @@ export function handleError(error: Error, c: Context): Response {
     return problemResponse(status, {
       detail: status === 415 ? "Send the body as application/json." : error.message,
       instance,
+    });
+  }
+  if (isConnectionFailure(error)) {
+    // An outage, not a bug: the caller (a vendor's webhook delivery) tries again later.
+    log("warn", "database unreachable", { request_id: requestId, path: instance, error });
+    return problemResponse(503, {
+      detail: "The database is not available; try again shortly.",
+      instance,
+      headers: { "retry-after": "5" },
     });
   }
   if (isPostgresError(error)) {

@@ -119,6 +119,16 @@ async function receivedOnce(ids: string[]) {
   assert.deepEqual({ lost: lost.length, twice: twice.length }, { lost: 0, twice: 0 });
 }
 
+/** Sets how long the sandbox's Twilio takes to answer a send. */
+async function twilioLatency(latencyMs: number) {
+  const response = await fetch(`${sandbox.url}/_control/twilio`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ latencyMs }),
+  });
+  assert.equal(response.status, 200);
+}
+
 dbTest("chaos: setup — a DLT template, leases of 8 s, the vendor a little slow", async () => {
   const sql = adminSql();
   await sql`
@@ -140,12 +150,7 @@ dbTest("chaos: setup — a DLT template, leases of 8 s, the vendor a little slow
              where key = 'MESSAGE_RETRY'`;
   await sql`update public.provider_state set rate_per_second = 2000, tokens = 2000,
                                              breaker = 'closed', consecutive_failures = 0`;
-  const response = await fetch(`${sandbox.url}/_control/twilio`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ latencyMs: 15 }),
-  });
-  assert.equal(response.status, 200);
+  await twilioLatency(15);
 });
 
 dbTest(
@@ -198,9 +203,18 @@ dbTest("chaos: Postgres restarted under load", async () => {
   assert.ok(dataDir && port, "npm test passes the cluster's folder and port");
   const cluster = new Cluster(dataDir, port, true);
   const ids = await queue(200);
+  // Sends slow enough to be out at the vendor while Postgres goes down: their results cannot be
+  // recorded until it is back, and a result given up would send its message again.
+  await twilioLatency(500);
   const worker = spawnWorker("chaos-restart");
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  for (let inFlight = 0; inFlight === 0;) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    [{ n: inFlight }] = await adminSql()<{ n: number }[]>`
+      select count(*)::int as n from public.messages
+       where id = any(${ids}::uuid[]) and status = 'sending'`;
+  }
   await cluster.stop();
+  await twilioLatency(15);
   await new Promise((resolve) => setTimeout(resolve, 1000));
   await cluster.start();
   // The test's own pools reconnect on their next query.

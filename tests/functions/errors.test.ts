@@ -8,6 +8,7 @@ import {
   problemResponse,
   sqlStates,
 } from "../../functions/_shared/errors.ts";
+import { createApp } from "../../functions/_shared/app.ts";
 import { api } from "./_helpers.ts";
 import { gatewayHandler } from "../../scripts/gateway.ts";
 
@@ -116,4 +117,40 @@ Deno.test("errors: the app's and the gateway's unknown routes are the same kind 
       instance,
     });
   }
+});
+
+Deno.test("errors: an unreachable database is a 503 with Retry-After, a bug a 500", async () => {
+  const app = createApp("errors-test");
+  const failing: Record<string, Error> = {
+    refused: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
+      code: "ECONNREFUSED",
+    }),
+    closed: Object.assign(new Error("write CONNECTION_CLOSED"), { code: "CONNECTION_CLOSED" }),
+    shutdown: Object.assign(new Error("terminating connection due to administrator command"), {
+      name: "PostgresError",
+      code: "57P01",
+    }),
+    bug: Object.assign(new Error("column x does not exist"), {
+      name: "PostgresError",
+      code: "42703",
+    }),
+  };
+  app.get("/fail/:kind", (c) => {
+    throw failing[c.req.param("kind")];
+  });
+  const statuses: Record<string, [number, string | null]> = {};
+  for (const kind of Object.keys(failing)) {
+    const response = await app.request(`/errors-test/fail/${kind}`);
+    assert.equal(response.headers.get("content-type"), problemContentType);
+    const problem = await response.json();
+    assert.equal(problem.status, response.status);
+    assert.ok(!JSON.stringify(problem).includes("127.0.0.1"), "no connection details leak");
+    statuses[kind] = [response.status, response.headers.get("retry-after")];
+  }
+  assert.deepEqual(statuses, {
+    refused: [503, "5"],
+    closed: [503, "5"],
+    shutdown: [503, "5"],
+    bug: [500, null],
+  });
 });
