@@ -145,6 +145,9 @@ export const sqlStates: Readonly<
   "22023": { status: 422, title: "Unprocessable Content" },
   "42501": { status: 403, title: "Forbidden" }, // insufficient_privilege, RLS check failures
   "P0002": { status: 404, title: "Not Found" }, // no_data_found
+  // object_not_in_prerequisite_state: an action the object's state does not allow now (a
+  // campaign paused that is not running, resumed that is not paused, cancelled twice).
+  "55000": { status: 409, title: "Conflict" },
   "57014": { status: 503, title: "Service Unavailable" }, // query_canceled: statement timeout
   "40P01": { status: 503, title: "Service Unavailable" }, // deadlock_detected: try again
   "22P05": { status: 422, title: "Unprocessable Content" }, // untranslatable_character (\u0000)
