@@ -131,6 +131,9 @@ select set_eq(
     'private.run_campaign_launch(campaigns,timestamp with time zone) ---',
     'private.two_proportion_z(bigint,bigint,bigint,bigint) ---',
     'private.unassigned_renewals(timestamp with time zone) --S',
+    -- Scheduled campaigns: the launch job (service_role); the unlocked access check for reports.
+    'private.launch_scheduled_campaigns(timestamp with time zone) --S',
+    'private.runnable_campaign(uuid) ---',
     -- Triggers.
     'private.tg__audit() ---',
     'private.tg__set_updated_at() ---',
