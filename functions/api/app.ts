@@ -3,6 +3,7 @@ import { createApp } from "../_shared/app.ts";
 import { config } from "../_shared/config.ts";
 import packageJson from "../../package.json" with { type: "json" };
 import autopay from "./autopay/index.ts";
+import campaigns from "./campaigns/index.ts";
 import cases from "./cases/index.ts";
 import channels from "./channels/index.ts";
 import communications from "./communications/index.ts";
@@ -34,7 +35,8 @@ const app = createApp("api")
   .route("/", vendors)
   .route("/", templates)
   .route("/", tasks)
-  .route("/", reminderRules);
+  .route("/", reminderRules)
+  .route("/", campaigns);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",
@@ -51,7 +53,8 @@ app.doc31("/openapi.json", () => ({
     description: "The renewal desk: renewal cases (list, read, move along their stages, " +
       "reassign), each case's installments and their offline settlement, premium collection " +
       "through Razorpay (orders for Checkout, checkout verification, payment links, autopay " +
-      "mandates, payment history, refunds), the reminder ladder and agents' call tasks, customer " +
+      "mandates, payment history, refunds), the reminder ladder and agents' call tasks, " +
+      "campaigns (A/B variants, flows, preview, launch, pause, resume, cancel, stats), customer " +
       "profiles and contact details, the organisation hierarchy and its members, messaging " +
       "channels, " +
       "outbound messages (WhatsApp, SMS, email) sent through the compliance gate, their " +
