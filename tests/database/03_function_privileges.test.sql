@@ -134,6 +134,11 @@ select set_eq(
     -- Scheduled campaigns: the launch job (service_role); the unlocked access check for reports.
     'private.launch_scheduled_campaigns(timestamp with time zone) --S',
     'private.runnable_campaign(uuid) ---',
+    -- Tracked links: made by message producers (definer functions, the backend), clicked
+    -- through the `go` function (service_role); the code drawn inside tracked_link only.
+    'private.tracked_link(uuid,text,text,timestamp with time zone) --S',
+    'private.record_link_click(text,text,boolean,timestamp with time zone) --S',
+    'private.random_base62(integer) ---',
     -- Triggers.
     'private.tg__audit() ---',
     'private.tg__set_updated_at() ---',
