@@ -320,6 +320,43 @@ dbTest("campaigns: pause, resume, cancel, and 409 on a wrong transition", async 
   }
 });
 
+dbTest(
+  "campaigns: a launch before start_at answers the status and counts the database has",
+  async () => {
+    const { city } = await book(2, 0);
+    const created = await draft(cpManager, {
+      name: `Later ${city}`,
+      channel: "email",
+      purpose: "service",
+      template_code: tpl.a,
+      audience_filter: { city },
+      start_at: new Date(Date.now() + 200 * 86_400_000).toISOString(),
+    });
+    try {
+      const launch = await expectJson(
+        await call(cpManager, `/campaigns/${created.id}/launch`, "POST"),
+        200,
+      );
+      const [row] = await adminSql()`
+      select status::text from public.campaigns where id = ${created.id}`;
+      assert.equal(launch.status, row.status, "the status the launch left");
+      assert.ok(["scheduled", "running"].includes(launch.status), launch.status);
+      assert.equal(launch.audience, 2);
+      assert.equal(launch.created, await messageCount(created.id), "created is what was created");
+      const [queued] = await adminSql()`
+        select count(*)::int as n from public.messages
+         where campaign_id = ${created.id} and status = 'queued'`;
+      const cancelled = await expectJson(
+        await call(cpManager, `/campaigns/${created.id}/cancel`, "POST"),
+        200,
+      );
+      assert.deepEqual(cancelled, { status: "cancelled", messages_cancelled: queued.n });
+    } finally {
+      await cleanUp([created.id]);
+    }
+  },
+);
+
 dbTest("campaigns: stats per variant add up to the launch's audience", async () => {
   const { city } = await book(8, 1);
   const created = await draft(cpManager, {

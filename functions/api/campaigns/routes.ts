@@ -344,8 +344,9 @@ export const launchCampaign = createRoute({
   tags: ["Campaigns"],
   summary: "Launch a campaign: its audience through the gate in one insert",
   description: `${who} Idempotent: a second launch creates nothing (created 0). The counts ` +
-    "are the function's; status is the campaign's after it. A cancelled or completed " +
-    "campaign is 409.",
+    "are the function's; status is the campaign's after it: running, or scheduled when its " +
+    "start_at is still ahead (then the counts are those of a launch at start_at, nothing is " +
+    "created, and a job launches it when it starts). A cancelled or completed campaign is 409.",
   ...signedIn,
   request: { params: idParams },
   responses: {
