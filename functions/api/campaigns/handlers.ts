@@ -167,7 +167,9 @@ export const create: RouteHandler<typeof createCampaign, AppEnv> = async (c) => 
     }
     return await selectCampaign(tx, id);
   });
-  return c.json(campaign!, 201);
+  // Inserted under the same RLS that reads it back, so it is there; a 404 if that ever changed.
+  if (!campaign) throw notFound("campaign");
+  return c.json(campaign, 201);
 };
 
 /** GET /campaigns/{id}: 404 when RLS hides it (another subtree's, or none). */
