@@ -176,12 +176,14 @@ select isnt(private.queue_payment_link_reminder((select payment_link_id from fal
 select isnt(private.queue_payment_link_reminder((select payment_link_id from fallback)), null, 'and asked again');
 reset role;
 select results_eq(
-  $$select m.channel::text, m.purpose::text, m.status::text, m.body ~ 'https://rzp\.io/i/T46F' and m.body ~ '₹1,000',
-           m.variables ->> 'payment_link', t.code
+  $$select m.channel::text, m.purpose::text, m.status::text,
+           strpos(m.body, m.variables ->> 'payment_link') > 0 and m.body ~ '₹1,000',
+           (select tl.target_url from public.tracked_links tl
+             where m.variables ->> 'payment_link' like '%/' || tl.code), t.code
       from public.messages m join public.templates t on t.id = m.template_id
      where m.idempotency_key = 'link_reminder:' || (select payment_link_id from fallback)$$,
   $$values ('email', 'service', 'queued', true, 'https://rzp.io/i/T46F', 'payment_link_reminder')$$,
-  'one payment_link_reminder carries the link and the amount');
+  'one payment_link_reminder carries the link (our tracked redirect to it) and the amount');
 select results_eq(
   $$select fallback_link_id = (select payment_link_id from fallback), fallback_reminded_at is not null
       from public.autopay_mandates where id = tests.fixture('mandate_a')$$,

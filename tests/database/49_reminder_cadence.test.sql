@@ -290,9 +290,10 @@ values ((select id from walked where name = 'linked'), 'plink_CAD15', 'https://r
 select is(pg_temp.run(current_date + 8) -> 'skipped_engaged', '1'::jsonb, 'the partly paid case is skipped ...');
 select is(pg_temp.sent((select id from walked where name = 'part_paid')), '', '... and gets nothing');
 select is(
-  (select m.variables ->> 'payment_link' from public.messages m
+  (select tl.target_url from public.messages m
+     join public.tracked_links tl on tl.case_id = m.case_id and m.variables ->> 'payment_link' like '%/' || tl.code
     where m.case_id = (select id from walked where name = 'linked')),
-  'https://rzp.io/i/cad15', 'the open payment link is in the reminder''s variables');
+  'https://rzp.io/i/cad15', 'the open payment link is in the reminder''s variables (as our tracked redirect to it)');
 
 -- Only the job runs it.
 select tests.authenticate_as('admin');
