@@ -1,0 +1,331 @@
+// `npm run bench:campaigns -- [--recipients 100000] [--runs 3] [--out-of-scope 10]
+//   [--spread-rate 20000] [--profile] [--plans FILE]`
+//
+// Launching a campaign, on a throwaway cluster (fsync off) with the migrations pushed and the
+// demo organisation seeded (seed/00_org.sql). Beside it, in the same run, the reference: a
+// plain INSERT ... SELECT of the rows the launch wrote. Nothing passes or fails on speed; a run
+// whose launch did not write one message and one recipient per customer of its audience, or
+// whose reference did not write as many, fails, since its ratio would mean nothing.
+//
+// - The book (bench/lib/campaign_book.ts): `recipients` customers with one open renewal case
+//   each in the North zone, `out-of-scope` percent more in the South zone (left out by the
+//   scope); 2 % without a phone, 1 % who replied STOP on WhatsApp, 8 % more without WhatsApp
+//   opt-in: the gate blocks about 11 %, and the blocked messages are written too (status
+//   blocked, with the reason). Two WhatsApp utility templates (the A/B variants), each in
+//   English and Hindi (30 % of customers are Hindi speakers).
+// - The campaign: the North zone manager's, created through the tables under RLS as that user:
+//   WhatsApp, service, variants A/B 50/50, an audience filter on the expiry range (every case of
+//   the book matches it), spread at `spread-rate` an hour (0: not spread). Gate settings: the
+//   migrations' defaults (MESSAGE_FREQUENCY_CAPS service 3 a day: on the empty outbox each run
+//   starts from, one message per customer is never capped; quiet hours 21:00-08:00 IST, as_of
+//   being noon IST tomorrow).
+// - Each run, on fresh state (public.messages and public.campaign_recipients truncated, then a
+//   CHECKPOINT, before each timed step), a new campaign:
+//   1. private.preview_campaign(id, as_of) as the manager (the launch in a subtransaction,
+//      rolled back), then
+//   2. private.launch_campaign(id, as_of) as the manager, in its own transaction, committed;
+//      its messages and recipients are copied aside (untimed), the two tables truncated, and
+//   3. the reference, in one transaction, committed: `insert into public.messages (<the 22
+//      columns the gate's insert fills, and campaign_id>) select ... from` the copy of the
+//      launch's messages (rendered bodies, recipients' addresses, statuses, blocked reasons,
+//      deferral, next_attempt_at, costs, template snapshots, keys), then `insert into
+//      public.campaign_recipients (campaign_id, customer_id, case_id, variant_id, message_id,
+//      due_at, state, next_at) select ...` from the copy of its recipients joined to the new
+//      messages by idempotency key. The same rows into the same empty tables with the same
+//      indexes and triggers, without the audience query, the rendering, the gate's rules and
+//      the launch's bookkeeping (the campaign_id update, the counts).
+//   Times are wall clock from BEGIN to COMMIT on one warm session (the launch's and the
+//   reference's), as the API's transaction would see them. The first run is a warm-up, printed
+//   but left out of the medians.
+// - The launch and the reference run under the cluster's JIT setting (printed); the API gives a
+//   manager an 8 s statement timeout (Supabase's for `authenticated`), which the bench lifts to
+//   time the launch and says whether it would fit.
+// - `--profile`: after the timed runs, on fresh state each: a launch and its reference with
+//   `jit = off`; a launch with track_functions = all (functions by self time, per message); a
+//   launch under auto_explain (analyze, nested statements, per-node timing: slower) with its
+//   statements by duration and the JIT time in each. `--plans FILE` writes those plans out.
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { throwawayCluster } from "../scripts/lib/cluster.ts";
+import { ensureDebianPackages } from "../scripts/lib/packages.ts";
+import { projectRoot } from "../scripts/lib/run.ts";
+import { applyPlatform, applySqlFiles, pushMigrations } from "../scripts/lib/schema.ts";
+import { removeOnExitSignals } from "../scripts/lib/signals.ts";
+import { prepareCampaignBook, variantTemplates, zoneManager } from "./lib/campaign_book.ts";
+import { CampaignBench, type RunResult } from "./lib/campaign_runs.ts";
+import { perSecond, times } from "./lib/load.ts";
+import { loadAverage, printMachine } from "./lib/machine.ts";
+import { percentile } from "./lib/measure.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    recipients: { type: "string", default: "100000" },
+    runs: { type: "string", default: "3" },
+    "out-of-scope": { type: "string", default: "10" },
+    "spread-rate": { type: "string", default: "20000" },
+    profile: { type: "boolean", default: false },
+    plans: { type: "string" },
+  },
+});
+const whole = (name: keyof typeof values, least: number) => {
+  const value = Number(values[name]);
+  if (!Number.isInteger(value) || value < least) {
+    throw new Error(`--${name} must be a whole number, at least ${least}`);
+  }
+  return value;
+};
+const recipients = whole("recipients", 1);
+const runs = whole("runs", 1);
+const outOfScopePercent = whole("out-of-scope", 0);
+const spreadRate = whole("spread-rate", 0);
+
+/** The issue's goal: the launch at most this many times the plain INSERT ... SELECT. */
+const goalRatio = 3;
+/** The statement timeout the API's transactions give `authenticated` (Supabase's). */
+const apiTimeoutSeconds = 8;
+const started = performance.now();
+
+await ensureDebianPackages();
+const cluster = await throwawayCluster();
+const removeCluster = removeOnExitSignals(cluster);
+try {
+  await cluster.init();
+  await cluster.start();
+  const url = cluster.url();
+  await applyPlatform(url);
+  await pushMigrations(url);
+  await applySqlFiles(url, [`${projectRoot}/seed/00_org.sql`]);
+  // One session for everything timed, as one pooled API connection would be.
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  await printMachine(sql);
+  const [jit] = await sql`
+    select current_setting('jit') as jit, current_setting('jit_above_cost') as above,
+           current_setting('jit_inline_above_cost') as inline,
+           current_setting('jit_optimize_above_cost') as optimize`;
+  console.log(
+    `JIT: ${jit.jit} (jit_above_cost ${jit.above}, inline ${jit.inline}, optimize ` +
+      `${jit.optimize}), as a hosted Postgres 15 has it unless said otherwise`,
+  );
+
+  const [{ today, as_of: asOf }] = await sql`
+    select private.business_date(now())::text as today,
+           (((private.business_date(now()) + 1) + time '12:00') at time zone 'Asia/Kolkata')::text
+             as as_of`;
+  const outOfScope = Math.round((recipients * outOfScopePercent) / 100);
+  const made = performance.now();
+  const book = await prepareCampaignBook(sql, { inScope: recipients, outOfScope, today });
+  console.log(
+    `Book: ${count(recipients)} customers with an open case in the ${zoneManager.zoneCode} ` +
+      `zone and ${count(outOfScope)} in another, cases due ${book.dueFrom} to ${book.dueTo}, ` +
+      `made in ${((performance.now() - made) / 1000).toFixed(1)} s; the gate should block ` +
+      `${JSON.stringify(book.expectedBlocked)}`,
+  );
+  const settings = await sql`
+    select key, value::text from public.app_settings
+     where key in ('MESSAGE_FREQUENCY_CAPS', 'QUIET_HOURS', 'PROMOTIONAL_HOURS') order by key`;
+  console.log(`Gate settings (defaults): ${settings.map((s) => `${s.key} ${s.value}`).join("; ")}`);
+  console.log(
+    `Campaign: WhatsApp, service, A/B 50/50 (${Object.values(variantTemplates).join(", ")}), ` +
+      `${spreadRate > 0 ? `spread at ${count(spreadRate)} an hour` : "not spread"}, as_of ${asOf}`,
+  );
+
+  const bench = new CampaignBench(url, sql, book, asOf, spreadRate);
+  heading(
+    `${runs + 1} runs (the first a warm-up), each on an empty outbox: preview, launch, reference ` +
+      "(seconds, BEGIN to COMMIT)",
+  );
+  const results: RunResult[] = [];
+  for (let run = 0; run <= runs; run++) {
+    const result = await bench.run(run);
+    printRun(run === 0 ? "warm-up" : `run ${run}`, result);
+    if (run > 0) results.push(result);
+  }
+  const loadAtEnd = loadAverage();
+
+  const median = (pick: (r: RunResult) => number) => percentile(results.map(pick), 50);
+  const launch = median((r) => r.launchSeconds);
+  const reference = median((r) => r.referenceSeconds);
+  const preview = median((r) => r.previewSeconds);
+  const ratio = median((r) => r.launchSeconds / r.referenceSeconds);
+  const last = results[results.length - 1];
+  heading(`Medians of ${results.length} runs (load average ${loadAtEnd} at the end):`);
+  row([
+    "launch: private.launch_campaign, as the manager",
+    `${launch.toFixed(2)} s`,
+    perSecond(recipients / launch),
+  ]);
+  row([
+    "reference: INSERT ... SELECT messages + recipients",
+    `${reference.toFixed(2)} s`,
+    perSecond(recipients / reference),
+  ]);
+  row(["preview: private.preview_campaign (rolled back)", `${preview.toFixed(2)} s`]);
+  console.log(
+    `launch / reference: ${times(ratio)} (median of the runs' ratios); goal <= ${goalRatio}x: ${
+      ratio <= goalRatio ? "meets" : "MISSES"
+    }; preview / launch ${times(preview / launch)}`,
+  );
+  console.log(
+    `Each launch: ${count(last.counts.audience)} in the audience, ${count(last.counts.created)} ` +
+      `messages created (${count(last.counts.queued)} queued, ${count(last.counts.deferred)} of ` +
+      `them for later by the spread; ${count(last.counts.blocked)} blocked ` +
+      `${JSON.stringify(last.counts.blocked_reasons)}), ${count(last.recipients)} recipients ` +
+      `(A ${count(last.variants.A ?? 0)}, B ${count(last.variants.B ?? 0)}); estimated cost Rs ${
+        (Number(last.counts.estimated_cost_paise) / 100).toLocaleString("en-IN")
+      }. Preview numbers equal: ${results.every((r) => r.previewEqual) ? "yes" : "NO"}.`,
+  );
+  console.log(
+    `Through the API (POST /api/campaigns/{id}/launch) the manager's transaction has a ` +
+      `${apiTimeoutSeconds} s statement timeout: a launch of ${launch.toFixed(1)} s ${
+        launch <= apiTimeoutSeconds ? "fits in it" : "would be CANCELLED"
+      }; the preview (${preview.toFixed(1)} s) ${
+        preview <= apiTimeoutSeconds ? "fits" : "would be CANCELLED too"
+      }.`,
+  );
+
+  if (values.profile) await profile(bench, values.plans);
+
+  heading("README rows (the campaigns' table):");
+  console.log(
+    `| launch of a ${count(recipients)}-recipient WhatsApp A/B campaign by a zone manager ` +
+      `(private.launch_campaign: audience, gate, messages, recipients) | ${launch.toFixed(1)} s ` +
+      `(${perSecond(recipients / launch)}) | plain INSERT ... SELECT of the same messages and ` +
+      `recipients: ${reference.toFixed(1)} s (${perSecond(recipients / reference)}) | ` +
+      `${times(ratio)} | <= ${goalRatio}x: ${ratio <= goalRatio ? "meets" : "misses"} |`,
+  );
+  console.log(
+    `| its preview (the launch rolled back) | ${preview.toFixed(1)} s | | ` +
+      `${times(preview / reference)} | for information |`,
+  );
+  console.log(
+    `(load average ${loadAtEnd} at the end; the whole run took ${
+      ((performance.now() - started) / 1000).toFixed(0)
+    } s)`,
+  );
+  await sql.end();
+} finally {
+  await removeCluster();
+}
+
+/** The profile: JIT off, function statistics, auto_explain (see the header). */
+async function profile(bench: CampaignBench, plansFile: string | undefined) {
+  const n = bench.book.inScope;
+  heading("Profile (each on an empty outbox, after the timed runs)");
+
+  const jitOff = await bench.run(99, true);
+  printRun("jit = off", jitOff);
+
+  // Function statistics of the launch's own transaction.
+  await bench.freshState();
+  const id = await bench.newCampaign("Bench campaign (track_functions)");
+  let functions: postgres.Row[] = [];
+  await bench.sql`set track_functions = 'all'`;
+  const tracked = await bench.launch(id, {
+    inspect: async (tx: postgres.TransactionSql) => {
+      functions = await tx`
+          select schemaname || '.' || funcname as name, calls::int, total_time, self_time
+            from pg_stat_xact_user_functions order by self_time desc limit 15`;
+    },
+  });
+  await bench.sql`reset track_functions`;
+  heading(
+    `Functions in one launch with track_functions = all (${tracked.seconds.toFixed(2)} s), by ` +
+      `self time; ms in all, and µs per message (${count(n)} messages):`,
+  );
+  console.log(
+    `  ${"function".padEnd(46)} ${"calls".padStart(8)} ${"total ms".padStart(10)} ` +
+      `${"self ms".padStart(10)} ${"self µs/msg".padStart(12)}`,
+  );
+  for (const f of functions) {
+    console.log(
+      `  ${String(f.name).padEnd(46)} ${String(f.calls).padStart(8)} ${
+        f.total_time.toFixed(1).padStart(10)
+      } ${f.self_time.toFixed(1).padStart(10)} ${
+        ((f.self_time * 1000) / n).toFixed(2).padStart(12)
+      }`,
+    );
+  }
+
+  // Every statement of one launch under auto_explain.
+  const plans: { ms: number; jitMs: number; text: string; plan: string }[] = [];
+  const explained = postgres(bench.url, {
+    max: 1,
+    onnotice: (notice) => {
+      const message = String(notice.message ?? "");
+      const ms = Number(message.match(/^duration: ([0-9.]+) ms/)?.[1]);
+      if (!Number.isFinite(ms)) return;
+      const lines = message.split("\n");
+      const from = lines.findIndex((line) => line.startsWith("Query Text:"));
+      const planAt = lines.findIndex((line, i) => i > from && line.includes("(cost="));
+      const text = lines.slice(from, planAt < 0 ? undefined : planAt).join(" ")
+        .replace(/^Query Text:/, "").replace(/\s+/g, " ").trim();
+      const jitMs = Number(message.match(/Timing: .*Total ([0-9.]+) ms/)?.[1] ?? 0);
+      plans.push({ ms, jitMs, text, plan: message });
+    },
+  });
+  let explainedSeconds = 0;
+  try {
+    await bench.freshState(explained);
+    const id = await bench.newCampaign("Bench campaign (auto_explain)");
+    await explained`load 'auto_explain'`;
+    await explained`set auto_explain.log_min_duration = 0`;
+    await explained`set auto_explain.log_analyze = on`;
+    await explained`set auto_explain.log_timing = on`;
+    await explained`set auto_explain.log_nested_statements = on`;
+    await explained`set auto_explain.log_level = notice`;
+    explainedSeconds = (await bench.launch(id, { on: explained })).seconds;
+  } finally {
+    await explained.end();
+  }
+  // Nested statements are logged with their callers: a call's duration includes theirs.
+  const top = [...plans].sort((a, b) => b.ms - a.ms).slice(0, 15);
+  const jitTotal = plans.reduce((sum, p) => sum + p.jitMs, 0);
+  heading(
+    `Statements of one launch under auto_explain (analyze with per-node timing: ` +
+      `${explainedSeconds.toFixed(2)} s in all), slowest first, a call including the ` +
+      "statements it runs; ms, µs per message, JIT ms:",
+  );
+  for (const p of top) {
+    console.log(
+      `  ${p.ms.toFixed(1).padStart(9)} ms ${((p.ms * 1000) / n).toFixed(1).padStart(8)} µs ` +
+        `jit ${p.jitMs.toFixed(0).padStart(6)}  ${p.text.slice(0, 100)}`,
+    );
+  }
+  console.log(
+    `  (JIT compilation summed over every plan logged: ${jitTotal.toFixed(0)} ms)`,
+  );
+  if (plansFile) {
+    await Deno.writeTextFile(
+      plansFile,
+      plans.sort((a, b) => b.ms - a.ms).map((p) => p.plan).join("\n\n---\n\n"),
+    );
+    console.log(`  (all ${plans.length} plans written to ${plansFile})`);
+  }
+}
+
+/** One run's line. */
+function printRun(label: string, r: RunResult) {
+  row([
+    label,
+    `preview ${r.previewSeconds.toFixed(2)} s`,
+    `launch ${r.launchSeconds.toFixed(2)} s`,
+    `reference ${r.referenceSeconds.toFixed(2)} s`,
+    `launch / reference ${times(r.launchSeconds / r.referenceSeconds)}`,
+  ]);
+}
+
+/** A section's title, after a blank line. */
+function heading(text: string) {
+  console.log(`\n${text}`);
+}
+
+/** One line of figures: a label, then right-aligned cells. */
+function row(cells: string[]) {
+  console.log(`  ${cells[0].padEnd(50)} ${cells.slice(1).map((c) => c.padStart(12)).join("  ")}`);
+}
+
+/** A count with thousands separated (20,000). */
+function count(n: number) {
+  return n.toLocaleString("en-US");
+}
