@@ -45,6 +45,9 @@ select set_eq(
     -- Used inside the gate (security definer) only.
     'private.next_allowed_time(timestamp with time zone,time without time zone,time without time zone) ---',
     'private.render_template(text,jsonb) ---',
+    'private.template_parts(text) ---',
+    'private.template_names(text) ---',
+    'private.fill_template(text[],text[],jsonb) ---',
     'private.message_block_reason(uuid,channel_type,consent_purpose,text,uuid,timestamp with time zone) ---',
     'private.queue_sms_fallbacks(uuid[],timestamp with time zone) ---',
     -- Event messages: built and queued inside the event triggers (security definer) only.
