@@ -52,11 +52,21 @@ export interface Counts {
   created: number;
 }
 
+/**
+ * How long a step took: wall-clock seconds from BEGIN to COMMIT, and the CPU seconds of the
+ * Postgres backend that ran it (user + system, from /proc; 10 ms ticks; NaN when not measured).
+ * On a shared machine the wall clock includes waiting for a core; the CPU time does not.
+ */
+export interface Timing {
+  seconds: number;
+  cpu: number;
+}
+
 /** One run's figures. */
 export interface RunResult {
-  previewSeconds: number;
-  launchSeconds: number;
-  referenceSeconds: number;
+  preview: Timing;
+  launch: Timing;
+  reference: Timing;
   counts: Counts;
   previewEqual: boolean;
   recipients: number;
@@ -83,6 +93,40 @@ export class CampaignBench {
     /** Recipients an hour the campaign is spread at; 0: not spread. */
     readonly spreadRate: number,
   ) {}
+
+  /** The process id of `sql`'s backend (one connection, kept for the whole run). */
+  backendPid = 0;
+
+  /** Finds `sql`'s backend, whose CPU time the steps read. */
+  async connect() {
+    [{ pid: this.backendPid }] = await this.sql`select pg_backend_pid() as pid`;
+  }
+
+  /** CPU seconds (user + system) the backend has used so far; NaN if it cannot be read. */
+  async backendCpu(): Promise<number> {
+    try {
+      const stat = await Deno.readTextFile(`/proc/${this.backendPid}/stat`);
+      // Fields after "(comm)": state is the 3rd field of the line, utime the 14th, stime 15th.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return NaN;
+    }
+  }
+
+  /** Runs `work` and times it: wall clock, and the backend's CPU when `on` is the bench's. */
+  async timed<T>(work: () => Promise<T>, on = this.sql): Promise<{ value: T; timing: Timing }> {
+    const cpuBefore = on === this.sql ? await this.backendCpu() : NaN;
+    const started = performance.now();
+    const value = await work();
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = on === this.sql ? (await this.backendCpu()) - cpuBefore : NaN;
+    if (on === this.sql) {
+      const [{ pid }] = await this.sql`select pg_backend_pid() as pid`;
+      if (pid !== this.backendPid) throw new Error("the bench's connection was replaced");
+    }
+    return { value, timing: { seconds, cpu } };
+  }
 
   /** The manager's claims, as the API puts them in request.jwt.claims. */
   readonly claims = JSON.stringify({
@@ -124,39 +168,40 @@ export class CampaignBench {
                     set_config('request.jwt.claims', ${this.claims}, true)`;
   }
 
-  /** private.preview_campaign as the manager: its seconds and counts. */
-  async preview(id: string): Promise<{ seconds: number; counts: Counts }> {
-    const started = performance.now();
-    const counts = await this.sql.begin(async (tx) => {
-      await this.asManager(tx);
-      const [counts] = await tx`
+  /** private.preview_campaign as the manager: its timing and counts. */
+  async preview(id: string): Promise<{ timing: Timing; counts: Counts }> {
+    const { value: counts, timing } = await this.timed(() =>
+      this.sql.begin(async (tx) => {
+        await this.asManager(tx);
+        const [counts] = await tx`
         select audience, queued, deferred, blocked, blocked_reasons, estimated_cost_paise, created
           from private.preview_campaign(${id}::uuid, ${this.asOf}::timestamptz)`;
-      return counts as Counts;
-    });
-    return { seconds: (performance.now() - started) / 1000, counts };
+        return counts as Counts;
+      })
+    );
+    return { timing, counts };
   }
 
-  /** private.launch_campaign as the manager, committed: its seconds and counts. */
+  /** private.launch_campaign as the manager, committed: its timing and counts. */
   async launch(
     id: string,
     options: LaunchOptions = {},
-  ): Promise<{ seconds: number; counts: Counts }> {
+  ): Promise<{ timing: Timing; counts: Counts }> {
     const on = options.on ?? this.sql;
-    const started = performance.now();
-    const counts = await on.begin(async (tx) => {
-      if (options.jitOff) await tx`set local jit = off`;
-      await this.asManager(tx);
-      const [counts] = await tx`
+    const { value: counts, timing } = await this.timed(() =>
+      on.begin(async (tx) => {
+        if (options.jitOff) await tx`set local jit = off`;
+        await this.asManager(tx);
+        const [counts] = await tx`
         select audience, queued, deferred, blocked, blocked_reasons, estimated_cost_paise, created
           from private.launch_campaign(${id}::uuid, ${this.asOf}::timestamptz)`;
-      if (options.inspect) {
-        await tx`reset role`;
-        await options.inspect(tx);
-      }
-      return counts as Counts;
-    });
-    return { seconds: (performance.now() - started) / 1000, counts };
+        if (options.inspect) {
+          await tx`reset role`;
+          await options.inspect(tx);
+        }
+        return counts as Counts;
+      }), on);
+    return { timing, counts };
   }
 
   /**
@@ -199,20 +244,20 @@ export class CampaignBench {
   }
 
   /** The reference: the launch's rows by plain INSERT ... SELECT, one transaction, committed. */
-  async reference(jitOff = false): Promise<number> {
+  async reference(jitOff = false): Promise<Timing> {
     const sql = this.sql;
-    const started = performance.now();
-    await sql.begin(async (tx) => {
-      if (jitOff) await tx`set local jit = off`;
-      await tx`insert into public.messages (${tx(messageColumns)})
+    const { timing } = await this.timed(() =>
+      sql.begin(async (tx) => {
+        if (jitOff) await tx`set local jit = off`;
+        await tx`insert into public.messages (${tx(messageColumns)})
                select ${tx(messageColumns)} from bench.launched_messages`;
-      await tx`insert into public.campaign_recipients (${tx(recipientColumns)})
+        await tx`insert into public.campaign_recipients (${tx(recipientColumns)})
                select r.campaign_id, r.customer_id, r.case_id, r.variant_id, m.id, r.due_at,
                       r.state, r.next_at
                  from bench.launched_recipients r
                  join public.messages m on m.idempotency_key = r.idempotency_key`;
-    });
-    const seconds = (performance.now() - started) / 1000;
+      })
+    );
     const [written] = await sql`
       select (select count(*)::int from public.messages) as messages,
              (select count(*)::int from public.campaign_recipients
@@ -223,7 +268,7 @@ export class CampaignBench {
           `recipients for ${this.book.inScope}`,
       );
     }
-    return seconds;
+    return timing;
   }
 
   /** One run: a new campaign, its preview, its launch and the reference, each on fresh state. */
@@ -235,7 +280,7 @@ export class CampaignBench {
     const launched = await this.launch(id, { jitOff });
     const variants = await this.keepLaunched(id, launched.counts);
     await this.freshState();
-    const referenceSeconds = await this.reference(jitOff);
+    const reference = await this.reference(jitOff);
     const same = (c: Counts) =>
       JSON.stringify([
         c.audience,
@@ -246,9 +291,9 @@ export class CampaignBench {
         c.estimated_cost_paise,
       ]);
     return {
-      previewSeconds: preview.seconds,
-      launchSeconds: launched.seconds,
-      referenceSeconds,
+      preview: preview.timing,
+      launch: launched.timing,
+      reference,
       counts: launched.counts,
       previewEqual: same(preview.counts) === same(launched.counts),
       recipients: Object.values(variants).reduce((a, b) => a + b, 0),
