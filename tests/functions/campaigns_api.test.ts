@@ -641,3 +641,43 @@ dbTest(
     assert.equal(row.status, "draft");
   },
 );
+
+dbTest(
+  "campaigns: a preview and a launch may run past the desk's statement timeout",
+  async () => {
+    const { city } = await book(3, 0);
+    const created = await draft(cpManager, {
+      name: `Long ${city}`,
+      channel: "email",
+      purpose: "service",
+      template_code: tpl.a,
+      audience_filter: { city },
+    });
+    // The desk's own limit squeezed to 1 ms: a preview or launch takes longer than that, and
+    // would be cancelled (503) but for the longer limit of their transaction.
+    const [{ setting }] = await adminSql()`
+      select coalesce((select s from pg_catalog.pg_db_role_setting d cross join unnest(d.setconfig) s
+                        where d.setrole = 'authenticated'::regrole and d.setdatabase = 0
+                          and starts_with(s, 'statement_timeout=')), '') as setting`;
+    await adminSql()`alter role authenticated set statement_timeout = '1ms'`;
+    try {
+      const preview = await expectJson(
+        await call(cpManager, `/campaigns/${created.id}/preview`),
+        200,
+      );
+      assert.equal(preview.audience, 3);
+      const launch = await expectJson(
+        await call(cpManager, `/campaigns/${created.id}/launch`, "POST"),
+        200,
+      );
+      assert.deepEqual([launch.status, launch.created], ["running", 3]);
+    } finally {
+      if (setting) {
+        await adminSql().unsafe(
+          `alter role authenticated set statement_timeout = '${setting.split("=")[1]}'`,
+        );
+      } else await adminSql()`alter role authenticated reset statement_timeout`;
+      await cleanUp([created.id]);
+    }
+  },
+);
