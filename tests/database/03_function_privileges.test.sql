@@ -49,6 +49,7 @@ select set_eq(
     'private.template_names(text) ---',
     'private.fill_template(text[],text[],jsonb) ---',
     'private.message_block_reason(uuid,channel_type,consent_purpose,text,uuid,timestamp with time zone) ---',
+    'private.message_block_reasons(private.send_question[],timestamp with time zone) ---',
     'private.queue_sms_fallbacks(uuid[],timestamp with time zone) ---',
     -- Event messages: built and queued inside the event triggers (security definer) only.
     'private.case_event_requests(uuid[],timestamp with time zone) ---',
