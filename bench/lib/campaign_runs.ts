@@ -2,7 +2,7 @@
 // campaign of the zone manager's, its preview and launch as the manager, and the reference (the
 // launch's rows by plain INSERT ... SELECT), with the checks that make their comparison mean
 // something.
-import type postgres from "postgres";
+import postgres from "postgres";
 import { type CampaignBook, variantTemplates, zoneManager } from "./campaign_book.ts";
 
 /** The columns the gate's insert fills (private.enqueue_messages), and campaign_id. */
@@ -79,26 +79,37 @@ export interface LaunchOptions {
   jitOff?: boolean;
   /** Runs `inspect` in the launch's transaction after the launch, as the superuser again. */
   inspect?: (tx: postgres.TransactionSql) => Promise<void>;
+  /** A statement timeout for the launch, in seconds (none by default). */
+  timeoutSeconds?: number;
   /** A connection other than the bench's (auto_explain's). */
   on?: postgres.Sql;
 }
 
-/** The bench's steps on one session (`sql`, one connection) of the cluster at `url`. */
+/**
+ * The bench's steps on the cluster at `url`, on one session at a time (`sql`, one connection,
+ * opened by newSession).
+ */
 export class CampaignBench {
   constructor(
     readonly url: string,
-    readonly sql: postgres.Sql,
     readonly book: CampaignBook,
     readonly asOf: string,
     /** Recipients an hour the campaign is spread at; 0: not spread. */
     readonly spreadRate: number,
   ) {}
 
-  /** The process id of `sql`'s backend (one connection, kept for the whole run). */
+  /** The current session: one connection. */
+  sql!: postgres.Sql;
+  /** The process id of `sql`'s backend. */
   backendPid = 0;
 
-  /** Finds `sql`'s backend, whose CPU time the steps read. */
-  async connect() {
+  /**
+   * Ends the current session and opens a new one (a fresh backend, as a new pooled connection
+   * would be), whose CPU time the steps read.
+   */
+  async newSession() {
+    await this.sql?.end();
+    this.sql = postgres(this.url, { max: 1, onnotice: () => {} });
     [{ pid: this.backendPid }] = await this.sql`select pg_backend_pid() as pid`;
   }
 
@@ -142,15 +153,18 @@ export class CampaignBench {
     await on`checkpoint`;
   }
 
-  /** A new draft campaign of the manager's, created under RLS as the manager; its id. */
-  async newCampaign(name: string): Promise<string> {
+  /**
+   * A new draft campaign of the manager's, created under RLS as the manager, for the cases due
+   * from the book's first due date to `dueTo` (by default its last: the whole book); its id.
+   */
+  async newCampaign(name: string, dueTo = this.book.dueTo): Promise<string> {
     return await this.sql.begin(async (tx) => {
       await this.asManager(tx);
       const [{ id }] = await tx`
         insert into public.campaigns (name, scope_node_id, channel, purpose, audience_filter,
                                       spread_rate_per_hour)
         select ${name}, n.id, 'whatsapp', 'service',
-               ${tx.json({ expiry_from: this.book.dueFrom, expiry_to: this.book.dueTo })},
+               ${tx.json({ expiry_from: this.book.dueFrom, expiry_to: dueTo })},
                ${this.spreadRate > 0 ? this.spreadRate : null}
           from public.hierarchy_nodes n where n.code = ${zoneManager.zoneCode}
         returning id`;
@@ -191,6 +205,9 @@ export class CampaignBench {
     const { value: counts, timing } = await this.timed(() =>
       on.begin(async (tx) => {
         if (options.jitOff) await tx`set local jit = off`;
+        if (options.timeoutSeconds) {
+          await tx`select set_config('statement_timeout', ${`${options.timeoutSeconds}s`}, true)`;
+        }
         await this.asManager(tx);
         const [counts] = await tx`
         select audience, queued, deferred, blocked, blocked_reasons, estimated_cost_paise, created
@@ -271,8 +288,46 @@ export class CampaignBench {
     return timing;
   }
 
-  /** One run: a new campaign, its preview, its launch and the reference, each on fresh state. */
+  /**
+   * `launches` launches in one session, each of a new campaign over the cases due from the
+   * book's first due date to `dueTo`, on an empty outbox, each cancelled after
+   * `timeoutSeconds`: Postgres plans a PL/pgSQL function's statements for their arguments
+   * (custom plans) for the first five calls in a session, then may keep a generic plan, made
+   * without the arrays' real sizes. Returns each launch's seconds (NaN when cancelled) and the
+   * recipients of the first.
+   */
+  async sameSession(
+    launches: number,
+    dueTo: string,
+    timeoutSeconds: number,
+  ): Promise<{ seconds: number[]; recipients: number }> {
+    await this.newSession();
+    const seconds: number[] = [];
+    let recipients = 0;
+    for (let i = 1; i <= launches; i++) {
+      await this.freshState();
+      const id = await this.newCampaign(`Bench campaign, same session ${i}`, dueTo);
+      try {
+        const launched = await this.launch(id, { timeoutSeconds });
+        if (launched.counts.created !== launched.counts.audience || !launched.counts.created) {
+          throw new Error(`same-session launch ${i}: ${JSON.stringify(launched.counts)}`);
+        }
+        recipients ||= launched.counts.created;
+        seconds.push(launched.timing.seconds);
+      } catch (error) {
+        if ((error as { code?: string }).code !== "57014") throw error;
+        seconds.push(NaN);
+      }
+    }
+    return { seconds, recipients };
+  }
+
+  /**
+   * One run on a new session: a new campaign, its preview, its launch and the reference, each
+   * on fresh state.
+   */
   async run(run: number, jitOff = false): Promise<RunResult> {
+    await this.newSession();
     await this.freshState();
     const id = await this.newCampaign(`Bench campaign ${run}${jitOff ? " (jit off)" : ""}`);
     const preview = await this.preview(id);
