@@ -144,6 +144,9 @@ select set_eq(
     'private.record_link_click(text,text,boolean,timestamp with time zone) --S',
     'private.random_base62(integer) ---',
     -- Triggers.
+    'private.tg_messages__cancel_returning_closed() ---',
+    'private.tg_renewal_cases__follow_tasks() ---',
+    'private.tg_reminder_rules__check_template() ---',
     'private.tg__audit() ---',
     'private.tg__set_updated_at() ---',
     'private.tg_app_settings__set_updated_by() ---',

@@ -1,0 +1,58 @@
+-- Regression test from the issue 9 review, once a defect (issue 9, campaign flows; "crashes midway"): the flow job gates every campaign's next
+-- step in one call of the gate, and the gate raises 22023 for a template that is no longer
+-- active. So when one campaign's follow-up template is switched off after its launch, the whole
+-- job fails every five minutes and every other campaign's flow stands still too.
+begin;
+select plan(3);
+select tests.create_test_book();
+update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the probe'
+ where stage not in ('renewed', 'lapsed', 'lost', 'not_taken');
+
+create function pg_temp.at(hours numeric default 0) returns timestamptz
+language sql stable
+as $$ select ((current_date + 7) + time '12:00') at time zone 'Asia/Kolkata' + make_interval(secs => hours * 3600) $$;
+grant execute on function pg_temp.at(numeric) to authenticated, service_role;
+
+insert into public.templates (code, channel, purpose, subject, body)
+values ('pr98_first', 'email', 'service', 'Renew {{policy_number}}', 'Hi {{customer_name}}, renew {{policy_number}}.'),
+       ('pr98_next_a', 'email', 'service', 'Still due: {{policy_number}}', 'Hello {{customer_name}}, {{policy_number}}.'),
+       ('pr98_next_b', 'email', 'service', 'Still due: {{policy_number}}', 'Dear {{customer_name}}, {{policy_number}}.');
+
+insert into public.customers (full_name, phone, email, city)
+select 'Probe98 ' || i, '+91971800000' || i, 'p98_' || i || '@tests.py360.test', case when i <= 2 then 'Apur' else 'Bpur' end
+  from generate_series(1, 4) i;
+insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
+                             sum_insured, start_date, end_date)
+select 'T-P98-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
+       1200000, 50000000, current_date + 30 - 365, current_date + 30
+  from public.customers cu where cu.full_name like 'Probe98 %';
+insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
+select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
+  from public.policies p where p.policy_number like 'T-P98-%';
+
+select tests.authenticate_as('zone_manager');
+insert into public.campaigns (name, scope_node_id, channel, purpose, template_code, audience_filter)
+select x.name, n.id, 'email', 'service', 'pr98_first', x.filter::jsonb
+  from public.hierarchy_nodes n, (values ('Probe98 A', '{"city": "Apur"}'), ('Probe98 B', '{"city": "Bpur"}')) x (name, filter)
+ where n.code = 'T_ZONE';
+insert into public.campaign_steps (campaign_id, position, channel, template_code, wait, condition)
+select c.id, 2, 'email', case c.name when 'Probe98 A' then 'pr98_next_a' else 'pr98_next_b' end, '1 hour', 'always'
+  from public.campaigns c where c.name like 'Probe98 %';
+select is((select sum((private.launch_campaign(c.id, pg_temp.at())).queued)::integer
+             from public.campaigns c where c.name like 'Probe98 %'), 4, 'both campaigns launched (2 + 2)');
+reset role;
+update public.messages m set status = 'sent', sent_at = pg_temp.at(0)
+  from public.campaigns c where c.id = m.campaign_id and c.name like 'Probe98 %';
+-- Campaign A's follow-up template is switched off after the launch.
+update public.templates set active = false where code = 'pr98_next_a';
+
+select tests.authenticate_as_service_role();
+select lives_ok($$select * from private.advance_campaign_flows(pg_temp.at(2))$$,
+                'the flow job runs although one campaign''s follow-up template is off');
+reset role;
+select is((select count(*)::integer from public.campaign_recipients r join public.campaigns c on c.id = r.campaign_id
+            where c.name = 'Probe98 B' and r.step = 2), 2,
+          'campaign B''s recipients move to their follow-up regardless');
+
+select * from finish();
+rollback;
