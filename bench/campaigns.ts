@@ -20,7 +20,8 @@
 //   starts from, one message per customer is never capped; quiet hours 21:00-08:00 IST, as_of
 //   being noon IST tomorrow).
 // - Each run, on a new session and on fresh state (public.messages and
-//   public.campaign_recipients truncated, then a CHECKPOINT, before each timed step), a new
+//   public.campaign_recipients truncated and analyzed empty, then a CHECKPOINT, before each
+//   timed step; autovacuum is off for those two, see bench/lib/campaign_runs.ts), a new
 //   campaign:
 //   1. private.preview_campaign(id, as_of) as the manager (the launch in a subtransaction,
 //      rolled back), then
