@@ -1,5 +1,6 @@
 // `npm run bench:campaigns -- [--recipients 100000] [--runs 3] [--out-of-scope 10]
-//   [--spread-rate 20000] [--profile] [--plans FILE]`
+//   [--spread-rate 20000] [--same-session 8] [--same-session-timeout 60] [--profile]
+//   [--plans FILE]`
 //
 // Launching a campaign, on a throwaway cluster (fsync off) with the migrations pushed and the
 // demo organisation seeded (seed/00_org.sql). Beside it, in the same run, the reference: a
