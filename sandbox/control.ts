@@ -4,6 +4,7 @@
 
 import type { AwsVendor } from "./aws.ts";
 import { json } from "./http.ts";
+import type { OpenaiVendor } from "./openai.ts";
 import type { RazorpayVendor } from "./razorpay.ts";
 import { razorpayControl, razorpayInspect } from "./razorpay_control.ts";
 import type { SendgridVendor } from "./sendgrid.ts";
@@ -27,6 +28,7 @@ export interface Vendors {
   sendgrid: SendgridVendor;
   whatsapp: WhatsappVendor;
   razorpay: RazorpayVendor;
+  openai: OpenaiVendor;
 }
 
 /** A 400 with the reason, for a control request the sandbox cannot take. */
@@ -132,6 +134,9 @@ export async function handleControl(
     }
     if (area !== "_control") return problem(404, "not found");
     if (request.method === "GET" && code && isVendorCode(code) && !action) {
+      if (code === "openai") {
+        return json({ ...ctx.states.openai.faults, ...vendors.openai.switches });
+      }
       return json(ctx.states[code].faults);
     }
     if (request.method !== "POST") return problem(405, "use POST");
@@ -153,6 +158,7 @@ export async function handleControl(
       vendors.aws.reset();
       vendors.whatsapp.reset();
       vendors.razorpay.reset();
+      vendors.openai.reset();
       return json({ ok: true });
     }
     if (code === "webhooks" && parts.length === 2) {
@@ -174,6 +180,11 @@ export async function handleControl(
           throw new ControlError("enforceWindow must be a boolean");
         }
         vendors.whatsapp.enforceWindow = body.enforceWindow;
+      }
+      if (code === "openai") {
+        const refused = vendors.openai.applySwitches(body);
+        if (refused) throw new ControlError(refused);
+        return json({ ...state.faults, ...vendors.openai.switches });
       }
       return json(state.faults);
     }

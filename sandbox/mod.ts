@@ -1,14 +1,15 @@
-// The vendor sandbox: Twilio, AWS SES and SNS, SendGrid, the WhatsApp Cloud API and Razorpay
-// played by one Deno server, each under its own path prefix, with a control API for faults and
-// callback modes and an inspection API of what each vendor received. Tests call `startSandbox()`;
-// `deno run -A sandbox/main.ts` runs it alone. Contract: notes/issue7_common.md ("The vendor
-// sandbox"); vendor behaviour: ../shared/VENDORS.md.
+// The vendor sandbox: Twilio, AWS SES and SNS, SendGrid, the WhatsApp Cloud API, Razorpay and
+// OpenAI played by one Deno server, each under its own path prefix, with a control API for faults
+// and callback modes and an inspection API of what each vendor received. Tests call
+// `startSandbox()`; `deno run -A sandbox/main.ts` runs it alone. Contract: notes/issue7_common.md
+// ("The vendor sandbox"); vendor behaviour: ../shared/VENDORS.md.
 
 import { AwsVendor } from "./aws.ts";
 import { CallbackEngine } from "./callbacks.ts";
 import { handleControl, type Vendors } from "./control.ts";
 import { json } from "./http.ts";
 import { randomHex } from "./ids.ts";
+import { OpenaiVendor } from "./openai.ts";
 import { RazorpayVendor } from "./razorpay.ts";
 import { SendgridVendor } from "./sendgrid.ts";
 import { sendgridKeyPair, snsSigner } from "./sign.ts";
@@ -45,10 +46,11 @@ export const defaultSandboxCredentials: SandboxCredentials = Object.freeze({
   razorpayKeyId: "rzp_test_Py360Sandbox7K",
   razorpayKeySecret: "Py360SandboxKeySecret7Qx",
   razorpayWebhookSecret: "py360-sandbox-razorpay-webhook-secret",
+  openaiApiKey: "sk-proj-Py360SandboxKey7Qx4mN2vR8tB1cZ6hJ3wL9pD5fG0kS2yE7aU4iO1nM8bV3xC6",
 });
 
 /** Path prefixes of the vendors, as the base-URL variables point at them. */
-const prefixes = ["/twilio", "/aws", "/sendgrid", "/graph", "/razorpay"] as const;
+const prefixes = ["/twilio", "/aws", "/sendgrid", "/graph", "/razorpay", "/openai"] as const;
 
 /**
  * Starts the sandbox on `options.port` (0 or absent: a free port) of `options.hostname`
@@ -78,6 +80,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     sendgrid: new SendgridVendor(ctx, states.sendgrid),
     whatsapp: new WhatsappVendor(ctx, states.whatsapp_cloud),
     razorpay: new RazorpayVendor(ctx, states.razorpay),
+    openai: new OpenaiVendor(ctx, states.openai),
   };
 
   const handler = async (request: Request): Promise<Response> => {
@@ -90,6 +93,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (prefix === "/sendgrid") return await vendors.sendgrid.handle(request, rest);
       if (prefix === "/graph") return await vendors.whatsapp.handle(request, rest);
       if (prefix === "/razorpay") return await vendors.razorpay.handle(request, rest);
+      if (prefix === "/openai") return await vendors.openai.handle(request, rest);
       if (path.startsWith("/_control/") || path.startsWith("/_inspect/")) {
         return await handleControl(request, path, ctx, vendors);
       }

@@ -9,6 +9,7 @@ export const vendorCodes = [
   "sendgrid",
   "whatsapp_cloud",
   "razorpay",
+  "openai",
 ] as const;
 
 /** One of the provider codes. */

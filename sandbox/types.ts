@@ -25,6 +25,8 @@ export interface SandboxCredentials {
   razorpayKeySecret: string;
   /** The key of X-Razorpay-Signature (rotated by `POST /_control/razorpay/webhook-secret`). */
   razorpayWebhookSecret: string;
+  /** `sk-proj-` + alphanumerics: OpenAI's Bearer key. */
+  openaiApiKey: string;
 }
 
 /** Where the callbacks go (Twilio status callbacks go to each send's StatusCallback instead). */

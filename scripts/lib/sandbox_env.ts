@@ -60,5 +60,7 @@ export function sandboxEnv(sandbox: Sandbox, functionsUrl: string): Record<strin
     RAZORPAY_KEY_ID: c.razorpayKeyId,
     RAZORPAY_KEY_SECRET: c.razorpayKeySecret,
     RAZORPAY_WEBHOOK_SECRET: c.razorpayWebhookSecret,
+    OPENAI_API_KEY: c.openaiApiKey,
+    OPENAI_BASE_URL: `${sandbox.url}/openai/v1`,
   };
 }
