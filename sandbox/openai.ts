@@ -410,7 +410,7 @@ export class OpenaiVendor {
     if (path !== "/v1/chat/completions" || request.method !== "POST") {
       return openaiError(
         404,
-        `Invalid URL (${request.method} ${path.replace(/^\/v1/, "/v1")})`,
+        `Invalid URL (${request.method} ${path})`,
         "invalid_request_error",
         null,
         null,

@@ -163,13 +163,19 @@ function check(node: unknown, root: Schema, path: string[], depth: number): stri
   return null;
 }
 
-/** FNV-1a over a string: 32 unsigned bits, the same on every run. */
+/** FNV-1a over a string, finalised: 32 unsigned bits, the same on every run. */
 function fnv(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
+  // MurmurHash3's finaliser, so that keys differing in their last character differ everywhere.
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
   return hash >>> 0;
 }
 
@@ -197,7 +203,8 @@ function instance(
   name: string,
   depth: number,
 ): unknown {
-  if (!isSchema(node)) return null;
+  // A schema whose every instance is infinite (a required, non-nullable self-reference).
+  if (!isSchema(node) || depth > 60) return null;
   if (typeof node.$ref === "string") {
     return instance(resolveRef(root, node.$ref), root, seed, path, name, depth + 1);
   }
@@ -261,6 +268,11 @@ function numberFor(node: Schema, type: "integer" | "number", u: number): number 
   if (low === undefined && high === undefined) [low, high] = [0, 100];
   else if (low === undefined) low = high! - 100;
   else if (high === undefined) high = low + 100;
+  // Wide bounds (zod writes ±2^53-1 for every int): a small range from 0 or the lower bound.
+  if (high! - low! > 1_000_000) {
+    low = Math.min(Math.max(low!, 0), high!);
+    high = Math.min(high!, low + 100);
+  }
   const first = Math.ceil(low! / step);
   const last = Math.floor(high! / step);
   if (last < first) return low!;
@@ -291,9 +303,168 @@ function stringFor(node: Schema, seed: string, path: string, name: string): stri
       }`;
     }
   }
+  if (typeof node.pattern === "string") {
+    const matching = fromPattern(node.pattern, seed, path);
+    if (matching !== null) return matching;
+  }
   let text = `Sandbox ${name.replace(/[_-]+/g, " ")} ${hex}`;
   const min = typeof node.minLength === "number" ? node.minLength : 0;
   const max = typeof node.maxLength === "number" ? node.maxLength : Infinity;
   while (text.length < min) text += ` ${hex}`;
   return text.slice(0, Math.max(min, Math.min(max, text.length)));
+}
+
+/** Characters a negated class or `.` may pick from. */
+const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join("");
+const classEscapes: Record<string, string> = {
+  d: "0123456789",
+  w: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_",
+  s: " ",
+};
+
+/**
+ * A string matching a simple regular expression (literals, escapes \d \w \s, classes with
+ * ranges, groups with alternatives, quantifiers ? * + {n,m}), chosen by the seed; null when the
+ * pattern is beyond this little generator or the result does not match (checked with RegExp).
+ */
+function fromPattern(pattern: string, seed: string, path: string): string | null {
+  let picks = 0;
+  const pick = (n: number) => Math.floor(unit(seed, `${path}~${picks++}`) * n);
+
+  /** The top-level alternatives of the span starting at `from` and where it ends (`)` or end). */
+  function split(from: number): { parts: Array<[number, number]>; end: number } {
+    const parts: Array<[number, number]> = [];
+    let depth = 0;
+    let start = from;
+    let i = from;
+    while (i < pattern.length) {
+      const c = pattern[i];
+      if (c === "\\") i += 2;
+      else if (c === "[") i = classEnd(i) + 1;
+      else if (c === "(") (depth++, i++);
+      else if (c === ")") {
+        if (depth === 0) break;
+        depth--;
+        i++;
+      } else if (c === "|" && depth === 0) {
+        parts.push([start, i]);
+        start = ++i;
+      } else i++;
+    }
+    parts.push([start, i]);
+    return { parts, end: i };
+  }
+
+  /** Text for one of the alternatives starting at `from`. */
+  function alternatives(from: number): string {
+    const { parts } = split(from);
+    const [a, b] = parts[pick(parts.length)];
+    return sequence(a, b);
+  }
+
+  function sequence(from: number, to: number): string {
+    let pos = from;
+    let out = "";
+    while (pos < to) {
+      const c = pattern[pos];
+      let atom: () => string;
+      if (c === "^" || c === "$") {
+        pos++;
+        continue;
+      }
+      if (c === "(") {
+        pos++;
+        if (pattern.startsWith("?:", pos)) pos += 2;
+        else if (pattern[pos] === "?") throw new Error("lookaround");
+        const inner = pos;
+        pos = split(inner).end + 1;
+        atom = () => alternatives(inner);
+      } else if (c === "[") {
+        const close = classEnd(pos);
+        const chars = classChars(pattern.slice(pos + 1, close));
+        pos = close + 1;
+        atom = () => chars[pick(chars.length)];
+      } else if (c === "\\") {
+        const e = pattern[pos + 1];
+        pos += 2;
+        if (/[DWSbBpPuxck0-9]/.test(e)) throw new Error("escape");
+        const chars = classEscapes[e];
+        atom = chars ? () => chars[pick(chars.length)] : () => e;
+      } else if (c === ".") {
+        pos++;
+        atom = () => printable[pick(printable.length)];
+      } else {
+        pos++;
+        atom = () => c;
+      }
+      const [min, max, next] = quantifier(pos);
+      pos = next;
+      const count = min + pick(max - min + 1);
+      for (let i = 0; i < count; i++) out += atom();
+    }
+    return out;
+  }
+
+  function quantifier(pos: number): [number, number, number] {
+    const c = pattern[pos];
+    let q: [number, number] = [1, 1];
+    if (c === "?") (q = [0, 1], pos++);
+    else if (c === "*") (q = [0, 3], pos++);
+    else if (c === "+") (q = [1, 3], pos++);
+    else if (c === "{") {
+      const m = pattern.slice(pos).match(/^\{(\d+)(,(\d*))?\}/);
+      if (m) {
+        const min = Number(m[1]);
+        const max = m[2] === undefined ? min : m[3] === "" ? min + 3 : Number(m[3]);
+        q = [min, Math.max(min, max)];
+        pos += m[0].length;
+      }
+    }
+    if (pattern[pos] === "?") pos++;
+    return [q[0], q[1], pos];
+  }
+
+  function classEnd(open: number): number {
+    let i = open + 1;
+    if (pattern[i] === "^") i++;
+    if (pattern[i] === "]") i++;
+    while (i < pattern.length && pattern[i] !== "]") i += pattern[i] === "\\" ? 2 : 1;
+    if (i >= pattern.length) throw new Error("class");
+    return i;
+  }
+
+  function classChars(body: string): string {
+    const negated = body.startsWith("^");
+    let set = "";
+    for (let i = negated ? 1 : 0; i < body.length; i++) {
+      let c = body[i];
+      if (c === "\\") {
+        const e = body[++i];
+        if (classEscapes[e]) {
+          set += classEscapes[e];
+          continue;
+        }
+        c = e;
+      }
+      if (body[i + 1] === "-" && i + 2 < body.length) {
+        const escaped = body[i + 2] === "\\";
+        const end = escaped ? body[i + 3] : body[i + 2];
+        for (let code = c.charCodeAt(0); code <= end.charCodeAt(0); code++) {
+          set += String.fromCharCode(code);
+        }
+        i += escaped ? 3 : 2;
+      } else set += c;
+    }
+    if (!negated) return set;
+    const rest = Array.from(printable).filter((ch) => !set.includes(ch)).join("");
+    if (rest === "") throw new Error("empty class");
+    return rest;
+  }
+
+  try {
+    const text = alternatives(0);
+    return new RegExp(pattern, "u").test(text) ? text : null;
+  } catch {
+    return null;
+  }
 }

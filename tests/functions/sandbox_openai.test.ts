@@ -274,6 +274,46 @@ Deno.test("sandbox openai: strict schemas must require every property and close 
   });
 });
 
+Deno.test("sandbox openai: string formats, patterns, literals, unions and zod's wide int bounds", async () => {
+  const Shapes = z.object({
+    email: z.email(),
+    id: z.uuid(),
+    day: z.iso.date(),
+    at: z.iso.datetime(),
+    long: z.string().min(40),
+    short: z.string().max(5),
+    count: z.number().int().positive(),
+    any: z.number().int(),
+    ratio: z.number().gt(0).lt(1),
+    fixed: z.literal("v1"),
+    pair: z.array(z.string()).length(2),
+    code: z.string().regex(/^[A-Z]{3}-\d{2}$/),
+    language: z.string().regex(/^(en|hi|ta)(-IN)?$/),
+    kind: z.discriminatedUnion("k", [
+      z.object({ k: z.literal("a"), x: z.number() }),
+      z.object({ k: z.literal("b"), y: z.string() }),
+    ]),
+  });
+  await withSandbox(async (_sandbox, client) => {
+    const kinds = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const answer = await client.chat.completions.parse({
+        model,
+        messages: messages(`Shapes ${i}`),
+        response_format: zodResponseFormat(Shapes, "shapes"),
+      });
+      const parsed = answer.choices[0].message.parsed!;
+      assert.deepEqual(Shapes.parse(parsed), parsed);
+      // Small numbers even where zod writes +-2^53-1 as the bounds of every int.
+      assert.ok(parsed.count >= 1 && parsed.count <= 101, `${parsed.count}`);
+      assert.ok(Math.abs(parsed.any) <= 100, `${parsed.any}`);
+      kinds.add(parsed.kind.k);
+    }
+    // Both members of the union come up across prompts.
+    assert.deepEqual([...kinds].sort(), ["a", "b"]);
+  });
+});
+
 Deno.test("sandbox openai: bad bodies, unknown models and keys are refused as OpenAI refuses them", async () => {
   await withSandbox(async (sandbox) => {
     const cases: Array<[unknown, number, string | null, string | null]> = [
