@@ -219,6 +219,13 @@ function validate(body: Record<string, unknown>): Invalid | null {
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== "boolean") {
     return wrongType("stream", "a boolean", body.stream);
   }
+  if (body.stream_options !== undefined && body.stream_options !== null && body.stream !== true) {
+    return {
+      message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      param: "stream_options",
+      code: null,
+    };
+  }
   const format = body.response_format;
   if (format !== undefined && format !== null) {
     if (!isObject(format)) return wrongType("response_format", "an object", format);

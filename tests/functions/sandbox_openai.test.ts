@@ -357,6 +357,12 @@ Deno.test("sandbox openai: bad bodies, unknown models and keys are refused as Op
         null,
         "messages",
       ],
+      [
+        { model, messages: messages("x"), stream_options: { include_usage: true } },
+        400,
+        null,
+        "stream_options",
+      ],
       [{ model: "text-davinci-001", messages: messages("x") }, 404, "model_not_found", null],
     ];
     for (const [body, status, code, param] of cases) {
