@@ -117,6 +117,7 @@ select set_eq(
     'private.renew_succeeded_terms(timestamp with time zone) --S',
     'private.run_daily_renewal_jobs(timestamp with time zone) --S',
     'private.run_reminder_cadence(timestamp with time zone) --S',
+    'private.score_lapse_risk(timestamp with time zone) --S',
     'private.escalate_overdue_tasks(timestamp with time zone) --S',
     'private.advance_campaign_flows(timestamp with time zone) --S',
     -- Campaigns: managers and admins (the functions check the campaign is theirs) and the backend.

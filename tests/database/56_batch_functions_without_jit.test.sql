@@ -12,8 +12,8 @@ select p.oid::regprocedure::text as name, p.proconfig
                      'release_messages', 'record_send_results', 'record_message_events',
                      'run_campaign_launch', 'preview_campaign', 'launch_campaign',
                      'launch_scheduled_campaigns', 'advance_campaign_flows',
-                     'message_block_reasons');
-select is((select count(*)::integer from batch_functions), 15, 'the fifteen batch functions exist');
+                     'message_block_reasons', 'score_lapse_risk');
+select is((select count(*)::integer from batch_functions), 16, 'the sixteen batch functions exist');
 select is(array(select name from batch_functions
                  where not coalesce('jit=off' = any (proconfig), false) order by 1),
           '{}'::text[], 'every batch function runs with jit = off');
