@@ -4,7 +4,7 @@
 -- priority (once: an agent may lower it again); a closed case loses its score; agents read the
 -- scores of their own cases only and write none; only service_role (and pg_cron) runs the job.
 begin;
-select plan(22);
+select plan(23);
 select tests.create_test_book();
 -- Only the two cases of the test book stay open (the seed's are closed).
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the probe'
@@ -112,6 +112,27 @@ select is_empty($$select 1 from public.case_risk_scores where case_id = tests.fi
 insert into runs select 13, r.* from private.score_lapse_risk(now() + interval '27 days') r;
 select is((select score from public.case_risk_scores where case_id = tests.fixture('case_a')),
           78::smallint, 'three days before expiry case a scores 12 points more (78)');
+
+-- History: case a's policy renewed a term of ₹10,000 (now ₹12,000: +20 %) that started 700 days
+-- ago (tenure 1 year), and the customer let a home policy lapse.
+insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
+                             sum_insured, start_date, end_date, status)
+values ('T-POL-A-PREV', 'motor', 'Test General', tests.fixture('customer_a'),
+        tests.get_user_id('agent_a'), 1000000, 50000000, current_date - 700, current_date - 336,
+        'renewed'),
+       ('T-POL-A-HOME', 'home', 'Test Home', tests.fixture('customer_a'),
+        tests.get_user_id('agent_a'), 500000, 90000000, current_date - 500, current_date - 136,
+        'lapsed');
+update public.policies set renewed_from_policy_id = (select id from public.policies
+                                                      where policy_number = 'T-POL-A-PREV')
+ where id = tests.fixture('policy_a');
+insert into runs select 14, r.* from private.score_lapse_risk(now()) r;
+select is((select (score, reasons)::text from public.case_risk_scores
+            where case_id = tests.fixture('case_a')),
+          (81, '[{"feature": "earlier_lapses", "value": 1, "weight": 15, "direction": "raises"},
+                 {"feature": "failed_payments", "value": 1, "weight": 12, "direction": "raises"},
+                 {"feature": "premium_change_pct", "value": 20.0, "weight": 10, "direction": "raises"}]'::jsonb)::text,
+          'a lapse before (+15), the failed payment (+12), +20 % at the last renewal (+10), tenure 1 year (-2): 81');
 
 -- Who runs it: pg_cron daily at 00:40 UTC (06:10 IST, after the renewal jobs), and service_role.
 select is((select (schedule, command)::text from cron.job where jobname = 'score-lapse-risk'),
