@@ -436,3 +436,29 @@ dbTest("cases: money is integer paise, as numbers", async () => {
     [1500000, 1500000, 60000000],
   );
 });
+
+dbTest(
+  "cases: each case carries its latest lapse-risk score, null until it is scored",
+  async () => {
+    const { caseId } = await createCase(arjun);
+    const token = await tokenFor(arjun);
+    const before = await expectJson(await api(`/cases/${caseId}`, { token }), 200);
+    assert.equal(before.risk, null, "not scored yet");
+
+    await adminSql()`select * from private.score_lapse_risk(now())`;
+    const after = await expectJson(await api(`/cases/${caseId}`, { token }), 200);
+    const [stored] = await adminSql()`
+    select score, band from public.case_risk_scores where case_id = ${caseId}`;
+    assert.deepEqual([after.risk.score, after.risk.band], [stored.score, stored.band]);
+    assert.ok(after.risk.score >= 0 && after.risk.score <= 100);
+    assert.ok(after.risk.reasons.length >= 2, "every score carries at least two reasons");
+    assert.equal(after.risk.model_version, "rules-2026-11");
+
+    const list = await expectJson(
+      await api(`/cases?q=${encodeURIComponent(before.case_number)}`, { token }),
+      200,
+    );
+    assert.equal(list.data.length, 1);
+    assert.deepEqual(list.data[0].risk, after.risk, "the list shows the same score");
+  },
+);

@@ -38,7 +38,10 @@ const caseColumns = (tx: Tx) =>
   tx`
   c.id, c.case_number, c.stage, c.priority, c.due_date::text as due_date,
   c.grace_end::text as grace_end, c.lost_reason, c.stage_changed_at, c.created_at,
-  ${personJson(tx, "a")} as assignee`;
+  ${personJson(tx, "a")} as assignee,
+  (select json_build_object('score', r.score, 'band', r.band, 'model_version', r.model_version,
+                            'scored_at', r.scored_at, 'reasons', r.reasons)
+     from public.case_risk_scores r where r.case_id = c.id) as risk`;
 
 /** The columns of a case as the list shows it. */
 const summaryColumns = (tx: Tx) =>

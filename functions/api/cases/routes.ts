@@ -7,6 +7,7 @@ import {
   CustomerSchema,
   DateTime,
   IsoDate,
+  orNull,
   Paise,
   PersonRef,
   PolicySchema,
@@ -20,6 +21,27 @@ import {
   signedIn,
   uuidParam,
 } from "../../_shared/schemas.ts";
+
+/** One reason of a lapse-risk score: a feature, its value, and the points it added (or took). */
+export const RiskReasonSchema = z.object({
+  feature: z.string().openapi({ example: "days_into_grace" }),
+  value: z.unknown().openapi({ description: "The feature's value for this case" }),
+  weight: z.number().openapi({
+    description: "Points this feature added to the score (negative: took)",
+  }),
+  direction: z.string().openapi({ example: "raises" }),
+}).openapi("RiskReason");
+
+/** The case's latest lapse-risk score (private.score_lapse_risk, daily), or null when none yet. */
+export const CaseRiskSchema = z.object({
+  score: z.number().int().min(0).max(100),
+  band: z.enum(["low", "medium", "high"]),
+  model_version: z.string().openapi({ example: "rules-2026-11" }),
+  scored_at: DateTime,
+  reasons: z.array(RiskReasonSchema).openapi({
+    description: "The two or three features that weighed most",
+  }),
+}).openapi("CaseRisk");
 
 /** A case as the list shows it: due dates are IST business days, the premium in paise. */
 export const CaseSummarySchema = z.object({
@@ -41,6 +63,9 @@ export const CaseSummarySchema = z.object({
   customer: CustomerSchema.pick({ id: true, full_name: true }),
   stage_changed_at: DateTime,
   created_at: DateTime,
+  risk: orNull(CaseRiskSchema).openapi({
+    description: "The latest lapse-risk score, recomputed daily; null until the case is scored",
+  }),
 }).openapi("CaseSummary");
 
 /** One case in full, with its policy, its customer's contact details and what is still owed. */
