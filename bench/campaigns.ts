@@ -67,6 +67,10 @@ import { CampaignBench, type RunResult, type Timing } from "./lib/campaign_runs.
 import { perSecond, times } from "./lib/load.ts";
 import { loadAverage, printMachine } from "./lib/machine.ts";
 import { percentile } from "./lib/measure.ts";
+import { count, heading, rowPrinter } from "./lib/report.ts";
+
+/** One line of figures: a label, then right-aligned cells. */
+const row = rowPrinter(50);
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -392,19 +396,4 @@ function printRun(label: string, r: RunResult) {
 /** A step's wall-clock seconds and, in brackets, its backend's CPU seconds. */
 function seconds(t: Timing) {
   return `${t.seconds.toFixed(2)} s (${t.cpu.toFixed(2)})`;
-}
-
-/** A section's title, after a blank line. */
-function heading(text: string) {
-  console.log(`\n${text}`);
-}
-
-/** One line of figures: a label, then right-aligned cells. */
-function row(cells: string[]) {
-  console.log(`  ${cells[0].padEnd(50)} ${cells.slice(1).map((c) => c.padStart(12)).join("  ")}`);
-}
-
-/** A count with thousands separated (20,000). */
-function count(n: number) {
-  return n.toLocaleString("en-US");
 }

@@ -36,6 +36,10 @@ import { removeOnExitSignals } from "../scripts/lib/signals.ts";
 import { perSecond, runLoad, timeDrain, times } from "./lib/load.ts";
 import { percentile } from "./lib/measure.ts";
 import { type Child, killAll, spawnDeno, stopAll } from "./lib/processes.ts";
+import { count, heading, rowPrinter } from "./lib/report.ts";
+
+/** One line of figures: a label, then right-aligned cells. */
+const row = rowPrinter(46);
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -717,19 +721,4 @@ async function printMachine(sql: postgres.Sql) {
           .join(" ")
       }`,
   );
-}
-
-/** A section's title, after a blank line. */
-function heading(text: string) {
-  console.log(`\n${text}`);
-}
-
-/** One line of figures: a label, then right-aligned cells. */
-function row(cells: string[]) {
-  console.log(`  ${cells[0].padEnd(46)} ${cells.slice(1).map((c) => c.padStart(12)).join("  ")}`);
-}
-
-/** A count with thousands separated (20,000). */
-function count(n: number) {
-  return n.toLocaleString("en-US");
 }

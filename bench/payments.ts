@@ -57,6 +57,10 @@ import { loadAverage, printMachine } from "./lib/machine.ts";
 import { checkPaymentBook, type PayableCase, preparePaymentBook } from "./lib/payment_book.ts";
 import { killAll, spawnDeno, stopAll } from "./lib/processes.ts";
 import { expectAll, Series } from "./lib/series.ts";
+import { count, heading, rowPrinter } from "./lib/report.ts";
+
+/** One line of figures: a label, then right-aligned cells. */
+const row = rowPrinter(48);
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -485,19 +489,4 @@ async function explainOne(webhook: SignedWebhook) {
   for (const plan of plans.filter((p) => p !== top).sort((a, b) => b.ms - a.ms).slice(0, 12)) {
     console.log(`  ${plan.ms.toFixed(3).padStart(8)} ms  ${plan.text.slice(0, 110)}`);
   }
-}
-
-/** A section's title, after a blank line. */
-function heading(text: string) {
-  console.log(`\n${text}`);
-}
-
-/** One line of figures: a label, then right-aligned cells. */
-function row(cells: string[]) {
-  console.log(`  ${cells[0].padEnd(48)} ${cells.slice(1).map((c) => c.padStart(12)).join("  ")}`);
-}
-
-/** A count with thousands separated (20,000). */
-function count(n: number) {
-  return n.toLocaleString("en-US");
 }
