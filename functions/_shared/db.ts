@@ -127,20 +127,33 @@ export async function closeDb(): Promise<void> {
   await closing?.end({ timeout: 5 });
 }
 
+/** What asCaller() may change about its transaction. */
+export interface CallerOptions {
+  /** The transaction's statement_timeout (e.g. "120s") instead of the role's own: for the few
+   * requests whose work grows with the book (a campaign's preview and launch). */
+  statementTimeout?: string;
+}
+
 /**
  * Runs `work` in one transaction as the caller: `role` switched to the JWT's role and the claims
  * in `request.jwt.claims`, exactly as PostgREST does, so auth.uid() and RLS apply. Throws
  * DatabaseUnavailable (a 503) when the pool's login is refused or the database cannot be reached.
  */
-export async function asCaller<T>(claims: Claims, work: (tx: Tx) => Promise<T>): Promise<T> {
+export async function asCaller<T>(
+  claims: Claims,
+  work: (tx: Tx) => Promise<T>,
+  options: CallerOptions = {},
+): Promise<T> {
   if (!apiRoles.includes(claims.role)) throw new Error(`refusing database role ${claims.role}`);
   const sql = await vettedPool();
   return await sql.begin(async (tx) => {
     // A role's own settings (statement_timeout: 8s for authenticated, 3s for anon on Supabase)
     // apply at login, not on a switch of role; PostgREST sets them per transaction, so do we.
+    // A longer limit asked for is set in this same statement, which runs under the login's
+    // limit: no statement of the caller's ever runs under the role's shorter one first.
     await tx`select set_config('role', ${claims.role}, true),
                     set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
-                    set_config('statement_timeout', coalesce((
+                    set_config('statement_timeout', coalesce(${options.statementTimeout ?? null}, (
                       select split_part(setting, '=', 2)
                         from pg_catalog.pg_db_role_setting s
                         join pg_catalog.pg_roles r on r.oid = s.setrole
