@@ -144,6 +144,8 @@ select set_eq(
     'private.tracked_link(uuid,text,text,timestamp with time zone) --S',
     'private.record_link_click(text,text,boolean,timestamp with time zone) --S',
     'private.random_base62(integer) ---',
+    -- The case chat: the API records each turn as service_role, after checking the case as the caller.
+    'private.record_ai_chat_turn(uuid,uuid,text,text,text,text,uuid,timestamp with time zone) --S',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
