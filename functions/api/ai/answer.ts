@@ -1,0 +1,96 @@
+// What every answer of /api/ai says about where it came from: the model, the cache of an earlier
+// model answer, or the rules (and then why), and the one error an AI endpoint answers with
+// instead of the rules: the per-user rate limit (429 problem+json with Retry-After).
+import { z } from "@hono/zod-openapi";
+import { ProblemError } from "../../_shared/errors.ts";
+import { problem } from "../../_shared/schemas.ts";
+
+/** Where an AI answer came from. */
+export const aiSources = ["model", "cache", "rules"] as const;
+
+/**
+ * Why an answer came from the rules: the assistant is switched off (ENABLE_AI_ASSISTANT), has no
+ * OPENAI_API_KEY, the caller is over their rate limit, a budget is spent, the model failed (429,
+ * 5xx, no connection), took longer than AI_TIMEOUT_MS, or answered twice with something that
+ * failed its schema or checks (a refusal or a cut-off answer counts as invalid).
+ */
+export const fallbackReasons = [
+  "disabled",
+  "not_configured",
+  "rate_limited",
+  "over_budget",
+  "unavailable",
+  "timeout",
+  "invalid",
+] as const;
+
+/** One of aiSources. */
+export type AiSource = typeof aiSources[number];
+/** One of fallbackReasons. */
+export type FallbackReason = typeof fallbackReasons[number];
+
+export const AiSourceSchema = z.enum(aiSources).openapi("AiSource", {
+  description: "model: the assistant's answer; cache: the same answer to an identical request " +
+    "made within AI_CACHE_SECONDS; rules: the rule-based answer (fallback_reason says why)",
+});
+
+export const FallbackReasonSchema = z.enum(fallbackReasons).openapi("AiFallbackReason", {
+  description: "Why the rule-based answer was given: disabled (the assistant is switched off), " +
+    "not_configured (no model credentials), rate_limited, over_budget (the caller's daily or " +
+    "everyone's monthly AI budget is spent), unavailable (the model failed), timeout, invalid " +
+    "(the model's answer failed its checks twice, or was refused or cut off)",
+});
+
+/** The provenance fields spread into every AI answer's schema. */
+export const provenanceFields = {
+  source: AiSourceSchema,
+  fallback_reason: FallbackReasonSchema.optional().openapi({
+    description: "Present when source is rules because the model's answer could not be used; " +
+      "absent when the model was asked nothing (nothing to explain or rank)",
+  }),
+  ai_request_id: z.uuid().nullable().openapi({
+    description: "The ai_requests row of this answer (model or cache); null for rules",
+  }),
+};
+
+/** The provenance of an answer, as its JSON carries it. */
+export interface Provenance {
+  source: AiSource;
+  fallback_reason?: FallbackReason;
+  ai_request_id: string | null;
+}
+
+/** The provenance of a rule-based answer; `reason` absent when the model was never needed. */
+export function rulesProvenance(reason?: FallbackReason): Provenance {
+  return reason === undefined
+    ? { source: "rules", ai_request_id: null }
+    : { source: "rules", fallback_reason: reason, ai_request_id: null };
+}
+
+/** The 429 of an AI endpoint's route: the caller's AI requests per minute are used up. */
+export const rateLimitedProblem = {
+  429: {
+    ...problem("Too many AI requests from this user in the last minute (AI_RATE_LIMIT_PER_MINUTE)"),
+    headers: {
+      "Retry-After": {
+        description: "Seconds until a request is admitted again",
+        schema: { type: "integer" as const, minimum: 1 },
+      },
+    },
+  },
+};
+
+/**
+ * The 429 problem thrown when the caller is over the per-user AI rate limit: a rule-based answer
+ * would defeat the limit, so the AI endpoints refuse instead. `retryAfterSeconds` at least 1.
+ */
+export function rateLimited(retryAfterSeconds: number | undefined): ProblemError {
+  const seconds = Math.max(1, Math.ceil(retryAfterSeconds ?? 60));
+  return new ProblemError(
+    429,
+    "Too Many Requests",
+    `Too many AI requests in the last minute; try again in ${seconds} s.`,
+    {},
+    { "retry-after": String(seconds) },
+  );
+}
