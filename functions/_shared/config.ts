@@ -76,6 +76,13 @@ const envSchema = z.object({
   RAZORPAY_WEBHOOK_SECRET_PREVIOUS: optional,
   OPENAI_API_KEY: optional,
   OPENAI_BASE_URL: z.url().default("https://api.openai.com/v1"),
+  // The AI assistant (functions/_shared/ai/): off unless "true"; off, every AI answer is the
+  // rule-based one and nothing is sent to OpenAI. The app setting of the same name is the
+  // admins' switch on top of it.
+  ENABLE_AI_ASSISTANT: z.enum(["true", "false"], { error: 'must be "true" or "false"' })
+    .default("false").transform((value) => value === "true"),
+  // How long one model call may take before the assistant gives the rule-based answer, in ms.
+  AI_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(8_000),
   SENDGRID_API_KEY: optional,
   SENDGRID_BASE_URL: z.url().default("https://api.sendgrid.com"),
   SENDGRID_FROM_EMAIL: z.email().optional().catch(undefined),

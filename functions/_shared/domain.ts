@@ -71,6 +71,27 @@ export const campaignStatuses = [
 ] as const;
 /** Values of public.campaign_step_condition: who gets a flow step, judged on the previous message. */
 export const campaignStepConditions = ["always", "not_read", "not_delivered"] as const;
+/** Values of public.ai_purpose: what an AI assistant request was for. */
+export const aiPurposes = [
+  "risk_assessment",
+  "policy_recommendations",
+  "profile_summary",
+  "draft",
+  "chat",
+] as const;
+/** Values of public.ai_outcome: how an AI request ended (public.ai_requests.outcome). */
+export const aiOutcomes = [
+  "pending",
+  "ok",
+  "cached",
+  "invalid",
+  "refused",
+  "truncated",
+  "timeout",
+  "error",
+  "rate_limited",
+  "over_budget",
+] as const;
 
 /**
  * Each enum type of the `public` schema with the values the API knows, in the database's order.
@@ -93,6 +114,8 @@ export const databaseEnums = {
   whatsapp_template_category: whatsappTemplateCategories,
   campaign_status: campaignStatuses,
   campaign_step_condition: campaignStepConditions,
+  ai_purpose: aiPurposes,
+  ai_outcome: aiOutcomes,
 } as const satisfies Record<string, readonly string[]>;
 
 export const HierarchyLevel = z.enum(hierarchyLevels).openapi("HierarchyLevel");

@@ -62,5 +62,7 @@ export function sandboxEnv(sandbox: Sandbox, functionsUrl: string): Record<strin
     RAZORPAY_WEBHOOK_SECRET: c.razorpayWebhookSecret,
     OPENAI_API_KEY: c.openaiApiKey,
     OPENAI_BASE_URL: `${sandbox.url}/openai/v1`,
+    // The sandbox plays OpenAI, so the assistant is on wherever the sandbox is.
+    ENABLE_AI_ASSISTANT: "true",
   };
 }

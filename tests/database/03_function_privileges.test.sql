@@ -146,6 +146,14 @@ select set_eq(
     'private.random_base62(integer) ---',
     -- The case chat: the API records each turn as service_role, after checking the case as the caller.
     'private.record_ai_chat_turn(uuid,uuid,text,text,text,text,uuid,timestamp with time zone) --S',
+    -- The AI assistant's ledger: the functions (service_role) admit, serve from the cache and
+    -- settle; pg_cron expires; the helpers run inside those definer functions only.
+    'private.ai_admit(ai_purpose,uuid,uuid,uuid,text,text,jsonb,numeric,timestamp with time zone) --S',
+    'private.ai_cached(ai_purpose,uuid,uuid,uuid,text,text,integer,timestamp with time zone) --S',
+    'private.ai_settle(uuid,ai_outcome,integer,integer,integer,integer,jsonb) --S',
+    'private.expire_ai_requests(timestamp with time zone) --S',
+    'private.ai_enabled() ---',
+    'private.ai_rate_window(uuid,timestamp with time zone) ---',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
