@@ -4,15 +4,20 @@
 -- are recorded by private.record_ai_chat_turn (service_role only), which keeps the answer after
 -- the question and refuses what does not hang together.
 begin;
-select plan(41);
+select plan(42);
 select tests.create_test_book();
 
--- A turn of agent a about case a (answered by the model) and one of agent b about case b (rules).
+-- A turn of agent a about case a (answered by the model, with its AI request) and one of agent b
+-- about case b (rules, no request).
+insert into public.ai_requests (purpose, caller, case_id, model, prompt_hash)
+values ('chat', tests.get_user_id('agent_a'), tests.fixture('case_a'), 'gpt-4o-mini', repeat('a', 64));
+insert into tests.fixtures (name, id)
+select 'ai_request_a', id from public.ai_requests where prompt_hash = repeat('a', 64);
 select tests.authenticate_as_service_role();
 create temporary table turns as
 select 'a'::text as side, t.* from private.record_ai_chat_turn(
   tests.fixture('case_a'), tests.get_user_id('agent_a'), 'When is the premium due? Call 9810150461',
-  'It is due in 30 days.', 'model', null, gen_random_uuid(), now() - interval '1 second') t
+  'It is due in 30 days.', 'model', null, tests.fixture('ai_request_a'), now() - interval '1 second') t
 union all
 select 'b', t.* from private.record_ai_chat_turn(
   tests.fixture('case_b'), tests.get_user_id('agent_b'), 'What is outstanding?',
@@ -34,10 +39,12 @@ select ok((select a.created_at > q.created_at
              join public.ai_chat_messages a on a.id = t.answer_id
             where t.side = 'b'),
           'the answer sorts after its question even within one statement''s clock');
-select is((select (author, ai_request_id is null)::text from public.ai_chat_messages
-            where id = (select question_id from turns where side = 'a')),
-          format('(%s,t)', tests.get_user_id('agent_a')),
-          'both rows carry the author; the request id only on the answer');
+select is((select array_agg(format('%s %s', author = tests.get_user_id('agent_a'),
+                                   ai_request_id is not distinct from tests.fixture('ai_request_a'))
+                            order by created_at)
+             from public.ai_chat_messages where case_id = tests.fixture('case_a')),
+          array['t f', 't t'],
+          'both rows carry the author; the request id only the answer');
 
 -- Who reads what: rows of case a's chat (2) and of case b's (2), per persona.
 create temporary table reads (persona text, a_rows text, b_rows text, all_rows text);
@@ -160,6 +167,9 @@ select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null,
 select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, null, null, null)',
                         gen_random_uuid(), tests.get_user_id('agent_a')),
                  '23503', null, 'the case must exist');
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''a'', ''model'', null, %L)',
+                        tests.fixture('case_a'), tests.get_user_id('agent_a'), gen_random_uuid()),
+                 '23503', null, 'the AI request must exist');
 reset role;
 update public.profiles set active = false where id = tests.get_user_id('agent_b');
 select tests.authenticate_as_service_role();
