@@ -79,8 +79,11 @@ const envSchema = z.object({
   // The AI assistant (functions/_shared/ai/): off unless "true"; off, every AI answer is the
   // rule-based one and nothing is sent to OpenAI. The app setting of the same name is the
   // admins' switch on top of it.
-  ENABLE_AI_ASSISTANT: z.enum(["true", "false"], { error: 'must be "true" or "false"' })
-    .default("false").transform((value) => value === "true"),
+  // (Blank counts as unset, like the vendors' variables.)
+  ENABLE_AI_ASSISTANT: z.preprocess(
+    (value) => typeof value === "string" && value.trim() === "" ? undefined : value,
+    z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
+  ).transform((value) => value === "true"),
   // How long one model call may take before the assistant gives the rule-based answer, in ms.
   AI_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(8_000),
   SENDGRID_API_KEY: optional,

@@ -197,3 +197,23 @@ Deno.test("config: a provider call's deadline defaults to 10 s and is bounded", 
   assert.equal(parseConfig({ ...base, PROVIDER_TIMEOUT_MS: "2500" }).PROVIDER_TIMEOUT_MS, 2_500);
   assert.throws(() => parseConfig({ ...base, PROVIDER_TIMEOUT_MS: "0" }), /PROVIDER_TIMEOUT_MS/);
 });
+
+Deno.test("config: the AI assistant is off unless ENABLE_AI_ASSISTANT is exactly true; its timeout is bounded", () => {
+  assert.equal(parseConfig(base).ENABLE_AI_ASSISTANT, false);
+  assert.equal(parseConfig({ ...base, ENABLE_AI_ASSISTANT: "true" }).ENABLE_AI_ASSISTANT, true);
+  assert.equal(parseConfig({ ...base, ENABLE_AI_ASSISTANT: "false" }).ENABLE_AI_ASSISTANT, false);
+  assert.equal(parseConfig({ ...base, ENABLE_AI_ASSISTANT: " " }).ENABLE_AI_ASSISTANT, false);
+  for (const value of ["yes", "1", "TRUE"]) {
+    assert.throws(
+      () => parseConfig({ ...base, ENABLE_AI_ASSISTANT: value }),
+      /ENABLE_AI_ASSISTANT: must be "true" or "false"/,
+      value,
+    );
+  }
+  assert.equal(parseConfig(base).AI_TIMEOUT_MS, 8_000);
+  assert.equal(parseConfig({ ...base, AI_TIMEOUT_MS: "300" }).AI_TIMEOUT_MS, 300);
+  assert.throws(() => parseConfig({ ...base, AI_TIMEOUT_MS: "50" }), /AI_TIMEOUT_MS/);
+  assert.ok(
+    configVariables.includes("ENABLE_AI_ASSISTANT") && configVariables.includes("AI_TIMEOUT_MS"),
+  );
+});

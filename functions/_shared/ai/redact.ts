@@ -41,7 +41,8 @@ const numberBefore = "(?<![\\p{N}+])";
 const numberAfter = "(?!\\p{N})";
 
 const uuidPattern = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-const emailPattern = /[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/gu;
+const emailPattern =
+  /[\p{L}\p{M}\p{N}._%+-]+@[\p{L}\p{M}\p{N}-]+(?:\.[\p{L}\p{M}\p{N}-]+)*\.[\p{L}\p{M}]{2,}/gu;
 const panPattern = new RegExp(`${wordBefore}[A-Za-z]{5}${D}{4}[A-Za-z]${wordAfter}`, "gu");
 // 12 digits, the first 2-9 (UIDAI never issues 0 or 1 first), in one run or 4-4-4.
 const aadhaarPattern = new RegExp(
@@ -64,8 +65,9 @@ const e164Pattern = new RegExp(
   "gu",
 );
 
-// Words that are not a name of their own, however a name is written.
-const honorifics = new Set([
+// Titles: not a name of their own, however a name is written. ("Kumari" is a title and a middle
+// name: it is redacted as a part of a known name, and skipped only when looking for a first name.)
+const titles = new Set([
   "mr",
   "mrs",
   "ms",
@@ -74,15 +76,13 @@ const honorifics = new Set([
   "shri",
   "sri",
   "smt",
-  "kumari",
-  "km",
   "prof",
   "श्री",
   "श्रीमती",
   "सुश्री",
-  "कुमारी",
   "डॉ",
 ]);
+const notFirstNames = new Set([...titles, "kumari", "km", "कुमारी"]);
 
 function names(value: string | readonly string[] | null | undefined): string[] {
   if (value === null || value === undefined) return [];
@@ -91,11 +91,11 @@ function names(value: string | readonly string[] | null | undefined): string[] {
     .filter((name) => name.length > 0);
 }
 
-/** A name's parts worth replacing on their own: two characters or more, not an honorific. */
-function nameParts(name: string): string[] {
+/** A name's parts worth replacing on their own: two characters or more, not a title. */
+function nameParts(name: string, skip: Set<string> = titles): string[] {
   return name.split(/[\s.,]+/)
     .map((part) => part.trim())
-    .filter((part) => [...part].length >= 2 && !honorifics.has(part.toLowerCase()));
+    .filter((part) => [...part].length >= 2 && !skip.has(part.toLowerCase()));
 }
 
 function escapeRegExp(text: string): string {
@@ -119,7 +119,7 @@ function namePattern(list: string[]): RegExp | null {
 /**
  * `text` with personal data replaced by tokens: emails `<email>`, PAN `<pan>`, Aadhaar numbers
  * `<aadhaar>`, phone numbers (Indian in any usual form, any E.164) `<phone>`, and each known name
- * (the full name and each of its parts of two characters or more, honorifics aside; any case)
+ * (the full name and each of its parts of two characters or more, titles aside; any case)
  * `<customer>` or `<agent>`. UUIDs and the tokens themselves are left as they are.
  */
 export function redact(text: string, known: KnownPeople = {}): string {
@@ -167,10 +167,10 @@ export function redactValue<T>(value: T, known: KnownPeople = {}): T {
   return value;
 }
 
-/** The first name of the first known spelling, honorifics aside; null when none is known. */
+/** The first name of the first known spelling, titles aside; null when none is known. */
 function firstName(value: string | readonly string[] | null | undefined): string | null {
   const [name] = names(value);
-  return name ? nameParts(name)[0] ?? name : null;
+  return name ? nameParts(name, notFirstNames)[0] ?? name : null;
 }
 
 /**
