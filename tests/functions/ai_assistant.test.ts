@@ -434,6 +434,24 @@ dbTest(
   },
 );
 
+dbTest(
+  "ai: fifteen requests at once: exactly ten get past the rate limit (the check is locked)",
+  async () => {
+    await withWorld(async (world) => {
+      await world.control({ latencyMs: 200 });
+      const answers = await Promise.all(
+        Array.from({ length: 15 }, (_, i) => ask(world, { days_to_expiry: 100 + i })),
+      );
+      const sources = answers.map((a) => a.source === "rules" ? a.reason : a.source).sort();
+      assert.deepEqual(sources, [...Array(10).fill("model"), ...Array(5).fill("rate_limited")]);
+      assert.equal((await world.prompts()).length, 10);
+      const rows = await world.rows();
+      assert.equal(rows.filter((r) => r.outcome === "ok").length, 10);
+      assert.equal(rows.filter((r) => r.outcome === "rate_limited").length, 5);
+    });
+  },
+);
+
 dbTest("ai: flag off or no API key: rules at once, no row, no call", async () => {
   await withWorld(async (world) => {
     const off = await ask(world, undefined, {}, world.with({ ENABLE_AI_ASSISTANT: "false" }));
