@@ -8,6 +8,8 @@
 // holding this case's facts only. Each test signs in a fresh agent, so rate windows and histories
 // start empty. The module points the functions at the sandbox before the app reads its config.
 import assert from "node:assert/strict";
+import { PersonalisedText } from "../../functions/api/ai/chat.ts";
+import { formatRupees } from "../../functions/api/ai/chat_rules.ts";
 import { closeDb } from "../../functions/_shared/db.ts";
 import { type Sandbox, startSandbox } from "../../sandbox/mod.ts";
 import {
@@ -678,6 +680,44 @@ dbTest("ai chat: the OpenAPI document describes the stream as text/event-stream"
   const get = document.paths["/api/ai/chat/{caseId}"].get;
   assert.equal(get.operationId, "getCaseChat");
   assert.ok(get.responses["200"].content["application/json"]);
+});
+
+Deno.test("ai chat: streamed answers get first names back, even for a token cut across deltas", () => {
+  const text = new PersonalisedText({
+    customer: "Lakshmi Raghunathan",
+    agent: "Kiran Deshpande",
+  });
+  const pieces = [
+    "Call <cust",
+    "omer> today",
+    ", <",
+    "agent>. Her <phone> is hidden; 3 <",
+    " 5.",
+    " <cus",
+  ];
+  const shown = pieces.map((piece) => text.push(piece));
+  shown.push(text.flush());
+  // Nothing of a token is shown before it is whole; a "<" that starts none is shown at once; what
+  // is held at the end is let go.
+  assert.deepEqual(shown, [
+    "Call ",
+    "Lakshmi today",
+    ", ",
+    "Kiran. Her <phone> is hidden; 3 ",
+    "< 5.",
+    " ",
+    "<cus",
+  ]);
+  assert.equal(text.text, "Call Lakshmi today, Kiran. Her <phone> is hidden; 3 < 5. <cus");
+});
+
+Deno.test("ai chat: rupees in the rules answer use Indian digit grouping", () => {
+  assert.equal(formatRupees(0), "₹0.00");
+  assert.equal(formatRupees(5), "₹0.05");
+  assert.equal(formatRupees(123456), "₹1,234.56");
+  assert.equal(formatRupees(1234567), "₹12,345.67");
+  assert.equal(formatRupees(150000000), "₹15,00,000.00");
+  assert.equal(formatRupees(1234567890123), "₹12,34,56,78,901.23");
 });
 
 dbTest("ai chat: close the sandbox", async () => {

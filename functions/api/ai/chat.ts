@@ -58,9 +58,10 @@ function latestMessages(tx: Tx, caseId: string, limit: number) {
 
 /**
  * The model's deltas as the desk sees them: `<customer>` and `<agent>` put back as first names.
- * A token cut across two deltas (`<cust` + `omer>`) is held back until it is whole.
+ * A token cut across two deltas (`<cust` + `omer>`) is held back until it is whole; a `<` that
+ * cannot start a token (`3 < 5`) is not.
  */
-class PersonalisedText {
+export class PersonalisedText {
   private held = "";
   /** Everything handed out so far. */
   text = "";
@@ -72,7 +73,8 @@ class PersonalisedText {
     this.held += piece;
     const open = this.held.lastIndexOf("<");
     let ready = this.held;
-    if (open >= 0 && !this.held.includes(">", open) && this.held.length - open <= 16) {
+    // Held only while it can still become a token (`<customer>`, `<agent>`: lower case and _).
+    if (open >= 0 && /^<[a-z_]{0,15}$/.test(this.held.slice(open))) {
       ready = this.held.slice(0, open);
       this.held = this.held.slice(open);
     } else {
