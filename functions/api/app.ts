@@ -2,6 +2,7 @@
 import { createApp } from "../_shared/app.ts";
 import { config } from "../_shared/config.ts";
 import packageJson from "../../package.json" with { type: "json" };
+import ai from "./ai/index.ts";
 import autopay from "./autopay/index.ts";
 import campaigns from "./campaigns/index.ts";
 import cases from "./cases/index.ts";
@@ -36,7 +37,8 @@ const app = createApp("api")
   .route("/", templates)
   .route("/", tasks)
   .route("/", reminderRules)
-  .route("/", campaigns);
+  .route("/", campaigns)
+  .route("/", ai);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",
@@ -59,7 +61,9 @@ app.doc31("/openapi.json", () => ({
       "channels, " +
       "outbound messages (WhatsApp, SMS, email) sent through the compliance gate, their " +
       "communications delivery status, message templates with their lint, vendor and channel " +
-      "reports, and the caller's own profile. Money is integer paise (₹1 = 100 paise; message " +
+      "reports, the AI assistant (lapse-risk assessments with a next best action, renewal " +
+      "recommendations; a rule-based answer whenever the model is off or fails), and the " +
+      "caller's own profile. Money is integer paise (₹1 = 100 paise; message " +
       "costs, which may hold fractions of a paisa, are exact decimal strings); dates are Indian " +
       "business days. Errors are RFC 9457 problem+json; every query runs under the caller's " +
       "row-level security.",

@@ -2,32 +2,16 @@
 // model answer, or the rules (and then why), and the one error an AI endpoint answers with
 // instead of the rules: the per-user rate limit (429 problem+json with Retry-After).
 import { z } from "@hono/zod-openapi";
+import { type AiAnswer, type FallbackReason, fallbackReasons } from "../../_shared/ai/assistant.ts";
 import { ProblemError } from "../../_shared/errors.ts";
 import { problem } from "../../_shared/schemas.ts";
 
 /** Where an AI answer came from. */
 export const aiSources = ["model", "cache", "rules"] as const;
 
-/**
- * Why an answer came from the rules: the assistant is switched off (ENABLE_AI_ASSISTANT), has no
- * OPENAI_API_KEY, the caller is over their rate limit, a budget is spent, the model failed (429,
- * 5xx, no connection), took longer than AI_TIMEOUT_MS, or answered twice with something that
- * failed its schema or checks (a refusal or a cut-off answer counts as invalid).
- */
-export const fallbackReasons = [
-  "disabled",
-  "not_configured",
-  "rate_limited",
-  "over_budget",
-  "unavailable",
-  "timeout",
-  "invalid",
-] as const;
-
 /** One of aiSources. */
 export type AiSource = typeof aiSources[number];
-/** One of fallbackReasons. */
-export type FallbackReason = typeof fallbackReasons[number];
+export type { FallbackReason };
 
 export const AiSourceSchema = z.enum(aiSources).openapi("AiSource", {
   description: "model: the assistant's answer; cache: the same answer to an identical request " +
@@ -49,7 +33,9 @@ export const provenanceFields = {
       "absent when the model was asked nothing (nothing to explain or rank)",
   }),
   ai_request_id: z.uuid().nullable().openapi({
-    description: "The ai_requests row of this answer (model or cache); null for rules",
+    description: "The public.ai_requests row of this answer: the model's or cache's, or the " +
+      "failed or refused request's; null when no request was made (the assistant is off, not " +
+      "configured, or had nothing to answer)",
   }),
 };
 
@@ -60,11 +46,24 @@ export interface Provenance {
   ai_request_id: string | null;
 }
 
-/** The provenance of a rule-based answer; `reason` absent when the model was never needed. */
-export function rulesProvenance(reason?: FallbackReason): Provenance {
+/**
+ * The provenance of an assistant's answer: the model's or the cache's with its request, or the
+ * rules' with the reason and the request that failed or was refused (if one was written).
+ */
+export function provenanceOf(answer: AiAnswer<unknown>): Provenance {
+  return answer.source === "rules"
+    ? rulesProvenance(answer.reason, answer.requestId)
+    : { source: answer.source, ai_request_id: answer.requestId };
+}
+
+/**
+ * The provenance of a rule-based answer with `reason` as its fallback_reason; without one, an
+ * answer for which the model was not asked (nothing to explain or rank).
+ */
+export function rulesProvenance(reason?: FallbackReason, requestId?: string): Provenance {
   return reason === undefined
     ? { source: "rules", ai_request_id: null }
-    : { source: "rules", fallback_reason: reason, ai_request_id: null };
+    : { source: "rules", fallback_reason: reason, ai_request_id: requestId ?? null };
 }
 
 /** The 429 of an AI endpoint's route: the caller's AI requests per minute are used up. */
