@@ -94,7 +94,6 @@ select set_eq(
     -- ... and what only those definer functions use.
     'private.payment_caller_sees_case(uuid) ---',
     'private.setting_interval(text,interval) ---',
-    'private.format_inr(bigint) ---',
     'private.format_money(bigint,text) ---',
     'private.queue_payment_message(payments,text,text) ---',
     'private.payment_status_rank(payment_status) ---',
@@ -154,6 +153,15 @@ select set_eq(
     'private.expire_ai_requests(timestamp with time zone) --S',
     'private.ai_enabled() ---',
     'private.ai_rate_window(uuid,timestamp with time zone) ---',
+    -- The customer profile's figures and the message drafts, run as the desk; the replies count
+    -- and the gate's answer are security definer and check what the caller sees themselves; the
+    -- inbound address reader indexes message_events. Amounts formatted as the gate's producers do.
+    'private.customer_profile_figures(uuid,integer,timestamp with time zone) -U-',
+    'private.customer_replies(uuid,timestamp with time zone,timestamp with time zone) -U-',
+    'private.draft_block_reasons(uuid,jsonb,timestamp with time zone) -U-',
+    'private.lint_draft(channel_type,text,consent_purpose,uuid,text,text) -U-',
+    'private.inbound_address(text,jsonb) ---',
+    'private.format_inr(bigint) -U-',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',

@@ -4,11 +4,12 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
-import { asCaller } from "../../_shared/db.ts";
+import { asCaller, asService } from "../../_shared/db.ts";
 import type { CustomerSchema } from "../../_shared/domain.ts";
 import { notFound } from "../../_shared/errors.ts";
 import { phoneSearchForm } from "../../_shared/phone.ts";
 import { customerJson, personJson, policyJson } from "../sql.ts";
+import { type ProfileFigures, profileSummary } from "./profile_summary.ts";
 import {
   communicationDays,
   type CustomerProfileSchema,
@@ -18,6 +19,10 @@ import {
 } from "./routes.ts";
 
 type CustomerProfile = z.infer<typeof CustomerProfileSchema>;
+/** What the profile's statement reads: the profile without its figures' split and summary. */
+type ProfileRow =
+  & Omit<CustomerProfile, "risk" | "engagement" | "payment_behaviour" | "ai_summary">
+  & { figures: ProfileFigures; read_at: string };
 type Customer = z.infer<typeof CustomerSchema>;
 
 /**
@@ -46,13 +51,33 @@ export const search: RouteHandler<typeof searchCustomers, AppEnv> = async (c) =>
 };
 
 /**
+ * When the model wrote the answer of the ai_requests row `requestId`: the row's own time, or for
+ * a cache hit its source row's (cached_from), which may be another user's row: read as
+ * service_role, only the time leaves.
+ */
+async function answerWrittenAt(requestId: string): Promise<string | null> {
+  const [row] = await asService((tx) =>
+    tx<{ written_at: string }[]>`
+      select coalesce(src.created_at, r.created_at) as written_at
+        from public.ai_requests r
+        left join public.ai_requests src on src.id = r.cached_from
+       where r.id = ${requestId}`
+  );
+  return row ? new Date(row.written_at).toISOString() : null;
+}
+
+/**
  * GET /customers/{id}/profile: 404 when the customer does not exist or is not the caller's.
- * The communication summary reads messages and the WhatsApp window under RLS, like the rest.
+ * One statement under RLS: the profile, the communication summary, and the figures of risk,
+ * engagement and payment behaviour (private.customer_profile_figures, which counts only what the
+ * caller may see). Then the summary in words (profile_summary.ts): the assistant's, kept until the
+ * figures change, or the rules'; it never makes the profile fail or answer 429.
  */
 export const profile: RouteHandler<typeof getCustomerProfile, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
-  const [row] = await asCaller(c.get("claims"), (tx) =>
-    tx<CustomerProfile[]>`
+  const claims = c.get("claims");
+  const [row] = await asCaller(claims, (tx) =>
+    tx<ProfileRow[]>`
     select
       ${customerJson(tx, "cu")} as customer,
       coalesce((
@@ -91,11 +116,29 @@ export const profile: RouteHandler<typeof getCustomerProfile, AppEnv> = async (c
         'whatsapp_window_until', (
           select w.last_inbound_at + interval '24 hours' from public.whatsapp_windows w
            where w.customer_id = cu.id and w.last_inbound_at + interval '24 hours' > now())
-      ) as communications
+      ) as communications,
+      private.customer_profile_figures(cu.id, ${communicationDays}) as figures,
+      now() as read_at
     from public.customers cu
     where cu.id = ${id}`);
   if (!row) throw notFound("customer");
-  return c.json(row, 200);
+  const { figures, read_at: readAt, ...rest } = row;
+  const summary = await profileSummary({
+    claims,
+    customerId: id,
+    customerName: rest.customer.full_name,
+    figures,
+    now: new Date(readAt).toISOString(),
+    writtenAt: answerWrittenAt,
+  });
+  const answer: CustomerProfile = {
+    ...rest,
+    risk: figures.risk,
+    engagement: figures.engagement,
+    payment_behaviour: figures.payment_behaviour,
+    ai_summary: summary,
+  };
+  return c.json(answer, 200);
 };
 
 /**

@@ -18,6 +18,8 @@ import {
   PolicySchema,
 } from "../../_shared/domain.ts";
 import { MobilePhone } from "../../_shared/phone.ts";
+import { CaseRiskSchema } from "../cases/routes.ts";
+import { provenanceFields } from "../ai/answer.ts";
 import {
   commonProblems,
   json,
@@ -45,6 +47,71 @@ export const CommunicationSummarySchema = z.object({
   }),
 }).openapi("CommunicationSummary");
 
+/** A rate between two counts, 3 decimals; null when there was nothing to divide by. */
+const Rate = (description: string) => z.number().min(0).nullable().openapi({ description });
+
+/** The stored lapse-risk scores of the customer's open cases the caller may see. */
+export const ProfileRiskSchema = z.object({
+  open_cases: z.number().int().openapi({ description: "Open cases the caller may see" }),
+  scored_cases: z.number().int().openapi({
+    description: "Of those, the ones scored (the daily scoring has not seen a new case yet)",
+  }),
+  highest_score: z.number().int().min(0).max(100).nullable(),
+  highest_band: z.enum(["low", "medium", "high"]).nullable(),
+  cases: z.array(CaseRiskSchema.extend({
+    case_id: z.uuid(),
+    case_number: z.string(),
+    stage: CaseStage,
+  })).openapi({ description: "Each scored open case, highest score first" }),
+}).openapi("ProfileRisk");
+
+/** How the customer answered our messages over the communication summary's days. */
+export const EngagementSchema = z.object({
+  messages_sent: z.number().int().openapi({ description: "Messages that left us" }),
+  delivered: z.number().int(),
+  read: z.number().int().openapi({ description: "Read receipts (WhatsApp)" }),
+  failed: z.number().int().openapi({ description: "Refused, undeliverable or dead" }),
+  links_offered: z.number().int().openapi({
+    description: "Tracked links (payment links in reminders) live during the period",
+  }),
+  links_clicked: z.number().int().openapi({ description: "Of those, the ones opened" }),
+  clicks: z.number().int().openapi({ description: "Counted clicks on them" }),
+  replies: z.number().int().openapi({
+    description: "Messages the customer sent us (SMS or WhatsApp) from their phone number",
+  }),
+  delivery_rate: Rate("delivered / messages_sent"),
+  read_rate: Rate("read / delivered"),
+  click_rate: Rate("links_clicked / links_offered"),
+  reply_rate: Rate("replies / delivered (above 1 when they wrote more often than we did)"),
+}).openapi("Engagement");
+
+/** The customer's installments and payments on the cases the caller may see; money in paise. */
+export const PaymentBehaviourSchema = z.object({
+  installments_paid_on_time: z.number().int().openapi({
+    description: "Paid on or before their due date (IST)",
+  }),
+  installments_paid_late: z.number().int(),
+  installments_overdue: z.number().int().openapi({ description: "Past due and unpaid now" }),
+  overdue_amount: Paise.openapi({ description: "Still owed on those, in paise" }),
+  installments_upcoming: z.number().int().openapi({ description: "Not yet due" }),
+  installments_waived: z.number().int(),
+  failed_payments: z.number().int().openapi({ description: "Payment attempts that failed" }),
+  last_failed_payment_at: DateTime.nullable(),
+  on_time_rate: Rate("installments_paid_on_time / all installments paid"),
+}).openapi("PaymentBehaviour");
+
+/** The profile's summary in words: the assistant's, or the rules' from the same figures. */
+export const ProfileSummarySchema = z.object({
+  text: z.string().openapi({
+    example: "High lapse risk (72): 3 days into grace with 1 failed payment. Reads WhatsApp " +
+      "but has not opened the payment link; paid 3 of 4 installments on time.",
+  }),
+  ...provenanceFields,
+  generated_at: DateTime.openapi({
+    description: "When this text was written (for a cached summary: when the model wrote it)",
+  }),
+}).openapi("ProfileSummary");
+
 /** A customer with the policies, cases and consents the caller may see; money in paise. */
 export const CustomerProfileSchema = z.object({
   customer: CustomerSchema,
@@ -67,6 +134,16 @@ export const CustomerProfileSchema = z.object({
     recorded_at: DateTime,
   })),
   communications: CommunicationSummarySchema,
+  risk: ProfileRiskSchema,
+  engagement: EngagementSchema.openapi({
+    description: `Over the last ${communicationDays} days, like the communication summary`,
+  }),
+  payment_behaviour: PaymentBehaviourSchema,
+  ai_summary: ProfileSummarySchema.openapi({
+    description: "The figures above in two or three sentences. Written by the assistant when " +
+      "it is on, and kept until the figures change (the same figures get the same summary); " +
+      "else, or when the assistant fails, over budget or rate-limited, written by rules",
+  }),
 }).openapi("CustomerProfile");
 
 /** The search of GET /customers. */
@@ -108,10 +185,18 @@ export const getCustomerProfile = createRoute({
   method: "get",
   path: "/customers/{id}/profile",
   tags: ["Customers"],
-  summary: "A customer with their policies, renewal cases, consents and messages at a glance",
-  description: "Only the policies and cases the caller may see are listed. The communication " +
-    `summary counts the last ${communicationDays} days' messages by channel and status, with ` +
-    "the latest message's time and the WhatsApp window; GET /messages lists them.",
+  summary: "A customer with their policies, renewal cases, consents and messages at a glance, " +
+    "their lapse risk, engagement, payment behaviour and a summary in words",
+  description: "Only the policies and cases the caller may see are listed, and only they count " +
+    "in the figures. The communication summary counts the last " +
+    `${communicationDays} days' messages by channel and status, with the latest message's time ` +
+    "and the WhatsApp window; GET /messages lists them. `risk` holds the stored lapse-risk " +
+    "scores of the open cases; `engagement` the same days' deliveries, reads, tracked-link " +
+    "clicks and replies with their rates; `payment_behaviour` the installments paid on time " +
+    "or late, overdue now, and failed payments. `ai_summary` puts them in words: the " +
+    "assistant's summary (from these figures only, never the customer's name or contact " +
+    "details), kept until the figures change, or the rules' (`source: rules` and why). This " +
+    "route never answers 429: over the AI rate limit the summary comes from the rules.",
   ...signedIn,
   request: { params: CustomerIdParams },
   responses: {
