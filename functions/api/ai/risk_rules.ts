@@ -214,7 +214,7 @@ export function ruleNextAction(facts: SubjectFacts): NextAction {
       "discuss_options",
       call ? "phone" : channel,
       `The premium rose ${rise}% at the last renewal: go through the renewal options with ` +
-        "<customer> (instalments, sum insured, add-ons) before it lapses.",
+        "<customer> (installments, sum insured, add-ons) before it lapses.",
     );
   }
   if (c.risk?.band === "high" && call) {
