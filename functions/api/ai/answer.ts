@@ -11,13 +11,16 @@ export const aiSources = ["model", "cache", "rules"] as const;
 
 /** One of aiSources. */
 export type AiSource = typeof aiSources[number];
+/** Why an answer is the rule-based one (the assistant core's list, functions/_shared/ai). */
 export type { FallbackReason };
 
+/** `source` of every AI answer, as the OpenAPI document names it. */
 export const AiSourceSchema = z.enum(aiSources).openapi("AiSource", {
   description: "model: the assistant's answer; cache: the same answer to an identical request " +
     "made within AI_CACHE_SECONDS; rules: the rule-based answer (fallback_reason says why)",
 });
 
+/** `fallback_reason` of a rule-based AI answer: the assistant core's reasons. */
 export const FallbackReasonSchema = z.enum(fallbackReasons).openapi("AiFallbackReason", {
   description: "Why the rule-based answer was given: disabled (the assistant is switched off), " +
     "not_configured (no model credentials), rate_limited, over_budget (the caller's daily or " +
@@ -29,8 +32,9 @@ export const FallbackReasonSchema = z.enum(fallbackReasons).openapi("AiFallbackR
 export const provenanceFields = {
   source: AiSourceSchema,
   fallback_reason: FallbackReasonSchema.optional().openapi({
-    description: "Present when source is rules because the model's answer could not be used; " +
-      "absent when the model was asked nothing (nothing to explain or rank)",
+    description: "Why the answer is the rules' when the assistant was to be asked (switched " +
+      "off, not configured, over budget, failed, slow, invalid); absent when there was " +
+      "nothing to ask it (no open case, no option)",
   }),
   ai_request_id: z.uuid().nullable().openapi({
     description: "The public.ai_requests row of this answer: the model's or cache's, or the " +

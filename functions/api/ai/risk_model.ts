@@ -57,8 +57,8 @@ export function allowedBranches(facts: SubjectFacts): Branch[] {
   return branches;
 }
 
-/** A zod enum of non-empty literals, or a single literal (an enum needs values). */
-function oneOf<T extends string>(values: readonly T[]) {
+/** A zod enum of the given values (at least one). */
+function enumOf<T extends string>(values: readonly T[]) {
   return z.enum(values as [T, ...T[]]);
 }
 
@@ -133,12 +133,12 @@ export function riskPrompt(facts: SubjectFacts, rules: NextAction): RiskPrompt {
 
   const action = (branch: Branch) =>
     z.strictObject({
-      case: oneOf(refValues),
-      action: oneOf(branch.actions),
+      case: enumOf(refValues),
+      action: enumOf(branch.actions),
       channel: branch.channels.includes(null)
-        ? oneOf(branch.channels.filter((ch): ch is NonNullable<typeof ch> => ch !== null))
+        ? enumOf(branch.channels.filter((ch): ch is NonNullable<typeof ch> => ch !== null))
           .nullable()
-        : oneOf(branch.channels as NonNullable<NextAction["channel"]>[]),
+        : enumOf(branch.channels as NonNullable<NextAction["channel"]>[]),
       text: z.string().min(1).max(400),
     });
   const [first, ...rest] = branches.map(action);

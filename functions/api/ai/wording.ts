@@ -1,6 +1,6 @@
 // Small helpers the rule-based answers of /api/ai write their sentences with: rupees from paise,
 // counted nouns, product lines and stages in words. Plain English; the desk reads it.
-import type { caseStages, paymentFrequencies, productLines } from "../../_shared/domain.ts";
+import type { caseStages, paymentFrequencies } from "../../_shared/domain.ts";
 
 const rupeeFormat = new Intl.NumberFormat("en-IN", { maximumFractionDigits: 0 });
 
@@ -13,14 +13,6 @@ export function rupees(paise: number): string {
 export function counted(count: number, noun: string, plural = `${noun}s`): string {
   return `${count} ${count === 1 ? noun : plural}`;
 }
-
-/** A product line as a noun phrase: "motor", "health", "life", "home". */
-export const productLineWords: Record<typeof productLines[number], string> = {
-  motor: "motor",
-  health: "health",
-  life: "life",
-  home: "home",
-};
 
 /** A case stage as the desk says it. */
 export const stageWords: Record<typeof caseStages[number], string> = {
