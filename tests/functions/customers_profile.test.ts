@@ -308,6 +308,8 @@ dbTest(
         const profile = await profileOf(c.customerId);
         assert.equal(profile.ai_summary.source, "rules", what);
         assert.equal(profile.ai_summary.fallback_reason, reason, what);
+        // The failed or refused request is on record; switched off, none was made.
+        assert.equal(profile.ai_summary.ai_request_id === null, reason === "disabled", what);
         assert.match(profile.ai_summary.text, /1 failed payment/, what);
         assert.equal(profile.customer.id, c.customerId);
         assert.equal((await desk.prompts()).length, calls, what);

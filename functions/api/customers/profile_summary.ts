@@ -8,7 +8,7 @@ import { z } from "zod";
 import { askStructured } from "../../_shared/ai/assistant.ts";
 import { personalise, redact } from "../../_shared/ai/redact.ts";
 import type { Claims } from "../../_shared/db.ts";
-import { type Provenance, rulesProvenance } from "../ai/answer.ts";
+import { type Provenance, provenanceOf } from "../ai/answer.ts";
 import type { EngagementSchema, PaymentBehaviourSchema, ProfileRiskSchema } from "./routes.ts";
 
 /** The figures private.customer_profile_figures() returns; money in paise, rates 0-1. */
@@ -215,7 +215,7 @@ export async function profileSummary(request: SummaryRequest): Promise<ProfileSu
   if (answer.source === "rules") {
     return {
       text: rulesSummary(request.figures),
-      ...rulesProvenance(answer.reason),
+      ...provenanceOf(answer),
       generated_at: request.now,
     };
   }
