@@ -3,6 +3,8 @@
 import { createRouter } from "../../_shared/app.ts";
 import { chat, history } from "./chat.ts";
 import { getChatHistory, postChat } from "./chat_routes.ts";
+import { draft } from "./drafts.ts";
+import { createDraft } from "./drafts_routes.ts";
 import { recommend } from "./recommendations.ts";
 import { recommendPolicies } from "./recommendation_routes.ts";
 import { assess } from "./risk.ts";
@@ -11,5 +13,6 @@ import { assessRisk } from "./risk_routes.ts";
 export default createRouter()
   .openapi(assessRisk, assess)
   .openapi(recommendPolicies, recommend)
+  .openapi(createDraft, draft)
   .openapi(postChat, chat)
   .openapi(getChatHistory, history);
