@@ -4,7 +4,7 @@
 -- case the caller may see, suppressions included although the desk may not read them; the lint of
 -- a filled draft (DLT match, placeholders left, free text per channel).
 begin;
-select plan(22);
+select plan(24);
 select tests.create_test_book();
 
 -- Replies: an SMS through Twilio and a WhatsApp message from customer a's number, one from b's.
@@ -109,6 +109,16 @@ select is(
   private.lint_draft('email', 'en', 'service', null, null, 'Dear {{customer_name}}, pay') -> 'errors',
   '["an email needs a subject", "variables left unfilled: customer_name"]',
   'an email needs a subject, and nothing may be left unfilled');
+select is(
+  private.lint_draft('email', 'en', 'transactional', null, 'Renewed', 'Thank you') -> 'errors',
+  '["free text is service or marketing; transactional messages come from templates (as private.send_desk_message refuses)"]',
+  'free text cannot claim to be transactional');
+select is(
+  private.lint_draft('sms', 'en', 'marketing',
+                     (select id from public.templates where code = 'probe_sms'), null,
+                     'Pay 1 for 2 -PYRNWL') -> 'errors',
+  '["the template is for service messages, not marketing"]',
+  'a template carries its own purpose');
 select is(
   private.lint_draft('whatsapp', 'en', 'service', null, null, 'Your renewal is due') -> 'warnings',
   '["free text: WhatsApp takes it only inside the 24-hour customer-service window"]',
