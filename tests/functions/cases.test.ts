@@ -87,6 +87,60 @@ dbTest(
   },
 );
 
+dbTest(
+  "cases: sort=risk lists the highest lapse risk first, unscored last, page by page",
+  async () => {
+    const mine = await idsOf(arjun);
+    // Every third case scored, with scores that tie in pairs so the due-date tiebreak shows.
+    const scored = mine.filter((_, i) => i % 3 === 0);
+    assert.ok(scored.length >= 4, "the demo book gives Arjun cases to score");
+    await adminSql()`
+      insert into public.case_risk_scores (case_id, as_of, model_version, score, band, reasons)
+      select id, now(), 'test-sort', score,
+             case when score >= 65 then 'high' when score >= 35 then 'medium' else 'low' end,
+             '[{"feature": "a", "value": 1, "weight": 1, "direction": "raises"},
+               {"feature": "b", "value": 1, "weight": 1, "direction": "raises"}]'
+        from unnest(${scored}::uuid[]) with ordinality s (id, n)
+             cross join lateral (select (90 - (n / 2 % 6) * 15)::smallint as score) x
+      on conflict (case_id) do update set score = excluded.score, band = excluded.band,
+                                          model_version = excluded.model_version`;
+    try {
+      const token = await tokenFor(arjun);
+      const rows: { id: string; due_date: string; risk: { score: number } | null }[] = [];
+      let cursor: string | null = null;
+      do {
+        const query: string = `/cases?sort=risk&limit=4${cursor ? `&cursor=${cursor}` : ""}`;
+        const page = await expectJson(await api(query, { token }), 200);
+        rows.push(...page.data);
+        cursor = page.next_cursor;
+      } while (cursor);
+      assert.deepEqual(rows.map((row) => row.id).sort(), mine, "every case once, nobody else's");
+      const keys = rows.map((row) => [100 - (row.risk?.score ?? -1), row.due_date] as const);
+      const ordered = [...keys].sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]));
+      assert.deepEqual(keys, ordered, "score high to low, unscored last, then due date");
+      assert.equal(rows[0].risk?.score, 90);
+      assert.equal(rows.filter((row) => row.risk !== null).length, scored.length);
+      assert.equal(rows.at(-1)?.risk, null);
+
+      // A cursor belongs to its order: one from the due-date list is refused by the risk list.
+      const byDue = await expectJson(await api("/cases?limit=2", { token }), 200);
+      const byRisk = await expectJson(await api("/cases?sort=risk&limit=2", { token }), 200);
+      for (
+        const query of [
+          `/cases?sort=risk&cursor=${byDue.next_cursor}`,
+          `/cases?cursor=${byRisk.next_cursor}`,
+        ]
+      ) {
+        const problem = await expectProblem(await api(query, { token }), 422);
+        assert.equal(problem.errors[0].path, "cursor", query);
+      }
+      await expectProblem(await api("/cases?sort=premium", { token }), 422);
+    } finally {
+      await adminSql()`delete from public.case_risk_scores where model_version = 'test-sort'`;
+    }
+  },
+);
+
 dbTest("cases: a branch manager sees their branch; a zone manager sees the zone", async () => {
   const cp = await allCases("/cases", await tokenFor("cp.manager@py360.test"));
   const cpAgents = new Set(cp.map((row) => row.assignee.full_name));

@@ -6,27 +6,33 @@ import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller } from "../../_shared/db.ts";
 import type { caseStages } from "../../_shared/domain.ts";
 import { notFound, ProblemError } from "../../_shared/errors.ts";
-import { findCase, listCasePage } from "./queries.ts";
-import type { getCase, listCases, patchCase } from "./routes.ts";
+import { type CaseSortKey, caseSortKey, findCase, listCasePage } from "./queries.ts";
+import type { CaseSort, getCase, listCases, patchCase } from "./routes.ts";
 
-const Cursor = z.tuple([z.iso.date(), z.uuid()]);
+const Cursor = z.union([
+  z.tuple([z.iso.date(), z.uuid()]),
+  z.tuple([z.number().int().min(0).max(101), z.iso.date(), z.uuid()]),
+]);
 
-function encodeCursor(dueDate: string, id: string): string {
-  return btoa(JSON.stringify([dueDate, id])).replace(/=+$/, "");
+function encodeCursor(key: CaseSortKey): string {
+  return btoa(JSON.stringify(key)).replace(/=+$/, "");
 }
 
-function decodeCursor(cursor: string): [string, string] {
+/** The keyset of a cursor this API issued for the same `sort`; 422 otherwise. */
+function decodeCursor(cursor: string, sort: CaseSort): CaseSortKey {
   try {
-    return Cursor.parse(JSON.parse(atob(cursor)));
+    const key = Cursor.parse(JSON.parse(atob(cursor)));
+    if ((key.length === 3) === (sort === "risk")) return key;
   } catch {
-    throw new ProblemError(422, "Unprocessable Content", "The cursor is not one this API issued.", {
-      errors: [{
-        path: "cursor",
-        code: "invalid_cursor",
-        message: "not a cursor from next_cursor",
-      }],
-    });
+    // answered below
   }
+  throw new ProblemError(422, "Unprocessable Content", "The cursor is not one this API issued.", {
+    errors: [{
+      path: "cursor",
+      code: "invalid_cursor",
+      message: "not a cursor from next_cursor of a list in the same sort",
+    }],
+  });
 }
 
 /** GET /cases: a page of the caller's cases and the cursor of the next page, if any. */
@@ -43,13 +49,14 @@ export const list: RouteHandler<typeof listCases, AppEnv> = async (c) => {
       productLine: query.product_line,
       priority: query.priority,
       search: query.q,
-      after: query.cursor ? decodeCursor(query.cursor) : undefined,
+      sort: query.sort,
+      after: query.cursor ? decodeCursor(query.cursor, query.sort) : undefined,
       limit: query.limit + 1,
     }));
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   const nextCursor = rows.length > query.limit && last
-    ? encodeCursor(last.due_date, last.id)
+    ? encodeCursor(caseSortKey(query.sort, last))
     : null;
   return c.json({ data: page, next_cursor: nextCursor }, 200);
 };

@@ -5,7 +5,7 @@ import type { Tx } from "../../_shared/db.ts";
 import type { casePriorities, caseStages, productLines } from "../../_shared/domain.ts";
 import { phoneSearchForm } from "../../_shared/phone.ts";
 import { customerJson, personJson, policyJson } from "../sql.ts";
-import type { CaseSchema, CaseSummarySchema } from "./routes.ts";
+import type { CaseSchema, CaseSort, CaseSummarySchema } from "./routes.ts";
 
 /** A row of the case list (CaseSummarySchema): dates as IST `YYYY-MM-DD`, money in paise. */
 export type CaseSummary = z.infer<typeof CaseSummarySchema>;
@@ -28,10 +28,29 @@ export interface CaseFilter {
    * common written form (compared in E.164).
    */
   search?: string;
-  /** Keyset: the (due_date, id) of the last row of the previous page. */
-  after?: [string, string];
+  /** `due_date` (soonest first) or `risk` (highest lapse-risk score first, unscored last, then
+   * soonest due). */
+  sort?: CaseSort;
+  /** Keyset: the sort key of the last row of the previous page (caseSortKey). */
+  after?: CaseSortKey;
   limit: number;
 }
+
+/**
+ * Where a row stands in its order: [due_date, id], or for `risk` [rank, due_date, id] where
+ * rank = 100 − score (101 unscored), so every part ascends.
+ */
+export type CaseSortKey = [string, string] | [number, string, string];
+
+/** The sort key of a listed case (CaseSummary) in `sort`'s order. */
+export function caseSortKey(sort: CaseSort, row: CaseSummary): CaseSortKey {
+  return sort === "risk"
+    ? [riskRank(row.risk?.score), row.due_date, row.id]
+    : [row.due_date, row.id];
+}
+
+/** 100 − score, 101 for a case not scored yet (the SQL's `rank` below). */
+const riskRank = (score: number | undefined) => score === undefined ? 101 : 100 - score;
 
 /** The columns every case answer has; `c`, `p`, `cu` and `a` are the case and its joins. */
 const caseColumns = (tx: Tx) =>
@@ -80,10 +99,14 @@ export async function listCasePage(tx: Tx, filter: CaseFilter): Promise<CaseSumm
   const nodeId = filter.nodeId ??
     (caller.role === "manager" && caller.node_id ? caller.node_id : undefined);
   const needsPolicy = filter.productLine !== undefined || search !== undefined;
+  const byRisk = filter.sort === "risk";
+  // The order's first part: the risk rank (CaseSortKey), or nothing for due-date order.
+  const rank = byRisk ? tx`coalesce(100 - r.score, 101), ` : tx``;
   return tx<CaseSummary[]>`
     with page as (
-      select c.*
+      select c.*${byRisk ? tx`, coalesce(100 - r.score, 101) as rank` : tx``}
         from public.renewal_cases c
+        ${byRisk ? tx`left join public.case_risk_scores r on r.case_id = c.id` : tx``}
         ${needsPolicy ? tx`join public.policies p on p.id = c.policy_id` : tx``}
         ${search ? tx`join public.customers cu on cu.id = c.customer_id` : tx``}
        where true
@@ -110,8 +133,15 @@ export async function listCasePage(tx: Tx, filter: CaseFilter): Promise<CaseSumm
                   ${phone ? tx`or cu.phone = ${phone}` : tx``})`
       : tx``
   }
-        ${after ? tx`and (c.due_date, c.id) > (${after[0]}::date, ${after[1]}::uuid)` : tx``}
-       order by c.due_date, c.id
+        ${
+    after?.length === 3
+      ? tx`and (coalesce(100 - r.score, 101), c.due_date, c.id)
+               > (${after[0]}::integer, ${after[1]}::date, ${after[2]}::uuid)`
+      : after
+      ? tx`and (c.due_date, c.id) > (${after[0]}::date, ${after[1]}::uuid)`
+      : tx``
+  }
+       order by ${rank}c.due_date, c.id
        limit ${filter.limit}
     )
     select ${summaryColumns(tx)}
@@ -119,7 +149,7 @@ export async function listCasePage(tx: Tx, filter: CaseFilter): Promise<CaseSumm
       join public.policies p on p.id = c.policy_id
       join public.customers cu on cu.id = c.customer_id
       left join public.profiles a on a.id = c.assignee_id
-     order by c.due_date, c.id`;
+     order by ${byRisk ? tx`c.rank, ` : tx``}c.due_date, c.id`;
 }
 
 /** One case in full, or undefined when it does not exist or the caller may not see it. */

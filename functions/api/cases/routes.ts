@@ -79,6 +79,11 @@ export const CaseSchema = CaseSummarySchema.extend({
   }),
 }).openapi("Case");
 
+/** The orders of the case list. */
+export const caseSorts = ["due_date", "risk"] as const;
+/** One of caseSorts. */
+export type CaseSort = typeof caseSorts[number];
+
 const stageList = new RegExp(`^(${caseStages.join("|")})(,(${caseStages.join("|")}))*$`);
 
 /** The filters, search and keyset cursor of GET /cases. */
@@ -101,9 +106,13 @@ export const CaseListQuery = z.object({
     description: "Case number, policy number prefix, part of the customer's name, or their " +
       "phone number as people write it (98123 45678, 098123-45678, +91 98123 45678, ...)",
   }),
+  sort: z.enum(caseSorts).default("due_date").openapi({
+    description: "`due_date`: soonest due first. `risk`: the highest lapse-risk score first " +
+      "(cases not scored yet last), then soonest due",
+  }),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional().openapi({
-    description: "`next_cursor` of the previous page",
+    description: "`next_cursor` of the previous page (of a list in the same sort)",
   }),
 });
 
@@ -116,7 +125,7 @@ export const listCases = createRoute({
   method: "get",
   path: "/cases",
   tags: ["Cases"],
-  summary: "Renewal cases the caller may see, in due-date order, a page at a time",
+  summary: "Renewal cases the caller may see, by due date or lapse risk, a page at a time",
   ...signedIn,
   request: { query: CaseListQuery },
   responses: {
