@@ -143,8 +143,10 @@ select set_eq(
     'private.tracked_link(uuid,text,text,timestamp with time zone) --S',
     'private.record_link_click(text,text,boolean,timestamp with time zone) --S',
     'private.random_base62(integer) ---',
-    -- The case chat: the API records each turn as service_role, after checking the case as the caller.
-    'private.record_ai_chat_turn(uuid,uuid,text,text,text,text,uuid,timestamp with time zone) --S',
+    -- The case chat: the API records each turn as service_role, after checking the case as the caller;
+    -- pg_cron (or service_role) deletes its messages past AI_RETENTION_DAYS.
+    'private.record_ai_chat_turn(uuid,uuid,text,text,text,text,text,text,uuid,timestamp with time zone) --S',
+    'private.expire_ai_chat_messages(timestamp with time zone) --S',
     -- The AI assistant's ledger: the functions (service_role) admit, serve from the cache and
     -- settle; pg_cron expires; the helpers run inside those definer functions only.
     'private.ai_admit(ai_purpose,uuid,uuid,uuid,text,text,jsonb,numeric,timestamp with time zone) --S',

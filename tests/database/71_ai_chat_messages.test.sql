@@ -4,7 +4,7 @@
 -- are recorded by private.record_ai_chat_turn (service_role only), which keeps the answer after
 -- the question and refuses what does not hang together.
 begin;
-select plan(42);
+select plan(59);
 select tests.create_test_book();
 
 -- A turn of agent a about case a (answered by the model, with its AI request) and one of agent b
@@ -17,11 +17,14 @@ select tests.authenticate_as_service_role();
 create temporary table turns as
 select 'a'::text as side, t.* from private.record_ai_chat_turn(
   tests.fixture('case_a'), tests.get_user_id('agent_a'), 'When is the premium due? Call 9810150461',
-  'It is due in 30 days.', 'model', null, tests.fixture('ai_request_a'), now() - interval '1 second') t
+  'When is the premium due? Call <phone>', 'It is due in 30 days, Asha.',
+  'It is due in 30 days, <customer>.', 'model', null, tests.fixture('ai_request_a'),
+  now() - interval '1 second') t
 union all
 select 'b', t.* from private.record_ai_chat_turn(
   tests.fixture('case_b'), tests.get_user_id('agent_b'), 'What is outstanding?',
-  'Rs 12,000 is outstanding.', 'rules', 'disabled', null) t;
+  'What is outstanding?', 'Rs 12,000 is outstanding.', 'Rs 12,000 is outstanding.', 'rules',
+  'disabled', null) t;
 reset role;
 grant select on turns to authenticated, anon;
 
@@ -31,8 +34,12 @@ select is((select array_agg(format('%s/%s/%s/%s', m.role, m.content, coalesce(m.
                                    coalesce(m.fallback_reason, '-')) order by m.created_at)
              from public.ai_chat_messages m where m.case_id = tests.fixture('case_a')),
           array['agent/When is the premium due? Call 9810150461/-/-',
-                'assistant/It is due in 30 days./model/-'],
+                'assistant/It is due in 30 days, Asha./model/-'],
           'the agent''s message is stored as typed, then the answer with its source');
+select is((select array_agg(m.redacted_content order by m.created_at)
+             from public.ai_chat_messages m where m.case_id = tests.fixture('case_a')),
+          array['When is the premium due? Call <phone>', 'It is due in 30 days, <customer>.'],
+          'beside each, the text as the model saw it, which later prompts are built from');
 select ok((select a.created_at > q.created_at
              from turns t
              join public.ai_chat_messages q on q.id = t.question_id
@@ -111,69 +118,87 @@ select is((select count(*)::int from public.ai_chat_messages where content = 'ed
 
 -- Only service_role records a turn.
 select tests.authenticate_as('agent_a');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''Forged'', ''model'', null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', ''Forged'', ''Forged'', ''model'', null, null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '42501', null, 'an agent may not record a turn, not even in their own chat');
 select tests.authenticate_as('admin');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, null, null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', null, null, null, null, null)',
                         tests.fixture('case_a'), tests.get_user_id('admin')),
                  '42501', null, 'nor may an admin');
 select tests.clear_authentication();
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, null, null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', null, null, null, null, null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '42501', null, 'nor anon');
 reset role;
 
 -- What record_ai_chat_turn refuses, and the turn that broke off.
 select tests.authenticate_as_service_role();
-select lives_ok(format('select private.record_ai_chat_turn(%L, %L, ''Unanswered?'', null, null, null, null)',
+select lives_ok(format('select private.record_ai_chat_turn(%L, %L, ''Unanswered?'', ''Unanswered?'', null, null, null, null, null)',
                        tests.fixture('case_a'), tests.get_user_id('agent_a')),
                 'a turn whose answer broke off keeps only the question');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, ''model'', null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', null, null, ''model'', null, null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '22023', 'an unanswered turn has no source, reason or request',
                  'no source without an answer');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, null, null, %L)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', null, null, null, null, %L)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a'), gen_random_uuid()),
                  '22023', 'an unanswered turn has no source, reason or request',
                  'no request id without an answer');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''a'', ''rules'', null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', ''a'', ''a'', ''rules'', null, null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '23514', null, 'a rules answer needs its fallback reason');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''a'', ''model'', ''timeout'', null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', ''a'', ''a'', ''model'', ''timeout'', null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '23514', null, 'a model answer has none');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''a'', ''rules'', ''bored'', null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', ''a'', ''a'', ''rules'', ''bored'', null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '23514', null, 'an unknown fallback reason is refused');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''a'', null, null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', ''a'', ''a'', null, null, null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '23514', null, 'an answer needs its source');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''a'', ''cache'', null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', ''a'', ''a'', ''cache'', null, null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '23514', null, 'a chat answer is from the model or the rules, never a cache');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''   '', null, null, null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''   '', ''   '', null, null, null, null, null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '23514', null, 'an empty question is refused');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, %L, null, null, null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, %L, ''q'', null, null, null, null, null)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a'), repeat('x', 16001)),
                  '23514', null, 'an oversized text is refused');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, null, null, null, ''infinity'')',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', %L, null, null, null, null, null)',
+                        tests.fixture('case_a'), tests.get_user_id('agent_a'), repeat('x', 16001)),
+                 '23514', null, 'an oversized redacted text is refused');
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', '' '', ''a'', ''a'', ''model'', null, null)',
+                        tests.fixture('case_a'), tests.get_user_id('agent_a')),
+                 '23514', null, 'a blank redacted question is refused');
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, null, null, null, null, null)',
+                        tests.fixture('case_a'), tests.get_user_id('agent_a')),
+                 '22023', 'a question needs its redacted text',
+                 'a question without its redacted text is refused');
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', ''a'', null, ''model'', null, null)',
+                        tests.fixture('case_a'), tests.get_user_id('agent_a')),
+                 '22023', 'an answer and its redacted text go together',
+                 'an answer without its redacted text is refused');
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', null, ''a'', null, null, null)',
+                        tests.fixture('case_a'), tests.get_user_id('agent_a')),
+                 '22023', 'an answer and its redacted text go together',
+                 'and a redacted answer without the answer');
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', null, null, null, null, null, ''infinity'')',
                         tests.fixture('case_a'), tests.get_user_id('agent_a')),
                  '22023', 'record_ai_chat_turn needs a finite asked_at', 'asked_at must be finite');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, null, null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', null, null, null, null, null)',
                         tests.fixture('case_a'), gen_random_uuid()),
                  '22023', null, 'the author must be a user');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, null, null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', null, null, null, null, null)',
                         gen_random_uuid(), tests.get_user_id('agent_a')),
                  '23503', null, 'the case must exist');
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''a'', ''model'', null, %L)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', ''a'', ''a'', ''model'', null, %L)',
                         tests.fixture('case_a'), tests.get_user_id('agent_a'), gen_random_uuid()),
                  '23503', null, 'the AI request must exist');
 reset role;
 update public.profiles set active = false where id = tests.get_user_id('agent_b');
 select tests.authenticate_as_service_role();
-select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', null, null, null, null)',
+select throws_ok(format('select private.record_ai_chat_turn(%L, %L, ''q'', ''q'', null, null, null, null, null)',
                         tests.fixture('case_b'), tests.get_user_id('agent_b')),
                  '22023', null, 'an inactive user gets no new turns');
 reset role;
@@ -199,6 +224,60 @@ update public.renewal_cases set assignee_id = tests.get_user_id('agent_a')
 select is(tests.affected_rows_as('agent_a', format(
             'select 1 from public.ai_chat_messages where case_id = %L', tests.fixture('case_a'))),
           '3', 'handed back, the author reads it again');
+
+-- Rows recorded before redacted_content existed have none (they are never sent to the model
+-- again): its check is NOT VALID, so it leaves them be, yet refuses any new row without it, even
+-- the table owner's.
+select is((select convalidated from pg_constraint
+            where conrelid = 'public.ai_chat_messages'::regclass
+              and conname = 'ai_chat_messages_redacted_content_check'),
+          false, 'the redacted text''s check spares the rows recorded before it (NOT VALID)');
+select throws_ok(format('insert into public.ai_chat_messages (case_id, author, role, content)
+                         values (%L, %L, ''agent'', ''no redacted text'')',
+                        tests.fixture('case_a'), tests.get_user_id('agent_a')),
+                 '23514', null, 'a new row without its redacted text is refused, even to the owner');
+
+-- Retention: private.expire_ai_chat_messages deletes every message created more than
+-- AI_RETENTION_DAYS (30) before as_of, the agent's text included; the AI requests stay.
+update public.ai_chat_messages m
+   set created_at = case when m.role = 'agent' then timestamptz '2026-12-31 23:59:59+00'
+                         else timestamptz '2026-12-31 23:59:59.000001+00' end
+ where m.id in (select question_id from turns where side = 'a'
+                union all select answer_id from turns where side = 'a');
+update public.ai_chat_messages m set created_at = timestamptz '2027-01-01 00:00:00+00'
+ where m.case_id = tests.fixture('case_a') and m.content = 'Unanswered?';
+update public.ai_chat_messages m
+   set created_at = timestamptz '2027-01-20 10:00:00+00' + (m.role = 'assistant')::int * interval '1 second'
+ where m.case_id = tests.fixture('case_b');
+select tests.authenticate_as_service_role();
+select is(private.expire_ai_chat_messages('2027-01-31 00:00:00+00'), 2::bigint,
+          'the turn older than 30 days goes, question and answer');
+reset role;
+select is((select array_agg(m.content order by m.created_at) from public.ai_chat_messages m),
+          array['Unanswered?', 'What is outstanding?', 'Rs 12,000 is outstanding.'],
+          'a message exactly 30 days old stays, and so do the newer ones');
+select is((select count(*)::int from public.ai_requests where id = tests.fixture('ai_request_a')), 1,
+          'the AI request behind the deleted answer stays (its own expiry keeps its figures)');
+select tests.authenticate_as_service_role();
+select is(private.expire_ai_chat_messages('2027-01-31 00:00:00+00'), 0::bigint,
+          'run again the same day, nothing more goes');
+reset role;
+update public.app_settings set value = '10' where key = 'AI_RETENTION_DAYS';
+select tests.authenticate_as_service_role();
+select is(private.expire_ai_chat_messages('2027-01-31 00:00:00+00'), 3::bigint,
+          'AI_RETENTION_DAYS is read at each run: at 10 days, the rest goes');
+select throws_ok($$select private.expire_ai_chat_messages('infinity')$$, '22023',
+                 'expire_ai_chat_messages needs a finite as_of', 'as_of must be finite');
+reset role;
+select is((select count(*)::int from public.ai_chat_messages), 0, 'no chat message is left');
+select tests.authenticate_as('agent_a');
+select throws_ok($$select private.expire_ai_chat_messages()$$, '42501', null,
+                 'an agent may not run the expiry');
+reset role;
+select results_eq(
+  $$select schedule, command, active from cron.job where jobname = 'expire-ai-chat-messages'$$,
+  $$values ('55 0 * * *'::text, 'select private.expire_ai_chat_messages()'::text, true)$$,
+  'pg_cron runs the chat''s expiry daily at 00:55 UTC, with the AI requests''');
 
 -- The history the API reads is served by the index, not a scan.
 create function pg_temp.explain_history() returns setof text

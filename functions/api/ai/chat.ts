@@ -4,15 +4,21 @@
 // about the same case and the new message, all redacted (assistant.ts); the answer streams back as
 // server-sent events, personalised (`<customer>` as the first name) as it goes. Whatever stops the
 // model (switched off, not configured, over budget, down, slow, refusing), the answer is the rules'
-// factual summary of the case, streamed the same way; only the per-user rate limit refuses (429,
-// before the stream). The turn is stored as service_role once the case was checked as the caller:
-// the message as typed, and the answer unless it broke off midway.
+// factual summary of the case, streamed the same way; when the model fails after part of its answer
+// was sent (cut at the token limit, silent past the timeout, the connection lost), an `event:
+// discard` tells the client to drop that part before the rules' answer follows. Only the per-user
+// rate limit refuses (429, before the stream). The turn is stored as service_role once the case
+// was checked as the caller, each message twice: as the desk sees it (the agent's text as typed,
+// the answer with first names) and as the model saw it (redacted then, with the names known then).
+// Later prompts are built from the redacted texts alone, so a name corrected since never reaches
+// the model. A client that leaves midway does not stop the turn: the answer is read to its end,
+// stored and billed, and the history shows it.
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { AppEnv } from "../../_shared/app.ts";
 import { type KnownPeople, streamChat } from "../../_shared/ai/assistant.ts";
-import { personalise } from "../../_shared/ai/redact.ts";
+import { personalise, redact } from "../../_shared/ai/redact.ts";
 import { asCaller, asService, type Tx } from "../../_shared/db.ts";
 import { isConnectionFailure, notFound, type Problem } from "../../_shared/errors.ts";
 import { log } from "../../_shared/log.ts";
@@ -43,6 +49,24 @@ interface StoredMessage {
   source: "model" | "rules" | null;
   fallback_reason: FallbackReason | null;
   created_at: string;
+}
+
+/**
+ * The caller's latest `limit` messages about `caseId` as the model saw them (redacted when their
+ * turn was recorded), oldest first, for the next prompt (RLS: their own only). Messages recorded
+ * before the redacted text was kept have none and are left out: redacting them now would use
+ * today's names.
+ */
+function promptHistory(tx: Tx, caseId: string, limit: number) {
+  return tx<{ role: "agent" | "assistant"; redacted_content: string }[]>`
+    select m.role, m.redacted_content
+      from (select h.role, h.redacted_content, h.created_at, h.id
+              from public.ai_chat_messages h
+             where h.case_id = ${caseId} and h.author = auth.uid()
+               and h.redacted_content is not null
+             order by h.created_at desc, h.id desc
+             limit ${limit}) m
+     order by m.created_at, m.id`;
 }
 
 /** The caller's latest `limit` messages about `caseId`, oldest first (RLS: their own only). */
@@ -105,10 +129,22 @@ function writeError(stream: SSEStreamingApi, problem: Problem) {
   return stream.writeSSE({ event: "error", data: JSON.stringify(problem) });
 }
 
-/** How an answer ended, to be stored. */
+/** Tells the client to drop the deltas sent so far: the model's answer failed midway. */
+function writeDiscard(stream: SSEStreamingApi, reason: FallbackReason) {
+  return stream.writeSSE({ event: "discard", data: JSON.stringify({ reason }) });
+}
+
+/** The agent's message, as typed and as the model saw it. */
+interface Question {
+  text: string;
+  redacted: string;
+}
+
+/** How an answer ended, to be stored: as shown to the desk and as redacted for later prompts. */
 interface Finished {
-  answer: string | null;
-  source: "model" | "rules" | null;
+  answer: string;
+  answerRedacted: string;
+  source: "model" | "rules";
   reason: FallbackReason | null;
   requestId: string | null;
 }
@@ -117,17 +153,18 @@ interface Finished {
 async function recordTurn(
   chatCase: ChatCase,
   author: string,
-  message: string,
+  question: Question,
   askedAt: Date,
   finished: Finished,
-): Promise<string | null> {
+): Promise<string> {
   const [row] = await asService((tx) =>
-    tx<{ answer_id: string | null }[]>`
+    tx<{ answer_id: string }[]>`
       select answer_id
-        from private.record_ai_chat_turn(${chatCase.caseId}::uuid, ${author}::uuid, ${message},
-                                         ${finished.answer}, ${finished.source},
-                                         ${finished.reason}, ${finished.requestId}::uuid,
-                                         ${askedAt}::timestamptz)`
+        from private.record_ai_chat_turn(${chatCase.caseId}::uuid, ${author}::uuid,
+                                         ${question.text}, ${question.redacted},
+                                         ${finished.answer}, ${finished.answerRedacted},
+                                         ${finished.source}, ${finished.reason},
+                                         ${finished.requestId}::uuid, ${askedAt}::timestamptz)`
   );
   return row.answer_id;
 }
@@ -155,12 +192,14 @@ export const chat: RouteHandler<typeof postChat, AppEnv> = async (c) => {
     const chatCase = await readChatCase(tx, caseId);
     if (!chatCase) return undefined;
     const [me] = await tx<{ id: string }[]>`select auth.uid() as id`;
-    const history = await latestMessages(tx, caseId, historyTurns * 2);
+    const history = await promptHistory(tx, caseId, historyTurns * 2);
     return { chatCase, author: me.id, history };
   });
   if (!read) throw notFound("case");
   const { chatCase, author, history } = read;
   const known: KnownPeople = { customer: chatCase.names.customer, agent: chatCase.names.agent };
+  // Redacted once, with the names known now: sent so, and stored so for later turns.
+  const question: Question = { text: message, redacted: redact(message, known) };
 
   const reply = await streamChat({
     purpose: "chat",
@@ -169,8 +208,8 @@ export const chat: RouteHandler<typeof postChat, AppEnv> = async (c) => {
     customerId: chatCase.customerId,
     instructions: chatInstructions,
     facts: chatCase.facts,
-    history: history.map((turn) => ({ role: turn.role, content: turn.content })),
-    message,
+    history: history.map((turn) => ({ role: turn.role, content: turn.redacted_content })),
+    message: question.redacted,
     known,
   });
   if (reply.source === "rules" && reply.reason === "rate_limited") {
@@ -179,15 +218,15 @@ export const chat: RouteHandler<typeof postChat, AppEnv> = async (c) => {
 
   const instance = new URL(c.req.url).pathname;
   return sse(c, async (stream) => {
+    /** The rules' answer, streamed, as the turn's answer. */
+    const rules = async (reason: FallbackReason, requestId: string | null): Promise<Finished> => {
+      const answer = await streamRules(stream, chatCase, message, reason);
+      // The rules' text holds no personal data (the facts hold none); redacted all the same.
+      return { answer, answerRedacted: redact(answer, known), source: "rules", reason, requestId };
+    };
     let finished: Finished;
     if (reply.source === "rules") {
-      const answer = await streamRules(stream, chatCase, message, reply.reason);
-      finished = {
-        answer,
-        source: "rules",
-        reason: reply.reason,
-        requestId: reply.requestId ?? null,
-      };
+      finished = await rules(reply.reason, reply.requestId ?? null);
     } else {
       const shown = new PersonalisedText(known);
       for await (const piece of reply.deltas) {
@@ -200,37 +239,27 @@ export const chat: RouteHandler<typeof postChat, AppEnv> = async (c) => {
         if (tail) await writeDelta(stream, tail);
         finished = {
           answer: shown.text,
+          answerRedacted: redact(outcome.text, known),
           source: "model",
           reason: null,
           requestId: reply.requestId,
         };
-      } else if (shown.text === "") {
-        // Nothing of the model's answer was shown (a refusal, an empty answer): the rules answer.
-        const answer = await streamRules(stream, chatCase, message, outcome.reason);
-        finished = { answer, source: "rules", reason: outcome.reason, requestId: reply.requestId };
       } else {
-        // Broken off midway: the agent saw part of an answer that is not one. Keep the question.
-        await recordTurn(chatCase, author, message, askedAt, {
-          answer: null,
-          source: null,
-          reason: null,
-          requestId: null,
-        });
-        const timeout = outcome.reason === "timeout";
-        await writeError(stream, {
-          type: "about:blank",
-          title: timeout ? "Gateway Timeout" : "Bad Gateway",
-          status: timeout ? 504 : 502,
-          detail: timeout
-            ? "The assistant stopped answering midway; the partial answer was not kept. Ask again."
-            : "The assistant's answer broke off midway; the partial answer was not kept. Ask again.",
-          instance,
-          fallback_reason: outcome.reason,
-        });
-        return;
+        // A refusal or an empty answer showed nothing; an answer that failed midway (cut at the
+        // token limit, silent past the timeout, the connection lost) showed a part that is not
+        // an answer: the client drops it, and the rules' answer follows either way.
+        if (shown.text !== "") await writeDiscard(stream, outcome.reason);
+        finished = await rules(outcome.reason, reply.requestId);
       }
     }
-    const messageId = await recordTurn(chatCase, author, message, askedAt, finished);
+    // Stored even when the client has gone (stream.aborted): the answer exists and was paid for.
+    const messageId = await recordTurn(chatCase, author, question, askedAt, finished);
+    if (stream.aborted) {
+      log("info", "ai chat: the client left before the end; the turn is stored", {
+        request_id: c.get("requestId"),
+        message_id: messageId,
+      });
+    }
     await stream.writeSSE({
       event: "done",
       data: JSON.stringify({
