@@ -99,7 +99,11 @@ export interface AiCaseOptions {
   /** Grace days after the due date (default 0). */
   graceDays?: number;
   stage?: string;
+  /** Default a fresh Indian mobile; null: none. */
+  phone?: string | null;
   email?: string | null;
+  /** Default a distinctive fresh name. */
+  fullName?: string;
   preferredChannel?: "whatsapp" | "sms" | "email" | null;
   /** Another policy of this customer (an AiCase's): the name, phone and email are theirs. */
   sameCustomerAs?: AiCase;
@@ -114,7 +118,7 @@ export interface AiCase {
   policyNumber: string;
   fullName: string;
   firstName: string;
-  phone: string;
+  phone: string | null;
   email: string | null;
   premium: number;
 }
@@ -127,9 +131,14 @@ export async function aiCase(options: AiCaseOptions = {}): Promise<AiCase> {
   const sql = adminSql();
   const tag = crypto.randomUUID().slice(0, 6).toUpperCase();
   const same = options.sameCustomerAs;
-  const firstName = same?.firstName ?? `Meenakshi${tag.replace(/[0-9]/g, "")}`;
-  const fullName = same?.fullName ?? `${firstName} Venkataraman ${tag}`;
-  const phone = same?.phone ?? `+9198${digits(8)}`;
+  const firstName = same?.firstName ?? options.fullName?.split(" ")[0] ??
+    `Meenakshi${tag.replace(/[0-9]/g, "")}`;
+  const fullName = same?.fullName ?? options.fullName ?? `${firstName} Venkataraman ${tag}`;
+  const phone = same
+    ? same.phone
+    : options.phone === undefined
+    ? `+9198${digits(8)}`
+    : options.phone;
   const email = same
     ? same.email
     : options.email === undefined
@@ -218,6 +227,59 @@ export async function aiCase(options: AiCaseOptions = {}): Promise<AiCase> {
 /** Scores every open case now (the daily lapse-risk job). */
 export async function scoreAll(): Promise<void> {
   await adminSql()`select * from private.score_lapse_risk(now())`;
+}
+
+/**
+ * An active SMS template of its own (service, English, on a registered DLT text), so that the
+ * message gate would let an SMS go; remove() deletes it.
+ */
+export async function smsTemplate(): Promise<{ id: string; remove(): Promise<void> }> {
+  const tag = crypto.randomUUID().slice(0, 8);
+  const body =
+    "Dear {{customer_name}}, policy {{policy_number}} expires on {{expiry_date}}. -PYRNWL";
+  const [row] = await adminSql()`
+    insert into public.templates (code, channel, language, purpose, body, dlt_entity_id,
+                                  dlt_header, dlt_template_id, dlt_text)
+    values (${`reach_test_${tag}`}, 'sms', 'en', 'service', ${body}, '1101234567890123456',
+            'PYRNWL', ${`1107${digits(15)}`},
+            ${body.replace(/\{\{\s*[a-z_]+\s*\}\}/g, "{#var#}")})
+    returning id`;
+  return {
+    id: row.id,
+    remove: async () => {
+      await adminSql()`delete from public.templates where id = ${row.id}`;
+    },
+  };
+}
+
+/** What keeps every message channel from reaching a customer. */
+export type Unreachable = "suppressed" | "consent_withdrawn";
+
+/**
+ * The customer opted in to WhatsApp (so that, with an SMS template, the gate would let a service
+ * message go on every channel they have an address for); then, when `block` says so, every
+ * address of theirs suppressed, or their service consent withdrawn on every channel.
+ */
+export async function setReach(one: AiCase, block?: Unreachable): Promise<void> {
+  const sql = adminSql();
+  const consent = (channel: string, status: string) =>
+    sql`
+      insert into public.consents (customer_id, channel, purpose, status, source)
+      values (${one.customerId}, ${channel}, 'service', ${status}, 'web_form')
+      on conflict (customer_id, channel, purpose) do update set status = excluded.status`;
+  await consent("whatsapp", "granted");
+  if (block === "consent_withdrawn") {
+    for (const channel of ["whatsapp", "sms", "email"]) await consent(channel, "withdrawn");
+  }
+  if (block === "suppressed") {
+    const addresses = [["sms", one.phone], ["whatsapp", one.phone], ["email", one.email]];
+    for (const [channel, address] of addresses) {
+      if (address === null) continue;
+      await sql`
+        insert into public.suppressions (channel, address, reason, source)
+        values (${channel}, ${address.toLowerCase()}, 'hard_bounce', 'test')`;
+    }
+  }
 }
 
 /** A failed Razorpay payment on the case. */

@@ -5,6 +5,7 @@
 // themselves; and no personal data in any prompt the sandbox received.
 import assert from "node:assert/strict";
 import type { z } from "zod";
+import { zodResponseFormat } from "openai/helpers/zod";
 import { config } from "../../functions/_shared/config.ts";
 import type { CaseFacts, SubjectFacts } from "../../functions/api/ai/case_facts.ts";
 import { recommendationsPrompt } from "../../functions/api/ai/recommendation_model.ts";
@@ -26,9 +27,12 @@ import {
   openaiControl,
   openaiRequests,
   scoreAll,
+  setReach,
+  smsTemplate,
   spendDailyBudget,
   startAssistant,
   testTimeoutMs,
+  type Unreachable,
 } from "./_ai_subjects.ts";
 
 /** An answer of POST /ai/policy-recommendations. */
@@ -322,6 +326,89 @@ dbTest(
   },
 );
 
+dbTest(
+  "recommendations: no phone, no email, neither, everything suppressed or consent withdrawn: 200 from the model; the model down: the rules'",
+  async () => {
+    const sms = await smsTemplate();
+    try {
+      const variants: [string, AiCaseOptions, Unreachable | undefined][] = [
+        ["reachable", {}, undefined],
+        ["no phone", { phone: null }, undefined],
+        ["no email", { email: null }, undefined],
+        ["neither", { phone: null, email: null }, undefined],
+        ["suppressed", {}, "suppressed"],
+        ["consent withdrawn", {}, "consent_withdrawn"],
+      ];
+      for (const [what, options, block] of variants) {
+        const agent = await freshAgent();
+        const premium = 1_200_000 + Math.floor(Math.random() * 90_000) * 10;
+        const one = await aiCase({ agent, ...healthHalfYearly(premium), ...options });
+        made.push(one);
+        await setReach(one, block);
+        await scoreAll();
+        for (const body of [{ case_id: one.caseId }, { customer_id: one.customerId }]) {
+          const answer: Answer = await expectJson(await recommend(agent, body), 200);
+          assert.ok(["model", "cache"].includes(answer.source), `${what}: ${answer.source}`);
+          assert.equal(answer.fallback_reason, undefined, what);
+          assert.ok(answer.recommendations.length > 0, what);
+          for (const r of answer.recommendations) {
+            assert.ok(healthOptions.includes(r.option), `${what}: ${r.option}`);
+            assert.equal(r.case_id, one.caseId);
+            assert.ok(r.cites.length > 0, what);
+          }
+        }
+        assert.deepEqual(
+          (await aiRequestsOf(agent)).map((r) => r.outcome),
+          ["ok", "cached"],
+          what,
+        );
+        await openaiControl(sandbox, { outage: true });
+        try {
+          const other = await aiCase({ agent, ...healthHalfYearly(premium + 10), ...options });
+          made.push(other);
+          await setReach(other, block);
+          await scoreAll();
+          const body = await expectJson(await recommend(agent, { case_id: other.caseId }), 200);
+          assertHealthRules(body, other, "unavailable");
+        } finally {
+          await openaiControl(sandbox, { outage: false });
+        }
+      }
+    } finally {
+      await sms.remove();
+    }
+  },
+);
+
+dbTest(
+  "recommendations: a customer named with fact words (Case Motor) is still answered by the model",
+  async () => {
+    const agent = await freshAgent();
+    const one = await aiCase({
+      agent,
+      fullName: "Case Motor",
+      productLine: "motor",
+      ncb: 35,
+      frequency: "monthly",
+      daysToDue: 9,
+    });
+    await scoreAll();
+    const answer: Answer = await expectJson(await recommend(agent, { case_id: one.caseId }), 200);
+    assert.equal(answer.source, "model", JSON.stringify(answer));
+    assert.equal(answer.fallback_reason, undefined);
+    const allowed = ["protect_ncb", "switch_to_annual", "keep", "add_zero_depreciation"];
+    assert.ok(answer.recommendations.length > 0);
+    for (const r of answer.recommendations) {
+      assert.ok(allowed.includes(r.option), r.option);
+      assert.equal(r.case_id, one.caseId);
+      assert.ok(r.cites.length > 0 && r.cites.every((c) => c.value !== undefined), r.option);
+    }
+    assert.doesNotMatch(JSON.stringify(answer), /<customer>/);
+    const rows = await aiRequestsOf(agent);
+    assert.deepEqual(rows.map((r) => [r.outcome, r.attempts]), [["ok", 1]], "valid at once");
+  },
+);
+
 dbTest("recommendations: a closed case has none, and the model is not asked", async () => {
   const agent = await freshAgent();
   const one = await scoredCase(agent, { daysToDue: 8 });
@@ -436,6 +523,7 @@ function subject(
       has_email: true,
       tenure_years: 4,
       whatsapp_window_open: false,
+      blocked: {},
     },
     cases,
     settings: { ncb_retention_days: 90, installment_loading_pct: loading },
@@ -546,7 +634,7 @@ Deno.test("recommendation model: the schema and validate() allow only the candid
   const health = caseFacts({ case_id: "00000000-0000-4000-8000-000000000002" });
   const facts = subject([motor, health]);
   const candidates = [...caseCandidates(motor, facts), ...caseCandidates(health, facts)];
-  const prompt = recommendationsPrompt(facts, candidates);
+  const prompt = recommendationsPrompt(facts, candidates)!;
   assert.deepEqual(prompt.candidates.map((p) => p.id), [
     "case_1.protect_ncb",
     "case_1.switch_to_annual",
@@ -589,6 +677,29 @@ Deno.test("recommendation model: the schema and validate() allow only the candid
   assert.equal(prompt.schema.safeParse(answer([])).success, false, "at least one");
 });
 
+Deno.test("recommendation model: a candidate with no fact to cite is left out of the schema; none left, no prompt", () => {
+  const motor = caseFacts({ product_line: "motor", ncb_percent: 35, payment_frequency: "monthly" });
+  const facts = subject([motor]);
+  const candidates = caseCandidates(motor, facts);
+  const bare = candidates.map((candidate, i) => i === 0 ? { ...candidate, facts: [] } : candidate);
+  const prompt = recommendationsPrompt(facts, bare)!;
+  assert.deepEqual(
+    prompt.candidates.map((p) => p.id),
+    candidates.slice(1).map((candidate) => `case_1.${candidate.option}`),
+  );
+  const format = zodResponseFormat(prompt.schema as never, "policy_recommendations");
+  assert.doesNotMatch(JSON.stringify(format.json_schema), /"not"|"enum":\[\]/);
+  assert.equal(
+    recommendationsPrompt(facts, candidates.map((candidate) => ({ ...candidate, facts: [] }))),
+    null,
+  );
+  assert.equal(recommendationsPrompt(facts, []), null);
+  // A candidate of a case that is not open (or not the subject's) is not offered either.
+  const closed = caseFacts({ case_id: "00000000-0000-4000-8000-000000000009", stage: "lost" });
+  const stray = { ...candidates[0], case_id: closed.case_id };
+  assert.equal(recommendationsPrompt(subject([motor, closed]), [stray]), null);
+});
+
 // ---- Last: no personal data in any prompt the sandbox received ------------------------------
 
 dbTest(
@@ -605,9 +716,8 @@ dbTest(
         const [first, last] = one.fullName.split(" ");
         for (
           const personal of [
-            one.phone,
-            one.phone.slice(3),
-            one.email!,
+            ...(one.phone ? [one.phone, one.phone.slice(3)] : []),
+            ...(one.email ? [one.email] : []),
             one.fullName,
             first,
             last,

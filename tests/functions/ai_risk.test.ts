@@ -4,6 +4,7 @@
 // rules' wording and next best action, and no personal data in any prompt the sandbox received.
 import assert from "node:assert/strict";
 import type { z } from "zod";
+import { zodResponseFormat } from "openai/helpers/zod";
 import { config } from "../../functions/_shared/config.ts";
 import type { CaseFacts, SubjectFacts } from "../../functions/api/ai/case_facts.ts";
 import { riskPrompt } from "../../functions/api/ai/risk_model.ts";
@@ -24,9 +25,12 @@ import {
   openaiControl,
   openaiRequests,
   scoreAll,
+  setReach,
+  smsTemplate,
   spendDailyBudget,
   startAssistant,
   testTimeoutMs,
+  type Unreachable,
 } from "./_ai_subjects.ts";
 
 /** An answer of POST /ai/risk-assessment. */
@@ -310,6 +314,9 @@ dbTest(
       [{ case_id: one.caseId, note: "x" }, ""],
       [{ case_id: "not-a-uuid" }, "case_id"],
       [{ customer_id: 42 }, "customer_id"],
+      // A lone UTF-16 surrogate is no text at all.
+      [{ case_id: "\ud800" }, "case_id"],
+      [{ customer_id: `${one.customerId.slice(0, -1)}\udfff` }, "customer_id"],
       [[one.caseId], ""],
       [null, ""],
     ];
@@ -382,6 +389,165 @@ dbTest(
   },
 );
 
+/** The actions and channels the schema of a prompt the sandbox received offered: "action:channel". */
+function offered(request: Record<string, unknown>): string[] {
+  type Node = {
+    enum?: (string | null)[];
+    type?: string;
+    anyOf?: Node[];
+    properties?: Record<string, Node>;
+  };
+  const params = request.params as { response_format: { json_schema: { schema: Node } } };
+  const next = params.response_format.json_schema.schema.properties!.next_best_action;
+  const values = (node: Node): (string | null)[] =>
+    node.anyOf ? node.anyOf.flatMap(values) : node.type === "null" ? [null] : node.enum!;
+  return (next.anyOf ?? [next]).flatMap((branch) =>
+    values(branch.properties!.action).flatMap((action) =>
+      values(branch.properties!.channel).map((channel) => `${action}:${channel}`)
+    )
+  ).sort();
+}
+
+dbTest(
+  "risk: no phone, no email, neither, everything suppressed or consent withdrawn: 200 from the model, offered only what reaches the customer",
+  async () => {
+    const sms = await smsTemplate();
+    try {
+      const calls = ["call:phone", "discuss_options:phone", "update_contact_details:null"];
+      const contact = "update_contact_details:phone";
+      const expected: [string, AiCaseOptions, Unreachable | undefined, string[]][] = [
+        ["reachable", {}, undefined, [
+          ...calls,
+          contact,
+          ...["whatsapp", "sms", "email"].flatMap((ch) => [
+            `discuss_options:${ch}`,
+            `send_payment_link:${ch}`,
+            `send_reminder:${ch}`,
+          ]),
+        ]],
+        ["no phone", { phone: null }, undefined, [
+          "discuss_options:email",
+          "send_payment_link:email",
+          "send_reminder:email",
+          "update_contact_details:null",
+        ]],
+        ["no email", { email: null }, undefined, [
+          ...calls,
+          contact,
+          ...["whatsapp", "sms"].flatMap((ch) => [
+            `discuss_options:${ch}`,
+            `send_payment_link:${ch}`,
+            `send_reminder:${ch}`,
+          ]),
+        ]],
+        ["neither", { phone: null, email: null }, undefined, ["update_contact_details:null"]],
+        ["suppressed", {}, "suppressed", [...calls, contact]],
+        ["consent withdrawn", {}, "consent_withdrawn", [...calls, contact]],
+      ];
+      for (const [what, options, block, offers] of expected) {
+        // An agent of its own each: the rate limit is ten a minute.
+        const agent = await freshAgent();
+        const one = await aiCase({ agent, daysToDue: 12, ...options });
+        made.push(one);
+        await setReach(one, block);
+        await scoreAll();
+        const before = (await openaiRequests(sandbox)).length;
+        // The case, then its customer: the same facts, so the same prompt, from the cache.
+        for (
+          const [body, source] of [[{ case_id: one.caseId }, "model"], [{
+            customer_id: one.customerId,
+          }, "cache"]] as const
+        ) {
+          const answer = await expectJson(await assess(agent, body), 200);
+          assertAssessment(answer, source, undefined, [one.caseId]);
+          const next = answer.next_best_action;
+          assert.ok(
+            offers.includes(`${next.action}:${next.channel}`),
+            `${what}: ${next.action} by ${next.channel}`,
+          );
+        }
+        const asked = (await openaiRequests(sandbox)).slice(before);
+        assert.equal(asked.length, 1, what);
+        assert.deepEqual(offered(asked[0]), [...offers].sort(), what);
+      }
+      // The customer with neither: the rules say why, switched off (the admins' switch, the env).
+      const agent = await freshAgent();
+      const neither = await aiCase({ agent, daysToDue: 12, phone: null, email: null });
+      made.push(neither);
+      await scoreAll();
+      await adminSql()`update public.app_settings set value = 'false'
+                      where key = 'ENABLE_AI_ASSISTANT'`;
+      try {
+        const body = await expectJson(await assess(agent, { case_id: neither.caseId }), 200);
+        assertAssessment(body, "rules", "disabled", [neither.caseId]);
+        assert.deepEqual(
+          [body.next_best_action.action, body.next_best_action.channel],
+          ["update_contact_details", null],
+        );
+        assert.equal(
+          body.next_best_action.text,
+          `No message channel reaches ${neither.firstName} (WhatsApp: no address, SMS: no ` +
+            "address, email: no address): confirm their mobile number, email and consent, then " +
+            "send the renewal reminder again.",
+        );
+      } finally {
+        await adminSql()`update public.app_settings set value = 'true'
+                        where key = 'ENABLE_AI_ASSISTANT'`;
+      }
+      const cfg = config();
+      cfg.ENABLE_AI_ASSISTANT = false;
+      try {
+        const body = await expectJson(
+          await assess(agent, { customer_id: neither.customerId }),
+          200,
+        );
+        assertAssessment(body, "rules", "disabled", [neither.caseId]);
+      } finally {
+        cfg.ENABLE_AI_ASSISTANT = true;
+      }
+      // Suppressed everywhere but callable: the rules call them, naming why.
+      const blocked = await aiCase({ agent, daysToDue: 12 });
+      made.push(blocked);
+      await setReach(blocked, "suppressed");
+      await scoreAll();
+      await openaiControl(sandbox, { outage: true });
+      try {
+        const body = await expectJson(await assess(agent, { case_id: blocked.caseId }), 200);
+        assertAssessment(body, "rules", "unavailable", [blocked.caseId]);
+        assert.deepEqual(
+          [body.next_best_action.action, body.next_best_action.channel],
+          ["update_contact_details", "phone"],
+        );
+        assert.match(
+          body.next_best_action.text,
+          /^No message channel reaches \S+ \(WhatsApp: suppressed, SMS: suppressed, email: suppressed\): call them to confirm/,
+        );
+      } finally {
+        await openaiControl(sandbox, { outage: false });
+      }
+    } finally {
+      await sms.remove();
+    }
+  },
+);
+
+dbTest(
+  "risk: a customer named with fact words (Case Motor) is still answered by the model",
+  async () => {
+    const agent = await freshAgent();
+    const one = await aiCase({ agent, daysToDue: 6, fullName: "Case Motor" });
+    await failPayment(one.caseId);
+    await scoreAll();
+    const answer = await expectJson(await assess(agent, { case_id: one.caseId }), 200);
+    assertAssessment(answer, "model", undefined, [one.caseId]);
+    assert.match(answer.explanation, /^Sandbox explanation [0-9a-f]{8}/, "the model's words");
+    assert.equal(answer.cases[0].product_line, "motor");
+    assert.equal(answer.next_best_action.case_id, one.caseId);
+    const rows = await aiRequestsOf(agent);
+    assert.deepEqual(rows.map((r) => [r.outcome, r.attempts]), [["ok", 1]], "valid at once");
+  },
+);
+
 // ---- The rules, on facts built by hand ------------------------------------------------------
 
 function caseFacts(overrides: Partial<CaseFacts> = {}): CaseFacts {
@@ -428,6 +594,7 @@ function subject(cases: CaseFacts[], customer: Partial<SubjectFacts["customer"]>
       has_email: true,
       tenure_years: 3,
       whatsapp_window_open: false,
+      blocked: {},
       ...customer,
     },
     cases,
@@ -560,7 +727,7 @@ Deno.test("risk model: the prompt carries no personal data; the schema offers on
   const open = caseFacts();
   const other = caseFacts({ case_id: "00000000-0000-4000-8000-000000000002", stage: "lost" });
   const facts = subject([open, other], { has_email: false });
-  const prompt = riskPrompt(facts, ruleNextAction(facts));
+  const prompt = riskPrompt(facts, ruleNextAction(facts))!;
   const text = JSON.stringify(prompt.facts);
   for (const personal of ["Asha", "Verma", open.case_id, open.case_number, facts.customer.id]) {
     assert.ok(!text.includes(personal), personal);
@@ -593,6 +760,72 @@ Deno.test("risk model: the prompt carries no personal data; the schema offers on
   }
 });
 
+Deno.test("risk model: every way of reaching the customer, or none, makes a schema strict structured outputs accept; nothing to choose, no prompt", () => {
+  const reasons = [undefined, "suppressed", "consent_withdrawn", "whatsapp_not_opted_in"];
+  let built = 0;
+  for (const has_phone of [true, false]) {
+    for (const has_email of [true, false]) {
+      for (const whatsapp of reasons) {
+        for (const sms of reasons) {
+          for (const email of reasons) {
+            const blocked = Object.fromEntries(
+              Object.entries({ whatsapp, sms, email }).filter(([, why]) => why !== undefined),
+            );
+            const facts = subject([caseFacts()], { has_phone, has_email, blocked });
+            const prompt = riskPrompt(facts, ruleNextAction(facts))!;
+            const label = JSON.stringify({ has_phone, has_email, blocked });
+            // The SDK's own conversion: it throws on an empty enum ("unsupported keyword 'not'").
+            const format = zodResponseFormat(prompt.schema as never, "risk_assessment");
+            assert.doesNotMatch(JSON.stringify(format.json_schema), /"not"|"enum":\[\]/, label);
+            // The rules' action is among those the schema allows, whatever the reach.
+            const rules = ruleNextAction(facts);
+            const asModel = {
+              explanation: "Because.",
+              next_best_action: {
+                case: "case_1",
+                action: rules.action,
+                channel: rules.channel,
+                text: "Do it.",
+              },
+            };
+            assert.ok(prompt.schema.safeParse(asModel).success, `${label}: ${rules.action}`);
+            assert.equal(prompt.validate(asModel as never), null, label);
+            built++;
+          }
+        }
+      }
+    }
+  }
+  assert.equal(built, 256);
+  // Neither phone nor email: contact details only, with no channel; never a call.
+  const none = subject([caseFacts()], { has_phone: false, has_email: false });
+  const prompt = riskPrompt(none, ruleNextAction(none))!;
+  const only = {
+    explanation: "Because.",
+    next_best_action: {
+      case: "case_1",
+      action: "update_contact_details",
+      channel: null,
+      text: "x",
+    },
+  };
+  assert.ok(prompt.schema.safeParse(only).success);
+  for (
+    const [action, channel] of [["call", "phone"], ["send_reminder", "sms"], [
+      "update_contact_details",
+      "phone",
+    ]]
+  ) {
+    const bad = { ...only, next_best_action: { ...only.next_best_action, action, channel } };
+    assert.equal(prompt.schema.safeParse(bad).success, false, `${action} ${channel}`);
+    assert.equal(typeof prompt.validate(bad as never), "string", `${action} ${channel}`);
+  }
+  // No open case: nothing to ask.
+  const closed = subject([caseFacts({ stage: "renewed" })]);
+  assert.equal(riskPrompt(closed, ruleNextAction(closed)), null);
+  assert.equal(riskPrompt(subject([]), ruleNextAction(subject([]))), null);
+});
+
 // ---- Last: no personal data in any prompt the sandbox received ------------------------------
 
 dbTest(
@@ -607,9 +840,8 @@ dbTest(
         const [first, last] = one.fullName.split(" ");
         for (
           const personal of [
-            one.phone,
-            one.phone.slice(3),
-            one.email!,
+            ...(one.phone ? [one.phone, one.phone.slice(3)] : []),
+            ...(one.email ? [one.email] : []),
             one.fullName,
             first,
             last,
@@ -637,7 +869,7 @@ dbTest(
     for (const { prompt } of stored) {
       for (const one of made) {
         assert.ok(
-          !prompt.includes(one.phone) && !prompt.includes(one.fullName),
+          !(one.phone && prompt.includes(one.phone)) && !prompt.includes(one.fullName),
         );
       }
     }

@@ -74,6 +74,18 @@ export interface CaseFacts {
   risk: StoredRisk | null;
 }
 
+/** The message channels a next best action may use. */
+export const reachChannels = ["whatsapp", "sms", "email"] as const;
+
+/** One of reachChannels. */
+export type ReachChannel = typeof reachChannels[number];
+
+/**
+ * Gate answers that say nothing about whether the customer can be reached: outside the WhatsApp
+ * window an approved template still goes (the question is asked without one).
+ */
+const notAboutReach = new Set(["whatsapp_window_closed", "template_not_approved"]);
+
 /** The customer of the subject: what the rules may use, and the name only to personalise. */
 export interface CustomerFacts {
   id: string;
@@ -86,6 +98,13 @@ export interface CustomerFacts {
   tenure_years: number;
   /** The customer wrote on WhatsApp in the last 24 hours (free text may go to them). */
   whatsapp_window_open: boolean;
+  /**
+   * Per message channel, why the message gate would stop a service message to the customer now
+   * (private.draft_block_reasons: no_address, consent_withdrawn, whatsapp_not_opted_in,
+   * suppressed, channel_disabled, sms_needs_dlt_template, ...); a channel absent here reaches
+   * them. Without an open case only the addresses are known (no_address).
+   */
+  blocked: Partial<Record<ReachChannel, string>>;
 }
 
 /** Settings the rules quote. */
@@ -145,6 +164,8 @@ export async function loadSubjectFacts(tx: Tx, subject: AiSubject): Promise<Subj
              'installment_loading_pct', private.setting('INSTALLMENT_LOADING_PCT')
            ) as settings`;
   if (!head.customer) throw notFound(subject.case_id !== undefined ? "case" : "customer");
+  // A row built by json_build_object: the reach is added below.
+  const customer: CustomerFacts = { ...head.customer, blocked: {} };
   const cases = await tx<CaseFacts[]>`
     with today as (select private.business_date(now()) as d)
     select c.id as case_id, c.case_number, c.stage, c.due_date::text as due_date,
@@ -174,5 +195,42 @@ export async function loadSubjectFacts(tx: Tx, subject: AiSubject): Promise<Subj
       : tx`c.customer_id = ${customerId!} and c.stage = any(${openStages}::public.case_stage[])`
   }
      order by r.score desc nulls last, c.due_date, c.id`;
-  return { today: head.today, customer: head.customer, cases, settings: head.settings };
+  const open = cases.find((c) => (openStages as readonly string[]).includes(c.stage));
+  customer.blocked = await channelBlocks(tx, customer, open?.case_id ?? null);
+  return { today: head.today, customer, cases, settings: head.settings };
+}
+
+/**
+ * Why each message channel would not reach the customer now, by the message gate's own rules
+ * (private.draft_block_reasons, asked about `openCaseId`, a case the caller sees, for a service
+ * message: free text on WhatsApp and email, the first active SMS template on SMS, as an SMS goes
+ * only on a registered DLT template). Without an open case, only missing addresses.
+ */
+export async function channelBlocks(
+  tx: Tx,
+  customer: Pick<CustomerFacts, "has_phone" | "has_email">,
+  openCaseId: string | null,
+): Promise<Partial<Record<ReachChannel, string>>> {
+  if (openCaseId === null) {
+    const blocked: Partial<Record<ReachChannel, string>> = {};
+    if (!customer.has_phone) blocked.whatsapp = blocked.sms = "no_address";
+    if (!customer.has_email) blocked.email = "no_address";
+    return blocked;
+  }
+  const rows = await tx<{ channel: ReachChannel; reason: string | null }[]>`
+    select b.channel::text as channel, b.reason
+      from private.draft_block_reasons(${openCaseId}, jsonb_build_array(
+             jsonb_build_object('channel', 'whatsapp', 'purpose', 'service', 'template_id', null),
+             jsonb_build_object('channel', 'sms', 'purpose', 'service', 'template_id', (
+               select t.id from public.templates t
+                where t.channel = 'sms' and t.active
+                order by t.purpose <> 'service', t.code, t.language, t.id
+                limit 1)),
+             jsonb_build_object('channel', 'email', 'purpose', 'service', 'template_id', null)
+           )) b
+     order by b.n`;
+  return Object.fromEntries(
+    rows.filter((row) => row.reason !== null && !notAboutReach.has(row.reason))
+      .map((row) => [row.channel, row.reason!]),
+  );
 }

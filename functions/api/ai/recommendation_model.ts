@@ -63,13 +63,15 @@ export const deskKey = (key: string) =>
   key.startsWith("customer.") ? key : key.replace(/^[^.]+\./, "");
 
 /**
- * The recommendations prompt for a subject and its rule-based candidates (at least one). Cases
- * are `case_1`, `case_2`… in the order of the subject; the facts are the cases' fact sheets.
+ * The recommendations prompt for a subject and its rule-based candidates; null when there is
+ * nothing to ask (no candidate of an open case that cites a fact: a branch of the schema needs a
+ * fact to cite, as strict structured outputs refuse an empty enum). Cases are `case_1`,
+ * `case_2`… in the order of the subject; the facts are the cases' fact sheets.
  */
 export function recommendationsPrompt(
   facts: SubjectFacts,
   candidates: Candidate[],
-): RecommendationsPrompt {
+): RecommendationsPrompt | null {
   const open = facts.cases.filter(isOpen);
   const refOf = new Map(open.map((c, i) => [c.case_id, `case_${i + 1}`]));
   const factValues = new Map<string, FactValue>();
@@ -78,14 +80,17 @@ export function recommendationsPrompt(
       factValues.set(promptKey(refOf.get(c.case_id)!, key), value);
     }
   }
-  const prompted: PromptCandidate[] = candidates.map((candidate) => {
-    const ref = refOf.get(candidate.case_id)!;
-    return {
-      id: `${ref}.${candidate.option}`,
-      candidate,
-      factKeys: candidate.facts.map((key) => promptKey(ref, key)),
-    };
+  const prompted: PromptCandidate[] = candidates.flatMap((candidate) => {
+    const ref = refOf.get(candidate.case_id);
+    if (ref === undefined) return []; // not an open case of the subject
+    const factKeys = [
+      ...new Set(
+        candidate.facts.map((key) => promptKey(ref, key)).filter((key) => factValues.has(key)),
+      ),
+    ];
+    return factKeys.length === 0 ? [] : [{ id: `${ref}.${candidate.option}`, candidate, factKeys }];
   });
+  if (prompted.length === 0) return null;
   const byId = new Map(prompted.map((p) => [p.id, p]));
 
   const promptFacts = {

@@ -47,7 +47,8 @@ function recommendation(
  * POST /ai/policy-recommendations: 404 for a case or customer the caller may not see; 429
  * (Retry-After) over the per-user AI rate limit; otherwise 200 with the options ranked and
  * worded by the model (or the cache), or the rules' options. The model is asked only when the
- * rules have at least one option; an option it names twice is kept once, where it first came.
+ * rules have at least one option with a fact to cite; an option it names twice is kept once,
+ * where it first came.
  */
 export const recommend: RouteHandler<typeof recommendPolicies, AppEnv> = async (c) => {
   const subject = c.req.valid("json");
@@ -62,8 +63,8 @@ export const recommend: RouteHandler<typeof recommendPolicies, AppEnv> = async (
     recommendation(facts, candidate, candidate.reason, candidate.facts)
   );
   let provenance: Provenance = rulesProvenance();
-  if (candidates.length > 0) {
-    const prompt = recommendationsPrompt(facts, candidates);
+  const prompt = recommendationsPrompt(facts, candidates);
+  if (prompt !== null) {
     const answer = await askStructured({
       purpose: "policy_recommendations",
       claims,

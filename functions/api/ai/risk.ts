@@ -39,7 +39,8 @@ function caseAssessment(c: CaseFacts, name: (text: string) => string): CaseRiskA
 /**
  * POST /ai/risk-assessment: 404 for a case or customer the caller may not see; 429 (Retry-After)
  * over the per-user AI rate limit; otherwise 200 with the model's, the cache's or the rules'
- * explanation and next best action. The model is asked only when there is an open case.
+ * explanation and next best action. The model is asked only when there is something to choose:
+ * an open case (and always at least one action with its channel).
  */
 export const assess: RouteHandler<typeof assessRisk, AppEnv> = async (c) => {
   const subject = c.req.valid("json");
@@ -51,8 +52,8 @@ export const assess: RouteHandler<typeof assessRisk, AppEnv> = async (c) => {
   let explanation = ruleExplanation(facts);
   let nextAction = ruleNextAction(facts);
   let provenance: Provenance = rulesProvenance();
-  if (facts.cases.some(isOpen)) {
-    const prompt = riskPrompt(facts, nextAction);
+  const prompt = riskPrompt(facts, nextAction);
+  if (prompt !== null) {
     const answer = await askStructured({
       purpose: "risk_assessment",
       claims,

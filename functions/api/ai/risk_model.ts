@@ -1,9 +1,11 @@
 // What the assistant is asked for a risk assessment: the facts (no personal data: cases are
 // `case_1`, `case_2`…, the customer is `<customer>`), the instructions, the answer's schema (a
 // zod schema sent as a strict JSON schema), and the check its answer must pass. The schema only
-// offers the subject's open cases and, per action, the channels that reach the customer.
+// offers the subject's open cases and, per action, the channels that reach the customer; a choice
+// with no value is left out of it (strict structured outputs refuse an empty enum), and with
+// nothing to choose the model is not asked.
 import { z } from "zod";
-import type { SubjectFacts } from "./case_facts.ts";
+import { reachChannels, type SubjectFacts } from "./case_facts.ts";
 import {
   actionChannels,
   isOpen,
@@ -11,6 +13,8 @@ import {
   type NextAction,
   nextActions,
   premiumChangePct,
+  reachableChannels,
+  reaches,
   reasonText,
 } from "./risk_rules.ts";
 
@@ -30,36 +34,46 @@ export const riskInstructions = [
   "do. Refer to the customer only as <customer>; never write a name, number or address.",
 ].join(" ");
 
-/** An action the model may choose and the channels it may choose with it. */
+/** An action the model may choose and the channels it may choose with it (null: no channel). */
 type Branch = { actions: NextAction["action"][]; channels: (NextAction["channel"])[] };
 
 /**
  * The actions and channels the subject allows: a call needs a phone number; a payment link or a
- * reminder a message channel that reaches the customer; discussing options either; updating the
- * contact details is always possible. `none` is not offered: the model is asked only about open
- * cases.
+ * reminder a message channel that reaches the customer (the address exists and the message
+ * gate's rules let a message go: consent, opt-in, suppressions); discussing options either;
+ * updating the contact details is always possible (by phone when there is one, else with no
+ * channel). `none` is not offered: the model is asked only about open cases. A branch with no
+ * channel is left out, so every branch offers at least one action and one channel.
  */
 export function allowedBranches(facts: SubjectFacts): Branch[] {
   const { customer } = facts;
-  const messages = (["whatsapp", "sms", "email"] as const).filter((channel) =>
-    channel === "email" ? customer.has_email : customer.has_phone
-  );
+  const messages = reachableChannels(customer);
   const phone = customer.has_phone ? ["phone" as const] : [];
-  const branches: Branch[] = [];
-  if (customer.has_phone) branches.push({ actions: ["call"], channels: ["phone"] });
-  if (messages.length > 0) {
-    branches.push({ actions: ["send_payment_link", "send_reminder"], channels: messages });
-  }
-  if (messages.length + phone.length > 0) {
-    branches.push({ actions: ["discuss_options"], channels: [...phone, ...messages] });
-  }
-  branches.push({ actions: ["update_contact_details"], channels: [...phone, null] });
-  return branches;
+  const branches: Branch[] = [
+    { actions: ["call"], channels: phone },
+    { actions: ["send_payment_link", "send_reminder"], channels: messages },
+    { actions: ["discuss_options"], channels: [...phone, ...messages] },
+    { actions: ["update_contact_details"], channels: [...phone, null] },
+  ];
+  return branches.filter((branch) => branch.actions.length > 0 && branch.channels.length > 0);
 }
 
-/** A zod enum of the given values (at least one). */
+/**
+ * A zod enum of the given values, or null when there is none: an empty enum is no choice at all,
+ * and strict structured outputs refuse its JSON schema (`not: {}`).
+ */
 function enumOf<T extends string>(values: readonly T[]) {
-  return z.enum(values as [T, ...T[]]);
+  return values.length === 0 ? null : z.enum(values as [T, ...T[]]);
+}
+
+/**
+ * The schema of a branch's channel: one of its channels, null among them when the branch allows
+ * no channel (`z.null()` alone when that is its only choice).
+ */
+function channelSchema(channels: readonly NextAction["channel"][]) {
+  const named = enumOf(channels.filter((ch): ch is NonNullable<typeof ch> => ch !== null));
+  if (!channels.includes(null)) return named;
+  return named === null ? z.null() : named.nullable();
 }
 
 /** The prompt, schema and check of one risk assessment, and how to read the answer back. */
@@ -83,21 +97,28 @@ export interface RiskModelAnswer {
 }
 
 /**
- * The risk prompt for a subject with at least one open case, given the rules' next action. The
- * facts carry refs, stages, product lines, days, amounts in paise, scores and reasons, and
- * whether phone and email exist: no name, number, email, address, policy or case number.
+ * The risk prompt for a subject, given the rules' next action; null when there is nothing to ask
+ * (no open case, or no action with a channel to choose: the rules answer alone). The facts carry
+ * refs, stages, product lines, days, amounts in paise, scores and reasons, and which channels
+ * reach the customer: no name, number, email, address, policy or case number.
  */
-export function riskPrompt(facts: SubjectFacts, rules: NextAction): RiskPrompt {
+export function riskPrompt(facts: SubjectFacts, rules: NextAction): RiskPrompt | null {
   const open = facts.cases.filter(isOpen);
   const refs = new Map(open.map((c, i) => [`case_${i + 1}`, c.case_id]));
   const refOf = new Map([...refs].map(([ref, id]) => [id, ref]));
   const refValues = [...refs.keys()];
   const branches = allowedBranches(facts);
+  if (refValues.length === 0 || branches.length === 0) return null;
 
   const promptFacts = {
     customer: "<customer>",
     customer_tenure_years: facts.customer.tenure_years,
-    reachable_by: { phone: facts.customer.has_phone, email: facts.customer.has_email },
+    reachable_by: {
+      phone_call: facts.customer.has_phone,
+      ...Object.fromEntries(
+        reachChannels.map((channel) => [channel, reaches(facts.customer, channel)]),
+      ),
+    },
     preferred_message_channel: messageChannel(facts.customer),
     cases: open.map((c) => ({
       ref: refOf.get(c.case_id),
@@ -133,12 +154,9 @@ export function riskPrompt(facts: SubjectFacts, rules: NextAction): RiskPrompt {
 
   const action = (branch: Branch) =>
     z.strictObject({
-      case: enumOf(refValues),
-      action: enumOf(branch.actions),
-      channel: branch.channels.includes(null)
-        ? enumOf(branch.channels.filter((ch): ch is NonNullable<typeof ch> => ch !== null))
-          .nullable()
-        : enumOf(branch.channels as NonNullable<NextAction["channel"]>[]),
+      case: enumOf(refValues)!,
+      action: enumOf(branch.actions)!,
+      channel: channelSchema(branch.channels)!,
       text: z.string().min(1).max(400),
     });
   const [first, ...rest] = branches.map(action);

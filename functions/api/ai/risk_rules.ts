@@ -2,8 +2,14 @@
 // an explanation made of them, and a next best action chosen by rules from the reasons and the
 // case. The answer when the assistant is off or fails, and what the model is shown as a start.
 // Texts name the customer only as the token `<customer>`; the handler puts the first name back.
-import type { CaseFacts, CustomerFacts, StoredReason, SubjectFacts } from "./case_facts.ts";
-import { openStages } from "./case_facts.ts";
+import type {
+  CaseFacts,
+  CustomerFacts,
+  ReachChannel,
+  StoredReason,
+  SubjectFacts,
+} from "./case_facts.ts";
+import { openStages, reachChannels } from "./case_facts.ts";
 import { counted, points, rupees, stageWords } from "./wording.ts";
 
 /** What the agent should do next. */
@@ -125,22 +131,56 @@ export function ruleExplanation(facts: SubjectFacts): string {
   return facts.cases.map(caseExplanation).join(" ");
 }
 
-/** The message channel to use with this customer: their preferred one if it reaches them. */
-export function messageChannel(customer: CustomerFacts): "whatsapp" | "sms" | "email" | null {
-  const reaches = {
-    whatsapp: customer.has_phone,
-    sms: customer.has_phone,
-    email: customer.has_email,
-  };
-  const preferred = customer.preferred_channel;
-  if (preferred === "whatsapp" || preferred === "sms" || preferred === "email") {
-    if (reaches[preferred]) return preferred;
-  }
-  if (customer.has_phone) return "whatsapp";
-  return customer.has_email ? "email" : null;
+/** A channel as the desk says it. */
+const channelNames = { whatsapp: "WhatsApp", sms: "SMS", email: "email" } as const;
+
+/**
+ * Whether a message on `channel` reaches the customer now: they have the address (a phone for
+ * WhatsApp and SMS, an email) and the message gate's rules would let a service message go
+ * (CustomerFacts.blocked).
+ */
+export function reaches(customer: CustomerFacts, channel: ReachChannel): boolean {
+  const address = channel === "email" ? customer.has_email : customer.has_phone;
+  return address && customer.blocked[channel] === undefined;
 }
 
-const channelNames = { whatsapp: "WhatsApp", sms: "SMS", email: "email" } as const;
+/** The message channels that reach the customer now, in the order whatsapp, sms, email. */
+export function reachableChannels(customer: CustomerFacts): ReachChannel[] {
+  return reachChannels.filter((channel) => reaches(customer, channel));
+}
+
+/**
+ * The message channel to use with this customer: their preferred one if it reaches them, else
+ * the first of whatsapp, sms, email that does; null when none does.
+ */
+export function messageChannel(customer: CustomerFacts): ReachChannel | null {
+  const preferred = customer.preferred_channel;
+  if (preferred === "whatsapp" || preferred === "sms" || preferred === "email") {
+    if (reaches(customer, preferred)) return preferred;
+  }
+  return reachableChannels(customer)[0] ?? null;
+}
+
+/** The gate's reasons in words, for the desk. */
+const blockWords: Record<string, string> = {
+  no_address: "no address",
+  consent_withdrawn: "consent withdrawn",
+  no_consent: "no consent",
+  whatsapp_not_opted_in: "not opted in",
+  suppressed: "suppressed",
+  dnd: "on the DND registry",
+  channel_disabled: "switched off",
+  sms_needs_dlt_template: "no DLT template",
+};
+
+/** Why no message channel reaches the customer: "WhatsApp: not opted in, SMS: suppressed, ...". */
+function unreachableWhy(customer: CustomerFacts): string {
+  return reachChannels.map((channel) => {
+    const address = channel === "email" ? customer.has_email : customer.has_phone;
+    const why = (address ? customer.blocked[channel] : undefined) ?? "no_address";
+    return `${channelNames[channel]}: ${blockWords[why] ?? why.replaceAll("_", " ")}`;
+  }).join(", ");
+}
 
 /** What is owed, in words: "₹15,000", or "the renewal premium" when nothing is outstanding. */
 const owed = (c: CaseFacts) => c.outstanding > 0 ? rupees(c.outstanding) : "the renewal premium";
@@ -180,7 +220,10 @@ export function ruleNextAction(facts: SubjectFacts): NextAction {
     return act(
       "update_contact_details",
       call ? "phone" : null,
-      "No message channel reaches <customer>: confirm their mobile number and email, then send " +
+      `No message channel reaches <customer>${
+        channel === null ? ` (${unreachableWhy(customer)})` : ""
+      }: ` +
+        `${call ? "call them to " : ""}confirm their mobile number, email and consent, then send ` +
         "the renewal reminder again.",
     );
   }
