@@ -148,12 +148,15 @@ select set_eq(
     'private.record_ai_chat_turn(uuid,uuid,text,text,text,text,text,text,uuid,timestamp with time zone) --S',
     'private.expire_ai_chat_messages(timestamp with time zone) --S',
     -- The AI assistant's ledger: the functions (service_role) admit, serve from the cache and
-    -- settle; pg_cron expires; the helpers run inside those definer functions only.
+    -- settle; pg_cron expires; the helpers run inside those definer functions only, but for the
+    -- settings reader (and its number parser), which the functions also call for the model name.
     'private.ai_admit(ai_purpose,uuid,uuid,uuid,text,text,jsonb,numeric,timestamp with time zone) --S',
     'private.ai_cached(ai_purpose,uuid,uuid,uuid,text,text,integer,timestamp with time zone) --S',
     'private.ai_settle(uuid,ai_outcome,integer,integer,integer,integer,jsonb) --S',
     'private.expire_ai_requests(timestamp with time zone) --S',
     'private.ai_enabled() ---',
+    'private.ai_settings() --S',
+    'private.ai_number(jsonb,numeric,numeric) --S',
     'private.ai_rate_window(uuid,timestamp with time zone) ---',
     -- The customer profile's figures and the message drafts, run as the desk; the replies count
     -- and the gate's answer are security definer and check what the caller sees themselves; the

@@ -6,7 +6,7 @@
 -- abandoned rows; the admins' switch stops everything; agents read their own rows only, admins
 -- all, and nobody writes directly; only service_role calls the functions.
 begin;
-select plan(55);
+select plan(63);
 select tests.create_test_book();
 
 -- Small limits so the edges are reached in a few rows (the shipped values are checked first).
@@ -298,6 +298,70 @@ select is(array[pg_temp.admit('m3', 'branch_b_manager', '2027-03-31 18:29:59+00'
                 pg_temp.admit('m4', 'branch_b_manager', '2027-03-31 18:30:00+00', 1)],
           array['over_budget/1', 'admitted'],
           'the month turns at IST midnight of 1 April (18:30 UTC on 31 March)');
+
+-- 10. Settings an admin got wrong are read as their defaults (private.ai_settings), named in
+-- `defaulted`, and the functions keep working; a string holding a number is that number.
+create function pg_temp.settings() returns text
+language sql
+as $$
+  select (s.enabled, s.model, s.rate_limit_per_minute, s.user_daily_budget_paise,
+          s.monthly_budget_paise, s.price_input_paise_per_1k, s.price_output_paise_per_1k,
+          s.max_output_tokens, s.cache_seconds, s.retention_days, s.defaulted)::text
+    from private.ai_settings() s
+$$;
+select is(pg_temp.settings(), '(t,gpt-4o-mini,3,100,50,1.32,5.28,800,600,30,{})',
+          'the settings as set above, none defaulted');
+update public.app_settings
+   set value = case key
+                 when 'ENABLE_AI_ASSISTANT' then '"maybe"'
+                 when 'AI_MODEL' then '""'
+                 when 'AI_RATE_LIMIT_PER_MINUTE' then '"ten"'
+                 when 'AI_USER_DAILY_BUDGET_PAISE' then '{"paise": 5000}'
+                 when 'AI_MONTHLY_BUDGET_PAISE' then '-1'
+                 when 'AI_PRICE_PAISE_PER_1K_TOKENS' then '{"input": "cheap", "output": 5.28}'
+                 when 'AI_MAX_OUTPUT_TOKENS' then '0'
+                 when 'AI_CACHE_SECONDS' then '1e300'
+                 when 'AI_RETENTION_DAYS' then '"30 days"'
+               end::jsonb
+ where key in ('ENABLE_AI_ASSISTANT', 'AI_MODEL', 'AI_RATE_LIMIT_PER_MINUTE',
+               'AI_USER_DAILY_BUDGET_PAISE', 'AI_MONTHLY_BUDGET_PAISE',
+               'AI_PRICE_PAISE_PER_1K_TOKENS', 'AI_MAX_OUTPUT_TOKENS', 'AI_CACHE_SECONDS',
+               'AI_RETENTION_DAYS');
+select is(pg_temp.settings(),
+          '(t,gpt-4o-mini,10,5000,500000,1.32,5.28,800,600,30,"{ENABLE_AI_ASSISTANT,AI_MODEL,'
+          'AI_RATE_LIMIT_PER_MINUTE,AI_USER_DAILY_BUDGET_PAISE,AI_MONTHLY_BUDGET_PAISE,'
+          'AI_PRICE_PAISE_PER_1K_TOKENS,AI_MAX_OUTPUT_TOKENS,AI_CACHE_SECONDS,AI_RETENTION_DAYS}")',
+          'unreadable, empty, negative, zero and huge values give the defaults, each key named');
+select is(array[pg_temp.admit('s1', 'agent_b', '2027-05-03 04:30:00+00', 1, repeat('e', 64)),
+                coalesce(pg_temp.cached('agent_b', repeat('e', 64), 600, '2027-05-03 04:30:01+00')::text,
+                         'no hit')],
+          array['admitted', 'no hit'],
+          'ai_admit and ai_cached work on the defaults (a rate limit of "ten" was a 22P02 before)');
+select ok(pg_temp.settle('s1', 'ok', 1000, 1000), 'ai_settle too, with a price of "cheap"');
+select is((select cost_paise::text from public.ai_requests
+            where id = (select id from admitted where label = 's1')),
+          '6.6', 'at the default price: (1000 x 1.32 + 1000 x 5.28) / 1000');
+select is(
+  (select array_agg(format('%s=%s', outcome, requests) order by outcome)
+     from private.expire_ai_requests('2027-05-03 05:00:00+00')),
+  array['abandoned=2', 'expired=20'],
+  'and the expiry, on the default 30 days: every older row with a prompt (20), m1 and m4 abandoned');
+update public.app_settings
+   set value = case key
+                 when 'ENABLE_AI_ASSISTANT' then '" Off "'
+                 when 'AI_MODEL' then '" gpt-4.1-mini "'
+                 when 'AI_RATE_LIMIT_PER_MINUTE' then '" 12 "'
+                 when 'AI_MONTHLY_BUDGET_PAISE' then '"750000.50"'
+                 when 'AI_PRICE_PAISE_PER_1K_TOKENS' then '{"input": "2", "output": 8}'
+               end::jsonb
+ where key in ('ENABLE_AI_ASSISTANT', 'AI_MODEL', 'AI_RATE_LIMIT_PER_MINUTE',
+               'AI_MONTHLY_BUDGET_PAISE', 'AI_PRICE_PAISE_PER_1K_TOKENS');
+select is(pg_temp.settings(),
+          '(f,gpt-4.1-mini,12,5000,750000.50,2,8,800,600,30,"{AI_USER_DAILY_BUDGET_PAISE,'
+          'AI_MAX_OUTPUT_TOKENS,AI_CACHE_SECONDS,AI_RETENTION_DAYS}")',
+          'strings holding a number, a boolean word or a model name (spaces trimmed) are read');
+select is(pg_temp.admit('s2', 'agent_b', '2027-05-03 04:31:00+00'), 'disabled/',
+          'and the switch written " Off " turns the assistant off');
 
 select * from finish();
 rollback;
