@@ -105,8 +105,12 @@ export interface DeskCustomerOptions {
   ncb?: number;
   language?: string;
   preferredChannel?: "whatsapp" | "sms" | "email" | null;
+  /** Default a fresh Indian mobile; null: none. */
+  phone?: string | null;
   /** Default a fresh address; null: none. */
   email?: string | null;
+  /** Default a distinctive fresh name. */
+  fullName?: string;
 }
 
 /** A created customer with one open case, and the personal data no prompt may show. */
@@ -118,7 +122,7 @@ export interface DeskCustomer {
   installmentId: string;
   fullName: string;
   firstName: string;
-  phone: string;
+  phone: string | null;
   email: string | null;
   premium: number;
 }
@@ -132,9 +136,9 @@ const digits = (n: number) =>
  */
 export async function deskCustomer(options: DeskCustomerOptions = {}): Promise<DeskCustomer> {
   const tag = crypto.randomUUID().slice(0, 6).toUpperCase();
-  const firstName = `Vasundhara${tag.replace(/[0-9]/g, "")}`;
-  const fullName = `${firstName} Chidambaram ${tag}`;
-  const phone = `+9197${digits(8)}`;
+  const firstName = options.fullName?.split(" ")[0] ?? `Vasundhara${tag.replace(/[0-9]/g, "")}`;
+  const fullName = options.fullName ?? `${firstName} Chidambaram ${tag}`;
+  const phone = options.phone === undefined ? `+9197${digits(8)}` : options.phone;
   const email = options.email === undefined
     ? `vasundhara.${tag.toLowerCase()}@mail.example.in`
     : options.email;
@@ -224,7 +228,7 @@ const personalPatterns: [string, RegExp][] = [
  */
 export function assertNoPersonalData(
   prompts: { body: string }[],
-  people: { fullName: string; phone: string; email: string | null }[],
+  people: { fullName: string; phone: string | null; email: string | null }[],
 ): void {
   assert.ok(prompts.length > 0, "the sandbox received prompts to scan");
   for (const { body } of prompts) {
@@ -232,8 +236,8 @@ export function assertNoPersonalData(
       for (const part of person.fullName.split(" ")) {
         assert.ok(!body.includes(part), `a prompt names the customer (${part})`);
       }
-      const ten = person.phone.slice(-10);
-      for (const form of [ten, `${ten.slice(0, 5)} ${ten.slice(5)}`]) {
+      const ten = person.phone?.slice(-10);
+      for (const form of ten ? [ten, `${ten.slice(0, 5)} ${ten.slice(5)}`] : []) {
         assert.ok(!body.includes(form), "a prompt holds the customer's phone number");
       }
       if (person.email) assert.ok(!body.includes(person.email), "a prompt holds the email");

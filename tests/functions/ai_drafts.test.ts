@@ -316,6 +316,145 @@ dbTest(
 );
 
 dbTest(
+  "drafts: no phone, no email, neither, blocked everywhere: the channel that reaches them, else the 422 naming every channel's reason",
+  async () => {
+    await desk.reset();
+    // No phone: email (the model's), after WhatsApp and SMS with no address.
+    const noPhone = await customer({ phone: null, preferredChannel: "whatsapp" });
+    const email = await draftOf({ case_id: noPhone.caseId, intent: "reminder" });
+    assert.equal(email.channel, "email");
+    assert.equal(email.channel_reason, "first_allowed (whatsapp: no_address, sms: no_address)");
+    assert.equal(email.source, "model");
+    assert.equal(email.fallback_reason, undefined);
+    for (const channel of ["sms", "whatsapp"]) {
+      const problem = await expectProblem(
+        await post({ case_id: noPhone.caseId, intent: "reminder", channel }),
+        422,
+      );
+      assert.equal(problem.reason, "no_address", channel);
+    }
+    // No email: SMS (WhatsApp not opted in), the one English DLT template: nothing to ask.
+    const noEmail = await customer({ email: null, preferredChannel: "email" });
+    const sms = await draftOf({ case_id: noEmail.caseId, intent: "reminder" });
+    assert.equal(sms.channel, "sms");
+    assert.equal(
+      sms.channel_reason,
+      "first_allowed (email: no_address, whatsapp: whatsapp_not_opted_in)",
+    );
+    assert.deepEqual([sms.source, sms.fallback_reason, sms.template_code], [
+      "rules",
+      undefined,
+      "renewal_due",
+    ]);
+    assert.deepEqual(sms.lint.errors, []);
+    // Neither, every address suppressed, every consent withdrawn: a 422 with each reason.
+    const neither = await customer({ phone: null, email: null });
+    const suppressed = await customer();
+    await consent(suppressed.customerId, "whatsapp", "service", "granted");
+    for (
+      const [channel, address] of [["sms", suppressed.phone], ["whatsapp", suppressed.phone], [
+        "email",
+        suppressed.email!.toLowerCase(),
+      ]]
+    ) {
+      await adminSql()`
+        insert into public.suppressions (channel, address, reason, source)
+        values (${channel}, ${address}, 'hard_bounce', 'test')`;
+    }
+    const withdrawn = await customer({ preferredChannel: "sms" });
+    for (const channel of ["whatsapp", "sms", "email"] as const) {
+      await consent(withdrawn.customerId, channel, "service", "withdrawn");
+    }
+    await desk.reset();
+    for (
+      const [c, reason] of [
+        [neither, "no_address"],
+        [suppressed, "suppressed"],
+        [withdrawn, "consent_withdrawn"],
+      ] as const
+    ) {
+      const problem = await expectProblem(
+        await post({ case_id: c.caseId, intent: "reminder" }),
+        422,
+      );
+      assert.equal(problem.title, "Channel Not Reachable");
+      assert.deepEqual(problem.reasons, { whatsapp: reason, sms: reason, email: reason }, reason);
+      assert.equal(await messagesOf(c.customerId), 0);
+    }
+    assert.equal((await desk.prompts()).length, 0, "nothing asked for a draft refused");
+  },
+);
+
+dbTest(
+  "drafts: only the languages drafts are written in; else a 422 naming language, nothing asked",
+  async () => {
+    await desk.reset();
+    const c = await customer({ preferredChannel: "email" });
+    const before = (await aiRows(agent)).length;
+    const bad: [Record<string, unknown>, string][] = [
+      [{ language: "xx" }, "language"],
+      [{ language: "zz_ZZ" }, "language"],
+      [{ language: "hi-GB" }, "language"],
+      [{ language: "EN" }, "language"],
+      [{ language: "" }, "language"],
+      // A lone UTF-16 surrogate is no text: 422 naming the field, whichever it is.
+      [{ language: "\ud800" }, "language"],
+      [{ language: "h\udc00" }, "language"],
+      [{ intent: "\ud800" }, "intent"],
+      [{ channel: "email\ud800" }, "channel"],
+      [{ case_id: `${c.caseId.slice(0, -1)}\ud800` }, "case_id"],
+    ];
+    for (const [change, path] of bad) {
+      const body = { case_id: c.caseId, intent: "reminder", ...change };
+      const problem = await expectProblem(await post(body), 422);
+      assert.ok(
+        problem.errors.some((e: { path: string }) => e.path === path),
+        `${JSON.stringify(change)}: ${JSON.stringify(problem.errors)}`,
+      );
+    }
+    assert.equal((await aiRows(agent)).length, before, "no AI request");
+    assert.equal((await desk.prompts()).length, 0, "nothing asked");
+
+    // Region variants of a supported language: the templates' base language.
+    for (const language of ["hi-IN", "hi_IN"]) {
+      const d = await draftOf({ case_id: c.caseId, intent: "reminder", channel: "sms", language });
+      assert.equal(d.language, "hi", language);
+      assert.ok(d.body.startsWith(`प्रिय ${c.fullName}`), language);
+    }
+    // An Indian language without templates: the model is asked to write it (the rules fall back
+    // to English, as the gate does).
+    const tamil = await draftOf({ case_id: c.caseId, intent: "reminder", language: "ta" });
+    assert.equal(tamil.channel, "email");
+    assert.match((await desk.prompts()).at(-1)!.body, /"language_name":"Tamil"/);
+    assert.ok(["ta", "en"].includes(tamil.language));
+    // A customer whose stored language drafts are not written in: English, never asked in it.
+    await desk.reset();
+    const french = await customer({ preferredChannel: "email", language: "fr" });
+    const d = await draftOf({ case_id: french.caseId, intent: "reminder" });
+    assert.equal(d.language, "en");
+    assert.equal(d.source, "model");
+    const [prompt] = await desk.prompts();
+    assert.match(prompt.body, /"language":"en","language_name":"English"/);
+    assert.doesNotMatch(prompt.body, /"fr"/);
+  },
+);
+
+dbTest(
+  "drafts: a customer named with fact words (Case Motor) gets the model's draft",
+  async () => {
+    await desk.reset();
+    const c = await deskCustomer({ fullName: "Case Motor", preferredChannel: "email" });
+    const d = await draftOf({ case_id: c.caseId, intent: "reminder" });
+    assert.equal(d.channel, "email");
+    assert.equal(d.source, "model", JSON.stringify(d));
+    assert.equal(d.fallback_reason, undefined);
+    assert.deepEqual(d.lint.errors, []);
+    assert.doesNotMatch(`${d.subject} ${d.body}`, /<customer>|\{\{/);
+    assert.equal((await desk.prompts()).length, 1, "valid at once");
+  },
+);
+
+dbTest(
   "drafts: WhatsApp outside the window is an approved template; inside it, free text",
   async () => {
     await desk.reset();

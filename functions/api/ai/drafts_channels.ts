@@ -4,7 +4,7 @@
 // gate's rules (private.draft_block_reasons). Then the channel: the one asked for, else the
 // customer's preferred one, else the first that reaches them, with the reasons of those refused.
 import type { DraftContext, DraftTemplate } from "./drafts_context.ts";
-import { baseLanguage, hasMessageSlot } from "./drafts_text.ts";
+import { baseLanguage, hasMessageSlot, isDraftLanguage } from "./drafts_text.ts";
 
 /** The channels a draft may be for: those the outbox sends on. */
 export type DraftChannel = "sms" | "email" | "whatsapp";
@@ -44,11 +44,13 @@ export interface ChannelPlan {
 }
 
 /**
- * The languages a template is looked for in, best first: the one asked for or the customer's, in
- * the templates' spelling (`hi-IN` → `hi_IN`), its base (`hi`), then English.
+ * The languages a template is looked for in, best first: the one asked for, else the customer's
+ * when drafts may be written in it (isDraftLanguage; else English), in the templates' spelling
+ * (`hi-IN` → `hi_IN`), its base (`hi`), then English.
  */
 export function draftLanguages(requested: string | undefined, customerLanguage: string): string[] {
-  const wanted = (requested ?? customerLanguage).replace("-", "_");
+  const fallback = isDraftLanguage(customerLanguage) ? customerLanguage : "en";
+  const wanted = (requested ?? fallback).replace("-", "_");
   return [...new Set([wanted, baseLanguage(wanted), "en"])];
 }
 

@@ -93,8 +93,8 @@ export interface TemplateChoice {
 }
 
 /**
- * The template question, or null when there is nothing to ask (one template, no free slot: the
- * rules' answer is the only one).
+ * The template question, or null when there is nothing to ask (no template; one template and no
+ * free slot: the rules' answer is the only one).
  */
 export function templateQuestion(
   ctx: DraftContext,
@@ -103,7 +103,8 @@ export function templateQuestion(
   templates: readonly DraftTemplate[],
 ): DraftQuestion<TemplateChoice> | null {
   const slot = templates.some((t) => hasMessageSlot(t.body));
-  if (templates.length < 2 && !slot) return null;
+  // No template is no choice (and an empty enum no schema); one without a slot is the rules'.
+  if (templates.length === 0 || (templates.length < 2 && !slot)) return null;
   const codes = templates.map((t) => t.code) as [string, ...string[]];
   const max = messageSlotMax[channel];
   const language = templates[0].language;

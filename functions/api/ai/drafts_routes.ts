@@ -6,6 +6,7 @@ import { ConsentPurpose, MessageChannel, TemplateCode } from "../../_shared/doma
 import { commonProblems, json, jsonBody, problem, signedIn } from "../../_shared/schemas.ts";
 import { LintSchema } from "../templates/routes.ts";
 import { provenanceFields, rateLimitedProblem } from "./answer.ts";
+import { draftLanguageCodes, draftLanguagePattern } from "./drafts_text.ts";
 
 /**
  * What a draft is for. Each intent is worded by the templates of its codes (draftIntentCodes in
@@ -38,8 +39,16 @@ export const DraftRequestSchema = z.object({
     description: "Default: the customer's preferred channel if they can be reached on it, " +
       "else the first of whatsapp, sms, email they can be reached on",
   }),
-  language: z.string().regex(/^[a-z]{2}([-_][A-Z]{2})?$/, "an ISO 639-1 code such as en or hi")
-    .optional().openapi({ example: "hi", description: "Default: the customer's language" }),
+  language: z.string().regex(
+    draftLanguagePattern,
+    `a language drafts are written in: one of ${draftLanguageCodes.join(", ")}, ` +
+      "optionally with -IN or _IN",
+  ).optional().openapi({
+    example: "hi",
+    description: `One of ${draftLanguageCodes.join(", ")} (ISO 639-1), optionally with -IN or ` +
+      "_IN. Default: the customer's language when it is one of those, else en. Templates are " +
+      "looked for in it, then in English (as the gate does)",
+  }),
 }).strict().openapi("DraftRequest");
 
 /** A draft, ready for POST /messages, with its lint and where its words came from. */

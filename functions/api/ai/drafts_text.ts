@@ -67,6 +67,22 @@ export const languageNames: Record<string, string> = {
 export const baseLanguage = (code: string) => code.slice(0, 2);
 
 /**
+ * The languages a draft may be asked in (ISO 639-1): English and the Indian languages whose name
+ * the assistant is given and whose script a draft is checked against (the templates fall back to
+ * English where they have no text in one, as the gate does).
+ */
+export const draftLanguageCodes = Object.keys(languageNames) as [string, ...string[]];
+
+/**
+ * A language a draft may be asked in: one of draftLanguageCodes, alone or with India as its
+ * region (`hi`, `hi-IN`, `hi_IN`; the customers' and the templates' spellings).
+ */
+export const draftLanguagePattern = new RegExp(`^(${draftLanguageCodes.join("|")})([-_]IN)?$`);
+
+/** Whether `code` is a language a draft may be written in (draftLanguagePattern). */
+export const isDraftLanguage = (code: string) => draftLanguagePattern.test(code);
+
+/**
  * Why `text` is not in `language`'s script, or null when it is (or the language has no script
  * of its own here): a text in an Indic language must have at least as many letters of its script
  * as Latin letters, placeholders aside.
