@@ -134,7 +134,7 @@ dbTest(
         address: c.phone,
         channel: "whatsapp",
         reply: "Ok",
-        payload: { from: c.phone.slice(1), id: `wamid.in${tag}`, type: "text" },
+        payload: { from: c.phone!.slice(1), id: `wamid.in${tag}`, type: "text" },
       }])
     })`;
     await sql`select * from private.score_lapse_risk(now())`;
@@ -320,6 +320,102 @@ dbTest(
       }
     }
     await desk.reset();
+  },
+);
+
+dbTest(
+  "profile: no phone (cleared by the desk), no email, neither, blocked everywhere, a name of fact words: 200 with the model's summary",
+  async () => {
+    await desk.reset();
+    const token = await tokenFor(agent);
+    // The desk clears the phone number.
+    const cleared = await customer();
+    const patched = await expectJson(
+      await api(`/customers/${cleared.customerId}`, {
+        token,
+        method: "PATCH",
+        body: { phone: null },
+      }),
+      200,
+    );
+    assert.equal(patched.phone, null);
+    const noEmail = await customer({ email: null });
+    const neither = await customer({ phone: null, email: null });
+    const blocked = await customer();
+    for (const channel of ["sms", "whatsapp", "email"]) {
+      await adminSql()`
+        insert into public.consents (customer_id, channel, purpose, status, source)
+        values (${blocked.customerId}, ${channel}, 'service', 'withdrawn', 'web_form')`;
+      await adminSql()`
+        insert into public.suppressions (channel, address, reason, source)
+        values (${channel}, ${channel === "email" ? blocked.email!.toLowerCase() : blocked.phone},
+                'hard_bounce', 'test')`;
+    }
+    // Not in the prompt scan: its name's parts are common words.
+    const named = await deskCustomer({ fullName: "Case Motor" });
+    await adminSql()`
+      insert into public.outstanding_amounts (case_id, installment_number, due_date, amount,
+                                              status)
+      values (${named.caseId}, 12, private.business_date(now()) - 3, 7654300, 'overdue')`;
+    await adminSql()`select * from private.score_lapse_risk(now())`;
+    for (
+      const [what, c, phone, email] of [
+        ["phone cleared", cleared, null, cleared.email],
+        ["no email", noEmail, noEmail.phone, null],
+        ["neither", neither, null, null],
+        ["blocked", blocked, blocked.phone, blocked.email],
+        ["Case Motor", named, named.phone, named.email],
+      ] as const
+    ) {
+      const profile = await profileOf(c.customerId);
+      assert.deepEqual([profile.customer.phone, profile.customer.email], [phone, email], what);
+      assert.equal(profile.ai_summary.source, "model", what);
+      assert.equal(profile.ai_summary.fallback_reason, undefined, what);
+      assert.ok(profile.ai_summary.text.length > 0, what);
+      assert.doesNotMatch(profile.ai_summary.text, /<customer>/, what);
+      assert.equal(profile.risk.open_cases, 1, what);
+    }
+    assert.deepEqual(
+      (await aiRows(agent)).slice(-5).map((row) => [row.outcome, row.source]),
+      Array(5).fill(["ok", "model"]),
+    );
+  },
+);
+
+dbTest(
+  "customers: a lone UTF-16 surrogate in a name or a city is a 422 naming it; nothing changes",
+  async () => {
+    const c = await customer();
+    const token = await tokenFor(agent);
+    for (
+      const [body, path] of [
+        [{ full_name: "Asha \ud800 Verma" }, "full_name"],
+        [{ full_name: "\udfff" }, "full_name"],
+        [{ city: "Chennai\ud83d" }, "city"],
+      ] as const
+    ) {
+      const problem = await expectProblem(
+        await api(`/customers/${c.customerId}`, { token, method: "PATCH", body }),
+        422,
+      );
+      assert.ok(
+        problem.errors.some((e: { path: string }) => e.path === path),
+        `${path}: ${JSON.stringify(problem.errors)}`,
+      );
+    }
+    const [row] = await adminSql()`
+    select full_name, city from public.customers where id = ${c.customerId}`;
+    assert.deepEqual([row.full_name, row.city], [c.fullName, null]);
+    // A well-formed pair (an emoji) is text like any other.
+    const fine = await expectJson(
+      await api(`/customers/${c.customerId}`, {
+        token,
+        method: "PATCH",
+        body: { city: "Chennai \ud83c\udf34" },
+      }),
+      200,
+    );
+    assert.equal(fine.city, "Chennai 🌴");
   },
 );
 

@@ -207,17 +207,28 @@ export const getCustomerProfile = createRoute({
 });
 
 /**
+ * Free text as the desk types it, trimmed, `min` to `max` characters, and well-formed Unicode: a
+ * lone UTF-16 surrogate (`\ud800` in JSON) has no UTF-8 form, and the database would store U+FFFD
+ * in its place.
+ */
+const DeskText = (min: number, max: number) =>
+  z.string().trim().min(min).max(max).refine(
+    (text) => text.isWellFormed(),
+    "must be well-formed Unicode (no lone surrogate)",
+  );
+
+/**
  * The contact details the desk may change: exactly the customer columns granted to
  * `authenticated`. A null clears an optional detail; the phone is stored in E.164.
  */
 export const CustomerChangeSchema = z.object({
-  full_name: z.string().trim().min(1).max(200),
+  full_name: DeskText(1, 200),
   phone: orNull(MobilePhone),
   email: z.email().max(320).nullable(),
   language: z.string().regex(/^[a-z]{2}(-[A-Z]{2})?$/, "an ISO 639-1 code such as en, hi or ta")
     .openapi({ example: "hi" }),
   preferred_channel: orNull(ChannelType),
-  city: z.string().trim().min(1).max(100).nullable(),
+  city: DeskText(1, 100).nullable(),
 }).partial().strict()
   .refine((change) => Object.keys(change).length > 0, "name at least one field to change")
   .openapi("CustomerChange");
