@@ -131,9 +131,15 @@ export interface SubjectFacts {
 /**
  * Reads the subject as the caller. Throws the 404 problem when the case or customer does not
  * exist or row-level security hides it. A customer subject covers their open cases only (none is
- * a valid answer); a case subject covers that case whatever its stage.
+ * a valid answer); a case subject covers that case whatever its stage. With `reach` (default),
+ * the message gate is asked which channels reach the customer (channelBlocks); without it only
+ * missing addresses are known.
  */
-export async function loadSubjectFacts(tx: Tx, subject: AiSubject): Promise<SubjectFacts> {
+export async function loadSubjectFacts(
+  tx: Tx,
+  subject: AiSubject,
+  { reach = true }: { reach?: boolean } = {},
+): Promise<SubjectFacts> {
   let customerId = subject.customer_id;
   if (subject.case_id !== undefined) {
     const [row] = await tx<{ customer_id: string }[]>`
@@ -196,7 +202,7 @@ export async function loadSubjectFacts(tx: Tx, subject: AiSubject): Promise<Subj
   }
      order by r.score desc nulls last, c.due_date, c.id`;
   const open = cases.find((c) => (openStages as readonly string[]).includes(c.stage));
-  customer.blocked = await channelBlocks(tx, customer, open?.case_id ?? null);
+  customer.blocked = await channelBlocks(tx, customer, reach ? open?.case_id ?? null : null);
   return { today: head.today, customer, cases, settings: head.settings };
 }
 

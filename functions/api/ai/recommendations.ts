@@ -53,7 +53,8 @@ function recommendation(
 export const recommend: RouteHandler<typeof recommendPolicies, AppEnv> = async (c) => {
   const subject = c.req.valid("json");
   const claims = c.get("claims");
-  const facts = await asCaller(claims, (tx) => loadSubjectFacts(tx, subject));
+  // The options do not depend on how the customer is reached: the gate is not asked.
+  const facts = await asCaller(claims, (tx) => loadSubjectFacts(tx, subject, { reach: false }));
   const known = { customer: facts.customer.full_name };
   const name = (text: string) => personalise(text, known);
   const candidates = ruleCandidates(facts);
