@@ -2,8 +2,11 @@
 // and streamChat() with the model up, cached, down, slow, malformed (once, twice), refusing,
 // truncated, rate limited by OpenAI, over our budget, over our rate limit, switched off and not
 // configured; each answer's `source` and reason, the ai_requests row it leaves (none pending,
-// exact cost), and no personal data in any prompt the sandbox received. Then redact() alone.
+// exact cost), and no personal data in any prompt the sandbox received; bad AI settings, requests
+// that cannot be built and lone surrogates never break a request. redact() alone:
+// ai_redact.test.ts.
 import assert from "node:assert/strict";
+import OpenAI from "openai";
 import { z } from "zod";
 import { type Config, parseConfig } from "../../functions/_shared/config.ts";
 import {
@@ -12,7 +15,6 @@ import {
   type Assistant,
   createAssistant,
 } from "../../functions/_shared/ai/assistant.ts";
-import { personalise, redact, redactValue } from "../../functions/_shared/ai/redact.ts";
 import type { Claims } from "../../functions/_shared/db.ts";
 import { type Sandbox, startSandbox } from "../../sandbox/mod.ts";
 import { sandboxEnv } from "../../scripts/lib/sandbox_env.ts";
@@ -612,10 +614,32 @@ dbTest("ai: no phone, email, name, PAN or Aadhaar reaches the model, in any prom
       aadhaar: "2345 6789 0123",
       agent: "Farah Khan",
     };
+    // The ways people write them that once reached the model verbatim.
+    const disguised = [
+      "98 12 34 56 78",
+      "98 7654 3210",
+      "987 65 43210",
+      "(981) 234-5678",
+      "+91 (987) 654 3210",
+      "98123/45678",
+      "98123,45678",
+      "９８１２３４５６７８",
+      "98123\u200B45678",
+      "98123\u00AD45678",
+      "৯৮১২৩৪৫৬৭৮",
+      "௯௮௧௨௩௪௫௬௭௮",
+      "९८१२३४५६७८",
+      "2345.6789.0123",
+      "2345  6789  0123",
+      "ABCDE 1234 F",
+      "ABCDE-1234-F",
+      "ab.cd＠example.com",
+      "ef.gh@exam\u200Bple.org",
+    ];
     const note = `${person.name} (${person.hindiName}) called from ${person.phones[0]} and ` +
       `${person.phones[1]}; alt ${person.phones[2]} / ${person.phones[3]}. Mail ${person.email}. ` +
       `PAN ${person.pan}, Aadhaar ${person.aadhaar}. Agent ${person.agent} promised a call. ` +
-      `आशा जी ने कहा कि वह ${person.phones[2]} पर उपलब्ध हैं।`;
+      `आशा जी ने कहा कि वह ${person.phones[2]} पर उपलब्ध हैं। Also: ${disguised.join("; ")}.`;
     const known = { customer: [person.name, person.hindiName], agent: person.agent };
     await ask(world, { note, tags: [note] }, { known });
     await world.control({ failNext: { code: "malformed" } });
@@ -649,9 +673,26 @@ dbTest("ai: no phone, email, name, PAN or Aadhaar reaches the model, in any prom
       "ABCPV1234K",
       "2345 6789 0123",
       "234567890123",
+      ...disguised,
+      "12 34 56 78",
+      "7654",
+      "43210",
+      "5678",
+      "3210",
+      "45678",
+      "6789",
+      "ABCDE",
+      "ab.cd",
+      "ef.gh",
+      "exam",
+      "৯", // a Bengali digit
+      "௯",
+      "९",
     ];
+    // The case's id is in the facts: a UUID may hold any four digits.
+    const ids = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
     for (const prompt of prompts) {
-      const sent = JSON.stringify(prompt.params.messages);
+      const sent = JSON.stringify(prompt.params.messages).replace(ids, "<id>");
       for (const word of forbidden) {
         assert.ok(!sent.includes(word), `"${word}" reached the model: ${sent}`);
       }
@@ -663,7 +704,7 @@ dbTest("ai: no phone, email, name, PAN or Aadhaar reaches the model, in any prom
       assert.ok(all.includes(token), token);
     }
     // What ai_requests keeps is what was sent.
-    const stored = JSON.stringify((await world.rows()).map((r) => r.prompt));
+    const stored = JSON.stringify((await world.rows()).map((r) => r.prompt)).replace(ids, "<id>");
     for (const word of forbidden) assert.ok(!stored.includes(word), word);
   });
 });
@@ -682,66 +723,309 @@ dbTest(
   },
 );
 
-Deno.test("redact: Indian phone numbers in every usual form, and E.164", () => {
-  const phones = [
-    "+91 98101 50461",
-    "+919810150461",
-    "+91-98101-50461",
-    "0091 98101 50461",
-    "(+91) 98101 50461",
-    "91 9810150461",
-    "098101 50461",
-    "09810150461",
-    "9810150461",
-    "98101-50461",
-    "981 015 0461",
-    "9810 150 461",
-    "022 2345 6789",
-    "011-23456789",
-    "+1 415 555 2671",
-    "+44 20 7946 0958",
-    "९८१०१५०४६१",
-  ];
-  for (const phone of phones) {
-    assert.equal(redact(`Call ${phone} today.`), "Call <phone> today.", phone);
+/** Sets app settings while `fn` runs, then puts the values they had back. */
+async function withSettings(
+  values: Record<string, unknown>,
+  fn: () => Promise<void>,
+): Promise<void> {
+  const before = await adminSql()`
+    select key, value from public.app_settings where key = any(${Object.keys(values)}::text[])`;
+  assert.equal(before.length, Object.keys(values).length);
+  try {
+    for (const [key, value] of Object.entries(values)) {
+      await adminSql()`
+        update public.app_settings set value = ${
+        adminSql().json(value as never)
+      } where key = ${key}`;
+    }
+    await fn();
+  } finally {
+    for (const row of before) {
+      await adminSql()`
+        update public.app_settings set value = ${
+        adminSql().json(row.value)
+      } where key = ${row.key}`;
+    }
   }
-  assert.equal(redact("mob9810150461"), "mob<phone>", "letters may touch a number");
-  assert.equal(redact("फ़ोन: +91 98101 50461"), "फ़ोन: <phone>");
-});
+}
 
-Deno.test("redact: Aadhaar, PAN and emails; ids, dates and amounts stay", () => {
-  assert.equal(redact("UID 2345 6789 0123."), "UID <aadhaar>.");
-  assert.equal(redact("UID 2345-6789-0123"), "UID <aadhaar>");
-  assert.equal(redact("UID 234567890123"), "UID <aadhaar>");
-  assert.equal(redact("PAN ABCPV1234K, pan abcpv1234k"), "PAN <pan>, pan <pan>");
-  assert.equal(
-    redact("asha.verma+renew@example.co.in, राम@उदाहरण.भारत"),
-    "<email>, <email>",
-  );
-  const kept = "case 1a2b3c4d-0000-4000-8000-123456789012 due 2026-11-29 premium 1500000 paise, " +
-    "sum insured 60000000, 12 days, NCB 35%, policy TEST/AB12CD34, 29.11.2026";
-  assert.equal(redact(kept), kept);
-  // Numbers in JSON facts are never touched; strings are.
-  assert.deepEqual(
-    redactValue({ amount: 9810150461, note: ["call 9810150461"], nested: { email: "a@b.in" } }),
-    { amount: 9810150461, note: ["call <phone>"], nested: { email: "<email>" } },
-  );
-});
+/** The error lines logged (JSON, on stderr) while `fn` ran. */
+async function loggedErrors(fn: () => Promise<void>): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.map(String).join(" "));
+  try {
+    await fn();
+  } finally {
+    console.error = original;
+  }
+  return lines.map((line) => {
+    try {
+      return JSON.parse(line);
+    } catch {
+      return { raw: line };
+    }
+  });
+}
 
-Deno.test("redact: known names, whole or in parts, any case, Devanagari too; personalise puts the first name back", () => {
-  const known = { customer: ["Mrs. Asha Kumari Verma", "आशा वर्मा"], agent: "Farah Khan" };
-  assert.equal(
-    redact("Asha Kumari Verma spoke to Farah Khan; asha said VERMA family renews.", known),
-    "<customer> spoke to <agent>; <customer> said <customer> family renews.",
-  );
-  assert.equal(redact("आशा वर्मा जी ने भुगतान किया", known), "<customer> जी ने भुगतान किया");
-  assert.equal(redact("Mrs. Verma", known), "Mrs. <customer>", "the honorific is not a name");
-  // A part inside another word is not a name.
-  assert.equal(redact("Ashanti and Vermaland", known), "Ashanti and Vermaland");
-  assert.equal(redact("No names here", {}), "No names here");
-  assert.equal(
-    personalise("Dear <customer>, <agent> here. Call <phone>.", known),
-    "Dear Asha, Farah here. Call <phone>.",
-  );
-  assert.equal(personalise("Dear <customer>", {}), "Dear <customer>");
-});
+dbTest(
+  "ai: bad AI settings are read as their defaults: requests answered, the keys logged, not the values",
+  async () => {
+    await withWorld(async (world) => {
+      const answers: unknown[] = [];
+      const errors = await loggedErrors(() =>
+        withSettings({
+          AI_MODEL: "",
+          AI_RATE_LIMIT_PER_MINUTE: "ten",
+          AI_PRICE_PAISE_PER_1K_TOKENS: { input: "cheap", output: "dear" },
+          AI_MAX_OUTPUT_TOKENS: "lots",
+          AI_CACHE_SECONDS: -5,
+        }, async () => {
+          answers.push(await ask(world));
+          answers.push(await ask(world));
+          answers.push(
+            (await drain(
+              await world.assistant.streamChat({
+                claims: world.claims,
+                caseId: world.caseId,
+                instructions,
+                facts: { stage: "new" },
+                message: "What is due?",
+              }),
+            )).outcome,
+          );
+        })
+      );
+      assert.deepEqual(
+        answers.map((a) => (a as { source: string }).source),
+        ["model", "cache", "model"],
+        "answered, the repeat from the cache (600 s, not -5)",
+      );
+      const sent = await world.prompts();
+      assert.deepEqual(
+        sent.map((p) => [p.params.model, p.params.max_completion_tokens]),
+        [["gpt-4o-mini", 800], ["gpt-4o-mini", 800]],
+        "the default model and token limit",
+      );
+      const rows = await world.rows();
+      assert.deepEqual(rows.map((r) => [r.outcome, r.model]), [
+        ["ok", "gpt-4o-mini"],
+        ["cached", "gpt-4o-mini"],
+        ["ok", "gpt-4o-mini"],
+      ]);
+      assert.equal(rows[0].cost_paise, await expectedCost(rows[0].tokens_in, rows[0].tokens_out));
+      const bad = errors.filter((e) =>
+        e.level === "error" && e.msg === "ai: settings that cannot be read; their defaults are used"
+      );
+      assert.ok(bad.length >= 3, JSON.stringify(errors));
+      assert.deepEqual(bad[0].settings, [
+        "AI_MODEL",
+        "AI_RATE_LIMIT_PER_MINUTE",
+        "AI_PRICE_PAISE_PER_1K_TOKENS",
+        "AI_MAX_OUTPUT_TOKENS",
+        "AI_CACHE_SECONDS",
+      ]);
+      for (const value of ['"ten"', "cheap", "dear", "lots"]) {
+        assert.ok(!JSON.stringify(errors).includes(value), value);
+      }
+      assert.equal((await ask(world, { days_to_expiry: 3 })).source, "model", "and after");
+    });
+  },
+);
+
+dbTest(
+  "ai: a request that cannot be built or admitted is the rules answer (unavailable), logged without the prompt",
+  async () => {
+    await withWorld(async (world) => {
+      const note = "Asha Verma, 9810150461";
+      const answers: unknown[] = [];
+      const errors = await loggedErrors(async () => {
+        // Schemas OpenAI's structured outputs cannot express (zodResponseFormat throws).
+        for (
+          const schema of [
+            z.object({ explanation: z.string().optional() }),
+            z.object({ at: z.date() }),
+          ]
+        ) {
+          answers.push(
+            await world.assistant.askStructured({
+              purpose: "risk_assessment",
+              claims: world.claims,
+              caseId: world.caseId,
+              schema: schema as never,
+              schemaName: "unrepresentable",
+              instructions,
+              facts: { note },
+            }),
+          );
+        }
+        // Facts that are not JSON.
+        answers.push(await ask(world, { amount: 10n, note }));
+        answers.push(
+          await world.assistant.streamChat({
+            claims: world.claims,
+            instructions,
+            facts: { amount: 10n },
+            message: note,
+          }),
+        );
+        // An admission the database refuses (a case id that is not a uuid).
+        answers.push(await ask(world, { note }, { caseId: "case-1" }));
+      });
+      for (const answer of answers) {
+        assert.deepEqual(answer, { source: "rules", reason: "unavailable" });
+      }
+      assert.equal((await world.rows()).length, 0, "no row");
+      assert.equal((await world.prompts()).length, 0, "no call");
+      const logged = errors.filter((e) => e.level === "error").map((e) => e.msg);
+      assert.deepEqual(logged, [
+        ...Array(4).fill("ai: the request could not be built; the rules answer"),
+        "ai: the request could not be admitted; the rules answer",
+      ]);
+      assert.match(JSON.stringify(errors[0]), /unrepresentable/, "names the schema");
+      for (const word of ["Asha", "9810150461"]) {
+        assert.ok(!JSON.stringify(errors).includes(word), word);
+      }
+      assert.equal((await ask(world)).source, "model", "the next request is answered");
+    });
+  },
+);
+
+dbTest(
+  "ai: a customer named like fact words: the facts' codes reach the model unchanged, the prose without the name",
+  async () => {
+    await withWorld(async (world) => {
+      const cases = [{ id: "case_1", product_line: "motor", stage: "payment_pending" }];
+      const answer = await ask(world, {
+        cases,
+        note: "Case Motor asked about the motor policy of case_1",
+      }, { known: { customer: "Case Motor" } });
+      assert.equal(answer.source, "model");
+      const [sent] = await world.prompts();
+      const facts = JSON.parse(sent.params.messages[1].content);
+      assert.deepEqual(facts.cases, cases);
+      assert.equal(facts.note, "<customer> asked about the <customer> policy of case_1");
+    });
+  },
+);
+
+/**
+ * An OpenAI client whose answers are given here (the sandbox cannot send a lone surrogate):
+ * `content` for a structured answer, `pieces` streamed for a chat.
+ */
+function scriptedClient(content: string, pieces: string[]): OpenAI {
+  const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra = {}) =>
+    `data: ${
+      JSON.stringify({
+        id: "c1",
+        object: "chat.completion.chunk",
+        created: 0,
+        model: "gpt-4o-mini",
+        choices: finish === "usage" ? [] : [{ index: 0, delta, finish_reason: finish }],
+        ...extra,
+      })
+    }\n\n`;
+  return new OpenAI({
+    apiKey: "sk-scripted",
+    baseURL: "http://scripted.invalid/v1",
+    maxRetries: 0,
+    fetch: (_url: string | URL | Request, init?: RequestInit) => {
+      const body = JSON.parse(String(init?.body));
+      if (body.stream) {
+        const sse = [
+          chunk({ role: "assistant", content: "" }),
+          ...pieces.map((piece) => chunk({ content: piece })),
+          chunk({}, "stop"),
+          chunk({}, "usage", { usage }),
+          "data: [DONE]\n\n",
+        ].join("");
+        return Promise.resolve(
+          new Response(sse, { headers: { "content-type": "text/event-stream" } }),
+        );
+      }
+      return Promise.resolve(Response.json({
+        id: "c1",
+        object: "chat.completion",
+        created: 0,
+        model: "gpt-4o-mini",
+        choices: [{
+          index: 0,
+          finish_reason: "stop",
+          message: { role: "assistant", content, refusal: null },
+        }],
+        usage,
+      }));
+    },
+  });
+}
+
+dbTest(
+  "ai: lone surrogates in a question or in the model's answer are stored and returned as U+FFFD",
+  async () => {
+    await withWorld(async (world) => {
+      const asked = await ask(world, { note: "hello \ud800", ["key \udc00"]: "x" }, {
+        instructions: `${instructions} \ud83d`,
+      });
+      assert.equal(asked.source, "model", JSON.stringify(asked));
+      const chat = await drain(
+        await world.assistant.streamChat({
+          claims: world.claims,
+          caseId: world.caseId,
+          instructions,
+          facts: { note: "\udfff" },
+          history: [{ role: "agent", content: "earlier \ud800" }],
+          message: "hello \udbff",
+        }),
+      );
+      assert.equal(chat.outcome.source, "model");
+      const sent = (await world.prompts()).flatMap((p) => p.params.messages.map((m) => m.content));
+      assert.equal(sent.length, 6);
+      assert.ok(sent.every((content) => content.isWellFormed()), JSON.stringify(sent));
+      for (
+        const expected of [
+          `${instructions} \uFFFD`,
+          '"note":"hello \uFFFD","key \uFFFD":"x"',
+          '"note":"\uFFFD"',
+          "earlier \uFFFD",
+          "hello \uFFFD",
+        ]
+      ) {
+        assert.ok(sent.some((content) => content.includes(expected)), expected);
+      }
+      const stored = (await world.rows()).flatMap((r) => r.prompt!.map((m) => m.content));
+      assert.deepEqual(stored, sent, "stored as sent");
+
+      // The model answers with lone surrogates: in the structured answer, and in a stream whose
+      // emoji is cut between two pieces.
+      const scripted = createAssistant({
+        config: configFor(world.sandbox),
+        client: scriptedClient(
+          '{"explanation": "x \\ud800", "next_action": "y \\udfff", "urgency": "low"}',
+          ["Due ", "\ud83d", "\ude00 today", " \udc00"],
+        ),
+      });
+      const answer = await ask(world, { days_to_expiry: 4 }, {}, scripted);
+      assert.deepEqual(answer.source === "model" && answer.value, {
+        explanation: "x \uFFFD",
+        next_action: "y \uFFFD",
+        urgency: "low",
+      });
+      const streamed = await drain(
+        await scripted.streamChat({
+          claims: world.claims,
+          caseId: world.caseId,
+          instructions,
+          facts: {},
+          message: "When is it due?",
+        }),
+      );
+      assert.equal(streamed.text, "Due 😀 today \uFFFD");
+      assert.equal(streamed.outcome.source === "model" && streamed.outcome.text, streamed.text);
+      const rows = await world.rows();
+      assert.deepEqual(rows.map((r) => r.outcome), ["ok", "ok", "ok", "ok"]);
+      assert.deepEqual(rows[2].response, answer.source === "model" ? answer.value : null);
+      assert.deepEqual(rows[3].response, { content: "Due 😀 today \uFFFD" });
+    });
+  },
+);

@@ -4,6 +4,8 @@
 //   flag off (ENABLE_AI_ASSISTANT)        → rules / disabled        no row, no call
 //   no OPENAI_API_KEY                     → rules / not_configured  no row, no call
 //   prompt built from the facts, redacted (redact.ts), hashed (model + schema + messages)
+//   cannot be built (a schema OpenAI cannot express, facts not JSON), or the database refuses
+//   the admission for anything but being unreachable  → rules / unavailable, logged as an error
 //   the same prompt answered ok recently  → cache                   row `cached`, no call
 //   over the per-user rate limit          → rules / rate_limited    row `rate_limited`, no call
 //   over the user's day / the month's ₹   → rules / over_budget     row `over_budget`, no call
@@ -16,7 +18,9 @@
 // The checks before the call run in the database (private.ai_cached / ai_admit, under advisory
 // locks: parallel requests overshoot a limit by at most one); the row a call opened is settled
 // whatever happens (private.ai_settle in a finally), with tokens, exact cost, latency and the
-// answer. The SDK retries nothing (maxRetries 0): a second attempt is ours, and only for an
+// answer. The settings come from private.ai_settings(), which reads a bad value as its default
+// (logged here as an error, by key, never by value). Everything stored or returned is
+// well-formed Unicode (a lone surrogate would make the database refuse the JSON). The SDK retries nothing (maxRetries 0): a second attempt is ours, and only for an
 // invalid answer. Answers are asked with `chat.completions.create` and a zodResponseFormat, and
 // parsed here rather than by `chat.completions.parse`, which throws away the usage (the tokens we
 // pay for) of an answer it cannot parse.
@@ -25,10 +29,10 @@ import { zodResponseFormat } from "openai/helpers/zod";
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import type { ZodType } from "zod";
 import { type Config, config as processConfig } from "../config.ts";
-import { asService, type Claims, type Tx } from "../db.ts";
+import { asService, type Claims, DatabaseUnavailable, type Tx } from "../db.ts";
 import { aiPurposes } from "../domain.ts";
 import { log } from "../log.ts";
-import { type KnownPeople, redact, redactValue } from "./redact.ts";
+import { type KnownPeople, redact, redactValue, wellFormed, wellFormedValue } from "./redact.ts";
 
 export type { KnownPeople } from "./redact.ts";
 
@@ -52,7 +56,8 @@ export type FallbackReason = typeof fallbackReasons[number];
  * The assistant did not answer: the caller gives its rule-based answer, with `reason` as its
  * `fallback_reason`. `retryAfterSeconds` comes with rate_limited (until the window frees a place)
  * and over_budget (until the next IST midnight or month); `requestId` is the ai_requests row, when
- * one was written (not for disabled / not_configured).
+ * one was written (not for disabled / not_configured, nor for a request that could not be built
+ * or admitted).
  */
 export interface AiFallback {
   source: "rules";
@@ -172,22 +177,28 @@ type Outcome = "ok" | "invalid" | "refused" | "truncated" | "timeout" | "error";
 /** Thrown inside the admission transaction to undo a cache hit whose answer no longer parses. */
 class StaleCacheHit extends Error {}
 
+/**
+ * The AI settings, read by private.ai_settings(): a bad value is its default there (never an
+ * error), and the keys that were bad are logged here, each request, until an admin fixes them.
+ */
 async function readSettings(tx: Tx): Promise<AiSettings> {
   const [row] = await tx`
-    select coalesce(private.setting('AI_MODEL') #>> '{}', 'gpt-4o-mini') as model,
-           coalesce((private.setting('AI_MAX_OUTPUT_TOKENS') #>> '{}')::integer, 800)
-             as max_output_tokens,
-           coalesce((private.setting('AI_CACHE_SECONDS') #>> '{}')::integer, 600) as cache_seconds,
-           coalesce((private.setting('AI_PRICE_PAISE_PER_1K_TOKENS') ->> 'input')::float8, 0)
-             as price_in,
-           coalesce((private.setting('AI_PRICE_PAISE_PER_1K_TOKENS') ->> 'output')::float8, 0)
-             as price_out`;
+    select model, max_output_tokens, cache_seconds,
+           price_input_paise_per_1k::float8 as price_in,
+           price_output_paise_per_1k::float8 as price_out, defaulted
+      from private.ai_settings()`;
+  if (row.defaulted.length > 0) {
+    log("error", "ai: settings that cannot be read; their defaults are used", {
+      settings: row.defaulted,
+    });
+  }
+  const finite = (value: number, fallback: number) => Number.isFinite(value) ? value : fallback;
   return {
     model: row.model,
     maxOutputTokens: row.max_output_tokens,
     cacheSeconds: row.cache_seconds,
-    pricePaisePer1kIn: row.price_in,
-    pricePaisePer1kOut: row.price_out,
+    pricePaisePer1kIn: finite(row.price_in, 0),
+    pricePaisePer1kOut: finite(row.price_out, 0),
   };
 }
 
@@ -288,14 +299,34 @@ async function admit(request: AdmissionRequest): Promise<Admission> {
       return { kind: "admitted", requestId: row.request_id, settings };
     });
   try {
-    return await run(true);
+    try {
+      return await run(true);
+    } catch (error) {
+      if (!(error instanceof StaleCacheHit)) throw error;
+      log("warn", "ai: a cached answer no longer parses; asking the model", {
+        purpose: request.purpose,
+      });
+      return await run(false);
+    }
   } catch (error) {
-    if (!(error instanceof StaleCacheHit)) throw error;
-    log("warn", "ai: a cached answer no longer parses; asking the model", {
+    if (error instanceof DatabaseUnavailable) throw error;
+    log("error", "ai: the request could not be admitted; the rules answer", {
       purpose: request.purpose,
+      error: errorSummary(error),
     });
-    return await run(false);
+    return { kind: "refused", fallback: { source: "rules", reason: "unavailable" } };
   }
+}
+
+/** An error as the log may show it: its class, SQLSTATE and message (no detail, no data). */
+function errorSummary(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { name: typeof error };
+  const code = (error as { code?: unknown }).code;
+  return {
+    name: error.name,
+    ...(typeof code === "string" ? { code } : {}),
+    message: error.message.slice(0, 200),
+  };
 }
 
 interface Settlement {
@@ -316,7 +347,7 @@ async function settle(requestId: string, s: Settlement, purpose: AiPurpose): Pro
                                   ${Math.round(s.tokensOut)}::integer,
                                   ${Math.round(s.latencyMs)}::integer, ${s.attempts}::integer,
                                   ${
-        s.response === null ? null : tx.json(s.response as never)
+        s.response === null ? null : tx.json(wellFormedValue(s.response) as never)
       }::jsonb)`
     );
   } catch (error) {
@@ -356,6 +387,20 @@ function validationProblem<T>(
 }
 
 /**
+ * The fallback when a request cannot even be built (a schema OpenAI's structured outputs cannot
+ * express, facts that are not JSON): the rules answer (`unavailable`), logged as an error for
+ * whoever wrote the consumer. Neither the facts nor the prompt are logged.
+ */
+function unbuildable(purpose: AiPurpose, error: unknown, schemaName?: string): AiFallback {
+  log("error", "ai: the request could not be built; the rules answer", {
+    purpose,
+    ...(schemaName ? { schemaName } : {}),
+    error: errorSummary(error),
+  });
+  return { source: "rules", reason: "unavailable" };
+}
+
+/**
  * An assistant on a given configuration and client (tests build their own); askStructured() and
  * streamChat() below use one on the process's configuration.
  */
@@ -383,11 +428,17 @@ export function createAssistant(deps: AssistantDeps = {}): Assistant {
     if (closed) return closed;
     const caller = callerOf(options.claims);
     const known = options.known ?? {};
-    const format = zodResponseFormat(options.schema as never, options.schemaName);
-    const messages: ChatCompletionMessageParam[] = [
-      { role: "system", content: redact(options.instructions, known) },
-      { role: "user", content: JSON.stringify(redactValue(options.facts, known)) },
-    ];
+    let format: ReturnType<typeof zodResponseFormat>;
+    let messages: ChatCompletionMessageParam[];
+    try {
+      format = zodResponseFormat(options.schema as never, options.schemaName);
+      messages = [
+        { role: "system", content: redact(options.instructions, known) },
+        { role: "user", content: JSON.stringify(redactValue(options.facts, known)) },
+      ];
+    } catch (error) {
+      return unbuildable(options.purpose, error, options.schemaName);
+    }
     const parse = (value: unknown): T | null => {
       const parsed = options.schema.safeParse(value);
       if (!parsed.success) return null;
@@ -471,7 +522,7 @@ export function createAssistant(deps: AssistantDeps = {}): Assistant {
         } else {
           let json: unknown;
           try {
-            json = JSON.parse(content);
+            json = wellFormedValue(JSON.parse(content));
           } catch {
             problem = "not JSON";
           }
@@ -514,19 +565,24 @@ export function createAssistant(deps: AssistantDeps = {}): Assistant {
     const caller = callerOf(options.claims);
     const purpose = options.purpose ?? "chat";
     const known = options.known ?? {};
-    const messages: ChatCompletionMessageParam[] = [
-      { role: "system", content: redact(options.instructions, known) },
-      {
-        role: "system",
-        content: `Facts (JSON): ${JSON.stringify(redactValue(options.facts, known))}`,
-      },
-      ...(options.history ?? []).map((turn): ChatCompletionMessageParam =>
-        turn.role === "assistant"
-          ? { role: "assistant", content: redact(turn.content, known) }
-          : { role: "user", content: redact(turn.content, known) }
-      ),
-      { role: "user", content: redact(options.message, known) },
-    ];
+    let messages: ChatCompletionMessageParam[];
+    try {
+      messages = [
+        { role: "system", content: redact(options.instructions, known) },
+        {
+          role: "system",
+          content: `Facts (JSON): ${JSON.stringify(redactValue(options.facts, known))}`,
+        },
+        ...(options.history ?? []).map((turn): ChatCompletionMessageParam =>
+          turn.role === "assistant"
+            ? { role: "assistant", content: redact(turn.content, known) }
+            : { role: "user", content: redact(turn.content, known) }
+        ),
+        { role: "user", content: redact(options.message, known) },
+      ];
+    } catch (error) {
+      return unbuildable(purpose, error);
+    }
     const admission = await admit({
       purpose,
       caller,
@@ -576,6 +632,7 @@ export function createAssistant(deps: AssistantDeps = {}): Assistant {
 
     async function* deltas(): AsyncGenerator<string, void, undefined> {
       let text = "";
+      let held = "";
       let refusal = "";
       let finish: string | null = null;
       let usage: { prompt_tokens: number; completion_tokens: number } | null = null;
@@ -599,11 +656,26 @@ export function createAssistant(deps: AssistantDeps = {}): Assistant {
           if (!choice) continue;
           if (choice.delta?.refusal) refusal += choice.delta.refusal;
           if (choice.finish_reason) finish = choice.finish_reason;
-          const piece = choice.delta?.content;
+          let piece = choice.delta?.content;
           if (piece && !refusal) {
-            text += piece;
-            yield piece;
+            // A surrogate pair cut between two pieces is joined; a lone half becomes U+FFFD.
+            piece = held + piece;
+            held = "";
+            const last = piece.charCodeAt(piece.length - 1);
+            if (last >= 0xD800 && last <= 0xDBFF) {
+              held = piece.slice(-1);
+              piece = piece.slice(0, -1);
+            }
+            piece = wellFormed(piece);
+            if (piece) {
+              text += piece;
+              yield piece;
+            }
           }
+        }
+        if (held) {
+          text += "\uFFFD";
+          yield "\uFFFD";
         }
         outcome = refusal || finish === "content_filter"
           ? "refused"
@@ -663,8 +735,10 @@ function assistant(): Assistant {
  * the guard rails: the flag, the key, the cache, the rate limit and budgets (private.ai_admit),
  * one retry of an invalid answer, the timeout. Resolves to `{ source: "model" | "cache", value,
  * requestId }` or `{ source: "rules", reason, retryAfterSeconds?, requestId? }`; never rejects
- * for the model's failures (only when the database is unavailable: DatabaseUnavailable, a 503, or
- * when `claims` has no `sub`). Every ai_requests row it opens is settled.
+ * for the model's failures, bad AI settings, a schema OpenAI cannot express or facts that are not
+ * JSON (those are rules / unavailable, logged as errors); only when the database is unreachable
+ * (DatabaseUnavailable, a 503) or `claims` has no `sub`. Every ai_requests row it opens is
+ * settled.
  */
 export function askStructured<T>(options: AskStructuredOptions<T>): Promise<AiAnswer<T>> {
   return assistant().askStructured(options);
@@ -674,8 +748,10 @@ export function askStructured<T>(options: AskStructuredOptions<T>): Promise<AiAn
  * Starts a streamed chat answer (`stream: true` with usage) under the same guard rails (no cache,
  * no retry). Resolves to a ChatStream, whose `deltas` yield the answer's text and whose `result`
  * says how it ended, or to a fallback before any call (disabled, not_configured, rate_limited,
- * over_budget, or the call refused at once: unavailable / timeout). Iterate `deltas` to its end
- * or break out of it: that settles the row.
+ * over_budget, or the call refused at once: unavailable / timeout; unavailable too when the
+ * request cannot be built or admitted, as askStructured). Never rejects but as askStructured.
+ * The deltas are well-formed Unicode. Iterate `deltas` to its end or break out of it: that
+ * settles the row.
  */
 export function streamChat(options: StreamChatOptions): Promise<ChatReply> {
   return assistant().streamChat(options);
