@@ -911,9 +911,10 @@ dbTest(
 
 /**
  * An OpenAI client whose answers are given here (the sandbox cannot send a lone surrogate):
- * `content` for a structured answer, `pieces` streamed for a chat.
+ * `content` for a structured answer, `pieces` streamed for a chat; with `stallAfter`, the stream
+ * falls silent after that many pieces, the connection open, until the request is aborted.
  */
-function scriptedClient(content: string, pieces: string[]): OpenAI {
+function scriptedClient(content: string, pieces: string[], stallAfter?: number): OpenAI {
   const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
   const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra = {}) =>
     `data: ${
@@ -933,13 +934,24 @@ function scriptedClient(content: string, pieces: string[]): OpenAI {
     fetch: (_url: string | URL | Request, init?: RequestInit) => {
       const body = JSON.parse(String(init?.body));
       if (body.stream) {
-        const sse = [
+        const events = [
           chunk({ role: "assistant", content: "" }),
           ...pieces.map((piece) => chunk({ content: piece })),
           chunk({}, "stop"),
           chunk({}, "usage", { usage }),
           "data: [DONE]\n\n",
-        ].join("");
+        ];
+        const sse = new ReadableStream<Uint8Array>({
+          start(controller) {
+            const sent = stallAfter === undefined ? events : events.slice(0, 1 + stallAfter);
+            for (const event of sent) controller.enqueue(new TextEncoder().encode(event));
+            if (stallAfter === undefined) return controller.close();
+            // As fetch does: the body fails when the request is aborted.
+            init?.signal?.addEventListener("abort", () => {
+              controller.error(new DOMException("The signal has been aborted", "AbortError"));
+            });
+          },
+        });
         return Promise.resolve(
           new Response(sse, { headers: { "content-type": "text/event-stream" } }),
         );
@@ -1026,6 +1038,35 @@ dbTest(
       assert.deepEqual(rows.map((r) => r.outcome), ["ok", "ok", "ok", "ok"]);
       assert.deepEqual(rows[2].response, answer.source === "model" ? answer.value : null);
       assert.deepEqual(rows[3].response, { content: "Due 😀 today \uFFFD" });
+    });
+  },
+);
+
+dbTest(
+  "ai chat: a model silent midway past AI_TIMEOUT_MS ends as a timeout, not as an answer",
+  async () => {
+    await withWorld(async (world) => {
+      const stalling = createAssistant({
+        config: configFor(world.sandbox, { AI_TIMEOUT_MS: "300" }),
+        client: scriptedClient("", ["It is due ", "on the 1st."], 1),
+      });
+      const started = Date.now();
+      const reply = await drain(
+        await stalling.streamChat({
+          claims: world.claims,
+          caseId: world.caseId,
+          instructions,
+          facts: { due: "2026-12-01" },
+          message: "When is it due?",
+        }),
+      );
+      assert.ok(Date.now() - started < 3000, `${Date.now() - started} ms`);
+      assert.equal(reply.text, "It is due ", "the piece before the silence was streamed");
+      assert.equal(reply.outcome.source === "rules" && reply.outcome.reason, "timeout");
+      const [row] = await world.rows();
+      assert.equal(reply.outcome.source === "rules" && reply.outcome.requestId, row.id);
+      assert.deepEqual([row.outcome, row.source], ["timeout", "rules"]);
+      assert.equal((row.response as { content: string }).content, "It is due ");
     });
   },
 );

@@ -673,17 +673,23 @@ export function createAssistant(deps: AssistantDeps = {}): Assistant {
             }
           }
         }
-        if (held) {
-          text += "\uFFFD";
-          yield "\uFFFD";
+        if (timedOut) {
+          // Our idle timer aborted the stream: the SDK ends the iteration quietly when its
+          // signal aborts, so the loop ends as if the answer were complete. It is not.
+          outcome = "timeout";
+        } else {
+          if (held) {
+            text += "\uFFFD";
+            yield "\uFFFD";
+          }
+          outcome = refusal || finish === "content_filter"
+            ? "refused"
+            : finish === "length"
+            ? "truncated"
+            : text.length > 0
+            ? "ok"
+            : "invalid";
         }
-        outcome = refusal || finish === "content_filter"
-          ? "refused"
-          : finish === "length"
-          ? "truncated"
-          : text.length > 0
-          ? "ok"
-          : "invalid";
       } catch (error) {
         failure = error;
         outcome = timedOut || isTimeout(error) ? "timeout" : "error";
