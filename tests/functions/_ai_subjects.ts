@@ -32,6 +32,7 @@ export async function startAssistant(): Promise<{ sandbox: Sandbox; close(): Pro
   return {
     sandbox,
     close: async () => {
+      await parkFreshAgents();
       await sandbox.close();
       await closeDb();
       for (const name of assistantVariables) Deno.env.delete(name);
@@ -47,6 +48,33 @@ export async function freshAgent(node = "DEL_CP_HEALTH"): Promise<string> {
   const identifier = `ai_${crypto.randomUUID().slice(0, 8)}`;
   await adminSql()`select tests.create_user(${identifier}, 'agent', ${node})`;
   return `${identifier}@tests.py360.test`;
+}
+
+/**
+ * Moves every agent freshAgent() made (and so their cases) to a team of its own outside the demo
+ * organisation, so that the tests reading the demo hierarchy (a branch's agents, a team's cases)
+ * find it as seeded whichever test file ran first.
+ */
+async function parkFreshAgents(): Promise<void> {
+  await adminSql().begin(async (tx) => {
+    let parent: string | null = null;
+    for (
+      const [level, code] of [["zone", "TESTS"], ["region", "TESTS_R"], ["branch", "TESTS_B"], [
+        "team",
+        "TESTS_AI_PARKED",
+      ]]
+    ) {
+      const [node]: { id: string }[] = await tx`
+        insert into public.hierarchy_nodes (parent_id, level, code, name)
+        values (${parent}, ${level}::public.hierarchy_level, ${code}, ${`Parked test agents (${level})`})
+        on conflict (code) do update set name = excluded.name
+        returning id`;
+      parent = node.id;
+    }
+    await tx`
+      update public.profiles set node_id = ${parent}
+       where email like 'ai\_%@tests.py360.test' and node_id is distinct from ${parent}`;
+  });
 }
 
 /** The ai_requests rows of a user (by email), oldest first. */

@@ -94,6 +94,8 @@ dbTest(
     // Every third case scored, with scores that tie in pairs so the due-date tiebreak shows.
     const scored = mine.filter((_, i) => i % 3 === 0);
     assert.ok(scored.length >= 4, "the demo book gives Arjun cases to score");
+    // Only these scores: a scoring run of another test may have scored every open case.
+    await adminSql()`delete from public.case_risk_scores where case_id = any(${mine}::uuid[])`;
     await adminSql()`
       insert into public.case_risk_scores (case_id, as_of, model_version, score, band, reasons)
       select id, now(), 'test-sort', score,
