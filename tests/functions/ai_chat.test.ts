@@ -684,16 +684,11 @@ dbTest(
   },
 );
 
-// Ignored until the assistant core reports a timeout midway: when its idle timer aborts the
-// stream, the openai SDK ends the iteration without an error (it treats its own signal's abort as
-// the caller's wish to stop), so streamChat's deltas() computes the outcome as `ok` with the text
-// so far (functions/_shared/ai/assistant.ts, owned by the core: it needs `if (timedOut) outcome =
-// "timeout"` after the loop). Then the chat stores the partial text as a model answer. The chat's
-// side (discard, then the rules answer) is the same as for the cut and lost answers below.
+// When the assistant's idle timer aborts a stream, the openai SDK ends the iteration without an
+// error; the core reports it as a timeout, and the chat discards the partial text.
 Deno.test({
   name:
     "ai chat: a model silent midway past the timeout is discarded; the rules answer follows (timeout)",
-  ignore: true,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
