@@ -206,11 +206,11 @@ export const VendorCode = z.string().regex(/^[a-z][a-z0-9_]{1,40}$/).openapi({
 });
 
 /** Someone named on a row: a case's assignee. */
-export const PersonRef = z.object({ id: z.uuid(), full_name: z.string() }).openapi("PersonRef");
+export const PersonRef = z.object({ id: z.guid(), full_name: z.string() }).openapi("PersonRef");
 
 /** A policy term as the desk reads it. Amounts in paise, dates are the term's IST days. */
 export const PolicySchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   policy_number: z.string().openapi({ example: "MOT/2026/000123" }),
   product_line: ProductLine,
   insurer: z.string(),
@@ -225,7 +225,7 @@ export const PolicySchema = z.object({
 
 /** A customer's contact details, as every route that names a customer in full returns them. */
 export const CustomerSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   full_name: z.string(),
   phone: z.string().nullable().openapi({
     example: "+919812345678",

@@ -46,4 +46,4 @@ export const commonProblems = {
 
 /** A uuid path parameter `name` for createRoute's `request.params`. */
 export const uuidParam = (name: string, description: string) =>
-  z.uuid().openapi({ param: { name, in: "path" }, description });
+  z.guid().openapi({ param: { name, in: "path" }, description });

@@ -143,6 +143,46 @@ dbTest(
   },
 );
 
+dbTest(
+  "cases: ids that are not RFC 4122 uuids (the synthetic book's md5 ids) page and read like any",
+  async () => {
+    const tag = crypto.randomUUID().slice(0, 8).toUpperCase();
+    const [{ id }] = await adminSql()`
+      with agent as (select id from public.profiles where email = ${kavya}),
+      customer as (
+        insert into public.customers (full_name) values (${"Md5 Customer " + tag}) returning id
+      ),
+      policy as (
+        insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
+                                     premium, sum_insured, start_date, end_date)
+        select ${"MD5/" + tag}, 'motor', 'Test General', customer.id, agent.id, 1500000, 60000000,
+               today.d - 340, today.d + 25
+          from customer, agent, (select private.business_date(now()) as d) today
+        returning id, customer_id, agent_id, end_date
+      )
+      insert into public.renewal_cases (id, policy_id, customer_id, assignee_id, due_date,
+                                        grace_end)
+      select overlay(md5(${tag}) placing '0' from 13 for 1)::uuid, id, customer_id, agent_id,
+             end_date, end_date
+        from policy
+      returning id`;
+    assert.match(id, /^.{14}0/, "version 0: not an RFC 9562 uuid");
+    const token = await tokenFor(kavya);
+    assert.equal((await expectJson(await api(`/cases/${id}`, { token }), 200)).id, id);
+    for (const sort of ["due_date", "risk"]) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const query: string = `/cases?sort=${sort}&limit=1${cursor ? `&cursor=${cursor}` : ""}`;
+        const page = await expectJson(await api(query, { token }), 200);
+        seen.push(...page.data.map((row: { id: string }) => row.id));
+        cursor = page.next_cursor;
+      } while (cursor);
+      assert.deepEqual(seen.sort(), await idsOf(kavya), `every page of the ${sort} order`);
+    }
+  },
+);
+
 dbTest("cases: a branch manager sees their branch; a zone manager sees the zone", async () => {
   const cp = await allCases("/cases", await tokenFor("cp.manager@py360.test"));
   const cpAgents = new Set(cp.map((row) => row.assignee.full_name));

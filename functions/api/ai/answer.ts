@@ -36,7 +36,7 @@ export const provenanceFields = {
       "off, not configured, over budget, failed, slow, invalid); absent when there was " +
       "nothing to ask it (no open case, no option)",
   }),
-  ai_request_id: z.uuid().nullable().openapi({
+  ai_request_id: z.guid().nullable().openapi({
     description: "The public.ai_requests row of this answer: the model's or cache's, or the " +
       "failed or refused request's; null when no request was made (the assistant is off, not " +
       "configured, or had nothing to answer)",

@@ -25,7 +25,7 @@ export function hasVisibleText(text: string): boolean {
 
 /** POST /ai/chat's body: the case and what the agent asks about it, nothing else. */
 export const ChatRequestSchema = z.strictObject({
-  case_id: z.uuid().openapi({ description: "The renewal case the conversation is about" }),
+  case_id: z.guid().openapi({ description: "The renewal case the conversation is about" }),
   message: z.string().min(1).max(maxChatMessageLength)
     // A lone UTF-16 surrogate has no UTF-8 form: the database would refuse it (22P02).
     .refine((text) => text.isWellFormed(), "must be well-formed Unicode (no lone surrogate)")
@@ -58,7 +58,7 @@ export const ChatDiscardSchema = z.object({
 
 /** The data of the closing `event: done`: the stored answer and where it came from. */
 export const ChatDoneSchema = z.object({
-  message_id: z.uuid().openapi({ description: "The stored answer (public.ai_chat_messages)" }),
+  message_id: z.guid().openapi({ description: "The stored answer (public.ai_chat_messages)" }),
   source: z.enum(["model", "rules"]).openapi({
     description: "model: the assistant's answer; rules: a factual summary of the case built " +
       "without the model (fallback_reason says why)",
@@ -121,7 +121,7 @@ export const postChat = createRoute({
 
 /** One stored message of the caller's conversation about a case. */
 export const ChatMessageSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   role: z.enum(["agent", "assistant"]).openapi({
     description: "agent: what the caller typed (as typed); assistant: the answer they got " +
       "(the rules' answer when the model's failed midway)",

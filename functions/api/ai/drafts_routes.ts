@@ -29,7 +29,7 @@ export type DraftIntent = typeof draftIntents[number];
 
 /** The body of POST /ai/drafts. */
 export const DraftRequestSchema = z.object({
-  case_id: z.uuid(),
+  case_id: z.guid(),
   intent: z.enum(draftIntents).openapi({
     description: "What the message is for: reminder (renewal due, or expired), payment_link " +
       "(the case's open payment link), grace_warning (in the grace period), ncb_at_risk (motor " +
@@ -53,8 +53,8 @@ export const DraftRequestSchema = z.object({
 
 /** A draft, ready for POST /messages, with its lint and where its words came from. */
 export const DraftSchema = z.object({
-  case_id: z.uuid(),
-  customer_id: z.uuid(),
+  case_id: z.guid(),
+  customer_id: z.guid(),
   intent: z.enum(draftIntents),
   channel: MessageChannel,
   channel_reason: z.string().openapi({

@@ -23,7 +23,7 @@ export const CitedFactSchema = z.object({
 
 /** One renewal option for one case. */
 export const RecommendationSchema = z.object({
-  case_id: z.uuid(),
+  case_id: z.guid(),
   case_number: z.string().openapi({ example: "RC-2026-000123" }),
   option: z.enum(recommendationOptions).openapi({
     description: "keep: renew as it is; switch_to_annual: pay yearly instead of in " +
@@ -47,7 +47,7 @@ export const RecommendationSchema = z.object({
 
 /** The answer of POST /ai/policy-recommendations. */
 export const PolicyRecommendationsSchema = z.object({
-  customer_id: z.uuid(),
+  customer_id: z.guid(),
   summary: z.string(),
   recommendations: z.array(RecommendationSchema).openapi({
     description: "Best first; empty when there is no open case",

@@ -18,7 +18,7 @@ export const WordedRiskReasonSchema = RiskReasonSchema.extend({
 
 /** One case's stored score, its reasons worded by rules. */
 export const CaseRiskAssessmentSchema = z.object({
-  case_id: z.uuid(),
+  case_id: z.guid(),
   case_number: z.string().openapi({ example: "RC-2026-000123" }),
   stage: CaseStage,
   product_line: ProductLine,
@@ -39,7 +39,7 @@ export const CaseRiskAssessmentSchema = z.object({
 
 /** What the agent should do next, about which case, by which means. */
 export const NextBestActionSchema = z.object({
-  case_id: z.uuid().nullable().openapi({ description: "null when there is no case to act on" }),
+  case_id: z.guid().nullable().openapi({ description: "null when there is no case to act on" }),
   action: z.enum(nextActions),
   channel: z.enum(actionChannels).nullable(),
   text: z.string().openapi({
@@ -49,7 +49,7 @@ export const NextBestActionSchema = z.object({
 
 /** The answer of POST /ai/risk-assessment. */
 export const RiskAssessmentSchema = z.object({
-  customer_id: z.uuid(),
+  customer_id: z.guid(),
   cases: z.array(CaseRiskAssessmentSchema).openapi({
     description: "The case asked about, or the customer's open cases, highest risk first",
   }),

@@ -4,8 +4,8 @@ import { z } from "@hono/zod-openapi";
 
 /** `{case_id}` or `{customer_id}`, exactly one, and no other member. */
 export const AiSubjectSchema = z.strictObject({
-  case_id: z.uuid().optional().openapi({ description: "One renewal case" }),
-  customer_id: z.uuid().optional().openapi({
+  case_id: z.guid().optional().openapi({ description: "One renewal case" }),
+  customer_id: z.guid().optional().openapi({
     description: "A customer: the answer covers their open renewal cases",
   }),
 }).refine(

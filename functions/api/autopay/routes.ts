@@ -18,7 +18,7 @@ const razorpayProblems = {
 
 /** A case's autopay mandate: the subscription, its schedule and the notices sent. */
 export const MandateSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   subscription_id: orNull(z.string()).openapi({ example: "sub_00000000000001" }),
   short_url: orNull(z.string()).openapi({
     description: "Razorpay's page where the customer authorises the mandate; send it to them",
@@ -43,10 +43,10 @@ export const MandateSchema = z.object({
     description: "Why a debit was paused: notice_missing, notice_not_sent, notice_undelivered",
   }),
   notices: z.array(z.object({
-    installment_id: z.uuid(),
+    installment_id: z.guid(),
     amount: Paise,
     charge_at: DateTime,
-    message_id: orNull(z.uuid()),
+    message_id: orNull(z.guid()),
     created_at: DateTime,
   })),
   reused: z.boolean().optional(),

@@ -103,7 +103,7 @@ const SpreadSchema = z.object({
 
 /** An A/B variant: a template and its share of the audience. */
 export const CampaignVariantSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   code: z.string().openapi({ example: "A", description: "The first by code is the control" }),
   template_code: z.string(),
   weight: z.number().int().openapi({ description: "Share of the audience, percent" }),
@@ -111,7 +111,7 @@ export const CampaignVariantSchema = z.object({
 
 /** A follow-up step of the flow (the campaign's own message is step 1). */
 export const CampaignStepSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   position: z.number().int().openapi({ description: "2, 3, ...: order in the flow" }),
   channel: MessageChannel,
   template_code: z.string(),
@@ -123,12 +123,12 @@ export const CampaignStepSchema = z.object({
 
 /** What every campaign answer carries. */
 const campaignFields = {
-  id: z.uuid(),
+  id: z.guid(),
   name: z.string(),
-  scope_node_id: z.uuid().openapi({
+  scope_node_id: z.guid().openapi({
     description: "The hierarchy node whose subtree the audience is drawn from",
   }),
-  created_by: orNull(z.uuid()).openapi({ description: "Who created it (a user id)" }),
+  created_by: orNull(z.guid()).openapi({ description: "Who created it (a user id)" }),
   channel: MessageChannel,
   purpose: ConsentPurpose,
   template_code: orNull(z.string()).openapi({ description: "Null when it has variants" }),
@@ -207,7 +207,7 @@ const StepInput = z.strictObject({
 /** The body of POST /campaigns. */
 export const CampaignCreateSchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
-  scope_node_id: z.uuid().optional().openapi({
+  scope_node_id: z.guid().optional().openapi({
     description: "Default: the caller's own hierarchy node (an admin without one must name it)",
   }),
   channel: MessageChannel,

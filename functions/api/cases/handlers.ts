@@ -10,8 +10,8 @@ import { type CaseSortKey, caseSortKey, findCase, listCasePage } from "./queries
 import type { CaseSort, getCase, listCases, patchCase } from "./routes.ts";
 
 const Cursor = z.union([
-  z.tuple([z.iso.date(), z.uuid()]),
-  z.tuple([z.number().int().min(0).max(101), z.iso.date(), z.uuid()]),
+  z.tuple([z.iso.date(), z.guid()]),
+  z.tuple([z.number().int().min(0).max(101), z.iso.date(), z.guid()]),
 ]);
 
 function encodeCursor(key: CaseSortKey): string {

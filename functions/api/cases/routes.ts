@@ -45,7 +45,7 @@ export const CaseRiskSchema = z.object({
 
 /** A case as the list shows it: due dates are IST business days, the premium in paise. */
 export const CaseSummarySchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   case_number: z.string().openapi({ example: "RC-2026-000123" }),
   stage: CaseStage,
   priority: CasePriority,
@@ -92,10 +92,10 @@ export const CaseListQuery = z.object({
     example: "new,contacted",
     description: "Only these stages (comma-separated)",
   }),
-  assignee: z.union([z.literal("me"), z.uuid()]).optional().openapi({
+  assignee: z.union([z.literal("me"), z.guid()]).optional().openapi({
     description: "A profile id, or `me`",
   }),
-  node: z.uuid().optional().openapi({
+  node: z.guid().optional().openapi({
     description: "Only cases whose assignee sits in this node's subtree",
   }),
   due_from: IsoDate.optional(),
@@ -156,7 +156,7 @@ export const getCase = createRoute({
 /** What the desk may change on a case: the columns granted to `authenticated`, no more. */
 export const CasePatchSchema = z.object({
   stage: CaseStage.optional(),
-  assignee_id: z.uuid().optional(),
+  assignee_id: z.guid().optional(),
   priority: CasePriority.optional(),
   lost_reason: z.string().trim().min(3).max(500).optional().openapi({
     description: "Required when moving to lost or not_taken",

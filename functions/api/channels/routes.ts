@@ -25,7 +25,7 @@ const PaiseRate = z.string().regex(
 
 /** A channel as configured. */
 export const ChannelSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   type: ChannelType,
   name: z.string(),
   provider: VendorCode,

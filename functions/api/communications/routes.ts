@@ -8,9 +8,9 @@ import { periodFields } from "./period.ts";
 
 /** A message's delivery state: its status, each status's time, and its last error. */
 export const DeliveryStatusSchema = z.object({
-  id: z.uuid(),
-  customer_id: z.uuid(),
-  case_id: z.uuid().nullable(),
+  id: z.guid(),
+  customer_id: z.guid(),
+  case_id: z.guid().nullable(),
   channel: MessageChannel,
   status: MessageStatus,
   provider: z.string().nullable().openapi({ description: "Vendor of the last attempt" }),
@@ -43,8 +43,8 @@ const statusList = new RegExp(
 
 /** The filters and keyset cursor of GET /communications/delivery-status. */
 export const DeliveryStatusQuery = z.object({
-  case_id: z.uuid().optional(),
-  customer_id: z.uuid().optional(),
+  case_id: z.guid().optional(),
+  customer_id: z.guid().optional(),
   channel: MessageChannel.optional(),
   status: z.string().regex(statusList, "a comma-separated list of message statuses").optional()
     .openapi({ example: "failed,undeliverable", description: "Only these statuses" }),
@@ -77,7 +77,7 @@ export const getDeliveryStatus = createRoute({
 
 /** The ids of POST /communications/bulk-status. */
 export const BulkStatusSchema = z.object({
-  ids: z.array(z.uuid()).min(1).max(1000).openapi({ description: "Message ids, up to 1,000" }),
+  ids: z.array(z.guid()).min(1).max(1000).openapi({ description: "Message ids, up to 1,000" }),
 }).strict().openapi("BulkStatusRequest");
 
 /** Each id asked for, with its status or `unknown`. */

@@ -59,7 +59,7 @@ export const ProfileRiskSchema = z.object({
   highest_score: z.number().int().min(0).max(100).nullable(),
   highest_band: z.enum(["low", "medium", "high"]).nullable(),
   cases: z.array(CaseRiskSchema.extend({
-    case_id: z.uuid(),
+    case_id: z.guid(),
     case_number: z.string(),
     stage: CaseStage,
   })).openapi({ description: "Each scored open case, highest score first" }),
@@ -117,9 +117,9 @@ export const CustomerProfileSchema = z.object({
   customer: CustomerSchema,
   policies: z.array(PolicySchema),
   cases: z.array(z.object({
-    id: z.uuid(),
+    id: z.guid(),
     case_number: z.string(),
-    policy_id: z.uuid(),
+    policy_id: z.guid(),
     stage: CaseStage,
     priority: CasePriority,
     due_date: IsoDate,

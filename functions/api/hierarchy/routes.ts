@@ -12,8 +12,8 @@ import {
 
 /** A node of the organisation tree; `path` is its ltree path of codes from the zone down. */
 export const NodeSchema = z.object({
-  id: z.uuid(),
-  parent_id: z.uuid().nullable(),
+  id: z.guid(),
+  parent_id: z.guid().nullable(),
   level: HierarchyLevel,
   code: z.string().openapi({ example: "DEL_CP" }),
   name: z.string().openapi({ example: "Connaught Place" }),
@@ -36,7 +36,7 @@ const Name = z.string().trim().min(1).max(200);
 
 /** A node to add: the columns `authenticated` may insert. */
 export const NewNodeSchema = z.object({
-  parent_id: z.uuid().nullable().openapi({ description: "null for a zone" }),
+  parent_id: z.guid().nullable().openapi({ description: "null for a zone" }),
   level: HierarchyLevel,
   code: Code,
   name: Name,
@@ -44,7 +44,7 @@ export const NewNodeSchema = z.object({
 
 /** A change to a node: the columns `authenticated` may update. */
 export const NodeChangeSchema = z.object({
-  parent_id: z.uuid().optional().openapi({ description: "Move the node (and its subtree)" }),
+  parent_id: z.guid().optional().openapi({ description: "Move the node (and its subtree)" }),
   code: Code.optional(),
   name: Name.optional(),
   active: z.boolean().optional(),
@@ -53,12 +53,12 @@ export const NodeChangeSchema = z.object({
 
 /** A person in a node's subtree. */
 export const MemberSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   full_name: z.string(),
   email: z.string(),
   role: AppRole,
   active: z.boolean(),
-  node: z.object({ id: z.uuid(), code: z.string(), name: z.string() }),
+  node: z.object({ id: z.guid(), code: z.string(), name: z.string() }),
 }).openapi("HierarchyMember");
 
 const NodeIdParams = z.object({ nodeId: uuidParam("nodeId", "Hierarchy node id") });

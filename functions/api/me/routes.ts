@@ -5,7 +5,7 @@ import { commonProblems, json, problem, signedIn } from "../../_shared/schemas.t
 
 /** Where a person sits in the organisation. */
 export const NodeRefSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   code: z.string(),
   name: z.string(),
   level: HierarchyLevel,
@@ -14,7 +14,7 @@ export const NodeRefSchema = z.object({
 
 /** A signed-in user's profile. */
 export const ProfileSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   email: z.string(),
   full_name: z.string(),
   role: AppRole,

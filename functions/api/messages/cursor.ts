@@ -11,7 +11,7 @@ export type MessageCursor = [createdAt: string, id: string];
 
 const Cursor = z.tuple([
   z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
-  z.uuid(),
+  z.guid(),
 ]);
 
 /** The `cursor` query parameter of the message lists. */

@@ -20,8 +20,8 @@ import { CursorParam } from "./cursor.ts";
  * a subject for email). The gate decides whether and when it goes.
  */
 export const NewMessageSchema = z.object({
-  customer_id: z.uuid(),
-  case_id: z.uuid().optional().openapi({ description: "The case it is about; must be theirs" }),
+  customer_id: z.guid(),
+  case_id: z.guid().optional().openapi({ description: "The case it is about; must be theirs" }),
   channel: MessageChannel,
   template_code: TemplateCode.optional().openapi({
     description: "An active template on the channel; its purpose and subject come with it",
@@ -79,7 +79,7 @@ export const IdempotencyHeaders = z.object({
 
 /** What the gate made of a message: queued, deferred until when, or blocked and why. */
 export const SendResultSchema = z.object({
-  message_id: z.uuid(),
+  message_id: z.guid(),
   status: MessageStatus,
   blocked_reason: z.string().nullable().openapi({
     example: "consent_withdrawn",
@@ -101,12 +101,12 @@ export const SendResultSchema = z.object({
 
 /** A message as the desk reads it: what it said, to whom, and where it is. Costs in paise. */
 export const MessageSchema = z.object({
-  id: z.uuid(),
-  customer_id: z.uuid(),
-  case_id: z.uuid().nullable(),
+  id: z.guid(),
+  customer_id: z.guid(),
+  case_id: z.guid().nullable(),
   channel: MessageChannel,
   purpose: ConsentPurpose,
-  template: orNull(z.object({ id: z.uuid(), code: z.string(), language: z.string() })),
+  template: orNull(z.object({ id: z.guid(), code: z.string(), language: z.string() })),
   subject: z.string().nullable(),
   body: z.string().openapi({ description: "As rendered when queued" }),
   recipient: z.string().nullable().openapi({ description: "The address when queued" }),
@@ -134,8 +134,8 @@ export const MessageSchema = z.object({
 
 /** GET /messages: a case's or a customer's messages, a page at a time. */
 export const MessageListQuery = z.object({
-  case_id: z.uuid().optional(),
-  customer_id: z.uuid().optional(),
+  case_id: z.guid().optional(),
+  customer_id: z.guid().optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: CursorParam,
 }).refine(

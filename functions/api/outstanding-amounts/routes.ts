@@ -12,7 +12,7 @@ import {
 
 /** One installment of a renewal premium: amount in paise, due on an IST business day. */
 export const InstallmentSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   installment_number: z.number().int(),
   due_date: IsoDate,
   amount: Paise,

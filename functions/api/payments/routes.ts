@@ -26,7 +26,7 @@ const razorpayProblems = {
 
 /** Which installments to pay, and the amount the client believes is due (checked, never used). */
 export const NewOrderSchema = z.object({
-  installment_ids: z.array(z.uuid()).min(1).max(12).refine(
+  installment_ids: z.array(z.guid()).min(1).max(12).refine(
     (ids) => new Set(ids).size === ids.length,
     "installments are listed once",
   ).optional().openapi({ description: "Default: every pending and overdue installment" }),
@@ -38,7 +38,7 @@ export const NewOrderSchema = z.object({
 
 /** What Razorpay Checkout needs to open (key id, order id, amount) and how to prefill it. */
 export const CheckoutOrderSchema = z.object({
-  payment_order_id: z.uuid(),
+  payment_order_id: z.guid(),
   order_id: z.string().openapi({ example: "order_IluGWxBm9U8zJ8", description: "Razorpay's" }),
   key_id: z.string().openapi({ example: "rzp_test_1DP5mmOlF5G5ag" }),
   amount: Paise,
@@ -97,7 +97,7 @@ export const CheckoutResultSchema = z.object({
 /** The payment after verification, as Razorpay reports it now. */
 export const VerificationSchema = z.object({
   verified: z.literal(true),
-  payment_id: z.uuid(),
+  payment_id: z.guid(),
   status: PaymentStatus,
   outcome: z.enum(["credited", "already_credited", "recorded", "flagged"]).openapi({
     description: "credited: this call credited it; already_credited: a webhook or an earlier " +
@@ -130,7 +130,7 @@ export const verifyPayment = createRoute({
 
 /** A payment link for a case or one installment. */
 export const NewPaymentLinkSchema = z.object({
-  outstanding_amount_id: z.uuid().optional().openapi({
+  outstanding_amount_id: z.guid().optional().openapi({
     description: "One installment; default: everything due on the case",
   }),
   accept_partial: z.boolean().default(false).openapi({
@@ -144,7 +144,7 @@ export const NewPaymentLinkSchema = z.object({
 
 /** A Razorpay payment link of ours. */
 export const PaymentLinkSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   payment_link_id: z.string().openapi({ example: "plink_ExjpAUN3gVHrPJ" }),
   short_url: z.string(),
   reference_id: z.string(),
@@ -183,7 +183,7 @@ export const createPaymentLink = createRoute({
 });
 
 const HistoryOrder = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   order_id: orNull(z.string()),
   amount: Paise,
   status: z.string(),
@@ -191,7 +191,7 @@ const HistoryOrder = z.object({
   expires_at: orNull(DateTime),
 });
 const HistoryPayment = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   payment_id: z.string(),
   order_id: orNull(z.string()),
   payment_link_id: orNull(z.string()),
@@ -210,7 +210,7 @@ const HistoryPayment = z.object({
   created_at: DateTime,
 });
 const HistoryLink = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   payment_link_id: orNull(z.string()),
   short_url: orNull(z.string()),
   amount: Paise,
@@ -220,8 +220,8 @@ const HistoryLink = z.object({
   created_at: DateTime,
 });
 export const RefundSchema = z.object({
-  id: z.uuid(),
-  payment_id: z.uuid(),
+  id: z.guid(),
+  payment_id: z.guid(),
   refund_id: orNull(z.string()).openapi({ example: "rfnd_FP8QHiV938haTz" }),
   amount: Paise,
   reason: z.string(),

@@ -20,7 +20,7 @@ import {
 
 /** One step of a ladder. */
 export const ReminderRuleSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   product_line: ProductLine,
   offset_days: z.number().int().openapi({
     description: "Days from the policy's expiry: negative before it, positive after it",

@@ -14,11 +14,11 @@ import {
 
 /** A task: a call to make about a case, due by its SLA. */
 export const TaskSchema = z.object({
-  id: z.uuid(),
-  case_id: z.uuid(),
+  id: z.guid(),
+  case_id: z.guid(),
   case_number: z.string(),
   customer_name: z.string(),
-  assignee_id: z.uuid(),
+  assignee_id: z.guid(),
   kind: z.string().openapi({ example: "call" }),
   status: z.enum(["open", "snoozed", "done"]),
   outcome: orNull(z.string()),
@@ -29,7 +29,7 @@ export const TaskSchema = z.object({
   escalation_level: z.number().int().openapi({
     description: "0: with the assignee; 1: escalated to their manager; 2: the next level up ...",
   }),
-  escalated_to: orNull(z.uuid()),
+  escalated_to: orNull(z.guid()),
 }).openapi("Task");
 
 export const TaskQuery = z.object({

@@ -100,7 +100,7 @@ export const TemplateChangeSchema = z.object(templateFields).partial().strict()
 
 /** A template as stored, with its last lint. */
 export const TemplateSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   ...templateFields,
   lint: LintSchema,
   created_at: DateTime,

@@ -12,7 +12,7 @@ import {
 
 /** A vendor as the reports name it. */
 export const VendorRefSchema = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   code: z.string().openapi({ example: "twilio" }),
   name: z.string(),
   kind: z.string().openapi({ example: "sms" }),
@@ -49,7 +49,7 @@ export const getVendorCommunications = createRoute({
 
 /** The path of one vendor: its id, or its code. */
 export const VendorIdParams = z.object({
-  id: z.union([z.uuid(), VendorCode]).openapi({
+  id: z.union([z.guid(), VendorCode]).openapi({
     param: { name: "id", in: "path" },
     example: "twilio",
     description: "The vendor's id or its code",
