@@ -335,3 +335,35 @@ export async function openaiRequests(sandbox: Sandbox): Promise<Record<string, u
   assert.equal(response.status, 200);
   return await response.json();
 }
+
+/**
+ * Asserts that a prompt's text holds nothing personal of the customers `made`: their phone (with
+ * or without +91), email, full name and its parts, policy and case numbers, ids and city; no
+ * phone, email, PAN or Aadhaar of anyone; and the customer as the `<customer>` token.
+ */
+export function assertNoPersonalData(text: string, made: readonly AiCase[]): void {
+  for (const one of made) {
+    const [first, last] = one.fullName.split(" ");
+    for (
+      const personal of [
+        ...(one.phone ? [one.phone, one.phone.slice(3)] : []),
+        ...(one.email ? [one.email] : []),
+        one.fullName,
+        first,
+        last,
+        one.policyNumber,
+        one.caseNumber,
+        one.caseId,
+        one.customerId,
+        "Chennai",
+      ]
+    ) {
+      assert.ok(!text.includes(personal), `a prompt holds ${personal}`);
+    }
+  }
+  assert.doesNotMatch(text, /\+?91[ -]?[6-9]\d{9}\b|\b[6-9]\d{9}\b/, "a phone number");
+  assert.doesNotMatch(text, /[\w.+-]+@[\w-]+\.[\w.]+/, "an email address");
+  assert.doesNotMatch(text, /\b[A-Z]{5}[0-9]{4}[A-Z]\b/, "a PAN");
+  assert.doesNotMatch(text, /\b[2-9]\d{3}\s?\d{4}\s?\d{4}\b/, "an Aadhaar number");
+  assert.match(text, /<customer>/, "the customer is a token");
+}

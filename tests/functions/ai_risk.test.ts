@@ -20,6 +20,7 @@ import {
   aiCase,
   type AiCaseOptions,
   aiRequestsOf,
+  assertNoPersonalData,
   failPayment,
   freshAgent,
   openaiControl,
@@ -835,31 +836,7 @@ dbTest(
     assert.ok(prompts.length >= 8, `${prompts.length} prompts`);
     assert.ok(made.length >= 8);
     for (const prompt of prompts) {
-      const text = `${prompt.body}\n${JSON.stringify(prompt.params)}`;
-      for (const one of made) {
-        const [first, last] = one.fullName.split(" ");
-        for (
-          const personal of [
-            ...(one.phone ? [one.phone, one.phone.slice(3)] : []),
-            ...(one.email ? [one.email] : []),
-            one.fullName,
-            first,
-            last,
-            one.policyNumber,
-            one.caseNumber,
-            one.caseId,
-            one.customerId,
-            "Chennai",
-          ]
-        ) {
-          assert.ok(!text.includes(personal), `a prompt holds ${personal}`);
-        }
-      }
-      assert.doesNotMatch(text, /\+?91[ -]?[6-9]\d{9}\b|\b[6-9]\d{9}\b/, "a phone number");
-      assert.doesNotMatch(text, /[\w.+-]+@[\w-]+\.[\w.]+/, "an email address");
-      assert.doesNotMatch(text, /\b[A-Z]{5}[0-9]{4}[A-Z]\b/, "a PAN");
-      assert.doesNotMatch(text, /\b[2-9]\d{3}\s?\d{4}\s?\d{4}\b/, "an Aadhaar number");
-      assert.match(text, /<customer>/, "the customer is a token");
+      assertNoPersonalData(`${prompt.body}\n${JSON.stringify(prompt.params)}`, made);
     }
     // The stored prompts too (ai_requests.prompt), as the analysts read them.
     const stored = await adminSql()`
