@@ -228,14 +228,15 @@ dbTest("big book: the hidden outcomes are out of the model's reach", async () =>
       assert.ok(activity.messages > activity.cases / 2, `${activity.messages} messages`);
       assert.ok(activity.failed_payments > 0 && activity.clicks > 0 && activity.replies > 0);
       await tx`set local session_replication_role = origin`;
-      const scores = async () =>
-        await tx`
+      const scores = async () => [
+        ...await tx`
           select s.case_id, s.score, s.band, s.reasons::text
             from public.case_risk_scores s
             join public.renewal_cases c on c.id = s.case_id
             join public.policies p on p.id = c.policy_id
            where p.policy_number like 'B903/%'
-           order by s.case_id`;
+           order by s.case_id`,
+      ];
       await tx`select * from private.score_lapse_risk(${asOf})`;
       const before = await scores();
       assert.equal(before.length, activity.cases, "every open case of the book scored");
