@@ -2,8 +2,7 @@
 // every way people write them (groupings, separators, full-width forms, invisible characters,
 // digits of other scripts), known names as whole words (codes in facts are not names), the text
 // around them unchanged (amounts, dates, ids, other scripts), nothing a text can forge, lone
-// surrogates made safe for the database, and the cost: linear, a fraction of a millisecond for a
-// 2,000-character message.
+// surrogates made safe for the database. What it costs is measured by bench/redact.ts.
 import assert from "node:assert/strict";
 import {
   personalise,
@@ -12,6 +11,7 @@ import {
   wellFormed,
   wellFormedValue,
 } from "../../functions/_shared/ai/redact.ts";
+import { deskNote } from "../../bench/lib/desk_note.ts";
 
 /** Each written form must come back as `token`, inside a sentence. */
 function assertEach(forms: string[], token: string): void {
@@ -227,51 +227,15 @@ Deno.test("redact: lone surrogates become U+FFFD, so the database can store the 
   assert.equal(redact("Asha said", { customer: "Asha \ud800" }), "<customer> said");
 });
 
-/** A 2,000-character desk note: three known names, numbers, an email, Hindi and a long link. */
-function deskNote(length: number): string {
-  const parts = [
-    "Asha Kumari Verma called about her motor renewal (case_1) due 2026-12-01: premium ₹8,656 " +
-    "(865600 paise), NCB 35% at stake. ",
-    "Farah Khan promised a call back on 98101 50461 or +91 (987) 654 3210; mail " +
-    "asha.verma@example.in. ",
-    "आशा जी ने कहा कि वह ९८१०१५०४६१ पर उपलब्ध हैं। ",
-    "Payment link: https://pay.example.in/l/" + "Ab3xYz9Q".repeat(80) + " ",
-    "PAN ABCPV1234K, Aadhaar 2345 6789 0123. ",
-  ];
-  let text = "";
-  for (let i = 0; text.length < length; i++) text += parts[i % parts.length];
-  return text.slice(0, length);
-}
-
-/** Average milliseconds of `fn` over `runs` runs, after a warm-up. */
-function timed(fn: () => unknown, runs: number): number {
-  for (let i = 0; i < 5; i++) fn();
-  const started = performance.now();
-  for (let i = 0; i < runs; i++) fn();
-  return (performance.now() - started) / runs;
-}
-
-Deno.test("redact: a 2,000-character message costs a fraction of a millisecond, linearly", () => {
+Deno.test("redact: a long desk note loses every name, number, email, PAN and Aadhaar", () => {
   const known = { customer: ["Asha Kumari Verma", "आशा वर्मा"], agent: "Farah Khan" };
-  const note = deskNote(2000);
-  const redacted = redact(note, known);
-  for (const word of ["Asha", "Farah", "आशा", "98101", "3210", "asha.verma", "ABCPV", "6789"]) {
-    assert.ok(!redacted.includes(word), word);
+  for (const length of [2000, 20000]) {
+    const redacted = redact(deskNote(length), known);
+    for (const word of ["Asha", "Farah", "आशा", "98101", "3210", "asha.verma", "ABCPV", "6789"]) {
+      assert.ok(!redacted.includes(word), `${word} in a ${length}-character note`);
+    }
   }
-  // Against a plain replace over the same text, measured in the same run (the old redact()
-  // took 400 to 1,000 times as long on this note, over 5 ms).
-  const plain = timed(() => note.replace(/x/g, "y"), 2000);
-  const ours = timed(() => redact(note, known), 50);
-  assert.ok(ours / plain < 200, `redact ${ours.toFixed(3)} ms, replace ${plain.toFixed(4)} ms`);
-  // Ten times the text, about ten times the time (the old one was quadratic in a long word).
-  const long = deskNote(20000);
-  const longer = timed(() => redact(long, known), 20);
-  assert.ok(longer / ours < 40, `2,000: ${ours.toFixed(3)} ms, 20,000: ${longer.toFixed(3)} ms`);
-  // Hostile shapes are linear too: one long word, digits, separators, at signs.
-  for (
-    const text of ["a".repeat(20000), "1".repeat(20000), "1 ".repeat(10000), "a@".repeat(10000)]
-  ) {
-    const ms = timed(() => redact(text, known), 3);
-    assert.ok(ms / plain < 2000, `${JSON.stringify(text.slice(0, 6))}...: ${ms.toFixed(3)} ms`);
-  }
+  // Hostile shapes (bench/redact.ts times them) come back whole or as tokens, never broken.
+  assert.equal(redact("a".repeat(20000), known), "a".repeat(20000));
+  assert.equal(redact("a@".repeat(10000), known), "a@".repeat(10000));
 });
