@@ -84,12 +84,16 @@ export const rateLimitedProblem = {
 };
 
 /**
- * The 429 problem thrown when the caller is over the per-user AI rate limit: a rule-based answer
- * would defeat the limit, so the AI endpoints refuse instead. `retryAfterSeconds` at least 1.
+ * Throws the 429 problem (Retry-After at least 1 s) when the assistant refused the caller for the
+ * per-user AI rate limit: a rule-based answer would defeat the limit, so the AI endpoints refuse
+ * instead. Any other answer or fallback passes.
  */
-export function rateLimited(retryAfterSeconds: number | undefined): ProblemError {
-  const seconds = Math.max(1, Math.ceil(retryAfterSeconds ?? 60));
-  return new ProblemError(
+export function refuseWhenRateLimited(
+  answer: { source: string; reason?: FallbackReason; retryAfterSeconds?: number },
+): void {
+  if (answer.source !== "rules" || answer.reason !== "rate_limited") return;
+  const seconds = Math.max(1, Math.ceil(answer.retryAfterSeconds ?? 60));
+  throw new ProblemError(
     429,
     "Too Many Requests",
     `Too many AI requests in the last minute; try again in ${seconds} s.`,

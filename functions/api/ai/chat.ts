@@ -22,7 +22,7 @@ import { personalise, redact } from "../../_shared/ai/redact.ts";
 import { asCaller, asService, type Tx } from "../../_shared/db.ts";
 import { isConnectionFailure, notFound, type Problem } from "../../_shared/errors.ts";
 import { log } from "../../_shared/log.ts";
-import { type FallbackReason, rateLimited } from "./answer.ts";
+import { type FallbackReason, refuseWhenRateLimited } from "./answer.ts";
 import { type ChatCase, readChatCase } from "./chat_facts.ts";
 import type { getChatHistory, postChat } from "./chat_routes.ts";
 import { rulesAnswer } from "./chat_rules.ts";
@@ -212,9 +212,7 @@ export const chat: RouteHandler<typeof postChat, AppEnv> = async (c) => {
     message: question.redacted,
     known,
   });
-  if (reply.source === "rules" && reply.reason === "rate_limited") {
-    throw rateLimited(reply.retryAfterSeconds);
-  }
+  refuseWhenRateLimited(reply);
 
   const instance = new URL(c.req.url).pathname;
   return sse(c, async (stream) => {

@@ -12,7 +12,7 @@ import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller, type Claims, type Tx } from "../../_shared/db.ts";
 import { ProblemError } from "../../_shared/errors.ts";
 import type { LintSchema } from "../templates/routes.ts";
-import { type Provenance, provenanceOf, rateLimited, rulesProvenance } from "./answer.ts";
+import { type Provenance, provenanceOf, refuseWhenRateLimited, rulesProvenance } from "./answer.ts";
 import {
   type ChannelPlan,
   channelsToTry,
@@ -224,9 +224,7 @@ export const draft: RouteHandler<typeof createDraft, AppEnv> = async (c) => {
       ...question,
       known: { customer: ctx.customer_name, agent: ctx.agent_name },
     });
-    if (answer.source === "rules" && answer.reason === "rate_limited") {
-      throw rateLimited(answer.retryAfterSeconds);
-    }
+    refuseWhenRateLimited(answer);
     if (answer.source !== "rules") proposed = modelDraft(plan, ctx, language, answer.value);
     provenance = provenanceOf(answer);
   }

@@ -9,7 +9,7 @@ import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller } from "../../_shared/db.ts";
 import { askStructured } from "../../_shared/ai/assistant.ts";
 import { personalise } from "../../_shared/ai/redact.ts";
-import { type Provenance, provenanceOf, rateLimited, rulesProvenance } from "./answer.ts";
+import { type Provenance, provenanceOf, refuseWhenRateLimited, rulesProvenance } from "./answer.ts";
 import { loadSubjectFacts, type SubjectFacts } from "./case_facts.ts";
 import { type Candidate, factSheet, ruleCandidates, ruleSummary } from "./recommendation_rules.ts";
 import {
@@ -78,9 +78,7 @@ export const recommend: RouteHandler<typeof recommendPolicies, AppEnv> = async (
       known,
       validate: prompt.validate,
     });
-    if (answer.source === "rules" && answer.reason === "rate_limited") {
-      throw rateLimited(answer.retryAfterSeconds);
-    }
+    refuseWhenRateLimited(answer);
     provenance = provenanceOf(answer);
     if (answer.source !== "rules") {
       const byId = new Map(prompt.candidates.map((p) => [p.id, p.candidate]));

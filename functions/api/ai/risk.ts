@@ -9,7 +9,7 @@ import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller } from "../../_shared/db.ts";
 import { askStructured } from "../../_shared/ai/assistant.ts";
 import { personalise } from "../../_shared/ai/redact.ts";
-import { type Provenance, provenanceOf, rateLimited, rulesProvenance } from "./answer.ts";
+import { type Provenance, provenanceOf, refuseWhenRateLimited, rulesProvenance } from "./answer.ts";
 import { type CaseFacts, loadSubjectFacts } from "./case_facts.ts";
 import { riskInstructions, riskPrompt, riskSchemaName } from "./risk_model.ts";
 import type { assessRisk, CaseRiskAssessmentSchema } from "./risk_routes.ts";
@@ -66,9 +66,7 @@ export const assess: RouteHandler<typeof assessRisk, AppEnv> = async (c) => {
       known,
       validate: prompt.validate,
     });
-    if (answer.source === "rules" && answer.reason === "rate_limited") {
-      throw rateLimited(answer.retryAfterSeconds);
-    }
+    refuseWhenRateLimited(answer);
     provenance = provenanceOf(answer);
     if (answer.source !== "rules") {
       explanation = answer.value.explanation;
