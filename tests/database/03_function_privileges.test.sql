@@ -60,6 +60,8 @@ select set_eq(
     'private.release_messages(text,uuid[],timestamp with time zone,timestamp with time zone) --S',
     'private.record_send_results(text,jsonb,timestamp with time zone) --S',
     'private.take_send_permits(jsonb,timestamp with time zone) --S',
+    -- Each provider's daily quota and use (issue 11): the health check and the alerts.
+    'private.provider_quota(timestamp with time zone) --S',
     -- The webhooks: service_role only; and what only their definer functions use.
     'private.record_message_events(text,jsonb) --S',
     -- The outbox's upkeep: the sweep for service_role and pg_cron; redrive for admins.
