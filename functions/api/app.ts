@@ -17,6 +17,7 @@ import messages from "./messages/index.ts";
 import outstandingAmounts from "./outstanding-amounts/index.ts";
 import payments from "./payments/index.ts";
 import reminderRules from "./reminder-rules/index.ts";
+import reports from "./reports/index.ts";
 import tasks from "./tasks/index.ts";
 import templates from "./templates/index.ts";
 import vendors from "./vendors/index.ts";
@@ -38,7 +39,8 @@ const app = createApp("api")
   .route("/", tasks)
   .route("/", reminderRules)
   .route("/", campaigns)
-  .route("/", ai);
+  .route("/", ai)
+  .route("/", reports);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",
