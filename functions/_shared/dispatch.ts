@@ -26,6 +26,8 @@ export interface ClaimedMessage {
   dlt_entity_id: string | null;
   dlt_header: string | null;
   dlt_template_id: string | null;
+  /** The email's HTML part (messages.body_html, read beside the claim; staff notifications). */
+  body_html?: string | null;
 }
 
 /** How one drain behaves. */
@@ -69,6 +71,7 @@ export function outboundMessage(claimed: ClaimedMessage): OutboundMessage {
     subject: claimed.subject ?? undefined,
     purpose: claimed.purpose,
   };
+  if (claimed.channel === "email" && claimed.body_html) message.html = claimed.body_html;
   if (claimed.channel === "whatsapp") {
     message.whatsapp = claimed.whatsapp_name
       ? {
@@ -209,6 +212,8 @@ export async function drainBatch(
     mine as materialized (
       select c.*, c.provider = any (array(select jsonb_array_elements_text(${configured}::jsonb)))
                     as configured,
+             -- The HTML part, not one of the claim's columns (staff notifications have one).
+             (select msg.body_html from public.messages msg where msg.id = c.id) as body_html,
              row_number() over (partition by c.provider order by c.ordinality) as rank
         from claimed c
     ),

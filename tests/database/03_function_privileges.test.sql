@@ -62,6 +62,8 @@ select set_eq(
     'private.take_send_permits(jsonb,timestamp with time zone) --S',
     -- Each provider's daily quota and use (issue 11): the health check and the alerts.
     'private.provider_quota(timestamp with time zone) --S',
+    -- Staff notifications (issue 11): the evaluator, the reports and service_role.
+    'private.notify_admins(text,text,text,text,text,timestamp with time zone) --S',
     -- The webhooks: service_role only; and what only their definer functions use.
     'private.record_message_events(text,jsonb) --S',
     -- The outbox's upkeep: the sweep for service_role and pg_cron; redrive for admins.
