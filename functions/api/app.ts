@@ -3,6 +3,7 @@ import { createApp } from "../_shared/app.ts";
 import { config } from "../_shared/config.ts";
 import packageJson from "../../package.json" with { type: "json" };
 import ai from "./ai/index.ts";
+import alerts from "./alerts/index.ts";
 import autopay from "./autopay/index.ts";
 import campaigns from "./campaigns/index.ts";
 import cases from "./cases/index.ts";
@@ -40,7 +41,8 @@ const app = createApp("api")
   .route("/", reminderRules)
   .route("/", campaigns)
   .route("/", ai)
-  .route("/", reports);
+  .route("/", reports)
+  .route("/", alerts);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",
