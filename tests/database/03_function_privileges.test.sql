@@ -171,6 +171,15 @@ select set_eq(
     'private.lint_draft(channel_type,text,consent_purpose,uuid,text,text) -U-',
     'private.inbound_address(text,jsonb) ---',
     'private.format_inr(bigint) -U-',
+    -- Scheduled reports (issue 11): rendered inside private.generate_report (security definer) only.
+    'private.html_escape(text) ---',
+    'private.csv_field(jsonb) ---',
+    'private.report_sections(text) ---',
+    'private.report_value_text(jsonb,text) ---',
+    'private.report_title(text,date,date) ---',
+    'private.render_report_html(text,jsonb,uuid) ---',
+    'private.render_report_text(text,jsonb) ---',
+    'private.render_report_csv(text,jsonb) ---',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
