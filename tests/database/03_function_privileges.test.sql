@@ -123,6 +123,17 @@ select set_eq(
     'private.score_lapse_risk(timestamp with time zone) --S',
     'private.escalate_overdue_tasks(timestamp with time zone) --S',
     'private.advance_campaign_flows(timestamp with time zone) --S',
+    -- The analytics facts (issue 11): refreshed by pg_cron (as the owner) or service_role; the
+    -- pieces of a refresh and the failure causes run inside those definer functions only.
+    'private.refresh_analytics(timestamp with time zone) --S',
+    'private.refresh_analytics_nightly(timestamp with time zone) --S',
+    'private.rebuild_analytics(date,date) --S',
+    'private.refresh_analytics_window(date,date,timestamp with time zone,date,timestamp with time zone) ---',
+    'private.analytics_changes(timestamp with time zone,date) ---',
+    'private.compute_message_facts(date,date,boolean,timestamp with time zone) ---',
+    'private.compute_activity_facts(date,date,timestamp with time zone) ---',
+    'private.compute_renewal_facts(date[],timestamp with time zone) ---',
+    'private.failure_cause(message_status,text,text,text) ---',
     -- Campaigns: managers and admins (the functions check the campaign is theirs) and the backend.
     'private.preview_campaign(uuid,timestamp with time zone) -US',
     'private.launch_campaign(uuid,timestamp with time zone) -US',
