@@ -134,6 +134,12 @@ select set_eq(
     'private.compute_activity_facts(date,date,timestamp with time zone) ---',
     'private.compute_renewal_facts(date[],timestamp with time zone) ---',
     'private.failure_cause(message_status,text,text,text) ---',
+    -- The performance reports (issue 11): the desk's managers and admins (each function checks
+    -- the caller and their subtree); what they share runs inside them only.
+    'private.node_performance(uuid,date,date) -U-',
+    'private.message_performance(text,text,timestamp with time zone,timestamp with time zone,text) -U-',
+    'private.performance_reader_nodes() ---',
+    'private.facts_as_of() ---',
     -- Campaigns: managers and admins (the functions check the campaign is theirs) and the backend.
     'private.preview_campaign(uuid,timestamp with time zone) -US',
     'private.launch_campaign(uuid,timestamp with time zone) -US',
