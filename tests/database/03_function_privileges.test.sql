@@ -64,6 +64,15 @@ select set_eq(
     'private.provider_quota(timestamp with time zone) --S',
     -- Staff notifications (issue 11): the evaluator, the reports and service_role.
     'private.notify_admins(text,text,text,text,text,timestamp with time zone) --S',
+    -- Monitoring (issue 11): the evaluator for service_role and pg_cron; the vendors' health for
+    -- admins (it checks) and service_role; the threshold check for the rules' trigger; the rest
+    -- only inside them.
+    'private.evaluate_alerts(timestamp with time zone) --S',
+    'private.vendor_health(timestamp with time zone) -US',
+    'private.alert_threshold_problem(text,jsonb) -US',
+    'private.provider_health(timestamp with time zone,integer) ---',
+    'private.alert_condition(alert_rules,timestamp with time zone) ---',
+    'private.tg_alert_rules__check() ---',
     -- The webhooks: service_role only; and what only their definer functions use.
     'private.record_message_events(text,jsonb) --S',
     -- The outbox's upkeep: the sweep for service_role and pg_cron; redrive for admins.
