@@ -73,6 +73,7 @@ select set_eq(
     'private.provider_health(timestamp with time zone,integer) ---',
     'private.alert_condition(alert_rules,timestamp with time zone) ---',
     'private.tg_alert_rules__check() ---',
+    'private.alert_emails(uuid[]) -US',
     -- The webhooks: service_role only; and what only their definer functions use.
     'private.record_message_events(text,jsonb) --S',
     -- The outbox's upkeep: the sweep for service_role and pg_cron; redrive for admins.

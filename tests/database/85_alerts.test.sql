@@ -2,9 +2,10 @@
 -- subject however often it is evaluated, emails the admins once, stays quiet when it comes back
 -- within its cooldown, resolves by itself when the condition clears (a short email), and a new
 -- alert after the cooldown; thresholds checked on write; a rule that cannot be evaluated stops
--- no other; who reads and writes rules and alerts, per persona; the health figures' access.
+-- no other; who reads and writes rules and alerts, per persona; the health figures' and the
+-- alerts' emails' access (migration 20261129230634_count_alert_emails).
 begin;
-select plan(76);
+select plan(78);
 select tests.create_test_book();
 
 -- A clock far from the real one (40 days ahead, noon IST): nothing of the demo book or of the
@@ -56,6 +57,7 @@ as $$ select count(*)::integer from public.messages m join public.alerts a on a.
         where m.staff_id is not null and m.idempotency_key like format('staff:%%:alert:%s:%s', a.id, kind) $$;
 create temporary table admins on commit drop as
 select count(*)::integer as n from public.profiles where role = 'admin' and active;
+grant select on admins to authenticated;
 
 -- The seeded rules.
 select is((select string_agg(code, ',' order by code) from public.alert_rules),
@@ -247,6 +249,10 @@ select throws_ok($$update public.alerts set status = 'resolved'$$, '42501', null
 select throws_ok($$delete from public.alerts$$, '42501', null, 'nor delete them');
 select throws_ok($$select private.evaluate_alerts()$$, '42501', null, 'nor runs the evaluator');
 select lives_ok($$select private.vendor_health()$$, 'an admin reads the vendors'' health');
+select is((select string_agg(format('%s:%s:%s', kind, status, emails), ',' order by kind)
+             from private.alert_emails(array(select id from public.alerts where rule = 'provider_error_rate'))),
+  format('raised:queued:%s,resolved:queued:%s', 2 * (select n from admins), (select n from admins)),
+  'an admin sees what became of the alerts'' emails (staff messages are not theirs to read directly)');
 
 select tests.authenticate_as('zone_manager');
 select ok((select count(*) from public.alerts) > 0, 'a manager reads the alerts');
@@ -254,6 +260,8 @@ select is_empty($$select code from public.alert_rules$$, 'but not the rules');
 select is(tests.affected_rows($$update public.alert_rules set enabled = false$$), '0', 'and changes none');
 select throws_ok($$select private.vendor_health()$$, '42501', 'only admins read the vendors'' health',
   'nor the vendors'' health');
+select throws_ok($$select private.alert_emails(array[gen_random_uuid()])$$, '42501',
+  'only admins read the alerts'' emails', 'nor the alerts'' emails');
 select tests.authenticate_as('agent_a');
 select is_empty($$select id from public.alerts$$, 'an agent reads no alert');
 select is_empty($$select code from public.alert_rules$$, 'and no rule');
