@@ -10,7 +10,7 @@
 --     they are in paise; every `date` column says it is an IST date.
 -- A comment is at least 10 characters: a word is not an explanation.
 begin;
-select plan(11);
+select plan(19);
 
 create temporary table public_relations on commit drop as
 select c.oid, c.relname::text, c.relkind, obj_description(c.oid, 'pg_class') as note
@@ -102,6 +102,57 @@ select is(
          where coalesce(note !~ '\mIST\M', true) order by 1),
   '{}'::text[],
   'every date column says it is an IST date'
+);
+
+-- The analytics schema is what analysts read: every table, view and column there is explained,
+-- primary keys and timestamps included, with the same rules for money and dates (issue 11).
+create temporary table analytics_relations on commit drop as
+select c.oid, c.relname::text, c.relkind, obj_description(c.oid, 'pg_class') as note
+  from pg_class c
+ where c.relnamespace = 'analytics'::regnamespace
+   and c.relkind in ('r', 'p', 'v', 'm', 'f');
+
+create temporary table analytics_columns on commit drop as
+select r.relname, a.attname::text, a.atttypid, col_description(r.oid, a.attnum) as note
+  from analytics_relations r
+  join pg_attribute a on a.attrelid = r.oid and a.attnum > 0 and not a.attisdropped;
+
+select cmp_ok((select count(*) from analytics_relations where relkind in ('r', 'p')), '>=',
+              6::bigint, 'the check sees the fact tables of analytics');
+select is(
+  array(select relname from analytics_relations where not pg_temp.explained(note) order by 1),
+  '{}'::text[],
+  'every table and view in analytics has a comment'
+);
+select cmp_ok((select count(*) from analytics_columns), '>=', 60::bigint,
+              'the check sees the columns of analytics');
+select is(
+  array(select relname || '.' || attname from analytics_columns
+         where not pg_temp.explained(note) order by 1),
+  '{}'::text[],
+  'every column in analytics has a comment'
+);
+create temporary table analytics_money_columns on commit drop as
+select * from analytics_columns
+ where atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+   and attname ~ '(^|_)(amount|premium|sum_insured|cost|price|fee|paise)(_|$)';
+select cmp_ok((select count(*) from analytics_money_columns), '>=', 6::bigint,
+              'the check sees the money columns of analytics (costs, premiums due and collected)');
+select is(
+  array(select relname || '.' || attname from analytics_money_columns
+         where coalesce(note !~* '\mpaise\M', true) order by 1),
+  '{}'::text[],
+  'every money column in analytics says it is in paise'
+);
+create temporary table analytics_date_columns on commit drop as
+select * from analytics_columns where atttypid = 'date'::regtype;
+select cmp_ok((select count(*) from analytics_date_columns), '>=', 6::bigint,
+              'the check sees the date columns of analytics (days, due days)');
+select is(
+  array(select relname || '.' || attname from analytics_date_columns
+         where coalesce(note !~ '\mIST\M', true) order by 1),
+  '{}'::text[],
+  'every date column in analytics says it is an IST date'
 );
 
 select * from finish();
