@@ -10,7 +10,7 @@
 --     they are in paise; every `date` column says it is an IST date.
 -- A comment is at least 10 characters: a word is not an explanation.
 begin;
-select plan(19);
+select plan(21);
 
 create temporary table public_relations on commit drop as
 select c.oid, c.relname::text, c.relkind, obj_description(c.oid, 'pg_class') as note
@@ -153,6 +153,18 @@ select is(
          where coalesce(note !~ '\mIST\M', true) order by 1),
   '{}'::text[],
   'every date column in analytics says it is an IST date'
+);
+
+-- The analysts' views and the functions they may call (issue 11).
+select cmp_ok((select count(*) from analytics_relations where relkind = 'v'), '>=', 19::bigint,
+              'the check sees the views of analytics');
+select is(
+  array(select p.oid::regprocedure::text from pg_proc p
+         where p.pronamespace = 'analytics'::regnamespace
+           and not pg_temp.explained(obj_description(p.oid, 'pg_proc'))
+         order by 1),
+  '{}'::text[],
+  'every function in analytics has a comment'
 );
 
 select * from finish();
