@@ -1,0 +1,308 @@
+// `npm run bench:analytics -- [--per-day N] [--runs 3] [--db-url URL] [--clean]`
+//
+// The analytics facts (issue 11) on the 1,000,000-policy book of the dev database (port 54322;
+// load it once with `npm run seed:big -- --policies 1000000 --open-cases`):
+//  1. a month of messages: the book's own, topped up to `--per-day` messages on each of the last
+//     30 IST days (default: the reminders such a book sends, a twelfth of its policies renewing
+//     each month with the cadence's reminder rules per case, spread over 30 days). The added
+//     messages carry idempotency keys `bench-analytics:...` and stay for the next run (`--clean`
+//     deletes them and rebuilds the facts of those days at the end); then the month's facts are
+//     rebuilt (private.rebuild_analytics over 30 days), timed once;
+//  2. refreshing one day's facts, `--runs` times: private.rebuild_analytics(yesterday, yesterday)
+//     (message and latency facts by hour and day, activity facts, the cohorts due that day and
+//     every rollup), and the 5-minute job private.refresh_analytics() (three days of messages,
+//     two of activity, the cohorts of the cases changed since its last run); each beside the
+//     reference measured just before it: a plain count(*) ... group by channel, provider and
+//     status over the same day's messages. Wall clock, and in brackets the cluster's CPU seconds
+//     (parallel workers included). The goal: at most 10 s for a day. The nightly pass
+//     (private.refresh_analytics_nightly: 8 days) once;
+//  3. `GET /api/hierarchy/{nodeId}/performance` for a zone over 90 days, through the api app
+//     in-process with an admin's token: p50 / p95 of 200 requests after 20 untimed, beside a
+//     `GET /api/me` in the same loop. The goal: p95 at most 50 ms.
+// The bench holds the refresh's advisory lock for its whole run, so pg_cron's 5-minute refresh
+// skips rather than running beside the timings. Nothing passes or fails on the figures.
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { type Cluster, devCluster } from "../scripts/lib/cluster.ts";
+import { functionsEnv, prepareDevDatabase } from "../scripts/lib/dev.ts";
+import { userToken } from "../scripts/lib/keys.ts";
+import { clusterCpuSeconds } from "./lib/cluster_cpu.ts";
+import { times } from "./lib/load.ts";
+import { loadAverage } from "./lib/machine.ts";
+import { percentile } from "./lib/measure.ts";
+import { count, heading, rowPrinter } from "./lib/report.ts";
+import { topUpMessages } from "./lib/analytics_messages.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    "per-day": { type: "string" },
+    runs: { type: "string", default: "3" },
+    "db-url": { type: "string" },
+    clean: { type: "boolean", default: false },
+  },
+});
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a whole number ≥ 1");
+
+/** The issue's goals: a day's facts refreshed in 10 s; a zone's 90 days answered in 50 ms (p95). */
+const goalSeconds = 10;
+const goalMs = 50;
+const monthDays = 30;
+const row = rowPrinter(50);
+const seconds = (s: number) => `${s.toFixed(2)} s`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+let cluster: Cluster | undefined;
+let url = values["db-url"];
+if (!url) {
+  cluster = (await prepareDevDatabase()).cluster;
+  url = cluster.url();
+} else {
+  const dev = await devCluster();
+  if (url === dev.url()) cluster = dev;
+}
+const sql = postgres(url, { max: 1, onnotice: () => {} });
+
+/** Wall clock and (for a local cluster) the cluster's CPU seconds of `work`. */
+async function timed<T>(work: () => Promise<T>): Promise<{ wall: number; cpu: number; result: T }> {
+  const cpuBefore = cluster ? await clusterCpuSeconds(cluster.dataDir) : NaN;
+  const from = performance.now();
+  const result = await work();
+  const wall = (performance.now() - from) / 1000;
+  const cpu = cluster ? (await clusterCpuSeconds(cluster.dataDir)) - cpuBefore : NaN;
+  return { wall, cpu, result };
+}
+const cpuText = (cpu: number) => Number.isNaN(cpu) ? "" : `(${seconds(cpu)})`;
+
+try {
+  const [{ version }] = await sql`select current_setting('server_version') as version`;
+  console.log(
+    `Machine: ${navigator.hardwareConcurrency} cores, Postgres ${version} (the dev database, ` +
+      `fsync on); load average at start ${loadAverage()}`,
+  );
+  const [book] = await sql`
+    select coalesce((select max(b.policies) from simulation.books b), 0)::int as policies,
+           (select count(*)::int from public.renewal_cases) as cases,
+           (select count(*)::int from public.hierarchy_nodes) as nodes,
+           (select count(*)::int from public.profiles where role = 'agent') as agents`;
+  if (book.policies < 1_000_000) {
+    throw new Error(
+      `The dev database holds no 1,000,000-policy book (largest: ${count(book.policies)}). ` +
+        "Load one: npm run seed:big -- --policies 1000000 --open-cases",
+    );
+  }
+  console.log(
+    `Book: ${count(book.policies)} policies, ${count(book.cases)} cases, ` +
+      `${count(book.agents)} agents, ${count(book.nodes)} hierarchy nodes`,
+  );
+
+  // pg_cron's refresh skips while we hold its lock (it waits for one already running).
+  await sql`select pg_advisory_lock(hashtext('py360.refresh_analytics'))`;
+
+  // 1. A month of messages, and the month's facts.
+  const [{ rules }] = await sql`
+    select coalesce(round(avg(n)), 10)::int as rules
+      from (select count(*) as n from public.reminder_rules group by product_line) r`;
+  const perDay = values["per-day"]
+    ? Number(values["per-day"])
+    : Math.round((book.policies / 12) * rules / monthDays);
+  if (!Number.isInteger(perDay) || perDay < 1) throw new Error("--per-day must be ≥ 1");
+  heading(
+    `A month of messages: at least ${count(perDay)} queued on each of the last ${monthDays} IST ` +
+      `days (${count(book.policies)} policies / 12 months x ${rules} reminder rules / ` +
+      `${monthDays} days unless --per-day)`,
+  );
+  const added = await timed(() => topUpMessages(sql, { days: monthDays, perDay }));
+  const [month] = await sql`
+    select count(*)::int as messages,
+           min(private.business_date(created_at))::text as first_day
+      from public.messages
+     where created_at >= (private.business_date(now()) - ${monthDays})::timestamp
+                           at time zone 'Asia/Kolkata'`;
+  console.log(
+    `  added ${count(added.result)} messages in ${seconds(added.wall)}; the month holds ` +
+      `${count(month.messages)} messages`,
+  );
+  if (added.result > 0) await sql`analyze public.messages`;
+  const rebuild = await timed(() =>
+    sql`select private.rebuild_analytics(private.business_date(now()) - ${monthDays},
+                                         private.business_date(now())) as r`
+  );
+  console.log(
+    `  the month's facts rebuilt (private.rebuild_analytics over ${monthDays + 1} days) in ` +
+      `${seconds(rebuild.wall)} ${cpuText(rebuild.cpu)}: ${JSON.stringify(rebuild.result[0].r)}`,
+  );
+  await sql`analyze analytics.message_facts, analytics.latency_facts, analytics.activity_facts,
+                    analytics.node_activity_facts, analytics.renewal_facts,
+                    analytics.node_renewal_facts`;
+
+  // 2. One day's facts, beside the reference.
+  const [day] = await sql`
+    select (private.business_date(now()) - 1)::text as day,
+           ((private.business_date(now()) - 1)::timestamp at time zone 'Asia/Kolkata') as starts,
+           (private.business_date(now())::timestamp at time zone 'Asia/Kolkata') as ends`;
+  const [{ messages: dayMessages }] = await sql`
+    select count(*)::int as messages from public.messages
+     where created_at >= ${day.starts} and created_at < ${day.ends}`;
+  const reference = () =>
+    timed(() =>
+      sql`select channel, provider, status, count(*)
+            from public.messages
+           where created_at >= ${day.starts} and created_at < ${day.ends}
+           group by channel, provider, status`
+    );
+  heading(
+    `Refreshing one day's facts (${day.day}, ${count(dayMessages)} messages), ${runs} runs, each ` +
+      "after its reference, a plain count(*) ... group by channel, provider, status over the " +
+      "same day's messages (wall clock; in brackets the cluster's CPU seconds):",
+  );
+  const dayRuns: { wall: number; ratio: number }[] = [];
+  const jobRuns: { wall: number; ratio: number }[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const ref = await reference();
+    const one = await timed(() =>
+      sql`select private.rebuild_analytics(${day.day}::date, ${day.day}::date) as r`
+    );
+    dayRuns.push({ wall: one.wall, ratio: one.wall / ref.wall });
+    row([
+      `run ${run}: rebuild_analytics(day, day)`,
+      seconds(one.wall),
+      cpuText(one.cpu),
+      `ref ${(ref.wall * 1000).toFixed(0)} ms`,
+      cpuText(ref.cpu),
+      times(one.wall / ref.wall),
+    ]);
+    const ref2 = await reference();
+    const job = await timed(() => sql`select private.refresh_analytics() as r`);
+    if (job.result[0].r.skipped) throw new Error("the refresh skipped: another holds its lock");
+    jobRuns.push({ wall: job.wall, ratio: job.wall / ref2.wall });
+    row([
+      `run ${run}: refresh_analytics() (5-minute job)`,
+      seconds(job.wall),
+      cpuText(job.cpu),
+      `ref ${(ref2.wall * 1000).toFixed(0)} ms`,
+      cpuText(ref2.cpu),
+      times(job.wall / ref2.wall),
+    ]);
+  }
+  const dayWall = median(dayRuns.map((r) => r.wall));
+  const jobWall = median(jobRuns.map((r) => r.wall));
+  console.log(
+    `One day's facts: ${seconds(dayWall)} (median of ${runs}), ` +
+      `${times(median(dayRuns.map((r) => r.ratio)))} the reference; the 5-minute refresh ` +
+      `(3 days of messages, 2 of activity, changed cohorts): ${seconds(jobWall)}, ` +
+      `${times(median(jobRuns.map((r) => r.ratio)))}. Goal: at most ${goalSeconds} s for a day: ` +
+      `${Math.max(dayWall, jobWall) <= goalSeconds ? "meets" : "MISSES"}.`,
+  );
+  const nightly = await timed(() => sql`select private.refresh_analytics_nightly() as r`);
+  console.log(
+    `The nightly pass (8 days, hourly rows pruned): ${seconds(nightly.wall)} ` +
+      `${cpuText(nightly.cpu)}.`,
+  );
+
+  await sql`select pg_advisory_unlock(hashtext('py360.refresh_analytics'))`;
+
+  // 3. A zone's 90 days through the API.
+  await zonePerformance();
+
+  if (values.clean) {
+    const removed = await timed(() => topUpMessages(sql, { days: monthDays, remove: true }));
+    await sql`select private.rebuild_analytics(private.business_date(now()) - ${monthDays},
+                                               private.business_date(now()))`;
+    console.log(`\nRemoved the ${count(removed.result)} added messages; facts rebuilt.`);
+  }
+  console.log(`\nLoad average at the end ${loadAverage()}.`);
+} finally {
+  await sql.end();
+}
+
+/**
+ * GET /api/hierarchy/{zone}/performance over 90 days for the zone with the most agents, through
+ * the api app in-process as an admin, beside GET /api/me in the same loop: p50 and p95.
+ */
+async function zonePerformance(): Promise<void> {
+  if (!cluster) {
+    console.log("\n(the API section needs the dev database: skipped with --db-url)");
+    return;
+  }
+  for (const [name, value] of Object.entries(await functionsEnv(cluster))) {
+    Deno.env.set(name, value);
+  }
+  Deno.env.set("LOG_LEVEL", "error");
+  const { default: app } = await import("../functions/api/app.ts");
+  const { closeDb } = await import("../functions/_shared/db.ts");
+  try {
+    const [admin] = await sql`select id, email from auth.users where email = 'admin@py360.test'`;
+    if (!admin) throw new Error("no admin@py360.test in the dev database (the demo seed)");
+    const token = await userToken({ id: admin.id, email: admin.email });
+    const [zone] = await sql`
+      select n.id, n.code,
+             (select count(*)::int from public.profiles p
+                join public.hierarchy_nodes s on s.id = p.node_id
+               where s.path operator(extensions.<@) n.path and p.role = 'agent') as agents,
+             (private.business_date(now()) - 89)::text as from_day,
+             private.business_date(now())::text as to_day
+        from public.hierarchy_nodes n
+       where n.level = 'zone'
+       order by 3 desc, n.code
+       limit 1`;
+    const get = async (path: string) => {
+      const from = performance.now();
+      const response = await app.request(`/api${path}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const body = await response.text();
+      if (response.status !== 200) {
+        throw new Error(`GET ${path}: ${response.status} ${body.slice(0, 300)}`);
+      }
+      return { ms: performance.now() - from, body };
+    };
+    const path = `/hierarchy/${zone.id}/performance?from=${zone.from_day}&to=${zone.to_day}`;
+    heading(
+      `GET /api/hierarchy/{zone}/performance, zone ${zone.code} (${count(zone.agents)} agents), ` +
+        `${zone.from_day} to ${zone.to_day} (90 days), as an admin through the api app ` +
+        "in-process; 200 requests after 20 untimed, each beside a GET /api/me:",
+    );
+    let sample;
+    try {
+      sample = await get(path);
+    } catch (error) {
+      console.log(`  not measured: ${(error as Error).message}`);
+      return;
+    }
+    const answer = JSON.parse(sample.body);
+    console.log(
+      `  the answer: ${count(sample.body.length)} bytes, ` +
+        `${count((answer.children ?? []).length)} child nodes side by side`,
+    );
+    for (let i = 0; i < 20; i++) {
+      await get(path);
+      await get("/me");
+    }
+    const node: number[] = [];
+    const me: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      node.push((await get(path)).ms);
+      me.push((await get("/me")).ms);
+    }
+    const p95 = percentile(node, 95);
+    row([
+      "/hierarchy/{zone}/performance p50 / p95",
+      `${percentile(node, 50).toFixed(1)} ms`,
+      `${p95.toFixed(1)} ms`,
+    ]);
+    row([
+      "/me (reference) p50 / p95",
+      `${percentile(me, 50).toFixed(1)} ms`,
+      `${percentile(me, 95).toFixed(1)} ms`,
+      times(p95 / percentile(me, 95)),
+    ]);
+    console.log(
+      `The zone's 90 days: p95 ${p95.toFixed(1)} ms, ${times(p95 / percentile(me, 95))} a GET ` +
+        `/api/me. Goal: p95 at most ${goalMs} ms: ${p95 <= goalMs ? "meets" : "MISSES"}.`,
+    );
+  } finally {
+    await closeDb();
+  }
+}
