@@ -2,7 +2,8 @@
 // deterministic synthetic book for benchmarks, into the dev database unless a URL is given, with
 // its history and hidden outcomes (seed/big/book.sql). `--open-cases` then runs the daily jobs
 // (which open the cases in the renewal window) and adds those cases' activity as of now, so that
-// `private.score_lapse_risk(now())` has something to read.
+// `private.score_lapse_risk(now())` has something to read. Last, the analytics facts of the whole
+// database are rebuilt (private.rebuild_analytics).
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { addCaseActivity, loadBigBook } from "./lib/big_book.ts";
@@ -50,4 +51,13 @@ if (values["open-cases"]) {
     "Open their cases with `select private.run_daily_renewal_jobs();` (or load with --open-cases, " +
       "which adds their activity too).",
   );
+}
+
+// The analytics facts of everything now in the database (pg_cron keeps them fresh from here).
+const facts = postgres(url, { max: 1, onnotice: () => {} });
+try {
+  const [{ built }] = await facts`select private.rebuild_analytics(null, null) as built`;
+  console.log(`Analytics facts rebuilt: ${JSON.stringify(built)}; ${elapsed()}.`);
+} finally {
+  await facts.end();
 }
