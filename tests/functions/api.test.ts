@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { api, dbTest, expectJson, expectProblem, localApiKeys, tokenFor } from "./_helpers.ts";
 
-const detailKeys = ["database", "status", "vendors", "versions"];
+const detailKeys = ["database", "messaging", "status", "vendors", "versions"];
 
 dbTest("health: anonymous callers learn only that it is up", async () => {
   const response = await api("/health");
