@@ -4,9 +4,10 @@
 // gets: 403 for managers, agents and analysts, 401 without a token, 404 and 422.
 //
 // The fixture is one IST day of the 1990s that no other test uses (the reports are unique per
-// kind and period): two customers' SMS, an alert whose subject is built to break HTML and CSV,
-// the facts rebuilt for it, and the reports generated as pg_cron would with a moved clock. A last
-// test removes everything it made.
+// kind and period): two customers' SMS, an alert whose subject is built to break HTML and CSV
+// (raised and resolved that day, so the alert evaluator leaves it alone), the facts rebuilt for
+// it, and the reports generated as pg_cron would with a moved clock. A last test removes
+// everything it made.
 import assert from "node:assert/strict";
 import { adminSql, api, dbTest, expectJson, expectProblem, tokenFor } from "./_helpers.ts";
 
@@ -81,9 +82,11 @@ async function build(): Promise<Fixture> {
     ])
   }`;
   const [alert] = await sql`
-    insert into public.alerts (rule, subject, status, raised_at, last_seen_at, summary)
-    values ('provider_quota', ${subject}, 'open', ${ist(day, "11:00:00")}, ${ist(day, "11:00:00")},
-            'quota') returning id`;
+    insert into public.alerts (rule, subject, status, raised_at, last_seen_at, resolved_at,
+                               resolution, summary)
+    values ('provider_quota', ${subject}, 'resolved', ${ist(day, "11:00:00")},
+            ${ist(day, "11:00:00")}, ${ist(day, "11:30:00")}, 'cleared', 'quota')
+    returning id`;
   await sql`select private.rebuild_analytics(${day}::date, ${nextDay}::date)`;
 
   const email = `reports.admin.${tag}@tests.py360.test`;
@@ -263,11 +266,11 @@ dbTest("reports: one report with its figures", async () => {
   assert.deepEqual(body.figures.alert_list, [{
     subject,
     rule: "provider_quota",
-    status: "open",
+    status: "resolved",
     raised_at: ist(f.day, "11:00:00").toISOString().replace(".000Z", "Z"),
-    resolved_at: null,
+    resolved_at: ist(f.day, "11:30:00").toISOString().replace(".000Z", "Z"),
   }]);
-  assert.deepEqual(body.figures.alerts, { raised: 1, resolved: 0, open_at_end: 1 });
+  assert.deepEqual(body.figures.alerts, { raised: 1, resolved: 1, open_at_end: 0 });
   assert.equal(body.figures.period_start, f.day);
 });
 
@@ -284,7 +287,7 @@ dbTest("reports: the CSV, cell by cell", async () => {
   const [stored] = await adminSql()`select csv from public.reports where id = ${f.daily}`;
   assert.equal(text, stored.csv, "the CSV the database made, byte for byte");
   assert.ok(
-    text.includes(`"'=cmd|""/C calc""!A0,\nnext <b> / provider_quota",status,open\r\n`),
+    text.includes(`"'=cmd|""/C calc""!A0,\nnext <b> / provider_quota",status,resolved\r\n`),
     "the subject quoted, its quotes doubled, its line break kept, an apostrophe before the =",
   );
 
@@ -317,14 +320,19 @@ dbTest("reports: the CSV, cell by cell", async () => {
   ]);
   assert.match(p95[3], /^\d+(\.\d+)?$/, "p95 is a plain number");
   assert.deepEqual(cells("alert_list"), [
-    ["alert_list", `'${subject} / provider_quota`, "status", "open"],
+    ["alert_list", `'${subject} / provider_quota`, "status", "resolved"],
     [
       "alert_list",
       `'${subject} / provider_quota`,
       "raised_at",
       ist(f.day, "11:00:00").toISOString().replace(".000Z", "Z"),
     ],
-    ["alert_list", `'${subject} / provider_quota`, "resolved_at", ""],
+    [
+      "alert_list",
+      `'${subject} / provider_quota`,
+      "resolved_at",
+      ist(f.day, "11:30:00").toISOString().replace(".000Z", "Z"),
+    ],
   ]);
   assert.deepEqual(
     cells("providers").filter((row) => row[1] === "twilio").map((row) => [row[2], row[3]]),
