@@ -63,9 +63,15 @@ export function consolePage(assets: Asset[]): string {
 
     <main id="panels" hidden>
       <section class="panel wide" id="funnel-panel" aria-labelledby="funnel-title">
-        <h2 id="funnel-title">Today's funnel</h2>
+        <h2 id="funnel-title">Renewal funnel: cases by stage</h2>
         <p class="controls">
           <label for="node">Node</label> <select id="node"></select>
+          <label for="period">Cases due</label>
+          <select id="period">
+            <option value="today" selected>today</option>
+            <option value="last30">in the last 30 days</option>
+            <option value="next30">in the next 30 days</option>
+          </select>
           <span class="facts-as-of"></span>
         </p>
         <p class="status" role="status"></p>

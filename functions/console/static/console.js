@@ -12,17 +12,6 @@
   const tokenKey = "py360.console.token";
   /** The business time zone: periods are Indian business days. */
   const timeZone = "Asia/Kolkata";
-  const stages = [
-    "new",
-    "contacted",
-    "quoted",
-    "payment_pending",
-    "renewed",
-    "pending_lapse",
-    "lapsed",
-    "lost",
-    "not_taken",
-  ];
   const palette = ["#1f5fbf", "#c2410c", "#15803d", "#7e22ce", "#b45309", "#0e7490", "#be123c"];
   const rupees = new Intl.NumberFormat("en-IN", {
     style: "currency",
@@ -156,6 +145,8 @@
     return element;
   }
 
+  /** A right-aligned cell (a heading of numbers). */
+  const numeric = (text) => ({ text, className: "number" });
   const number = (value) => ({
     text: value == null ? "—" : whole.format(value),
     className: "number",
@@ -172,83 +163,114 @@
     return into;
   }
 
-  /** Cases by stage as [stage, cases] pairs in pipeline order (object or array answers). */
-  function casesByStage(performance) {
-    const raw = performance.cases_by_stage ?? {};
-    const counts = Array.isArray(raw)
-      ? Object.fromEntries(raw.map((row) => [row.stage, row.cases]))
-      : raw;
-    const known = stages.filter((stage) => stage in counts);
-    const others = Object.keys(counts).filter((stage) => !stages.includes(stage));
-    return [...known, ...others].map((stage) => [stage, Number(counts[stage])]);
+  /** Cases due in the period by their stage now, as [stage, cases] pairs in pipeline order. */
+  const casesByStage = (performance) =>
+    (performance.by_stage ?? []).map((row) => [row.stage, Number(row.cases)]);
+
+  /** The funnel's period: [from, to, words] for the value of the period select. */
+  function funnelPeriod(value) {
+    const days = businessDays(30);
+    const today = days[days.length - 1];
+    if (value === "last30") return [days[0], today, `from ${days[0]} to ${today}`];
+    if (value === "next30") {
+      const [y, m, d] = today.split("-").map(Number);
+      const last = new Date(Date.UTC(y, m - 1, d + 29)).toISOString().slice(0, 10);
+      return [today, last, `from ${today} to ${last}`];
+    }
+    return [today, today, `today (${today})`];
   }
 
-  async function loadFunnel(panel, nodeId) {
+  let funnelRequest = 0;
+
+  async function loadFunnel(panel) {
+    const request = ++funnelRequest;
     setState(panel, "loading", "Loading…");
-    const [today] = businessDays(1);
+    const [from, to, words] = funnelPeriod($("#period").value);
     try {
-      const performance = await get(`hierarchy/${encodeURIComponent(nodeId)}/performance`, {
-        from: today,
-        to: today,
-      });
+      const performance = await get(
+        `hierarchy/${encodeURIComponent($("#node").value)}/performance`,
+        { from, to },
+      );
+      if (request !== funnelRequest) return; // a later choice of node or period is on its way
       const pairs = casesByStage(performance);
       draw($("#funnel-chart"), {
         type: "bar",
         data: {
           labels: pairs.map(([stage]) => stage),
           datasets: [{
-            label: `Cases due ${today}`,
+            label: `${performance.node.name}: cases due ${words}`,
             data: pairs.map(([, cases]) => cases),
             backgroundColor: palette[0],
           }],
         },
-        options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
+        options: {
+          plugins: { legend: { display: false } },
+          scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+        },
       });
       $(".facts-as-of", panel).textContent = performance.facts_as_of
-        ? `Facts as of ${new Date(performance.facts_as_of).toLocaleString("en-IN", { timeZone })}`
-        : "";
+        ? `Facts as of ${when(performance.facts_as_of)}`
+        : "Facts not computed yet";
       const children = performance.children ?? [];
       if (children.length > 0) {
         fillTable(
           $("#funnel-children"),
-          ["Node", "Cases", "Renewed", "Renewal rate", "Premium due", "Collected"],
-          children.map((child) => {
-            const counts = Object.fromEntries(casesByStage(child));
-            const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
-            return [
-              child.node?.name ?? child.name ?? child.node_id,
-              number(total),
-              number(counts.renewed ?? 0),
-              { text: percent(child.renewal_rate), className: "number" },
-              {
-                text: paiseText(child.premium?.due_paise ?? child.premium_due_paise),
-                className: "number",
-              },
-              {
-                text: paiseText(child.premium?.collected_paise ?? child.premium_collected_paise),
-                className: "number",
-              },
-            ];
-          }),
+          [
+            "Node",
+            ...[
+              "Cases due",
+              "Renewed",
+              "Renewal rate",
+              "Premium due",
+              "Collected",
+              "SLA breaches",
+            ].map(numeric),
+          ],
+          children.map((child) => [
+            child.node.name,
+            number(child.cases.due),
+            number(child.cases.renewed),
+            numeric(percent(child.renewal_rate)),
+            numeric(paiseText(child.premium.due_paise)),
+            numeric(paiseText(child.premium.collected_paise)),
+            number(child.sla.breaches),
+          ]),
         );
       } else {
         $("#funnel-children").hidden = true;
       }
-      const total = pairs.reduce((sum, [, cases]) => sum + cases, 0);
-      setState(panel, "ready", total === 0 ? `No cases due ${today} under this node.` : "");
+      const { due } = performance.cases;
+      setState(
+        panel,
+        "ready",
+        due === 0
+          ? `No cases due ${words} under ${performance.node.name}.`
+          : `${performance.node.name}: ${whole.format(due)} cases due ${words} · renewal rate ${
+            percent(performance.renewal_rate)
+          } · premium collected ${paiseText(performance.premium.collected_paise)} of ${
+            paiseText(performance.premium.due_paise)
+          } due on those days`,
+      );
     } catch (error) {
-      showFailure(panel, error, "hierarchy performance");
+      if (request === funnelRequest) showFailure(panel, error, "hierarchy performance");
     }
   }
 
   const paiseText = (paise) => (paise == null ? "—" : asRupees(paise));
-  /** A rate (0..1, or an object with `rate` / `value`) as a percentage. */
-  function percent(rate) {
-    const value = typeof rate === "object" && rate !== null ? rate.rate ?? rate.value : rate;
-    return value == null ? "—" : `${(Number(value) * 100).toFixed(1)} %`;
+  /** A rate (0..1) as a percentage. */
+  const percent = (rate) => (rate == null ? "—" : `${(Number(rate) * 100).toFixed(1)} %`);
+
+  /**
+   * The nodes whose figures `me` may read: every node for an admin; for a manager their own node
+   * and everything under it (the tree also shows their node's ancestors, which they may not read).
+   */
+  function readableNodes(tree, me) {
+    if (me.role === "admin") return flatten(tree);
+    const own = flatten(tree).find(({ node }) => node.id === me.node?.id);
+    return own ? flatten([own.node]) : [];
   }
 
-  async function setUpFunnel() {
+  async function setUpFunnel(me) {
     const panel = $("#funnel-panel");
     setState(panel, "loading", "Loading…");
     let tree;
@@ -260,7 +282,7 @@
     }
     const select = $("#node");
     select.replaceChildren(
-      ...flatten(tree).map(({ node, depth }) => {
+      ...readableNodes(tree, me).map(({ node, depth }) => {
         const option = document.createElement("option");
         option.value = node.id;
         option.textContent = `${"\u2003".repeat(depth)}${node.name} (${node.level})`;
@@ -271,37 +293,25 @@
       setState(panel, "ready", "No hierarchy node is visible to you.");
       return;
     }
-    select.addEventListener("change", () => loadFunnel(panel, select.value));
-    await loadFunnel(panel, select.value);
+    select.addEventListener("change", () => loadFunnel(panel));
+    $("#period").addEventListener("change", () => loadFunnel(panel));
+    await loadFunnel(panel);
   }
 
   // ---------------------------------------------------------------- channels
 
-  /** The series' points by IST day (YYYY-MM-DD), whatever the bucket field is called. */
-  function pointsByDay(series) {
-    const byDay = new Map();
-    for (const point of series) {
-      const start = point.day ?? point.bucket_start ?? point.start ?? point.at;
-      const day = /^\d{4}-\d{2}-\d{2}$/.test(start)
-        ? start
-        : new Intl.DateTimeFormat("en-CA", { timeZone }).format(new Date(start));
-      byDay.set(day, point);
-    }
-    return byDay;
-  }
+  const istDay = new Intl.DateTimeFormat("en-CA", { timeZone });
 
-  /** Delivered ÷ sent of a point, in percent to one decimal; null when nothing was sent. */
-  function deliveryRate(point) {
-    const counts = point?.counts ?? point;
-    if (!counts || !counts.sent) return null;
-    return Math.round((counts.delivered / counts.sent) * 1000) / 10;
-  }
+  /** A channel report's daily series by IST day (YYYY-MM-DD; `start` is the day's first instant). */
+  const pointsByDay = (series) =>
+    new Map(series.map((point) => [istDay.format(new Date(point.start)), point]));
 
-  /** The p95 queue→delivered latency of a point, in seconds; null when none was measured. */
-  function deliveredP95(point) {
-    const latency = point?.latency?.queue_to_delivered ?? point?.queue_to_delivered;
-    return latency?.p95_seconds ?? null;
-  }
+  /** Delivered ÷ sent of a day, in percent to one decimal; null when nothing was sent. */
+  const deliveryRate = (point) =>
+    point && point.sent > 0 ? Math.round((point.delivered / point.sent) * 1000) / 10 : null;
+
+  /** The day's p95 queue→delivered latency in seconds; null when none was delivered. */
+  const deliveredP95 = (point) => point?.p95_delivered_seconds ?? null;
 
   async function loadChannels() {
     const panels = [$("#delivery-panel"), $("#latency-panel")];
@@ -309,7 +319,9 @@
     const days = businessDays(30);
     let channels;
     try {
-      channels = (await get("channels")).data;
+      // The message channels (the reports cover SMS, email and WhatsApp).
+      channels = (await get("channels")).data
+        .filter((channel) => ["sms", "email", "whatsapp"].includes(channel.type));
     } catch (error) {
       for (const panel of panels) showFailure(panel, error, "channels");
       return;
@@ -371,34 +383,26 @@
 
   // ---------------------------------------------------------------- vendors
 
-  /** The health answer's vendor section as a list of {provider, ...} (object or array). */
-  function vendorList(health) {
-    const section = health.vendor_health ?? health.providers ?? health.vendors;
-    if (!section || typeof section !== "object") return null;
-    const list = Array.isArray(section)
-      ? section
-      : Object.entries(section).map(([provider, value]) =>
-        typeof value === "object" && value !== null ? { provider, ...value } : null
-      );
-    return list.every((vendor) => vendor !== null && typeof vendor === "object") ? list : null;
-  }
+  /** The health answer's vendor section: the member holding the `providers` list. */
+  const vendorSection = (health) =>
+    Object.values(health).find((value) => Array.isArray(value?.providers)) ?? null;
 
   async function loadVendors() {
     const panels = [$("#vendors-panel"), $("#spend-panel"), $("#queue-panel")];
     for (const panel of panels) setState(panel, "loading", "Loading…");
-    let vendors;
+    let section;
     try {
       const health = await get("health");
       if (!health.database) {
         for (const panel of panels) setState(panel, "refused", "For admins only.");
         return;
       }
-      vendors = vendorList(health);
+      section = vendorSection(health);
     } catch (error) {
       for (const panel of panels) showFailure(panel, error, "health");
       return;
     }
-    if (!vendors) {
+    if (!section) {
       for (const panel of panels) {
         setState(
           panel,
@@ -408,95 +412,109 @@
       }
       return;
     }
-    vendors.sort((a, b) => String(a.provider).localeCompare(String(b.provider)));
+    const vendors = section.providers;
+    const providers = vendors.map((vendor) => vendor.provider);
     fillTable(
       $("#vendors-table"),
-      ["Vendor", "Enabled", "Breaker", "Error rate (15 min)", "p95 (15 min)", "Quota used today"],
+      [
+        "Vendor",
+        "In use",
+        "Credentials",
+        "Breaker",
+        ...[`Error rate (${section.window_minutes ?? 15} min)`, "p95 send", "Quota used today"]
+          .map(numeric),
+      ],
       vendors.map((vendor) => [
         vendor.provider,
-        vendor.enabled === undefined
-          ? "—"
-          : vendor.enabled
-          ? "yes"
-          : `no${vendor.reason ? `: ${vendor.reason}` : ""}`,
-        { text: breakerState(vendor), className: `state-${breakerState(vendor)}` },
+        vendor.enabled ? "yes" : "no",
+        vendor.configured ? "set" : "missing",
+        { text: vendor.breaker ?? "—", className: `state-${vendor.breaker}` },
         {
-          text: percent(vendor.error_rate ?? vendor.last_15_minutes?.error_rate),
+          text: vendor.error_rate_percent == null ? "—" : `${vendor.error_rate_percent} %`,
           className: "number",
         },
         {
-          text: seconds(vendor.p95_seconds ?? vendor.last_15_minutes?.p95_seconds),
+          text: vendor.p95_send_ms == null ? "—" : `${Math.round(vendor.p95_send_ms)} ms`,
           className: "number",
         },
-        { text: quotaText(vendor), className: "number" },
+        {
+          text: vendor.daily_quota == null
+            ? `${whole.format(vendor.used_today ?? 0)} (no quota)`
+            : `${whole.format(vendor.used_today ?? 0)} of ${whole.format(vendor.daily_quota)}`,
+          className: "number",
+        },
       ]),
     );
-    setState($("#vendors-panel"), "ready", vendors.length === 0 ? "No vendors." : "");
+    setState($("#vendors-panel"), "ready", vendors.length === 0 ? "No messaging vendors." : "");
 
-    const spend = (vendor) => vendor.spend ?? vendor.month ?? vendor;
     draw($("#spend-chart"), {
       type: "bar",
       data: {
-        labels: vendors.map((vendor) => vendor.provider),
+        labels: providers,
         datasets: [
           {
             label: "Spent this month (₹)",
-            data: vendors.map((vendor) =>
-              toRupees(spend(vendor).spent_paise ?? spend(vendor).spend_paise)
-            ),
+            data: vendors.map((vendor) => toRupees(vendor.spend_month_paise)),
             backgroundColor: palette[0],
           },
           {
             label: "Monthly budget (₹)",
-            data: vendors.map((vendor) => toRupees(spend(vendor).budget_paise)),
+            data: vendors.map((vendor) => toRupees(vendor.budget_paise)),
             backgroundColor: "#c7d2e3",
           },
         ],
       },
       options: { scales: { y: { beginAtZero: true } } },
     });
-    setState($("#spend-panel"), "ready", "");
+    const budgeted = vendors.filter((vendor) => vendor.budget_used_percent != null);
+    setState(
+      $("#spend-panel"),
+      "ready",
+      [
+        section.spend_as_of ? `Spend as of ${when(section.spend_as_of)}` : "Spend not computed yet",
+        ...budgeted.map((vendor) => `${vendor.provider} ${vendor.budget_used_percent} % of budget`),
+      ].join(" · "),
+    );
 
-    const queue = (vendor) => vendor.queue ?? vendor;
     draw($("#queue-chart"), {
       type: "bar",
       data: {
-        labels: vendors.map((vendor) => vendor.provider),
-        datasets: [{
-          label: "Messages queued",
-          data: vendors.map((vendor) => queue(vendor).depth ?? queue(vendor).queue_depth ?? 0),
-          backgroundColor: palette[1],
-        }],
+        labels: providers,
+        datasets: [
+          {
+            label: "Queued",
+            data: vendors.map((vendor) => vendor.queued ?? 0),
+            backgroundColor: palette[1],
+          },
+          {
+            label: "Due now",
+            data: vendors.map((vendor) => vendor.due ?? 0),
+            backgroundColor: palette[4],
+          },
+        ],
       },
-      options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
     });
-    const oldest = vendors
-      .map((
-        vendor,
-      ) => [
-        vendor.provider,
-        queue(vendor).oldest_age_seconds ?? queue(vendor).oldest_queued_age_seconds,
-      ])
-      .filter(([, age]) => age != null);
+    const queue = section.queue ?? {};
     setState(
       $("#queue-panel"),
       "ready",
-      oldest.map(([provider, age]) => `${provider}: oldest queued ${seconds(age)}`).join(" · "),
+      `Outbox: ${whole.format(queue.queued ?? 0)} queued, ${whole.format(queue.due ?? 0)} due, ${
+        whole.format(queue.sending ?? 0)
+      } sending${
+        queue.oldest_due_age_seconds == null
+          ? ""
+          : ` · oldest due ${duration(queue.oldest_due_age_seconds)} ago`
+      }`,
     );
   }
 
-  const breakerState = (vendor) =>
-    vendor.breaker?.state ?? vendor.breaker_state ?? vendor.breaker ?? "—";
   const toRupees = (paise) => (paise == null ? null : Number(paise) / 100);
-  const seconds = (value) => (value == null ? "—" : `${Number(value).toFixed(1)} s`);
-  function quotaText(vendor) {
-    const quota = vendor.quota ?? vendor;
-    const used = quota.used ?? quota.quota_used;
-    const limit = quota.daily_quota ?? quota.limit;
-    if (used == null) return "—";
-    return limit == null
-      ? `${whole.format(used)} (no limit)`
-      : `${whole.format(used)} / ${whole.format(limit)}`;
+  /** Seconds as a short duration (45 s, 12 min, 3.5 h). */
+  function duration(seconds) {
+    if (seconds < 60) return `${seconds} s`;
+    if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
   }
 
   // ---------------------------------------------------------------- alerts
@@ -506,21 +524,20 @@
     setState(panel, "loading", "Loading…");
     try {
       const alerts = (await get("alerts", { status: "open" })).data;
-      const open = alerts.filter((alert) => alert.status === undefined || alert.status === "open");
-      if (open.length === 0) {
+      if (alerts.length === 0) {
         $("#alerts-table").hidden = true;
         setState(panel, "ready", "No open alerts.");
         return;
       }
       fillTable(
         $("#alerts-table"),
-        ["Rule", "Subject", "Raised", "Last seen", "Value"],
-        open.map((alert) => [
-          alert.rule ?? alert.rule_code,
+        ["Rule", "Subject", "What", "Raised", "Last seen"],
+        alerts.map((alert) => [
+          alert.rule,
           alert.subject,
+          alert.summary,
           when(alert.raised_at),
           when(alert.last_seen_at),
-          alert.value == null ? "—" : String(alert.value),
         ]),
       );
       setState(panel, "ready", "");
@@ -574,7 +591,7 @@
     }
     document.body.dataset.access = "granted";
     $("#panels").hidden = false;
-    await Promise.all([setUpFunnel(), loadChannels(), loadVendors(), loadAlerts()]);
+    await Promise.all([setUpFunnel(me), loadChannels(), loadVendors(), loadAlerts()]);
     document.body.dataset.loaded = "true";
   }
 
