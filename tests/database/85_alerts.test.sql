@@ -249,9 +249,11 @@ select throws_ok($$update public.alerts set status = 'resolved'$$, '42501', null
 select throws_ok($$delete from public.alerts$$, '42501', null, 'nor delete them');
 select throws_ok($$select private.evaluate_alerts()$$, '42501', null, 'nor runs the evaluator');
 select lives_ok($$select private.vendor_health()$$, 'an admin reads the vendors'' health');
-select is((select string_agg(format('%s:%s:%s', kind, status, emails), ',' order by kind)
-             from private.alert_emails(array(select id from public.alerts where rule = 'provider_error_rate'))),
-  format('raised:queued:%s,resolved:queued:%s', 2 * (select n from admins), (select n from admins)),
+select is((select string_agg(format('%s:%s', kind, total), ',' order by kind)
+             from (select kind, sum(emails) as total
+                     from private.alert_emails(array(select id from public.alerts where rule = 'provider_error_rate'))
+                    group by kind) k),
+  format('raised:%s,resolved:%s', 2 * (select n from admins), (select n from admins)),
   'an admin sees what became of the alerts'' emails (staff messages are not theirs to read directly)');
 
 select tests.authenticate_as('zone_manager');
