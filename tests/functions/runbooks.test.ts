@@ -4,7 +4,8 @@
 // variable the functions read, every setting is an app_settings key or such a variable, every
 // alert rule exists, every SQL function, table and view it names exists, every API call is an
 // operation of the OpenAPI document (and every GET without a placeholder answers an admin 200),
-// every file and migration exists, every snake_case name it puts in backticks occurs in the code,
+// every field of the health check it names is in an admin's answer, every file and migration
+// exists, every snake_case name it puts in backticks occurs in the code,
 // and every ```sql block runs (as postgres, rolled back) unless marked
 // `<!-- runbooks.test: skip (reason) -->` just above it.
 import assert from "node:assert/strict";
@@ -217,6 +218,30 @@ dbTest(
     assert.ok(fetched >= 5, "and some are fetched");
   },
 );
+
+dbTest("runbooks: every field of the health check named is in an admin's answer", async () => {
+  const health = await (await api("/health", { token: await tokenFor("admin@py360.test") })).json();
+  let named = 0;
+  for (const { name, text } of runbooks) {
+    for (const field of all(text, /`(messaging(?:\.[a-z_]+(?:\[\])?)+)`/g)) {
+      named++;
+      let value: unknown = health;
+      for (const part of field.split(".")) {
+        const key = part.replace("[]", "");
+        value = (value as Record<string, unknown> | undefined)?.[key];
+        assert.notEqual(value, undefined, `${name}: no ${field} in GET /api/health (at ${key})`);
+        if (part.endsWith("[]")) {
+          assert.ok(
+            Array.isArray(value) && value.length > 0,
+            `${name}: ${field}: ${key} is no list`,
+          );
+          value = value[0];
+        }
+      }
+    }
+  }
+  assert.ok(named >= 4, "the runbooks name fields of the health check");
+});
 
 Deno.test("runbooks: every file and migration named exists", async () => {
   let named = 0;
