@@ -5,7 +5,7 @@ import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller, type Tx } from "../../_shared/db.ts";
 import { notFound, ProblemError } from "../../_shared/errors.ts";
-import { reportDefaultDays, resolvePeriod } from "../communications/period.ts";
+import { resolveFactPeriod } from "../communications/period.ts";
 import { measurePerformance, requireManagerOrAdmin } from "../communications/performance.ts";
 import type {
   ChannelSchema,
@@ -91,7 +91,8 @@ export const remove: RouteHandler<typeof deleteChannel, AppEnv> = async (c) => {
 
 /**
  * GET /channels/{id}/performance (managers and admins): the measures of the messages of the
- * channel's type the caller may see, with its providers' breakers; 404 for an unknown channel.
+ * channel's type the caller may see, read from the analytics facts, with its providers'
+ * breakers; 404 for an unknown channel, 422 for a period that does not fit its granularity.
  */
 export const performance: RouteHandler<typeof getChannelPerformance, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
@@ -102,14 +103,9 @@ export const performance: RouteHandler<typeof getChannelPerformance, AppEnv> = a
       Pick<Channel, "id" | "type" | "name" | "provider" | "fallback_provider">[]
     >`select id, type, name, provider, fallback_provider from public.channels where id = ${id}`;
     if (!channel) throw notFound("channel");
-    const period = await resolvePeriod(tx, query, reportDefaultDays);
+    const period = await resolveFactPeriod(tx, query);
     const providers = [channel.provider, channel.fallback_provider].filter((p) => p !== null);
-    const measures = await measurePerformance(
-      tx,
-      tx`m.channel = ${channel.type}`,
-      period,
-      providers,
-    );
+    const measures = await measurePerformance(tx, { channel: channel.type }, period, providers);
     return { channel, ...measures };
   });
   return c.json(result, 200);

@@ -9,7 +9,7 @@ import {
   signedIn,
   uuidParam,
 } from "../../_shared/schemas.ts";
-import { ReportPeriodQuery } from "../communications/period.ts";
+import { FactPeriodQuery } from "../communications/period.ts";
 import { PerformanceSchema } from "../communications/performance.ts";
 
 const VendorCode = z.string().regex(/^[a-z][a-z0-9_]{1,40}$/).openapi({ example: "twilio" });
@@ -140,12 +140,14 @@ export const getChannelPerformance = createRoute({
   method: "get",
   path: "/channels/{id}/performance",
   tags: ["Channels"],
-  summary: "A channel's latency, failure reasons, cost and breakers for a period",
+  summary: "A channel's outcomes, latency, failure causes, cost and breakers for a period",
   description: "The measures of GET /vendors/{id}/performance over the messages of the " +
-    "channel's type (sms, email, whatsapp) that the caller may see, with the circuit breakers " +
-    "of its provider and fallback provider. Managers and admins only.",
+    "channel's type (sms, email, whatsapp) that the caller may see, per provider and template, " +
+    "with the circuit breakers of its provider and fallback provider. Read from the analytics " +
+    "facts (at most 5 minutes old: facts_as_of). Admins count every message to customers, " +
+    "managers those of their subtree's cases. Managers and admins only.",
   ...signedIn,
-  request: { params: IdParams, query: ReportPeriodQuery },
+  request: { params: IdParams, query: FactPeriodQuery },
   responses: {
     200: json(
       "The channel's measures",

@@ -1,13 +1,16 @@
-// The measures of the vendor and channel reports, over the messages the caller may see (each
-// query runs in the caller's transaction, so RLS chooses the messages): counts by outcome, cost,
-// queue-to-sent and queue-to-delivered latency, failure reasons, and the providers' circuit
-// breakers. A message counts for the provider of its last attempt (messages.provider) and for
-// the period it was queued in (created_at).
+// The measures of the vendor and channel reports, read from the analytics facts through
+// private.message_performance (which decides what the caller may see: everything for an admin,
+// a manager's subtree's cases' messages): counts by outcome and status, cost and cost per
+// delivered message and per renewal, latency percentiles overall and per provider, failure
+// causes and codes, per template, a series; and the providers' circuit breakers, read as the
+// caller. A message counts for the provider of its last attempt (messages.provider) and for the
+// IST hour or day it was queued in (created_at). The per-vendor counts of
+// GET /vendors/communications (outcomeColumns) still read the messages under RLS.
 import { z } from "@hono/zod-openapi";
 import type { Tx } from "../../_shared/db.ts";
-import { DateTime, PaiseDecimal } from "../../_shared/domain.ts";
+import { DateTime, MessageChannel, messageStatuses, PaiseDecimal } from "../../_shared/domain.ts";
 import { ProblemError } from "../../_shared/errors.ts";
-import { inPeriod, type Period, PeriodSchema } from "./period.ts";
+import { type FactPeriod, FactPeriodSchema, inPeriod } from "./period.ts";
 
 /** How many messages reached each outcome. */
 export const OutcomeCountsSchema = z.object({
@@ -37,54 +40,167 @@ export const CostSchema = z.object({
   estimated_messages: z.number().int().openapi({ description: "Messages priced by estimate" }),
 }).openapi("MessageCost");
 
-/** Percentiles of one latency in seconds (percentile_cont), over `messages` messages. */
+/** Percentiles of one latency in seconds, over `messages` messages (from the facts' histograms). */
 const LatencySchema = z.object({
   messages: z.number().int().openapi({ description: "Messages measured" }),
   p50_seconds: z.number().nullable().openapi({ description: "Median, seconds" }),
   p95_seconds: z.number().nullable().openapi({ description: "95th percentile, seconds" }),
+  p99_seconds: z.number().nullable().openapi({ description: "99th percentile, seconds" }),
 }).openapi("Latency");
+
+/** Queue-to-sent and queue-to-delivered latency. */
+const LatenciesSchema = z.object({
+  queue_to_sent: LatencySchema,
+  queue_to_delivered: LatencySchema,
+}).openapi("Latencies", {
+  description: "From queued_at to sent_at / delivered_at, as percentile_cont would give them, " +
+    "read from histograms of about 9 % wide buckets (so within about 9 % of the exact value). A " +
+    "message the gate deferred (quiet or promotional hours, scheduled) carries its wait.",
+});
+
+/** A circuit breaker state. */
+const BreakerState = z.enum(["closed", "open", "half_open"]);
 
 /** A provider's circuit breaker now, and its changes in the period. */
 export const BreakerSchema = z.object({
   provider: z.string(),
-  state: z.enum(["closed", "open", "half_open"]),
+  state: BreakerState,
   since: DateTime,
   consecutive_failures: z.number().int(),
-  history: z.array(z.object({ breaker: z.enum(["closed", "open", "half_open"]), at: DateTime }))
+  history: z.array(z.object({ breaker: BreakerState, at: DateTime }))
     .openapi({ description: "Each change of state in the period, oldest first" }),
 }).openapi("Breaker");
 
+/** Whose doing a failure was (private.failure_cause). */
+export const FailureCause = z.enum(["customer", "provider", "us", "regulation"]).openapi(
+  "FailureCause",
+  {
+    description: "customer: bad number or address, bounce, STOP, no consent, cancelled as no " +
+      "longer needed; provider: outage, 5xx, timeout, throttling, open breaker; us: our " +
+      "template, configuration, a stalled dispatcher; regulation: DND, DLT scrubbing, " +
+      "WhatsApp's 24-hour window and policies, quiet hours",
+  },
+);
+
+/** Cost per outcome, in paise as exact decimal strings rounded to 4 decimals. */
+const unitCostFields = {
+  renewals: z.number().int().openapi({
+    description: "Renewals credited to these messages by last touch: each renewed case credits " +
+      "the last of its messages sent before it closed",
+  }),
+  cost_per_delivered_paise: PaiseDecimal.nullable().openapi({
+    description: "cost.total_paise / delivered (4 decimals); null when none was delivered",
+  }),
+  cost_per_renewal_paise: PaiseDecimal.nullable().openapi({
+    description: "cost.total_paise / renewals (4 decimals); null without renewals",
+  }),
+};
+
+/** Messages per status now, every status named. */
+const ByStatusSchema = z.object(
+  Object.fromEntries(messageStatuses.map((status) => [status, z.number().int()])) as Record<
+    (typeof messageStatuses)[number],
+    z.ZodNumber
+  >,
+).openapi("MessagesByStatus", { description: "Messages of the period by their status now" });
+
+/** One provider's share of the messages. */
+const ProviderPerformanceSchema = z.object({
+  provider: z.string().nullable().openapi({
+    description: "Vendor code; null for messages no provider was chosen for (blocked early)",
+  }),
+  counts: OutcomeCountsSchema,
+  cost: CostSchema,
+  ...unitCostFields,
+  latency: LatenciesSchema,
+}).openapi("ProviderPerformance");
+
+/** One template's share of the messages. */
+const TemplatePerformanceSchema = z.object({
+  template_id: z.guid().nullable().openapi({ description: "null for free text" }),
+  code: z.string().nullable(),
+  channel: MessageChannel.nullable(),
+  language: z.string().nullable(),
+  counts: OutcomeCountsSchema,
+  cost: CostSchema,
+  ...unitCostFields,
+}).openapi("TemplatePerformance");
+
+/** One bucket of the series. */
+const SeriesPointSchema = z.object({
+  start: DateTime.openapi({ description: "Start of the IST hour or day" }),
+  messages: z.number().int(),
+  sent: z.number().int(),
+  delivered: z.number().int(),
+  read: z.number().int(),
+  failed: z.number().int(),
+  undeliverable: z.number().int(),
+  cost_paise: PaiseDecimal,
+  renewals: z.number().int(),
+  p50_delivered_seconds: z.number().nullable(),
+  p95_delivered_seconds: z.number().nullable(),
+}).openapi("PerformancePoint");
+
 /** The measures of a vendor's or a channel's messages in a period. */
 export const PerformanceSchema = z.object({
-  period: PeriodSchema,
-  counts: OutcomeCountsSchema,
-  latency: z.object({
-    queue_to_sent: LatencySchema,
-    queue_to_delivered: LatencySchema,
-  }).openapi({
-    description: "From queued_at to sent_at / delivered_at. A message the gate deferred " +
-      "(quiet or promotional hours, scheduled) carries its wait.",
+  period: FactPeriodSchema,
+  facts_as_of: DateTime.nullable().openapi({
+    description: "The moment the analytics facts describe (refreshed every 5 minutes); null " +
+      "before their first refresh",
   }),
+  counts: OutcomeCountsSchema,
+  by_status: ByStatusSchema,
+  latency: LatenciesSchema,
+  failure_causes: z.array(z.object({
+    cause: FailureCause,
+    messages: z.number().int().openapi({
+      description: "Messages that ended failed, undeliverable, dead, blocked or cancelled for it",
+    }),
+    codes: z.array(z.object({
+      code: z.string().nullable().openapi({ description: "null when the status says it all" }),
+      messages: z.number().int(),
+    })).openapi({ description: "Their codes, most frequent first (at most 20)" }),
+  })).openapi({ description: "The four causes, always in this order" }),
   failure_reasons: z.array(z.object({
-    code: z.string().openapi({ description: "The vendor's code (last_error_code)" }),
+    code: z.string().openapi({
+      description: "The vendor's code of the last failed attempt (last_error_code), else the " +
+        "gate's reason of a blocked message or a dead letter's",
+    }),
     messages: z.number().int().openapi({ description: "Messages whose last error it is" }),
     final: z.number().int().openapi({
-      description: "Of them, those that ended failed, undeliverable or dead",
+      description: "Of them, those that ended failed, undeliverable, dead or blocked",
+    }),
+    cause: FailureCause.nullable().openapi({
+      description: "The cause most of its ended messages were put down to; null if none ended",
     }),
   })).openapi({ description: "Most frequent first (at most 50)" }),
   cost: CostSchema,
+  ...unitCostFields,
+  providers: z.array(ProviderPerformanceSchema).openapi({
+    description: "Per provider, most messages first",
+  }),
+  templates: z.array(TemplatePerformanceSchema).openapi({
+    description: "Per template, most messages first",
+  }),
+  series: z.array(SeriesPointSchema).nullable().openapi({
+    description: "One point per IST hour or day of the period, empty ones included; null for " +
+      "a period of more than 90 days",
+  }),
   breakers: z.array(BreakerSchema),
 });
 
 /** The measures, without the part that names the vendor or channel. */
 export type Performance = z.infer<typeof PerformanceSchema>;
 
-/** The 403 of the reports for anyone but managers and admins. */
-export async function requireManagerOrAdmin(tx: Tx): Promise<void> {
+/** The 403 of the reports for anyone but managers and admins, with `detail` as its detail. */
+export async function requireManagerOrAdmin(
+  tx: Tx,
+  detail = "Only managers and admins read the vendor reports.",
+): Promise<void> {
   const [caller] = await tx<{ role: string | null }[]>`
     select private.current_app_role()::text as role`;
   if (caller.role !== "admin" && caller.role !== "manager") {
-    throw new ProblemError(403, "Forbidden", "Only managers and admins read the vendor reports.");
+    throw new ProblemError(403, "Forbidden", detail);
   }
 }
 
@@ -109,56 +225,30 @@ export const outcomeColumns = (tx: Tx) =>
     'estimated_messages', count(*) filter (where m.sent_at is not null and m.cost_paise is null)
   ) as cost`;
 
-/** Rounds seconds to the millisecond (the percentiles are double precision). */
-const seconds = (tx: Tx, value: ReturnType<Tx>) => tx`round((${value})::numeric, 3)::float8`;
+/** Which messages a report covers: a channel's type, a provider, or both. */
+export interface PerformanceScope {
+  channel?: string;
+  provider?: string;
+}
 
 /**
- * The measures of the messages matching `scope` (SQL over alias `m`, e.g. `m.provider = ...`)
- * queued in `period`, with the breakers of `providers`.
+ * The measures of the messages of `scope` queued in `period`, read from the analytics facts by
+ * private.message_performance (which counts, for a manager, only their subtree's cases'
+ * messages), with the breakers of `providers` read as the caller.
  */
 export async function measurePerformance(
   tx: Tx,
-  scope: ReturnType<Tx>,
-  period: Period,
+  scope: PerformanceScope,
+  period: FactPeriod,
   providers: string[],
 ): Promise<Performance> {
-  const sentLatency = tx`extract(epoch from m.sent_at - m.queued_at)::float8`;
-  const deliveredLatency = tx`extract(epoch from m.delivered_at - m.queued_at)::float8`;
-  const [measures] = await tx<
-    (z.infer<typeof OutcomeCountsSchema> & {
-      cost: Performance["cost"];
-      latency: Performance["latency"];
-    })[]
+  const [{ figures }] = await tx<
+    { figures: Omit<Performance, "period" | "breakers" | "series"> & { series: unknown } }[]
   >`
-    select ${outcomeColumns(tx)},
-           json_build_object(
-             'queue_to_sent', json_build_object(
-               'messages', count(m.sent_at),
-               'p50_seconds', ${
-    seconds(tx, tx`percentile_cont(0.5) within group (order by ${sentLatency})`)
-  },
-               'p95_seconds', ${
-    seconds(tx, tx`percentile_cont(0.95) within group (order by ${sentLatency})`)
-  }),
-             'queue_to_delivered', json_build_object(
-               'messages', count(m.delivered_at),
-               'p50_seconds', ${
-    seconds(tx, tx`percentile_cont(0.5) within group (order by ${deliveredLatency})`)
-  },
-               'p95_seconds', ${
-    seconds(tx, tx`percentile_cont(0.95) within group (order by ${deliveredLatency})`)
-  })) as latency
-      from public.messages m
-     where ${scope} ${inPeriod(tx, "m", "created_at", period)}`;
-  const failures = await tx<Performance["failure_reasons"]>`
-    select m.last_error_code as code, count(*)::int as messages,
-           (count(*) filter (where m.status in ('failed', 'undeliverable', 'dead')))::int as final
-      from public.messages m
-     where ${scope} ${inPeriod(tx, "m", "created_at", period)}
-       and m.last_error_code is not null
-     group by m.last_error_code
-     order by count(*) desc, m.last_error_code
-     limit 50`;
+    select private.message_performance(
+             ${scope.channel ?? null}::text, ${scope.provider ?? null}::text,
+             ${period.from}::text::timestamptz, ${period.to}::text::timestamptz,
+             ${period.granularity}::text) as figures`;
   const breakers = await tx<Performance["breakers"]>`
     select ps.provider, ps.breaker as state, ps.breaker_since as since, ps.consecutive_failures,
            coalesce((
@@ -169,13 +259,10 @@ export async function measurePerformance(
       from public.provider_state ps
      where ps.provider = any(${providers}::text[])
      order by array_position(${providers}::text[], ps.provider)`;
-  const { latency, cost, ...counts } = measures;
   return {
-    period: { from: period.from!, to: period.to! },
-    counts,
-    latency,
-    failure_reasons: [...failures],
-    cost,
+    period: { from: period.from, to: period.to, granularity: period.granularity },
+    ...figures,
+    series: period.series ? figures.series as Performance["series"] : null,
     breakers: [...breakers],
   };
 }

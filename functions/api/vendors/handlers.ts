@@ -1,11 +1,17 @@
-// Handlers of /api/vendors, run as the caller: managers and admins only (a 403 for the rest),
-// and RLS still decides which messages the measures cover — a manager's are their subtree's.
+// Handlers of /api/vendors, run as the caller: managers and admins only (a 403 for the rest).
+// The per-vendor counts read the messages under RLS; a vendor's performance reads the analytics
+// facts through private.message_performance. Either way a manager's are their subtree's.
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller } from "../../_shared/db.ts";
 import { notFound } from "../../_shared/errors.ts";
-import { inPeriod, reportDefaultDays, resolvePeriod } from "../communications/period.ts";
+import {
+  inPeriod,
+  reportDefaultDays,
+  resolveFactPeriod,
+  resolvePeriod,
+} from "../communications/period.ts";
 import {
   measurePerformance,
   outcomeColumns,
@@ -44,7 +50,11 @@ export const communications: RouteHandler<typeof getVendorCommunications, AppEnv
   return c.json({ period: { from: period.from!, to: period.to! }, data: [...rows] }, 200);
 };
 
-/** GET /vendors/{id}/performance: 404 for a vendor that does not exist. */
+/**
+ * GET /vendors/{id}/performance: the measures of the messages whose last attempt was the
+ * vendor's, read from the analytics facts, with its breaker; 404 for a vendor that does not
+ * exist, 422 for a period that does not fit its granularity.
+ */
 export const performance: RouteHandler<typeof getVendorPerformance, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const query = c.req.valid("query");
@@ -54,8 +64,8 @@ export const performance: RouteHandler<typeof getVendorPerformance, AppEnv> = as
       select v.id, v.code, v.name, v.kind from public.vendors v
        where ${uuidPattern.test(id) ? tx`v.id = ${id}::uuid` : tx`v.code = ${id}`}`;
     if (!vendor) throw notFound("vendor");
-    const period = await resolvePeriod(tx, query, reportDefaultDays);
-    const measures = await measurePerformance(tx, tx`m.provider = ${vendor.code}`, period, [
+    const period = await resolveFactPeriod(tx, query);
+    const measures = await measurePerformance(tx, { provider: vendor.code }, period, [
       vendor.code,
     ]);
     return { vendor, ...measures };

@@ -3,7 +3,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { VendorCode } from "../../_shared/domain.ts";
 import { commonProblems, json, problem, signedIn } from "../../_shared/schemas.ts";
-import { PeriodSchema, ReportPeriodQuery } from "../communications/period.ts";
+import { FactPeriodQuery, PeriodSchema, ReportPeriodQuery } from "../communications/period.ts";
 import {
   CostSchema,
   OutcomeCountsSchema,
@@ -62,13 +62,18 @@ export const getVendorPerformance = createRoute({
   method: "get",
   path: "/vendors/{id}/performance",
   tags: ["Vendors"],
-  summary: "A vendor's latency, failure reasons, cost and circuit breaker for a period",
-  description: "Queue-to-sent and queue-to-delivered latency (p50 and p95, percentile_cont), " +
-    "the vendors' error codes by frequency, cost (actual where reported, else estimated), and " +
-    "the circuit breaker now with its changes in the period. Over the messages the caller " +
-    "may see whose last attempt was this vendor's. Managers and admins only.",
+  summary: "A vendor's outcomes, latency, failure causes, cost and circuit breaker for a period",
+  description: "Over the messages to customers whose last attempt was this vendor's, queued " +
+    "in the period: counts by outcome and status; queue-to-sent and queue-to-delivered " +
+    "latency (p50, p95, p99) overall and per provider; failure causes (customer, provider, " +
+    "us, regulation) with their codes, and the codes by frequency with their cause; cost " +
+    "(actual where reported, else estimated), per delivered message and per renewal (last " +
+    "touch); the same per template; a series per IST hour (within the last 7 days) or day " +
+    "(up to 90 days); and the circuit breaker now with its changes in the period. Read from " +
+    "the analytics facts, refreshed every 5 minutes (facts_as_of). Admins count every " +
+    "message, managers those of their subtree's cases. Managers and admins only.",
   ...signedIn,
-  request: { params: VendorIdParams, query: ReportPeriodQuery },
+  request: { params: VendorIdParams, query: FactPeriodQuery },
   responses: {
     200: json(
       "The vendor's measures",
