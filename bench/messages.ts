@@ -689,7 +689,9 @@ async function makePristine(sql: postgres.Sql, size: number): Promise<number> {
 }
 
 /** The bench's fixtures: customers, a DLT-registered transactional SMS template, and settings
- * that hold nothing back (no caps, no quiet hours, a rate limit far above any rate here). */
+ * that hold nothing back (no caps, no quiet hours, a rate limit far above any rate here, no
+ * daily quota: the runs send far more than the SMS channel's 50,000 a day, and the claim would
+ * move the rest to SNS, which the no-op worker does not have). */
 async function prepare(sql: postgres.Sql) {
   await sql`
     insert into public.customers (full_name, phone)
@@ -706,6 +708,7 @@ async function prepare(sql: postgres.Sql) {
   await sql`update public.app_settings set value = '{"start": "00:00", "end": "00:00"}'
              where key in ('QUIET_HOURS', 'PROMOTIONAL_HOURS')`;
   await sql`update public.provider_state set rate_per_second = 10000000, tokens = 10000000`;
+  await sql`update public.channels set daily_quota = null`;
 }
 
 /** The machine, so the figures can be read against it. */
