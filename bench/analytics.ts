@@ -118,7 +118,7 @@ try {
     select count(*)::int as messages,
            min(private.business_date(created_at))::text as first_day
       from public.messages
-     where created_at >= (private.business_date(now()) - ${monthDays})::timestamp
+     where created_at >= (private.business_date(now()) - ${monthDays}::int)::timestamp
                            at time zone 'Asia/Kolkata'`;
   console.log(
     `  added ${count(added.result)} messages in ${seconds(added.wall)}; the month holds ` +
@@ -126,7 +126,7 @@ try {
   );
   if (added.result > 0) await sql`analyze public.messages`;
   const rebuild = await timed(() =>
-    sql`select private.rebuild_analytics(private.business_date(now()) - ${monthDays},
+    sql`select private.rebuild_analytics(private.business_date(now()) - ${monthDays}::int,
                                          private.business_date(now())) as r`
   );
   console.log(
@@ -208,7 +208,7 @@ try {
 
   if (values.clean) {
     const removed = await timed(() => topUpMessages(sql, { days: monthDays, remove: true }));
-    await sql`select private.rebuild_analytics(private.business_date(now()) - ${monthDays},
+    await sql`select private.rebuild_analytics(private.business_date(now()) - ${monthDays}::int,
                                                private.business_date(now()))`;
     console.log(`\nRemoved the ${count(removed.result)} added messages; facts rebuilt.`);
   }

@@ -36,8 +36,8 @@ export async function topUpMessages(sql: postgres.Sql, topUp: TopUp): Promise<nu
   let added = 0;
   for (let back = 1; back <= topUp.days; back++) {
     const [day] = await sql`
-      select (private.business_date(now()) - ${back})::text as day,
-             ((private.business_date(now()) - ${back})::timestamp at time zone 'Asia/Kolkata')
+      select (private.business_date(now()) - ${back}::int)::text as day,
+             ((private.business_date(now()) - ${back}::int)::timestamp at time zone 'Asia/Kolkata')
                as starts`;
     const [{ have }] = await sql`
       select count(*)::int as have from public.messages
