@@ -448,6 +448,137 @@ dbTest("console: the page and its files come from the function, cached by versio
   }
 });
 
+// ------------------------------------------------------------------ the API the page reads
+
+/**
+ * What the page's script reads of each answer, field by field (`a.b`, `list[].c`), and the query
+ * parameters it sends: the page is written against these operations' OpenAPI schemas.
+ */
+const pageReads: { path: string; query: string[]; fields: string[] }[] = [
+  { path: "/me", query: [], fields: ["full_name", "role", "node.id", "node.name"] },
+  {
+    path: "/hierarchy",
+    query: [],
+    fields: ["data[].id", "data[].name", "data[].level", "data[].children[].id"],
+  },
+  {
+    path: "/hierarchy/{nodeId}/performance",
+    query: ["from", "to"],
+    fields: [
+      "node.name",
+      "cases.due",
+      "renewal_rate",
+      "by_stage[].stage",
+      "by_stage[].cases",
+      "premium.due_paise",
+      "premium.collected_paise",
+      "facts_as_of",
+      "children[].node.name",
+      "children[].cases.due",
+      "children[].cases.renewed",
+      "children[].renewal_rate",
+      "children[].premium.due_paise",
+      "children[].premium.collected_paise",
+      "children[].sla.breaches",
+    ],
+  },
+  { path: "/channels", query: [], fields: ["data[].id", "data[].type", "data[].name"] },
+  {
+    path: "/channels/{id}/performance",
+    query: ["from", "to", "granularity"],
+    fields: [
+      "series[].start",
+      "series[].sent",
+      "series[].delivered",
+      "series[].p95_delivered_seconds",
+    ],
+  },
+  {
+    path: "/health",
+    query: [],
+    fields: [
+      "database",
+      "messaging.window_minutes",
+      "messaging.spend_as_of",
+      ...[
+        "provider",
+        "enabled",
+        "configured",
+        "breaker",
+        "error_rate_percent",
+        "p95_send_ms",
+        "daily_quota",
+        "used_today",
+        "spend_month_paise",
+        "budget_paise",
+        "budget_used_percent",
+        "queued",
+        "due",
+      ].map((field) => `messaging.providers[].${field}`),
+      ...["queued", "due", "sending", "oldest_due_age_seconds"].map((f) => `messaging.queue.${f}`),
+    ],
+  },
+  {
+    path: "/alerts",
+    query: ["status"],
+    fields: [
+      "data[].rule",
+      "data[].subject",
+      "data[].summary",
+      "data[].raised_at",
+      "data[].last_seen_at",
+      "open",
+    ],
+  },
+];
+
+/** An OpenAPI schema object, as far as this walk needs it. */
+interface Schema {
+  $ref?: string;
+  type?: string | string[];
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  allOf?: Schema[];
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+}
+
+dbTest("console: every field the page reads is in the API's OpenAPI document", async () => {
+  const document = await expectJson(await api("/openapi.json"), 200);
+  const resolve = (schema: Schema): Schema =>
+    schema.$ref
+      ? resolve(document.components.schemas[schema.$ref.replace("#/components/schemas/", "")])
+      : schema;
+  /** The schemas a value of `schema` may take (through refs, allOf / anyOf / oneOf). */
+  const variants = (schema: Schema): Schema[] => {
+    const resolved = resolve(schema);
+    const members = [...resolved.allOf ?? [], ...resolved.anyOf ?? [], ...resolved.oneOf ?? []];
+    return [resolved, ...members.flatMap(variants)];
+  };
+  const step = (schema: Schema, key: string): Schema | undefined =>
+    variants(schema).map((variant) => key === "[]" ? variant.items : variant.properties?.[key])
+      .find((found) => found !== undefined);
+
+  for (const read of pageReads) {
+    const operation = document.paths[`/api${read.path}`]?.get;
+    assert.ok(operation, `the API documents GET ${read.path}`);
+    const parameters = (operation.parameters ?? []) as { in: string; name: string }[];
+    for (const name of read.query) {
+      assert.ok(
+        parameters.some((parameter) => parameter.in === "query" && parameter.name === name),
+        `GET ${read.path} takes ?${name}`,
+      );
+    }
+    const answer: Schema = operation.responses["200"].content["application/json"].schema;
+    for (const field of read.fields) {
+      const keys = field.replaceAll("[]", ".[]").split(".");
+      let schema: Schema | undefined = answer;
+      for (const key of keys) schema = schema && step(schema, key);
+      assert.ok(schema, `GET ${read.path} answers ${field}`);
+    }
+  }
+});
+
 // ------------------------------------------------------------------ in the browser
 
 /** The last answer of the api function to the page for a path matching `path`. */

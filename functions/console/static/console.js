@@ -523,7 +523,8 @@
     const panel = $("#alerts-panel");
     setState(panel, "loading", "Loading…");
     try {
-      const alerts = (await get("alerts", { status: "open" })).data;
+      const answer = await get("alerts", { status: "open" });
+      const alerts = answer.data;
       if (alerts.length === 0) {
         $("#alerts-table").hidden = true;
         setState(panel, "ready", "No open alerts.");
@@ -540,7 +541,8 @@
           when(alert.last_seen_at),
         ]),
       );
-      setState(panel, "ready", "");
+      const more = (answer.open ?? alerts.length) - alerts.length;
+      setState(panel, "ready", more > 0 ? `The newest ${alerts.length}; ${more} more open.` : "");
     } catch (error) {
       showFailure(panel, error, "alerts");
     }
