@@ -2,12 +2,13 @@
 -- measure of message, latency, renewal and activity facts, their hourly and daily grains, the
 -- hierarchy rollups; latency quantiles within one bucket of percentile_cont; a refresh run twice
 -- gives the same rows; a refresh with a moved clock rewrites its window and nothing else (and the
--- cohorts of changed cases, and an older day holding a renewal's last touch); the nightly pass
--- drops hourly rows older than 8 days and keeps the daily ones; pg_cron's two jobs.
+-- cohort of a changed case); the nightly pass recounts an older day holding the last touch of a
+-- case renewed since, drops hourly rows older than 8 days and keeps the daily ones; pg_cron's two
+-- jobs.
 -- The demo book has cases, installments and closed cases but no traffic: the messages, tasks and
 -- payments of the last ten days are added here, in every status, inside this transaction.
 begin;
-select plan(49);
+select plan(52);
 
 create temporary table clock on commit drop as
 select now() as now, private.business_date(now()) as today;
@@ -440,8 +441,8 @@ select bag_eq($$select * from pg_temp.facts_now()$$, $$select * from snapshot$$,
 update private.analytics_state set changes_checked_at = (select now from clock) + interval '2 hours';
 delete from snapshot;
 insert into snapshot select * from pg_temp.facts_now();
-select is(private.refresh_analytics((select now from clock) - interval '5 days') ->> 'touch_days',
-          '[]', 'a refresh five days back, with no case changed since the last');
+select is(private.refresh_analytics((select now from clock) - interval '5 days')
+            ->> 'renewal_due_days', '0', 'a refresh five days back, with no case changed since the last');
 select bag_eq(
   $$select distinct facts, (r ->> 'day')::date from pg_temp.facts_now()
      where (r ->> 'refreshed_at')::timestamptz = (select now from clock) - interval '5 days'$$,
@@ -462,32 +463,47 @@ select bag_eq(
   'on the clock: a task still open is not late yet)'
 );
 
--- A case renewed since the last refresh: its cohort, and the old day of its last touch.
-update private.analytics_state set changes_checked_at = (select now from clock) + interval '2 hours';
+-- A case renewed since the last refresh: the 5-minute refresh rewrites its cohort; the nightly
+-- pass, the old day of its last touch.
+update private.analytics_state
+   set changes_checked_at = (select now from clock) + interval '2 hours',
+       nightly_checked_at = (select now from clock) + interval '2 hours';
 set local session_replication_role = replica;
 update public.renewal_cases set updated_at = (select now from clock) + interval '90 minutes'
  where id = (select case_id from touch);
 set local session_replication_role = origin;
-delete from snapshot;
-insert into snapshot select * from pg_temp.facts_now();
-select is(
-  private.refresh_analytics((select now from clock) + interval '1 second') -> 'touch_days',
-  jsonb_build_array(private.business_date((select sent_at from touch))),
-  'a case renewed since the last refresh brings back the day of its last touch, 9 days ago'
-);
+select is(private.refresh_analytics((select now from clock) + interval '1 second')
+            ->> 'renewal_due_days', '1', 'the refresh finds the one due date of the changed case');
 select bag_eq(
   $$select distinct facts, coalesce(r ->> 'day', r ->> 'due_day')::date from pg_temp.facts_now()
      where (r ->> 'refreshed_at')::timestamptz = (select now from clock) + interval '1 second'
        and coalesce(r ->> 'day', r ->> 'due_day')::date
              not between (select today from clock) - 2 and (select today from clock)$$,
-  $$select 'message', private.business_date(sent_at) from touch
-    union all select 'latency', private.business_date(sent_at) from touch
-    union all select 'renewal', c.due_date from public.renewal_cases c
-               where c.id = (select case_id from touch)
+  $$select 'renewal', c.due_date from public.renewal_cases c
+     where c.id = (select case_id from touch)
     union all select 'node_renewal', c.due_date from public.renewal_cases c
                where c.id = (select case_id from touch)$$,
-  'beyond its window it rewrote that day and the changed case''s cohort, nothing else'
+  'beyond its 3 days the refresh rewrote the changed case''s cohort, nothing else'
 );
+select is(
+  private.refresh_analytics_nightly((select now from clock) + interval '2 seconds') -> 'touch_days',
+  jsonb_build_array(private.business_date((select sent_at from touch))),
+  'the nightly pass recounts the day of its last touch, 9 days ago'
+);
+select bag_eq(
+  $$select distinct facts, (r ->> 'day')::date from pg_temp.facts_now()
+     where facts in ('message', 'latency')
+       and (r ->> 'refreshed_at')::timestamptz = (select now from clock) + interval '2 seconds'
+       and (r ->> 'day')::date < (select today from clock) - 7$$,
+  $$select 'message', private.business_date(sent_at) from touch
+    union all select 'latency', private.business_date(sent_at) from touch$$,
+  'beyond its 8 days the nightly pass rewrote that day''s message facts, nothing else'
+);
+select is((select sum(f.renewals)::integer from analytics.message_facts f
+            where f.grain = 'day' and f.day = private.business_date((select sent_at from touch))),
+          (select count(*)::integer from last_touches l join direct_messages d on d.id = l.message_id
+            where d.day = private.business_date((select sent_at from touch))),
+          'and still credits its renewal there');
 
 -- The nightly pass keeps 8 days of hours --------------------------------------------------------
 
