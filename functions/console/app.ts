@@ -8,7 +8,7 @@
 // page and its files hold no data.
 import { compress } from "hono/compress";
 import { createApp } from "../_shared/app.ts";
-import { readAsset, readAssets } from "./assets.ts";
+import { readAssets } from "./assets.ts";
 import { consoleContentSecurityPolicy, consolePage } from "./page.ts";
 
 /** Headers of the page: its policy, no Referer, no sniffing, revalidated on each visit. */
@@ -27,14 +27,14 @@ const app = createApp("console")
     await next();
   })
   .get("/", async (c) => c.html(consolePage(await readAssets()), 200, pageHeaders))
+  // Each file at the route readAssets() gives it (a stale hash or version is a 404).
   .get("/assets/:name", compress(), async (c) => {
     const asset = (await readAssets()).find((one) =>
       one.route === `/assets/${c.req.param("name")}`
     );
     if (!asset) return c.notFound();
-    const { body, spec } = await readAsset(asset.spec);
-    return c.body(body.slice(), 200, {
-      "Content-Type": spec.contentType,
+    return c.body(asset.body.slice(), 200, {
+      "Content-Type": asset.spec.contentType,
       "Cache-Control": "public, max-age=31536000, immutable",
       "X-Content-Type-Options": "nosniff",
     });

@@ -930,6 +930,68 @@ dbTest("console page: an agent's token gets a refusal and no figures", async () 
 });
 
 dbTest(
+  "console page: a panel whose endpoint is missing or failing says so; the rest stand",
+  async () => {
+    const token = await tokenFor("admin@py360.test");
+    await withBrowser(async (session) => {
+      // As an API without GET /alerts would answer, and channel reports failing.
+      await session.page.route("**/functions/v1/api/alerts?*", (route) =>
+        route.fulfill({
+          status: 404,
+          contentType: "application/problem+json",
+          body: JSON.stringify({
+            type: "about:blank",
+            title: "Not Found",
+            status: 404,
+            detail: "No route for GET /api/alerts.",
+          }),
+        }));
+      await session.page.route(
+        "**/functions/v1/api/channels/*/performance?*",
+        (route) =>
+          route.fulfill({
+            status: 503,
+            contentType: "application/problem+json",
+            body: JSON.stringify({
+              type: "about:blank",
+              title: "Service Unavailable",
+              status: 503,
+              detail: "The database is not available.",
+            }),
+          }),
+      );
+      await openConsole(session, token);
+      const states = await panelStates(session.page);
+      assert.equal(
+        states["alerts-panel"],
+        "unavailable: Not available: this API does not serve alerts yet.",
+      );
+      for (const panel of ["delivery-panel", "latency-panel"]) {
+        assert.equal(
+          states[panel],
+          "error: Could not load channel performance: The database is not available.",
+        );
+      }
+      for (const panel of ["funnel-panel", "vendors-panel", "spend-panel", "queue-panel"]) {
+        assert.match(states[panel], /^ready/, `${panel} stands: ${states[panel]}`);
+      }
+      assert.equal(await chartData(session.page, "delivery-chart"), null, "no line drawn");
+      assert.equal(await session.page.locator("#alerts-table").isVisible(), false);
+      assert.deepEqual(
+        [...new Set(session.errors)].sort(),
+        [
+          "Failed to load resource: the server responded with a status of 404 (Not Found)",
+          "Failed to load resource: the server responded with a status of 503 (Service Unavailable)",
+        ],
+        "the browser's own notes of the refused calls, nothing else",
+      );
+      session.errors.length = 0;
+      assertClean(session, token);
+    });
+  },
+);
+
+dbTest(
   "console page: a pasted token signs in; a refused one says so; sign out forgets it",
   async () => {
     const token = await tokenFor("admin@py360.test");

@@ -548,9 +548,10 @@
     }
   }
 
-  const when = (
-    instant,
-  ) => (instant ? new Date(instant).toLocaleString("en-IN", { timeZone }) : "—");
+  /** An instant as IST date and time. */
+  function when(instant) {
+    return instant ? new Date(instant).toLocaleString("en-IN", { timeZone }) : "—";
+  }
 
   // ---------------------------------------------------------------- sign-in
 
@@ -576,7 +577,7 @@
       me = await get("me");
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) return; // signOut said why
-      showNotice(`Could not read your profile: ${error.message}`);
+      signOut(`Could not read your profile: ${error.message}`);
       return;
     }
     $("#who").textContent = `${me.full_name} · ${me.role}${me.node ? ` · ${me.node.name}` : ""}`;
