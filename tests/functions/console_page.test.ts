@@ -911,22 +911,29 @@ dbTest("console page: a manager sees their subtree only, and no vendor detail", 
   }
 });
 
-dbTest("console page: an agent's token gets a refusal and no figures", async () => {
-  const token = await tokenFor("arjun.agent@py360.test");
-  await withBrowser(async (session) => {
-    await openConsole(session, token);
-    const notice = await session.page.locator("#notice");
-    assert.equal(await notice.isVisible(), true);
-    assert.equal(
-      await notice.textContent(),
-      "The ops console is for admins and managers; you are signed in as an agent.",
-    );
-    assert.equal(await session.page.locator("#panels").isVisible(), false, "no panels");
-    assert.deepEqual(session.answers.map((answer) => answer.path), ["/me"], "nothing else asked");
-    assert.equal(await chartData(session.page, "funnel-chart"), null);
-    await screenshot(session, "agent");
-    assertClean(session, token);
-  });
+dbTest("console page: an agent's or an analyst's token gets a refusal and no figures", async () => {
+  for (
+    const [email, role] of [["arjun.agent@py360.test", "an agent"], [
+      "analyst@py360.test",
+      "an analyst",
+    ]]
+  ) {
+    const token = await tokenFor(email);
+    await withBrowser(async (session) => {
+      await openConsole(session, token);
+      const notice = session.page.locator("#notice");
+      assert.equal(await notice.isVisible(), true);
+      assert.equal(
+        await notice.textContent(),
+        `The ops console is for admins and managers; you are signed in as ${role}.`,
+      );
+      assert.equal(await session.page.locator("#panels").isVisible(), false, "no panels");
+      assert.deepEqual(session.answers.map((answer) => answer.path), ["/me"], "nothing else asked");
+      assert.equal(await chartData(session.page, "funnel-chart"), null);
+      if (role === "an agent") await screenshot(session, "agent");
+      assertClean(session, token);
+    });
+  }
 });
 
 dbTest(

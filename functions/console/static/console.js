@@ -587,7 +587,7 @@
       document.body.dataset.access = "refused";
       showNotice(
         `The ops console is for admins and managers; you are signed in as ${
-          me.role === "agent" ? "an" : "a"
+          /^[aeiou]/.test(me.role) ? "an" : "a"
         } ${me.role}.`,
       );
       return;
