@@ -167,15 +167,34 @@ export const IsoDate = z.iso.date().openapi({ example: "2026-12-31" });
 /** An instant, ISO 8601 with a zone (the API answers in UTC, `...Z`). */
 export const DateTime = z.string().openapi({ format: "date-time" });
 
+/** The first and last years a reporting period may touch (periodYears.min ..= max). */
+export const periodYears = { min: 2000, max: 2100 } as const;
+
+const periodYearMessage = `must fall in the years ${periodYears.min} to ${periodYears.max}`;
+
+/** Whether a `YYYY-...` text (a date or an instant) starts with a year periods may touch. */
+const inPeriodYears = (value: string) => {
+  const year = Number(value.slice(0, 4));
+  return year >= periodYears.min && year <= periodYears.max;
+};
+
+/**
+ * A day of a reporting period, `YYYY-MM-DD` (a business day, IST), in the years periodYears
+ * allows: the database and JavaScript's Date both read every such day (a BC or five-digit year
+ * would not round-trip).
+ */
+export const PeriodDay = z.iso.date().refine(inPeriodYears, { message: periodYearMessage })
+  .openapi({ example: "2026-12-01" });
+
 /**
  * One end of a reporting period: a business day `YYYY-MM-DD` (IST) or an ISO 8601 instant with
- * its offset (`2026-12-01T09:30:00+05:30`, `...Z`). Each route says how it reads a day: `from`
- * as the day's first moment, `to` through the day's last.
+ * its offset (`2026-12-01T09:30:00+05:30`, `...Z`), its year within periodYears. Each route says
+ * how it reads a day: `from` as the day's first moment, `to` through the day's last.
  */
 export const PeriodBound = z.union([
   z.iso.date(),
   z.iso.datetime({ offset: true }),
-]).openapi({ example: "2026-12-01" });
+]).refine(inPeriodYears, { message: periodYearMessage }).openapi({ example: "2026-12-01" });
 
 /**
  * Money in integer paise (₹1 = 100 paise), never a float: a JSON number that is a safe integer.

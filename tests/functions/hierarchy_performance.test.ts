@@ -344,3 +344,40 @@ dbTest("hierarchy performance: agents and analysts are refused; bad periods are 
   const toOnly = await expectJson(await api(`${path}?to=2026-03-31`, { token }), 200);
   assert.deepEqual(toOnly.period, { from: "2026-03-02", to: "2026-03-31" });
 });
+
+dbTest("performance reports: a period bound outside the years 2000 to 2100 is a 422", async () => {
+  const token = await tokenFor("admin@py360.test");
+  const [sms] = await adminSql()`select id from public.channels where name = 'SMS reminders'`;
+  const node = `/hierarchy/${north}/performance`;
+  const reports = [node, "/vendors/twilio/performance", `/channels/${sms.id}/performance`];
+  const days = ["0001-01-01", "1999-12-31", "2101-01-01", "9999-12-31"];
+  const instants = ["0001-01-01T00:00:00Z", "2101-01-01T00:00:00+05:30"];
+  for (const path of [...reports, "/vendors/communications"]) {
+    const bounds = path === node ? days : [...days, ...instants];
+    for (const end of ["from", "to"]) {
+      for (const bound of bounds) {
+        const problem = await expectProblem(
+          await api(`${path}?${end}=${encodeURIComponent(bound)}`, { token }),
+          422,
+        );
+        assert.equal(problem.errors[0].path, end, `${path}?${end}=${bound}`);
+        assert.match(problem.errors[0].message, /years 2000 to 2100/, `${path}?${end}=${bound}`);
+      }
+    }
+  }
+  // The years' own ends are allowed (the first from 2000-01-01, the last through 2100-12-31).
+  const first = await expectJson(
+    await api(`${node}?from=2000-01-01&to=2000-01-31`, { token }),
+    200,
+  );
+  assert.deepEqual(first.period, { from: "2000-01-01", to: "2000-01-31" });
+  const last = await expectJson(await api(`${node}?to=2100-12-31`, { token }), 200);
+  assert.deepEqual(last.period, { from: "2100-12-02", to: "2100-12-31" });
+  for (const path of reports.slice(1)) {
+    const ends = await expectJson(
+      await api(`${path}?from=2100-12-01&to=2100-12-31`, { token }),
+      200,
+    );
+    assert.equal(ends.period.granularity, "day", path);
+  }
+});

@@ -5,7 +5,7 @@
 // node's performance a range of business days.
 import { z } from "@hono/zod-openapi";
 import type { Tx } from "../../_shared/db.ts";
-import { IsoDate, PeriodBound } from "../../_shared/domain.ts";
+import { IsoDate, PeriodBound, PeriodDay, periodYears } from "../../_shared/domain.ts";
 import { ProblemError } from "../../_shared/errors.ts";
 
 /** The longest period a report covers, in days. */
@@ -14,7 +14,8 @@ export const maxPeriodDays = 366;
 const dayPattern = /^\d{4}-\d{2}-\d{2}$/;
 
 const fromText = "Start of the period, inclusive: a business day `YYYY-MM-DD` (from 00:00 IST) " +
-  "or an ISO 8601 instant with its offset. Messages are placed by when they were queued " +
+  "or an ISO 8601 instant with its offset, in the years " +
+  `${periodYears.min} to ${periodYears.max}. Messages are placed by when they were queued ` +
   "(created_at).";
 const toText = "End of the period: a business day `YYYY-MM-DD` counts whole (up to 00:00 IST " +
   "the next day); an instant is exclusive.";
@@ -258,12 +259,16 @@ export const nodeDefaultDays = 30;
 
 /** The query of a node's performance: business days, `to` included. */
 export const DayPeriodQuery = z.object({
-  from: IsoDate.optional().openapi({
-    description: "First business day (IST), inclusive. Default: " +
+  from: PeriodDay.optional().openapi({
+    description:
+      `First business day (IST), inclusive, in the years ${periodYears.min} to ${periodYears.max}. ` +
+      "Default: " +
       `${nodeDefaultDays - 1} days before \`to\` (${nodeDefaultDays} days in all).`,
   }),
-  to: IsoDate.optional().openapi({
-    description: "Last business day (IST), inclusive. Default: today.",
+  to: PeriodDay.optional().openapi({
+    description:
+      `Last business day (IST), inclusive, in the years ${periodYears.min} to ${periodYears.max}. ` +
+      "Default: today.",
   }),
 });
 
