@@ -1,0 +1,183 @@
+-- The analytics facts equal the base tables after every refresh (issue 11, review defects 1, 2
+-- and 8): changes to rows older than the refresh's window (a message queued 10 days ago
+-- delivered now, an installment paid with a paid_at 10 days back, a task's SLA restarted away
+-- from its old day) are marked by triggers and recounted by the next refresh; facts never fully
+-- built are built once by the first refresh; a refresh under another BUSINESS_TIME_ZONE
+-- rebuilds everything, leaving no day of the old zone.
+begin;
+select plan(21);
+
+create temporary table clock on commit drop as
+select now() as now, private.business_date(now()) as today,
+       private.business_date(now() - interval '10 days') as old_day;
+
+-- A demo case with an installment still to pay, and its agent.
+create temporary table subject on commit drop as
+select c.id as case_id, c.customer_id, c.assignee_id, oa.id as installment_id
+  from public.renewal_cases c
+  join public.outstanding_amounts oa on oa.case_id = c.id and oa.status = 'pending'
+ where c.assignee_id is not null
+ order by c.id, oa.installment_number
+ limit 1;
+
+-- Ten days ago: a message queued and sent (not yet reported delivered), and a call task whose
+-- deadline fell then and is still open.
+insert into public.messages (customer_id, case_id, channel, purpose, body, recipient,
+                             idempotency_key, status, provider, estimated_cost_paise, queued_at,
+                             sent_at, created_at)
+select s.customer_id, s.case_id, 'sms', 'service', 'old', '+919800000001', 'fresh:89:old',
+       'sent', 'twilio', 25, c.now - interval '10 days', c.now - interval '10 days' + interval '2 s',
+       c.now - interval '10 days'
+  from subject s, clock c;
+insert into public.tasks (case_id, assignee_id, due_at, sla_hours, sla_due_at, status)
+select s.case_id, s.assignee_id, c.now - interval '10 days 4 hours', 4,
+       c.now - interval '10 days', 'open'
+  from subject s, clock c;
+
+select lives_ok($$select private.rebuild_analytics(null, null)$$, 'the facts are built');
+select is((select count(*) from private.analytics_dirty), 0::bigint,
+          'a rebuild of everything leaves no day marked');
+
+-- The day's messages by status, and its activity, from the facts and from the base tables.
+create function pg_temp.message_facts(day date)
+returns table (status text, messages bigint, delivered bigint)
+language sql
+as $$
+  select f.status::text, sum(f.messages)::bigint, sum(f.delivered)::bigint
+    from analytics.message_facts f
+   where f.grain = 'day' and f.day = $1
+   group by f.status
+$$;
+create function pg_temp.message_base(day date)
+returns table (status text, messages bigint, delivered bigint)
+language sql
+as $$
+  select m.status::text, count(*), count(m.delivered_at)
+    from public.messages m
+   where private.business_date(m.created_at) = $1
+   group by m.status
+$$;
+create function pg_temp.activity_facts(day date)
+returns table (installments_paid_paise bigint, tasks_due bigint, sla_breaches bigint)
+language sql
+as $$
+  select coalesce(sum(f.installments_paid_paise), 0)::bigint, coalesce(sum(f.tasks_due), 0)::bigint,
+         coalesce(sum(f.sla_breaches), 0)::bigint
+    from analytics.activity_facts f
+   where f.day = $1
+$$;
+create function pg_temp.activity_base(day date, as_of timestamptz)
+returns table (installments_paid_paise bigint, tasks_due bigint, sla_breaches bigint)
+language sql
+as $$
+  select (select coalesce(sum(oa.amount), 0)::bigint
+            from public.outstanding_amounts oa
+           where oa.status = 'paid' and private.business_date(oa.paid_at) = $1),
+         (select count(*) from public.tasks t where private.business_date(t.sla_due_at) = $1),
+         (select count(*) from public.tasks t
+           where private.business_date(t.sla_due_at) = $1
+             and (t.done_at > t.sla_due_at or (t.done_at is null and t.sla_due_at <= $2)))
+$$;
+
+select bag_eq($$select * from pg_temp.message_facts((select old_day from clock))$$,
+              $$select * from pg_temp.message_base((select old_day from clock))$$,
+              'built: the old day''s messages by status as in the base table');
+
+-- Defect 1: three changes to rows of that day, then a refresh. --------------------------------
+
+update public.messages set status = 'delivered', delivered_at = sent_at + interval '5 seconds'
+ where idempotency_key = 'fresh:89:old';
+update public.outstanding_amounts
+   set status = 'paid', paid_at = (select now from clock) - interval '10 days', reason = 'cheque'
+ where id = (select installment_id from subject);
+-- As the escalation does: the SLA restarts, its deadline moves to tomorrow.
+update public.tasks set sla_due_at = (select now from clock) + interval '1 day'
+ where case_id = (select case_id from subject) and sla_due_at < (select now from clock) - interval '9 days';
+
+select bag_eq($$select kind, day from private.analytics_dirty$$,
+              $$values ('message', (select old_day from clock)),
+                       ('activity', (select old_day from clock))$$,
+              'the changes marked the old day''s message and activity facts stale');
+select is((select (private.refresh_analytics((select now from clock)) -> 'marked_message_days')),
+          jsonb_build_array((select old_day from clock)), 'the refresh takes the marked day');
+select is((select count(*) from private.analytics_dirty), 0::bigint, 'and forgets the marks');
+select bag_eq($$select * from pg_temp.message_facts((select old_day from clock))$$,
+              $$select * from pg_temp.message_base((select old_day from clock))$$,
+              'the message queued 10 days ago is counted delivered on its day');
+select is((select sum(l.messages)::bigint from analytics.latency_facts l
+            where l.grain = 'day' and l.day = (select old_day from clock) and l.stage = 'delivered'),
+          (select count(*) from public.messages m
+            where private.business_date(m.created_at) = (select old_day from clock)
+              and m.delivered_at is not null),
+          'its delivery latency is in that day''s histogram');
+select results_eq(
+  $$select * from pg_temp.activity_facts((select old_day from clock))$$,
+  $$select * from pg_temp.activity_base((select old_day from clock), (select now from clock))$$,
+  'the installment paid 10 days back and the task whose deadline moved away: the old day''s '
+  'activity equals the base tables');
+select cmp_ok((select installments_paid_paise from pg_temp.activity_facts((select old_day from clock))),
+              '>', 0::bigint, 'the backdated payment counts on its day');
+select is((select sum(f.tasks_due) from analytics.node_activity_facts f
+            join public.profiles p on p.node_id = f.node_id and p.id = (select assignee_id from subject)
+           where f.day = (select old_day from clock)),
+          (select sum(f.tasks_due) from analytics.activity_facts f
+            where f.day = (select old_day from clock)
+              and f.node_id = (select node_id from public.profiles
+                                where id = (select assignee_id from subject))),
+          'the agent''s node rollup of that day agrees');
+insert into public.messages (customer_id, case_id, channel, purpose, body, recipient,
+                             idempotency_key, status, provider, estimated_cost_paise, queued_at,
+                             sent_at, created_at)
+select s.customer_id, s.case_id, 'sms', 'service', 'now', '+919800000001', 'fresh:89:now',
+       'sent', 'twilio', 25, now(), now(), now()
+  from subject s;
+update public.messages set status = 'delivered', delivered_at = now()
+ where idempotency_key = 'fresh:89:now';
+select is((select count(*) from private.analytics_dirty), 0::bigint,
+          'a change of today''s rows marks nothing (the refresh recounts today by itself)');
+
+-- Defect 2: facts never fully built. ---------------------------------------------------------
+
+-- As on a project whose cron built only the last days.
+delete from analytics.message_facts f where f.day < (select today from clock) - 3;
+delete from analytics.activity_facts f where f.day < (select today from clock) - 3;
+update private.analytics_state set built_at = null;
+select is(private.refresh_analytics((select now from clock)) ->> 'rebuilt', 'never built',
+          'the first refresh of facts never fully built rebuilds everything');
+select bag_eq(
+  $$select f.day, sum(f.messages)::bigint from analytics.message_facts f
+     where f.grain = 'day' group by f.day$$,
+  $$select private.business_date(m.created_at), count(*) from public.messages m
+     where private.business_date(m.created_at) <= (select today from clock)
+     group by 1$$,
+  'every day''s messages are in the facts again');
+select results_eq(
+  $$select * from pg_temp.activity_facts((select old_day from clock))$$,
+  $$select * from pg_temp.activity_base((select old_day from clock), now())$$,
+  'and the old day''s activity');
+select isnt((select built_at from private.analytics_state), null, 'the state says they are built');
+select is(private.refresh_analytics((select now from clock)) ? 'rebuilt', false,
+          'the next refresh does not rebuild');
+
+-- Defect 8: another business time zone. ------------------------------------------------------
+
+update public.app_settings set value = '"UTC"' where key = 'BUSINESS_TIME_ZONE';
+select is(private.refresh_analytics((select now from clock)) ->> 'rebuilt', 'time zone changed',
+          'a refresh under another time zone rebuilds everything');
+select is((select sum(f.messages)::bigint from analytics.message_facts f where f.grain = 'day'),
+          (select count(*) from public.messages m
+            where (m.created_at at time zone 'UTC')::date
+                  <= (now() at time zone 'UTC')::date),
+          'each message counted once, none left in a day of the old zone');
+select bag_eq(
+  $$select f.day, sum(f.messages)::bigint from analytics.message_facts f
+     where f.grain = 'day' group by f.day$$,
+  $$select (m.created_at at time zone 'UTC')::date, count(*) from public.messages m
+     where (m.created_at at time zone 'UTC')::date <= (now() at time zone 'UTC')::date
+     group by 1$$,
+  'the days are UTC days');
+select is((select time_zone from private.analytics_state), 'UTC',
+          'the state keeps the zone the facts were built under');
+
+select * from finish();
+rollback;
