@@ -1,6 +1,7 @@
 // Handlers of /api/alerts, run as the caller: a 403 for anyone but admins and managers, said
 // before anything is read; RLS on public.alerts agrees. Admins' answers carry each alert's emails
-// (private.alert_emails: staff messages are outside the desk's RLS).
+// (private.alert_emails: staff messages are outside the desk's RLS) and the rules that failed to
+// evaluate (public.alert_rules.last_error).
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
@@ -16,10 +17,13 @@ interface AlertRow extends Omit<Alert, "raised_at" | "last_seen_at" | "resolved_
   resolved_at: Date | null;
 }
 
-/** GET /alerts: open alerts, then the resolved ones of the last `days` days, newest first. */
+/**
+ * GET /alerts: open alerts, then the resolved ones of the last `days` days, newest first; for
+ * admins also the enabled rules whose last evaluation failed (failing_rules, null for managers).
+ */
 export const list: RouteHandler<typeof listAlerts, AppEnv> = async (c) => {
   const { status, days, limit } = c.req.valid("query");
-  const { rows, open, emails } = await asCaller(c.get("claims"), async (tx) => {
+  const { rows, open, emails, failing } = await asCaller(c.get("claims"), async (tx) => {
     const [caller] = await tx<{ role: string | null }[]>`
       select private.current_app_role()::text as role`;
     if (caller.role !== "admin" && caller.role !== "manager") {
@@ -40,7 +44,15 @@ export const list: RouteHandler<typeof listAlerts, AppEnv> = async (c) => {
           select alert_id, kind, status::text, emails
             from private.alert_emails(${rows.map((row) => row.id)}::uuid[])`
       : undefined;
-    return { rows, open, emails };
+    // RLS shows admins the rules; a manager's answer says nothing of them.
+    const failing = caller.role === "admin"
+      ? await tx<{ rule: string; last_error: string; last_evaluated_at: Date | null }[]>`
+          select code as rule, last_error, last_evaluated_at
+            from public.alert_rules
+           where enabled and last_error is not null
+           order by code`
+      : undefined;
+    return { rows, open, emails, failing };
   });
   const data: Alert[] = rows.map((row) => {
     const mine = emails?.filter((e) => e.alert_id === row.id);
@@ -56,5 +68,9 @@ export const list: RouteHandler<typeof listAlerts, AppEnv> = async (c) => {
       emails: mine ? { raised: counts("raised"), resolved: counts("resolved") } : null,
     };
   });
-  return c.json({ data, open }, 200);
+  const failingRules = failing?.map((rule) => ({
+    ...rule,
+    last_evaluated_at: rule.last_evaluated_at?.toISOString() ?? null,
+  })) ?? null;
+  return c.json({ data, open, failing_rules: failingRules }, 200);
 };

@@ -46,6 +46,16 @@ export const AlertSchema = z.object({
   }),
 }).openapi("Alert");
 
+/** A rule whose last evaluation failed: its alerts are left as they were until it runs again. */
+export const FailingRuleSchema = z.object({
+  rule: z.string().openapi({ example: "queue_delay" }),
+  last_error: z.string().openapi({
+    description: "Why its last evaluation failed (e.g. a threshold saved before it was checked)",
+    example: "threshold.minutes must be a whole number from 1 to 1440",
+  }),
+  last_evaluated_at: orNull(DateTime).openapi({ description: "When it was last tried" }),
+}).openapi("FailingAlertRule");
+
 /** The query of GET /alerts. */
 export const AlertQuery = z.object({
   status: z.enum(["open", "resolved"]).optional().openapi({
@@ -65,7 +75,8 @@ export const listAlerts = createRoute({
   tags: ["Operations"],
   summary: "Open alerts, then recently resolved ones",
   description: "Open alerts first, then those resolved in the last `days` days, newest raised " +
-    "first. Admins and managers; agents and analysts get 403.",
+    "first, and for admins the rules that failed to evaluate. Admins and managers; agents and " +
+    "analysts get 403.",
   ...signedIn,
   request: { query: AlertQuery },
   responses: {
@@ -74,6 +85,11 @@ export const listAlerts = createRoute({
       z.object({
         data: z.array(AlertSchema),
         open: z.number().int().openapi({ description: "How many alerts are open now" }),
+        failing_rules: orNull(z.array(FailingRuleSchema)).openapi({
+          description: "Admins only (null for managers): the enabled rules whose last " +
+            "evaluation failed, with why (public.alert_rules.last_error); their open alerts " +
+            "neither resolve nor get raised until they run again. Empty when every rule ran.",
+        }),
       }),
     ),
     ...commonProblems,
