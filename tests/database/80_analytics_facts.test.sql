@@ -239,17 +239,17 @@ select is((select count(*) from analytics.message_facts f
 
 -- Latency histograms and their quantiles.
 select bag_eq(
-  $$select day, channel, provider, template_id, node_id, stage, latency_bucket, messages
+  $$select day, audience, channel, provider, template_id, node_id, stage, latency_bucket, messages
       from analytics.latency_facts where grain = 'day'$$,
-  $$select day, channel, provider, template_id, node_id, stage, b, count(*)::integer as n
+  $$select day, audience, channel, provider, template_id, node_id, stage, b, count(*)::integer as n
       from direct_messages
      cross join lateral (values
        ('sent', analytics.latency_bucket(extract(epoch from sent_at - queued_at)::float8)),
        ('delivered', analytics.latency_bucket(extract(epoch from delivered_at - queued_at)::float8))
      ) as l (stage, b)
      where b is not null
-     group by day, channel, provider, template_id, node_id, stage, b$$,
-  'latency facts hold each sent and delivered message in its bucket, per day'
+     group by day, audience, channel, provider, template_id, node_id, stage, b$$,
+  'latency facts hold each sent and delivered message in its bucket, per day and audience'
 );
 
 create temporary table quantiles on commit drop as
