@@ -14,7 +14,7 @@
 --     an email address or a name of a customer or desk user, or the raw id of a customer's
 --     record. A view that exposes one is planted first, to show the walk finds it.
 begin;
-select plan(41);
+select plan(44);
 
 create role t82_analyst login in role analyst;
 
@@ -311,11 +311,33 @@ begin
                                  status, failure_reason)
     values (who.case_id, 'order_' || digits, 'pay_' || digits, 100, 'upi', 'failed',
             'UPI collect to ' || said || ' declined');
-    insert into public.campaigns (name, scope_node_id, channel, purpose, audience_filter)
+    -- template_code and the audience filter take any text written past the API: a phone, an
+    -- email and a name in the template, in values of the filter's keys and in keys of its own.
+    insert into public.campaigns (name, scope_node_id, channel, purpose, template_code,
+                                 audience_filter)
     select 'Offer for ' || said, p.node_id, 'sms', 'service',
-           jsonb_build_object('city', jsonb_build_array('Noida', who.email, who.phone, said))
+           case who.n when 1 then who.email when 2 then who.phone else said end,
+           jsonb_build_object('city', jsonb_build_array('Noida', who.email, who.phone, said),
+                              'remark', 'call ' || said, 'language', who.email,
+                              'product_line', jsonb_build_array('motor', who.phone),
+                              'stage', said, 'preferred_channel', who.phone,
+                              'expiry_from', who.email, 'premium_min', who.phone,
+                              who.email, who.phone)
       from public.profiles p where p.id = who.assignee_id;
+    insert into public.campaign_variants (campaign_id, code, template_code, weight)
+    select c.id, 'A', who.email, 100 from public.campaigns c where c.name = 'Offer for ' || said;
+    insert into public.campaign_steps (campaign_id, position, channel, template_code, wait, condition)
+    select c.id, 2, 'sms', who.phone, interval '1 day', 'always'
+      from public.campaigns c where c.name = 'Offer for ' || said;
   end loop;
+  -- And a campaign written as the API writes one: every key, each of its type.
+  insert into public.campaigns (name, scope_node_id, channel, purpose, template_code,
+                               audience_filter)
+  select 'Well-formed t82', n.id, 'sms', 'service', (select min(t.code) from public.templates t),
+         '{"product_line": ["motor", "health"], "stage": "new", "city": ["Noida", "New Delhi"],
+           "language": ["en", "hi-IN"], "preferred_channel": "sms", "expiry_from": "2026-12-01",
+           "expiry_to": "2026-12-31", "premium_min": 100000, "premium_max": 2500000}'
+    from public.hierarchy_nodes n order by n.path limit 1;
 end
 $$;
 set local session_replication_role = origin;
@@ -336,6 +358,38 @@ select is(
          where c.name like 'Offer for %'),
   array['["Noida", "(hidden)", "(hidden)", "(hidden)"]'::jsonb],
   'a campaign''s audience keeps its place names and hides what is not one'
+);
+select is(
+  array(select distinct a.audience_filter - 'city'
+          from analytics.campaigns a join public.campaigns c on c.id = a.campaign_id
+         where c.name like 'Offer for %'),
+  array['{"stage": "(hidden)", "language": "(hidden)", "(hidden)": 2, "expiry_from": "(hidden)",
+          "premium_min": "(hidden)", "product_line": ["motor", "(hidden)"],
+          "preferred_channel": "(hidden)"}'::jsonb],
+  'the other keys keep their values of the right type, hide the rest, and leave out keys of their own'
+);
+select is(
+  array(select distinct a.template_code
+          from analytics.campaigns a join public.campaigns c on c.id = a.campaign_id
+         where c.name like 'Offer for %'
+        union
+        select distinct v.template_code
+          from analytics.campaign_variants v join public.campaigns c on c.id = v.campaign_id
+         where c.name like 'Offer for %'
+        union
+        select distinct s.template_code
+          from analytics.campaign_steps s join public.campaigns c on c.id = s.campaign_id
+         where c.name like 'Offer for %'),
+  array['(hidden)'],
+  'a template code that names no template is hidden (campaigns, variants, steps)'
+);
+select is(
+  (select (a.template_code, a.audience_filter)::text
+     from analytics.campaigns a join public.campaigns c on c.id = a.campaign_id
+    where c.name = 'Well-formed t82'),
+  (select (c.template_code, c.audience_filter)::text
+     from public.campaigns c where c.name = 'Well-formed t82' and c.template_code is not null),
+  'a campaign written as the API writes one keeps its template code and filter as written'
 );
 select is(
   (select count(*) from public.messages m join public.customers c on c.id = m.customer_id
