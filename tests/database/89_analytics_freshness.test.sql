@@ -6,7 +6,7 @@
 -- rebuilds everything, leaving no day of the old zone. Latencies count the messages their counts
 -- count: 200 slow staff emails do not move a customers' p95.
 begin;
-select plan(28);
+select plan(40);
 
 create temporary table clock on commit drop as
 select now() as now, private.business_date(now()) as today,
@@ -189,6 +189,112 @@ select results_eq(
      where p ->> 'provider' = 'aws_ses'$$,
   $$values (220::bigint, true)$$,
   'the vendor''s section counts all it carried, staff emails too, and so does its p95');
+
+-- Defect 7: the facts follow the agent's current node. ----------------------------------------
+
+create function pg_temp.rollups_wrong() returns table (facts text, r jsonb)
+language sql
+as $$
+  (select 'node_renewal', to_jsonb(x) from (
+     select f.node_id, f.due_day, f.product_line, f.stage, f.cases::bigint, f.premium_paise::numeric
+       from analytics.node_renewal_facts f
+     except
+     select n.id, f.due_day, f.product_line, f.stage, sum(f.cases)::bigint, sum(f.premium_paise)
+       from public.hierarchy_nodes n
+       join public.hierarchy_nodes s on s.path operator(extensions.<@) n.path
+       join analytics.renewal_facts f on f.node_id = s.id
+      group by n.id, f.due_day, f.product_line, f.stage) x)
+  union all
+  (select 'node_activity', to_jsonb(x) from (
+     select f.node_id, f.day, f.product_line, f.tasks_due::bigint, f.messages_sent::bigint,
+            f.premium_due_paise::numeric
+       from analytics.node_activity_facts f
+     except
+     select n.id, f.day, f.product_line, sum(f.tasks_due)::bigint, sum(f.messages_sent)::bigint,
+            sum(f.premium_due_paise)
+       from public.hierarchy_nodes n
+       join public.hierarchy_nodes s on s.path operator(extensions.<@) n.path
+       join analytics.activity_facts f on f.node_id = s.id
+      group by n.id, f.day, f.product_line) x)
+$$;
+create function pg_temp.facts_now() returns table (facts text, r jsonb)
+language sql
+as $$
+  select 'message', to_jsonb(f) - 'refreshed_at' from analytics.message_facts f
+  union all select 'latency', to_jsonb(f) - 'refreshed_at' from analytics.latency_facts f
+  union all select 'renewal', to_jsonb(f) - 'refreshed_at' from analytics.renewal_facts f
+  union all select 'node_renewal', to_jsonb(f) - 'refreshed_at' from analytics.node_renewal_facts f
+  union all select 'activity', to_jsonb(f) - 'refreshed_at' from analytics.activity_facts f
+  union all select 'node_activity', to_jsonb(f) - 'refreshed_at' from analytics.node_activity_facts f
+$$;
+
+-- The subject's agent moves to another team (of another branch when there is one).
+create temporary table move on commit drop as
+select p.id as agent_id, p.node_id as old_node, t.id as new_node
+  from public.profiles p
+  join public.hierarchy_nodes o on o.id = p.node_id
+  join public.hierarchy_nodes t on t.level = o.level and t.id <> o.id
+ where p.id = (select assignee_id from subject)
+ order by t.parent_id is not distinct from o.parent_id, t.code
+ limit 1;
+update public.profiles set node_id = (select new_node from move)
+ where id = (select agent_id from move);
+select bag_eq($$select agent_id from private.analytics_moved_agents$$,
+              $$select agent_id from move$$, 'the agent''s move is noted');
+select is(private.refresh_analytics((select now from clock)) ->> 'moved_agents', '1',
+          'the next refresh restates one agent');
+select cmp_ok((select count(*) from analytics.renewal_facts where agent_id = (select agent_id from move)),
+              '>', 0::bigint, 'the agent has cohorts');
+select is((select count(*) from analytics.renewal_facts
+            where agent_id = (select agent_id from move)
+              and node_id is distinct from (select new_node from move)),
+          0::bigint, 'every one of them under the new node');
+select cmp_ok((select count(*) from analytics.activity_facts
+                where agent_id = (select agent_id from move)
+                  and day < (select today from clock) - 2),
+              '>', 0::bigint, 'the agent has older activity rows');
+select is((select count(*) from analytics.activity_facts
+            where agent_id = (select agent_id from move)
+              and node_id is distinct from (select new_node from move)),
+          0::bigint, 'every one of them under the new node');
+select bag_eq(
+  $$select f.day, f.node_id, sum(f.messages)::bigint from analytics.message_facts f
+     where f.grain = 'day' group by f.day, f.node_id$$,
+  $$select private.business_date(m.created_at), p.node_id, count(*)
+      from public.messages m
+      left join public.renewal_cases c on c.id = m.case_id
+      left join public.profiles p on p.id = c.assignee_id
+     where private.business_date(m.created_at) <= (select today from clock)
+     group by 1, 2$$,
+  'the messages of the agent''s cases, old ones too, count under their node, as every other''s');
+select is_empty($$select * from pg_temp.rollups_wrong()$$,
+                'every node''s rollup holds the agents now in its subtree');
+
+-- A rename moves nothing.
+create temporary table before_rename on commit drop as select * from pg_temp.facts_now();
+update public.hierarchy_nodes set name = name || ' (renamed)'
+ where id not in (select old_node from move union select new_node from move)
+   and level = 'zone';
+select is((select count(*) from private.analytics_dirty) + (select count(*) from private.analytics_moved_agents),
+          0::bigint, 'renaming nodes marks nothing');
+select private.refresh_analytics((select now from clock)) is not null as refreshed;
+select bag_eq($$select * from pg_temp.facts_now()$$, $$select * from before_rename$$,
+              'and after a refresh every fact is as it was');
+
+-- A team moved to another branch: the rollups follow it.
+update public.hierarchy_nodes
+   set parent_id = (select b.id from public.hierarchy_nodes b
+                     where b.level = (select p.level from public.hierarchy_nodes p
+                                       join public.hierarchy_nodes t on t.parent_id = p.id
+                                      where t.id = (select new_node from move))
+                       and b.id <> (select t.parent_id from public.hierarchy_nodes t
+                                     where t.id = (select new_node from move))
+                     order by b.code limit 1)
+ where id = (select new_node from move);
+select is(private.refresh_analytics((select now from clock)) ->> 'hierarchy_moved', 'true',
+          'a node moved: the next refresh rolls the facts up again');
+select is_empty($$select * from pg_temp.rollups_wrong()$$,
+                'every node''s rollup holds the agents now in its subtree, after the move');
 
 -- Defect 2: facts never fully built. ---------------------------------------------------------
 
