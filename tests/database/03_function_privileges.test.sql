@@ -224,6 +224,7 @@ select set_eq(
     'private.report_window(date,date) ---',
     'private.report_figures(text,date,date,timestamp with time zone) ---',
     'private.generate_report(text,timestamp with time zone) --S',
+    'private.generate_due_reports(timestamp with time zone) --S',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',

@@ -450,13 +450,12 @@ reset role;
 
 -- The schedule --------------------------------------------------------------------------------------
 
+-- One hourly job generates what is due in the business time zone (tests/database/92_due_reports).
 select is(
   (select string_agg(format('%s | %s | %s', jobname, schedule, command), E'\n' order by jobname)
-     from cron.job where jobname in ('report-daily', 'report-weekly', 'report-monthly')),
-  E'report-daily | 30 21 * * * | select private.generate_report(''daily'')\n'
-  'report-monthly | 0 0 1 * * | select private.generate_report(''monthly'')\n'
-  'report-weekly | 45 21 * * 0 | select private.generate_report(''weekly'')',
-  'pg_cron: daily at 03:00 IST, weekly on Monday at 03:15 IST, monthly on the 1st at 05:30 IST');
+     from cron.job where jobname like 'report-%'),
+  'report-due | 5 * * * * | select count(*) from private.generate_due_reports()',
+  'pg_cron: hourly, generating each report once due (past 03:00 of the next business day)');
 
 select * from finish();
 rollback;
