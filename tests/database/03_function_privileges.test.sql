@@ -142,7 +142,6 @@ select set_eq(
     'private.analytics_changes(timestamp with time zone,date) ---',
     'private.recount_marked_analytics(timestamp with time zone,date,date,date,date) ---',
     'private.analytics_need_rebuild() ---',
-    'private.analytics_dirty_cutoff(text) ---',
     'private.tg_messages__mark_analytics_days() ---',
     'private.tg_outstanding_amounts__mark_analytics_days() ---',
     'private.tg_payments__mark_analytics_days() ---',
@@ -225,6 +224,8 @@ select set_eq(
     'private.report_figures(text,date,date,timestamp with time zone) ---',
     'private.generate_report(text,timestamp with time zone) --S',
     'private.generate_due_reports(timestamp with time zone) --S',
+    -- The analysts' watchdog (pg_cron every minute): signals their sessions.
+    'private.enforce_analyst_limits(timestamp with time zone) --S',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
