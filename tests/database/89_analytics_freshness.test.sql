@@ -17,7 +17,7 @@ create temporary table subject on commit drop as
 select c.id as case_id, c.customer_id, c.assignee_id, oa.id as installment_id
   from public.renewal_cases c
   join public.outstanding_amounts oa on oa.case_id = c.id and oa.status = 'pending'
- where c.assignee_id is not null
+ where c.assignee_id is not null and not private.case_stage_is_final(c.stage)
  order by c.id, oa.installment_number
  limit 1;
 
