@@ -8,6 +8,13 @@
 begin;
 select plan(40);
 
+-- The demo book's nodes and profiles were written minutes ago: as on a desk where they were not
+-- (a refresh must not depend on when a node or profile was last edited).
+set local session_replication_role = replica;
+update public.hierarchy_nodes set updated_at = now() - interval '1 day';
+update public.profiles set updated_at = now() - interval '1 day';
+set local session_replication_role = origin;
+
 create temporary table clock on commit drop as
 select now() as now, private.business_date(now()) as today,
        private.business_date(now() - interval '10 days') as old_day;
