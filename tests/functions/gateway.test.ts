@@ -7,7 +7,14 @@ import { dbTest, localApiKeys, tokenFor } from "./_helpers.ts";
 dbTest("gateway: serves the api function under /functions/v1/api", async () => {
   const gateway = await serveGateway(0);
   try {
-    assert.deepEqual(gateway.functions, ["api", "console", "dispatch", "go", "reconcile", "webhooks"]);
+    assert.deepEqual(gateway.functions, [
+      "api",
+      "console",
+      "dispatch",
+      "go",
+      "reconcile",
+      "webhooks",
+    ]);
     const base = `http://127.0.0.1:${gateway.port}/functions/v1`;
     const health = await fetch(`${base}/api/health`);
     assert.equal(health.status, 200);
