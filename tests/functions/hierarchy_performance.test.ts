@@ -285,11 +285,18 @@ dbTest("hierarchy performance: a manager reads their subtree only", async () => 
     200,
   );
   assert.deepEqual(figuresOf(own), await countFromBook(delCp, period, asOf));
+  // Every child of the branch, by code: the demo's two teams and any other test's nodes under it.
+  const childCodes = (await adminSql()<{ code: string }[]>`
+    select code from public.hierarchy_nodes where parent_id = ${delCp} order by code`)
+    .map((row) => row.code);
+  assert.ok(childCodes.includes("DEL_CP_HEALTH") && childCodes.includes("DEL_CP_MOTOR"));
   assert.deepEqual(
     own.children.map((child: { node: { code: string } }) => child.node.code),
-    ["DEL_CP_HEALTH", "DEL_CP_MOTOR"],
+    childCodes,
   );
-  const team = own.children[1];
+  const team = own.children.find((child: { node: { code: string } }) =>
+    child.node.code === "DEL_CP_MOTOR"
+  );
   const motor = await expectJson(
     await api(`/hierarchy/${team.node.id}/performance?${query}`, { token }),
     200,
