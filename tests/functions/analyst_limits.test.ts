@@ -11,8 +11,9 @@ import { addAnalystLogin, removeAnalystLogin } from "../../scripts/lib/analyst_l
 import { adminDbUrl, dbTest } from "./_helpers.ts";
 
 // postgres.js (3.4.9) throws from its socket handler when it writes to a connection the server
-// has ended, as the watchdog ends the idle analyst's session here (see dispatch_chaos.test.ts):
-// the test expects that session to be gone, so that one error is not the test's failure.
+// has ended, as the watchdog ends the idle analyst's session here (see dispatch_chaos.test.ts);
+// closing the pool may do so: the test expects that session to be gone, so that error is not a
+// failure.
 globalThis.addEventListener("error", (event) => {
   if (event.error instanceof TypeError && /reading 'write'/.test(event.error.message)) {
     event.preventDefault();
@@ -107,13 +108,9 @@ dbTest(
       await untilState(admin, idlePid, "idle in transaction");
       assert.equal((await enforce(4)).terminated, 0, "four minutes: still under the limit");
       assert.equal((await enforce(6)).terminated, 1);
+      // Ended: the server no longer lists it. (No query is sent on it: postgres.js may write to
+      // the closed socket before it learns of the close, and that query never settles.)
       await untilState(admin, idlePid, "gone");
-      assert.ok(
-        ["57P01", "ECONNRESET", "CONNECTION_CLOSED"].includes(
-          await sqlState(reserved`select 1`) ?? "none",
-        ),
-        "the session was ended",
-      );
       reserved.release();
     } finally {
       await session.end({ timeout: 1 }).catch(() => {});
