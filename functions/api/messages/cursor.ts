@@ -4,7 +4,7 @@
 // to the microsecond (a JavaScript Date would round it to the millisecond and skip rows).
 import { z } from "@hono/zod-openapi";
 import type { Tx } from "../../_shared/db.ts";
-import { ProblemError } from "../../_shared/errors.ts";
+import { decodeCursor, encodeCursor } from "../../_shared/cursor.ts";
 
 /** The decoded cursor: created_at as UTC text to the microsecond, and the message id. */
 export type MessageCursor = [createdAt: string, id: string];
@@ -19,26 +19,14 @@ export const CursorParam = z.string().max(200).optional().openapi({
   description: "`next_cursor` of the previous page",
 });
 
-/** The opaque cursor (base64url of the JSON pair) after the row with this key. */
+/** The opaque cursor after the row with this key. */
 export function encodeMessageCursor(createdAt: string, id: string): string {
-  return btoa(JSON.stringify([createdAt, id])).replaceAll("+", "-").replaceAll("/", "_")
-    .replace(/=+$/, "");
+  return encodeCursor([createdAt, id]);
 }
 
 /** The key inside a cursor this API issued; a 422 problem for anything else. */
 export function decodeMessageCursor(cursor: string): MessageCursor {
-  try {
-    const base64 = cursor.replaceAll("-", "+").replaceAll("_", "/");
-    return Cursor.parse(JSON.parse(atob(base64))) as MessageCursor;
-  } catch {
-    throw new ProblemError(422, "Unprocessable Content", "The cursor is not one this API issued.", {
-      errors: [{
-        path: "cursor",
-        code: "invalid_cursor",
-        message: "not a cursor from next_cursor",
-      }],
-    });
-  }
+  return decodeCursor(cursor, Cursor) as MessageCursor;
 }
 
 /** SQL: the created_at of the message aliased `alias` as a cursor's UTC text. */
