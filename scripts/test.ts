@@ -19,6 +19,7 @@ import {
   applySeed,
   applyTestHelpers,
   lintDatabase,
+  pointScheduler,
   projectFiles,
   pushMigrations,
   setLocalAuthenticatorPassword,
@@ -136,6 +137,8 @@ try {
   const url = cluster.url();
   await applyPlatform(url);
   await pushMigrations(url);
+  // Nothing listens on port 1: no scheduled job runs during the pgTAP files (see pointScheduler).
+  await pointScheduler(url, 1);
   if (runAll) {
     await gate("supabase db lint", async () => {
       try {
@@ -166,6 +169,8 @@ try {
 
   if (runAll || tsFiles.length > 0) {
     console.log("\nDeno");
+    // The Deno tests run against the whole stack, the scheduler included.
+    await pointScheduler(url, cluster.port);
     const keys = await localApiKeys();
     await setLocalAuthenticatorPassword(url);
     // The machine's environment, less anything the functions would read from it.

@@ -51,6 +51,26 @@ export async function setLocalAuthenticatorPassword(url: string): Promise<void> 
   ]);
 }
 
+/**
+ * Points every pg_cron job's connection at `port`. pg_cron 1.4 runs a job through a libpq
+ * connection to its nodename:nodeport, so a closed port idles the scheduler while the jobs stay
+ * registered and active, as the migrations left them; the cluster's own port restores it.
+ * Throwaway test clusters only: pgTAP calls each job's function itself with `as_of`, and a
+ * scheduled run in the middle of the files (the due reports at :05, the cadence at 00:45) would
+ * commit outbox rows that files counting the outbox then see.
+ */
+export async function pointScheduler(url: string, port: number): Promise<void> {
+  await run("psql", [
+    url,
+    "--quiet",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "--no-psqlrc",
+    "-c",
+    `update cron.job set nodeport = ${port}`,
+  ]);
+}
+
 /** The demo data: seed/*.sql in order (the same files `supabase db reset` would load). */
 export async function applySeed(url: string): Promise<void> {
   await applySqlFiles(url, await projectFiles("seed", ".sql"));

@@ -44,7 +44,7 @@ select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
 insert into public.consents (customer_id, channel, purpose, status, source)
 select cu.id, 'whatsapp', 'service', 'granted', 'import'
   from public.customers cu
- where cu.full_name like 'Campaign %' and substr(cu.full_name, 10)::integer % 10 <> 0;
+ where substring(cu.full_name from '^Campaign (\d+)$')::integer % 10 <> 0;
 
 -- The zone manager's A/B campaign over the whole zone, spread at 5,000 an hour.
 select tests.authenticate_as('zone_manager');
@@ -151,7 +151,8 @@ select ok((select max(m.next_attempt_at) from public.messages m
 -- Stats: some read, some delivered, some failed, as the webhooks would record them.
 update public.messages m set status = 'read', sent_at = pg_temp.at(1), delivered_at = pg_temp.at(1), read_at = pg_temp.at(1.2)
  where m.id in (select c.id from claimed c) and m.customer_id in (
-   select cu.id from public.customers cu where substr(cu.full_name, 10)::integer % 3 = 0);
+   select cu.id from public.customers cu
+    where substring(cu.full_name from '^Campaign (\d+)$')::integer % 3 = 0);
 update public.messages m set status = 'delivered', sent_at = pg_temp.at(1), delivered_at = pg_temp.at(1)
  where m.id in (select c.id from claimed c) and m.status = 'sending';
 select tests.authenticate_as('zone_manager');
