@@ -59,6 +59,19 @@ const envSchema = z.object({
   // it in production: any AWS account can subscribe our endpoint to a topic of its own.
   SNS_TOPIC_ARNS: optional,
   S3_BUCKET_NAME: z.string().default("renewal-system-uploads"),
+  // Documents' bytes: Supabase Storage's S3 endpoint (https://<ref>.storage.supabase.co/storage/
+  // v1/s3; locally s3rver) and its S3 access keys, which bypass Storage's RLS: server-side only.
+  STORAGE_S3_ENDPOINT: z.preprocess(
+    (value) => typeof value === "string" && value.trim() === "" ? undefined : value,
+    z.url().optional(),
+  ),
+  STORAGE_S3_REGION: z.string().trim().min(1).default("local").catch("local"),
+  STORAGE_S3_ACCESS_KEY_ID: optional,
+  STORAGE_S3_SECRET_ACCESS_KEY: optional,
+  // The largest document POST /api/documents takes, in bytes (10 MiB, the bucket's own limit).
+  DOCUMENT_MAX_BYTES: z.coerce.number().int().min(1).max(50 * 1024 * 1024).default(10_485_760),
+  // How long a document's presigned GET URL works, in seconds (at most S3's week).
+  DOCUMENT_URL_TTL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(300),
   WHATSAPP_ACCESS_TOKEN: optional,
   WHATSAPP_PHONE_NUMBER_ID: optional,
   // Signs Meta's webhooks (X-Hub-Signature-256); not the access token.
@@ -109,7 +122,7 @@ const vendorRequirements = {
   twilio: ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"],
   ses: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "SES_FROM_EMAIL"],
   sns: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
-  s3: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+  s3: ["STORAGE_S3_ENDPOINT", "STORAGE_S3_ACCESS_KEY_ID", "STORAGE_S3_SECRET_ACCESS_KEY"],
   whatsapp: ["WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID"],
   whatsapp_webhook: ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"],
   razorpay: ["RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET"],
