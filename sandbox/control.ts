@@ -18,6 +18,7 @@ import {
   type VendorState,
 } from "./state.ts";
 import type { TwilioVendor } from "./twilio.ts";
+import { telegramControl, telegramInspect, type TelegramVendor } from "./telegram.ts";
 import type { SandboxContext, SandboxWebhooks } from "./types.ts";
 import type { WhatsappTemplate, WhatsappVendor } from "./whatsapp.ts";
 
@@ -29,6 +30,7 @@ export interface Vendors {
   whatsapp: WhatsappVendor;
   razorpay: RazorpayVendor;
   openai: OpenaiVendor;
+  telegram: TelegramVendor;
 }
 
 /** A 400 with the reason, for a control request the sandbox cannot take. */
@@ -159,6 +161,7 @@ export async function handleControl(
       vendors.whatsapp.reset();
       vendors.razorpay.reset();
       vendors.openai.reset();
+      vendors.telegram.reset();
       return json({ ok: true });
     }
     if (code === "webhooks" && parts.length === 2) {
@@ -190,6 +193,10 @@ export async function handleControl(
     }
     if (code === "razorpay") {
       return razorpayControl(vendors.razorpay, ctx, parts.slice(2).join("/"), body);
+    }
+    if (code === "telegram" && action && parts.length === 3) {
+      const answer = await telegramControl(vendors.telegram, action, body);
+      if (answer) return answer;
     }
     if (action === "reply" && parts.length === 3) return await reply(code, body, vendors);
     if (code === "whatsapp_cloud" && action === "templates" && parts.length === 3) {
@@ -289,6 +296,10 @@ function inspect(
     return json(vendors.aws.snsHttp.subscriptions);
   }
   if (what === "templates" && code === "whatsapp_cloud") return json(vendors.whatsapp.templates);
+  if (code === "telegram" && what) {
+    const answer = telegramInspect(vendors.telegram, what);
+    if (answer) return answer;
+  }
   if (code === "razorpay" && what) {
     const answer = razorpayInspect(vendors.razorpay, what, url);
     if (answer) return answer;

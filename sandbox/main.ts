@@ -46,6 +46,7 @@ console.log(`SENDGRID_BASE_URL=${sandbox.url}/sendgrid`);
 console.log(`GRAPH_BASE_URL=${sandbox.url}/graph/v21.0`);
 console.log(`RAZORPAY_BASE_URL=${sandbox.url}/razorpay`);
 console.log(`RAZORPAY_KEY_ID=${sandbox.credentials.razorpayKeyId}`);
+console.log(`TELEGRAM_BASE_URL=${sandbox.url}/telegram`);
 console.log(`SNS signing certificate: ${sandbox.snsSigningCertUrl}`);
 console.log(`SendGrid verification key: ${sandbox.sendgridPublicKey}`);
 

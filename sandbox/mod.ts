@@ -14,6 +14,7 @@ import { RazorpayVendor } from "./razorpay.ts";
 import { SendgridVendor } from "./sendgrid.ts";
 import { sendgridKeyPair, snsSigner } from "./sign.ts";
 import { type VendorCode, vendorCodes, VendorState } from "./state.ts";
+import { TelegramVendor } from "./telegram.ts";
 import { TwilioVendor } from "./twilio.ts";
 import type {
   Sandbox,
@@ -28,6 +29,7 @@ import { WhatsappVendor } from "./whatsapp.ts";
 export type { Sandbox, SandboxCredentials, SandboxOptions, SandboxWebhooks };
 export type { VendorCode } from "./state.ts";
 export type { WhatsappTemplate } from "./whatsapp.ts";
+export { telegramBotUsername } from "./telegram.ts";
 export { signAwsQuery } from "./sigv4.ts";
 
 /**
@@ -47,10 +49,19 @@ export const defaultSandboxCredentials: SandboxCredentials = Object.freeze({
   razorpayKeySecret: "Py360SandboxKeySecret7Qx",
   razorpayWebhookSecret: "py360-sandbox-razorpay-webhook-secret",
   openaiApiKey: "sk-proj-Py360SandboxKey7Qx4mN2vR8tB1cZ6hJ3wL9pD5fG0kS2yE7aU4iO1nM8bV3xC6",
+  telegramBotToken: "7123456789:AAHPy360SandboxBotToken_k3Xq9Lm2Vz8Rt5Yw",
 });
 
 /** Path prefixes of the vendors, as the base-URL variables point at them. */
-const prefixes = ["/twilio", "/aws", "/sendgrid", "/graph", "/razorpay", "/openai"] as const;
+const prefixes = [
+  "/twilio",
+  "/aws",
+  "/sendgrid",
+  "/graph",
+  "/razorpay",
+  "/openai",
+  "/telegram",
+] as const;
 
 /**
  * Starts the sandbox on `options.port` (0 or absent: a free port) of `options.hostname`
@@ -81,6 +92,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     whatsapp: new WhatsappVendor(ctx, states.whatsapp_cloud),
     razorpay: new RazorpayVendor(ctx, states.razorpay),
     openai: new OpenaiVendor(ctx, states.openai),
+    telegram: new TelegramVendor(ctx, states.telegram),
   };
 
   const handler = async (request: Request): Promise<Response> => {
@@ -94,6 +106,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (prefix === "/graph") return await vendors.whatsapp.handle(request, rest);
       if (prefix === "/razorpay") return await vendors.razorpay.handle(request, rest);
       if (prefix === "/openai") return await vendors.openai.handle(request, rest);
+      if (prefix === "/telegram") return await vendors.telegram.handle(request, rest);
       if (path.startsWith("/_control/") || path.startsWith("/_inspect/")) {
         return await handleControl(request, path, ctx, vendors);
       }

@@ -10,6 +10,7 @@ export const vendorCodes = [
   "whatsapp_cloud",
   "razorpay",
   "openai",
+  "telegram",
 ] as const;
 
 /** One of the provider codes. */

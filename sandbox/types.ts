@@ -27,6 +27,8 @@ export interface SandboxCredentials {
   razorpayWebhookSecret: string;
   /** `sk-proj-` + alphanumerics: OpenAI's Bearer key. */
   openaiApiKey: string;
+  /** `<bot id>:<35 characters>`: the token in the Bot API's path (`/bot<token>/<method>`). */
+  telegramBotToken: string;
 }
 
 /** Where the callbacks go (Twilio status callbacks go to each send's StatusCallback instead). */

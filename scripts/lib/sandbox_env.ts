@@ -62,6 +62,8 @@ export function sandboxEnv(sandbox: Sandbox, functionsUrl: string): Record<strin
     RAZORPAY_WEBHOOK_SECRET: c.razorpayWebhookSecret,
     OPENAI_API_KEY: c.openaiApiKey,
     OPENAI_BASE_URL: `${sandbox.url}/openai/v1`,
+    TELEGRAM_BOT_TOKEN: c.telegramBotToken,
+    TELEGRAM_BASE_URL: `${sandbox.url}/telegram`,
     // The sandbox plays OpenAI, so the assistant is on wherever the sandbox is.
     ENABLE_AI_ASSISTANT: "true",
   };
