@@ -106,6 +106,22 @@ const envSchema = z.object({
   SENDGRID_WEBHOOK_PUBLIC_KEY: optional,
   TELEGRAM_BOT_TOKEN: optional,
   TELEGRAM_BASE_URL: z.url().default("https://api.telegram.org"),
+  // Social integrations (issue 12). Tokens are encrypted with AES-256-GCM under this key (base64
+  // of 32 bytes); the previous key, during a rotation, only decrypts.
+  SOCIAL_TOKEN_ENCRYPTION_KEY: optional,
+  SOCIAL_TOKEN_ENCRYPTION_KEY_PREVIOUS: optional,
+  FACEBOOK_APP_ID: optional,
+  FACEBOOK_APP_SECRET: optional,
+  // The login dialog's base (the token exchange and Graph calls use GRAPH_BASE_URL).
+  FACEBOOK_DIALOG_BASE_URL: z.url().default("https://www.facebook.com/v21.0"),
+  X_CLIENT_ID: optional,
+  X_CLIENT_SECRET: optional,
+  X_AUTHORIZE_URL: z.url().default("https://x.com/i/oauth2/authorize"),
+  X_API_BASE_URL: z.url().default("https://api.x.com"),
+  LINKEDIN_CLIENT_ID: optional,
+  LINKEDIN_CLIENT_SECRET: optional,
+  LINKEDIN_OAUTH_BASE_URL: z.url().default("https://www.linkedin.com/oauth/v2"),
+  LINKEDIN_API_BASE_URL: z.url().default("https://api.linkedin.com"),
   // Where vendors reach our functions (Twilio's StatusCallback); unset: $SUPABASE_URL/functions/v1.
   PUBLIC_FUNCTIONS_URL: z.url().optional(),
   // How long one vendor call may take before it counts as a (transient) timeout, in milliseconds.
@@ -131,6 +147,9 @@ const vendorRequirements = {
   sendgrid: ["SENDGRID_API_KEY", "SENDGRID_FROM_EMAIL"],
   sendgrid_webhook: ["SENDGRID_WEBHOOK_PUBLIC_KEY"],
   telegram: ["TELEGRAM_BOT_TOKEN"],
+  facebook: ["FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET", "SOCIAL_TOKEN_ENCRYPTION_KEY"],
+  x: ["X_CLIENT_ID", "X_CLIENT_SECRET", "SOCIAL_TOKEN_ENCRYPTION_KEY"],
+  linkedin: ["LINKEDIN_CLIENT_ID", "LINKEDIN_CLIENT_SECRET", "SOCIAL_TOKEN_ENCRYPTION_KEY"],
 } as const satisfies Record<string, readonly (keyof Env)[]>;
 
 /** A vendor the functions can talk to. */

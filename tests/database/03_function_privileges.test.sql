@@ -226,6 +226,13 @@ select set_eq(
     'private.generate_due_reports(timestamp with time zone) --S',
     -- The analysts' watchdog (pg_cron every minute): signals their sessions.
     'private.enforce_analyst_limits(timestamp with time zone) --S',
+    -- Social connections (issue 12): the integrations API and the oauth function (service_role).
+    'private.save_social_connection(text,text,text,text[],timestamp with time zone,timestamp with time zone,jsonb,text,uuid) --S',
+    'private.social_token(text) --S',
+    'private.record_social_error(text,text) --S',
+    'private.disconnect_social(text) --S',
+    'private.create_oauth_state(text,text,text,text,uuid,interval) --S',
+    'private.consume_oauth_state(text,text) --S',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
