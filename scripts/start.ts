@@ -5,6 +5,7 @@ import { startSandbox } from "../sandbox/mod.ts";
 import { serveGateway } from "./gateway.ts";
 import { functionsEnv, functionsPort, prepareDevDatabase } from "./lib/dev.ts";
 import { localApiKeys, localJwtSecret } from "./lib/keys.ts";
+import { startObjectStore } from "./lib/object_store.ts";
 import { projectRoot } from "./lib/run.ts";
 import {
   realVendorVariables,
@@ -31,6 +32,15 @@ if (sandbox) {
   }
 }
 
+// Documents' bytes: s3rver standing in for Supabase Storage's S3 endpoint (kept in
+// .local/objects), unless STORAGE_S3_ENDPOINT points somewhere already.
+const objectStore = Deno.env.get("STORAGE_S3_ENDPOINT") === undefined
+  ? await startObjectStore({ dir: `${projectRoot}/.local/objects` })
+  : undefined;
+for (const [name, value] of Object.entries(objectStore?.env ?? {})) {
+  if (Deno.env.get(name) === undefined) Deno.env.set(name, value);
+}
+
 let requests = 0;
 const gateway = await serveGateway(functionsPort, () => requests++);
 // The worker drains the outbox in its own process, as a self-hosted dispatcher would.
@@ -55,6 +65,11 @@ Started the Py360 Renewal local stack${created ? " (new database, demo data load
     ? `sandbox at ${sandbox.url} (control: POST ${sandbox.url}/_control/<vendor>)`
     : `real (${realVendors.join(", ")} set)`
 }
+         Objects: ${
+  objectStore
+    ? `s3rver at ${objectStore.endpoint} (bucket ${objectStore.bucket}, keys S3RVER/S3RVER)`
+    : `STORAGE_S3_ENDPOINT (${Deno.env.get("STORAGE_S3_ENDPOINT")})`
+}
           Worker: drains the outbox (pid ${worker.pid})
       JWT secret: ${localJwtSecret}
         anon key: ${keys.anon}
@@ -75,6 +90,7 @@ async function stop() {
   await worker.status;
   await gateway.shutdown();
   await sandbox?.close();
+  await objectStore?.close();
   if (!wasRunning) await cluster.stop();
   console.log(
     wasRunning ? "Stopped the gateway; the database was already running and stays up." : "Stopped.",
