@@ -6,6 +6,12 @@
 // webhooks (sent, delivered, read, failed with errors[]; pricing with its category) and inbound
 // text messages to webhooks.whatsapp, signed with X-Hub-Signature-256, JSON with non-ASCII
 // escaped as \uXXXX as Meta sends it.
+// A template's header parameter must match the template's header format (132012 otherwise): a
+// document header takes {type: "document", document: {link, filename}} with an http(s) link.
+// Like Meta, the sandbox downloads a document it is sent by link (template header or document
+// message) when it will report the message's statuses: when the download fails (not 2xx, or not
+// a PDF for a .pdf file name), the status webhook is `failed` with 131052 (media download error).
+// Meta downloads after answering; the sandbox before, so no download outlives a test.
 
 import type { Delivery } from "./callbacks.ts";
 import { bearer, json, sameSecret } from "./http.ts";
@@ -116,12 +122,41 @@ const knownErrors: Record<number, { status: number; title: string; details: stri
     title: "Number of parameters does not match the expected number of params",
     details: "",
   },
+  132012: {
+    status: 400,
+    title: "Parameter format does not match format in the created template",
+    details: "",
+  },
   132001: {
     status: 404,
     title: "Template name does not exist in the translation",
     details: "",
   },
 };
+
+/** A document parameter's link and file name (the link already checked to be a string). */
+function mediaOf(document: Record<string, unknown>): { link: string; filename?: string } {
+  return {
+    link: document.link as string,
+    filename: typeof document.filename === "string" ? document.filename : undefined,
+  };
+}
+
+/**
+ * Downloads a document sent by link, as Meta does before delivering it: true when the link
+ * answers 2xx within 10 s and, for a `.pdf` file name, the bytes start with `%PDF-`.
+ */
+async function downloads(media: { link: string; filename?: string }): Promise<boolean> {
+  try {
+    const response = await fetch(media.link, { signal: AbortSignal.timeout(10_000) });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (!response.ok) return false;
+    const pdf = media.filename?.toLowerCase().endsWith(".pdf") ?? false;
+    return !pdf || new TextDecoder().decode(bytes.slice(0, 5)) === "%PDF-";
+  } catch {
+    return false;
+  }
+}
 
 /** Meta's JSON: JSON.stringify with every non-ASCII UTF-16 unit escaped as lowercase \uXXXX. */
 export function metaJson(value: unknown): string {
@@ -219,10 +254,10 @@ export class WhatsappVendor {
     } catch {
       return graphError(100, { details: "Unexpected JSON body." });
     }
-    return this.send(body);
+    return await this.send(body);
   }
 
-  private send(body: Record<string, unknown>): Response {
+  private async send(body: Record<string, unknown>): Promise<Response> {
     const param = (name: string) =>
       graphError(100, { details: `The parameter ${name} is required.` });
     if (body.messaging_product !== "whatsapp") return param("messaging_product");
@@ -234,6 +269,8 @@ export class WhatsappVendor {
     const type = body.type ?? "text";
     let category: SentMessage["category"] = "service";
     let summary: { body?: string; template?: string } = {};
+    /** The document the message carries by link, which the sandbox downloads as Meta does. */
+    let media: { link: string; filename?: string } | undefined;
     if (type === "text") {
       const text = body.text as { body?: unknown } | undefined;
       if (typeof text?.body !== "string" || text.body === "") return param("text['body']");
@@ -252,11 +289,13 @@ export class WhatsappVendor {
         return graphError(131009, { details: "Param document['link'] is not a valid URI." });
       }
       summary = { body: typeof document.caption === "string" ? document.caption : undefined };
+      if (typeof document.link === "string") media = mediaOf(document);
     } else if (type === "template") {
       const checked = this.checkTemplate(body.template);
       if (checked instanceof Response) return checked;
       category = checked.category;
       summary = { template: checked.name, body: checked.text };
+      media = checked.document;
     } else {
       return graphError(100, {
         details: "Param type must be one of {AUDIO, CONTACTS, DOCUMENT, IMAGE, INTERACTIVE, " +
@@ -289,7 +328,10 @@ export class WhatsappVendor {
     const url = this.ctx.webhooks.whatsapp;
     if (url) {
       const sent: SentMessage = { id, recipient, category, opaque };
-      const errorCode = failLater ? Number(fail!.code) : null;
+      let errorCode = failLater ? Number(fail!.code) : null;
+      if (errorCode === null && media && this.state.faults.callbacks.mode !== "none") {
+        if (!(await downloads(media))) errorCode = 131052;
+      }
       this.ctx.callbacks.schedule(
         this.state,
         (mode) => this.statuses(mode, url, sent, errorCode),
@@ -306,7 +348,12 @@ export class WhatsappVendor {
   /** Checks a template against the registry; the template found, or the Graph error. */
   private checkTemplate(
     value: unknown,
-  ): { name: string; category: WhatsappTemplate["category"]; text?: string } | Response {
+  ): {
+    name: string;
+    category: WhatsappTemplate["category"];
+    text?: string;
+    document?: { link: string; filename?: string };
+  } | Response {
     const template = value as {
       name?: unknown;
       language?: { code?: unknown };
@@ -344,11 +391,42 @@ export class WhatsappVendor {
         });
       }
     }
+    // The header's parameter in the template's format; a document header's by link or media id.
+    const headerParam = components.find((c) => c?.type?.toLowerCase() === "header")
+      ?.parameters?.[0] as Record<string, unknown> | undefined;
+    let document: { link: string; filename?: string } | undefined;
+    if (found.header && headerParam) {
+      const given = headerParam[found.header] as Record<string, unknown> | undefined;
+      const wrong = () =>
+        graphError(132012, {
+          details: `header: parameter of type ${String(headerParam.type)} does not match the ` +
+            `template's ${found.header} header`,
+        });
+      if (found.header === "text") {
+        if (headerParam.type !== "text" || typeof headerParam.text !== "string") return wrong();
+      } else if (
+        headerParam.type !== found.header || typeof given !== "object" || given === null ||
+        (typeof given.link !== "string" && typeof given.id !== "string")
+      ) {
+        return wrong();
+      } else if (typeof given.link === "string" && !/^https?:\/\/\S+$/.test(given.link)) {
+        return graphError(131009, {
+          details: `Param header['${found.header}']['link'] is not a valid URI.`,
+        });
+      } else if (found.header === "document" && typeof given.link === "string") {
+        document = mediaOf(given);
+      }
+    }
     const texts = components.filter((c) => c?.type?.toLowerCase() === "body")
       .flatMap((c) => c.parameters ?? [])
       .map((p) => (p as { text?: unknown })?.text)
       .filter((t): t is string => typeof t === "string");
-    return { name: found.name, category: found.category, text: texts.join(" | ") || undefined };
+    return {
+      name: found.name,
+      category: found.category,
+      text: texts.join(" | ") || undefined,
+      document,
+    };
   }
 
   /** The status webhooks of a send for a callback mode, in Meta's order. */
