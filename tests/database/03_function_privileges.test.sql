@@ -233,6 +233,19 @@ select set_eq(
     'private.disconnect_social(text) --S',
     'private.create_oauth_state(text,text,text,text,uuid,interval) --S',
     'private.consume_oauth_state(text,text) --S',
+    -- Documents (issue 12): the API asks can_attach_document as the user, then records as
+    -- service_role; the renderer registers and marks generated ones; `go` looks links up.
+    'private.document_object_key(uuid,uuid,uuid,text) --S',
+    'private.can_attach_document(uuid,uuid) -US',
+    'private.record_document(jsonb) --S',
+    'private.mark_document_stored(uuid,bigint,text) --S',
+    'private.ensure_generated_document(document_kind,uuid,uuid) ---',
+    'private.register_generated_document(document_kind,uuid,uuid) --S',
+    'private.document_for_link_token(text) --S',
+    'private.tg_documents__fill_owner() ---',
+    'private.tg_documents__stamp_uploader() ---',
+    'private.tg_documents__set_retention() ---',
+    'private.tg_documents__guard_retention() ---',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
