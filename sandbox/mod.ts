@@ -12,6 +12,7 @@ import { randomHex } from "./ids.ts";
 import { OpenaiVendor } from "./openai.ts";
 import { RazorpayVendor } from "./razorpay.ts";
 import { SendgridVendor } from "./sendgrid.ts";
+import { SocialVendor } from "./social.ts";
 import { sendgridKeyPair, snsSigner } from "./sign.ts";
 import { type VendorCode, vendorCodes, VendorState } from "./state.ts";
 import { TelegramVendor } from "./telegram.ts";
@@ -30,6 +31,7 @@ export type { Sandbox, SandboxCredentials, SandboxOptions, SandboxWebhooks };
 export type { VendorCode } from "./state.ts";
 export type { WhatsappTemplate } from "./whatsapp.ts";
 export { telegramBotUsername } from "./telegram.ts";
+export { type IssuedToken, socialAccounts } from "./social.ts";
 export { signAwsQuery } from "./sigv4.ts";
 
 /**
@@ -50,6 +52,12 @@ export const defaultSandboxCredentials: SandboxCredentials = Object.freeze({
   razorpayWebhookSecret: "py360-sandbox-razorpay-webhook-secret",
   openaiApiKey: "sk-proj-Py360SandboxKey7Qx4mN2vR8tB1cZ6hJ3wL9pD5fG0kS2yE7aU4iO1nM8bV3xC6",
   telegramBotToken: "7123456789:AAHPy360SandboxBotToken_k3Xq9Lm2Vz8Rt5Yw",
+  facebookAppId: "1398204567712345",
+  facebookAppSecret: "3f9c2a7e5b1d4086c7e2a9f1b3d5c8e0",
+  xClientId: "UHkzNjBTYW5kYm94Q2xpZW50OjE6Y2k",
+  xClientSecret: "Py360SandboxXClientSecret_4mN2vR8tB1cZ6hJ3wL9pD5fG0kS2yE7aU4iO1",
+  linkedinClientId: "86py360sandbox",
+  linkedinClientSecret: "WPL_AP1.Py360SandboxLi.k3Xq9A==",
 });
 
 /** Path prefixes of the vendors, as the base-URL variables point at them. */
@@ -61,6 +69,9 @@ const prefixes = [
   "/razorpay",
   "/openai",
   "/telegram",
+  "/facebook",
+  "/x",
+  "/linkedin",
 ] as const;
 
 /**
@@ -94,6 +105,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     openai: new OpenaiVendor(ctx, states.openai),
     telegram: new TelegramVendor(ctx, states.telegram),
   };
+  const social = new SocialVendor(ctx);
 
   const handler = async (request: Request): Promise<Response> => {
     const path = new URL(request.url).pathname;
@@ -103,10 +115,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (prefix === "/twilio") return await vendors.twilio.handle(request, rest);
       if (prefix === "/aws") return await vendors.aws.handle(request, rest);
       if (prefix === "/sendgrid") return await vendors.sendgrid.handle(request, rest);
+      if (prefix === "/graph" && social.ownsGraphPath(rest)) {
+        return social.handleGraph(request, rest);
+      }
       if (prefix === "/graph") return await vendors.whatsapp.handle(request, rest);
       if (prefix === "/razorpay") return await vendors.razorpay.handle(request, rest);
       if (prefix === "/openai") return await vendors.openai.handle(request, rest);
       if (prefix === "/telegram") return await vendors.telegram.handle(request, rest);
+      if (prefix === "/facebook" || prefix === "/x" || prefix === "/linkedin") {
+        return await social.handle(prefix, request, rest);
+      }
+      if (path === "/_control/reset" && request.method === "POST") social.reset();
+      const socialAnswer = await social.control(request, path);
+      if (socialAnswer) return socialAnswer;
       if (path.startsWith("/_control/") || path.startsWith("/_inspect/")) {
         return await handleControl(request, path, ctx, vendors);
       }

@@ -29,6 +29,14 @@ export interface SandboxCredentials {
   openaiApiKey: string;
   /** `<bot id>:<35 characters>`: the token in the Bot API's path (`/bot<token>/<method>`). */
   telegramBotToken: string;
+  /** Facebook's app id (`client_id` of the login dialog and the token exchange). */
+  facebookAppId: string;
+  facebookAppSecret: string;
+  /** X's OAuth 2.0 client id; the client is confidential (Basic auth with the secret). */
+  xClientId: string;
+  xClientSecret: string;
+  linkedinClientId: string;
+  linkedinClientSecret: string;
 }
 
 /** Where the callbacks go (Twilio status callbacks go to each send's StatusCallback instead). */

@@ -64,6 +64,20 @@ export function sandboxEnv(sandbox: Sandbox, functionsUrl: string): Record<strin
     OPENAI_BASE_URL: `${sandbox.url}/openai/v1`,
     TELEGRAM_BOT_TOKEN: c.telegramBotToken,
     TELEGRAM_BASE_URL: `${sandbox.url}/telegram`,
+    // Social OAuth (issue 12): the sandbox's apps, and a fixed key for the local stack only
+    // (a deployment sets its own SOCIAL_TOKEN_ENCRYPTION_KEY from Vault).
+    SOCIAL_TOKEN_ENCRYPTION_KEY: "cHkzNjAtbG9jYWwtc29jaWFsLXRva2VuLWtleS0wMDE=",
+    FACEBOOK_APP_ID: c.facebookAppId,
+    FACEBOOK_APP_SECRET: c.facebookAppSecret,
+    FACEBOOK_DIALOG_BASE_URL: `${sandbox.url}/facebook/v21.0`,
+    X_CLIENT_ID: c.xClientId,
+    X_CLIENT_SECRET: c.xClientSecret,
+    X_AUTHORIZE_URL: `${sandbox.url}/x/i/oauth2/authorize`,
+    X_API_BASE_URL: `${sandbox.url}/x`,
+    LINKEDIN_CLIENT_ID: c.linkedinClientId,
+    LINKEDIN_CLIENT_SECRET: c.linkedinClientSecret,
+    LINKEDIN_OAUTH_BASE_URL: `${sandbox.url}/linkedin/oauth/v2`,
+    LINKEDIN_API_BASE_URL: `${sandbox.url}/linkedin`,
     // The sandbox plays OpenAI, so the assistant is on wherever the sandbox is.
     ENABLE_AI_ASSISTANT: "true",
   };
