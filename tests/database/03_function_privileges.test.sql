@@ -246,6 +246,13 @@ select set_eq(
     'private.tg_documents__stamp_uploader() ---',
     'private.tg_documents__set_retention() ---',
     'private.tg_documents__guard_retention() ---',
+    -- The documents bucket's storage.objects policies (as the caller) and triggers.
+    'private.document_object_case_id(text) -US',
+    'private.can_read_document_object(text) -US',
+    'private.can_upload_document_object(text) -US',
+    'private.can_delete_document_object(text) -US',
+    'private.tg_objects__record_document() ---',
+    'private.tg_objects__forget_document() ---',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
