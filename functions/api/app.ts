@@ -11,6 +11,7 @@ import channels from "./channels/index.ts";
 import communications from "./communications/index.ts";
 import customers from "./customers/index.ts";
 import docs from "./docs/index.ts";
+import documents from "./documents/index.ts";
 import health from "./health/index.ts";
 import hierarchy from "./hierarchy/index.ts";
 import me from "./me/index.ts";
@@ -42,7 +43,8 @@ const app = createApp("api")
   .route("/", campaigns)
   .route("/", ai)
   .route("/", reports)
-  .route("/", alerts);
+  .route("/", alerts)
+  .route("/", documents);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",

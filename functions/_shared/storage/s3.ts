@@ -3,6 +3,7 @@
 // where an operation requires one (WHEN_REQUIRED: the SDK's default CRC32 trailers on every
 // upload are not accepted by every S3-compatible server); uploads carry their own SHA-256.
 //
+// Each function takes the bucket last (a document row's own `bucket`), S3_BUCKET_NAME by default.
 // The S3 access keys bypass Storage's row-level security: they stay in this process, and the
 // API decides who may read or write before it calls anything here.
 import {
@@ -99,9 +100,9 @@ export async function putObject(
   key: string,
   bytes: Uint8Array,
   contentType: string,
+  bucket: string = storageBucket(),
 ): Promise<StoredObject> {
   const checksum = await sha256(bytes);
-  const bucket = storageBucket();
   await s3Client().send(
     new PutObjectCommand({
       Bucket: bucket,
@@ -116,16 +117,17 @@ export async function putObject(
 }
 
 /** Deletes the object at `key`; deleting one that is not there succeeds (S3's rule). */
-export async function deleteObject(key: string): Promise<void> {
-  await s3Client().send(new DeleteObjectCommand({ Bucket: storageBucket(), Key: key }));
+export async function deleteObject(key: string, bucket: string = storageBucket()): Promise<void> {
+  await s3Client().send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
 }
 
 /** The object's size, type and ETag, or null when there is no object at `key`. */
-export async function headObject(key: string): Promise<ObjectHead | null> {
+export async function headObject(
+  key: string,
+  bucket: string = storageBucket(),
+): Promise<ObjectHead | null> {
   try {
-    const head = await s3Client().send(
-      new HeadObjectCommand({ Bucket: storageBucket(), Key: key }),
-    );
+    const head = await s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return {
       sizeBytes: head.ContentLength ?? 0,
       contentType: head.ContentType,
@@ -145,11 +147,16 @@ export async function headObject(key: string): Promise<ObjectHead | null> {
  * RFC 6266 with an ASCII fallback). Signing is local: nothing is sent, and the object's
  * existence is not checked.
  */
-export async function presignGet(key: string, seconds: number, filename?: string): Promise<string> {
+export async function presignGet(
+  key: string,
+  seconds: number,
+  filename?: string,
+  bucket: string = storageBucket(),
+): Promise<string> {
   return await getSignedUrl(
     s3Client(),
     new GetObjectCommand({
-      Bucket: storageBucket(),
+      Bucket: bucket,
       Key: key,
       ...(filename ? { ResponseContentDisposition: contentDisposition(filename) } : {}),
     }),
