@@ -3,6 +3,7 @@
 //   Facebook  GET  /facebook/v{ver}/dialog/oauth                 → 302 redirect_uri?code&state
 //             GET  /graph/v{ver}/oauth/access_token              (code, or fb_exchange_token)
 //             GET  /graph/v{ver}/me, /graph/v{ver}/{id}           (access_token query or Bearer)
+//             GET /graph/v{ver}/me/permissions (granted scopes)
 //             DELETE /graph/v{ver}/me/permissions                → {success:true}; token revoked
 //   X         GET  /x/i/oauth2/authorize                         → 302 (PKCE challenge required)
 //             POST /x/2/oauth2/token      (form; Basic client auth; code + code_verifier checked
@@ -272,6 +273,13 @@ export class SocialVendor {
           if (!token) return this.graphError("Invalid OAuth access token data.", 190);
           for (const t of this.tokens.values()) if (t.platform === "facebook") t.revoked = true;
           return json({ success: true });
+        }
+        if (endpoint === "/me/permissions" && request.method === "GET") {
+          const token = this.liveToken("facebook", request, url);
+          if (!token) return this.graphError("Invalid OAuth access token data.", 190);
+          return json({
+            data: token.scopes.map((permission) => ({ permission, status: "granted" })),
+          });
         }
         if (request.method === "GET" && (endpoint === "/me" || /^\/\d+$/.test(endpoint))) {
           const token = this.liveToken("facebook", request, url);
