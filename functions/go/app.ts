@@ -11,22 +11,40 @@
 //   without a User-Agent (a browser always sends one; a false click would silence a reminder).
 // * A malformed code (zod), an unknown one and an expired one get the same small 404 problem, so
 //   the answer tells a guesser nothing; a malformed one never reaches the database.
+// GET /go/d/{token}: a generated document's link (a receipt's email or SMS). The token (22 base62
+// characters, stored only as its SHA-256) is looked up (document.ts); the answer is a 302 to a
+// presigned GET of the object valid 5 minutes, made when tapped, so the link in the message
+// never expires with it. A malformed or unknown token: the same 404 as a code; a document not
+// rendered yet: 409 with Retry-After (the dispatcher stores a document before it sends its link,
+// so a customer should never meet it).
 import { z } from "@hono/zod-openapi";
 import { createApp } from "../_shared/app.ts";
 import { problemResponse } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
+import { presignGet } from "../_shared/storage/s3.ts";
 import { recordClick } from "./click.ts";
+import { documentForToken, documentTokenPattern, type LinkedDocument } from "./document.ts";
 import { isPreviewBot } from "./preview_bots.ts";
 
 /** A tracked link's code: base62, as private.random_base62 draws it (12 characters; the table
  * allows 10 to 32). */
 export const LinkCode = z.string().regex(/^[0-9A-Za-z]{10,32}$/);
 
+/** A document link's token (document.ts: 22 base62 characters; 16 to 64 accepted). */
+export const DocumentToken = z.string().regex(documentTokenPattern);
+
+/** How long the presigned URL a document link redirects to stays valid, in seconds. */
+export const documentUrlSeconds = 300;
+
 /** What the app needs from outside; tests replace the database call. */
 export interface GoDeps {
   /** recordClick() of click.ts: the target of a live code (null otherwise), counting the click
    * when `counted`. */
   record: (code: string, userAgent: string | null, counted: boolean) => Promise<string | null>;
+  /** documentForToken() of document.ts: the document a link token names, or null. */
+  document: (token: string) => Promise<LinkedDocument | null>;
+  /** presignGet() of storage/s3.ts: a GET URL for an object key, valid `seconds`. */
+  presign: (key: string, seconds: number, filename?: string) => Promise<string>;
 }
 
 /** Headers of every answer: a redirect is per click (never cached) and leaks no Referer. */
@@ -49,7 +67,23 @@ function isWebUrl(target: string): boolean {
 /** The `go` app, serving under `/go` as Supabase routes the function. */
 export function createGoApp(deps: Partial<GoDeps> = {}) {
   const record = deps.record ?? recordClick;
+  const findDocument = deps.document ?? documentForToken;
+  const presign = deps.presign ?? presignGet;
   const app = createApp("go");
+  app.get("/d/:token", async (c) => {
+    const token = DocumentToken.safeParse(c.req.param("token"));
+    if (!token.success) return noSuchLink();
+    const document = await findDocument(token.data);
+    if (document === null) return noSuchLink();
+    if (document.status !== "stored") {
+      return problemResponse(409, {
+        detail: "The document is being prepared; try again in a few seconds.",
+        headers: { ...privateAnswer, "retry-after": "5" },
+      });
+    }
+    const url = await presign(document.objectKey, documentUrlSeconds, document.fileName);
+    return new Response(null, { status: 302, headers: { location: url, ...privateAnswer } });
+  });
   // GET also answers HEAD (Hono runs the GET handler and drops the body).
   app.get("/:code", async (c) => {
     const code = LinkCode.safeParse(c.req.param("code"));

@@ -116,14 +116,6 @@ function latin(font: PDFFont, text: string): string {
     .join("");
 }
 
-/** The file name a rendered document is stored and downloaded under. */
-export function documentFileName(content: DocumentContent): string {
-  const safe = (s: string) => s.replace(/[^0-9A-Za-z_-]+/g, "-").replace(/^-+|-+$/g, "");
-  return content.kind === "receipt"
-    ? `receipt-${safe(content.paymentReference)}.pdf`
-    : `renewal-notice-${safe(content.caseNumber)}.pdf`;
-}
-
 /** The title and rows a document prints. */
 function layout(content: DocumentContent): { title: string; rows: [string, string][] } {
   const common: [string, string][] = [
