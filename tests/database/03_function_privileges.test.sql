@@ -64,6 +64,12 @@ select set_eq(
     'private.provider_quota(timestamp with time zone) --S',
     -- Staff notifications (issue 11): the evaluator, the reports and service_role.
     'private.notify_admins(text,text,text,text,text,timestamp with time zone) --S',
+    -- Telegram links (issue 12): the desk asks for a deep link for a customer it sees (or an
+    -- admin for themselves); the webhook records updates; the verify endpoint reads a chat.
+    'private.create_telegram_link_token(uuid,uuid,timestamp with time zone) -US',
+    'private.record_telegram_update(bigint,text,text,jsonb,timestamp with time zone) --S',
+    'private.telegram_chat(uuid) --S',
+    'private.delete_telegram_link_tokens() --S',
     -- Monitoring (issue 11): the evaluator for service_role and pg_cron; the vendors' health for
     -- admins (it checks) and service_role; the threshold check for the rules' trigger; the rest
     -- only inside them.
