@@ -259,6 +259,8 @@ select set_eq(
     'private.can_delete_document_object(text) -US',
     'private.tg_objects__record_document() ---',
     'private.tg_objects__forget_document() ---',
+    'private.tg_payments__register_receipts() ---',
+    'private.tg_renewal_cases__register_notices() ---',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
