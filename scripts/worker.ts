@@ -15,6 +15,7 @@ import { log } from "../functions/_shared/log.ts";
 import { buildProviders } from "../functions/_shared/providers/mod.ts";
 import type { Provider, ProviderCode } from "../functions/_shared/providers/types.ts";
 import { startReconciler } from "./lib/reconciler.ts";
+import { startSocialRefresher } from "./lib/social_refresher.ts";
 
 /** How a worker runs. */
 export interface WorkerOptions {
@@ -158,9 +159,11 @@ if (import.meta.main) {
   });
   // The same process reconciles payments with Razorpay once a minute.
   const reconciler = startReconciler();
+  // And refreshes the social platforms' tokens before they expire, every 10 minutes.
+  const socialRefresher = startSocialRefresher();
   log("info", "worker: started", { name: values.name ?? `worker-${Deno.pid}` });
   const stop = async () => {
-    await Promise.all([worker.stop(), reconciler.stop()]);
+    await Promise.all([worker.stop(), reconciler.stop(), socialRefresher.stop()]);
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", stop);

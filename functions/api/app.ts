@@ -14,6 +14,7 @@ import docs from "./docs/index.ts";
 import documents from "./documents/index.ts";
 import health from "./health/index.ts";
 import hierarchy from "./hierarchy/index.ts";
+import integrations from "./integrations/index.ts";
 import me from "./me/index.ts";
 import messages from "./messages/index.ts";
 import outstandingAmounts from "./outstanding-amounts/index.ts";
@@ -44,7 +45,8 @@ const app = createApp("api")
   .route("/", ai)
   .route("/", reports)
   .route("/", alerts)
-  .route("/", documents);
+  .route("/", documents)
+  .route("/", integrations);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
   type: "http",

@@ -1,0 +1,36 @@
+// Social token refresh on a timer, for the local stack and self-hosted operators without pg_net
+// (on Supabase pg_cron + pg_net can POST /oauth/refresh instead): every `everyMs` (default 10
+// minutes) the tokens that expire soon are refreshed (functions/_shared/social/connections.ts).
+// Nothing runs while SOCIAL_TOKEN_ENCRYPTION_KEY is not set.
+import { config } from "../../functions/_shared/config.ts";
+import { log } from "../../functions/_shared/log.ts";
+import { refreshDueConnections } from "../../functions/_shared/social/connections.ts";
+
+/** A running refresher. */
+export interface SocialRefresher {
+  /** Lets the run in hand finish, then stops. */
+  stop(): Promise<void>;
+}
+
+/** Starts refreshing every `everyMs` milliseconds (default 10 minutes), one run at a time. */
+export function startSocialRefresher({ everyMs = 600_000 } = {}): SocialRefresher {
+  let running: Promise<void> | undefined;
+  const tick = () => {
+    if (running || !config().SOCIAL_TOKEN_ENCRYPTION_KEY) return;
+    running = refreshDueConnections()
+      .then((results) => {
+        const acted = results.filter((r) => r.outcome !== "not_due");
+        if (acted.length > 0) log("info", "social tokens refreshed", { results: acted });
+      })
+      .catch((error) => log("warn", "social token refresh failed; next tick", { error }))
+      .finally(() => (running = undefined));
+  };
+  const timer = setInterval(tick, everyMs);
+  tick();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
