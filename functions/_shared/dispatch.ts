@@ -5,7 +5,11 @@
 // statement records the batch's results. The
 // rules (retries, fallback providers, dead letters, suppressions) are the database's
 // (migration 20261129010300_create_message_dispatch); this file only moves messages to vendors.
+// A message that carries a document (messages.document_id: a receipt, a renewal notice) has it
+// rendered and stored first (documents/ensure.ts); WhatsApp sends it as the template's document
+// header, email and SMS carry its /d/ link in their text already.
 import { asServiceInOneTrip } from "./db.ts";
+import { type Attachment, documentAttachment } from "./documents/ensure.ts";
 import { isConnectionFailure } from "./errors.ts";
 import { log } from "./log.ts";
 import type { OutboundMessage, Provider, ProviderCode, SendResult } from "./providers/types.ts";
@@ -28,6 +32,11 @@ export interface ClaimedMessage {
   dlt_template_id: string | null;
   /** The email's HTML part (messages.body_html, read beside the claim; staff notifications). */
   body_html?: string | null;
+  /** The document the message carries (messages.document_id, read beside the claim). */
+  document_id?: string | null;
+  /** The WhatsApp template's header format (templates.whatsapp_header_format): `document`
+   * takes the message's document as its header parameter. */
+  whatsapp_header?: string | null;
 }
 
 /** How one drain behaves. */
@@ -50,6 +59,9 @@ export interface DrainOptions {
   /** How long a batch's results are offered again while the database is unreachable (a
    * restart, a failover) before the drain gives up on them. Default 30 000 ms. */
   recordPatienceMs?: number;
+  /** Makes a message's document ready to send: stored, and a link to it (default:
+   * documentAttachment of documents/ensure.ts, through the configured object store). */
+  attach?: (documentId: string) => Promise<Attachment>;
 }
 
 /** What a drain did, in messages. */
@@ -61,8 +73,13 @@ export interface DrainStats {
   released: number;
 }
 
-/** The message as its provider takes it: WhatsApp templates with their body parameters. */
-export function outboundMessage(claimed: ClaimedMessage): OutboundMessage {
+/**
+ * The message as its provider takes it: WhatsApp templates with their body parameters and, when
+ * the template has a document header, the message's `attachment` as its parameter
+ * ({type: "document", document: {link, filename}}). Email and SMS ignore the attachment: their
+ * text carries the document's /d/ link.
+ */
+export function outboundMessage(claimed: ClaimedMessage, attachment?: Attachment): OutboundMessage {
   const message: OutboundMessage = {
     id: claimed.id,
     channel: claimed.channel,
@@ -78,15 +95,23 @@ export function outboundMessage(claimed: ClaimedMessage): OutboundMessage {
         template: {
           name: claimed.whatsapp_name,
           language: claimed.whatsapp_language ?? "en",
-          components: (claimed.whatsapp_parameters ?? []).length > 0
-            ? [{
-              type: "body",
-              parameters: (claimed.whatsapp_parameters ?? []).map((text) => ({
-                type: "text",
-                text,
-              })),
-            }]
-            : [],
+          components: [
+            ...(attachment && claimed.whatsapp_header === "document"
+              ? [{
+                type: "header",
+                parameters: [{ type: "document", document: { ...attachment } }],
+              }]
+              : []),
+            ...((claimed.whatsapp_parameters ?? []).length > 0
+              ? [{
+                type: "body",
+                parameters: (claimed.whatsapp_parameters ?? []).map((text) => ({
+                  type: "text",
+                  text,
+                })),
+              }]
+              : []),
+          ],
         },
       }
       : { text: claimed.body };
@@ -212,10 +237,12 @@ export async function drainBatch(
     mine as materialized (
       select c.*, c.provider = any (array(select jsonb_array_elements_text(${configured}::jsonb)))
                     as configured,
-             -- The HTML part, not one of the claim's columns (staff notifications have one).
-             (select msg.body_html from public.messages msg where msg.id = c.id) as body_html,
+             -- The HTML part and the document, not among the claim's columns.
+             msg.body_html, msg.document_id, t.whatsapp_header_format as whatsapp_header,
              row_number() over (partition by c.provider order by c.ordinality) as rank
         from claimed c
+        left join public.messages msg on msg.id = c.id
+        left join public.templates t on t.id = msg.template_id
     ),
     wanted as (
       select jsonb_object_agg(m.provider, m.count) as asked
@@ -266,9 +293,31 @@ export async function drainBatch(
   await Promise.all(toSend.map((message) =>
     limit(async () => {
       const provider = providers[message.provider as ProviderCode] as Provider;
+      let attachment: Attachment | undefined;
+      if (message.document_id) {
+        try {
+          attachment = await (options.attach ?? documentAttachment)(message.document_id);
+        } catch (error) {
+          // Not sent without its document: retried like a vendor's transient failure. Marked
+          // throttled, as the vendor never saw it: its circuit breaker must not count it.
+          log("warn", "dispatch: a message's document is not ready", {
+            message_id: message.id,
+            document_id: message.document_id,
+            error,
+          });
+          results.push(recorded(message, {
+            ok: false,
+            disposition: "transient",
+            code: "document_unavailable",
+            message: "the message's document could not be rendered or stored",
+            throttled: true,
+          }));
+          return;
+        }
+      }
       let result: SendResult;
       try {
-        result = await provider.send(outboundMessage(message), options.signal);
+        result = await provider.send(outboundMessage(message, attachment), options.signal);
       } catch (error) {
         // Providers classify every vendor failure; a throw is our bug, retried like a timeout.
         log("error", "dispatch: a provider threw", { provider: provider.code, error });
