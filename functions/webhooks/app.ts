@@ -14,6 +14,7 @@ import { recordEvents, type WebhookDeps } from "./events.ts";
 import { razorpayRoutes } from "./razorpay.ts";
 import { sendgridRoutes } from "./sendgrid.ts";
 import { sesRoutes } from "./ses.ts";
+import { telegramRoutes } from "./telegram.ts";
 import { twilioRoutes } from "./twilio.ts";
 import { whatsappRoutes } from "./whatsapp.ts";
 
@@ -49,7 +50,8 @@ export function createWebhooksApp(deps: Partial<WebhookDeps> = {}) {
     .route("/", sesRoutes(full))
     .route("/", whatsappRoutes(full))
     .route("/", sendgridRoutes(full))
-    .route("/", razorpayRoutes(full));
+    .route("/", razorpayRoutes(full))
+    .route("/", telegramRoutes(full));
 }
 
 const app = createWebhooksApp();

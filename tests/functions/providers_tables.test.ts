@@ -16,7 +16,7 @@ import type { Disposition } from "../../functions/_shared/providers/types.ts";
 /**
  * The error codes VENDORS.md documents, per provider (§1 Twilio: Auth, Errors, Rate limit; §3
  * WhatsApp: Key codes and the envelope's example; §2 SES v1 and v2 errors and throttling; §9 SNS
- * Publish errors; §9 SendGrid statuses). Written out here, as the sheet lives outside the
+ * Publish errors; §9 SendGrid statuses; §7 Telegram's error_code values). Written out here, as the sheet lives outside the
  * repository: a code added to the sheet is added here and then to its table.
  */
 const documentedCodes: Record<ProviderCode, string[]> = {
@@ -68,6 +68,7 @@ const documentedCodes: Record<ProviderCode, string[]> = {
   ],
   aws_sns: ["InvalidParameter", "Throttling"],
   sendgrid: ["400", "401", "403", "413", "429"],
+  telegram: ["400", "403", "409", "429"],
 };
 
 Deno.test("provider tables: every code VENDORS.md documents is in its provider's table", () => {
@@ -145,6 +146,14 @@ const expected: Record<ProviderCode, [string, Disposition, boolean][]> = {
     ["132001", "permanent", false],
     ["4", "transient", false],
     ["80007", "transient", false],
+  ],
+  telegram: [
+    ["429", "transient", false],
+    ["403", "permanent", true],
+    ["400", "permanent", false],
+    ["401", "fallback", false],
+    ["409", "transient", false],
+    ["502", "transient", false],
   ],
 };
 

@@ -5,6 +5,7 @@ import { sesErrors, sesProvider } from "./aws_ses.ts";
 import { snsErrors, snsProvider } from "./aws_sns.ts";
 import { classifyError } from "./classify.ts";
 import { sendgridErrors, sendgridProvider } from "./sendgrid.ts";
+import { telegramBotProvider, telegramErrors } from "./telegram_bot.ts";
 import { twilioErrors, twilioProvider } from "./twilio.ts";
 import type { ErrorTable, Provider, ProviderCode, SendFailure } from "./types.ts";
 import { whatsappErrors, whatsappProvider } from "./whatsapp_cloud.ts";
@@ -19,6 +20,7 @@ export const errorTables: Readonly<Record<ProviderCode, ErrorTable>> = {
   aws_ses: sesErrors,
   sendgrid: sendgridErrors,
   whatsapp_cloud: whatsappErrors,
+  telegram: telegramErrors,
 };
 
 /**
@@ -40,7 +42,7 @@ export interface BuildOptions {
 
 /**
  * The providers whose vendor is enabled in `config` (config.vendors: twilio, sns, ses, sendgrid,
- * whatsapp), by provider code; a disabled vendor is simply absent. Twilio's status callbacks go
+ * whatsapp, telegram), by provider code; a disabled vendor is simply absent. Twilio's status callbacks go
  * to `${publicFunctionsUrl}/webhooks/twilio?message_id=…`. Every send has the deadline
  * PROVIDER_TIMEOUT_MS.
  */
@@ -99,6 +101,14 @@ export function buildProviders(
       accessToken: config.WHATSAPP_ACCESS_TOKEN,
       phoneNumberId: config.WHATSAPP_PHONE_NUMBER_ID,
       baseUrl: config.GRAPH_BASE_URL,
+      timeoutMs,
+      fetch: options.fetch,
+    });
+  }
+  if (config.vendors.telegram.enabled && config.TELEGRAM_BOT_TOKEN) {
+    providers.telegram = telegramBotProvider({
+      botToken: config.TELEGRAM_BOT_TOKEN,
+      baseUrl: config.TELEGRAM_BASE_URL,
       timeoutMs,
       fetch: options.fetch,
     });

@@ -8,13 +8,15 @@ export const providerCodes = [
   "aws_ses",
   "sendgrid",
   "whatsapp_cloud",
+  "telegram",
 ] as const;
 
-/** A vendor that carries messages: `twilio`, `aws_sns`, `aws_ses`, `sendgrid`, `whatsapp_cloud`. */
+/** A vendor that carries messages: `twilio`, `aws_sns`, `aws_ses`, `sendgrid`, `whatsapp_cloud`,
+ * `telegram` (the Telegram Bot API, functions/_shared/providers/telegram_bot.ts). */
 export type ProviderCode = typeof providerCodes[number];
 
 /** The channels the outbox sends on (a subset of public.channel_type). */
-export type MessageChannel = "sms" | "email" | "whatsapp";
+export type MessageChannel = "sms" | "email" | "whatsapp" | "telegram";
 
 /** One WhatsApp template component, passed through to Meta as given (header, body, button). */
 export interface WhatsappTemplateComponent {
@@ -29,7 +31,8 @@ export interface WhatsappTemplateComponent {
  * - `id`: our public.messages.id (uuid); it travels with the send (Twilio StatusCallback query
  *   `message_id`, SES tag `message_id`, SendGrid `custom_args.message_id`, WhatsApp
  *   `biz_opaque_callback_data`) so callbacks find the row without the vendor's id.
- * - `to`: E.164 (`+9198…`) for sms and whatsapp, an email address for email.
+ * - `to`: E.164 (`+9198…`) for sms and whatsapp, an email address for email, the chat id for
+ *   telegram.
  * - `dlt`: India DLT registration (entity id, content-template id, header/sender id), carried
  *   unchanged to the SMS fallback.
  * - `purpose`: marketing SMS goes as SNS `Promotional`, everything else as `Transactional`.
