@@ -7,13 +7,22 @@ export type { ObjectStore };
 
 /**
  * Starts an object store and points the functions at it (STORAGE_S3_ENDPOINT and friends,
- * S3_BUCKET_NAME). Call it at the top of a test file, before anything reads config(); close()
- * it in the file's last test, or let the process end take it.
+ * S3_BUCKET_NAME). Call it at the top of a test file, before anything reads config(), and close()
+ * it in the file's last test: that stops the server, removes its folder and takes the variables
+ * away again (each test module runs in an isolate of its own, but the environment is the
+ * process's).
  */
 export async function useObjectStore(bucket = "documents"): Promise<ObjectStore> {
   const store = await startObjectStore({ bucket });
   for (const [name, value] of Object.entries(store.env)) Deno.env.set(name, value);
-  return store;
+  const stop = store.close;
+  return {
+    ...store,
+    async close() {
+      for (const name of Object.keys(store.env)) Deno.env.delete(name);
+      await stop();
+    },
+  };
 }
 
 /**

@@ -131,7 +131,7 @@ export const upload: RouteHandler<typeof uploadDocument, AppEnv> = async (c) => 
       };
       const [recorded] = await tx<DocumentRow[]>`
         select ${columns(tx)}
-          from private.record_document(${JSON.stringify(record)}::jsonb) d`;
+          from private.record_document(${tx.json(record)}::jsonb) d`;
       return recorded;
     });
   } catch (error) {

@@ -7,7 +7,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { DateTime, IsoDate, orNull } from "../../_shared/domain.ts";
 import { requireUser } from "../../_shared/auth.ts";
 import { commonProblems, json, problem, signedIn, uuidParam } from "../../_shared/schemas.ts";
-import { documentBodyLimit } from "./upload.ts";
+import { documentBodyLimit, requireMultipart } from "./upload.ts";
 
 /** The kinds of document, as public.document_kind holds them. */
 export const documentKinds = [
@@ -122,8 +122,8 @@ export const uploadDocument = createRoute({
     "(413, DOCUMENT_MAX_BYTES, 10 MiB by default); nothing is stored then. The bytes are " +
     "stored with their SHA-256, then the document is recorded. " + who,
   ...signedIn,
-  // The size limit before the form is read (and validated).
-  middleware: [requireUser, documentBodyLimit] as const,
+  // The media type and the size limit before the form is read (and validated).
+  middleware: [requireUser, requireMultipart, documentBodyLimit] as const,
   request: {
     body: {
       required: true,

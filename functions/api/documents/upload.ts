@@ -46,6 +46,22 @@ export const documentBodyLimit = createMiddleware<AppEnv>((c, next) => {
   })(c, next);
 });
 
+/**
+ * Middleware: a 415 problem for a body that is not multipart/form-data (a JSON body, none), said
+ * for this route rather than the app's generic "send JSON".
+ */
+export const requireMultipart = createMiddleware<AppEnv>(async (c, next) => {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^multipart\/form-data\s*;/i.test(type)) {
+    throw new ProblemError(
+      415,
+      "Unsupported Media Type",
+      "Send the document as multipart/form-data (fields file, kind, case_id or customer_id).",
+    );
+  }
+  await next();
+});
+
 /** Throws the 413 when the file is larger than DOCUMENT_MAX_BYTES. */
 export function checkFileSize(file: File): void {
   const maxBytes = config().DOCUMENT_MAX_BYTES;
