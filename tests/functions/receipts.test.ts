@@ -79,7 +79,8 @@ async function receiptRows(paymentId: string) {
 
 async function messageState(id: string) {
   const [row] = await adminSql()`
-    select status::text, attempts, provider, last_error_code from public.messages where id = ${id}`;
+    select status::text, attempts, provider, last_error_code, blocked_reason
+      from public.messages where id = ${id}`;
   return row;
 }
 
@@ -87,9 +88,9 @@ async function messageState(id: string) {
 async function drainUntilSent(id: string, options: Partial<Parameters<typeof drain>[0]> = {}) {
   await eventually("the message is sent", async () => {
     await drain({ worker: "receipts", providers, budgetMs: 2_000, ...options });
-    const { status } = await messageState(id);
-    assert.ok(["queued", "sending", "sent"].includes(status), status);
-    return status === "sent";
+    const state = await messageState(id);
+    assert.ok(["queued", "sending", "sent"].includes(state.status), JSON.stringify(state));
+    return state.status === "sent";
   }, 20_000);
 }
 
@@ -218,29 +219,40 @@ dbTest(
   },
 );
 
-dbTest("receipts: by email the receipt is a /d/ link that redirects to the PDF", async () => {
-  const paid = await paidReceipt("email");
-  assert.equal(paid.message.channel, "email");
-  assert.ok(paid.message.document_id);
-  const token = String(paid.message.body).match(/\/d\/([0-9A-Za-z]{22})\b/)?.[1];
-  assert.ok(token, `a /d/ link in ${paid.message.body}`);
+// SMS is not among them yet: the gate blocks the SMS receipt (dlt_variable_too_long), as its
+// /d/ link (LINK_BASE_URL + /d/ + 22 characters) is longer than DLT's 30 characters a variable.
+for (const channel of ["email"] as const) {
+  dbTest(
+    `receipts: by ${channel} the receipt is a /d/ link that redirects to the PDF`,
+    async () => {
+      const paid = await paidReceipt(channel);
+      assert.equal(paid.message.channel, channel);
+      assert.ok(paid.message.document_id);
+      const token = String(paid.message.body).match(/\/d\/([0-9A-Za-z]{22})\b/)?.[1];
+      assert.ok(token, `a /d/ link in ${paid.message.body}`);
 
-  await drainUntilSent(paid.message.id);
-  const { provider } = await messageState(paid.message.id);
-  const sends = await received(provider, paid.message.id);
-  assert.equal(sends.length, 1, "sent once");
-  assert.ok(JSON.stringify(sends[0].params).includes(`/d/${token}`), "the link reached the vendor");
+      await drainUntilSent(paid.message.id);
+      const { provider } = await messageState(paid.message.id);
+      const sends = await received(provider, paid.message.id);
+      assert.equal(sends.length, 1, "sent once");
+      assert.ok(
+        JSON.stringify(sends[0].params).includes(`/d/${token}`),
+        "the link reached the vendor",
+      );
 
-  const [receipt] = await receiptRows(paid.paymentId);
-  assert.equal(receipt.status, "stored", "stored before the link was sent");
-  const redirect = await goApp.request(`/go/d/${token}`);
-  assert.equal(redirect.status, 302);
-  const pdf = await fetch(redirect.headers.get("location")!);
-  assert.equal(pdf.status, 200);
-  const bytes = new Uint8Array(await pdf.arrayBuffer());
-  assert.equal(new TextDecoder().decode(bytes.slice(0, 5)), "%PDF-");
-  assert.equal((await sha256(bytes)).hex, receipt.checksum_sha256);
-});
+      const [receipt] = await receiptRows(paid.paymentId);
+      assert.equal(receipt.status, "stored", "stored before the link was sent");
+      const redirect = await goApp.request(`/go/d/${token}`);
+      assert.equal(redirect.status, 302);
+      const pdf = await fetch(redirect.headers.get("location")!);
+      assert.equal(pdf.status, 200);
+      assert.equal(pdf.headers.get("content-type"), "application/pdf");
+      const bytes = new Uint8Array(await pdf.arrayBuffer());
+      assert.equal(new TextDecoder().decode(bytes.slice(0, 5)), "%PDF-");
+      assert.equal((await sha256(bytes)).hex, receipt.checksum_sha256);
+    },
+  );
+}
 
 dbTest(
   "receipts: a store that fails sends nothing; the message is retried and sent once",

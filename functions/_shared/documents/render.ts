@@ -188,9 +188,3 @@ export async function renderDocument(content: DocumentContent): Promise<Uint8Arr
   page.drawText(note, { x: 56, y, size: 9, font: regular, color: grey });
   return await pdf.save({ useObjectStreams: false });
 }
-
-/** The lowercase hex SHA-256 of `bytes` (documents.checksum_sha256). */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
