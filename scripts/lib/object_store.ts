@@ -1,8 +1,10 @@
 // The local object store: s3rver (an S3-compatible server on Node, pinned in package.json's
 // devDependencies) in a child process, standing in for Supabase Storage's S3 endpoint for
-// `npm start` and the Deno tests. It checks SigV4 signatures, header and presigned (query) ones,
-// and refuses a presigned URL after its X-Amz-Expires; it has no row-level security, no
-// storage.objects rows and no bucket limits (size, MIME types): the API checks those itself.
+// `npm start` and the Deno tests. s3rver refuses a presigned URL after its X-Amz-Expires; the
+// wrapper it runs under (s3rver_signed.cjs) verifies SigV4 signatures, header and presigned
+// (query) ones, and refuses unsigned requests, which s3rver alone would serve. It has no
+// row-level security, no storage.objects rows, no bucket limits (size, MIME types) and does not
+// verify checksums: the API checks what it stores itself.
 import { projectRoot } from "./run.ts";
 
 /** What a started object store is reached with, and how to stop it. */
@@ -32,11 +34,13 @@ export interface ObjectStoreOptions {
   bucket?: string;
 }
 
-const s3rverBin = `${projectRoot}/node_modules/s3rver/bin/s3rver.js`;
+/** s3rver with SigV4 verification added (s3rver itself verifies no V4 signature). */
+const s3rverSigned = `${projectRoot}/scripts/lib/s3rver_signed.cjs`;
 
 /**
- * Starts s3rver under Node on 127.0.0.1 with one bucket and resolves once it listens (within
- * 20 s, else throws with what it printed). Requires `npm ci` to have installed s3rver.
+ * Starts s3rver (with SigV4 verification) under Node on 127.0.0.1 with one bucket and resolves
+ * once it listens (within 20 s, else throws with what it printed). Requires `npm ci` to have
+ * installed s3rver.
  */
 export async function startObjectStore(options: ObjectStoreOptions = {}): Promise<ObjectStore> {
   const ownDir = options.dir === undefined;
@@ -44,19 +48,7 @@ export async function startObjectStore(options: ObjectStoreOptions = {}): Promis
   await Deno.mkdir(dir, { recursive: true });
   const bucket = options.bucket ?? Deno.env.get("S3_BUCKET_NAME") ?? "renewal-system-uploads";
   const child = new Deno.Command("node", {
-    args: [
-      s3rverBin,
-      "--directory",
-      dir,
-      "--address",
-      "127.0.0.1",
-      "--port",
-      String(options.port ?? 0),
-      "--silent",
-      "--no-vhost-buckets",
-      "--configure-bucket",
-      bucket,
-    ],
+    args: [s3rverSigned, dir, String(options.port ?? 0), bucket],
     cwd: projectRoot,
     stdin: "null",
     stdout: "piped",

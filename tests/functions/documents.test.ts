@@ -232,37 +232,66 @@ dbTest("documents: the list filters by case, customer and kind, page by page", a
   await expectProblem(await api(`/documents?case_id=nope`, { token }), 422);
 });
 
-dbTest("documents: the presigned URL downloads the same bytes under the file's name", async () => {
-  const { own } = await cases();
-  const token = await tokenFor(agent);
-  const bytes = pdf(3_000);
-  const document = await expectJson(
-    await upload({
-      token,
-      fields: { kind: "policy_copy", case_id: own.caseId },
-      file: { bytes, name: "copy.pdf" },
-    }),
-    201,
-  );
-  const before = Date.now();
-  const signed = await expectJson(await api(`/documents/${document.id}/url`, { token }), 200);
-  const expiresAt = Date.parse(signed.expires_at);
-  assert.ok(expiresAt >= before + 299_000 && expiresAt <= Date.now() + 300_000, signed.expires_at);
-  const url = new URL(signed.url);
-  assert.equal(url.origin, store.endpoint);
-  assert.equal(url.searchParams.get("X-Amz-Expires"), "300");
-  assert.equal(url.searchParams.get("X-Amz-Algorithm"), "AWS4-HMAC-SHA256");
-  const response = await fetch(signed.url);
-  assert.equal(response.status, 200);
-  assert.deepEqual(new Uint8Array(await response.arrayBuffer()), bytes);
-  assert.match(
-    response.headers.get("content-disposition") ?? "",
-    /^attachment; filename="copy.pdf"/,
-  );
-  // GET /documents/{id}: the same row.
-  const got = await expectJson(await api(`/documents/${document.id}`, { token }), 200);
-  assert.deepEqual(got, document);
-});
+dbTest(
+  "documents: the presigned URL downloads the same bytes under the file's name; edited, refused",
+  async () => {
+    const { own } = await cases();
+    const token = await tokenFor(agent);
+    const bytes = pdf(3_000);
+    const document = await expectJson(
+      await upload({
+        token,
+        fields: { kind: "policy_copy", case_id: own.caseId },
+        file: { bytes, name: "copy.pdf" },
+      }),
+      201,
+    );
+    const before = Date.now();
+    const signed = await expectJson(await api(`/documents/${document.id}/url`, { token }), 200);
+    const expiresAt = Date.parse(signed.expires_at);
+    assert.ok(
+      expiresAt >= before + 299_000 && expiresAt <= Date.now() + 300_000,
+      signed.expires_at,
+    );
+    const url = new URL(signed.url);
+    assert.equal(url.origin, store.endpoint);
+    assert.equal(url.searchParams.get("X-Amz-Expires"), "300");
+    assert.equal(url.searchParams.get("X-Amz-Algorithm"), "AWS4-HMAC-SHA256");
+    const response = await fetch(signed.url);
+    assert.equal(response.status, 200);
+    assert.deepEqual(new Uint8Array(await response.arrayBuffer()), bytes);
+    assert.match(
+      response.headers.get("content-disposition") ?? "",
+      /^attachment; filename="copy.pdf"/,
+    );
+    // The signature covers the key, the expiry and the download name: change any of them, or drop
+    // the signature, and the store refuses (as Storage's S3 endpoint does).
+    const other = await expectJson(
+      await upload({
+        token,
+        fields: { kind: "kyc", case_id: own.caseId },
+        file: { bytes: pdf(), name: "other.pdf" },
+      }),
+      201,
+    );
+    const edits = [
+      signed.url.replace(document.id, other.id).replace("copy.pdf", "other.pdf"),
+      signed.url.replace("X-Amz-Expires=300", "X-Amz-Expires=3000"),
+      signed.url.replace("copy.pdf%22", "evil.html%22"),
+      `${url.origin}${url.pathname}`,
+    ];
+    for (const edited of edits) {
+      assert.notEqual(edited, signed.url);
+      const refused = await fetch(edited);
+      const body = await refused.text();
+      assert.equal(refused.status, 403, edited);
+      assert.match(body, /<Code>(SignatureDoesNotMatch|AccessDenied)<\/Code>/);
+    }
+    // GET /documents/{id}: the same row.
+    const got = await expectJson(await api(`/documents/${document.id}`, { token }), 200);
+    assert.deepEqual(got, document);
+  },
+);
 
 dbTest(
   "documents: another agent's document is a 404 for get and URL, and absent from lists",
