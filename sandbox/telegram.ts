@@ -118,17 +118,18 @@ export class TelegramVendor {
   updates: TelegramUpdateRecord[] = [];
   /** retry_after (seconds) of the 429s the faults give (control API; default 1). */
   retryAfterSeconds = 1;
-  private nextUpdateId = 700_000_001;
+  /** Telegram's update ids only grow; a random start keeps two sandboxes (test runs sharing a
+   * database) from reusing each other's ids, and a reset keeps the sequence going. */
+  private nextUpdateId = 100_000_000 + Math.floor(Math.random() * 1_000_000_000);
 
   constructor(private ctx: SandboxContext, private state: VendorState) {}
 
-  /** Back to no chats, no webhook, no updates. */
+  /** Back to no chats, no webhook, no updates (update ids keep growing). */
   reset(): void {
     this.chats.clear();
     this.webhook = null;
     this.updates = [];
     this.retryAfterSeconds = 1;
-    this.nextUpdateId = 700_000_001;
   }
 
   /** The bot's numeric id: the part of the token before the colon. */
@@ -567,7 +568,12 @@ export async function telegramControl(
  * when none), `updates` (what was posted to it and the answers), `chats`. Null for others.
  */
 export function telegramInspect(vendor: TelegramVendor, what: string): Response | null {
-  if (what === "webhook") return json(vendor.webhook);
+  if (what === "webhook") {
+    // JSON null when none is set (json() would send an empty body for null).
+    return new Response(JSON.stringify(vendor.webhook), {
+      headers: { "content-type": "application/json" },
+    });
+  }
   if (what === "updates") return json(vendor.updates);
   if (what === "chats") return json([...vendor.chats.values()]);
   return null;

@@ -1,0 +1,551 @@
+// Telegram end to end against the vendor sandbox's Bot API: connecting registers the webhook with
+// a fresh secret (stored encrypted); updates with a missing or wrong secret are refused with
+// nothing written; a customer's deep link (from the verify endpoint) links their chat once; a
+// message on channel telegram goes through the gate, the claim, the telegram provider and the
+// result recording to the sandbox's sendMessage; a chat that blocked the bot fails and is
+// suppressed; a 429 is retried after its retry_after; STOP withdraws the consent; a repeated
+// update_id is one event; an admin's linked chat gets alerts; disconnecting deletes the webhook.
+import assert from "node:assert/strict";
+import { config } from "../../functions/_shared/config.ts";
+import { type ClaimedMessage, outboundMessage } from "../../functions/_shared/dispatch.ts";
+import { buildProviders, type SendResult } from "../../functions/_shared/providers/mod.ts";
+import {
+  scrubBotToken,
+  telegramBotProvider,
+  telegramErrors,
+} from "../../functions/_shared/providers/telegram_bot.ts";
+import {
+  connectTelegram,
+  disconnectTelegram,
+  telegramWebhookSecret,
+  verifyTelegram,
+} from "../../functions/_shared/social/telegram.ts";
+import { createWebhooksApp } from "../../functions/webhooks/app.ts";
+import { telegramReply, telegramSecretMatches } from "../../functions/webhooks/telegram.ts";
+import { startSandbox, telegramBotUsername } from "../../sandbox/mod.ts";
+import { gatewayHandler } from "../../scripts/gateway.ts";
+import {
+  adminSql,
+  api,
+  createCase,
+  dbTest,
+  expectJson,
+  expectProblem,
+  tokenFor,
+} from "./_helpers.ts";
+
+// The gateway with the webhooks app on a free port, and the sandbox; the functions' Telegram and
+// social variables point at them before anything reads the configuration.
+let handle: (request: Request) => Promise<Response> = () =>
+  Promise.resolve(new Response(null, { status: 503 }));
+const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (r) => handle(r));
+const functionsUrl = `http://127.0.0.1:${server.addr.port}/functions/v1`;
+const sandbox = await startSandbox();
+const botToken = sandbox.credentials.telegramBotToken;
+for (
+  const [name, value] of Object.entries({
+    PUBLIC_FUNCTIONS_URL: functionsUrl,
+    TELEGRAM_BOT_TOKEN: botToken,
+    TELEGRAM_BASE_URL: `${sandbox.url}/telegram`,
+    SOCIAL_TOKEN_ENCRYPTION_KEY: btoa("telegram-test-key-0123456789abcd"),
+    PROVIDER_TIMEOUT_MS: "5000",
+  })
+) Deno.env.set(name, value);
+const webhooks = createWebhooksApp();
+handle = gatewayHandler(
+  new Map([["webhooks", { name: "webhooks", verifyJwt: false, fetch: webhooks.fetch }]]),
+);
+const telegram = buildProviders(config()).telegram!;
+const agentEmail = "arjun.agent@py360.test";
+const worker = `telegram-test-${crypto.randomUUID().slice(0, 8)}`;
+
+/** A chat id no other test uses. */
+const freshChat = () => 6_000_000_000 + Math.floor(Math.random() * 1_000_000_000);
+
+async function control(path: string, body: unknown = {}) {
+  const response = await fetch(`${sandbox.url}/_control/${path}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json();
+  assert.equal(response.status, 200, `${path}: ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+async function inspect<T>(what: string): Promise<T> {
+  const response = await fetch(`${sandbox.url}/_inspect/telegram/${what}`);
+  assert.equal(response.status, 200);
+  return await response.json() as T;
+}
+
+/** The texts the bot sent to a chat (sandbox inspection). */
+async function sentTo(chat: number): Promise<string[]> {
+  const requests = await inspect<{ to: string; body?: string }[]>("requests");
+  return requests.filter((r) => r.to === String(chat)).map((r) => r.body ?? "");
+}
+
+/** A user writing `text` to the bot; the update record (its receiver's status). */
+function say(chat: number, text: string, extra: Record<string, unknown> = {}) {
+  return control("telegram/message", { chat_id: chat, text, ...extra }) as Promise<
+    { updateId: number; status: number; secretSent: string | null }
+  >;
+}
+
+function telegramTest(name: string, fn: () => Promise<void>) {
+  dbTest(`telegram: ${name}`, async () => {
+    await control("reset");
+    await adminSql()`delete from public.social_connections where platform = 'telegram'`;
+    await fn();
+  });
+}
+
+/** A fresh customer held by the agent, with a policy and a case. */
+async function customer(): Promise<string> {
+  return (await createCase(agentEmail)).customerId;
+}
+
+/** A deep-link token for a customer, as the agent's verify call hands it out. */
+async function deepLinkToken(customerId: string): Promise<string> {
+  const answer = await expectJson(
+    await api("/integrations/social-media/verify", {
+      token: await tokenFor(agentEmail),
+      method: "POST",
+      body: { platform: "telegram", customer_id: customerId },
+    }),
+    200,
+  );
+  assert.equal(answer.reachable, false);
+  const link = new URL(answer.deep_link);
+  assert.equal(`${link.origin}${link.pathname}`, `https://t.me/${telegramBotUsername}`);
+  return link.searchParams.get("start")!;
+}
+
+/** Connects the bot and links a fresh chat to a fresh customer; both ids. */
+async function linkedCustomer(): Promise<{ customerId: string; chat: number }> {
+  await connectTelegram();
+  const customerId = await customer();
+  const chat = freshChat();
+  const update = await say(chat, `/start ${await deepLinkToken(customerId)}`);
+  assert.equal(update.status, 200);
+  return { customerId, chat };
+}
+
+/** Puts a transactional text message on channel telegram through the gate. */
+async function enqueue(customerId: string, body = "Your receipt is ready") {
+  const [row] = await adminSql()<
+    { message_id: string; status: string; blocked_reason: string | null }[]
+  >`select * from private.enqueue_messages(${
+    adminSql().json({
+      customer_id: customerId,
+      channel: "telegram",
+      purpose: "transactional",
+      body,
+      idempotency_key: `telegram-test-${crypto.randomUUID()}`,
+    })
+  }::jsonb)`;
+  return row;
+}
+
+/**
+ * One dispatcher round as functions/_shared/dispatch.ts does it, for `ids` only: claim (other
+ * files' messages the claim took are handed back at once), send through the telegram provider,
+ * record the results with private.record_send_results.
+ */
+async function dispatch(ids: string[]): Promise<Map<string, SendResult>> {
+  const sql = adminSql();
+  const claimed = await sql<
+    ClaimedMessage[]
+  >`select * from private.claim_messages(${worker}, 1000)`;
+  const others = claimed.filter((row) => !ids.includes(row.id)).map((row) => row.id);
+  if (others.length > 0) {
+    await sql`select private.release_messages(${worker}, ${others}::uuid[], now())`;
+  }
+  const sent = await Promise.all(
+    claimed.filter((row) => ids.includes(row.id)).map(async (row) => {
+      assert.equal(row.provider, "telegram");
+      return { row, result: await telegram.send(outboundMessage(row)) };
+    }),
+  );
+  await sql`select private.record_send_results(${worker}, ${
+    sql.json(sent.map(({ row, result }) =>
+      result.ok
+        ? {
+          id: row.id,
+          attempt: row.attempts,
+          ok: true,
+          provider_message_id: result.providerMessageId,
+        }
+        : {
+          id: row.id,
+          attempt: row.attempts,
+          ok: false,
+          disposition: result.disposition,
+          code: result.code,
+          message: result.message,
+          retry_after_ms: result.retryAfterMs ?? null,
+          address_dead: result.addressDead ?? false,
+          throttled: result.throttled ?? false,
+        }
+    ))
+  }::jsonb)`;
+  return new Map(sent.map(({ row, result }) => [row.id, result]));
+}
+
+async function messageRow(id: string) {
+  const [row] = await adminSql()<
+    {
+      status: string;
+      recipient: string;
+      provider_message_id: string | null;
+      last_error_code: string | null;
+      deferred_reason: string | null;
+      wait_seconds: number;
+    }[]
+  >`select status::text, recipient, provider_message_id, last_error_code, deferred_reason,
+           extract(epoch from next_attempt_at - now())::float8 as wait_seconds
+      from public.messages where id = ${id}`;
+  return row;
+}
+
+/** Counts of what an update may write. */
+async function writable() {
+  const [row] = await adminSql()`
+    select (select count(*)::int from public.message_events where provider = 'telegram') as events,
+           (select count(*)::int from public.customer_social_accounts) as links,
+           (select count(*)::int from public.consents where channel = 'telegram') as consents,
+           (select count(*)::int from private.telegram_link_tokens where used_at is not null) as used`;
+  return row;
+}
+
+telegramTest("connecting registers the webhook with a fresh secret, stored encrypted", async () => {
+  const agent = await tokenFor(agentEmail);
+  await expectProblem(
+    await api("/integrations/social-media/connect", {
+      token: agent,
+      method: "POST",
+      body: { platform: "telegram" },
+    }),
+    403,
+  );
+  assert.equal(await inspect("webhook"), null, "an agent's refused connect registered nothing");
+
+  const response = await api("/integrations/social-media/connect", {
+    token: await tokenFor("admin@py360.test"),
+    method: "POST",
+    body: { platform: "telegram" },
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, text);
+  const hook = await inspect<{ url: string; secretToken: string }>("webhook");
+  assert.equal(hook.url, `${functionsUrl}/webhooks/telegram`);
+  assert.match(hook.secretToken, /^[A-Za-z0-9_-]{43}$/);
+  assert.ok(!text.includes(hook.secretToken), "the answer never carries the secret");
+  assert.ok(!text.includes(botToken.split(":")[1]), "nor the bot token");
+  const connection = JSON.parse(text);
+  assert.equal(connection.status, "connected");
+  assert.equal(connection.account_name, `@${telegramBotUsername}`);
+
+  const [stored] = await adminSql()<{ secret: Uint8Array; account_id: string }[]>`
+    select t.webhook_secret as secret, c.account_id
+      from private.social_tokens t join public.social_connections c using (platform)
+     where platform = 'telegram'`;
+  assert.equal(stored.account_id, botToken.split(":")[0]);
+  assert.ok(
+    !new TextDecoder().decode(stored.secret).includes(hook.secretToken),
+    "the stored secret is a ciphertext",
+  );
+  assert.equal(
+    await telegramWebhookSecret(),
+    hook.secretToken,
+    "and decrypts to the registered one",
+  );
+
+  // Connecting again rotates the secret: the old one no longer opens the webhook.
+  await connectTelegram();
+  const rotated = await inspect<{ secretToken: string }>("webhook");
+  assert.notEqual(rotated.secretToken, hook.secretToken);
+  assert.equal((await say(freshChat(), "hello", { secret: hook.secretToken })).status, 401);
+});
+
+telegramTest("an update with a missing or wrong secret is refused and writes nothing", async () => {
+  await connectTelegram();
+  const customerId = await customer();
+  const token = await deepLinkToken(customerId);
+  const chat = freshChat();
+  const before = await writable();
+  assert.equal((await say(chat, `/start ${token}`, { omit_secret: true })).status, 401);
+  assert.equal((await say(chat, `/start ${token}`, { secret: "not-the-secret" })).status, 401);
+  const right = await inspect<{ secretToken: string }>("webhook");
+  assert.equal(
+    (await say(chat, `/start ${token}`, { secret: `${right.secretToken}x` })).status,
+    401,
+    "a longer secret sharing the right prefix",
+  );
+  assert.deepEqual(await writable(), before, "no event, link, consent or token use");
+  assert.deepEqual(await sentTo(chat), [], "and no answer to the chat");
+  assert.equal(await telegramSecretMatches(null, "x"), false);
+  assert.equal(await telegramSecretMatches("x", null), false, "no bot connected: nothing matches");
+
+  // The right secret with a body that is not an update: 400, nothing written.
+  const response = await fetch(`${functionsUrl}/webhooks/telegram`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-telegram-bot-api-secret-token": right.secretToken,
+    },
+    body: JSON.stringify({ message: { text: "no update_id" } }),
+  });
+  await expectProblem(response, 400);
+  assert.deepEqual(await writable(), before);
+
+  // The token still works afterwards: the refused updates did not use it.
+  assert.equal((await say(chat, `/start ${token}`)).status, 200);
+  const [link] = await adminSql()`
+    select external_id from public.customer_social_accounts where customer_id = ${customerId}`;
+  assert.equal(link.external_id, String(chat));
+});
+
+telegramTest("a deep link links the customer once; reused or forged links do nothing", async () => {
+  await connectTelegram();
+  const customerId = await customer();
+  await expectProblem(
+    await api("/integrations/social-media/verify", {
+      token: await tokenFor("kavya.agent@py360.test"),
+      method: "POST",
+      body: { platform: "telegram", customer_id: customerId },
+    }),
+    404,
+  );
+  const token = await deepLinkToken(customerId);
+  const chat = freshChat();
+  assert.equal((await say(chat, `/start ${token}`, { username: "meera_k" })).status, 200);
+  assert.match((await sentTo(chat))[0], /^Linked: Py360 will send/);
+
+  const verified = await verifyTelegram(customerId);
+  assert.equal(verified.reachable, true);
+  assert.equal(verified.account?.chat_id, String(chat));
+  assert.equal(verified.account?.username, "meera_k");
+  const consents = await adminSql()`
+    select purpose::text, status::text, source from public.consents
+     where customer_id = ${customerId} and channel = 'telegram' order by purpose`;
+  assert.deepEqual(consents.map((c) => `${c.purpose}:${c.status}:${c.source}`), [
+    "service:granted:telegram_start",
+    "transactional:granted:telegram_start",
+  ]);
+
+  // The same link opened from another chat, and a made-up one: no link moves, the user is told.
+  const other = freshChat();
+  const before = await writable();
+  assert.equal((await say(other, `/start ${token}`)).status, 200);
+  assert.equal((await say(other, "/start QUJDREVGR0hJSktMTU5PUA")).status, 200);
+  assert.deepEqual(await sentTo(other), [
+    "This link has expired or was already used. Ask your Py360 agent for a new one.",
+    "This link has expired or was already used. Ask your Py360 agent for a new one.",
+  ]);
+  const after = await writable();
+  assert.deepEqual({ ...after, events: before.events }, before, "only the two events are new");
+  assert.equal(after.events, before.events + 2);
+  const [link] = await adminSql()`
+    select external_id from public.customer_social_accounts
+     where customer_id = ${customerId} and platform = 'telegram'`;
+  assert.equal(link.external_id, String(chat), "the customer stays on the first chat");
+});
+
+telegramTest("a repeated update_id is one event and acts once", async () => {
+  await connectTelegram();
+  const chat = freshChat();
+  const first = await say(chat, "hello there");
+  assert.equal(first.status, 200);
+  const again = await say(chat, "hello there", { update_id: first.updateId });
+  assert.equal(again.status, 200, "a redelivery is accepted (Telegram stops retrying)");
+  const [row] = await adminSql()`
+    select count(*)::int as n from public.message_events
+     where provider = 'telegram' and event_key = ${`update:${first.updateId}`}`;
+  assert.equal(row.n, 1);
+});
+
+telegramTest(
+  "a telegram message goes through the gate and the dispatcher to sendMessage",
+  async () => {
+    const { customerId, chat } = await linkedCustomer();
+    const queued = await enqueue(customerId, "Receipt R-1: 15,000.00 received");
+    assert.equal(queued.status, "queued", queued.blocked_reason ?? "");
+    const results = await dispatch([queued.message_id]);
+    const result = results.get(queued.message_id);
+    assert.ok(result?.ok, JSON.stringify(result));
+    const row = await messageRow(queued.message_id);
+    assert.equal(row.status, "sent");
+    assert.equal(row.recipient, String(chat));
+    assert.match(row.provider_message_id ?? "", new RegExp(`^${chat}:\\d+$`));
+    const texts = await sentTo(chat);
+    assert.equal(texts.at(-1), "Receipt R-1: 15,000.00 received");
+
+    // A customer who never linked has no telegram address.
+    const unlinked = await enqueue(await customer());
+    assert.deepEqual([unlinked.status, unlinked.blocked_reason], ["blocked", "no_address"]);
+  },
+);
+
+telegramTest("a chat that blocked the bot fails the message and is suppressed", async () => {
+  const { customerId, chat } = await linkedCustomer();
+  await control("telegram/chats", { chat_id: chat, blocked: true });
+  const queued = await enqueue(customerId);
+  const result = (await dispatch([queued.message_id])).get(queued.message_id);
+  assert.ok(result && !result.ok);
+  assert.deepEqual([result.code, result.disposition, result.addressDead], [
+    "403",
+    "permanent",
+    true,
+  ]);
+  const row = await messageRow(queued.message_id);
+  assert.deepEqual([row.status, row.last_error_code], ["failed", "403"]);
+  const [suppressed] = await adminSql()`
+    select source from public.suppressions where channel = 'telegram' and address = ${
+    String(chat)
+  }`;
+  assert.equal(suppressed.source, "telegram_403");
+  const next = await enqueue(customerId);
+  assert.deepEqual([next.status, next.blocked_reason], ["blocked", "suppressed"]);
+});
+
+telegramTest("a 429 is retried after Telegram's retry_after", async () => {
+  const { customerId, chat } = await linkedCustomer();
+  await control("telegram/settings", { retry_after: 7 });
+  await control("telegram", { failNext: { code: 429 } });
+  const queued = await enqueue(customerId, "Reminder: renews on 1 Dec");
+  const result = (await dispatch([queued.message_id])).get(queued.message_id);
+  assert.ok(result && !result.ok);
+  assert.deepEqual([result.code, result.disposition, result.retryAfterMs, result.throttled], [
+    "429",
+    "transient",
+    7_000,
+    true,
+  ]);
+  const held = await messageRow(queued.message_id);
+  assert.deepEqual([held.status, held.deferred_reason], ["queued", "retry"]);
+  assert.ok(held.wait_seconds > 6, `waits out retry_after (${held.wait_seconds} s)`);
+  assert.deepEqual(await sentTo(chat).then((t) => t.filter((x) => x.startsWith("Reminder"))), []);
+
+  // Seven seconds on (the clock moved by hand): the retry goes through.
+  await adminSql()`update public.messages set next_attempt_at = now() where id = ${queued.message_id}`;
+  const retried = (await dispatch([queued.message_id])).get(queued.message_id);
+  assert.ok(retried?.ok, JSON.stringify(retried));
+  assert.equal((await messageRow(queued.message_id)).status, "sent");
+  assert.deepEqual((await sentTo(chat)).filter((x) => x.startsWith("Reminder")), [
+    "Reminder: renews on 1 Dec",
+  ]);
+});
+
+telegramTest("STOP withdraws the telegram consent and cancels what is queued", async () => {
+  const { customerId, chat } = await linkedCustomer();
+  const queued = await enqueue(customerId);
+  assert.equal(queued.status, "queued");
+  assert.equal((await say(chat, "STOP")).status, 200);
+  assert.match((await sentTo(chat)).at(-1)!, /^Stopped:/);
+  const consents = await adminSql()`
+    select distinct status::text, source from public.consents
+     where customer_id = ${customerId} and channel = 'telegram'`;
+  assert.deepEqual(consents.map((c) => `${c.status}:${c.source}`), ["withdrawn:telegram_stop"]);
+  assert.equal((await messageRow(queued.message_id)).status, "cancelled");
+  const next = await enqueue(customerId);
+  assert.deepEqual([next.status, next.blocked_reason], ["blocked", "consent_withdrawn"]);
+  const verified = await verifyTelegram(customerId);
+  assert.equal(verified.reachable, false);
+  assert.match(verified.reason ?? "", /STOP/);
+});
+
+telegramTest("an admin who linked a chat gets alerts there", async () => {
+  await connectTelegram();
+  const [admin] = await adminSql()`select id from public.profiles where email = 'admin@py360.test'`;
+  const [made] = await adminSql()`
+    select token from private.create_telegram_link_token(null, ${admin.id}::uuid)`;
+  const chat = freshChat();
+  try {
+    assert.equal((await say(chat, `/start ${made.token}`)).status, 200);
+    assert.match((await sentTo(chat))[0], /^Linked: Py360 alerts/);
+    const key = `telegram-test-${crypto.randomUUID()}`;
+    await adminSql()`select private.notify_admins('alert_raised', 'Queue is late', null,
+                       'The outbox is 12 minutes behind', ${key})`;
+    const [queued] = await adminSql()`
+      select id, status::text, recipient from public.messages
+       where idempotency_key = ${`staff:${admin.id}:${key}:telegram`}`;
+    assert.deepEqual([queued.status, queued.recipient], ["queued", String(chat)]);
+    assert.ok((await dispatch([queued.id])).get(queued.id)?.ok);
+    assert.equal((await sentTo(chat)).at(-1), "Queue is late\n\nThe outbox is 12 minutes behind");
+  } finally {
+    // Other files count the admins' alert messages: the admin's chat goes with this test.
+    await adminSql()`delete from private.staff_telegram_chats where staff_id = ${admin.id}`;
+  }
+});
+
+telegramTest("disconnecting deletes the webhook and the secret; links stay", async () => {
+  const { customerId } = await linkedCustomer();
+  const secret = (await inspect<{ secretToken: string }>("webhook")).secretToken;
+  const pending = await deepLinkToken(await customer());
+  assert.deepEqual(await disconnectTelegram(), { revoked: true });
+  assert.equal(await inspect("webhook"), null, "deleteWebhook reached Telegram");
+  const [row] = await adminSql()`
+    select c.status, (select count(*)::int from private.social_tokens where platform = 'telegram') as tokens,
+           (select count(*)::int from private.telegram_link_tokens
+             where token_hash = encode(sha256(convert_to(${pending}, 'UTF8')), 'hex')) as pending
+      from public.social_connections c where c.platform = 'telegram'`;
+  assert.deepEqual([row.status, row.tokens, row.pending], ["disconnected", 0, 0]);
+  assert.equal(await telegramWebhookSecret(), null);
+  assert.equal(await telegramSecretMatches(secret, await telegramWebhookSecret()), false);
+  assert.equal((await verifyTelegram(customerId)).answerable, false, "no bot: no answer");
+});
+
+Deno.test("telegram: the provider's rules without the network", async () => {
+  // The bot token never reaches a failure's text (Deno's fetch errors quote the URL).
+  const unreachable = telegramBotProvider({
+    botToken,
+    baseUrl: "http://127.0.0.1:9",
+    timeoutMs: 2_000,
+  });
+  const result = await unreachable.send({
+    id: crypto.randomUUID(),
+    channel: "telegram",
+    to: "42",
+    body: "x",
+  });
+  assert.ok(!result.ok);
+  assert.equal(result.code, "network");
+  assert.ok(!result.message.includes(botToken.split(":")[1]), result.message);
+  assert.equal(
+    scrubBotToken(`POST /bot${botToken}/sendMessage`),
+    "POST /bot[redacted]/sendMessage",
+  );
+  // What cannot go to Telegram at all is permanent, before any call.
+  for (
+    const message of [
+      { to: "not-a-chat", body: "x" },
+      { to: "42", body: " " },
+      { to: "42", body: "x".repeat(4097) },
+    ]
+  ) {
+    const refused = await telegram.send({
+      id: crypto.randomUUID(),
+      channel: "telegram",
+      ...message,
+    });
+    assert.ok(!refused.ok);
+    assert.deepEqual([refused.code, refused.disposition], ["invalid_message", "permanent"]);
+  }
+  assert.equal(telegramErrors["400"].addressDead, undefined, "chat not found is not suppressed");
+  assert.equal(
+    telegramReply({ new: false, action: "duplicate" }),
+    null,
+    "a duplicate says nothing",
+  );
+});
+
+Deno.test({
+  name: "telegram: (close the sandbox and the gateway)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await adminSql()`delete from public.social_connections where platform = 'telegram'`;
+    await sandbox.close();
+    await server.shutdown();
+  },
+});
