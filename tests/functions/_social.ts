@@ -9,8 +9,9 @@ import { adminSql, api, expectJson, tokenFor } from "./_helpers.ts";
 /** The key the tests encrypt with (base64 of 32 bytes; a test value). */
 export const testKey = btoa("social-test-key-0123456789abcdef");
 
-/** Where the platforms send the admin back (never fetched: the tests call the oauth app). */
-export const publicFunctionsUrl = "http://functions.test/functions/v1";
+/** Where the platforms send the admin back (never fetched: the tests call the oauth app; a
+ * loopback address, which the sandbox's Telegram takes for a webhook as a --local server does). */
+export const publicFunctionsUrl = "http://127.0.0.1:9/functions/v1";
 
 const variables = (sandbox: Sandbox): Record<string, string> => ({
   PUBLIC_FUNCTIONS_URL: publicFunctionsUrl,
@@ -27,6 +28,8 @@ const variables = (sandbox: Sandbox): Record<string, string> => ({
   LINKEDIN_CLIENT_SECRET: sandbox.credentials.linkedinClientSecret,
   LINKEDIN_OAUTH_BASE_URL: `${sandbox.url}/linkedin/oauth/v2`,
   LINKEDIN_API_BASE_URL: `${sandbox.url}/linkedin`,
+  TELEGRAM_BOT_TOKEN: sandbox.credentials.telegramBotToken,
+  TELEGRAM_BASE_URL: `${sandbox.url}/telegram`,
 });
 
 /** The sandbox and helpers of one test file. */

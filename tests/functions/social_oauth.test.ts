@@ -8,6 +8,7 @@ import oauthApp from "../../functions/oauth/app.ts";
 import { adminSql, api, dbTest, expectJson, expectProblem, localApiKeys } from "./_helpers.ts";
 import {
   assertNoToken,
+  publicFunctionsUrl,
   startSocialDesk,
   storedCounts,
   storedRow,
@@ -54,7 +55,7 @@ for (
       const url = new URL(started.authorization_url);
       assert.equal(
         url.searchParams.get("redirect_uri"),
-        `http://functions.test/functions/v1/oauth/callback/${platform}`,
+        `${publicFunctionsUrl}/oauth/callback/${platform}`,
       );
       assert.ok((url.searchParams.get("state") ?? "").length >= 43, "state of 256 bits");
       assert.equal(url.searchParams.has("code_challenge"), platform === "x", "PKCE for X only");
@@ -194,7 +195,7 @@ dbTest("social x: a missing or wrong PKCE verifier is refused, nothing stored", 
     body: new URLSearchParams({
       grant_type: "authorization_code",
       code: query.get("code")!,
-      redirect_uri: "http://functions.test/functions/v1/oauth/callback/x",
+      redirect_uri: `${publicFunctionsUrl}/oauth/callback/x`,
       client_id: desk.sandbox.credentials.xClientId,
     }),
   });

@@ -162,7 +162,7 @@ export const verify: RouteHandler<typeof verifySocial, AppEnv> = async (c) => {
   let answer: VerifyAnswer;
   if (body.platform === "telegram") {
     const result = await (await telegramApi()).verifyTelegram(body.customer_id, claims);
-    answer = { ...base, ...result } as VerifyAnswer;
+    answer = { ...base, ...result };
   } else if (body.platform === "linkedin") {
     answer = { ...base, answerable: false, reachable: null, reason: linkedinCannotAnswer };
   } else if (body.platform === "facebook") {

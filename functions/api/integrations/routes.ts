@@ -72,9 +72,12 @@ export const VerifyAnswerSchema = z.object({
   reachable: orNull(z.boolean()).openapi({ description: "null when not answerable" }),
   reason: z.string().optional(),
   account: z.object({
-    id: z.string(),
+    id: z.string().optional().openapi({ description: "X user id, Facebook page-scoped id" }),
     name: z.string().optional(),
-    username: z.string().optional(),
+    username: orNull(z.string()).optional(),
+    chat_id: z.string().optional().openapi({ description: "Telegram: the linked chat" }),
+    linked_at: DateTime.optional(),
+    verified_at: orNull(DateTime).optional(),
   }).optional(),
   deep_link: z.string().optional().openapi({
     description: "Telegram: the link the customer opens to link themselves (`/start <token>`)",

@@ -1,26 +1,27 @@
-// The Telegram branch of the integrations endpoints: functions/_shared/social/telegram.ts (the
-// telegram helper's: connectTelegram, verifyTelegram, disconnectTelegram). Until that module
-// exists, the branch answers 503 "telegram not built yet". Its answers are normalised here: the
+// The Telegram branch of the integrations endpoints: functions/_shared/social/telegram.ts
+// (connectTelegram, verifyTelegram, disconnectTelegram). Its answers are normalised here: the
 // connection is re-read from public.social_connections, so the desk sees the same shape for
 // every platform and never a secret.
 import { asService, type Claims } from "../../_shared/db.ts";
-import { ProblemError } from "../../_shared/errors.ts";
 import { connectionColumns, type SocialConnection } from "../../_shared/social/connections.ts";
+import {
+  connectTelegram,
+  disconnectTelegram,
+  type TelegramVerification,
+  verifyTelegram,
+} from "../../_shared/social/telegram.ts";
 
 /** What the integrations endpoints need of Telegram. */
 export interface TelegramApi {
   /** getMe + setWebhook with a fresh secret; the connection after it. */
   connectTelegram(adminId: string): Promise<SocialConnection | undefined>;
-  /** The linked chat, or a new deep link for the customer. */
-  verifyTelegram(customerId: string, claims: Claims): Promise<Record<string, unknown>>;
+  /** The linked chat, or a new deep link for the customer (404 for a customer not seen). */
+  verifyTelegram(customerId: string, claims: Claims): Promise<TelegramVerification>;
   /** deleteWebhook, tokens deleted; whether Telegram confirmed. */
   disconnectTelegram(): Promise<
     { connection: SocialConnection | undefined; revoked: boolean; revoke_error?: string }
   >;
 }
-
-// A specifier the type checker does not follow, so this compiles before the module lands.
-const modulePath = "../../_shared/social/telegram.ts";
 
 async function connectionRow(): Promise<SocialConnection | undefined> {
   const [row] = await asService((tx) =>
@@ -30,42 +31,17 @@ async function connectionRow(): Promise<SocialConnection | undefined> {
   return row;
 }
 
-/** The Telegram operations, or a 503 ProblemError while functions/_shared/social/telegram.ts is
- * not built. */
-export async function telegramApi(): Promise<TelegramApi> {
-  // deno-lint-ignore no-explicit-any
-  let mod: any;
-  try {
-    mod = await import(modulePath);
-  } catch (error) {
-    if (error instanceof TypeError && /Module not found|Cannot find module/i.test(error.message)) {
-      throw new ProblemError(503, "Service Unavailable", "telegram not built yet", {
-        platform: "telegram",
-      });
-    }
-    throw error;
-  }
-  return {
+/** The Telegram operations, shaped for the integrations handlers. */
+export function telegramApi(): Promise<TelegramApi> {
+  return Promise.resolve({
     async connectTelegram(adminId) {
-      await mod.connectTelegram(adminId);
+      await connectTelegram(adminId);
       return await connectionRow();
     },
-    async verifyTelegram(customerId, claims) {
-      const answer = await mod.verifyTelegram(customerId, claims);
-      const linked = answer?.reachable ?? answer?.linked ?? null;
-      return {
-        answerable: true,
-        reachable: typeof linked === "boolean" ? linked : false,
-        ...answer,
-      };
-    },
+    verifyTelegram: (customerId, claims) => verifyTelegram(customerId, claims),
     async disconnectTelegram() {
-      const answer = await mod.disconnectTelegram();
-      return {
-        connection: await connectionRow(),
-        revoked: answer?.revoked ?? true,
-        ...(answer?.revoke_error ? { revoke_error: String(answer.revoke_error) } : {}),
-      };
+      const answer = await disconnectTelegram();
+      return { connection: await connectionRow(), ...answer };
     },
-  };
+  });
 }
