@@ -43,8 +43,8 @@ export interface GoDeps {
   record: (code: string, userAgent: string | null, counted: boolean) => Promise<string | null>;
   /** documentForToken() of document.ts: the document a link token names, or null. */
   document: (token: string) => Promise<LinkedDocument | null>;
-  /** presignGet() of storage/s3.ts: a GET URL for an object key, valid `seconds`. */
-  presign: (key: string, seconds: number, filename?: string) => Promise<string>;
+  /** presignGet() of storage/s3.ts: a GET URL for an object key in a bucket, valid `seconds`. */
+  presign: (key: string, seconds: number, filename: string, bucket: string) => Promise<string>;
 }
 
 /** Headers of every answer: a redirect is per click (never cached) and leaks no Referer. */
@@ -81,7 +81,12 @@ export function createGoApp(deps: Partial<GoDeps> = {}) {
         headers: { ...privateAnswer, "retry-after": "5" },
       });
     }
-    const url = await presign(document.objectKey, documentUrlSeconds, document.fileName);
+    const url = await presign(
+      document.objectKey,
+      documentUrlSeconds,
+      document.fileName,
+      document.bucket,
+    );
     return new Response(null, { status: 302, headers: { location: url, ...privateAnswer } });
   });
   // GET also answers HEAD (Hono runs the GET handler and drops the body).

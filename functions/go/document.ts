@@ -10,6 +10,8 @@ export const documentTokenPattern = /^[0-9A-Za-z]{16,64}$/;
 /** The document behind a link token; `status` pending: not rendered yet. */
 export interface LinkedDocument {
   id: string;
+  /** The storage bucket holding it (documents.bucket). */
+  bucket: string;
   objectKey: string;
   fileName: string;
   contentType: string;
@@ -23,12 +25,20 @@ export interface LinkedDocument {
  */
 export async function documentForToken(token: string): Promise<LinkedDocument | null> {
   const [row] = await asServiceInOneTrip<
-    { id: string; object_key: string; file_name: string; content_type: string; status: string }[]
-  >`select d.id, d.object_key, d.file_name, d.content_type, d.status
+    {
+      id: string;
+      bucket: string;
+      object_key: string;
+      file_name: string;
+      content_type: string;
+      status: string;
+    }[]
+  >`select d.id, d.bucket, d.object_key, d.file_name, d.content_type, d.status
       from private.document_for_link_token(${token}) d`;
   if (!row) return null;
   return {
     id: row.id,
+    bucket: row.bucket,
     objectKey: row.object_key,
     fileName: row.file_name,
     contentType: row.content_type,

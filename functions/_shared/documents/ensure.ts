@@ -14,16 +14,18 @@ import { type DocumentContent, pdfContentType, renderDocument } from "./render.t
  * it delivers the message, which can be some minutes after the send. */
 export const attachmentLinkSeconds = 60 * 60;
 
-/** Where documents' bytes go; tests may replace it (the default is storage/s3.ts). */
+/** Where documents' bytes go; tests may replace it (the default is storage/s3.ts). Every call
+ * names the document row's own bucket. */
 export interface DocumentStorage {
-  /** Stores the bytes at `key`; the stored size and lowercase hex SHA-256. */
+  /** Stores the bytes at `key` in `bucket`; the stored size and lowercase hex SHA-256. */
   put(
     key: string,
     bytes: Uint8Array,
     contentType: string,
+    bucket: string,
   ): Promise<{ sizeBytes: number; checksumSha256: string }>;
-  /** A presigned GET URL for `key`, valid `seconds`, downloading as `filename`. */
-  presign(key: string, seconds: number, filename?: string): Promise<string>;
+  /** A presigned GET URL for `key` in `bucket`, valid `seconds`, downloading as `filename`. */
+  presign(key: string, seconds: number, filename: string, bucket: string): Promise<string>;
 }
 
 /** The S3-compatible store of storage/s3.ts (Supabase Storage; s3rver locally). */
@@ -32,6 +34,8 @@ export const s3Storage: DocumentStorage = { put: putObject, presign: presignGet 
 /** A document whose bytes are stored: public.documents' columns a sender needs. */
 export interface StoredDocument {
   id: string;
+  /** The storage bucket holding it (documents.bucket). */
+  bucket: string;
   objectKey: string;
   fileName: string;
   contentType: string;
@@ -47,6 +51,7 @@ interface DocumentSource {
   id: string;
   kind: string;
   status: string;
+  bucket: string;
   object_key: string;
   file_name: string;
   content_type: string;
@@ -77,7 +82,7 @@ export class DocumentNotRenderable extends Error {
 /** The document and what it prints, in one round trip as service_role; null when unknown. */
 async function loadSource(documentId: string): Promise<DocumentSource | null> {
   const [row] = await asServiceInOneTrip<DocumentSource[]>`
-    select d.id, d.kind::text as kind, d.status, d.object_key, d.file_name, d.content_type,
+    select d.id, d.kind::text as kind, d.status, d.bucket, d.object_key, d.file_name, d.content_type,
            d.size_bytes, d.checksum_sha256, d.created_at,
            pol.insurer, cu.full_name as customer_name, pol.policy_number, c.case_number,
            p.amount, p.currency, p.razorpay_payment_id as payment_reference, p.method,
@@ -149,6 +154,7 @@ export async function ensureDocument(
   if (!source) throw new DocumentNotRenderable(`no document ${documentId}`);
   const known = {
     id: source.id,
+    bucket: source.bucket,
     objectKey: source.object_key,
     fileName: source.file_name,
     contentType: source.content_type,
@@ -162,7 +168,7 @@ export async function ensureDocument(
     };
   }
   const bytes = await renderDocument(contentOf(source));
-  const stored = await storage.put(source.object_key, bytes, pdfContentType);
+  const stored = await storage.put(source.object_key, bytes, pdfContentType, source.bucket);
   await asServiceInOneTrip`
     select private.mark_document_stored(${source.id}::uuid, ${stored.sizeBytes},
                                         ${stored.checksumSha256})`;
@@ -191,7 +197,12 @@ export async function documentAttachment(
 ): Promise<Attachment> {
   const document = await ensureDocument(documentId, storage);
   return {
-    link: await storage.presign(document.objectKey, attachmentLinkSeconds, document.fileName),
+    link: await storage.presign(
+      document.objectKey,
+      attachmentLinkSeconds,
+      document.fileName,
+      document.bucket,
+    ),
     filename: document.fileName,
   };
 }
