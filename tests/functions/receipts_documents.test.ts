@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { ensureDocument } from "../../functions/_shared/documents/ensure.ts";
 import { sha256 } from "../../functions/_shared/storage/s3.ts";
 import app, { createGoApp, documentUrlSeconds } from "../../functions/go/app.ts";
+import { gatewayHandler, loadFunctions } from "../../scripts/gateway.ts";
 import { objectKeys, useObjectStore } from "./_object_store.ts";
 import { adminSql, createCase, dbTest, expectProblem } from "./_helpers.ts";
 
@@ -177,6 +178,24 @@ dbTest(
     assert.deepEqual(asked, [], "no malformed token was looked up");
   },
 );
+
+dbTest("receipts documents: /go/d/{token} is served by the gateway without a JWT", async () => {
+  const notice = await pendingNotice();
+  await ensureDocument(notice.id);
+  const handle = gatewayHandler(await loadFunctions());
+  const response = await handle(
+    new Request(`http://127.0.0.1/functions/v1/go/d/${notice.token}`, {
+      headers: { "user-agent": "Mozilla/5.0" },
+    }),
+  );
+  assert.equal(response.status, 302);
+  const pdf = await fetch(response.headers.get("location")!);
+  assert.equal(pdf.status, 200);
+  assert.equal(
+    new TextDecoder().decode(new Uint8Array(await pdf.arrayBuffer()).slice(0, 5)),
+    "%PDF-",
+  );
+});
 
 dbTest("receipts documents: close the object store", async () => {
   await store.close();
