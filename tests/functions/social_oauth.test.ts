@@ -351,6 +351,32 @@ for (const platform of ["x", "facebook", "linkedin"] as const) {
   );
 }
 
+dbTest(
+  "social: a revoke the platform refuses is reported; the tokens are deleted anyway",
+  async () => {
+    await desk.fresh();
+    await desk.connectFully("facebook");
+    // The admin removed the app at Facebook meanwhile: the stored token is dead there.
+    const long = (await desk.issued()).find((t) =>
+      t.platform === "facebook" && t.kind === "access"
+    )!;
+    const removed = await fetch(`${desk.sandbox.url}/graph/v21.0/me/permissions`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${long.token}` },
+    });
+    assert.equal(removed.status, 200);
+    await removed.body?.cancel();
+    const body = await expectJson(
+      await api("/integrations/social-media/facebook", { token: desk.admin, method: "DELETE" }),
+      200,
+    );
+    assert.equal(body.revoked, false);
+    assert.match(body.revoke_error, /facebook refused the revoke \(HTTP 400, OAuthException 190\)/);
+    assert.equal(body.connection.status, "disconnected");
+    assert.deepEqual(await storedCounts("facebook"), { connections: 1, tokens: 0 });
+  },
+);
+
 dbTest("social: connect and disconnect are for admins; status for desk members", async () => {
   await desk.fresh();
   const agent = await (await import("./_helpers.ts")).tokenFor("arjun.agent@py360.test");

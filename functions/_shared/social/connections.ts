@@ -4,8 +4,9 @@
 // tokens deleted whatever the platform says). Plaintext tokens exist only in memory here; they
 // are never returned, logged or put in an error.
 import { asService, type Tx } from "../db.ts";
+import { ProblemError } from "../errors.ts";
 import { log } from "../log.ts";
-import { currentKeyId, decryptToken, encryptToken } from "./crypto.ts";
+import { currentKeyId, decryptToken, encryptToken, TokenCryptoError } from "./crypto.ts";
 import { type OAuthPlatform, oauthPlatforms, PlatformError, type TokenSet } from "./http.ts";
 import { consumeState, createState } from "./oauth.ts";
 import { callbackUrl, oauthProvider, type PlainTokens } from "./providers.ts";
@@ -208,18 +209,24 @@ export interface Disconnection {
  * platform was never connected.
  */
 export async function disconnectOAuth(platform: OAuthPlatform): Promise<Disconnection> {
-  const tokens = await asService((tx) => storedTokens(tx, platform));
   let revoked = false;
   let revokeError: string | undefined;
-  if (tokens) {
-    try {
+  try {
+    const tokens = await asService((tx) => storedTokens(tx, platform));
+    if (tokens) {
       await oauthProvider(platform).revoke(tokens);
       revoked = true;
-    } catch (error) {
-      revokeError = error instanceof PlatformError || error instanceof Error
-        ? (error as PlatformError).detail ?? (error as Error).message
-        : "revoke failed";
     }
+  } catch (error) {
+    revokeError = error instanceof ProblemError
+      ? (error.detail ?? error.title)
+      : error instanceof TokenCryptoError
+      ? "the stored tokens could not be decrypted (key rotated away?), so they were not revoked"
+      : "the revoke failed";
+    log("warn", "social: revoke failed; deleting the tokens anyway", {
+      platform,
+      reason: revokeError,
+    });
   }
   const [connection] = await asService((tx) =>
     tx<SocialConnection[]>`
