@@ -15,6 +15,7 @@ import { sha256 } from "../../functions/_shared/storage/s3.ts";
 import goApp from "../../functions/go/app.ts";
 import { sandboxEnv } from "../../scripts/lib/sandbox_env.ts";
 import { objectKeys, useObjectStore } from "./_object_store.ts";
+import { shownText } from "./_pdf_text.ts";
 import { adminSql, dbTest } from "./_helpers.ts";
 import {
   caseOwing,
@@ -191,6 +192,25 @@ dbTest(
     assert.equal(new TextDecoder().decode(bytes.slice(0, 5)), "%PDF-");
     assert.equal((await sha256(bytes)).hex, receipt.checksum_sha256);
     assert.equal(bytes.length, receipt.size_bytes);
+    // The receipt of this payment: its amount in rupees, its reference, the customer and case.
+    const [who] = await adminSql()`
+    select cu.full_name, c.case_number, pol.policy_number
+      from public.renewal_cases c join public.customers cu on cu.id = c.customer_id
+      join public.policies pol on pol.id = c.policy_id where c.id = ${paid.caseId}`;
+    const text = await shownText(bytes);
+    for (
+      const expected of [
+        "Payment receipt",
+        "Rs. 15,000.00",
+        paid.paymentId,
+        who.full_name,
+        who.case_number,
+        who.policy_number,
+        receipt.id,
+      ]
+    ) {
+      assert.ok(text.includes(expected), `${expected} in ${text}`);
+    }
 
     // Every webhook of the payment delivered again, and another drain: nothing new.
     const events = await madeEvents(sandbox, paid.paymentId);

@@ -3,7 +3,7 @@
 // dates, the amount in rupees from paise, the time in IST; text the standard fonts cannot show
 // becomes "?" instead of failing; fractional paise are refused.
 import assert from "node:assert/strict";
-import { decodePDFRawStream, PDFArray, PDFDocument, type PDFRawStream } from "pdf-lib";
+import { PDFDocument } from "pdf-lib";
 import {
   formatAmount,
   formatDay,
@@ -12,6 +12,7 @@ import {
   renderDocument,
 } from "../../functions/_shared/documents/render.ts";
 import { sha256 } from "../../functions/_shared/storage/s3.ts";
+import { shownText } from "./_pdf_text.ts";
 
 const receipt: ReceiptContent = {
   kind: "receipt",
@@ -26,20 +27,6 @@ const receipt: ReceiptContent = {
   method: "upi",
   paidAt: new Date("2026-11-30T03:35:00Z"),
 };
-
-/** The text a PDF's one page shows: its content stream inflated, the hex strings of its Tj
- * operators (pdf-lib writes standard-font text so) decoded, one per line. */
-async function shownText(bytes: Uint8Array): Promise<string> {
-  const pdf = await PDFDocument.load(bytes, { updateMetadata: false });
-  const contents = pdf.getPage(0).node.Contents();
-  const stream = contents instanceof PDFArray ? contents.lookup(0) : contents;
-  const decoded = decodePDFRawStream(stream as PDFRawStream).decode();
-  const raw = new TextDecoder("latin1").decode(decoded);
-  return Array.from(
-    raw.matchAll(/<([0-9A-Fa-f]*)> Tj/g),
-    (m) => (m[1].match(/../g) ?? []).map((h) => String.fromCharCode(parseInt(h, 16))).join(""),
-  ).join("\n");
-}
 
 Deno.test("receipts: money, days and instants print as the desk reads them", () => {
   assert.equal(formatAmount(1234567), "Rs. 12,345.67");
