@@ -191,6 +191,7 @@ select is((select figures -> 'quota' from daily),
   '[{"provider": "aws_ses", "daily_quota": null, "used": 2, "used_ratio": null},
     {"provider": "aws_sns", "daily_quota": null, "used": 0, "used_ratio": null},
     {"provider": "sendgrid", "daily_quota": null, "used": 0, "used_ratio": null},
+    {"provider": "telegram", "daily_quota": null, "used": 0, "used_ratio": null},
     {"provider": "twilio", "daily_quota": 40, "used": 3, "used_ratio": 0.075},
     {"provider": "whatsapp_cloud", "daily_quota": 100000, "used": 1, "used_ratio": 0}]'::jsonb,
   'quota: what each provider was handed that day against its daily quota');
@@ -240,8 +241,8 @@ select ok((select html like '<!doctype html>%<title>Daily operations report, Wed
   'the HTML reads as people do: rupees, per cent, seconds, IST, and where the CSV is');
 select is((select split_part(csv, E'\r\n', 1) from daily), 'section,item,measure,value',
   'the CSV opens with its header');
-select is((select array_length(string_to_array(rtrim(csv, E'\r\n'), E'\r\n'), 1) from daily), 178,
-  'one line per figure: 5 about the report, 13 messages, 6 vendors x 10, 4 causes x 2, 5 quotas x 3, '
+select is((select array_length(string_to_array(rtrim(csv, E'\r\n'), E'\r\n'), 1) from daily), 181,
+  'one line per figure: 5 about the report, 13 messages, 6 vendors x 10, 4 causes x 2, 6 quotas x 3, '
   '6 costs x 5, 4 channels x 8, 8 renewals, 3 alerts, 1 alert x 3, and the header');
 select ok((select csv like E'%\r\n' and csv !~ E'[^\\r]\\n' from daily),
   'every line ends with CRLF, none with a bare LF');
