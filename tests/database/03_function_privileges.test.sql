@@ -242,6 +242,7 @@ select set_eq(
     -- Documents (issue 12): the API asks can_attach_document as the user, then records as
     -- service_role; the renderer registers and marks generated ones; `go` looks links up.
     'private.document_object_key(uuid,uuid,uuid,text) --S',
+    'private.document_retain_until(document_kind,timestamp with time zone) ---',
     'private.can_attach_document(uuid,uuid) -US',
     'private.record_document(jsonb) --S',
     'private.mark_document_stored(uuid,bigint,text) --S',

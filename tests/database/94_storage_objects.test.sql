@@ -135,14 +135,15 @@ insert into storage.objects (bucket_id, name, metadata)
 values ('documents', 'cases/' || tests.fixture('case_b') || '/94000000-0000-4000-8000-0000000000e1/policy.pdf',
         '{"size": 777, "mimetype": "application/pdf"}');
 select is(
-  (select (id, kind, checksum_sha256, uploaded_by)::text
+  (select (id, kind, checksum_sha256, uploaded_by, retain_until)::text
      from private.record_document(jsonb_build_object(
        'id', '94000000-0000-4000-8000-0000000000e1', 'kind', 'policy_copy', 'case_id', tests.fixture('case_b'),
        'file_name', 'policy.pdf', 'content_type', 'application/pdf', 'size_bytes', 777,
        'checksum_sha256', repeat('e1', 32), 'uploaded_by', tests.get_user_id('agent_b')))),
   ('94000000-0000-4000-8000-0000000000e1'::uuid, 'policy_copy'::public.document_kind, repeat('e1', 32),
-   tests.get_user_id('agent_b'))::text,
-  'record_document completes the row the object''s trigger made: one document, the API''s kind and checksum');
+   tests.get_user_id('agent_b'), (private.business_date(now()) + interval '8 years')::date)::text,
+  'record_document completes the row the object''s trigger made: one document, the API''s kind, '
+  'checksum and uploader, and that kind''s retention');
 select is((select count(*)::int from public.documents where object_key like '%/94000000-0000-4000-8000-0000000000e1/%'), 1,
   'still one document for the object');
 reset role;
