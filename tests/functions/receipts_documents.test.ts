@@ -10,6 +10,7 @@ import { sha256 } from "../../functions/_shared/storage/s3.ts";
 import app, { createGoApp, documentUrlSeconds } from "../../functions/go/app.ts";
 import { gatewayHandler, loadFunctions } from "../../scripts/gateway.ts";
 import { objectKeys, useObjectStore } from "./_object_store.ts";
+import { shownText } from "./_pdf_text.ts";
 import { adminSql, createCase, dbTest, expectProblem } from "./_helpers.ts";
 
 const store = await useObjectStore();
@@ -66,6 +67,23 @@ dbTest(
       after.checksum_sha256,
       "the stored bytes are the row's",
     );
+    // What it prints: the case's premium (its installments, ₹15,000) and the day its cover ends.
+    const [who] = await adminSql()`
+      select c.case_number, to_char(c.due_date, 'DD Mon YYYY') as ends, p.policy_number
+        from public.renewal_cases c join public.policies p on p.id = c.policy_id
+       where c.id = ${notice.caseId}`;
+    const text = await shownText(bytes);
+    for (
+      const expected of [
+        "Renewal notice",
+        "Rs. 15,000.00",
+        who.ends,
+        who.case_number,
+        who.policy_number,
+      ]
+    ) {
+      assert.ok(text.includes(expected), `${expected} in ${text}`);
+    }
 
     // Once stored, it is not rendered again: the store is not even asked.
     const again = await ensureDocument(notice.id, {
