@@ -77,6 +77,7 @@ dbTest("health_vendors: every provider, as the database and this host know it", 
     aws_ses: "ses",
     sendgrid: "sendgrid",
     whatsapp_cloud: "whatsapp",
+    telegram: "telegram",
   };
   for (const p of section.providers) {
     const quota = quotas.find((q) => q.provider === p.provider);

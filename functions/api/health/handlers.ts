@@ -18,6 +18,7 @@ const providerVendor: Record<string, VendorName> = {
   aws_ses: "ses",
   sendgrid: "sendgrid",
   whatsapp_cloud: "whatsapp",
+  telegram: "telegram",
 };
 
 /** An instant as the API answers them: ISO 8601 in UTC (`...Z`); null stays null. */
