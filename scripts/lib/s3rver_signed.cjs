@@ -3,13 +3,16 @@
 // Supabase Storage's S3 endpoint refuses both, so this wrapper, which scripts/lib/object_store.ts
 // runs under Node, verifies every request's AWS Signature Version 4 (Authorization header or
 // presigned query) against s3rver's one key pair before s3rver sees it, and refuses anonymous
-// and SigV2 requests. It does not verify payload hashes or x-amz-checksum-* (nor does s3rver).
+// and SigV2 requests. It also checks an upload's x-amz-checksum-sha256 against its bytes (400
+// BadDigest, nothing stored), which s3rver ignores; other checksums and x-amz-content-sha256
+// payload hashes are not verified.
 //
 //   node scripts/lib/s3rver_signed.cjs <directory> <port, 0: any> <bucket>
 // prints "S3rver listening on 127.0.0.1:<port>" once it listens.
 "use strict";
 
 const crypto = require("node:crypto");
+const { Readable } = require("node:stream");
 const S3rver = require("s3rver");
 const S3Error = require("s3rver/lib/models/error");
 
@@ -132,6 +135,24 @@ function verify(ctx) {
   }
 }
 
+/**
+ * A PUT carrying x-amz-checksum-sha256 (unless streamed in aws-chunked signed chunks): its body is
+ * read and hashed, refused with BadDigest when the hash differs, else handed on to s3rver, which
+ * reads `ctx.req`. Bodies here are documents (10 MiB at most), so holding one is fine.
+ */
+async function checkSha256(ctx) {
+  const expected = ctx.get("x-amz-checksum-sha256");
+  if (ctx.method !== "PUT" || !expected) return;
+  if (ctx.get("x-amz-content-sha256").startsWith("STREAMING-")) return;
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  const body = Buffer.concat(chunks);
+  if (crypto.createHash("sha256").update(body).digest("base64") !== expected) {
+    refuse("BadDigest", "The SHA256 you specified did not match the calculated checksum.");
+  }
+  ctx.req = Readable.from([body]);
+}
+
 async function main() {
   const [directory, port, bucket] = process.argv.slice(2);
   if (!directory || port === undefined || !bucket) {
@@ -152,6 +173,7 @@ async function main() {
   // bucket's CORS rules.
   server.middleware.splice(3, 0, async (ctx, next) => {
     if (ctx.method !== "OPTIONS") verify(ctx);
+    await checkSha256(ctx);
     await next();
   });
   const { address, port: bound } = await server.run();

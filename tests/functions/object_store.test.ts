@@ -1,8 +1,13 @@
 // The local object store (scripts/lib/object_store.ts): objects outlive a restart on the same
 // folder (npm start keeps them in .local/objects), the bucket is made once, a port can be asked
-// for, and close() stops the server.
+// for, close() stops the server, and an upload whose bytes disagree with its SHA-256 is refused.
 import assert from "node:assert/strict";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { startObjectStore } from "../../scripts/lib/object_store.ts";
 import { freePort } from "../../scripts/lib/ports.ts";
 
@@ -57,4 +62,42 @@ Deno.test("object store: a temporary folder of its own is removed by close()", a
   assert.ok((await Deno.stat(store.dir)).isDirectory);
   await store.close();
   await assert.rejects(Deno.stat(store.dir), Deno.errors.NotFound);
+});
+
+Deno.test("object store: an upload whose SHA-256 disagrees with its bytes is refused, not stored", async () => {
+  const store = await startObjectStore({ bucket: "sums" });
+  try {
+    const s3 = client(store.endpoint);
+    const bytes = new TextEncoder().encode("the bytes sent");
+    const sha256 = async (data: Uint8Array<ArrayBuffer>) =>
+      btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", data))));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: "sums",
+        Key: "good.txt",
+        Body: bytes,
+        ChecksumSHA256: await sha256(bytes),
+      }),
+    );
+    const head = await s3.send(new HeadObjectCommand({ Bucket: "sums", Key: "good.txt" }));
+    assert.equal(head.ContentLength, bytes.byteLength);
+    await assert.rejects(
+      s3.send(
+        new PutObjectCommand({
+          Bucket: "sums",
+          Key: "bad.txt",
+          Body: bytes,
+          ChecksumSHA256: await sha256(new TextEncoder().encode("other bytes")),
+        }),
+      ),
+      (error: Error & { $metadata?: { httpStatusCode?: number } }) =>
+        error.name === "BadDigest" && error.$metadata?.httpStatusCode === 400,
+    );
+    await assert.rejects(
+      s3.send(new HeadObjectCommand({ Bucket: "sums", Key: "bad.txt" })),
+      (error: Error) => error.name === "NotFound",
+    );
+  } finally {
+    await store.close();
+  }
 });
