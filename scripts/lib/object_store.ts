@@ -2,9 +2,9 @@
 // devDependencies) in a child process, standing in for Supabase Storage's S3 endpoint for
 // `npm start` and the Deno tests. s3rver refuses a presigned URL after its X-Amz-Expires; the
 // wrapper it runs under (s3rver_signed.cjs) verifies SigV4 signatures, header and presigned
-// (query) ones, and refuses unsigned requests, which s3rver alone would serve. It has no
-// row-level security, no storage.objects rows, no bucket limits (size, MIME types) and does not
-// verify checksums: the API checks what it stores itself.
+// (query) ones, refuses unsigned requests, which s3rver alone would serve, and checks an
+// upload's x-amz-checksum-sha256. It has no row-level security, no storage.objects rows and no
+// bucket limits (size, MIME types): the API checks what it stores itself.
 import { projectRoot } from "./run.ts";
 
 /** What a started object store is reached with, and how to stop it. */
