@@ -145,8 +145,15 @@ dbTest("social: a wrong state is refused and nothing is exchanged or stored", as
   // The state of one platform does not complete another's.
   await expectProblem(await desk.callback("facebook", query), 400);
   assert.deepEqual(await storedCounts("facebook"), { connections: 0, tokens: 0 });
-  // And the genuine one still works once.
-  await expectJson(await desk.callback("linkedin", query), 200);
+  // And the genuine one still works once; a browser gets a short page naming the account.
+  const page = await oauthApp.request(`/oauth/callback/linkedin?${query}`, {
+    headers: { accept: "text/html,application/xhtml+xml" },
+  });
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+  const html = await page.text();
+  assert.match(html, /linkedin is connected as Py360 Renewals/);
+  await assertNoToken(desk, html, "the callback page");
 });
 
 dbTest("social: a reused state is refused (the first use stored the connection once)", async () => {
