@@ -3,10 +3,11 @@
 -- document (messages.document_id) and its short link {{document_link}} = <LINK_BASE_URL>/d/<token>,
 -- which the `go` function's look-up resolves, and which a replay neither changes nor breaks; a
 -- customer preferring WhatsApp gets it there (the template's document header) when the gate lets
--- it through, else by email; a case becoming quoted registers one pending renewal notice a day;
--- the payment_receipt templates in every channel pass their lint.
+-- it through, else by email; a case becoming quoted registers one pending renewal notice a day,
+-- which its quote message carries with its link; the payment_receipt templates in every channel
+-- pass their lint.
 begin;
-select plan(35);
+select plan(39);
 select tests.create_test_book();
 
 create function pg_temp.receipts_of(payment_label text) returns bigint language sql as $$
@@ -19,22 +20,51 @@ $$;
 
 select is(pg_temp.receipts_of('payment_a'), 0::bigint, 'a payment not credited has no receipt');
 
--- 0. Renewal notices: a case becoming quoted, once a day.
-update public.renewal_cases set stage = 'quoted' where id in (tests.fixture('case_a'), tests.fixture('case_b'))
-   and stage = 'new';
+-- 0. Renewal notices: a case becoming quoted registers one, once a day, and its quote message
+-- carries it with its link; on WhatsApp only when the template has a document header.
+update public.renewal_cases set stage = 'quoted' where id = tests.fixture('case_b') and stage = 'new';
+-- Case A is quoted once a WhatsApp case_quoted template without a header exists.
+insert into public.templates (code, channel, language, purpose, body, whatsapp_name, whatsapp_category,
+                              whatsapp_status, whatsapp_parameter_count)
+values ('case_quoted', 'whatsapp', 'en', 'service',
+        'Dear {{customer_name}}, your quote for {{policy_number}} is ready: {{premium}}.',
+        't95_case_quoted', 'utility', 'approved', 3);
+update public.customers set preferred_channel = 'whatsapp' where id = tests.fixture('customer_a');
+update public.renewal_cases set stage = 'quoted' where id = tests.fixture('case_a') and stage = 'new';
 select is(
   (select count(*)::int from public.documents d
     where d.case_id = tests.fixture('case_b') and d.kind = 'renewal_notice'),
   1, 'case B became quoted: its renewal notice is registered');
 select is(
-  (select (d.status, d.generated, d.customer_id, d.content_type, d.link_token_hash is null)::text
+  (select (d.status, d.generated, d.customer_id, d.content_type, d.file_name)::text
      from public.documents d where d.case_id = tests.fixture('case_b') and d.kind = 'renewal_notice'),
-  ('pending', true, tests.fixture('customer_b'), 'application/pdf', true)::text,
-  'pending, generated, of the case''s customer, no link until a message carries it');
+  ('pending', true, tests.fixture('customer_b'), 'application/pdf',
+   'renewal-notice-' || (select case_number from public.renewal_cases where id = tests.fixture('case_b'))
+   || '-' || to_char(private.business_date(now()), 'YYYYMMDD') || '.pdf')::text,
+  'pending, generated, of the case''s customer, named after the case and the day');
+create temporary table quote_b on commit drop as
+select m.channel, m.status, m.document_id, m.variables ->> 'document_link' as link, m.body
+  from public.messages m where m.idempotency_key = 'event:' || tests.fixture('case_b') || ':quoted';
+select is(
+  (select (channel, status, document_id)::text from quote_b),
+  ('email', 'queued', (select d.id from public.documents d
+                        where d.case_id = tests.fixture('case_b') and d.kind = 'renewal_notice'))::text,
+  'case B''s quote goes by email carrying its renewal notice');
+select is(
+  (select l.id from quote_b q cross join private.document_for_link_token(pg_temp.token_of(q.link)) l),
+  (select document_id from quote_b), 'with a link that opens the notice');
+select ok((select body like '%Your renewal notice: ' || link from quote_b), 'which the email says');
+select is(
+  (select (m.channel, m.document_id is null, m.variables ? 'document_link')::text
+     from public.messages m where m.idempotency_key = 'event:' || tests.fixture('case_a') || ':quoted'),
+  '(whatsapp,t,t)',
+  'case A''s quote goes by WhatsApp on a template without a document header: no document attached');
 update public.renewal_cases set priority = priority where id = tests.fixture('case_b');
 select is(
   (select count(*)::int from public.documents d where d.case_id = tests.fixture('case_b') and d.kind = 'renewal_notice'),
   1, 'a later update of a quoted case registers nothing more');
+update public.customers set preferred_channel = null where id = tests.fixture('customer_a');
+update public.templates set active = false where whatsapp_name = 't95_case_quoted';
 
 -- 1. Credited through the payment function: one pending receipt, and the message carries it.
 select tests.authenticate_as_service_role();
