@@ -6,14 +6,16 @@
 // and the tokens stored encrypted. A platform's `error` (the admin said no) consumes the state
 // and answers 400. The answer names the account, never a token; a browser gets a short page.
 // POST /oauth/refresh (service_role key only): refreshes the tokens that expire soon (see
-// functions/_shared/social/connections.ts); pg_cron + pg_net can call it, the local worker runs
-// the same code every 10 minutes.
+// functions/_shared/social/connections.ts) and re-encrypts under the current key what a key
+// rotation left under the previous one (rekey.ts); pg_cron + pg_net call it every 10 minutes on
+// Supabase, the local worker runs the same code.
 import { z } from "@hono/zod-openapi";
 import { createApp } from "../_shared/app.ts";
 import { requireServiceRole } from "../_shared/auth.ts";
 import { ProblemError, validationProblem } from "../_shared/errors.ts";
 import { completeConnect, refreshDueConnections } from "../_shared/social/connections.ts";
 import { consumeState } from "../_shared/social/oauth.ts";
+import { rekeyStaleTokens } from "../_shared/social/rekey.ts";
 
 const Platform = z.enum(["facebook", "x", "linkedin"]);
 
@@ -96,7 +98,9 @@ app.post("/refresh", requireServiceRole("refresh social tokens"), async (c) => {
     platform: parsed.data.platform,
     withinSeconds: parsed.data.within_seconds,
   });
-  return c.json({ results }, 200);
+  // After a key rotation, what is still under the previous key is encrypted again.
+  const rekeyed = await rekeyStaleTokens();
+  return c.json({ results, rekeyed }, 200);
 });
 
 export default app;

@@ -239,6 +239,7 @@ select set_eq(
     'private.disconnect_social(text) --S',
     'private.create_oauth_state(text,text,text,text,uuid,interval) --S',
     'private.consume_oauth_state(text,text) --S',
+    'private.rekey_social_tokens(text,jsonb,text,jsonb,text) --S',
     -- Documents (issue 12): the API asks can_attach_document as the user, then records as
     -- service_role; the renderer registers and marks generated ones; `go` looks links up.
     'private.document_object_key(uuid,uuid,uuid,text) --S',

@@ -3,7 +3,7 @@
 -- states are read and written only through the private functions, granted to service_role; a
 -- state is consumed once, not after its expiry, not for another platform.
 begin;
-select plan(40);
+select plan(44);
 select tests.create_test_org();
 
 select tests.rls_enabled('private');
@@ -72,6 +72,8 @@ select is(tests.affected_rows_as('admin', $$select private.create_oauth_state(re
           '42501', 'an admin cannot create a state');
 select is(tests.affected_rows_as('anon', $$select * from private.consume_oauth_state(repeat('a', 64), 'x')$$),
           '42501', 'anon cannot consume a state');
+select is(tests.affected_rows_as('admin', $$select private.rekey_social_tokens('x', '{}', 'k9', '{}', 'k0123')$$),
+          '42501', 'an admin cannot rekey tokens');
 
 -- States: consumed once, never after expiry, never for another platform.
 select tests.authenticate_as_service_role();
@@ -90,6 +92,16 @@ select is_empty($$select * from private.consume_oauth_state(repeat('c', 64), 'li
 select is_empty($$select * from private.consume_oauth_state(repeat('d', 64), 'x')$$, 'an unknown state is refused');
 select throws_ok($$select private.create_oauth_state('not-a-hash', 'x', null, null, null)$$, '23514', null,
                  'a state hash must be sha256 hex');
+
+-- Rekeying swaps the ciphertexts only while they are still the ones read.
+select is(private.rekey_social_tokens('x', '{"access_token": "CgsM"}', 'k2', '{"access_token": "AAAA"}', 'k0123'),
+          false, 'a rekey over ciphertexts that changed meanwhile does nothing');
+select is(private.rekey_social_tokens('x', '{"access_token": "CgsM", "refresh_token": "DQ4P"}', 'k2',
+                                      '{"access_token": "AAECAw==", "refresh_token": "BAUGBw=="}', 'k0123'),
+          true, 'a rekey over the ciphertexts read replaces them');
+select is((select tokens || jsonb_build_object('key_id', key_id) from private.social_token('x')),
+          '{"access_token": "CgsM", "refresh_token": "DQ4P", "key_id": "k2"}'::jsonb,
+          'under the new key id');
 
 -- Errors and disconnection.
 select is((select status from private.record_social_error('x', 'refresh failed: invalid_grant')), 'error',

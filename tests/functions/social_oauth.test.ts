@@ -4,6 +4,7 @@
 // rest are ciphertexts only; refresh, disconnect (revoked at the platform, tokens deleted).
 import assert from "node:assert/strict";
 import { decryptToken, importTokenKey } from "../../functions/_shared/social/crypto.ts";
+import { rekeyStaleTokens } from "../../functions/_shared/social/rekey.ts";
 import oauthApp from "../../functions/oauth/app.ts";
 import { adminSql, api, dbTest, expectJson, expectProblem, localApiKeys } from "./_helpers.ts";
 import {
@@ -130,6 +131,39 @@ dbTest("social: tokens at rest are ciphertexts that only the key opens", async (
     "an access token does not pass for a refresh token",
   );
 });
+
+dbTest(
+  "social: after a key rotation, the refresh job re-encrypts what is under the previous key",
+  async () => {
+    await desk.fresh();
+    await desk.connectFully("x");
+    const access = (await desk.issued()).find((t) => t.platform === "x" && t.kind === "access")!;
+    const old = await importTokenKey(testKey);
+    const rotated = {
+      current: await importTokenKey(btoa("rotated-key-0123456789abcdefghij")),
+      previous: old,
+    };
+    // A key the rotation does not hold: reported, nothing changed.
+    const stranger = { current: await importTokenKey(btoa("z".repeat(32))) };
+    assert.deepEqual(await rekeyStaleTokens(stranger), [{ platform: "x", outcome: "unknown_key" }]);
+    assert.equal((await storedRow("x")).key_id, old.id);
+
+    assert.deepEqual(await rekeyStaleTokens(rotated), [{ platform: "x", outcome: "rekeyed" }]);
+    const row = await storedRow("x");
+    assert.equal(row.key_id, rotated.current.id);
+    const b64 = btoa(String.fromCharCode(...row.access_token!));
+    assert.equal(await decryptToken("x", "access_token", b64, row.key_id, rotated), access.token);
+    await assert.rejects(decryptToken("x", "access_token", b64, old.id, { current: old }));
+    assert.deepEqual(await rekeyStaleTokens(rotated), [], "nothing left under the previous key");
+    const [conn] =
+      await adminSql()`select status, last_error from public.social_connections where platform = 'x'`;
+    assert.deepEqual(
+      { ...conn },
+      { status: "connected", last_error: null },
+      "the connection untouched",
+    );
+  },
+);
 
 dbTest("social: a wrong state is refused and nothing is exchanged or stored", async () => {
   await desk.fresh();
