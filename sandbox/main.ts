@@ -47,6 +47,11 @@ console.log(`GRAPH_BASE_URL=${sandbox.url}/graph/v21.0`);
 console.log(`RAZORPAY_BASE_URL=${sandbox.url}/razorpay`);
 console.log(`RAZORPAY_KEY_ID=${sandbox.credentials.razorpayKeyId}`);
 console.log(`TELEGRAM_BASE_URL=${sandbox.url}/telegram`);
+console.log(`FACEBOOK_DIALOG_BASE_URL=${sandbox.url}/facebook/v21.0`);
+console.log(`X_AUTHORIZE_URL=${sandbox.url}/x/i/oauth2/authorize`);
+console.log(`X_API_BASE_URL=${sandbox.url}/x`);
+console.log(`LINKEDIN_OAUTH_BASE_URL=${sandbox.url}/linkedin/oauth/v2`);
+console.log(`LINKEDIN_API_BASE_URL=${sandbox.url}/linkedin`);
 console.log(`SNS signing certificate: ${sandbox.snsSigningCertUrl}`);
 console.log(`SendGrid verification key: ${sandbox.sendgridPublicKey}`);
 
