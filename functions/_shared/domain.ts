@@ -60,6 +60,12 @@ export const whatsappTemplateCategories = ["utility", "marketing", "authenticati
  * accept (their `channel in ('sms', 'email', 'whatsapp')` checks), not an enum of its own.
  */
 export const messageChannels = ["sms", "email", "whatsapp"] as const;
+/**
+ * The channels of public.messages (its messages_channel_check): messageChannels plus telegram,
+ * which carries one-off and system messages to customers (and admins) who linked a chat through
+ * the bot (issue 12). Templates, campaigns and reminder rules stay on messageChannels.
+ */
+export const outboxChannels = [...messageChannels, "telegram"] as const;
 /** Values of public.campaign_status: a campaign from draft to running, paused, completed or cancelled. */
 export const campaignStatuses = [
   "draft",
@@ -151,6 +157,11 @@ export const WhatsappTemplateCategory = z.enum(whatsappTemplateCategories).opena
 );
 export const MessageChannel = z.enum(messageChannels).openapi("MessageChannel", {
   description: "A channel the outbox sends on (part of ChannelType)",
+});
+/** A channel a message may be on: MessageChannel or telegram (messages, their lists). */
+export const OutboxChannel = z.enum(outboxChannels).openapi("OutboxChannel", {
+  description: "A channel of the outbox's messages: sms, email, whatsapp, or telegram for a " +
+    "customer who linked a chat with the bot (part of ChannelType)",
 });
 
 /**

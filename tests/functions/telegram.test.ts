@@ -386,6 +386,47 @@ telegramTest(
   },
 );
 
+telegramTest("an agent's one-off message on telegram goes to the linked chat", async () => {
+  const { customerId, chat } = await linkedCustomer();
+  const agent = await tokenFor(agentEmail);
+  const post = (customer: string, key: string) =>
+    api("/messages", {
+      token: agent,
+      method: "POST",
+      headers: { "idempotency-key": key },
+      body: { customer_id: customer, channel: "telegram", purpose: "service", body: "Call me?" },
+    });
+  const queued = await expectJson(await post(customerId, crypto.randomUUID()), 201);
+  assert.equal(queued.status, "queued", queued.summary);
+  const listed = await expectJson(
+    await api(`/messages?customer_id=${customerId}`, { token: agent }),
+    200,
+  );
+  const row = listed.data.find((m: { id: string }) => m.id === queued.message_id);
+  assert.deepEqual([row.channel, row.recipient, row.provider], [
+    "telegram",
+    String(chat),
+    "telegram",
+  ]);
+  await expectProblem(
+    await api("/messages", {
+      token: agent,
+      method: "POST",
+      headers: { "idempotency-key": crypto.randomUUID() },
+      body: {
+        customer_id: customerId,
+        channel: "telegram",
+        purpose: "service",
+        body: "x",
+        subject: "s",
+      },
+    }),
+    422,
+  );
+  const unlinked = await expectJson(await post(await customer(), crypto.randomUUID()), 201);
+  assert.deepEqual([unlinked.status, unlinked.blocked_reason], ["blocked", "no_address"]);
+});
+
 telegramTest("a chat that blocked the bot fails the message and is suppressed", async () => {
   const { customerId, chat } = await linkedCustomer();
   await control("telegram/chats", { chat_id: chat, blocked: true });

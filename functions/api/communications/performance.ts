@@ -8,7 +8,13 @@
 // GET /vendors/communications (outcomeColumns) still read the messages under RLS.
 import { z } from "@hono/zod-openapi";
 import type { Tx } from "../../_shared/db.ts";
-import { DateTime, MessageChannel, messageStatuses, PaiseDecimal } from "../../_shared/domain.ts";
+import {
+  DateTime,
+  MessageChannel,
+  messageStatuses,
+  orNull,
+  PaiseDecimal,
+} from "../../_shared/domain.ts";
 import { ProblemError } from "../../_shared/errors.ts";
 import { type FactPeriod, FactPeriodSchema, inPeriod } from "./period.ts";
 
@@ -119,7 +125,7 @@ const ProviderPerformanceSchema = z.object({
 const TemplatePerformanceSchema = z.object({
   template_id: z.guid().nullable().openapi({ description: "null for free text" }),
   code: z.string().nullable(),
-  channel: MessageChannel.nullable(),
+  channel: orNull(MessageChannel),
   language: z.string().nullable(),
   counts: OutcomeCountsSchema,
   cost: CostSchema,

@@ -1,7 +1,7 @@
 // /api/communications: where messages are, for the desk — the delivery status of the messages
 // the caller may see, filtered and paged, and the statuses of many messages by id at once.
 import { createRoute, z } from "@hono/zod-openapi";
-import { DateTime, MessageChannel, MessageStatus, messageStatuses } from "../../_shared/domain.ts";
+import { DateTime, MessageStatus, messageStatuses, OutboxChannel } from "../../_shared/domain.ts";
 import { commonProblems, json, jsonBody, signedIn } from "../../_shared/schemas.ts";
 import { CursorParam } from "../messages/cursor.ts";
 import { periodFields } from "./period.ts";
@@ -11,7 +11,7 @@ export const DeliveryStatusSchema = z.object({
   id: z.guid(),
   customer_id: z.guid(),
   case_id: z.guid().nullable(),
-  channel: MessageChannel,
+  channel: OutboxChannel,
   status: MessageStatus,
   provider: z.string().nullable().openapi({ description: "Vendor of the last attempt" }),
   provider_message_id: z.string().nullable(),
@@ -45,7 +45,7 @@ const statusList = new RegExp(
 export const DeliveryStatusQuery = z.object({
   case_id: z.guid().optional(),
   customer_id: z.guid().optional(),
-  channel: MessageChannel.optional(),
+  channel: OutboxChannel.optional(),
   status: z.string().regex(statusList, "a comma-separated list of message statuses").optional()
     .openapi({ example: "failed,undeliverable", description: "Only these statuses" }),
   ...periodFields,

@@ -10,9 +10,9 @@ import {
   CustomerSchema,
   DateTime,
   IsoDate,
-  MessageChannel,
   MessageStatus,
   orNull,
+  OutboxChannel,
   Paise,
   PersonRef,
   PolicySchema,
@@ -36,7 +36,7 @@ export const communicationDays = 90;
 export const CommunicationSummarySchema = z.object({
   since: DateTime.openapi({ description: `Start of the counts: ${communicationDays} days ago` }),
   counts: z.array(z.object({
-    channel: MessageChannel,
+    channel: OutboxChannel,
     status: MessageStatus,
     messages: z.number().int(),
   })).openapi({ description: "Messages queued since `since`, by channel and status" }),

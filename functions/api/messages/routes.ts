@@ -4,9 +4,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import {
   ConsentPurpose,
   DateTime,
-  MessageChannel,
   MessageStatus,
   orNull,
+  OutboxChannel,
   PaiseDecimal,
   PersonRef,
   TemplateCode,
@@ -22,7 +22,7 @@ import { CursorParam } from "./cursor.ts";
 export const NewMessageSchema = z.object({
   customer_id: z.guid(),
   case_id: z.guid().optional().openapi({ description: "The case it is about; must be theirs" }),
-  channel: MessageChannel,
+  channel: OutboxChannel,
   template_code: TemplateCode.optional().openapi({
     description: "An active template on the channel; its purpose and subject come with it",
   }),
@@ -104,7 +104,7 @@ export const MessageSchema = z.object({
   id: z.guid(),
   customer_id: z.guid(),
   case_id: z.guid().nullable(),
-  channel: MessageChannel,
+  channel: OutboxChannel,
   purpose: ConsentPurpose,
   template: orNull(z.object({ id: z.guid(), code: z.string(), language: z.string() })),
   subject: z.string().nullable(),
