@@ -1,6 +1,6 @@
 // The `webhooks` edge function: the vendors' delivery callbacks and customers' inbound messages
-// (Twilio, Amazon SES through SNS, the WhatsApp Cloud API, SendGrid), and Razorpay's payment
-// events. No JWT (verify_jwt = false in supabase/config.toml): every route checks its vendor's
+// (Twilio, Amazon SES through SNS, the WhatsApp Cloud API, SendGrid), Razorpay's payment
+// events, and the Telegram bot's updates (a secret header instead of a signature). No JWT (verify_jwt = false in supabase/config.toml): every route checks its vendor's
 // signature first, then hands the delivery to the database in one call (messaging events to
 // private.record_message_events, Razorpay's to private.ingest_razorpay_event) and answers 2xx.
 // Refusals are problem+json: 401 for a missing, forged, altered or stale signature (nothing is

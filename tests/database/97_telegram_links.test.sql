@@ -3,7 +3,7 @@
 -- STOP do through private.record_telegram_update (once per update_id), the gate's telegram
 -- address and consent, and admins' alerts by Telegram.
 begin;
-select plan(48);
+select plan(58);
 select tests.create_test_book();
 
 -- A clock of our own, at 12:00 IST (inside every sending window), days from the real one.
@@ -190,6 +190,34 @@ select is((select (staff_id, status, recipient, provider, body)::text from publi
             where idempotency_key like 'staff:%:tg-alert-1:telegram'),
   format(E'(%s,queued,5550001,telegram,"Queue is late\n\nThe queue is late")', tests.get_user_id('admin')),
   'the Telegram alert goes to the admin''s chat with the subject and the text');
+select is(private.record_telegram_update(9041, '5550001', '/stop', '{}', pg_temp.at()) ->> 'staff', 'true',
+  '/stop from the admin''s chat unlinks it');
+select is(private.notify_admins('alert_raised', 'Again', null, 'Again', 'tg-alert-2', pg_temp.at()),
+  (select count(*)::integer from public.profiles where role = 'admin' and active),
+  'then alerts are emails only');
+
+-- 7. Linking again after STOP, the verify endpoint's read, revoking pending links.
+insert into tokens select 'b2', t.token, t.expires_at
+  from private.create_telegram_link_token(tests.fixture('customer_b'), null, pg_temp.at()) t;
+select is(pg_temp.start(9050, '424242', (select token from tokens where name = 'b2')) ->> 'action', 'linked',
+  'a new link after STOP');
+select is((select array_agg((purpose, status)::text order by purpose) from public.consents
+            where customer_id = tests.fixture('customer_b') and channel = 'telegram'),
+  array['(transactional,granted)', '(service,granted)', '(marketing,withdrawn)'],
+  'grants transactional and service again; marketing stays withdrawn');
+select is(pg_temp.send(tests.fixture('customer_b'), 'tg-b-4'), '(queued,,424242)',
+  'and the customer is reachable again');
+select is((select (chat_id, handle)::text from private.telegram_chat(tests.fixture('customer_b'))),
+  '(424242,user424242)', 'telegram_chat reads the linked chat');
+select is((select count(*)::integer from private.telegram_chat(tests.fixture('customer_a'))), 0,
+  'and nothing for a customer whose chat moved to another');
+insert into tokens select 'pending', t.token, t.expires_at
+  from private.create_telegram_link_token(tests.fixture('customer_a'), null, pg_temp.at()) t;
+select ok(private.delete_telegram_link_tokens() >= 1, 'disconnecting revokes the pending links');
+select is(pg_temp.start(9060, '31338', (select token from tokens where name = 'pending')) ->> 'reason', 'unknown',
+  'a revoked link links nothing');
+select is((select count(*)::integer from private.telegram_link_tokens where used_at is not null), 4,
+  'used tokens stay, for the record');
 
 select * from finish();
 rollback;
