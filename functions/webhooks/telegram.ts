@@ -17,7 +17,7 @@ import { malformed, signatureRefused, type WebhookDeps } from "./events.ts";
 const updateSchema = z.looseObject({
   update_id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   message: z.looseObject({
-    chat: z.looseObject({ id: z.number().int() }),
+    chat: z.looseObject({ id: z.number().int(), type: z.string().optional() }),
     text: z.string().max(4096).optional(),
     date: z.number().int().optional(),
   }).optional(),
@@ -93,7 +93,11 @@ export function telegramRoutes(deps: WebhookDeps) {
     const parsed = updateSchema.safeParse(body);
     if (!parsed.success) throw malformed("Not a Telegram update.");
     const update = parsed.data;
-    const chatId = update.message?.chat.id;
+    // Only a private chat is a person: a /start posted in a group links nothing (recorded, ignored).
+    const chat = update.message?.chat;
+    const chatId = chat && (chat.type === undefined || chat.type === "private")
+      ? chat.id
+      : undefined;
     const [row] = await asService((tx) =>
       tx<{ recorded: Recorded }[]>`
         select private.record_telegram_update(${update.update_id}, ${chatId ?? null}::text,

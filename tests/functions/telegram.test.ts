@@ -349,6 +349,28 @@ telegramTest("a deep link links the customer once; reused or forged links do not
     select external_id from public.customer_social_accounts
      where customer_id = ${customerId} and platform = 'telegram'`;
   assert.equal(link.external_id, String(chat), "the customer stays on the first chat");
+
+  // A fresh link posted in a group chat links nothing, and the link stays usable.
+  const other2 = await customer();
+  const groupToken = await deepLinkToken(other2);
+  const secret = (await inspect<{ secretToken: string }>("webhook")).secretToken;
+  const group = await fetch(`${functionsUrl}/webhooks/telegram`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
+    body: JSON.stringify({
+      update_id: 1 + Math.floor(Math.random() * 1e9),
+      message: {
+        message_id: 1,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: -1001234567890, type: "supergroup", title: "Family" },
+        text: `/start ${groupToken}`,
+      },
+    }),
+  });
+  assert.deepEqual(await group.json(), { ok: true, action: "ignored" });
+  const third = freshChat();
+  assert.equal((await say(third, `/start ${groupToken}`)).status, 200);
+  assert.match((await sentTo(third))[0], /^Linked/, "the link was not used up by the group");
 });
 
 telegramTest("a repeated update_id is one event and acts once", async () => {
