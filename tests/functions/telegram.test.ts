@@ -17,6 +17,7 @@ import {
 import {
   connectTelegram,
   disconnectTelegram,
+  telegramStaffLink,
   telegramWebhookSecret,
   verifyTelegram,
 } from "../../functions/_shared/social/telegram.ts";
@@ -520,11 +521,21 @@ telegramTest("STOP withdraws the telegram consent and cancels what is queued", a
 telegramTest("an admin who linked a chat gets alerts there", async () => {
   await connectTelegram();
   const [admin] = await adminSql()`select id from public.profiles where email = 'admin@py360.test'`;
-  const [made] = await adminSql()`
-    select token from private.create_telegram_link_token(null, ${admin.id}::uuid)`;
+  const claims = (id: string) => ({
+    role: "authenticated" as const,
+    sub: id,
+    aud: "authenticated",
+  });
+  const [agent] = await adminSql()`select id from public.profiles where email = ${agentEmail}`;
+  await assert.rejects(telegramStaffLink(claims(agent.id)), (error: { code?: string }) => {
+    assert.equal(error.code, "42501", "an agent gets no alert link");
+    return true;
+  });
+  const link = await telegramStaffLink(claims(admin.id));
+  const token = new URL(link.deep_link).searchParams.get("start")!;
   const chat = freshChat();
   try {
-    assert.equal((await say(chat, `/start ${made.token}`)).status, 200);
+    assert.equal((await say(chat, `/start ${token}`)).status, 200);
     assert.match((await sentTo(chat))[0], /^Linked: Py360 alerts/);
     const key = `telegram-test-${crypto.randomUUID()}`;
     await adminSql()`select private.notify_admins('alert_raised', 'Queue is late', null,

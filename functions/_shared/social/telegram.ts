@@ -281,6 +281,30 @@ export async function verifyTelegram(
 }
 
 /**
+ * A deep link for an admin to link their own chat and get alerts by Telegram (notify_admins
+ * sends them beside the email), as `claims` (the admin: the token function refuses anyone else
+ * with 42501 → 403, and a non-admin likewise). Throws 409 when the bot is not connected.
+ */
+export async function telegramStaffLink(
+  claims: Claims,
+): Promise<{ deep_link: string; expires_at: string }> {
+  const username = await botUsername();
+  if (!username) {
+    throw new ProblemError(409, "Conflict", "Telegram is not connected: connect the bot first.", {
+      platform: "telegram",
+    });
+  }
+  const [made] = await asCaller(claims, (tx) =>
+    tx<{ token: string; expires_at: Date }[]>`
+      select token, expires_at
+        from private.create_telegram_link_token(null, ${claims.sub as string}::uuid)`);
+  return {
+    deep_link: `https://t.me/${username}?start=${made.token}`,
+    expires_at: made.expires_at.toISOString(),
+  };
+}
+
+/**
  * Disconnects the bot: deleteWebhook at Telegram (its failure is reported, not fatal), then the
  * stored secret deleted and the connection marked disconnected (private.disconnect_social: 404
  * when Telegram was never connected) and every unused deep-link token revoked. Linked chats stay
