@@ -7,7 +7,7 @@
 -- whose link its quote message gets, carrying the notice where its template asks for it; the
 -- payment_receipt templates in every channel pass their lint.
 begin;
-select plan(38);
+select plan(41);
 select tests.create_test_book();
 
 create function pg_temp.receipts_of(payment_label text) returns bigint language sql as $$
@@ -140,6 +140,31 @@ insert into public.payments (case_id, razorpay_payment_id, amount, status, captu
 values (tests.fixture('case_b'), 'pay_T95B4', 100, 'captured', now(), now(), 'reconcile');
 select is((select count(*)::int from public.documents d join public.payments p on p.id = d.payment_id
             where p.razorpay_payment_id = 'pay_T95B4'), 1, 'a payment recorded credited gets its receipt');
+
+-- 4b. Registering a receipt never undoes the credit; a malformed retention setting falls back.
+update public.app_settings set value = '{"receipt": "eight", "kyc": 5}' where key = 'DOCUMENT_RETENTION_YEARS';
+insert into public.payments (case_id, razorpay_payment_id, amount, status, captured_at, credited_at, credited_via)
+values (tests.fixture('case_b'), 'pay_T95B6', 100, 'captured', now(), now(), 'reconcile');
+select is(
+  (select (d.file_name, d.retain_until)::text from public.documents d join public.payments p on p.id = d.payment_id
+    where p.razorpay_payment_id = 'pay_T95B6'),
+  ('receipt-pay_T95B6.pdf', (private.business_date(now()) + interval '8 years')::date)::text,
+  'a malformed DOCUMENT_RETENTION_YEARS keeps a receipt 8 years all the same');
+create function pg_temp.refuse_documents() returns trigger language plpgsql as $$
+begin
+  raise exception 'the documents table is broken';
+end;
+$$;
+create trigger t95_refuse before insert on public.documents
+  for each row execute function pg_temp.refuse_documents();
+insert into public.payments (case_id, razorpay_payment_id, amount, status)
+values (tests.fixture('case_b'), 'pay_T95B7', 100, 'captured');
+select lives_ok(
+  $$update public.payments set credited_at = now() where razorpay_payment_id = 'pay_T95B7'$$,
+  'a receipt that cannot be registered does not undo the credit');
+select is((select credited_at is not null from public.payments where razorpay_payment_id = 'pay_T95B7'), true,
+  'the payment stays credited');
+drop trigger t95_refuse on public.documents;
 
 -- 5. A customer preferring WhatsApp gets it there, with the document as the template's header.
 update public.customers set preferred_channel = 'whatsapp' where id = tests.fixture('customer_b');
