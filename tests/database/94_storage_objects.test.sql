@@ -20,6 +20,12 @@ returns uuid language sql as $$
   )
   insert into tests.fixtures (name, id) select label, o.id from o returning id
 $$;
+-- And one the API put under the customer's folder (a document without a case).
+insert into storage.objects (bucket_id, name, metadata)
+values ('documents', 'customers/' || tests.fixture('customer_a') || '/94000000-0000-4000-8000-0000000000c1/kyc.pdf',
+        '{"size": 9, "mimetype": "application/pdf"}');
+insert into tests.fixtures (name, id)
+select 'obj_cust_a', id from storage.objects where name like '%/94000000-0000-4000-8000-0000000000c1/%';
 select count(*) from (
   select pg_temp.put('obj_a', 'case_a', '94000000-0000-4000-8000-00000000000a')
   union all select pg_temp.put('obj_b', 'case_b', '94000000-0000-4000-8000-00000000000b')
@@ -38,6 +44,9 @@ insert into matrix values
    '1', '1', '0', '1', '0', '0', '0'),
   ('select case b', 'select 1 from storage.objects where id = tests.fixture(''obj_b'')',
    '1', '1', '1', '0', '1', '0', '0'),
+  -- A customer's folder is read through the API (signed URLs), not directly.
+  ('select customer folder', 'select 1 from storage.objects where id = tests.fixture(''obj_cust_a'')',
+   '0', '0', '0', '0', '0', '0', '0'),
   ('select all', 'select 1 from storage.objects where id in (tests.fixture(''obj_a''), tests.fixture(''obj_b''), tests.fixture(''obj_a_kept''))',
    '3', '3', '1', '2', '1', '0', '0'),
   ('insert case a', 'insert into storage.objects (bucket_id, name, owner, metadata) values (''documents'', ''cases/'' || tests.fixture(''case_a'') || ''/'' || gen_random_uuid() || ''/new.pdf'', auth.uid(), ''{"size": 5, "mimetype": "application/pdf"}'')',
@@ -68,7 +77,7 @@ insert into matrix values
   ('delete kept a', 'delete from storage.objects where id = tests.fixture(''obj_a_kept'')',
    '0', '0', '0', '0', '0', '0', '0');
 
-select plan((select count(*)::int * 7 from matrix) + 17);
+select plan((select count(*)::int * 7 from matrix) + 18);
 
 select is(
   tests.affected_rows_as(cell.persona, m.statement),
@@ -89,7 +98,12 @@ select is(
   (false, 10485760::bigint, array['application/pdf', 'image/png', 'image/jpeg', 'image/webp'])::text,
   'the documents bucket is private, 10 MiB, PDF and images only');
 
--- The backend's objects were recorded.
+-- The backend's objects were recorded, the customer's too.
+select is(
+  (select (kind, customer_id, case_id, status)::text from public.documents
+    where id = '94000000-0000-4000-8000-0000000000c1'),
+  ('other'::public.document_kind, tests.fixture('customer_a'), null::uuid, 'stored')::text,
+  'an object under customers/{customer_id}/ is recorded as a document of that customer');
 select is(
   (select (kind, customer_id, policy_id, status, size_bytes, content_type, uploaded_by, generated)::text
      from public.documents where id = '94000000-0000-4000-8000-00000000000a'),

@@ -7,7 +7,7 @@
 -- whose link its quote message gets, carrying the notice where its template asks for it; the
 -- payment_receipt templates in every channel pass their lint.
 begin;
-select plan(41);
+select plan(42);
 select tests.create_test_book();
 
 create function pg_temp.receipts_of(payment_label text) returns bigint language sql as $$
@@ -196,6 +196,16 @@ select is(
 -- 7. Messages reference their document.
 select col_type_is('public', 'messages', 'document_id', 'uuid', 'messages.document_id is a uuid');
 select fk_ok('public', 'messages', 'document_id', 'public', 'documents', 'id', 'referencing documents');
+
+update public.messages set document_id = (select id from private.record_document(jsonb_build_object(
+    'kind', 'other', 'case_id', tests.fixture('case_a'), 'file_name', 'note.pdf', 'content_type', 'application/pdf',
+    'size_bytes', 1, 'checksum_sha256', repeat('95', 32))))
+ where idempotency_key = 'receipt:pay_T95B5';
+select tests.authenticate_as('admin');
+delete from public.documents where file_name = 'note.pdf' and case_id = tests.fixture('case_a');
+reset role;
+select is((select document_id from public.messages where idempotency_key = 'receipt:pay_T95B5'), null::uuid,
+  'a message whose document is deleted keeps its row, without the document');
 
 -- 8. The payment_receipt templates: every channel, every lint clean.
 select is(
