@@ -250,6 +250,7 @@ select set_eq(
     'private.ensure_generated_document(document_kind,uuid,uuid) ---',
     'private.register_generated_document(document_kind,uuid,uuid) --S',
     'private.document_for_link_token(text) --S',
+    'private.set_document_legal_hold(uuid,boolean) -U-',
     'private.tg_documents__fill_owner() ---',
     'private.tg_documents__stamp_uploader() ---',
     'private.tg_documents__set_retention() ---',

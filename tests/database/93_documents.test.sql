@@ -72,7 +72,7 @@ insert into matrix values
   ('truncate', 'truncate public.documents',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501');
 
-select plan((select count(*)::int * 7 from matrix) + 56);
+select plan((select count(*)::int * 7 from matrix) + 62);
 
 select is(
   tests.affected_rows_as(cell.persona, m.statement),
@@ -319,6 +319,28 @@ select throws_ok(
   format('select private.mark_document_stored(%L, 1, %L)', (select id from first_link), 'D5'),
   '22023', null, 'a checksum must be SHA-256 hex');
 reset role;
+
+-- Legal holds: admins place and lift them; every change to a document is audited.
+select tests.authenticate_as('agent_a');
+select throws_ok(format('select private.set_document_legal_hold(%L, true)', tests.fixture('doc_a_other')),
+  '42501', 'only admins place or lift a legal hold', 'an agent cannot place a legal hold');
+select tests.authenticate_as('admin');
+select is((select legal_hold from private.set_document_legal_hold(tests.fixture('doc_a_other'), true)), true,
+  'an admin places a hold');
+select is(tests.affected_rows(format('delete from public.documents where id = %L', tests.fixture('doc_a_other'))),
+  '55000', 'which refuses the deletion of a document without retention');
+select is((select legal_hold from private.set_document_legal_hold(tests.fixture('doc_a_other'), false)), false,
+  'and lifts it');
+select throws_ok(format('select private.set_document_legal_hold(%L, true)', gen_random_uuid()),
+  'P0002', null, 'an unknown document is not found');
+reset role;
+select is(
+  (select array_agg(format('%s %s %s', a.action, coalesce(a.actor_id = tests.get_user_id('admin'), false),
+                           a.new_row ->> 'legal_hold')
+                    order by a.id)
+     from public.audit_log a where a.table_name = 'documents' and a.row_id = tests.fixture('doc_a_other')),
+  array['insert f false', 'update t true', 'update t false']::text[],
+  'the document''s insert and both hold changes are in the audit log, the admin named');
 
 -- The other functions are not the desk's.
 select tests.authenticate_as('admin');
