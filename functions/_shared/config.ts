@@ -58,7 +58,10 @@ const envSchema = z.object({
   // The SNS topics (ARNs, comma-separated) whose messages the SES webhook takes; unset: any. Set
   // it in production: any AWS account can subscribe our endpoint to a topic of its own.
   SNS_TOPIC_ARNS: optional,
-  S3_BUCKET_NAME: z.string().default("renewal-system-uploads"),
+  // The documents' Storage bucket: the migrations make `documents`, and its storage.objects
+  // policies and upload trigger are keyed on it (the specification's example name was
+  // renewal-system-uploads).
+  S3_BUCKET_NAME: z.string().default("documents"),
   // Documents' bytes: Supabase Storage's S3 endpoint (https://<ref>.storage.supabase.co/storage/
   // v1/s3; locally s3rver) and its S3 access keys, which bypass Storage's RLS: server-side only.
   STORAGE_S3_ENDPOINT: z.preprocess(

@@ -46,7 +46,7 @@ export async function startObjectStore(options: ObjectStoreOptions = {}): Promis
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "py360-objects-" });
   await Deno.mkdir(dir, { recursive: true });
-  const bucket = options.bucket ?? Deno.env.get("S3_BUCKET_NAME") ?? "renewal-system-uploads";
+  const bucket = options.bucket ?? Deno.env.get("S3_BUCKET_NAME") ?? "documents";
   const child = new Deno.Command("node", {
     args: [s3rverSigned, dir, String(options.port ?? 0), bucket],
     cwd: projectRoot,
