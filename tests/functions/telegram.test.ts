@@ -516,6 +516,11 @@ telegramTest("STOP withdraws the telegram consent and cancels what is queued", a
   const verified = await verifyTelegram(customerId);
   assert.equal(verified.reachable, false);
   assert.match(verified.reason ?? "", /STOP/);
+
+  // A new link from the agent starts it again (marketing stays withdrawn).
+  assert.equal((await say(chat, `/start ${await deepLinkToken(customerId)}`)).status, 200);
+  assert.equal((await verifyTelegram(customerId)).reachable, true);
+  assert.equal((await enqueue(customerId)).status, "queued");
 });
 
 telegramTest("an admin who linked a chat gets alerts there", async () => {

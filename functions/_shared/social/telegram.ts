@@ -29,7 +29,8 @@ export interface TelegramConnected {
 export interface TelegramVerification {
   /** Telegram can answer for a customer: always true once the bot is connected. */
   answerable: boolean;
-  /** Linked, with telegram consent not withdrawn: messages on channel telegram can reach them. */
+  /** Linked, with the telegram service consent not withdrawn (STOP): reminders can reach them.
+   * (Marketing needs its own granted consent, which a link never gives.) */
   reachable: boolean | null;
   /** The linked chat, when there is one. */
   account?: {
@@ -220,9 +221,9 @@ async function botUsername(): Promise<string | null> {
  * Whether a customer can be reached on Telegram, as `claims` (the desk user; RLS and the token
  * function check they see the customer: 404 otherwise; service_role when absent):
  * - bot not connected: answerable false, with the reason;
- * - linked: reachable (false when the customer sent STOP), with the chat;
- * - not linked: reachable false and a new deep link (https://t.me/<bot>?start=<token>, 7 days,
- *   single use) to send them.
+ * - linked: reachable, with the chat;
+ * - linked but stopped (STOP withdrew the service consent), or not linked: reachable false and a
+ *   new deep link (https://t.me/<bot>?start=<token>, 7 days, single use) to send them.
  */
 export async function verifyTelegram(
   customerId: string,
@@ -249,33 +250,30 @@ export async function verifyTelegram(
       select sa.external_id, sa.handle, sa.linked_at, sa.verified_at,
              exists (select 1 from public.consents c
                       where c.customer_id = sa.customer_id and c.channel = 'telegram'
-                        and c.status = 'withdrawn') as withdrawn
+                        and c.purpose = 'service' and c.status = 'withdrawn') as withdrawn
         from public.customer_social_accounts sa
        where sa.customer_id = ${customerId}::uuid and sa.platform = 'telegram'`;
-    if (linked) {
-      return {
-        answerable: true,
-        reachable: !linked.withdrawn,
-        account: {
-          chat_id: linked.external_id,
-          username: linked.handle,
-          linked_at: linked.linked_at.toISOString(),
-          verified_at: linked.verified_at?.toISOString() ?? null,
-        },
-        ...(linked.withdrawn
-          ? { reason: "The customer sent STOP to the bot: Telegram consent is withdrawn." }
-          : {}),
-      };
-    }
+    const account = linked && {
+      chat_id: linked.external_id,
+      username: linked.handle,
+      linked_at: linked.linked_at.toISOString(),
+      verified_at: linked.verified_at?.toISOString() ?? null,
+    };
+    if (linked && !linked.withdrawn) return { answerable: true, reachable: true, account };
+    // Not linked, or linked and stopped: a new link is the way (back) in.
     const [made] = await tx<{ token: string; expires_at: Date }[]>`
       select token, expires_at from private.create_telegram_link_token(${customerId}::uuid)`;
     return {
       answerable: true,
       reachable: false,
+      ...(account ? { account } : {}),
       deep_link: `https://t.me/${username}?start=${made.token}`,
       deep_link_expires_at: made.expires_at.toISOString(),
-      reason: "The customer has not linked Telegram: send them this link; opening it and " +
-        "pressing Start links their chat (single use, 7 days).",
+      reason: linked
+        ? "The customer sent STOP to the bot: Telegram consent is withdrawn. If they want " +
+          "messages there again, send them this link (single use, 7 days)."
+        : "The customer has not linked Telegram: send them this link; opening it and " +
+          "pressing Start links their chat (single use, 7 days).",
     };
   });
 }
