@@ -52,6 +52,15 @@ export interface TelegramUpdateRecord {
   status: number;
 }
 
+/**
+ * Plays a user blocking (`kicked`) or unblocking (`member`) the bot: the chat's blocked flag
+ * follows, and Telegram's my_chat_member update goes to the webhook with the registered secret.
+ */
+export interface PlayedMembership {
+  chatId: number;
+  status: "kicked" | "member";
+}
+
 /** Options of a played user message (`POST /_control/telegram/message`). */
 export interface PlayedMessage {
   chatId: number;
@@ -460,14 +469,7 @@ export class TelegramVendor {
           : {}),
       },
     };
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (secret !== null) headers["x-telegram-bot-api-secret-token"] = secret;
-    const status = await this.ctx.callbacks.deliverNow(this.state, {
-      event: "update",
-      url: webhook.url,
-      providerMessageId: String(updateId),
-      build: () => Promise.resolve({ headers, body: JSON.stringify(update) }),
-    }, { retries: 2, backoffMs: 100 });
+    const status = await this.post(webhook.url, secret, update);
     const record: TelegramUpdateRecord = {
       updateId,
       chatId: chat.id,
@@ -477,6 +479,63 @@ export class TelegramVendor {
     };
     this.updates.push(record);
     return record;
+  }
+
+  /** Plays a user blocking or unblocking the bot (see PlayedMembership). */
+  async membership(played: PlayedMembership): Promise<TelegramUpdateRecord> {
+    const webhook = this.webhook;
+    if (!webhook) throw new Error("no webhook is set (setWebhook first)");
+    const chat = this.upsertChat(played.chatId, { blocked: played.status === "kicked" });
+    const updateId = this.nextUpdateId++;
+    const user = { id: chat.id, is_bot: false, first_name: chat.first_name };
+    const bot = {
+      id: this.botId(),
+      is_bot: true,
+      first_name: "Py360 Sandbox Bot",
+      username: telegramBotUsername,
+    };
+    const date = Math.floor(Date.now() / 1000);
+    const update = {
+      update_id: updateId,
+      my_chat_member: {
+        chat: { id: chat.id, first_name: chat.first_name, type: "private" },
+        from: user,
+        date,
+        old_chat_member: {
+          user: bot,
+          status: played.status === "kicked" ? "member" : "kicked",
+          ...(played.status === "kicked" ? {} : { until_date: 0 }),
+        },
+        new_chat_member: {
+          user: bot,
+          status: played.status,
+          ...(played.status === "kicked" ? { until_date: 0 } : {}),
+        },
+      },
+    };
+    const secret = webhook.secretToken ?? null;
+    const status = await this.post(webhook.url, secret, update);
+    const record: TelegramUpdateRecord = {
+      updateId,
+      chatId: chat.id,
+      text: `(${played.status})`,
+      secretSent: secret,
+      status,
+    };
+    this.updates.push(record);
+    return record;
+  }
+
+  /** POSTs an update as Telegram does (retried twice on a non-2xx); the receiver's status. */
+  private post(url: string, secret: string | null, update: unknown): Promise<number> {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (secret !== null) headers["x-telegram-bot-api-secret-token"] = secret;
+    return this.ctx.callbacks.deliverNow(this.state, {
+      event: "update",
+      url,
+      providerMessageId: String((update as { update_id: number }).update_id),
+      build: () => Promise.resolve({ headers, body: JSON.stringify(update) }),
+    }, { retries: 2, backoffMs: 100 });
   }
 }
 
@@ -491,6 +550,8 @@ function controlProblem(message: string): Response {
  * - `chats {chat_id, first_name?, username?, blocked?}`: declares a chat or marks it blocked;
  * - `message {chat_id, text, first_name?, username?, secret?, omit_secret?, update_id?}`: a user
  *   writes to the bot; the update goes to the webhook (409 when none is set);
+ * - `member {chat_id, status: kicked|member}`: a user blocks or unblocks the bot (my_chat_member
+ *   update to the webhook; 409 when none is set);
  * - `settings {retry_after}`: the retry_after (seconds, 1-3600) of the 429s the faults give.
  * Null for any other action.
  */
@@ -548,6 +609,17 @@ export async function telegramControl(
           updateId: body.update_id as number | undefined,
         }),
       );
+    } catch (error) {
+      return json({ error: (error as Error).message }, 409);
+    }
+  }
+  if (action === "member") {
+    if (!validChat) return controlProblem("chat_id must be a non-zero integer");
+    if (body.status !== "kicked" && body.status !== "member") {
+      return controlProblem('status must be "kicked" (blocked) or "member" (unblocked)');
+    }
+    try {
+      return json(await vendor.membership({ chatId, status: body.status }));
     } catch (error) {
       return json({ error: (error as Error).message }, 409);
     }

@@ -21,12 +21,25 @@ const updateSchema = z.looseObject({
     text: z.string().max(4096).optional(),
     date: z.number().int().optional(),
   }).optional(),
+  // The bot's own membership in a chat: a user blocking it (kicked) or unblocking it (member).
+  my_chat_member: z.looseObject({
+    chat: z.looseObject({ id: z.number().int(), type: z.string().optional() }),
+    new_chat_member: z.looseObject({ status: z.string().max(40) }),
+  }).optional(),
 });
 
 /** What private.record_telegram_update answered. */
 interface Recorded {
   new: boolean;
-  action: "duplicate" | "ignored" | "linked" | "link_refused" | "opted_out";
+  action:
+    | "duplicate"
+    | "ignored"
+    | "linked"
+    | "link_refused"
+    | "opted_out"
+    | "restarted"
+    | "blocked"
+    | "unblocked";
   reason?: "unknown" | "used" | "expired" | "no_token";
   staff?: boolean;
 }
@@ -44,6 +57,9 @@ export function telegramReply(recorded: Recorded): string | null {
     return recorded.reason === "no_token"
       ? "Hello! To link this chat, open the link your Py360 agent sent you."
       : "This link has expired or was already used. Ask your Py360 agent for a new one.";
+  }
+  if (recorded.action === "restarted") {
+    return "Welcome back: Py360 messages will come to this chat again. Send STOP to stop.";
   }
   if (recorded.action === "opted_out") {
     return "Stopped: Py360 will send nothing more to this chat. Open a new link from your " +
@@ -94,7 +110,7 @@ export function telegramRoutes(deps: WebhookDeps) {
     if (!parsed.success) throw malformed("Not a Telegram update.");
     const update = parsed.data;
     // Only a private chat is a person: a /start posted in a group links nothing (recorded, ignored).
-    const chat = update.message?.chat;
+    const chat = update.message?.chat ?? update.my_chat_member?.chat;
     const chatId = chat && (chat.type === undefined || chat.type === "private")
       ? chat.id
       : undefined;

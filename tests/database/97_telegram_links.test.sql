@@ -3,7 +3,7 @@
 -- STOP do through private.record_telegram_update (once per update_id), the gate's telegram
 -- address and consent, and admins' alerts by Telegram.
 begin;
-select plan(58);
+select plan(64);
 select tests.create_test_book();
 
 -- A clock of our own, at 12:00 IST (inside every sending window), days from the real one.
@@ -218,6 +218,22 @@ select is(pg_temp.start(9060, '31338', (select token from tokens where name = 'p
   'a revoked link links nothing');
 select is((select count(*)::integer from private.telegram_link_tokens where used_at is not null), 4,
   'used tokens stay, for the record');
+
+-- 8. Blocking and unblocking the bot (migration *_follow_telegram_blocks).
+select is(private.record_telegram_update(9070, '424242', null,
+            '{"my_chat_member": {"new_chat_member": {"status": "kicked"}}}', pg_temp.at()) ->> 'action',
+  'blocked', 'a linked user blocking the bot');
+select is((select (reason, source)::text from public.suppressions where channel = 'telegram' and address = '424242'),
+  '(unsubscribed,telegram_blocked)', 'suppresses the chat at once');
+select is(pg_temp.send(tests.fixture('customer_b'), 'tg-b-5'), '(blocked,suppressed,424242)',
+  'so the gate holds the next message');
+select is(private.record_telegram_update(9071, '424242', '/start', '{}', pg_temp.at()) ->> 'action',
+  'restarted', 'the Restart button (a bare /start) from the linked chat');
+select is((select count(*)::integer from public.suppressions where channel = 'telegram' and address = '424242'),
+  0, 'lifts the suppression');
+select is(private.record_telegram_update(9072, '31339', null,
+            '{"my_chat_member": {"new_chat_member": {"status": "kicked"}}}', pg_temp.at()) ->> 'action',
+  'ignored', 'a block from a chat nobody linked changes nothing');
 
 select * from finish();
 rollback;

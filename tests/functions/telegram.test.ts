@@ -470,6 +470,39 @@ telegramTest("a chat that blocked the bot fails the message and is suppressed", 
   assert.equal(suppressed.source, "telegram_403");
   const next = await enqueue(customerId);
   assert.deepEqual([next.status, next.blocked_reason], ["blocked", "suppressed"]);
+
+  // The user unblocks the bot and presses Restart (a bare /start): reachable again.
+  assert.equal((await control("telegram/member", { chat_id: chat, status: "member" })).status, 200);
+  assert.equal((await say(chat, "/start")).status, 200);
+  assert.match((await sentTo(chat)).at(-1)!, /^Welcome back/);
+  const again = await enqueue(customerId);
+  assert.deepEqual([again.status, again.blocked_reason], ["queued", null]);
+});
+
+telegramTest("a user blocking the bot suppresses the chat before any send fails", async () => {
+  const { customerId, chat } = await linkedCustomer();
+  const blocked = await control("telegram/member", { chat_id: chat, status: "kicked" });
+  assert.equal(blocked.status, 200);
+  const [suppressed] = await adminSql()`
+    select reason, source from public.suppressions
+     where channel = 'telegram' and address = ${String(chat)}`;
+  assert.deepEqual([suppressed.reason, suppressed.source], ["unsubscribed", "telegram_blocked"]);
+  const next = await enqueue(customerId);
+  assert.deepEqual([next.status, next.blocked_reason], ["blocked", "suppressed"]);
+  const consents = await adminSql()`
+    select count(*)::int as n from public.consents
+     where customer_id = ${customerId} and channel = 'telegram' and status = 'granted'`;
+  assert.equal(consents[0].n, 2, "blocking is not STOP: the consents stay");
+  // Unblocked (my_chat_member member): lifted.
+  assert.equal((await control("telegram/member", { chat_id: chat, status: "member" })).status, 200);
+  assert.equal((await enqueue(customerId)).status, "queued");
+  // A stranger's block is recorded and changes nothing.
+  const stranger = freshChat();
+  await control("telegram/chats", { chat_id: stranger });
+  await control("telegram/member", { chat_id: stranger, status: "kicked" });
+  const [none] = await adminSql()`
+    select count(*)::int as n from public.suppressions where address = ${String(stranger)}`;
+  assert.equal(none.n, 0);
 });
 
 telegramTest("a 429 is retried after Telegram's retry_after", async () => {

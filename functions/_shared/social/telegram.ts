@@ -140,7 +140,8 @@ export function telegramWebhookUrl(cfg: Config): string {
  * Connects the bot: getMe (the bot's id and username), a fresh secret stored encrypted with the
  * connection (private.save_social_connection: account_id the bot id, account_name @username,
  * connected_by `adminId`), then setWebhook {url: ${publicFunctionsUrl}/webhooks/telegram,
- * secret_token, allowed_updates: [message]}. The secret is stored before the webhook is set, so
+ * secret_token, allowed_updates: [message, my_chat_member]} (messages, and users blocking or
+ * unblocking the bot). The secret is stored before the webhook is set, so
  * no update signed with it is refused; if setWebhook fails, the connection is marked error with
  * Telegram's words and a 502 is thrown. Throws 503 without TELEGRAM_BOT_TOKEN or the encryption
  * key, 502 when Telegram refuses getMe (a wrong token) or cannot be reached.
@@ -169,7 +170,7 @@ export async function connectTelegram(
   const set = await callBot(cfg, "setWebhook", {
     url,
     secret_token: secret,
-    allowed_updates: ["message"],
+    allowed_updates: ["message", "my_chat_member"],
   }, doFetch);
   if (!set.ok) {
     const error = refused("setWebhook", set);
