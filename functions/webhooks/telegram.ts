@@ -3,8 +3,9 @@
 // stored encrypted. That header is checked first, in constant time, against the stored secret:
 // missing, wrong, or no bot connected → 401 and nothing written. A verified update is recorded
 // once per update_id (private.record_telegram_update: message_events, vendor telegram), where
-// "/start <token>" links the customer's chat and an opt-out word withdraws the telegram consent;
-// the user is then told the outcome in the chat (best effort, not through the outbox).
+// "/start <token>" links the customer's chat, an opt-out word withdraws the telegram consent, and
+// a user blocking or unblocking the bot (my_chat_member) suppresses or lifts their chat; the user
+// is then told the outcome in the chat (best effort, not through the outbox).
 import { z } from "zod";
 import { createRouter } from "../_shared/app.ts";
 import { asService } from "../_shared/db.ts";
