@@ -10,6 +10,7 @@
 // header, email and SMS carry its /d/ link in their text already.
 import { asServiceInOneTrip } from "./db.ts";
 import { type Attachment, documentAttachment } from "./documents/ensure.ts";
+import type { outboxChannels } from "./domain.ts";
 import { isConnectionFailure } from "./errors.ts";
 import { log } from "./log.ts";
 import type { OutboundMessage, Provider, ProviderCode, SendResult } from "./providers/types.ts";
@@ -18,7 +19,7 @@ import type { OutboundMessage, Provider, ProviderCode, SendResult } from "./prov
 export interface ClaimedMessage {
   id: string;
   attempts: number;
-  channel: "sms" | "email" | "whatsapp";
+  channel: (typeof outboxChannels)[number];
   purpose: "transactional" | "service" | "marketing";
   provider: ProviderCode | null;
   recipient: string | null;

@@ -99,6 +99,16 @@ export const aiOutcomes = [
   "over_budget",
 ] as const;
 
+/** Values of public.document_kind: what a stored document is. */
+export const documentKinds = [
+  "policy_copy",
+  "renewal_notice",
+  "receipt",
+  "kyc",
+  "endorsement",
+  "other",
+] as const;
+
 /**
  * Each enum type of the `public` schema with the values the API knows, in the database's order.
  * A test compares this with `enum_range()` of every enum type in `public`, both ways.
@@ -122,8 +132,15 @@ export const databaseEnums = {
   campaign_step_condition: campaignStepConditions,
   ai_purpose: aiPurposes,
   ai_outcome: aiOutcomes,
+  document_kind: documentKinds,
 } as const satisfies Record<string, readonly string[]>;
 
+/** What a document is. */
+export const DocumentKind = z.enum(documentKinds).openapi("DocumentKind", {
+  description: "policy_copy: the insurer's schedule or certificate; renewal_notice and receipt: " +
+    "ours (generated, or uploaded); kyc: identity or address proof; endorsement: an insurer's " +
+    "change to a policy; other: anything else",
+});
 export const HierarchyLevel = z.enum(hierarchyLevels).openapi("HierarchyLevel");
 export const AppRole = z.enum(appRoles).openapi("AppRole");
 export const ProductLine = z.enum(productLines).openapi("ProductLine");

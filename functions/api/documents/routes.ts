@@ -4,27 +4,10 @@
 // of the cases and customers it sees (RLS decides; what it hides is a 404), through short-lived
 // presigned URLs; admins delete, never a document under legal retention or hold.
 import { createRoute, z } from "@hono/zod-openapi";
-import { DateTime, IsoDate, orNull } from "../../_shared/domain.ts";
+import { DateTime, DocumentKind, IsoDate, orNull } from "../../_shared/domain.ts";
 import { requireUser } from "../../_shared/auth.ts";
 import { commonProblems, json, problem, signedIn, uuidParam } from "../../_shared/schemas.ts";
 import { documentBodyLimit, requireMultipart } from "./upload.ts";
-
-/** The kinds of document, as public.document_kind holds them. */
-export const documentKinds = [
-  "policy_copy",
-  "renewal_notice",
-  "receipt",
-  "kyc",
-  "endorsement",
-  "other",
-] as const;
-
-/** What a document is. */
-export const DocumentKind = z.enum(documentKinds).openapi("DocumentKind", {
-  description: "policy_copy: the insurer's schedule or certificate; renewal_notice and receipt: " +
-    "ours (generated, or uploaded); kyc: identity or address proof; endorsement: an insurer's " +
-    "change to a policy; other: anything else",
-});
 
 /** The media types a document may have, found from its bytes. */
 export const documentContentTypes = [
