@@ -221,8 +221,9 @@ select is(
 select is(
   (select array_agg(format('%s/%s', channel, language) order by channel::text, language)
      from public.templates where code = 'payment_receipt' and channel in ('email', 'sms')
-      and body like '%{{document_link}}%'),
-  array['email/en', 'email/hi', 'sms/en'], 'email and SMS carry the document link');
+      and (body like '%{{document_link}}%' or body like '%/d/{{document_token}}%')),
+  array['email/en', 'email/hi', 'sms/en'],
+  'email and SMS carry the document link (SMS: its fixed part written out, then the token; 98)');
 select is(
   (select array_agg(format('%s %s %s %s %s', language, whatsapp_category, whatsapp_status, whatsapp_header_format,
                            whatsapp_parameter_count) order by language)
@@ -231,7 +232,8 @@ select is(
   'WhatsApp: utility, approved, with a document header');
 select is(
   (select dlt_text from public.templates where code = 'payment_receipt' and channel = 'sms'),
-  'Received {#var#} for policy {#var#}. Receipt: {#var#} - Py360', 'the SMS is its DLT text with {#var#} for the link');
+  'Received {#var#} for policy {#var#}. Receipt: http://127.0.0.1:54321/functions/v1/go/d/{#var#} - Py360',
+  'the SMS is its DLT text with {#var#} for the link''s token');
 select throws_ok(
   $$update public.templates set whatsapp_header_format = 'document'
      where code = 'payment_receipt' and channel = 'email' and language = 'en'$$,
