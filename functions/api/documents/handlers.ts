@@ -4,7 +4,8 @@
 // then stores the bytes (S3, with their SHA-256), then records the row through
 // private.record_document as service_role; if the record fails, the object is deleted again, so
 // a refused upload leaves neither row nor object. A delete removes the row as the caller (the
-// database refuses non-admins and anything under retention or hold), then the object.
+// database refuses non-admins and anything under retention or hold), then the object. A legal
+// hold is placed or lifted by private.set_document_legal_hold as the caller (admins only).
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
@@ -26,6 +27,7 @@ import type {
   getDocument,
   getDocumentUrl,
   listDocuments,
+  setDocumentLegalHold,
   uploadDocument,
 } from "./routes.ts";
 import { checkFileSize, fileContentType, safeFileName } from "./upload.ts";
@@ -228,4 +230,23 @@ export const remove: RouteHandler<typeof deleteDocument, AppEnv> = async (c) => 
     })
   );
   return c.body(null, 204);
+};
+
+/** PUT /documents/{id}/legal-hold: admins place (hold true) or lift (false) a legal hold;
+ * answers the document as it is now. 403 for anyone else, 404 for a document the admin cannot
+ * see or that does not exist. */
+export const legalHold: RouteHandler<typeof setDocumentLegalHold, AppEnv> = async (c) => {
+  const { id } = c.req.valid("param");
+  const { hold } = c.req.valid("json");
+  const row = await asCaller(c.get("claims"), async (tx) => {
+    const [caller] = await tx<{ admin: boolean }[]>`select private.is_admin() as admin`;
+    if (!caller.admin) {
+      throw new ProblemError(403, "Forbidden", "Only admins place or lift legal holds.");
+    }
+    await visibleDocument(tx, id);
+    const [held] = await tx<DocumentRow[]>`
+      select ${columns(tx)} from private.set_document_legal_hold(${id}::uuid, ${hold}) d`;
+    return held;
+  });
+  return c.json(serialize(row), 200);
 };

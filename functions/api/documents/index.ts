@@ -1,10 +1,11 @@
 import { createRouter } from "../../_shared/app.ts";
-import { get, list, remove, upload, url } from "./handlers.ts";
+import { get, legalHold, list, remove, upload, url } from "./handlers.ts";
 import {
   deleteDocument,
   getDocument,
   getDocumentUrl,
   listDocuments,
+  setDocumentLegalHold,
   uploadDocument,
 } from "./routes.ts";
 
@@ -13,4 +14,5 @@ export default createRouter()
   .openapi(listDocuments, list)
   .openapi(getDocument, get)
   .openapi(getDocumentUrl, url)
-  .openapi(deleteDocument, remove);
+  .openapi(deleteDocument, remove)
+  .openapi(setDocumentLegalHold, legalHold);

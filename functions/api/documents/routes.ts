@@ -2,11 +2,19 @@
 // a case or a customer. The bytes live in Supabase Storage (its S3 endpoint); public.documents says
 // what each object is. The desk (admins, managers, agents) uploads, lists and fetches the documents
 // of the cases and customers it sees (RLS decides; what it hides is a 404), through short-lived
-// presigned URLs; admins delete, never a document under legal retention or hold.
+// presigned URLs; admins delete, never a document under legal retention or hold, and place or lift
+// legal holds.
 import { createRoute, z } from "@hono/zod-openapi";
 import { DateTime, DocumentKind, IsoDate, orNull } from "../../_shared/domain.ts";
 import { requireUser } from "../../_shared/auth.ts";
-import { commonProblems, json, problem, signedIn, uuidParam } from "../../_shared/schemas.ts";
+import {
+  commonProblems,
+  json,
+  jsonBody,
+  problem,
+  signedIn,
+  uuidParam,
+} from "../../_shared/schemas.ts";
 import { documentBodyLimit, requireMultipart } from "./upload.ts";
 
 /** The media types a document may have, found from its bytes. */
@@ -207,5 +215,33 @@ export const deleteDocument = createRoute({
     403: problem("Only admins delete documents"),
     404: hidden,
     409: problem("The document is under legal retention or hold"),
+  },
+});
+
+/** The body of PUT /documents/{id}/legal-hold. */
+export const LegalHoldSchema = z.object({
+  hold: z.boolean().openapi({
+    description: "true places the legal hold (the document cannot be deleted while it stands), " +
+      "false lifts it (its retention, if any, still applies)",
+  }),
+}).strict().openapi("LegalHold");
+
+/** PUT /documents/{id}/legal-hold. */
+export const setDocumentLegalHold = createRoute({
+  operationId: "setDocumentLegalHold",
+  method: "put",
+  path: "/documents/{id}/legal-hold",
+  tags: ["Documents"],
+  summary: "Place or lift a document's legal hold",
+  description: "Admins only. While held, a document cannot be deleted, whatever its " +
+    "retain_until; lifting the hold leaves its legal retention as it was. Setting the hold it " +
+    "already has changes nothing. The change is audited (audit_log). Answers the document.",
+  ...signedIn,
+  request: { params: documentIdParams, body: jsonBody(LegalHoldSchema) },
+  responses: {
+    200: json("The document, with its legal hold as asked", DocumentSchema),
+    ...commonProblems,
+    403: problem("Only admins place or lift legal holds"),
+    404: hidden,
   },
 });
