@@ -24,6 +24,7 @@ import type {
   disconnectSocial,
   SocialConnectionSchema,
   socialStatus,
+  telegramStaffLinkRoute,
   VerifyAnswerSchema,
   verifySocial,
 } from "./routes.ts";
@@ -218,4 +219,13 @@ export const disconnect: RouteHandler<typeof disconnectSocial, AppEnv> = async (
     revoked: result.revoked,
     ...(result.revoke_error ? { revoke_error: result.revoke_error } : {}),
   }, 200);
+};
+
+/** POST /integrations/social-media/telegram/staff-link (admins): a deep link to the caller's
+ * own chat for alerts, {deep_link, expires_at}; 403 for anyone else (asked before the bot's
+ * state, so a non-admin learns nothing of it), 409 while the bot is not connected. */
+export const staffLink: RouteHandler<typeof telegramStaffLinkRoute, AppEnv> = async (c) => {
+  const claims = c.get("claims");
+  await requireAdmin(claims, "link a chat for alerts");
+  return c.json(await (await telegramApi()).staffLink(claims), 200);
 };

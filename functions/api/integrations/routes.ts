@@ -4,7 +4,7 @@
 // encrypted. Telegram connects with the bot token: its webhook is registered with a fresh
 // secret. WeChat needs a regional implementation and answers 501. Tokens never appear in any
 // answer. Admins connect and disconnect; desk members read the status; agents verify customers
-// they can see.
+// they can see; an admin asks for a deep link to their own Telegram chat, for alerts.
 import { createRoute, z } from "@hono/zod-openapi";
 import { DateTime, orNull } from "../../_shared/domain.ts";
 import { commonProblems, json, jsonBody, problem, signedIn } from "../../_shared/schemas.ts";
@@ -178,5 +178,34 @@ export const disconnectSocial = createRoute({
     404: problem("The platform was never connected"),
     501: notImplemented,
     503: unavailable,
+  },
+});
+
+export const StaffLinkAnswerSchema = z.object({
+  deep_link: z.url().openapi({
+    description: "https://t.me/<bot>?start=<token>: the admin opens it in Telegram and presses " +
+      "Start; their chat is linked and gets the alerts sent to admins (beside the email). " +
+      "Single use; a /stop in that chat unlinks it",
+    example: "https://t.me/py360_bot?start=Qm9vbXNoYWthbGFrYTEyMw",
+  }),
+  expires_at: DateTime.openapi({ description: "The link stops working after this (7 days)" }),
+}).openapi("TelegramStaffLink");
+
+/** POST /integrations/social-media/telegram/staff-link. */
+export const telegramStaffLinkRoute = createRoute({
+  operationId: "createTelegramStaffLink",
+  method: "post",
+  path: "/integrations/social-media/telegram/staff-link",
+  tags,
+  summary: "A deep link to get alerts in your own Telegram chat (admins)",
+  description: "A fresh single-use deep link (7 days) for the calling admin: opening it and " +
+    "pressing Start links their Telegram chat, where the alerts sent to admins then go beside " +
+    "the email. Each call draws a new link. 409 while the bot is not connected.",
+  ...signedIn,
+  responses: {
+    200: json("The admin's deep link", StaffLinkAnswerSchema),
+    ...commonProblems,
+    403: problem("Only admins link a chat for alerts"),
+    409: problem("Telegram is not connected: an admin connects the bot first"),
   },
 });

@@ -1,5 +1,5 @@
 // The Telegram branch of the integrations endpoints: functions/_shared/social/telegram.ts
-// (connectTelegram, verifyTelegram, disconnectTelegram). Its answers are normalised here: the
+// (connectTelegram, verifyTelegram, disconnectTelegram, telegramStaffLink). Its answers are normalised here: the
 // connection is re-read from public.social_connections, so the desk sees the same shape for
 // every platform and never a secret.
 import { asService, type Claims } from "../../_shared/db.ts";
@@ -7,6 +7,7 @@ import { connectionColumns, type SocialConnection } from "../../_shared/social/c
 import {
   connectTelegram,
   disconnectTelegram,
+  telegramStaffLink,
   type TelegramVerification,
   verifyTelegram,
 } from "../../_shared/social/telegram.ts";
@@ -21,6 +22,8 @@ export interface TelegramApi {
   disconnectTelegram(): Promise<
     { connection: SocialConnection | undefined; revoked: boolean; revoke_error?: string }
   >;
+  /** A deep link for the calling admin's own chat, for alerts (409 while not connected). */
+  staffLink(claims: Claims): Promise<{ deep_link: string; expires_at: string }>;
 }
 
 async function connectionRow(): Promise<SocialConnection | undefined> {
@@ -43,5 +46,6 @@ export function telegramApi(): Promise<TelegramApi> {
       const answer = await disconnectTelegram();
       return { connection: await connectionRow(), ...answer };
     },
+    staffLink: (claims) => telegramStaffLink(claims),
   });
 }
