@@ -8,7 +8,7 @@ import { createApp } from "../_shared/app.ts";
 import { requireServiceRole } from "../_shared/auth.ts";
 import { config } from "../_shared/config.ts";
 import { drain } from "../_shared/dispatch.ts";
-import { ProblemError, validationProblem } from "../_shared/errors.ts";
+import { readJobBody } from "../_shared/job_body.ts";
 import { buildProviders } from "../_shared/providers/mod.ts";
 
 const DrainRequest = z.object({
@@ -21,17 +21,8 @@ let providers: ReturnType<typeof buildProviders> | undefined;
 const app = createApp("dispatch");
 
 app.post("/", requireServiceRole("drain the outbox"), async (c) => {
-  const text = await c.req.text();
-  let body: unknown = {};
-  if (text.trim() !== "") {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new ProblemError(400, "Bad Request", "The body is not JSON.");
-    }
-  }
-  const parsed = DrainRequest.safeParse(body);
-  if (!parsed.success) return validationProblem(parsed.error, new URL(c.req.url).pathname);
+  const parsed = await readJobBody(c, DrainRequest);
+  if (!parsed.ok) return parsed.response;
   providers ??= buildProviders(config());
   const stats = await drain({
     worker: `dispatch-${c.get("requestId")}`,

@@ -13,6 +13,7 @@ import { z } from "@hono/zod-openapi";
 import { createApp } from "../_shared/app.ts";
 import { requireServiceRole } from "../_shared/auth.ts";
 import { ProblemError, validationProblem } from "../_shared/errors.ts";
+import { readJobBody } from "../_shared/job_body.ts";
 import { completeConnect, refreshDueConnections } from "../_shared/social/connections.ts";
 import { consumeState } from "../_shared/social/oauth.ts";
 import { rekeyStaleTokens } from "../_shared/social/rekey.ts";
@@ -83,17 +84,8 @@ app.get("/callback/:platform", async (c) => {
 });
 
 app.post("/refresh", requireServiceRole("refresh social tokens"), async (c) => {
-  const text = await c.req.text();
-  let body: unknown = {};
-  if (text.trim() !== "") {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new ProblemError(400, "Bad Request", "The body is not JSON.");
-    }
-  }
-  const parsed = RefreshRequest.safeParse(body);
-  if (!parsed.success) return validationProblem(parsed.error, new URL(c.req.url).pathname);
+  const parsed = await readJobBody(c, RefreshRequest);
+  if (!parsed.ok) return parsed.response;
   const results = await refreshDueConnections({
     platform: parsed.data.platform,
     withinSeconds: parsed.data.within_seconds,

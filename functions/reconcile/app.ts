@@ -7,7 +7,7 @@
 import { z } from "@hono/zod-openapi";
 import { createApp } from "../_shared/app.ts";
 import { requireServiceRole } from "../_shared/auth.ts";
-import { ProblemError, validationProblem } from "../_shared/errors.ts";
+import { readJobBody } from "../_shared/job_body.ts";
 import { razorpay } from "../_shared/payments/razorpay_calls.ts";
 import { reconcilePayments } from "../_shared/payments/reconcile.ts";
 
@@ -18,17 +18,8 @@ const ReconcileRequest = z.object({
 const app = createApp("reconcile");
 
 app.post("/", requireServiceRole("reconcile payments"), async (c) => {
-  const text = await c.req.text();
-  let body: unknown = {};
-  if (text.trim() !== "") {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new ProblemError(400, "Bad Request", "The body is not JSON.");
-    }
-  }
-  const parsed = ReconcileRequest.safeParse(body);
-  if (!parsed.success) return validationProblem(parsed.error, new URL(c.req.url).pathname);
+  const parsed = await readJobBody(c, ReconcileRequest);
+  if (!parsed.ok) return parsed.response;
   const stats = await reconcilePayments(razorpay(), { maxItems: parsed.data.max_items });
   return c.json(stats, 200);
 });
