@@ -264,6 +264,9 @@ select set_eq(
     'private.tg_objects__forget_document() ---',
     'private.tg_payments__register_receipts() ---',
     'private.tg_renewal_cases__register_notices() ---',
+    -- The renewal notice's own message, queued by the quote's trigger (definer) only.
+    'private.queue_renewal_notice(uuid,timestamp with time zone) ---',
+    'private.tg_renewal_cases__queue_renewal_notices() ---',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
