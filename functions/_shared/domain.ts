@@ -138,8 +138,8 @@ export const databaseEnums = {
 /** What a document is. */
 export const DocumentKind = z.enum(documentKinds).openapi("DocumentKind", {
   description: "policy_copy: the insurer's schedule or certificate; renewal_notice and receipt: " +
-    "ours (generated, or uploaded); kyc: identity or address proof; endorsement: an insurer's " +
-    "change to a policy; other: anything else",
+    "ours, generated only (never uploaded); kyc: identity or address proof; endorsement: an " +
+    "insurer's change to a policy; other: anything else",
 });
 export const HierarchyLevel = z.enum(hierarchyLevels).openapi("HierarchyLevel");
 export const AppRole = z.enum(appRoles).openapi("AppRole");
