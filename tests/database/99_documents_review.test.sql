@@ -2,9 +2,11 @@
 -- * receipts and renewal notices are generated only: the table refuses an uploaded one (23514),
 --   a direct Storage upload whose metadata claims one is refused (42501, nothing stored), while the
 --   renderer's object of a generated one is still recorded;
+-- * a direct upload under another document's id is refused (23505), not left an object no row
+--   names;
 begin;
 select tests.create_test_book();
-select plan(10);
+select plan(13);
 
 -- 1. Receipts and renewal notices are ours.
 select throws_ok(
@@ -65,6 +67,27 @@ select is(
   (select (kind, generated)::text from public.documents d where d.id = :'receipt_id'),
   ('renewal_notice'::public.document_kind, true)::text,
   'and its document stays the generated renewal notice');
+
+-- 2. No object under another document's id.
+insert into storage.objects (bucket_id, name, metadata)
+values ('documents', 'cases/' || tests.fixture('case_b') || '/99000000-0000-4000-8000-0000000000b2/b.pdf',
+        '{"size": 7, "mimetype": "application/pdf"}');
+select tests.authenticate_as('agent_a');
+select throws_ok(
+  $$insert into storage.objects (bucket_id, name, owner, metadata)
+    values ('documents', 'cases/' || tests.fixture('case_a') || '/99000000-0000-4000-8000-0000000000b2/a.pdf',
+            auth.uid(), '{"size": 7, "mimetype": "application/pdf"}')$$,
+  '23505', 'document 99000000-0000-4000-8000-0000000000b2 already exists under another key',
+  'a direct upload under another document''s id is refused');
+reset role; select set_config('request.jwt.claims', '', true);
+select is(
+  (select string_agg(split_part(name, '/', 2) || '/' || split_part(name, '/', 4), ', ')
+     from storage.objects where name like '%/99000000-0000-4000-8000-0000000000b2/%'),
+  tests.fixture('case_b') || '/b.pdf', 'no object was left beside the document''s own');
+select is(
+  (select (case_id, object_key)::text from public.documents where id = '99000000-0000-4000-8000-0000000000b2'),
+  (tests.fixture('case_b'), 'cases/' || tests.fixture('case_b') || '/99000000-0000-4000-8000-0000000000b2/b.pdf')::text,
+  'and the document keeps its case and key');
 
 select * from finish();
 rollback;
