@@ -50,6 +50,7 @@ export function defaultTemplates(): WhatsappTemplate[] {
   return [
     ...both({ name: "renewal_reminder", category: "utility", bodyParams: 3 }),
     ...both({ name: "payment_receipt", category: "utility", bodyParams: 2, header: "document" }),
+    ...both({ name: "renewal_notice", category: "utility", bodyParams: 3, header: "document" }),
     ...both({ name: "payment_link", category: "utility", bodyParams: 2, buttonParams: 1 }),
     ...both({ name: "renewal_offer", category: "marketing", bodyParams: 2 }),
     {
