@@ -1,11 +1,14 @@
 // What the review of issue 12's documents API found, held closed, against a local S3 endpoint of
 // its own: receipts and renewal notices are generated only, so an upload claiming one is a 422
 // naming the kinds an upload may have, with no object and no row left behind (an uploaded receipt
-// was an 8-year undeletable document); the kinds an upload may have still go through.
+// was an 8-year undeletable document); the kinds an upload may have still go through. A list
+// cursor with an impossible date is a 422 invalid_cursor (it reached Postgres: a raw 400).
 import assert from "node:assert/strict";
 import app from "../../functions/api/app.ts";
+import { encodeCursor } from "../../functions/_shared/cursor.ts";
 import {
   adminSql,
+  api,
   type CaseFixture,
   createCase,
   dbTest,
@@ -77,6 +80,37 @@ dbTest("documents: the kinds an upload may have are stored, not generated", asyn
     assert.equal(document.kind, kind);
     assert.equal(document.generated, false);
     assert.equal(document.case_id, caseId);
+  }
+});
+
+dbTest("documents: a cursor with an impossible date is a 422 invalid_cursor", async () => {
+  const token = await tokenFor(agent);
+  for (
+    const time of [
+      "9999-99-99T99:99:99.000000Z",
+      "2026-13-40T25:61:61.000000Z",
+      "0000-01-01T00:00:00.000000Z",
+      "2026-02-29T10:00:00.000000Z",
+      "2026-04-31T10:00:00.000000Z",
+      "2026-00-10T10:00:00.000000Z",
+      "2026-01-00T10:00:00.000000Z",
+      "2026-01-01T24:00:00.000000Z",
+      "2026-01-01T23:60:00.000000Z",
+      "2026-01-01T23:59:60.000000Z",
+    ]
+  ) {
+    const cursor = encodeCursor([time, crypto.randomUUID()]);
+    const problem = await expectProblem(
+      await api(`/documents?cursor=${cursor}`, { token }),
+      422,
+    );
+    assert.equal(problem.errors?.[0]?.code, "invalid_cursor", time);
+  }
+  // Real instants, a leap day among them, are read as cursors: a page after them.
+  for (const time of ["2024-02-29T23:59:59.999999Z", "0001-01-01T00:00:00.000000Z"]) {
+    const cursor = encodeCursor([time, crypto.randomUUID()]);
+    const page = await expectJson(await api(`/documents?cursor=${cursor}`, { token }), 200);
+    assert.ok(Array.isArray(page.data), time);
   }
 });
 
