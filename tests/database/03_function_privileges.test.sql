@@ -240,6 +240,7 @@ select set_eq(
     'private.create_oauth_state(text,text,text,text,uuid,interval) --S',
     'private.consume_oauth_state(text,text) --S',
     'private.rekey_social_tokens(text,jsonb,text,jsonb,text) --S',
+    'private.save_refreshed_social_tokens(text,timestamp with time zone,text[],timestamp with time zone,timestamp with time zone,jsonb,text) --S',
     -- Documents (issue 12): the API asks can_attach_document as the user, then records as
     -- service_role; the renderer registers and marks generated ones; `go` looks links up.
     'private.document_object_key(uuid,uuid,uuid,text) --S',

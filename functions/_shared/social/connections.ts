@@ -102,7 +102,15 @@ export async function completeConnect(
 export async function storedTokens(tx: Tx, platform: string): Promise<PlainTokens | null> {
   const [row] = await tx<{ tokens: Record<string, string>; key_id: string }[]>`
     select tokens, key_id from private.social_token(${platform})`;
-  if (!row?.tokens.access_token) return null;
+  return row ? await openTokens(platform, row) : null;
+}
+
+/** Decrypts the stored ciphertexts `row` of `platform`; null when it has no access token. */
+async function openTokens(
+  platform: string,
+  row: { tokens: Record<string, string>; key_id: string },
+): Promise<PlainTokens | null> {
+  if (!row.tokens?.access_token) return null;
   const field = (name: "access_token" | "refresh_token") =>
     row.tokens[name] === undefined
       ? undefined
@@ -113,13 +121,20 @@ export async function storedTokens(tx: Tx, platform: string): Promise<PlainToken
   };
 }
 
+/** The advisory lock (transaction scoped) that one platform's refresh and disconnect share. */
+const refreshLockKey = (platform: OAuthPlatform) => `social_refresh:${platform}`;
+
 /** What a refresh did for one platform. */
 export interface RefreshResult {
   platform: OAuthPlatform;
-  outcome: "refreshed" | "not_due" | "reconnect_needed" | "failed" | "busy";
+  /** superseded: the connection was disconnected or reconnected while the platform answered;
+   * nothing was stored and the new tokens were revoked (`revoked`). */
+  outcome: "refreshed" | "not_due" | "reconnect_needed" | "failed" | "busy" | "superseded";
   expires_at?: Date | null;
   /** Why it failed (the platform's error code; never a token). */
   error?: string;
+  /** superseded only: whether the platform revoked the tokens the refresh got. */
+  revoked?: boolean;
 }
 
 /** How far ahead a token is refreshed: 24 h, or 30 min for X's 2-hour tokens. */
@@ -162,28 +177,44 @@ async function refreshOne(platform: OAuthPlatform): Promise<RefreshResult> {
     const provider = oauthProvider(platform);
     return await asService(async (tx) => {
       const [{ locked }] = await tx<{ locked: boolean }[]>`
-        select pg_try_advisory_xact_lock(hashtext(${`social_refresh:${platform}`})) as locked`;
+        select pg_try_advisory_xact_lock(hashtext(${refreshLockKey(platform)})) as locked`;
       if (!locked) return { platform, outcome: "busy" as const };
-      const tokens = await storedTokens(tx, platform);
-      if (!tokens) return { platform, outcome: "not_due" as const };
+      // The connection and its tokens in one read: connected_at names the connection the new
+      // tokens are for (a reconnect makes a new one); as text both ways, to keep its microseconds.
+      const [current] = await tx<{
+        connected_at: string;
+        scopes: string[];
+        tokens: Record<string, string>;
+        key_id: string;
+      }[]>`
+        select c.connected_at::text as connected_at, c.scopes, s.tokens, s.key_id
+          from public.social_connections c
+          cross join lateral private.social_token(c.platform) s
+         where c.platform = ${platform} and c.status in ('connected', 'error')
+           and c.connected_at is not null`;
+      const tokens = current ? await openTokens(platform, current) : null;
+      if (!current || !tokens) return { platform, outcome: "not_due" as const };
       const fresh = await provider.refresh(tokens);
-      const [current] = await tx<{ account_id: string; account_name: string; scopes: string[] }[]>`
-        select account_id, account_name, scopes from public.social_connections
-         where platform = ${platform}`;
       if (!fresh) {
         await tx`select private.record_social_error(${platform},
           ${`${platform} gives no refresh token: reconnect before the access expires`})`;
         return { platform, outcome: "reconnect_needed" as const };
       }
-      const saved = await save(
-        tx,
-        platform,
-        { id: current.account_id, name: current.account_name },
-        fresh.scopes ?? current.scopes,
-        { ...fresh, refreshToken: fresh.refreshToken ?? tokens.refreshToken },
-        null,
-      );
-      return { platform, outcome: "refreshed" as const, expires_at: saved.expires_at };
+      const sealed: Record<string, string> = {
+        access_token: await encryptToken(platform, "access_token", fresh.accessToken),
+      };
+      const refreshToken = fresh.refreshToken ?? tokens.refreshToken;
+      if (refreshToken) {
+        sealed.refresh_token = await encryptToken(platform, "refresh_token", refreshToken);
+      }
+      const [saved] = await tx<SocialConnection[]>`
+        select ${connectionColumns(tx)}
+          from private.save_refreshed_social_tokens(${platform}, ${current.connected_at}::text::timestamptz,
+                 ${fresh.scopes ?? current.scopes}::text[], ${after(fresh.expiresIn)},
+                 ${after(fresh.refreshExpiresIn)}, ${tx.json(sealed)}::jsonb,
+                 ${await currentKeyId()})`;
+      if (saved) return { platform, outcome: "refreshed" as const, expires_at: saved.expires_at };
+      return await discardRefreshed(tx, platform, { ...fresh, refreshToken });
     });
   } catch (error) {
     const reason = error instanceof PlatformError
@@ -192,6 +223,39 @@ async function refreshOne(platform: OAuthPlatform): Promise<RefreshResult> {
     log("warn", "social: refresh failed", { platform, reason });
     await asService((tx) => tx`select private.record_social_error(${platform}, ${reason})`);
     return { platform, outcome: "failed", error: reason };
+  }
+}
+
+/**
+ * The refresh's new tokens were not stored (the connection was disconnected or reconnected while
+ * the platform answered): revokes them, so no live token is left that nothing holds. After a
+ * reconnect only X's are revoked: X revokes just the token given, whereas Facebook's revoke
+ * (DELETE /me/permissions) would end the new connection's authorization too.
+ */
+async function discardRefreshed(
+  tx: Tx,
+  platform: OAuthPlatform,
+  tokens: PlainTokens,
+): Promise<RefreshResult> {
+  const [now] = await tx<{ status: string }[]>`
+    select status from public.social_connections where platform = ${platform}`;
+  const reconnected = now?.status === "connected" || now?.status === "error";
+  log("warn", "social: refreshed tokens not stored; the connection changed meanwhile", {
+    platform,
+    reconnected,
+  });
+  if (reconnected && platform !== "x") {
+    return { platform, outcome: "superseded", revoked: false };
+  }
+  try {
+    await oauthProvider(platform).revoke(tokens);
+    return { platform, outcome: "superseded", revoked: true };
+  } catch (error) {
+    const reason = error instanceof ProblemError
+      ? (error.detail ?? error.title)
+      : "the revoke failed";
+    log("warn", "social: revoking the unsaved refreshed tokens failed", { platform, reason });
+    return { platform, outcome: "superseded", revoked: false, error: reason };
   }
 }
 
@@ -205,32 +269,36 @@ export interface Disconnection {
 
 /**
  * Revokes the tokens at the platform and deletes them (status disconnected). A revoke that fails
- * is reported in `revoke_error`; the tokens are deleted anyway. Throws 404 (P0002) when the
- * platform was never connected.
+ * is reported in `revoke_error`; the tokens are deleted anyway. Waits for a refresh of the
+ * platform under way (they share an advisory lock), so what it revokes and deletes is what that
+ * refresh stored. Throws 404 (P0002) when the platform was never connected.
  */
 export async function disconnectOAuth(platform: OAuthPlatform): Promise<Disconnection> {
-  let revoked = false;
-  let revokeError: string | undefined;
-  try {
-    const tokens = await asService((tx) => storedTokens(tx, platform));
-    if (tokens) {
-      await oauthProvider(platform).revoke(tokens);
-      revoked = true;
+  // Serialised with the platform's refresh (the same advisory lock): a refresh under way finishes
+  // first, and the tokens revoked and deleted here are the ones it stored.
+  return await asService(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext(${refreshLockKey(platform)}))`;
+    let revoked = false;
+    let revokeError: string | undefined;
+    try {
+      const tokens = await storedTokens(tx, platform);
+      if (tokens) {
+        await oauthProvider(platform).revoke(tokens);
+        revoked = true;
+      }
+    } catch (error) {
+      revokeError = error instanceof ProblemError
+        ? (error.detail ?? error.title)
+        : error instanceof TokenCryptoError
+        ? "the stored tokens could not be decrypted (key rotated away?), so they were not revoked"
+        : "the revoke failed";
+      log("warn", "social: revoke failed; deleting the tokens anyway", {
+        platform,
+        reason: revokeError,
+      });
     }
-  } catch (error) {
-    revokeError = error instanceof ProblemError
-      ? (error.detail ?? error.title)
-      : error instanceof TokenCryptoError
-      ? "the stored tokens could not be decrypted (key rotated away?), so they were not revoked"
-      : "the revoke failed";
-    log("warn", "social: revoke failed; deleting the tokens anyway", {
-      platform,
-      reason: revokeError,
-    });
-  }
-  const [connection] = await asService((tx) =>
-    tx<SocialConnection[]>`
-      select ${connectionColumns(tx)} from private.disconnect_social(${platform})`
-  );
-  return { connection, revoked, ...(revokeError ? { revoke_error: revokeError } : {}) };
+    const [connection] = await tx<SocialConnection[]>`
+      select ${connectionColumns(tx)} from private.disconnect_social(${platform})`;
+    return { connection, revoked, ...(revokeError ? { revoke_error: revokeError } : {}) };
+  });
 }
