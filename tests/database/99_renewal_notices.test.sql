@@ -4,12 +4,12 @@
 -- its /d/ link, once per document: a re-quote, another update and a direct replay add nothing and
 -- keep the link, which is the one the quote's message holds (a second token would break it). The
 -- customer's preferred channel when the gate lets it through (WhatsApp: the notice as the
--- template's document header), else email; a customer the gate refuses gets a blocked message
--- with its reason, never a queued one; a quote whose own template carries the notice gets no
--- second one; a case closed before it went cancels it; a notice that cannot be queued never undoes
--- the quote. The templates pass their lint.
+-- template's document header; SMS: the token as its DLT variable), else email; a customer the
+-- gate refuses gets a blocked message with its reason, never a queued one; a quote whose own
+-- template carries the notice gets no second one; a case closed before it went cancels it; a
+-- notice that cannot be queued never undoes the quote. The templates pass their lint.
 begin;
-select plan(31);
+select plan(33);
 select tests.create_test_book();
 
 create function pg_temp.token_of(link text) returns text language sql immutable as $$
@@ -128,6 +128,22 @@ select is(
   (select (channel, status, document_id, template_snapshot ->> 'whatsapp_name')::text from pg_temp.notices_of('b')),
   ('whatsapp', 'queued', pg_temp.notice_of('b'), 'renewal_notice')::text,
   'customer B''s notice is queued on WhatsApp on the approved template, carrying the notice');
+
+-- A customer preferring SMS (opted in): the DLT text, the link's fixed part and the token.
+select pg_temp.make_case('sms', null, '+919899000088');
+update public.customers set preferred_channel = 'sms' where id = tests.fixture('customer_sms');
+insert into public.consents (customer_id, channel, purpose, status, source)
+values (tests.fixture('customer_sms'), 'sms', 'service', 'granted', 'web_form');
+update public.renewal_cases set stage = 'quoted' where id = tests.fixture('case_sms');
+select is(
+  (select (channel, status, blocked_reason, document_id)::text from pg_temp.notices_of('sms')),
+  ('sms', 'queued', null, pg_temp.notice_of('sms'))::text,
+  'by SMS, queued (each DLT variable within its 30 characters), carrying the notice');
+select is(
+  (select body from pg_temp.notices_of('sms')),
+  'Renewal notice for policy T99-SMS, premium ₹28,138: http://127.0.0.1:54321/functions/v1/go/d/'
+    || (select token from pg_temp.notices_of('sms')) || ' - Py360',
+  'the registered words, the link''s fixed part and the 22-character token');
 
 -- A case lost before its notice went: the notice, a service message, is cancelled with the quote.
 update public.renewal_cases set stage = 'lost', lost_reason = 'Went elsewhere' where id = tests.fixture('case_b');
