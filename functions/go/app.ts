@@ -14,9 +14,10 @@
 // GET /go/d/{token}: a generated document's link (a receipt's email or SMS). The token (22 base62
 // characters, stored only as its SHA-256) is looked up (document.ts); the answer is a 302 to a
 // presigned GET of the object valid 5 minutes, made when tapped, so the link in the message
-// never expires with it. A malformed or unknown token: the same 404 as a code; a document not
-// rendered yet: 409 with Retry-After (the dispatcher stores a document before it sends its link,
-// so a customer should never meet it).
+// never expires with it; the link itself works DOCUMENT_LINK_DAYS (30) days after it is drawn
+// (documents.link_expires_at). A malformed, unknown or expired token: the same 404 as a code; a
+// document not rendered yet: 409 with Retry-After (the dispatcher stores a document before it
+// sends its link, so a customer should never meet it).
 import { z } from "@hono/zod-openapi";
 import { createApp } from "../_shared/app.ts";
 import { problemResponse } from "../_shared/errors.ts";

@@ -20,7 +20,7 @@ export interface LinkedDocument {
 
 /**
  * The document whose link carries `token` (as service_role, in one round trip), or null when
- * the token is unknown. Throws what the database throws (a 503 DatabaseUnavailable when it
+ * the token is unknown or its link expired (documents.link_expires_at, DOCUMENT_LINK_DAYS). Throws what the database throws (a 503 DatabaseUnavailable when it
  * cannot be reached).
  */
 export async function documentForToken(token: string): Promise<LinkedDocument | null> {

@@ -4,9 +4,11 @@
 --   renderer's object of a generated one is still recorded;
 -- * a direct upload under another document's id is refused (23505), not left an object no row
 --   names;
+-- * a generated document's /d/ link expires DOCUMENT_LINK_DAYS (30) days after it is drawn: the
+--   look-up answers nothing past it.
 begin;
 select tests.create_test_book();
-select plan(13);
+select plan(20);
 
 -- 1. Receipts and renewal notices are ours.
 select throws_ok(
@@ -88,6 +90,36 @@ select is(
   (select (case_id, object_key)::text from public.documents where id = '99000000-0000-4000-8000-0000000000b2'),
   (tests.fixture('case_b'), 'cases/' || tests.fixture('case_b') || '/99000000-0000-4000-8000-0000000000b2/b.pdf')::text,
   'and the document keeps its case and key');
+
+-- 3. Document links expire.
+select g.id as notice_id, g.link_token as notice_token
+  from private.register_generated_document('renewal_notice', tests.fixture('case_b')) g \gset
+select is(
+  (select link_expires_at from public.documents where id = :'notice_id'),
+  now() + interval '30 days', 'a link drawn now works 30 days by default');
+select is((select id from private.document_for_link_token(:'notice_token')), :'notice_id'::uuid,
+          'the link opens its document while it lasts');
+update public.documents set link_expires_at = now() - interval '1 second' where id = :'notice_id';
+select is((select count(*)::int from private.document_for_link_token(:'notice_token')), 0,
+          'an expired link opens nothing');
+update public.documents set link_expires_at = now() + interval '1 second' where id = :'notice_id';
+select is((select count(*)::int from private.document_for_link_token(:'notice_token')), 1,
+          'until its expiry it still does');
+update public.app_settings set value = '2' where key = 'DOCUMENT_LINK_DAYS';
+select g.link_token as notice_token2
+  from private.register_generated_document('renewal_notice', tests.fixture('case_b')) g \gset
+select is(
+  (select link_expires_at from public.documents where id = :'notice_id'),
+  now() + interval '2 days', 'DOCUMENT_LINK_DAYS sets the days of a link drawn afterwards');
+update public.app_settings set value = '"a month"' where key = 'DOCUMENT_LINK_DAYS';
+select g.link_token as notice_token3
+  from private.register_generated_document('renewal_notice', tests.fixture('case_b')) g \gset
+select is(
+  (select link_expires_at from public.documents where id = :'notice_id'),
+  now() + interval '30 days', 'a setting that is not a whole number of days counts as 30');
+select throws_ok(
+  $$update public.documents set link_expires_at = null where link_token_hash is not null$$,
+  '23514', null, 'a link cannot be made to last for ever');
 
 select * from finish();
 rollback;
