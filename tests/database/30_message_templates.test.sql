@@ -112,10 +112,10 @@ select tests.authenticate_as('agent_a');
 select is((select count(*)::integer from public.templates
             where code not like 'payment\_%' and code not like 'autopay\_%'
               and code not like 'case\_%' and code <> 'opt_out_confirmation'
-              and code <> 'renewal_notice'
+              and code <> 'renewal_notice' and code <> 'telegram_invite'
               and not (channel = 'email' and code in ('renewal_due', 'ncb_at_risk', 'health_continuity',
                                                       'life_grace_end', 'renewal_expired'))), 2,
-  'an agent reads the templates (besides the payment, autopay, cadence, event and renewal notice templates migrations seed)');
+  'an agent reads the templates (besides the payment, autopay, cadence, event, renewal notice and telegram invite templates migrations seed)');
 select throws_ok(
   $$insert into public.templates (code, channel, purpose, subject, body)
     values ('agent_made', 'email', 'service', 'Hello', 'Hi {{customer_name}}')$$,

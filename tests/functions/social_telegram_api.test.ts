@@ -55,7 +55,17 @@ dbTest("social telegram API: connect, status, verify with a deep link, disconnec
   );
   assert.equal(verified.customer_id, mine.customerId);
   assert.equal(verified.reachable, false);
-  assert.match(verified.deep_link, /^https:\/\/t\.me\/py360_sandbox_bot\?start=[A-Za-z0-9_-]+$/);
+  assert.equal(verified.deep_link, undefined, "the link goes to the customer, not the agent");
+  assert.ok(["email", "sms"].includes(verified.invited.channel));
+  assert.equal(verified.invited.status, "queued", verified.invited.blocked_reason);
+  const [invite] = await adminSql()`
+    select m.customer_id, t.code as template_code, m.variables ->> 'telegram_link' as link
+      from public.messages m join public.templates t on t.id = m.template_id
+     where m.id = ${verified.invited.message_id}`;
+  assert.equal(invite.customer_id, mine.customerId);
+  assert.equal(invite.template_code, "telegram_invite");
+  assert.match(invite.link, /^https:\/\/t\.me\/py360_sandbox_bot\?start=[A-Za-z0-9_-]+$/);
+  assert.ok(!JSON.stringify(verified).includes(new URL(invite.link).searchParams.get("start")!));
 
   await expectProblem(
     await api("/integrations/social-media/telegram", { token: agent, method: "DELETE" }),

@@ -105,7 +105,7 @@ async function customer(): Promise<string> {
   return (await createCase(agentEmail)).customerId;
 }
 
-/** A deep-link token for a customer, as the agent's verify call hands it out. */
+/** A deep-link token for a customer, from the invitation the agent's verify call queues to them. */
 async function deepLinkToken(customerId: string): Promise<string> {
   const answer = await expectJson(
     await api("/integrations/social-media/verify", {
@@ -116,7 +116,16 @@ async function deepLinkToken(customerId: string): Promise<string> {
     200,
   );
   assert.equal(answer.reachable, false);
-  const link = new URL(answer.deep_link);
+  assert.equal(answer.deep_link, undefined, "the agent never gets the customer's link");
+  assert.equal(answer.invited.status, "queued", answer.invited.blocked_reason);
+  const [message] = await adminSql()`
+    select m.customer_id, m.channel::text, c.email, m.variables ->> 'telegram_link' as link
+      from public.messages m join public.customers c on c.id = m.customer_id
+     where m.id = ${answer.invited.message_id}`;
+  assert.equal(message.customer_id, customerId, "the invitation goes to the customer");
+  assert.equal(answer.invited.channel, message.email ? "email" : "sms");
+  assert.equal(message.channel, answer.invited.channel);
+  const link = new URL(message.link);
   assert.equal(`${link.origin}${link.pathname}`, `https://t.me/${telegramBotUsername}`);
   return link.searchParams.get("start")!;
 }
@@ -649,6 +658,78 @@ Deno.test("telegram: the provider's rules without the network", async () => {
     null,
     "a duplicate says nothing",
   );
+});
+
+telegramTest("verify sends the customer their link; the agent's answer carries none", async () => {
+  await connectTelegram();
+  const agent = await tokenFor(agentEmail);
+  const verify = async (customerId: string) => {
+    const response = await api("/integrations/social-media/verify", {
+      token: agent,
+      method: "POST",
+      body: { platform: "telegram", customer_id: customerId },
+    });
+    const text = await response.clone().text();
+    return { text, answer: await expectJson(response, 200) };
+  };
+  const tokens = async (customerId: string) =>
+    (await adminSql()`select count(*)::int as n from private.telegram_link_tokens
+                       where customer_id = ${customerId}`)[0].n;
+
+  // A customer with a phone only: the invitation goes by SMS, to them.
+  const byPhone = await customer();
+  const first = await verify(byPhone);
+  assert.equal(first.answer.reachable, false);
+  assert.ok(!/t\.me|start=/.test(first.text), "no link in the agent's answer");
+  assert.deepEqual(
+    { channel: first.answer.invited.channel, status: first.answer.invited.status },
+    { channel: "sms", status: "queued" },
+  );
+  const [sms] = await adminSql()`
+    select m.customer_id, m.recipient, c.phone, t.code, t.purpose::text,
+           m.variables ->> 'telegram_token' as token
+      from public.messages m
+      join public.customers c on c.id = m.customer_id
+      join public.templates t on t.id = m.template_id
+     where m.id = ${first.answer.invited.message_id}`;
+  assert.equal(sms.customer_id, byPhone);
+  assert.equal(sms.recipient, sms.phone, "to the customer's own phone");
+  assert.equal(sms.code, "telegram_invite");
+  assert.equal(sms.purpose, "service");
+  assert.ok(!first.text.includes(sms.token));
+  // Asked again the same day: the same invitation, no new token.
+  const again = await verify(byPhone);
+  assert.equal(again.answer.invited.message_id, first.answer.invited.message_id);
+  assert.equal(await tokens(byPhone), 1);
+  // The customer's own link links their chat.
+  const chat = freshChat();
+  assert.equal((await say(chat, `/start ${sms.token}`)).status, 200);
+  const [linked] = await adminSql()`
+    select external_id from public.customer_social_accounts
+     where customer_id = ${byPhone} and platform = 'telegram'`;
+  assert.equal(linked.external_id, String(chat));
+
+  // A customer with an email address: the invitation goes by email, with the whole link.
+  const byEmail = await customer();
+  await adminSql()`update public.customers set email = ${`invite-${crypto.randomUUID()}@example.test`}
+                    where id = ${byEmail}`;
+  const mailed = await verify(byEmail);
+  assert.equal(mailed.answer.invited.channel, "email");
+  assert.equal(mailed.answer.invited.status, "queued", mailed.answer.invited.blocked_reason);
+  const [mail] = await adminSql()`
+    select variables ->> 'telegram_link' as link from public.messages
+     where id = ${mailed.answer.invited.message_id}`;
+  assert.match(mail.link, new RegExp(`^https://t\\.me/${telegramBotUsername}\\?start=`));
+  assert.ok(!mailed.text.includes(mail.link));
+
+  // A customer with no address: nothing reaches them, and the answer says why.
+  const nowhere = await customer();
+  await adminSql()`update public.customers set phone = null, email = null where id = ${nowhere}`;
+  const blocked = await verify(nowhere);
+  assert.equal(blocked.answer.invited.status, "blocked");
+  assert.equal(blocked.answer.invited.blocked_reason, "no_address");
+  assert.match(blocked.answer.reason, /No invitation could be sent: no_address/);
+  assert.ok(!/t\.me|start=/.test(blocked.text));
 });
 
 Deno.test({

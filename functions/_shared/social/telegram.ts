@@ -7,7 +7,7 @@
 // telegramWebhookSecret and replyInTelegram. The bot token and the secret are never returned,
 // logged or put in an error.
 import { type Config, config as processConfig } from "../config.ts";
-import { asCaller, asService, type Claims } from "../db.ts";
+import { asCaller, asService, type Claims, type Tx } from "../db.ts";
 import { ProblemError } from "../errors.ts";
 import { log } from "../log.ts";
 import { scrubBotToken, telegramMethodUrl } from "../providers/telegram_bot.ts";
@@ -39,11 +39,21 @@ export interface TelegramVerification {
     linked_at: string;
     verified_at: string | null;
   };
-  /** Not linked: the link to send the customer (https://t.me/<bot>?start=<token>). */
-  deep_link?: string;
-  /** ISO-8601: when that link stops working (7 days). */
-  deep_link_expires_at?: string;
+  /** Not linked (or stopped): the invitation queued to the customer carrying their deep link
+   * (at most one a day per customer); null when none could be queued (see reason). The link
+   * itself goes to the customer only, never in this answer. */
+  invited?: TelegramInvite | null;
   reason?: string;
+}
+
+/** The telegram_invite message queued to a customer (public.messages). */
+export interface TelegramInvite {
+  message_id: string;
+  /** The channel it goes by: email, or sms for a customer without an email address. */
+  channel: string;
+  /** The message's status: queued, or blocked (blocked_reason says why). */
+  status: string;
+  blocked_reason: string | null;
 }
 
 /** The Bot API's answer to one method call. */
@@ -223,8 +233,10 @@ async function botUsername(): Promise<string | null> {
  * function check they see the customer: 404 otherwise; service_role when absent):
  * - bot not connected: answerable false, with the reason;
  * - linked: reachable, with the chat;
- * - linked but stopped (STOP withdrew the service consent), or not linked: reachable false and a
- *   new deep link (https://t.me/<bot>?start=<token>, 7 days, single use) to send them.
+ * - linked but stopped (STOP withdrew the service consent), or not linked: reachable false and
+ *   `invited`, the telegram_invite message queued to the customer (email, else SMS) carrying a new deep
+ *   link (https://t.me/<bot>?start=<token>, 7 days, single use; at most one a day), or null /
+ *   blocked with the reason. The link never appears in the answer: only the customer gets it.
  */
 export async function verifyTelegram(
   customerId: string,
@@ -261,22 +273,79 @@ export async function verifyTelegram(
       verified_at: linked.verified_at?.toISOString() ?? null,
     };
     if (linked && !linked.withdrawn) return { answerable: true, reachable: true, account };
-    // Not linked, or linked and stopped: a new link is the way (back) in.
-    const [made] = await tx<{ token: string; expires_at: Date }[]>`
-      select token, expires_at from private.create_telegram_link_token(${customerId}::uuid)`;
+    // Not linked, or linked and stopped: a new link is the way (back) in, sent to the customer.
+    const invited = await inviteToTelegram(tx, customerId, username, linked?.linked_at);
+    const why = linked
+      ? "The customer sent STOP to the bot: Telegram consent is withdrawn."
+      : "The customer has not linked Telegram.";
     return {
       answerable: true,
       reachable: false,
       ...(account ? { account } : {}),
-      deep_link: `https://t.me/${username}?start=${made.token}`,
-      deep_link_expires_at: made.expires_at.toISOString(),
-      reason: linked
-        ? "The customer sent STOP to the bot: Telegram consent is withdrawn. If they want " +
-          "messages there again, send them this link (single use, 7 days)."
-        : "The customer has not linked Telegram: send them this link; opening it and " +
-          "pressing Start links their chat (single use, 7 days).",
+      invited,
+      reason: invited && invited.status !== "blocked"
+        ? `${why} An invitation with their own link (single use, 7 days) is on its way to ` +
+          `them by ${invited.channel}; opening it and pressing Start links their chat.`
+        : `${why} No invitation could be sent: ${
+          invited?.blocked_reason ?? "it could not be queued"
+        }.`,
     };
   });
+}
+
+/**
+ * Queues the telegram_invite message (by email where the customer has an address, else SMS;
+ * variables customer_name, telegram_link = https://t.me/<bot>?start=<token>, telegram_bot,
+ * telegram_token) to the customer through the outbound pipeline, at most one a day (IST) per
+ * customer (and another after a STOP): a second verify that day answers the same
+ * message and draws no token.
+ * The token is drawn in `tx` (the caller's: 404 for a customer they cannot see); the message is
+ * queued as service_role (private.enqueue_messages; the gate decides consent and address).
+ */
+async function inviteToTelegram(
+  tx: Tx,
+  customerId: string,
+  username: string,
+  linkedAt?: Date,
+): Promise<TelegramInvite | null> {
+  // One a day; a stopped customer's way back is another invitation than their first one.
+  const again = linkedAt ? `:relink:${linkedAt.getTime()}` : "";
+  const key = await asService(async (svc) => {
+    const [{ key }] = await svc<{ key: string }[]>`
+      select 'telegram_invite:' || ${customerId}::uuid || ':' ||
+             to_char(now() at time zone 'Asia/Kolkata', 'YYYY-MM-DD') || ${again}::text as key`;
+    return key;
+  });
+  const earlier = await queuedInvite(key);
+  if (earlier) return earlier;
+  const [made] = await tx<{ token: string }[]>`
+    select token from private.create_telegram_link_token(${customerId}::uuid)`;
+  return await asService(async (svc) => {
+    // By email where the customer has one, else by SMS (the gate blocks one with neither).
+    const [queued] = await svc<{ message_id: string | null }[]>`
+      select q.message_id
+        from public.customers c
+       cross join lateral private.enqueue_messages(jsonb_build_object(
+         'customer_id', c.id,
+         'channel', case when c.email is not null then 'email' else 'sms' end,
+         'template_code', 'telegram_invite', 'priority', 0, 'idempotency_key', ${key}::text,
+         'variables', jsonb_build_object(
+           'customer_name', c.full_name,
+           'telegram_link', ${`https://t.me/${username}?start=${made.token}`}::text,
+           'telegram_bot', ${username}::text, 'telegram_token', ${made.token}::text))) q
+       where c.id = ${customerId}::uuid`;
+    return queued?.message_id ? await queuedInvite(key, svc) : null;
+  });
+}
+
+/** The invitation queued under idempotency `key`, or null. */
+async function queuedInvite(key: string, svc?: Tx): Promise<TelegramInvite | null> {
+  const read = (t: Tx) =>
+    t<TelegramInvite[]>`
+      select id as message_id, channel::text, status::text, blocked_reason
+        from public.messages where idempotency_key = ${key}`;
+  const [row] = svc ? await read(svc) : await asService(read);
+  return row ?? null;
 }
 
 /**

@@ -79,10 +79,16 @@ export const VerifyAnswerSchema = z.object({
     linked_at: DateTime.optional(),
     verified_at: orNull(DateTime).optional(),
   }).optional(),
-  deep_link: z.string().optional().openapi({
-    description: "Telegram: the link the customer opens to link themselves (`/start <token>`)",
+  invited: orNull(z.object({
+    message_id: z.uuid(),
+    channel: z.string(),
+    status: z.string(),
+    blocked_reason: orNull(z.string()),
+  })).optional().openapi({
+    description: "Telegram, not linked: the invitation queued to the customer carrying their " +
+      "own deep link (`/start <token>`; the link is never in this answer), at most one a day; " +
+      "null or blocked when it could not be sent (see reason)",
   }),
-  deep_link_expires_at: DateTime.optional(),
 }).passthrough().openapi("SocialVerifyAnswer");
 
 export const DisconnectAnswerSchema = z.object({
