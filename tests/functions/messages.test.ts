@@ -287,6 +287,14 @@ dbTest("messages: list refusals", async () => {
     422,
   );
   assert.equal(cursor.errors[0].code, "invalid_cursor");
+  // Well formed, but no such instant: refused here, never a Postgres error (22008).
+  const impossible = btoa(JSON.stringify(["2026-02-30T25:00:00.000000Z", crypto.randomUUID()]))
+    .replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  const unreal = await expectProblem(
+    await api(`/messages?customer_id=${id}&cursor=${impossible}`, { token }),
+    422,
+  );
+  assert.equal(unreal.errors[0].code, "invalid_cursor");
   await expectProblem(await api(`/messages?customer_id=${id}`), 401);
 });
 

@@ -10,6 +10,7 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
 import { config } from "../../_shared/config.ts";
+import { decodeCreatedAtCursor, encodeCursor } from "../../_shared/cursor.ts";
 import { asCaller, asService, type Tx } from "../../_shared/db.ts";
 import { notFound, ProblemError } from "../../_shared/errors.ts";
 import { log } from "../../_shared/log.ts";
@@ -20,7 +21,6 @@ import {
   s3Client,
   storageBucket,
 } from "../../_shared/storage/s3.ts";
-import { decodeDocumentCursor, encodeDocumentCursor } from "./cursor.ts";
 import type {
   deleteDocument,
   DocumentSchema,
@@ -151,7 +151,7 @@ export const upload: RouteHandler<typeof uploadDocument, AppEnv> = async (c) => 
 /** GET /documents: the visible documents, filtered, newest first, keyset paged. */
 export const list: RouteHandler<typeof listDocuments, AppEnv> = async (c) => {
   const query = c.req.valid("query");
-  const after = query.cursor ? decodeDocumentCursor(query.cursor) : undefined;
+  const after = query.cursor ? decodeCreatedAtCursor(query.cursor) : undefined;
   const rows = await asCaller(c.get("claims"), async (tx) => {
     await requireDesk(tx);
     return await tx<DocumentRow[]>`
@@ -178,7 +178,7 @@ export const list: RouteHandler<typeof listDocuments, AppEnv> = async (c) => {
   return c.json({
     data: page.map(serialize),
     next_cursor: rows.length > query.limit && last
-      ? encodeDocumentCursor(last.cursor_key, last.id)
+      ? encodeCursor([last.cursor_key, last.id])
       : null,
   }, 200);
 };

@@ -4,15 +4,10 @@
 // to the microsecond (a JavaScript Date would round it to the millisecond and skip rows).
 import { z } from "@hono/zod-openapi";
 import type { Tx } from "../../_shared/db.ts";
-import { decodeCursor, encodeCursor } from "../../_shared/cursor.ts";
+import { type CreatedAtKey, decodeCreatedAtCursor, encodeCursor } from "../../_shared/cursor.ts";
 
 /** The decoded cursor: created_at as UTC text to the microsecond, and the message id. */
-export type MessageCursor = [createdAt: string, id: string];
-
-const Cursor = z.tuple([
-  z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
-  z.guid(),
-]);
+export type MessageCursor = CreatedAtKey;
 
 /** The `cursor` query parameter of the message lists. */
 export const CursorParam = z.string().max(200).optional().openapi({
@@ -26,7 +21,7 @@ export function encodeMessageCursor(createdAt: string, id: string): string {
 
 /** The key inside a cursor this API issued; a 422 problem for anything else. */
 export function decodeMessageCursor(cursor: string): MessageCursor {
-  return decodeCursor(cursor, Cursor) as MessageCursor;
+  return decodeCreatedAtCursor(cursor);
 }
 
 /** SQL: the created_at of the message aliased `alias` as a cursor's UTC text. */
