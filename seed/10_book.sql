@@ -138,8 +138,10 @@ end
 $$;
 
 -- The replay is history: the event messages its stage changes queued (quotes, lapses, renewals;
--- the _900_enqueue_messages triggers) were news on days long past and are not sent now.
-delete from public.messages where idempotency_key like 'event:%';
+-- the _900_enqueue_messages triggers) and the renewal notices of its quotes (_950) were news on
+-- days long past and are not sent now. (Their notice documents stay, pending: never rendered.)
+delete from public.messages
+ where idempotency_key like 'event:%' or idempotency_key like 'renewal\_notice:%';
 
 -- Some cases are urgent for their managers.
 update public.renewal_cases set priority = 'urgent'
