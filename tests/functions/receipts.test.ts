@@ -302,7 +302,9 @@ dbTest(
     const failed = await messageState(paid.message.id);
     assert.equal(failed.status, "queued", "back in the queue, not lost");
     assert.equal(failed.last_error_code, "document_unavailable");
-    assert.equal(failed.attempts, 1);
+    // One attempt per time the store was asked: the drain may come round again within its budget
+    // once the first retry's short backoff has passed (a loaded machine's drain is slower).
+    assert.equal(failed.attempts, asked);
     assert.equal((await received("whatsapp_cloud", paid.message.id)).length, 0, "nothing sent");
     assert.equal((await receiptRows(paid.paymentId))[0].status, "pending");
     const [breaker] = await adminSql()`
