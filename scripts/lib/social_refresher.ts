@@ -7,34 +7,20 @@ import { config } from "../../functions/_shared/config.ts";
 import { log } from "../../functions/_shared/log.ts";
 import { refreshDueConnections } from "../../functions/_shared/social/connections.ts";
 import { rekeyStaleTokens } from "../../functions/_shared/social/rekey.ts";
-
-/** A running refresher. */
-export interface SocialRefresher {
-  /** Lets the run in hand finish, then stops. */
-  stop(): Promise<void>;
-}
+import { type PeriodicJob, startPeriodic } from "./periodic.ts";
 
 /** Starts refreshing every `everyMs` milliseconds (default 10 minutes), one run at a time. */
-export function startSocialRefresher({ everyMs = 600_000 } = {}): SocialRefresher {
-  let running: Promise<void> | undefined;
-  const tick = () => {
-    if (running || !config().SOCIAL_TOKEN_ENCRYPTION_KEY) return;
-    running = refreshDueConnections()
-      .then(async (results) => {
-        const acted = results.filter((r) => r.outcome !== "not_due");
-        if (acted.length > 0) log("info", "social tokens refreshed", { results: acted });
-        const rekeyed = await rekeyStaleTokens();
-        if (rekeyed.length > 0) log("info", "social tokens re-encrypted", { rekeyed });
-      })
-      .catch((error) => log("warn", "social token refresh failed; next tick", { error }))
-      .finally(() => (running = undefined));
-  };
-  const timer = setInterval(tick, everyMs);
-  tick();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
+export function startSocialRefresher({ everyMs = 600_000 } = {}): PeriodicJob {
+  return startPeriodic({
+    everyMs,
+    enabled: () => Boolean(config().SOCIAL_TOKEN_ENCRYPTION_KEY),
+    run: async () => {
+      const results = await refreshDueConnections();
+      const acted = results.filter((r) => r.outcome !== "not_due");
+      if (acted.length > 0) log("info", "social tokens refreshed", { results: acted });
+      const rekeyed = await rekeyStaleTokens();
+      if (rekeyed.length > 0) log("info", "social tokens re-encrypted", { rekeyed });
     },
-  };
+    failure: "social token refresh failed; next tick",
+  });
 }
