@@ -268,6 +268,8 @@ select set_eq(
     -- The renewal notice's own message, queued by the quote's trigger (definer) only.
     'private.queue_renewal_notice(uuid,timestamp with time zone) ---',
     'private.tg_renewal_cases__queue_renewal_notices() ---',
+    -- Data requests (issue 13): the object-deletion queue, backend only.
+    'private.queue_object_deletion(text,text,text) --S',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
