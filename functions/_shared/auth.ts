@@ -1,12 +1,14 @@
-// Verifies the caller's JWT: HS256 with the project's secret (the local stack, legacy projects)
-// or the project's JWKS for asymmetric keys. Anything else is a 401.
+// Verifies the caller's JWT: HS256 with the project's secret (the local stack, legacy projects;
+// during a rotation the previous secret too, until SUPABASE_JWT_SECRET_PREVIOUS_UNTIL) or the
+// project's JWKS for asymmetric keys. Anything else is a 401.
 import { createMiddleware } from "hono/factory";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import type { JWTPayload } from "jose";
-import { config } from "./config.ts";
+import { type Config, config } from "./config.ts";
 import { apiRoles, type Claims } from "./db.ts";
 import { ProblemError } from "./errors.ts";
 import type { AppEnv } from "./app.ts";
+import { type AcceptedSecrets, acceptedSecrets, logSecretMatch } from "./secrets.ts";
 
 const asymmetric = ["ES256", "RS256"];
 let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
@@ -14,19 +16,17 @@ let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
 const unauthorized = (detail: string) =>
   new ProblemError(401, "Unauthorized", detail, {}, { "www-authenticate": "Bearer" });
 
-async function verifySignature(token: string): Promise<JWTPayload> {
+async function verifySignature(token: string, cfg: Config): Promise<JWTPayload> {
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(token).alg;
   } catch {
     throw unauthorized("The bearer token is not a JWT.");
   }
-  const { SUPABASE_JWT_SECRET, SUPABASE_JWKS_URL, SUPABASE_URL } = config();
+  const { SUPABASE_JWKS_URL, SUPABASE_URL } = cfg;
+  const secrets = acceptedSecrets(cfg, "SUPABASE_JWT_SECRET");
   try {
-    if (alg === "HS256" && SUPABASE_JWT_SECRET) {
-      const key = new TextEncoder().encode(SUPABASE_JWT_SECRET);
-      return (await jwtVerify(token, key, { algorithms: ["HS256"] })).payload;
-    }
+    if (alg === "HS256" && secrets.current) return await verifyHs256(token, secrets);
     if (alg && asymmetric.includes(alg)) {
       jwks ??= createRemoteJWKSet(
         new URL(SUPABASE_JWKS_URL ?? `${SUPABASE_URL}/auth/v1/.well-known/jwks.json`),
@@ -40,6 +40,38 @@ async function verifySignature(token: string): Promise<JWTPayload> {
     );
   }
   throw unauthorized(`Tokens signed with ${alg ?? "no algorithm"} are not accepted.`);
+}
+
+/** jose's code for a signature made with another key (as opposed to a bad claim). */
+const wrongKey = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+
+/**
+ * An HS256 token verified with the JWT secret, or during a rotation with the previous one (until
+ * SUPABASE_JWT_SECRET_PREVIOUS_UNTIL): both are always tried. Throws jose's error: for a token
+ * one key signed but whose claims fail (expired...), that error rather than the other key's
+ * "signature verification failed". Logs which key matched, never a key.
+ */
+async function verifyHs256(token: string, secrets: AcceptedSecrets): Promise<JWTPayload> {
+  const attempt = (secret: string | undefined) =>
+    secret === undefined
+      ? Promise.reject(Object.assign(new Error("no key"), { code: wrongKey }))
+      : jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ["HS256"] });
+  const [current, previous] = await Promise.allSettled([
+    attempt(secrets.current),
+    attempt(secrets.previous),
+  ]);
+  if (current.status === "fulfilled") {
+    logSecretMatch("auth", secrets.name, "current");
+    return current.value.payload;
+  }
+  if (previous.status === "fulfilled") {
+    logSecretMatch("auth", secrets.name, "previous");
+    return previous.value.payload;
+  }
+  const code = (error: unknown) => (error as { code?: string }).code;
+  throw code(current.reason) !== wrongKey || code(previous.reason) === wrongKey
+    ? current.reason
+    : previous.reason;
 }
 
 /** The audience GoTrue writes into every signed-in user's access token. */
@@ -58,16 +90,21 @@ const userIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
  *   else is refused here rather than by Postgres mid-request;
  * - an API key (role `anon` or `service_role`) must carry the issuer of the project's keys
  *   (API_KEY_ISSUER: `supabase` on a hosted project, `supabase-demo` locally).
- * A token signed with the right key but minted for something else is refused.
+ * A token signed with the right key but minted for something else is refused. `getConfig`
+ * replaces the process configuration (tests).
  */
-export async function verifyToken(token: string): Promise<Claims> {
-  const payload = await verifySignature(token);
+export async function verifyToken(
+  token: string,
+  getConfig: () => Config = config,
+): Promise<Claims> {
+  const cfg = getConfig();
+  const payload = await verifySignature(token, cfg);
   // jose has checked the types of exp and iat and that exp has not passed, but not that they exist.
   if (payload.exp === undefined) throw unauthorized("The token has no expiry (exp).");
   if (payload.iat === undefined) throw unauthorized("The token has no issue time (iat).");
   const role = payload.role as Claims["role"];
   if (!apiRoles.includes(role)) throw unauthorized("The token carries no usable role.");
-  const { authIssuer, API_KEY_ISSUER } = config();
+  const { authIssuer, API_KEY_ISSUER } = cfg;
   if (role === "authenticated") {
     const audiences = typeof payload.aud === "string" ? [payload.aud] : payload.aud ?? [];
     if (!audiences.includes(userAudience)) {

@@ -6,6 +6,18 @@ import { z } from "zod";
 const optional = z.string().trim().min(1).optional().catch(undefined);
 
 /**
+ * `NAME_PREVIOUS_UNTIL`: an ISO 8601 instant with its zone (`2026-12-01T06:00:00Z`,
+ * `…+05:30`), after which the previous secret of a rotation is refused. Blank counts as unset; a
+ * value that is not such an instant fails the configuration (a typo must not keep a retired
+ * secret accepted for ever).
+ */
+const previousUntil = z.preprocess(
+  (value) => typeof value === "string" && value.trim() === "" ? undefined : value,
+  z.iso.datetime({ offset: true, error: "must be an ISO 8601 instant, e.g. 2026-12-01T06:00:00Z" })
+    .optional(),
+);
+
+/**
  * AWS's rule for an SNS SigningCertURL (aws-js-sns-message-validator): https, a host
  * `sns.<region>.amazonaws.com` (or `.com.cn`), a path ending in `.pem`.
  */
@@ -27,6 +39,10 @@ const envSchema = z.object({
   // refuses, and SUPABASE_* names cannot be set as secrets. See functions/_shared/db.ts.
   FUNCTIONS_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL"),
   SUPABASE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  // During a rotation of the JWT secret, tokens signed with the previous one are still accepted
+  // (until _UNTIL, if set). See docs/runbooks/leaked-key.md.
+  SUPABASE_JWT_SECRET_PREVIOUS: z.string().min(32, "must be at least 32 characters").optional(),
+  SUPABASE_JWT_SECRET_PREVIOUS_UNTIL: previousUntil,
   SUPABASE_JWKS_URL: z.url().optional(),
   // The `iss` of user tokens; GoTrue writes `${SUPABASE_URL}/auth/v1`, the default.
   JWT_ISSUER: z.url().optional(),
@@ -39,6 +55,10 @@ const envSchema = z.object({
 
   TWILIO_ACCOUNT_SID: optional,
   TWILIO_AUTH_TOKEN: optional,
+  // The Auth Token before a rotation: still accepted on webhooks (until _UNTIL, if set); never
+  // used to call Twilio.
+  TWILIO_AUTH_TOKEN_PREVIOUS: optional,
+  TWILIO_AUTH_TOKEN_PREVIOUS_UNTIL: previousUntil,
   TWILIO_BASE_URL: z.url().default("https://api.twilio.com"),
   // Twilio sends through a Messaging Service when this is set, otherwise `From` the sender id.
   TWILIO_MESSAGING_SERVICE_SID: optional,
@@ -79,8 +99,12 @@ const envSchema = z.object({
   WHATSAPP_PHONE_NUMBER_ID: optional,
   // Signs Meta's webhooks (X-Hub-Signature-256); not the access token.
   WHATSAPP_APP_SECRET: optional,
+  WHATSAPP_APP_SECRET_PREVIOUS: optional,
+  WHATSAPP_APP_SECRET_PREVIOUS_UNTIL: previousUntil,
   // Our answer to Meta's GET verify handshake (hub.verify_token).
   WHATSAPP_VERIFY_TOKEN: optional,
+  WHATSAPP_VERIFY_TOKEN_PREVIOUS: optional,
+  WHATSAPP_VERIFY_TOKEN_PREVIOUS_UNTIL: previousUntil,
   // Graph API version pinned in the base URL.
   GRAPH_BASE_URL: z.url().default("https://graph.facebook.com/v21.0"),
   RAZORPAY_KEY_ID: optional,
@@ -90,6 +114,7 @@ const envSchema = z.object({
   // previous one is accepted too, since retries of older events keep the old secret.
   RAZORPAY_WEBHOOK_SECRET: optional,
   RAZORPAY_WEBHOOK_SECRET_PREVIOUS: optional,
+  RAZORPAY_WEBHOOK_SECRET_PREVIOUS_UNTIL: previousUntil,
   OPENAI_API_KEY: optional,
   OPENAI_BASE_URL: z.url().default("https://api.openai.com/v1"),
   // The AI assistant (functions/_shared/ai/): off unless "true"; off, every AI answer is the
@@ -107,8 +132,15 @@ const envSchema = z.object({
   SENDGRID_FROM_EMAIL: z.email().optional().catch(undefined),
   // The Event Webhook's verification key as SendGrid shows it (base64 DER SPKI, `MFkw...`).
   SENDGRID_WEBHOOK_PUBLIC_KEY: optional,
+  // The key before SendGrid's key pair was regenerated: still verifies until _UNTIL, if set.
+  SENDGRID_WEBHOOK_PUBLIC_KEY_PREVIOUS: optional,
+  SENDGRID_WEBHOOK_PUBLIC_KEY_PREVIOUS_UNTIL: previousUntil,
   TELEGRAM_BOT_TOKEN: optional,
   TELEGRAM_BASE_URL: z.url().default("https://api.telegram.org"),
+  // After a reconnect (a new webhook secret), how long the previous secret is still accepted, in
+  // seconds (0: at once refused): updates Telegram queued before setWebhook took effect.
+  TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS: z.coerce.number().int().min(0).max(604_800)
+    .default(3600),
   // Social integrations (issue 12). Tokens are encrypted with AES-256-GCM under this key (base64
   // of 32 bytes); the previous key, during a rotation, only decrypts.
   SOCIAL_TOKEN_ENCRYPTION_KEY: optional,

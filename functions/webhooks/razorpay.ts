@@ -11,6 +11,7 @@ import { z } from "zod";
 import { createRouter } from "../_shared/app.ts";
 import { asServiceInOneTrip } from "../_shared/db.ts";
 import { log } from "../_shared/log.ts";
+import { acceptedSecrets, logSecretMatch } from "../_shared/secrets.ts";
 import { verifyWebhookSignature } from "../_shared/signatures/razorpay.ts";
 import { malformed, notConfigured, signatureRefused, type WebhookDeps } from "./events.ts";
 
@@ -56,8 +57,8 @@ export function razorpayRoutes(
   ingest: IngestRazorpayEvent = ingestRazorpayEvent,
 ) {
   return createRouter().post("/razorpay", async (c) => {
-    const { RAZORPAY_WEBHOOK_SECRET: current, RAZORPAY_WEBHOOK_SECRET_PREVIOUS: previous } = deps
-      .config();
+    // The previous secret only until RAZORPAY_WEBHOOK_SECRET_PREVIOUS_UNTIL, when that is set.
+    const { current, previous } = acceptedSecrets(deps.config(), "RAZORPAY_WEBHOOK_SECRET");
     if (!current) throw notConfigured("Razorpay", "RAZORPAY_WEBHOOK_SECRET");
     // The bytes as sent: a BOM kept, invalid UTF-8 refused (it cannot have been signed text).
     let raw: string;
@@ -76,6 +77,7 @@ export function razorpayRoutes(
       log("warn", "webhook refused", { vendor: "razorpay", reason: "signature" });
       throw signatureRefused("Razorpay");
     }
+    logSecretMatch("razorpay", "RAZORPAY_WEBHOOK_SECRET", signedWith);
     const eventId = c.req.header("x-razorpay-event-id") ?? "";
     if (!eventIdPattern.test(eventId)) throw malformed("X-Razorpay-Event-Id is missing.");
     let body: unknown;

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { createRouter } from "../_shared/app.ts";
 import { log } from "../_shared/log.ts";
 import { classifyVendorError } from "../_shared/providers/mod.ts";
+import { acceptedSecrets, logSecretMatch, matchSecret } from "../_shared/secrets.ts";
 import { verifySendgridSignature } from "../_shared/signatures/sendgrid.ts";
 import {
   emailAddress,
@@ -93,15 +94,21 @@ export function sendgridEvents(body: unknown): VendorEvent[] {
 /** The /sendgrid route. */
 export function sendgridRoutes(deps: WebhookDeps) {
   return createRouter().post("/sendgrid", async (c) => {
-    const publicKey = deps.config().SENDGRID_WEBHOOK_PUBLIC_KEY;
-    if (!publicKey) throw notConfigured("SendGrid", "SENDGRID_WEBHOOK_PUBLIC_KEY");
+    // The verification key, and after SendGrid regenerated it the previous one (until _UNTIL).
+    const publicKeys = acceptedSecrets(deps.config(), "SENDGRID_WEBHOOK_PUBLIC_KEY");
+    if (!publicKeys.current) throw notConfigured("SendGrid", "SENDGRID_WEBHOOK_PUBLIC_KEY");
     const raw = new Uint8Array(await c.req.arrayBuffer());
     const signature = c.req.header("x-twilio-email-event-webhook-signature") ?? null;
     const timestamp = c.req.header("x-twilio-email-event-webhook-timestamp") ?? null;
-    if (!(await verifySendgridSignature(publicKey, signature, timestamp, raw))) {
+    const matched = await matchSecret(
+      publicKeys,
+      (key) => verifySendgridSignature(key, signature, timestamp, raw),
+    );
+    if (!matched) {
       log("warn", "webhook refused", { vendor: "sendgrid", reason: "signature or timestamp" });
       throw signatureRefused("SendGrid");
     }
+    logSecretMatch("sendgrid", publicKeys.name, matched);
     let body: unknown;
     try {
       body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));

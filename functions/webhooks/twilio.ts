@@ -2,11 +2,13 @@
 // carries our message id as the query `message_id`) and inbound SMS (From, Body). Form-encoded,
 // signed with X-Twilio-Signature over the exact public URL and every form field (VENDORS.md §1).
 // Twilio gives status callbacks no event id, so an event is MessageSid:MessageStatus; callbacks
-// may come twice or out of order, which private.record_message_events absorbs.
+// may come twice or out of order, which private.record_message_events absorbs. During a rotation
+// of the Auth Token the previous one is accepted too (TWILIO_AUTH_TOKEN_PREVIOUS, until _UNTIL).
 import { z } from "zod";
 import { createRouter } from "../_shared/app.ts";
 import { log } from "../_shared/log.ts";
 import { classifyVendorError } from "../_shared/providers/mod.ts";
+import { acceptedSecrets, logSecretMatch, matchSecret } from "../_shared/secrets.ts";
 import { twilioParamsFromForm, verifyTwilioSignature } from "../_shared/signatures/twilio.ts";
 import {
   e164,
@@ -129,8 +131,9 @@ const emptyTwiml = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 export function twilioRoutes(deps: WebhookDeps) {
   return createRouter().post("/twilio", async (c) => {
     const config = deps.config();
-    const authToken = config.TWILIO_AUTH_TOKEN;
-    if (!authToken) throw notConfigured("Twilio", "TWILIO_AUTH_TOKEN");
+    // The Auth Token, and during a rotation the previous one (until its _UNTIL).
+    const tokens = acceptedSecrets(config, "TWILIO_AUTH_TOKEN");
+    if (!tokens.current) throw notConfigured("Twilio", "TWILIO_AUTH_TOKEN");
     const requestUrl = new URL(c.req.url);
     // The URL Twilio signed is the public one it was given: our functions' public base, then
     // the path and query exactly as they reached us.
@@ -138,10 +141,15 @@ export function twilioRoutes(deps: WebhookDeps) {
     const raw = await c.req.text();
     const params = twilioParamsFromForm(new URLSearchParams(raw));
     const signature = c.req.header("x-twilio-signature") ?? null;
-    if (!(await verifyTwilioSignature(authToken, signature, publicUrl, params))) {
+    const matched = await matchSecret(
+      tokens,
+      (token) => verifyTwilioSignature(token, signature, publicUrl, params),
+    );
+    if (!matched) {
       log("warn", "webhook refused", { vendor: "twilio", reason: "signature", url: publicUrl });
       throw signatureRefused("Twilio");
     }
+    logSecretMatch("twilio", tokens.name, matched);
     const { inbound, events } = twilioEvents(params, requestUrl.searchParams.get("message_id"));
     await deps.record("twilio", events);
     if (inbound) return c.body(emptyTwiml, 200, { "content-type": "text/xml; charset=utf-8" });

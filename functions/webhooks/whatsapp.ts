@@ -1,12 +1,14 @@
 // /webhooks/whatsapp: the WhatsApp Cloud API's webhook (VENDORS.md §3). GET answers Meta's verify
 // handshake with WHATSAPP_VERIFY_TOKEN; POST takes status updates of our messages and the
 // customers' inbound messages, signed with X-Hub-Signature-256 (HMAC-SHA256 of the raw body with
-// WHATSAPP_APP_SECRET), checked on the bytes as received before any parsing.
+// WHATSAPP_APP_SECRET), checked on the bytes as received before any parsing. During a rotation
+// the previous app secret and verify token are accepted too (_PREVIOUS, until _PREVIOUS_UNTIL).
 import { z } from "zod";
 import { createRouter } from "../_shared/app.ts";
 import { ProblemError } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
 import { classifyVendorError } from "../_shared/providers/mod.ts";
+import { acceptedSecrets, logSecretMatch, matchSecret } from "../_shared/secrets.ts";
 import { timingSafeEqualText } from "../_shared/signatures/compare.ts";
 import { verifyWhatsappSignature } from "../_shared/signatures/whatsapp.ts";
 import {
@@ -162,26 +164,36 @@ export function whatsappEvents(body: unknown): VendorEvent[] {
 /** The /whatsapp routes: GET (the verify handshake) and POST (events). */
 export function whatsappRoutes(deps: WebhookDeps) {
   return createRouter()
-    .get("/whatsapp", (c) => {
-      const verifyToken = deps.config().WHATSAPP_VERIFY_TOKEN;
-      if (!verifyToken) throw notConfigured("WhatsApp", "WHATSAPP_VERIFY_TOKEN");
+    .get("/whatsapp", async (c) => {
+      const verifyTokens = acceptedSecrets(deps.config(), "WHATSAPP_VERIFY_TOKEN");
+      if (!verifyTokens.current) throw notConfigured("WhatsApp", "WHATSAPP_VERIFY_TOKEN");
       const mode = c.req.query("hub.mode");
       const token = c.req.query("hub.verify_token") ?? "";
       const challenge = c.req.query("hub.challenge");
-      if (mode !== "subscribe" || !challenge || !timingSafeEqualText(token, verifyToken)) {
+      const matched = await matchSecret(
+        verifyTokens,
+        (expected) => timingSafeEqualText(token, expected),
+      );
+      if (mode !== "subscribe" || !challenge || !matched) {
         throw new ProblemError(403, "Forbidden", "The verify token does not match.");
       }
+      logSecretMatch("whatsapp_cloud", verifyTokens.name, matched);
       return c.body(challenge, 200, { "content-type": "text/plain; charset=utf-8" });
     })
     .post("/whatsapp", async (c) => {
-      const appSecret = deps.config().WHATSAPP_APP_SECRET;
-      if (!appSecret) throw notConfigured("WhatsApp", "WHATSAPP_APP_SECRET");
+      const appSecrets = acceptedSecrets(deps.config(), "WHATSAPP_APP_SECRET");
+      if (!appSecrets.current) throw notConfigured("WhatsApp", "WHATSAPP_APP_SECRET");
       const raw = new Uint8Array(await c.req.arrayBuffer());
       const signature = c.req.header("x-hub-signature-256") ?? null;
-      if (!(await verifyWhatsappSignature(appSecret, signature, raw))) {
+      const matched = await matchSecret(
+        appSecrets,
+        (secret) => verifyWhatsappSignature(secret, signature, raw),
+      );
+      if (!matched) {
         log("warn", "webhook refused", { vendor: "whatsapp_cloud", reason: "signature" });
         throw signatureRefused("WhatsApp");
       }
+      logSecretMatch("whatsapp_cloud", appSecrets.name, matched);
       let body: unknown;
       try {
         body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
