@@ -279,6 +279,10 @@ select set_eq(
     'private.tg_app_settings__set_updated_by() ---',
     'private.tg_consents__require_evidence() ---',
     'private.tg_consents__stamp_recorder() ---',
+    -- The consent ledger (issue 13): append-only, and in step with consents both ways.
+    'private.tg_consent_ledger__keep_append_only() ---',
+    'private.tg_consent_ledger__sync_consents() ---',
+    'private.tg_consents__append_ledger() ---',
     'private.tg_hierarchy_nodes__move_subtree() ---',
     'private.tg_hierarchy_nodes__set_path() ---',
     'private.tg_outstanding_amounts__check_settlement() ---',
