@@ -270,6 +270,9 @@ select set_eq(
     'private.tg_renewal_cases__queue_renewal_notices() ---',
     -- Data requests (issue 13): the object-deletion queue, backend only.
     'private.queue_object_deletion(text,text,text) --S',
+    -- Retention (issue 13): the daily purge (pg_cron, service_role) and its settings reader.
+    'private.purge_expired_data(timestamp with time zone) --S',
+    'private.retention_number(text,integer,integer,integer) ---',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
     'private.tg_renewal_cases__follow_tasks() ---',
