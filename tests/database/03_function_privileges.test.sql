@@ -278,6 +278,11 @@ select set_eq(
     'private.tg_renewal_cases__follow_tasks() ---',
     'private.tg_reminder_rules__check_template() ---',
     'private.tg__audit() ---',
+    -- The audit log (issue 13): immutable, minimised, with the request id; run by its triggers.
+    'private.tg_audit_log__refuse_change() ---',
+    'private.audit_redacted_columns(text) ---',
+    'private.audit_row_sql(text,text,text) ---',
+    'private.current_request_id() ---',
     'private.tg__set_updated_at() ---',
     'private.tg_app_settings__set_updated_by() ---',
     'private.tg_consents__require_evidence() ---',
