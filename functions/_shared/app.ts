@@ -1,11 +1,14 @@
-// The Hono app every edge function starts from: request ids, CORS, a JSON access log, and one
-// place each for validation failures (422), thrown errors and unknown routes, all problem+json.
+// The Hono app every edge function starts from: request ids, CORS, a JSON access log, the egress
+// guard (no configured secret in any response body), and one place each for validation failures
+// (422), thrown errors and unknown routes, all problem+json.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Hook } from "@hono/zod-openapi";
 import { cors } from "hono/cors";
 import { createMiddleware } from "hono/factory";
 import { requestId } from "hono/request-id";
+import type { Config } from "./config.ts";
 import type { Claims } from "./db.ts";
+import { egressGuard } from "./egress_guard.ts";
 import { handleError, problemResponse, validationProblem } from "./errors.ts";
 import { log } from "./log.ts";
 
@@ -40,10 +43,27 @@ const accessLog = createMiddleware<AppEnv>(async (c, next) => {
   });
 });
 
-/** The app of the edge function `name`, serving under `/<name>` as Supabase routes it. */
-export function createApp(name: string) {
+/** Options of createApp. */
+export interface AppOptions {
+  /** The configuration whose secrets the egress guard keeps out of responses (default: the
+   * process's); an app built on a configuration of its own passes it. */
+  config?: () => Config;
+}
+
+/**
+ * The app of the edge function `name`, serving under `/<name>` as Supabase routes it. Every
+ * response passes the egress guard (egress_guard.ts): a body holding a configured secret becomes
+ * a 500 problem.
+ */
+export function createApp(name: string, options: AppOptions = {}) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook }).basePath(`/${name}`);
-  app.use("*", requestId(), accessLog, cors({ origin: "*", exposeHeaders: ["x-request-id"] }));
+  app.use(
+    "*",
+    requestId(),
+    accessLog,
+    egressGuard(options.config),
+    cors({ origin: "*", exposeHeaders: ["x-request-id"] }),
+  );
   app.onError(handleError);
   app.notFound((c) => {
     const instance = new URL(c.req.url).pathname;

@@ -168,6 +168,51 @@ type Env = z.infer<typeof envSchema>;
 /** Every variable the functions read, so a test runner can keep a developer's own out. */
 export const configVariables = Object.keys(envSchema.shape);
 
+/**
+ * Whether a variable holds a secret: a token, secret, password, API key, private or encryption
+ * key (and their `_PREVIOUS` values). Not ids, URLs, `_UNTIL` instants or public keys
+ * (SENDGRID_WEBHOOK_PUBLIC_KEY verifies, it cannot sign). A secret is never logged or returned:
+ * the egress guard (functions/_shared/egress_guard.ts) and `npm test`'s scan look for these.
+ */
+export function isSecretVariable(name: string): boolean {
+  return /(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY|ENCRYPTION_KEY)(_PREVIOUS)?$/.test(name);
+}
+
+/** The variables that hold secrets (see isSecretVariable). */
+export const secretVariables = configVariables.filter(isSecretVariable);
+
+/** The values shorter than this are not looked for by the scans (they would match plain words:
+ * no real secret is this short). */
+export const minScannedSecretLength = 12;
+
+/**
+ * `npm test` only (PY360_TEST_SECRET_SCAN_DIR, set by scripts/test.ts): the secret values each
+ * configuration parsed in this process holds, written once each to `<dir>/<pid>.tsv`, so that
+ * the harness can look for them in everything the tests printed, whichever test set them. The
+ * values are the tests' throwaway ones; the variable is never set anywhere else.
+ */
+const scanDir = (() => {
+  try {
+    return Deno.env.get("PY360_TEST_SECRET_SCAN_DIR") || undefined;
+  } catch {
+    return undefined;
+  }
+})();
+const scanned = new Set<string>();
+
+function recordForScan(env: Record<string, unknown>): void {
+  if (!scanDir) return;
+  let lines = "";
+  for (const name of secretVariables) {
+    const value = env[name];
+    if (typeof value !== "string" || value.length < minScannedSecretLength) continue;
+    if (scanned.has(value)) continue;
+    scanned.add(value);
+    lines += `${name}\t${encodeURIComponent(value)}\n`;
+  }
+  if (lines) Deno.writeTextFileSync(`${scanDir}/${Deno.pid}.tsv`, lines, { append: true });
+}
+
 /** Which variables each vendor needs before it is switched on. */
 const vendorRequirements = {
   twilio: ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"],
@@ -227,6 +272,7 @@ export function parseConfig(source: Record<string, string | undefined>): Config 
     );
   }
   const env = parsed.data;
+  recordForScan(env);
   const vendors = Object.fromEntries(
     Object.entries(vendorRequirements).map(([name, required]) => [
       name,

@@ -33,7 +33,7 @@ export function createWebhooksApp(deps: Partial<WebhookDeps> = {}) {
     record: deps.record ?? recordEvents,
     fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
   };
-  const app = createApp("webhooks");
+  const app = createApp("webhooks", { config: full.config });
   app.use(
     "*",
     bodyLimit({
