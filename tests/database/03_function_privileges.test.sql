@@ -34,6 +34,11 @@ select set_eq(
     'private.visible_book_keys() -US',
     -- The desk's name search (security definer; applies the customers select policy's rule).
     'private.search_customers(text,integer) -U-',
+    -- The erasure (issue 13): admins as the caller (checked inside), service_role; its helpers.
+    'private.erase_customer(uuid,text) -US',
+    'private.customer_payment_in_flight(uuid,timestamp with time zone) --S',
+    'private.strip_personal_keys(jsonb) ---',
+    'private.tg_customers__keep_erased() ---',
     -- The template lint: run by the template trigger as whoever saves, offered by the API.
     'private.lint_template(templates) -US',
     'private.sms_encoding(text) -US',
@@ -270,6 +275,18 @@ select set_eq(
     'private.tg_renewal_cases__queue_renewal_notices() ---',
     -- Data requests (issue 13): the object-deletion queue, backend only.
     'private.queue_object_deletion(text,text,text) --S',
+    -- The export of a customer's data: requested by admins (as the caller), built and swept by
+    -- the housekeeping run (service_role).
+    'private.customer_data_links() --S',
+    'private.customer_export(uuid,integer) --S',
+    'private.request_customer_export(uuid,text) -U-',
+    'private.export_download_days() ---',
+    'private.claim_data_export(interval,timestamp with time zone) --S',
+    'private.complete_data_export(uuid,integer,text,bigint,timestamp with time zone) --S',
+    'private.fail_data_export(uuid,integer,text,timestamp with time zone) --S',
+    'private.expire_data_exports(text,timestamp with time zone) --S',
+    'private.claim_object_deletions(integer,timestamp with time zone) --S',
+    'private.finish_object_deletion(bigint,text,timestamp with time zone) --S',
     -- Retention (issue 13): the daily purge (pg_cron, service_role) and its settings reader.
     'private.purge_expired_data(timestamp with time zone) --S',
     'private.retention_number(text,integer,integer,integer) ---',
