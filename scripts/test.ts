@@ -9,6 +9,7 @@ import { lintOpenApiDocument } from "./lib/openapi_lint.ts";
 import {
   localApiKeyIssuer,
   localApiKeys,
+  localAuthenticator,
   localAuthenticatorUrl,
   localJwtSecret,
 } from "./lib/keys.ts";
@@ -25,6 +26,12 @@ import {
   setLocalAuthenticatorPassword,
 } from "./lib/schema.ts";
 import { removeOnExitSignals } from "./lib/signals.ts";
+import {
+  plantSecrets,
+  recordedSecrets,
+  scanForSecrets,
+  type ScannedSecret,
+} from "./lib/secret_scan.ts";
 
 interface Tally {
   suite: string;
@@ -177,6 +184,15 @@ try {
     const env = Object.fromEntries(
       Object.entries(Deno.env.toObject()).filter(([name]) => !configVariables.includes(name)),
     );
+    // The secret scan (scripts/lib/secret_scan.ts): values planted here, and the values every
+    // configuration parsed in the test processes holds, recorded into scanDir.
+    const scanDir = await Deno.makeTempDir({ prefix: "py360-secret-scan-" });
+    const functionsEnv = {
+      FUNCTIONS_DB_URL: localAuthenticatorUrl(url),
+      SUPABASE_JWT_SECRET: localJwtSecret,
+      API_KEY_ISSUER: localApiKeyIssuer,
+    };
+    const planted = plantSecrets(functionsEnv);
     const { code, output } = await tee(deno, [
       "test",
       "-A",
@@ -184,6 +200,8 @@ try {
       ...(tsFiles.length > 0 ? tsFiles : ["tests/functions/"]),
     ], {
       ...env,
+      ...planted,
+      PY360_TEST_SECRET_SCAN_DIR: scanDir,
       NO_COLOR: "1",
       LOG_LEVEL: "warn",
       // The functions log in as api_authenticator (no rights of its own); the tests look
@@ -200,6 +218,30 @@ try {
       SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
     });
     tallies.push({ suite: "Deno", ...countDeno(output, code) });
+
+    const secrets: ScannedSecret[] = [
+      ...Object.entries(planted).map(([name, value]) => ({ name, value })),
+      { name: "SUPABASE_JWT_SECRET", value: localJwtSecret },
+      { name: "FUNCTIONS_DB_URL (password)", value: localAuthenticator.password },
+      ...await recordedSecrets(scanDir),
+    ];
+    await Deno.remove(scanDir, { recursive: true }).catch(() => {});
+    const databaseLog = await Deno.readTextFile(`${cluster.dataDir}/server.log`).catch(() => "");
+    const scan = scanForSecrets(
+      { "the Deno output": output, "the database log": databaseLog },
+      secrets,
+    );
+    console.log(
+      `\nsecret scan: ${scan.checked} secret values looked for in the Deno output ` +
+        `(${Math.round(output.length / 1024)} KiB) and the database log: ` +
+        (scan.leaks.length === 0 ? "none found" : `${scan.leaks.length} found`),
+    );
+    for (const leak of scan.leaks) console.log(`FAILED  secret scan: ${leak}`);
+    tallies.push({
+      suite: "secret scan",
+      passed: Math.max(0, scan.checked - scan.leaks.length),
+      failed: scan.leaks.length,
+    });
   }
 } finally {
   await stopCluster();

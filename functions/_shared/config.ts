@@ -210,7 +210,12 @@ function recordForScan(env: Record<string, unknown>): void {
     scanned.add(value);
     lines += `${name}\t${encodeURIComponent(value)}\n`;
   }
-  if (lines) Deno.writeTextFileSync(`${scanDir}/${Deno.pid}.tsv`, lines, { append: true });
+  if (!lines) return;
+  try {
+    Deno.writeTextFileSync(`${scanDir}/${Deno.pid}.tsv`, lines, { append: true });
+  } catch {
+    // A process without write permission: its values go unscanned rather than it failing.
+  }
 }
 
 /** Which variables each vendor needs before it is switched on. */
