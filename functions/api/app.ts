@@ -12,6 +12,7 @@ import communications from "./communications/index.ts";
 import customers from "./customers/index.ts";
 import docs from "./docs/index.ts";
 import documents from "./documents/index.ts";
+import erasure from "./erasure/index.ts";
 import health from "./health/index.ts";
 import hierarchy from "./hierarchy/index.ts";
 import integrations from "./integrations/index.ts";
@@ -33,6 +34,7 @@ const app = createApp("api")
   .route("/", payments)
   .route("/", autopay)
   .route("/", customers)
+  .route("/", erasure)
   .route("/", hierarchy)
   .route("/", channels)
   .route("/", messages)
