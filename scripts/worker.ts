@@ -2,7 +2,8 @@
 // whenever the gate NOTIFYs `messages_queued`, and on a tick for what comes due later (deferred
 // and retried messages, released ones, expired leases). Several may run side by side: claims
 // skip each other's rows, and the rate limits and breakers live in the database. It also
-// reconciles payments with Razorpay once a minute (scripts/lib/reconciler.ts).
+// reconciles payments with Razorpay once a minute (scripts/lib/reconciler.ts), and runs the
+// housekeeping (data exports, object deletions) every 5 seconds (scripts/lib/housekeeper.ts).
 //
 // `deno run -A scripts/worker.ts [--name NAME] [--tick-ms 1000] [--batch 100] [--concurrency 32]`
 // with the functions' environment (FUNCTIONS_DB_URL and the vendors' variables); `npm start`
@@ -14,6 +15,7 @@ import { drain, type DrainStats } from "../functions/_shared/dispatch.ts";
 import { log } from "../functions/_shared/log.ts";
 import { buildProviders } from "../functions/_shared/providers/mod.ts";
 import type { Provider, ProviderCode } from "../functions/_shared/providers/types.ts";
+import { startHousekeeper } from "./lib/housekeeper.ts";
 import { startReconciler } from "./lib/reconciler.ts";
 import { startSocialRefresher } from "./lib/social_refresher.ts";
 
@@ -161,9 +163,16 @@ if (import.meta.main) {
   const reconciler = startReconciler();
   // And refreshes the social platforms' tokens before they expire, every 10 minutes.
   const socialRefresher = startSocialRefresher();
+  // And does the housekeeping (data exports, object deletions) every 5 seconds.
+  const housekeeper = startHousekeeper();
   log("info", "worker: started", { name: values.name ?? `worker-${Deno.pid}` });
   const stop = async () => {
-    await Promise.all([worker.stop(), reconciler.stop(), socialRefresher.stop()]);
+    await Promise.all([
+      worker.stop(),
+      reconciler.stop(),
+      socialRefresher.stop(),
+      housekeeper.stop(),
+    ]);
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", stop);

@@ -10,6 +10,7 @@ import cases from "./cases/index.ts";
 import channels from "./channels/index.ts";
 import communications from "./communications/index.ts";
 import customers from "./customers/index.ts";
+import dataRequests from "./data-requests/index.ts";
 import docs from "./docs/index.ts";
 import documents from "./documents/index.ts";
 import erasure from "./erasure/index.ts";
@@ -34,6 +35,7 @@ const app = createApp("api")
   .route("/", payments)
   .route("/", autopay)
   .route("/", customers)
+  .route("/", dataRequests)
   .route("/", erasure)
   .route("/", hierarchy)
   .route("/", channels)

@@ -12,6 +12,7 @@ dbTest("gateway: serves the api function under /functions/v1/api", async () => {
       "console",
       "dispatch",
       "go",
+      "housekeeping",
       "oauth",
       "reconcile",
       "webhooks",
