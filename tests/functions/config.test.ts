@@ -217,3 +217,48 @@ Deno.test("config: the AI assistant is off unless ENABLE_AI_ASSISTANT is exactly
     configVariables.includes("ENABLE_AI_ASSISTANT") && configVariables.includes("AI_TIMEOUT_MS"),
   );
 });
+
+Deno.test("config: every rotating secret has _PREVIOUS and _PREVIOUS_UNTIL, the instant checked", () => {
+  const names = [
+    "SUPABASE_JWT_SECRET",
+    "TWILIO_AUTH_TOKEN",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_VERIFY_TOKEN",
+    "RAZORPAY_WEBHOOK_SECRET",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY",
+  ];
+  for (const name of names) {
+    assert.ok(configVariables.includes(`${name}_PREVIOUS`), name);
+    assert.ok(configVariables.includes(`${name}_PREVIOUS_UNTIL`), name);
+  }
+  const until = (value: string) =>
+    parseConfig({ ...base, RAZORPAY_WEBHOOK_SECRET_PREVIOUS_UNTIL: value })
+      .RAZORPAY_WEBHOOK_SECRET_PREVIOUS_UNTIL;
+  assert.equal(until("2026-12-01T06:00:00Z"), "2026-12-01T06:00:00Z");
+  assert.equal(until("2026-12-01T11:30:00.5+05:30"), "2026-12-01T11:30:00.5+05:30");
+  assert.equal(until("  "), undefined, "blank is unset");
+  for (const bad of ["2026-12-01T06:00:00", "2026-12-01", "tomorrow", "2026-13-01T00:00:00Z"]) {
+    assert.throws(() => until(bad), /RAZORPAY_WEBHOOK_SECRET_PREVIOUS_UNTIL: must be an ISO 8601/);
+  }
+  // The Telegram overlap: an hour by default, 0 allowed, a week at most.
+  assert.equal(parseConfig(base).TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS, 3600);
+  assert.equal(
+    parseConfig({ ...base, TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS: "0" })
+      .TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS,
+    0,
+  );
+  assert.throws(
+    () => parseConfig({ ...base, TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS: "604801" }),
+    /TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS/,
+  );
+});
+
+Deno.test("config: .env.example lists every variable the functions read", async () => {
+  const example = await Deno.readTextFile(new URL("../../.env.example", import.meta.url));
+  const listed = new Set(
+    example.match(/^#? ?([A-Z][A-Z0-9_]+)=/gm)?.map((line) =>
+      line.replace(/^#? ?/, "").replace(/=$/, "")
+    ),
+  );
+  assert.deepEqual(configVariables.filter((name) => !listed.has(name)), []);
+});
