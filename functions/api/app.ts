@@ -23,6 +23,7 @@ import outstandingAmounts from "./outstanding-amounts/index.ts";
 import payments from "./payments/index.ts";
 import reminderRules from "./reminder-rules/index.ts";
 import reports from "./reports/index.ts";
+import retention from "./retention/index.ts";
 import tasks from "./tasks/index.ts";
 import templates from "./templates/index.ts";
 import vendors from "./vendors/index.ts";
@@ -49,6 +50,7 @@ const app = createApp("api")
   .route("/", ai)
   .route("/", reports)
   .route("/", alerts)
+  .route("/", retention)
   .route("/", documents)
   .route("/", integrations);
 
