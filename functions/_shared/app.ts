@@ -11,6 +11,7 @@ import type { Claims } from "./db.ts";
 import { egressGuard } from "./egress_guard.ts";
 import { handleError, problemResponse, validationProblem } from "./errors.ts";
 import { log } from "./log.ts";
+import { withRequestId } from "./request_context.ts";
 
 /** Hono's environment for every app: the request id, and the caller's claims once signed in. */
 export interface AppEnv {
@@ -30,6 +31,12 @@ export const defaultHook: Hook<any, AppEnv, any, any> = (result, c) => {
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({ defaultHook });
 }
+
+/** The rest of the request runs with its id, which every database transaction it opens sets as
+ * `request.id` (db.ts), so the audit log names the request (the X-Request-Id answered). */
+const requestIdToDatabase = createMiddleware<AppEnv>((c, next) =>
+  withRequestId(c.get("requestId"), next)
+);
 
 const accessLog = createMiddleware<AppEnv>(async (c, next) => {
   const started = performance.now();
@@ -60,6 +67,7 @@ export function createApp(name: string, options: AppOptions = {}) {
   app.use(
     "*",
     requestId(),
+    requestIdToDatabase,
     accessLog,
     egressGuard(options.config),
     cors({ origin: "*", exposeHeaders: ["x-request-id"] }),

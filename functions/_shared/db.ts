@@ -8,11 +8,17 @@
 // that inherits its memberships or holds any privilege of its own on a table in `public` or
 // `private` is refused: the API then answers 503 rather than run with rights nobody meant.
 // tests/functions/db_boundary.test.ts proves nothing else in functions/ reaches postgres.
+//
+// Every transaction also carries the id of the HTTP request it serves in `request.id` (set
+// locally, as the role): the audit log records it (migration *_make_audit_log_immutable). The id
+// travels with the request's async work (request_context.ts, entered by createApp's middleware),
+// so no call site passes it.
 import postgres from "postgres";
 import { config } from "./config.ts";
 import { ProblemError } from "./errors.ts";
 import { log } from "./log.ts";
 import { paiseTypes } from "./paise.ts";
+import { currentRequestId } from "./request_context.ts";
 
 /** A transaction running as one API role, handed to the work of asCaller() / asService(). */
 export type Tx = postgres.TransactionSql;
@@ -136,7 +142,8 @@ export interface CallerOptions {
 
 /**
  * Runs `work` in one transaction as the caller: `role` switched to the JWT's role and the claims
- * in `request.jwt.claims`, exactly as PostgREST does, so auth.uid() and RLS apply. Throws
+ * in `request.jwt.claims`, exactly as PostgREST does, so auth.uid() and RLS apply; `request.id`
+ * is the current request's id (empty outside a request), which the audit log records. Throws
  * DatabaseUnavailable (a 503) when the pool's login is refused or the database cannot be reached.
  */
 export async function asCaller<T>(
@@ -153,6 +160,7 @@ export async function asCaller<T>(
     // limit: no statement of the caller's ever runs under the role's shorter one first.
     await tx`select set_config('role', ${claims.role}, true),
                     set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+                    set_config('request.id', ${currentRequestId() ?? ""}, true),
                     set_config('statement_timeout', coalesce(${options.statementTimeout ?? null}, (
                       select split_part(setting, '=', 2)
                         from pg_catalog.pg_db_role_setting s
@@ -209,9 +217,12 @@ function inlineLiteral(value: InlineValue): string {
   return `E'${text.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
 }
 
-/** asCaller's role switch for service_role, as text (the same statement timeout lookup). */
-const serviceRoleSwitch = `select set_config('role', 'service_role', true),
+/** asCaller's role switch for service_role, as text (the same statement timeout lookup and the
+ * current request id). */
+const serviceRoleSwitch = () =>
+  `select set_config('role', 'service_role', true),
   set_config('request.jwt.claims', '{"role":"service_role"}', true),
+  set_config('request.id', ${inlineLiteral(currentRequestId() ?? "")}, true),
   set_config('statement_timeout', coalesce((
     select split_part(setting, '=', 2)
       from pg_catalog.pg_db_role_setting s
@@ -241,6 +252,6 @@ export async function asServiceInOneTrip<T extends readonly unknown[]>(
     `${text}${inlineLiteral(values[i - 1])}${part}`
   );
   const sql = await vettedPool();
-  const results = await sql.unsafe(`${serviceRoleSwitch};\n${statement}`) as unknown as T[];
+  const results = await sql.unsafe(`${serviceRoleSwitch()};\n${statement}`) as unknown as T[];
   return results[1];
 }
