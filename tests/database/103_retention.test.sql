@@ -208,8 +208,11 @@ select is(
   array['exports/00000000-0000-4000-8000-00000000f001.json:export_expired',
         'retention/expired.pdf:retention'],
   'the deleted document''s object and the expired export''s object are queued, not the live export''s');
-select is((select count(*)::integer from public.data_requests where id = '00000000-0000-4000-8000-00000000f001'),
-  1, 'the export request itself stays, as evidence');
+select is(
+  (select array_agg(coalesce(object_key, 'null') order by id) from public.data_requests
+    where id in ('00000000-0000-4000-8000-00000000f001', '00000000-0000-4000-8000-00000000f002')),
+  array['null', 'exports/00000000-0000-4000-8000-00000000f002.json'],
+  'the expired export request stays, as evidence, without its object; the live one keeps it');
 
 select is(
   (select (counts || jsonb_build_object('complete', complete))::text from public.retention_runs
