@@ -25,8 +25,9 @@ export type SecretSlot = "current" | "previous";
 
 /** The values of one rotating secret accepted at a given instant. */
 export interface AcceptedSecrets {
-  /** The configuration key, e.g. `TWILIO_AUTH_TOKEN` (named in logs; never the value). */
-  name: RotatingSecretName;
+  /** The configuration key, e.g. `TWILIO_AUTH_TOKEN`, or what else names the secret in logs
+   * (never the value). */
+  name: string;
   /** The current value; undefined when the secret is not configured (the vendor answers 503). */
   current?: string;
   /** The previous value, only while it is still accepted: configured, and `now` before its

@@ -1,7 +1,8 @@
 // /webhooks/telegram: the bot's updates (VENDORS.md §7). Telegram signs nothing: it sends back,
 // in X-Telegram-Bot-Api-Secret-Token, the secret_token given to setWebhook, which connectTelegram
-// stored encrypted. That header is checked first, in constant time, against the stored secret:
-// missing, wrong, or no bot connected → 401 and nothing written. A verified update is recorded
+// stored encrypted. That header is checked first, in constant time, against the stored secret
+// (and, for a while after a reconnect, the one it replaced): missing, wrong, or no bot connected
+// → 401 and nothing written. A verified update is recorded
 // once per update_id (private.record_telegram_update: message_events, vendor telegram), where
 // "/start <token>" links the customer's chat, an opt-out word withdraws the telegram consent, and
 // a user blocking or unblocking the bot (my_chat_member) suppresses or lifts their chat; the user
@@ -11,7 +12,13 @@ import { createRouter } from "../_shared/app.ts";
 import { asService } from "../_shared/db.ts";
 import { log } from "../_shared/log.ts";
 import { timingSafeEqualText } from "../_shared/signatures/compare.ts";
-import { replyInTelegram, telegramWebhookSecret } from "../_shared/social/telegram.ts";
+import { logSecretMatch, matchSecret, type SecretSlot } from "../_shared/secrets.ts";
+import {
+  replyInTelegram,
+  sha256Hex,
+  type TelegramWebhookSecrets,
+  telegramWebhookSecrets,
+} from "../_shared/social/telegram.ts";
 import { malformed, signatureRefused, type WebhookDeps } from "./events.ts";
 
 /** The parts of an update we read; the rest is kept as the event's payload. */
@@ -69,12 +76,26 @@ export function telegramReply(recorded: Recorded): string | null {
   return null;
 }
 
-/** SHA-256 hex of a text: compared instead of the secrets, so lengths leak nothing either. */
-async function digest(text: string): Promise<string> {
-  const bytes = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
+/**
+ * Which accepted secret `given` (the header, or null) is: the current one (`secrets.current`) or,
+ * within its window, the previous one (`secrets.previousSha256`, a digest); null for neither or
+ * when no bot is connected (`secrets` null). SHA-256 digests are compared, both always, in
+ * constant time, so neither the lengths nor which one matched show in the time taken.
+ */
+export async function telegramSecretMatch(
+  given: string | null,
+  secrets: TelegramWebhookSecrets | null,
+): Promise<SecretSlot | null> {
+  if (given === null || secrets === null) return null;
+  const givenDigest = await sha256Hex(given);
+  return await matchSecret(
+    {
+      name: "telegram webhook secret",
+      current: await sha256Hex(secrets.current),
+      previous: secrets.previousSha256 ?? undefined,
+    },
+    (expected) => timingSafeEqualText(givenDigest, expected),
   );
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
@@ -85,22 +106,24 @@ export async function telegramSecretMatches(
   given: string | null,
   stored: string | null,
 ): Promise<boolean> {
-  if (given === null || stored === null) return false;
-  return timingSafeEqualText(await digest(given), await digest(stored));
+  const secrets = stored === null ? null : { current: stored, previousSha256: null };
+  return (await telegramSecretMatch(given, secrets)) !== null;
 }
 
 /** The /telegram route: POST (updates). */
 export function telegramRoutes(deps: WebhookDeps) {
   return createRouter().post("/telegram", async (c) => {
     const given = c.req.header("x-telegram-bot-api-secret-token") ?? null;
-    const stored = given === null ? null : await telegramWebhookSecret();
-    if (!(await telegramSecretMatches(given, stored))) {
+    const stored = given === null ? null : await telegramWebhookSecrets();
+    const matched = await telegramSecretMatch(given, stored);
+    if (!matched) {
       log("warn", "webhook refused", {
         vendor: "telegram",
         reason: given === null ? "no secret header" : stored === null ? "not connected" : "secret",
       });
       throw signatureRefused("Telegram");
     }
+    logSecretMatch("telegram", "telegram webhook secret", matched);
     let body: unknown;
     try {
       body = JSON.parse(await c.req.text());

@@ -246,6 +246,9 @@ select set_eq(
     'private.consume_oauth_state(text,text) --S',
     'private.rekey_social_tokens(text,jsonb,text,jsonb,text) --S',
     'private.save_refreshed_social_tokens(text,timestamp with time zone,text[],timestamp with time zone,timestamp with time zone,jsonb,text) --S',
+    -- Telegram's previous webhook secret after a reconnect (issue 13): the connect and the webhook.
+    'private.keep_previous_webhook_secret(text,text,timestamp with time zone) --S',
+    'private.previous_webhook_secret(text,timestamp with time zone) --S',
     -- Documents (issue 12): the API asks can_attach_document as the user, then records as
     -- service_role; the renderer registers and marks generated ones; `go` looks links up.
     'private.document_object_key(uuid,uuid,uuid,text) --S',

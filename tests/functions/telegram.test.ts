@@ -17,12 +17,19 @@ import {
 import {
   connectTelegram,
   disconnectTelegram,
+  newWebhookSecret,
+  sha256Hex,
   telegramStaffLink,
   telegramWebhookSecret,
+  telegramWebhookSecrets,
   verifyTelegram,
 } from "../../functions/_shared/social/telegram.ts";
 import { createWebhooksApp } from "../../functions/webhooks/app.ts";
-import { telegramReply, telegramSecretMatches } from "../../functions/webhooks/telegram.ts";
+import {
+  telegramReply,
+  telegramSecretMatch,
+  telegramSecretMatches,
+} from "../../functions/webhooks/telegram.ts";
 import { startSandbox, telegramBotUsername } from "../../sandbox/mod.ts";
 import { gatewayHandler } from "../../scripts/gateway.ts";
 import {
@@ -270,11 +277,73 @@ telegramTest("connecting registers the webhook with a fresh secret, stored encry
     "and decrypts to the registered one",
   );
 
-  // Connecting again rotates the secret: the old one no longer opens the webhook.
+  // Connecting again rotates the secret: the old one opens the webhook only for the overlap
+  // (TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS; see the next test), then no longer.
   await connectTelegram();
   const rotated = await inspect<{ secretToken: string }>("webhook");
   assert.notEqual(rotated.secretToken, hook.secretToken);
+  await adminSql()`
+    update private.social_tokens set previous_webhook_secret_until = now()
+     where platform = 'telegram'`;
   assert.equal((await say(freshChat(), "hello", { secret: hook.secretToken })).status, 401);
+});
+
+telegramTest("a reconnect keeps the previous secret for the overlap, then refuses it", async () => {
+  await connectTelegram();
+  const first = (await inspect<{ secretToken: string }>("webhook")).secretToken;
+  const [none] = await adminSql()`select private.previous_webhook_secret('telegram') as digest`;
+  assert.equal(none.digest, null, "a first connection has no previous secret");
+
+  await connectTelegram();
+  const second = (await inspect<{ secretToken: string }>("webhook")).secretToken;
+  assert.notEqual(second, first);
+  // Only the old secret's SHA-256 is kept, for an hour (the default overlap).
+  const [kept] = await adminSql()`
+    select previous_webhook_secret_sha256 as digest,
+           round(extract(epoch from previous_webhook_secret_until - now())) as seconds
+      from private.social_tokens where platform = 'telegram'`;
+  assert.equal(kept.digest, await sha256Hex(first));
+  assert.ok(Number(kept.seconds) > 3500 && Number(kept.seconds) <= 3600, String(kept.seconds));
+  // Inside the window: the current and the previous secret are taken, nothing else.
+  assert.equal((await say(freshChat(), "hello", { secret: second })).status, 200);
+  assert.equal((await say(freshChat(), "hello", { secret: first })).status, 200);
+  assert.equal((await say(freshChat(), "hello", { secret: `${first}x` })).status, 401);
+  assert.equal((await say(freshChat(), "hello", { secret: newWebhookSecret() })).status, 401);
+  assert.equal(await telegramSecretMatch(first, await telegramWebhookSecrets()), "previous");
+  assert.equal(await telegramSecretMatch(second, await telegramWebhookSecrets()), "current");
+
+  // After the window: the previous one is refused, the current one still taken.
+  await adminSql()`
+    update private.social_tokens set previous_webhook_secret_until = now() - interval '1 second'
+     where platform = 'telegram'`;
+  assert.equal((await say(freshChat(), "hello", { secret: first })).status, 401);
+  assert.equal((await say(freshChat(), "hello", { secret: second })).status, 200);
+
+  // With no overlap configured a reconnect refuses the replaced secret at once.
+  await connectTelegram(null, {
+    config: () => ({ ...config(), TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS: 0 }),
+  });
+  const third = (await inspect<{ secretToken: string }>("webhook")).secretToken;
+  assert.equal((await say(freshChat(), "hello", { secret: second })).status, 401);
+  assert.equal((await say(freshChat(), "hello", { secret: third })).status, 200);
+
+  // Disconnecting ends the previous secret with the rest.
+  await connectTelegram();
+  assert.equal((await say(freshChat(), "hello", { secret: third })).status, 200);
+  await disconnectTelegram();
+  assert.equal(await telegramSecretMatch(third, await telegramWebhookSecrets()), null);
+  const [gone] = await adminSql()`select private.previous_webhook_secret('telegram') as digest`;
+  assert.equal(gone.digest, null);
+
+  // The digest function refuses what is not a digest, and a half-given pair.
+  await assert.rejects(
+    adminSql()`select private.keep_previous_webhook_secret('telegram', 'abc', now())`,
+    /64 lowercase hex digits/,
+  );
+  await assert.rejects(
+    adminSql()`select private.keep_previous_webhook_secret('telegram', ${"0".repeat(64)}, null)`,
+    /go together/,
+  );
 });
 
 telegramTest("an update with a missing or wrong secret is refused and writes nothing", async () => {

@@ -4,8 +4,9 @@
 // through a deep link `https://t.me/<bot>?start=<token>` (a single-use 7-day token, stored as
 // its sha256); disconnecting deletes the webhook and the tokens. The integrations API's handlers
 // call connectTelegram, verifyTelegram and disconnectTelegram; the webhook calls
-// telegramWebhookSecret and replyInTelegram. The bot token and the secret are never returned,
-// logged or put in an error.
+// telegramWebhookSecrets and replyInTelegram. A reconnect keeps the replaced secret accepted for
+// TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS (its SHA-256 only, private.keep_previous_webhook_secret).
+// The bot token and the secrets are never returned, logged or put in an error.
 import { type Config, config as processConfig } from "../config.ts";
 import { asCaller, asService, type Claims, type Tx } from "../db.ts";
 import { ProblemError } from "../errors.ts";
@@ -171,11 +172,18 @@ export async function connectTelegram(
   const secret = newWebhookSecret();
   const sealed = await encryptToken("telegram", "webhook_secret", secret);
   const keyId = await currentKeyId();
-  await asService((tx) =>
-    tx`select 1 from private.save_social_connection('telegram', ${String(bot.id)},
+  // A reconnect: the secret replaced stays accepted for TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS
+  // (kept as its SHA-256), for the updates Telegram sends before it takes the new one.
+  const replaced = await telegramWebhookSecret().catch(() => null);
+  const overlap = cfg.TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS;
+  const previous = replaced !== null && overlap > 0 ? await sha256Hex(replaced) : null;
+  const until = previous === null ? null : new Date(Date.now() + overlap * 1000);
+  await asService(async (tx) => {
+    await tx`select 1 from private.save_social_connection('telegram', ${String(bot.id)},
          ${`@${bot.username}`}, '{}'::text[], null, null,
-         ${tx.json({ webhook_secret: sealed })}::jsonb, ${keyId}, ${adminId ?? null}::uuid)`
-  );
+         ${tx.json({ webhook_secret: sealed })}::jsonb, ${keyId}, ${adminId ?? null}::uuid)`;
+    await tx`select private.keep_previous_webhook_secret('telegram', ${previous}, ${until})`;
+  });
   const url = telegramWebhookUrl(cfg);
   const set = await callBot(cfg, "setWebhook", {
     url,
@@ -199,15 +207,38 @@ export async function connectTelegram(
   };
 }
 
+/** Lowercase hex SHA-256 of a text's UTF-8 bytes. */
+export async function sha256Hex(text: string): Promise<string> {
+  const bytes = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
+  );
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The webhook secrets a connected bot accepts now. */
+export interface TelegramWebhookSecrets {
+  /** The current secret, decrypted. */
+  current: string;
+  /** The SHA-256 (hex) of the secret a reconnect replaced, while its window lasts; else null. */
+  previousSha256: string | null;
+}
+
 /**
- * The stored webhook secret of a connected bot, decrypted; null when Telegram is not connected
- * (never connected, disconnected) or no secret is stored. Throws 503 when the encryption key is
- * missing, TokenCryptoError when the stored secret does not decrypt.
+ * The webhook secrets of a connected bot (one query): the current one decrypted and, within its
+ * window, the previous one's digest; null when Telegram is not connected (never connected,
+ * disconnected) or no secret is stored. Throws 503 when the encryption key is missing,
+ * TokenCryptoError when the stored secret does not decrypt.
  */
-export async function telegramWebhookSecret(): Promise<string | null> {
+export async function telegramWebhookSecrets(): Promise<TelegramWebhookSecrets | null> {
   const [row] = await asService((tx) =>
-    tx<{ status: string; tokens: { webhook_secret?: string } | null; key_id: string | null }[]>`
-      select c.status, t.tokens, t.key_id
+    tx<{
+      status: string;
+      tokens: { webhook_secret?: string } | null;
+      key_id: string | null;
+      previous: string | null;
+    }[]>`
+      select c.status, t.tokens, t.key_id,
+             private.previous_webhook_secret('telegram') as previous
         from public.social_connections c
         left join private.social_token('telegram') t on true
        where c.platform = 'telegram'`
@@ -215,7 +246,22 @@ export async function telegramWebhookSecret(): Promise<string | null> {
   if (!row || row.status === "disconnected" || !row.tokens?.webhook_secret || !row.key_id) {
     return null;
   }
-  return await decryptToken("telegram", "webhook_secret", row.tokens.webhook_secret, row.key_id);
+  const current = await decryptToken(
+    "telegram",
+    "webhook_secret",
+    row.tokens.webhook_secret,
+    row.key_id,
+  );
+  return { current, previousSha256: row.previous };
+}
+
+/**
+ * The stored webhook secret of a connected bot, decrypted; null when Telegram is not connected
+ * (never connected, disconnected) or no secret is stored. Throws 503 when the encryption key is
+ * missing, TokenCryptoError when the stored secret does not decrypt.
+ */
+export async function telegramWebhookSecret(): Promise<string | null> {
+  return (await telegramWebhookSecrets())?.current ?? null;
 }
 
 /** The bot's username from the connection (account_name `@name`), or null when not connected. */
