@@ -9,6 +9,7 @@ import campaigns from "./campaigns/index.ts";
 import cases from "./cases/index.ts";
 import channels from "./channels/index.ts";
 import communications from "./communications/index.ts";
+import consents from "./consents/index.ts";
 import customers from "./customers/index.ts";
 import dataRequests from "./data-requests/index.ts";
 import docs from "./docs/index.ts";
@@ -36,6 +37,7 @@ const app = createApp("api")
   .route("/", payments)
   .route("/", autopay)
   .route("/", customers)
+  .route("/", consents)
   .route("/", dataRequests)
   .route("/", erasure)
   .route("/", hierarchy)
