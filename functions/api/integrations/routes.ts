@@ -112,7 +112,8 @@ export const connectSocial = createRoute({
   summary: "Connect a social platform (admins)",
   description: "Facebook, X, LinkedIn: the authorization URL to open (OAuth 2.0 code with " +
     "state; PKCE for X). Telegram: registers the bot's webhook with a fresh secret and answers " +
-    "the connection. WeChat: 501.",
+    "the connection; connecting again rotates the secret, the replaced one still accepted for " +
+    "TELEGRAM_WEBHOOK_SECRET_OVERLAP_SECONDS. WeChat: 501.",
   ...signedIn,
   request: { body: jsonBody(ConnectRequestSchema) },
   responses: {
