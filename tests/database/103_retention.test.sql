@@ -6,7 +6,7 @@
 -- Everything is dated in 2000-2001 and the purge runs as of 2001-06-01, so nothing of the demo
 -- book (dated around today) is old enough to count.
 begin;
-select plan(44);
+select plan(47);
 select tests.create_test_book();
 
 create temporary table t_asof on commit drop as
@@ -291,6 +291,31 @@ select is((select (counts -> 'documents')::text
   '0', 'a run as of ten years ahead deletes no document retained until tomorrow');
 select is((select count(*)::integer from public.documents where id = '00000000-0000-4000-8000-00000000e003'), 1,
   'it is still there');
+
+-- What reads a purged message copes: the SMS fallback of a WhatsApp message that fails after its
+-- content went (a very late report) is blocked for its missing variables, never sent blank.
+insert into public.templates (code, channel, language, purpose, body, whatsapp_name,
+                              whatsapp_category, whatsapp_status, whatsapp_parameter_count,
+                              dlt_entity_id, dlt_header, dlt_template_id, dlt_text)
+values ('ret_due', 'whatsapp', 'en', 'service', 'Renew {{policy_number}}', 'ret_due_en', 'utility',
+        'approved', 1, null, null, null, null),
+       ('ret_due', 'sms', 'en', 'service', 'Renew {{policy_number}} -PYRNWL', null, null, null, null,
+        '1101234567890123456', 'PYRNWL', '1107123456789012399', 'Renew {#var#} -PYRNWL');
+insert into public.messages (customer_id, channel, purpose, template_id, body, variables, recipient,
+                             idempotency_key, status, created_at)
+select tests.fixture('customer_a'), 'whatsapp', 'service', t.id, 'Renew P-RET-1',
+       '{"policy_number": "P-RET-1"}', '+919800000001', 'ret-wa-failed', 'failed', '2000-03-01'
+  from public.templates t where t.code = 'ret_due' and t.channel = 'whatsapp';
+select is((select (counts -> 'message_bodies')::text
+             from (select private.purge_expired_data((select as_of from t_asof)) as counts) x),
+  '1', 'the failed WhatsApp message is purged');
+select is(private.queue_sms_fallbacks(
+             array(select id from public.messages where idempotency_key = 'ret-wa-failed'), now()),
+  1, 'a fallback is made');
+select is(
+  (select (status, blocked_reason)::text from public.messages
+    where idempotency_key = 'sms-fallback:' || (select id from public.messages where idempotency_key = 'ret-wa-failed')),
+  '(blocked,missing_variables)', 'its SMS fallback is blocked for missing variables, not sent blank');
 
 -- Who reads the runs: admins only; nobody writes them.
 select tests.authenticate_as('admin');
