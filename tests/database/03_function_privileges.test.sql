@@ -39,6 +39,7 @@ select set_eq(
     'private.customer_payment_in_flight(uuid,timestamp with time zone) --S',
     'private.strip_personal_keys(jsonb) ---',
     'private.tg_customers__keep_erased() ---',
+    'private.tg_message_events__forget_erased() ---',
     -- The template lint: run by the template trigger as whoever saves, offered by the API.
     'private.lint_template(templates) -US',
     'private.sms_encoding(text) -US',

@@ -4,7 +4,7 @@
 -- transaction (a failure midway leaves everything as it was), keeps policies and payments, and
 -- cannot be undone by any role.
 begin;
-select plan(65);
+select plan(66);
 select tests.create_test_book();
 
 -- A distinctive person: customer_a, with data everywhere.
@@ -286,6 +286,17 @@ select is_empty($$select * from pg_temp.rows_naming(array['zubin quayle-erasmo',
                 'no row of any table or view in public, analytics or storage names the person');
 select isnt_empty($$select * from pg_temp.rows_naming(array['customer_b@tests.py360.test'])$$,
                   'the scan does find the other customer (it can fail)');
+
+-- A late callback about the erased customer's message is stored without its payload.
+insert into public.message_events (provider, event_key, message_id, kind, status, payload)
+values ('whatsapp_cloud', 'erasure-ev-late', 'a0000000-0000-4000-8000-000000000001', 'status', 'read',
+        '{"recipient_id": "919833301234", "status": "read"}'),
+       ('whatsapp_cloud', 'erasure-ev-other', null, 'status', 'read', '{"recipient_id": "919800000002"}');
+select results_eq($$select event_key, payload from public.message_events
+                     where event_key in ('erasure-ev-late', 'erasure-ev-other') order by event_key$$,
+                  $$values ('erasure-ev-late', '{"erased": true}'::jsonb),
+                           ('erasure-ev-other', '{"recipient_id": "919800000002"}'::jsonb)$$,
+                  'a late event of the erased customer''s message loses its payload; another keeps its own');
 
 -- It cannot be undone, by any role.
 select tests.authenticate_as('admin');
