@@ -1,5 +1,8 @@
 // `npm test`: the gates (fmt, lint, type check, db lint), pgTAP through pg_prove, and the Deno
 // tests, against a throwaway cluster of their own. Ends with one line `N passed, M failed`.
+// After the Deno tests the secret scan (scripts/lib/secret_scan.ts) looks for every configured
+// secret value in what the run printed and in the database's log: each value looked for counts
+// as one passed test, each leak as one failed.
 //
 // `npm test -- tests/database/10_x.test.sql tests/functions/x.test.ts` runs only those files.
 import { configVariables } from "../functions/_shared/config.ts";
@@ -127,6 +130,9 @@ if (runAll) {
   await gate("redocly lint (OpenAPI document)", lintOpenApiDocument);
 }
 
+/** What pg_prove printed, searched by the secret scan with the rest. */
+let pgTapOutput = "";
+
 const cluster = await throwawayCluster();
 // Removed at the end, or on Ctrl-C / SIGTERM after stopping the running child.
 const stopCluster = removeOnExitSignals(cluster, () => {
@@ -172,6 +178,7 @@ try {
       ...files,
     ], { PATH: Deno.env.get("PATH") ?? "", PGPASSWORD: "postgres" });
     tallies.push({ suite: "pgTAP", ...countTap(output, code) });
+    pgTapOutput = output;
   }
 
   if (runAll || tsFiles.length > 0) {
@@ -228,12 +235,16 @@ try {
     await Deno.remove(scanDir, { recursive: true }).catch(() => {});
     const databaseLog = await Deno.readTextFile(`${cluster.dataDir}/server.log`).catch(() => "");
     const scan = scanForSecrets(
-      { "the Deno output": output, "the database log": databaseLog },
+      {
+        "the Deno output": output,
+        "the pgTAP output": pgTapOutput,
+        "the database log": databaseLog,
+      },
       secrets,
     );
     console.log(
       `\nsecret scan: ${scan.checked} secret values looked for in the Deno output ` +
-        `(${Math.round(output.length / 1024)} KiB) and the database log: ` +
+        `(${Math.round(output.length / 1024)} KiB), the pgTAP output and the database log: ` +
         (scan.leaks.length === 0 ? "none found" : `${scan.leaks.length} found`),
     );
     for (const leak of scan.leaks) console.log(`FAILED  secret scan: ${leak}`);
