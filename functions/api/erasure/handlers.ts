@@ -7,6 +7,13 @@ import type { AppEnv } from "../../_shared/app.ts";
 import { asCaller } from "../../_shared/db.ts";
 import type { eraseCustomer } from "./routes.ts";
 
+/**
+ * The erasure searches the webhook payload tables (message_events, payment_events) for the
+ * person's addresses and Razorpay ids, work that grows with the book: the role's own statement
+ * timeout (8 s for authenticated on Supabase) would cut it on a large one.
+ */
+const wholeBook = { statementTimeout: "120s" };
+
 interface ErasureResult {
   data_request_id: string;
   counts: Record<string, number>;
@@ -23,7 +30,7 @@ export const erase: RouteHandler<typeof eraseCustomer, AppEnv> = async (c) => {
     const [{ erased_at }] = await tx<{ erased_at: Date }[]>`
       select cu.erased_at from public.customers cu where cu.id = ${id}::uuid`;
     return { result, erasedAt: erased_at };
-  });
+  }, wholeBook);
   return c.json({
     data_request_id: result.data_request_id,
     customer_id: id,
