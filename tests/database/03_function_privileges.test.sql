@@ -291,8 +291,10 @@ select set_eq(
     'private.expire_data_exports(text,timestamp with time zone) --S',
     'private.claim_object_deletions(integer,timestamp with time zone) --S',
     'private.finish_object_deletion(bigint,text,timestamp with time zone) --S',
+    'private.tg_customers__end_exports_on_erasure() ---',
     -- Retention (issue 13): the daily purge (pg_cron, service_role) and its settings reader.
     'private.purge_expired_data(timestamp with time zone) --S',
+    'private.purge_expired_data_in_rounds(integer) --S',
     'private.retention_number(text,integer,integer,integer) ---',
     -- Triggers.
     'private.tg_messages__cancel_returning_closed() ---',
@@ -304,6 +306,10 @@ select set_eq(
     'private.audit_redacted_columns(text) ---',
     'private.audit_row_sql(text,text,text) ---',
     'private.current_request_id() ---',
+    -- A policy's timeline (security definer: checks the caller sees the policy), and the Razorpay
+    -- ids of a webhook payload (its index's expression).
+    'private.policy_timeline(uuid,integer) -U-',
+    'private.razorpay_event_ids(jsonb) --S',
     'private.tg__set_updated_at() ---',
     'private.tg_app_settings__set_updated_by() ---',
     'private.tg_consents__require_evidence() ---',
