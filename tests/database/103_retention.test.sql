@@ -6,7 +6,7 @@
 -- Everything is dated in 2000-2001 and the purge runs as of 2001-06-01, so nothing of the demo
 -- book (dated around today) is old enough to count.
 begin;
-select plan(47);
+select plan(50);
 select tests.create_test_book();
 
 create temporary table t_asof on commit drop as
@@ -221,7 +221,7 @@ select is(
 select is(
   (select settings from public.retention_runs where as_of = (select as_of from t_asof)),
   '{"message_body_days": 365, "webhook_payload_days": 90, "ai_prompt_days": 30,
-    "link_click_days": 365, "batch_size": 1000, "max_rows_per_run": 100000}'::jsonb,
+    "link_click_days": 365, "batch_size": 1000, "max_rows_per_run": 10000}'::jsonb,
   'with the settings it applied');
 select ok((select finished_at >= started_at from public.retention_runs where as_of = (select as_of from t_asof)),
   'and when it ran');
@@ -263,6 +263,8 @@ update public.app_settings set value = '365' where key = 'LINK_CLICK_RETENTION_D
 
 -- Batches and the per-run cap.
 update public.app_settings set value = '10' where key = 'RETENTION_BATCH_SIZE';
+select is((select value from public.app_settings where key = 'RETENTION_MAX_ROWS_PER_RUN'), '10000'::jsonb,
+  'a run purges at most 10000 rows of a kind by default');
 update public.app_settings set value = '1000' where key = 'RETENTION_MAX_ROWS_PER_RUN';
 insert into public.link_clicks (tracked_link_id, case_id, clicked_at, user_agent)
 select '00000000-0000-4000-8000-00000000d001', tests.fixture('case_a'), '2000-02-01', 'Batch ' || n
@@ -335,7 +337,12 @@ select throws_ok($$select 1 from public.retention_runs$$, '42501', null, 'anon r
 reset role;
 
 select is((select (schedule, command, active)::text from cron.job where jobname = 'purge-expired-data'),
-  '("45 21 * * *","select private.purge_expired_data()",t)', 'the purge runs daily at 03:15 IST (21:45 UTC)');
+  '("45 21 * * *","call private.purge_expired_data_in_rounds()",t)',
+  'the purge runs daily at 03:15 IST (21:45 UTC), committing run by run');
+select throws_ok($$call private.purge_expired_data_in_rounds(0)$$, '22023',
+  'purge_expired_data_in_rounds runs 1 to 10000 rounds, not 0', 'the rounds are bounded');
+select throws_ok($$call private.purge_expired_data_in_rounds(1)$$, '2D000', null,
+  'inside a transaction it refuses to commit: pg_cron calls it at top level');
 
 select * from finish();
 rollback;
