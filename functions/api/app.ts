@@ -22,6 +22,7 @@ import me from "./me/index.ts";
 import messages from "./messages/index.ts";
 import outstandingAmounts from "./outstanding-amounts/index.ts";
 import payments from "./payments/index.ts";
+import policies from "./policies/index.ts";
 import reminderRules from "./reminder-rules/index.ts";
 import reports from "./reports/index.ts";
 import retention from "./retention/index.ts";
@@ -35,6 +36,7 @@ const app = createApp("api")
   .route("/", cases)
   .route("/", outstandingAmounts)
   .route("/", payments)
+  .route("/", policies)
   .route("/", autopay)
   .route("/", customers)
   .route("/", consents)
