@@ -4,7 +4,7 @@
 -- transaction (a failure midway leaves everything as it was), keeps policies and payments, and
 -- cannot be undone by any role.
 begin;
-select plan(66);
+select plan(68);
 select tests.create_test_book();
 
 -- A distinctive person: customer_a, with data everywhere.
@@ -121,6 +121,20 @@ update public.payment_links set expire_by = now() - interval '1 minute'
 select is(private.customer_payment_in_flight(tests.fixture('customer_a')), null,
           'a created link past its expiry is not');
 update public.payment_links set status = 'expired' where id = 'a0000000-0000-4000-8000-0000000000b1';
+
+insert into public.autopay_plans (id, period, interval, amount, razorpay_plan_id, status)
+values ('a0000000-0000-4000-8000-0000000000f0', 'monthly', 1, 100000, 'plan_Erasure', 'created');
+insert into public.autopay_mandates (id, case_id, autopay_plan_id, razorpay_subscription_id, status,
+                                     installment_amount, period, interval, total_count, start_at,
+                                     expire_by, max_amount)
+values ('a0000000-0000-4000-8000-0000000000f1', tests.fixture('case_a'), 'a0000000-0000-4000-8000-0000000000f0',
+        'sub_ErasureA', 'active', 100000, 'monthly', 1, 12, now(), now() + interval '1 year', 100000);
+select matches(private.customer_payment_in_flight(tests.fixture('customer_a')), '^autopay mandate .* is active$',
+               'an active autopay mandate (it will debit) is in flight');
+update public.autopay_mandates set status = 'halted' where id = 'a0000000-0000-4000-8000-0000000000f1';
+select is(private.customer_payment_in_flight(tests.fixture('customer_a')), null,
+          'a halted mandate (no more debits) is not');
+update public.autopay_mandates set status = 'cancelled' where id = 'a0000000-0000-4000-8000-0000000000f1';
 
 insert into public.refunds (id, payment_id, case_id, amount, reason, status, idempotency_key)
 values ('a0000000-0000-4000-8000-0000000000e1', tests.fixture('payment_a'), tests.fixture('case_a'),
