@@ -9,6 +9,7 @@ dbTest("gateway: serves the api function under /functions/v1/api", async () => {
   try {
     assert.deepEqual(gateway.functions, [
       "api",
+      "consent",
       "console",
       "dispatch",
       "go",
