@@ -2,8 +2,9 @@
 // time. A real run of private.purge_expired_data (as of 2001-01-01: nothing in the shared
 // database is old enough, so it purges nothing and counts 0) and three runs of this file dated
 // 1990 (older than any other, so they are the last of the list whatever else is there); the
-// 1990 rows are removed at the end. Managers, agents and analysts get 403, no token 401, a bad
-// page or cursor 422.
+// 1990 rows are removed at the end. The nightly job's own call
+// (private.purge_expired_data_in_rounds, as of now) commits its run, which is listed first.
+// Managers, agents and analysts get 403, no token 401, a bad page or cursor 422.
 import assert from "node:assert/strict";
 import { encodeCursor } from "../../functions/_shared/cursor.ts";
 import { adminSql, api, dbTest, expectJson, expectProblem, tokenFor } from "./_helpers.ts";
@@ -112,6 +113,20 @@ dbTest("retention runs: an admin pages through them, newest first", async () => 
   assert.deepEqual(real.counts, zeroCounts);
   assert.equal(real.as_of, "2001-01-01T00:00:00.000Z");
   assert.ok(real.finished_at >= real.started_at);
+});
+
+dbTest("retention runs: the nightly job's call commits its run, listed first", async () => {
+  const sql = adminSql();
+  // What pg_cron runs, at top level (the procedure commits after each run).
+  await sql`call private.purge_expired_data_in_rounds()`;
+  const [latest] = await sql<{ id: string; complete: boolean }[]>`
+    select id, complete from public.retention_runs order by started_at desc, id limit 1`;
+  assert.equal(latest.complete, true, "the demo book's backlog fits in one run");
+  const page: Page = await expectJson(await runs("admin@py360.test", "?limit=1"), 200);
+  assert.equal(page.data[0].id, latest.id);
+  assert.ok(Date.now() - Date.parse(page.data[0].as_of) < 10 * 60_000, "as of now");
+  assert.notEqual(page.next_cursor, null, "more runs follow");
+  await sql`delete from public.retention_runs where id = ${latest.id}`;
 });
 
 dbTest("retention runs: managers, agents and analysts get 403; no token 401", async () => {
