@@ -4,7 +4,7 @@
 -- transaction (a failure midway leaves everything as it was), keeps policies and payments, and
 -- cannot be undone by any role.
 begin;
-select plan(68);
+select plan(69);
 select tests.create_test_book();
 
 -- A distinctive person: customer_a, with data everywhere.
@@ -36,6 +36,8 @@ values ('whatsapp_cloud', 'erasure-ev-1', 'a0000000-0000-4000-8000-000000000001'
 insert into public.payment_events (event_id, event_type, payload)
 values ('evt_erasure_a', 'payment.captured',
         '{"payload": {"payment": {"entity": {"id": "pay_TA", "amount": 1200000, "email": "zubin.quayle@erase.py360.test", "contact": "+919833301234", "notes": {"customer": "Zubin Quayle-Erasmo"}, "vpa": "9833301234@upi"}}}}'),
+       ('evt_erasure_c', 'payment.authorized',
+        '{"payload": {"payment": {"entity": {"id": "pay_TA", "acquirer_data": {"upi_id": "zubin.quayle@erase.py360.test"}}}}}'),
        ('evt_erasure_b', 'payment.captured',
         '{"payload": {"payment": {"entity": {"id": "pay_TB", "amount": 1200000, "email": "customer_b@tests.py360.test"}}}}');
 insert into private.razorpay_calls (operation, subject_id, request)
@@ -234,6 +236,9 @@ select is((select payload from public.message_events where event_key = 'erasure-
 select is((select payload from public.payment_events where event_id = 'evt_erasure_a'),
           '{"payload": {"payment": {"entity": {"id": "pay_TA", "amount": 1200000}}}}'::jsonb,
           'the Razorpay payload keeps ids and amounts, loses email, contact, notes and vpa');
+select is((select payload from public.payment_events where event_id = 'evt_erasure_c'),
+          '{"erased": true, "event": "payment.authorized"}'::jsonb,
+          'a Razorpay payload naming the person under a key not known to be personal is replaced whole');
 select is((select payload ->> 'payload' from public.payment_events where event_id = 'evt_erasure_b'),
           '{"payment": {"entity": {"id": "pay_TB", "email": "customer_b@tests.py360.test", "amount": 1200000}}}',
           'another customer''s payment event is untouched');
