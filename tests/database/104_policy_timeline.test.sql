@@ -1,0 +1,88 @@
+-- private.policy_timeline (issue 13): who may read a policy's timeline (desk members who see the
+-- policy; everyone else P0002, like a missing policy), what it holds that the caller could not
+-- read under RLS (the audit log's changes, other people's names), its order and its bound.
+begin;
+select plan(16);
+select tests.create_test_book();
+
+-- History on policy_a: the agent changes the priority (audited, with the request id) and makes
+-- an AI call.
+select tests.authenticate_as('agent_a');
+select set_config('request.id', 'req-t104-timeline', true);
+update public.renewal_cases set priority = 'high' where id = tests.fixture('case_a');
+select set_config('request.id', '', true);
+reset role;
+insert into public.ai_requests (purpose, caller, case_id, customer_id, model, prompt_hash, outcome,
+                                source, finished_at, cost_paise)
+values ('risk_assessment', tests.get_user_id('agent_a'), tests.fixture('case_a'),
+        tests.fixture('customer_a'), 'gpt-4o-mini', repeat('b', 64), 'ok', 'model', now(), 3);
+
+-- Who may read it.
+select tests.authenticate_as('agent_a');
+select cmp_ok((select count(*)::integer from private.policy_timeline(tests.fixture('policy_a'))),
+  '>', 0, 'the agent reads the timeline of their own policy');
+select throws_ok(
+  format('select * from private.policy_timeline(%L)', tests.fixture('policy_b')),
+  'P0002', format('no policy %s', tests.fixture('policy_b')),
+  'not another agent''s policy: P0002, as for a policy that does not exist');
+select throws_ok(
+  format('select * from private.policy_timeline(%L)', gen_random_uuid()),
+  'P0002', null, 'a policy that does not exist');
+select tests.authenticate_as('agent_b');
+select throws_ok(
+  format('select * from private.policy_timeline(%L)', tests.fixture('policy_a')),
+  'P0002', null, 'agent_b cannot read agent_a''s policy');
+select tests.authenticate_as('zone_manager');
+select cmp_ok((select count(*)::integer from private.policy_timeline(tests.fixture('policy_a'))),
+  '>', 0, 'the manager above the agent reads it');
+select tests.authenticate_as('admin');
+select cmp_ok((select count(*)::integer from private.policy_timeline(tests.fixture('policy_b'))),
+  '>', 0, 'an admin reads any policy''s');
+select tests.authenticate_as('analyst');
+select throws_ok(
+  format('select * from private.policy_timeline(%L)', tests.fixture('policy_a')),
+  'P0002', null, 'a signed-in analyst is not on the desk');
+select tests.clear_authentication();
+select throws_ok(
+  format('select * from private.policy_timeline(%L)', tests.fixture('policy_a')),
+  '42501', null, 'anon may not call it at all');
+
+-- What the agent sees through it that RLS hides from them: the audit log's change, with the
+-- request that made it, and the AI call's actor.
+select tests.authenticate_as('agent_a');
+select is_empty($$select 1 from public.audit_log$$, 'under RLS the agent reads no audit row');
+select results_eq(
+  format($$select kind, actor_type, actor_id, actor_role, summary, refs ->> 'request_id'
+             from private.policy_timeline(%L) where kind = 'case.changed'$$, tests.fixture('policy_a')),
+  format($$values ('case.changed', 'user', %L::uuid, 'agent', 'Renewal case: priority normal → high',
+                   'req-t104-timeline')$$, tests.get_user_id('agent_a')),
+  'through the timeline: who changed the case, before and after, and the request');
+select results_eq(
+  format($$select kind, actor_type, actor_name, summary from private.policy_timeline(%L)
+            where kind = 'ai.call'$$, tests.fixture('policy_a')),
+  $$values ('ai.call', 'user', 'agent_a', 'AI risk_assessment with gpt-4o-mini: ok')$$,
+  'and the AI call, by the agent');
+select is(
+  (select count(*)::integer from private.policy_timeline(tests.fixture('policy_a'))
+    where refs ->> 'case_id' = tests.fixture('case_b')::text
+       or refs ->> 'row_id' = tests.fixture('case_b')::text),
+  0, 'nothing of another policy''s case');
+
+-- Order and bound.
+select is(
+  (select bool_and(ok) from (
+     select at >= lag(at, 1, at) over (order by ordinality) as ok
+       from private.policy_timeline(tests.fixture('policy_a')) with ordinality) t),
+  true, 'oldest first');
+select is((select count(*)::integer from private.policy_timeline(tests.fixture('policy_a'), 1)), 1,
+  'at most max_entries entries');
+select is(
+  (select kind from private.policy_timeline(tests.fixture('policy_a'), 1)),
+  (select kind from private.policy_timeline(tests.fixture('policy_a')) limit 1),
+  'the first ones');
+select throws_ok(
+  format('select * from private.policy_timeline(%L, 0)', tests.fixture('policy_a')),
+  '22023', 'a timeline holds 1 to 100000 entries', 'a bound outside 1 to 100000 is refused');
+
+select * from finish();
+rollback;
