@@ -31,6 +31,7 @@ import {
 import { removeOnExitSignals } from "./lib/signals.ts";
 import {
   plantSecrets,
+  recordedLeaks,
   recordedSecrets,
   scanForSecrets,
   type ScannedSecret,
@@ -232,9 +233,10 @@ try {
       { name: "FUNCTIONS_DB_URL (password)", value: localAuthenticator.password },
       ...await recordedSecrets(scanDir),
     ];
+    const quietLeaks = await recordedLeaks(scanDir);
     await Deno.remove(scanDir, { recursive: true }).catch(() => {});
     const databaseLog = await Deno.readTextFile(`${cluster.dataDir}/server.log`).catch(() => "");
-    const scan = scanForSecrets(
+    const found = scanForSecrets(
       {
         "the Deno output": output,
         "the pgTAP output": pgTapOutput,
@@ -242,6 +244,7 @@ try {
       },
       secrets,
     );
+    const scan = { checked: found.checked, leaks: [...found.leaks, ...quietLeaks] };
     console.log(
       `\nsecret scan: ${scan.checked} secret values looked for in the Deno output ` +
         `(${Math.round(output.length / 1024)} KiB), the pgTAP output and the database log: ` +

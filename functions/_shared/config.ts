@@ -2,6 +2,7 @@
 // enabled only when all its credentials are present, and otherwise disabled with a message that
 // names what is missing. A missing vendor never stops the functions from booting.
 import { z } from "zod";
+import { checkQuietLines } from "./log.ts";
 
 const optional = z.string().trim().min(1).optional().catch(undefined);
 
@@ -198,7 +199,16 @@ const scanDir = (() => {
     return undefined;
   }
 })();
-const scanned = new Set<string>();
+/** The values recorded by this process, with their variables. */
+const scanned = new Map<string, string>();
+
+function appendForScan(file: string, lines: string): void {
+  try {
+    Deno.writeTextFileSync(`${scanDir}/${Deno.pid}.${file}`, lines, { append: true });
+  } catch {
+    // A process without write permission: its values go unscanned rather than it failing.
+  }
+}
 
 function recordForScan(env: Record<string, unknown>): void {
   if (!scanDir) return;
@@ -207,15 +217,27 @@ function recordForScan(env: Record<string, unknown>): void {
     const value = env[name];
     if (typeof value !== "string" || value.length < minScannedSecretLength) continue;
     if (scanned.has(value)) continue;
-    scanned.add(value);
+    scanned.set(value, name);
     lines += `${name}\t${encodeURIComponent(value)}\n`;
   }
-  if (!lines) return;
-  try {
-    Deno.writeTextFileSync(`${scanDir}/${Deno.pid}.tsv`, lines, { append: true });
-  } catch {
-    // A process without write permission: its values go unscanned rather than it failing.
-  }
+  if (lines) appendForScan("tsv", lines);
+}
+
+// The log lines below LOG_LEVEL are not written, so the harness cannot read them: they are
+// searched here for the recorded values, and a hit is noted in `<pid>.leaks` (the variable, the
+// level and the line's msg; never the value) for the harness to count.
+if (scanDir) {
+  checkQuietLines((line) => {
+    for (const [value, name] of scanned) {
+      if (!line.includes(value)) continue;
+      let where = "a log line";
+      try {
+        const { level, msg } = JSON.parse(line);
+        where = `a log line below LOG_LEVEL (${level}, msg ${JSON.stringify(msg)})`;
+      } catch { /* not JSON: said as a log line */ }
+      appendForScan("leaks", `${name}\t${where}\n`);
+    }
+  });
 }
 
 /** Which variables each vendor needs before it is switched on. */

@@ -21,14 +21,28 @@ export function redact(value: unknown, key = ""): unknown {
 
 const threshold = levels[(Deno.env.get("LOG_LEVEL") as Level) ?? "info"] ?? levels.info;
 
+/** npm test's secret scan only (registered by config.ts): sees the lines below LOG_LEVEL too. */
+let quietLineCheck: ((line: string) => void) | undefined;
+
+/**
+ * For `npm test`'s secret scan (config.ts registers it when the scan is on): `check` is given
+ * each line below LOG_LEVEL, built as it would be written, instead of nothing; it is not written.
+ */
+export function checkQuietLines(check: (line: string) => void): void {
+  quietLineCheck = check;
+}
+
+/** Writes one JSON log line (secret-looking fields redacted) at or above LOG_LEVEL. */
 export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
-  if (levels[level] < threshold) return;
+  const quiet = levels[level] < threshold;
+  if (quiet && !quietLineCheck) return;
   const line = JSON.stringify({
     time: new Date().toISOString(),
     level,
     msg,
     ...redact(fields) as object,
   });
+  if (quiet) return quietLineCheck?.(line);
   if (level === "error") console.error(line);
   else console.log(line);
 }

@@ -3,7 +3,9 @@
 // without changing what the tests see, (2) has every configuration parsed in the test processes
 // record its secret values (config.ts, PY360_TEST_SECRET_SCAN_DIR), which covers the values the
 // tests set themselves (the sandbox's credentials, per-test keys), and (3) at the end looks for
-// every one of them in the captured output of the Deno tests and the database server's log.
+// every one of them in the captured output of the Deno tests and the database server's log. Log
+// lines below LOG_LEVEL are never written: each process searches them itself (config.ts) and
+// notes a hit for the harness (recordedLeaks).
 // A response body holding a secret is caught by the egress guard (functions/_shared/
 // egress_guard.ts), which withholds it and logs an error line: such a line fails the scan too.
 import {
@@ -83,6 +85,28 @@ export async function recordedSecrets(dir: string): Promise<ScannedSecret[]> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   return found;
+}
+
+/**
+ * The leaks the test processes noted in log lines below LOG_LEVEL, which are never written
+ * (`<pid>.leaks`: name, tab, where), one line each: e.g. `OPENAI_API_KEY appeared in a log line
+ * below LOG_LEVEL (debug, msg "model call")`. A missing directory is none.
+ */
+export async function recordedLeaks(dir: string): Promise<string[]> {
+  const leaks: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile || !entry.name.endsWith(".leaks")) continue;
+      const text = await Deno.readTextFile(`${dir}/${entry.name}`);
+      for (const line of text.split("\n")) {
+        const [name, where] = line.split("\t");
+        if (name && where) leaks.push(`${name} appeared in ${where}`);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return leaks;
 }
 
 /**

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../functions/_shared/config.ts";
 import {
   plantSecrets,
+  recordedLeaks,
   recordedSecrets,
   scanForSecrets,
   withheldMessage,
@@ -105,6 +106,39 @@ Deno.test("secret scan: a test process records the secrets its configuration hol
     );
     assert.deepEqual(result.leaks, ["X_CLIENT_SECRET appeared in the child's output (line 1)"]);
     assert.ok(!result.leaks.join("\n").includes(secret), "a leak report never quotes the value");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("secret scan: a secret in a log line below LOG_LEVEL is noted, unwritten", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "secret-scan-test-" });
+  try {
+    const secret = `quiet-${crypto.randomUUID()}`;
+    // LOG_LEVEL=error: the info lines are never written, yet one of them carries the secret.
+    const script = `
+      import { parseConfig } from ${
+      JSON.stringify(import.meta.resolve("../../functions/_shared/config.ts"))
+    };
+      import { log } from ${JSON.stringify(import.meta.resolve("../../functions/_shared/log.ts"))};
+      parseConfig({ FUNCTIONS_DB_URL: "postgresql://u:p@127.0.0.1:1/db",
+        OPENAI_API_KEY: ${JSON.stringify(secret)} });
+      log("info", "model call", { detail: "sent with " + ${JSON.stringify(secret)} });
+      log("info", "model call", { detail: "nothing secret here" });
+      log("debug", "api key", { api_key: ${JSON.stringify(secret)} }); // redacted: no leak`;
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=ts", script],
+      env: { PY360_TEST_SECRET_SCAN_DIR: dir, LOG_LEVEL: "error", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(child.code, 0, new TextDecoder().decode(child.stderr));
+    assert.equal(new TextDecoder().decode(child.stdout), "", "nothing written");
+    const leaks = await recordedLeaks(dir);
+    assert.deepEqual(leaks, [
+      'OPENAI_API_KEY appeared in a log line below LOG_LEVEL (info, msg "model call")',
+    ]);
+    assert.ok(!leaks.join("\n").includes(secret));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
