@@ -5,7 +5,7 @@
 -- and a fencing attempt, complete, fail (3 attempts), expire into the object-deletion queue, and
 -- the deletion queue's claim and finish.
 begin;
-select plan(52);
+select plan(53);
 select tests.create_test_book();
 
 -- Customer a's data in many tables; customer b's alongside, which must not leak into a's export.
@@ -198,19 +198,23 @@ select throws_ok(format($$select private.complete_data_export(%L, 1, 'exports/x.
                  '55000', null, 'the first runner cannot complete it any more');
 select ok((select id is null from private.fail_data_export((select id from t_request), 1, 'late')),
           'nor fail it');
-select results_eq($$select status, attempts, error from private.fail_data_export((select id from t_request), 2, 'store down')$$,
-                  $$values ('pending', 2, 'store down')$$, 'a failed second attempt goes back to pending');
-select ok((select attempts = 3 from private.claim_data_export('5 minutes', '2030-01-01 00:07Z')),
-          'the third attempt is claimed');
+select results_eq($$select status, attempts, error, lease_expires_at
+                     from private.fail_data_export((select id from t_request), 2, 'store down', '2030-01-01 00:07Z')$$,
+                  $$values ('pending', 2, 'store down', '2030-01-01 00:12Z'::timestamptz)$$,
+                  'a failed second attempt goes back to pending, not before 5 minutes');
+select ok((select id is null from private.claim_data_export('5 minutes', '2030-01-01 00:11:59Z')),
+          'no runner takes it before then');
+select ok((select attempts = 3 from private.claim_data_export('5 minutes', '2030-01-01 00:12Z')),
+          'the third attempt is claimed after the back-off');
 select results_eq($$select status, byte_size, expires_at from private.complete_data_export(
                       (select id from t_request), 3, 'exports/' || (select id from t_request) || '.json', 1234,
-                      '2030-01-01 00:08Z')$$,
-                  $$values ('done', 1234::bigint, '2030-01-08 00:08Z'::timestamptz)$$,
+                      '2030-01-01 00:13Z')$$,
+                  $$values ('done', 1234::bigint, '2030-01-08 00:13Z'::timestamptz)$$,
                   'done with its size, offered for EXPORT_DOWNLOAD_DAYS (7)');
 
 -- Expiry queues the object for deletion, once.
-select is(private.expire_data_exports('documents', '2030-01-08 00:07Z'), 0, 'not before expires_at');
-select is(private.expire_data_exports('documents', '2030-01-08 00:08Z'), 1, 'an expired export is expired');
+select is(private.expire_data_exports('documents', '2030-01-08 00:12Z'), 0, 'not before expires_at');
+select is(private.expire_data_exports('documents', '2030-01-08 00:13Z'), 1, 'an expired export is expired');
 select is(private.expire_data_exports('documents', '2030-01-09'), 0, 'once');
 reset role;
 select results_eq($$select bucket, object_key, reason from private.object_deletions

@@ -2,10 +2,10 @@
 // customer's export (202, pending), a housekeeping run builds it, and the data request then
 // offers a presigned download whose JSON holds the customer's rows (profile, messages,
 // payments, consents, the documents list, AI calls) and nobody else's. Non-admins are refused
-// and nothing is recorded; the object store down leaves the request pending for the next run
-// (nothing lost) and fails it after 3 attempts; an expired export's object is deleted by the
-// sweep; two runners at once build each export once. The housekeeping function answers only the
-// service_role key.
+// and nothing is recorded; the object store down leaves the request pending for a later run
+// after a back-off (nothing lost) and fails it after 3 attempts; an expired export's object is
+// deleted by the sweep; two runners at once build each export once. The housekeeping function
+// answers only the service_role key.
 import assert from "node:assert/strict";
 import housekeeping from "../../functions/housekeeping/app.ts";
 import { runPendingExports } from "../../functions/_shared/privacy/exports.ts";
@@ -89,6 +89,13 @@ async function exportCount(customerId: string): Promise<number> {
   const [{ count }] = await adminSql()<{ count: number }[]>`
     select count(*)::int from public.data_requests where customer_id = ${customerId}`;
   return count;
+}
+
+/** The back-off after a failed attempt (1 minute, then 5) is over: time passes, in the database. */
+async function backOffPasses(id: string): Promise<void> {
+  await adminSql()`
+    update public.data_requests set lease_expires_at = now() - interval '1 second'
+     where id = ${id} and status = 'pending'`;
 }
 
 /** Nothing else pending disturbs the runs below (a leftover of an earlier failed run). */
@@ -224,7 +231,7 @@ dbTest("data export: refused to everyone but admins, nothing recorded", async ()
 });
 
 dbTest(
-  "data export: the store down leaves it pending for the next run, then failed after 3",
+  "data export: the store down leaves it pending for a later run, then failed after 3",
   async () => {
     const { customerId } = await customerWithData("down");
     await settleOtherExports();
@@ -237,9 +244,15 @@ dbTest(
       assert.equal(afterFirst.status, "pending", "kept for the next run");
       assert.equal(afterFirst.attempts, 1);
       assert.ok(afterFirst.error, "the error is recorded");
+      assert.deepEqual(
+        await runPendingExports(),
+        { built: 0, retried: 0, failed: 0 },
+        "not tried again before its back-off",
+      );
     } finally {
       await storeUp();
     }
+    await backOffPasses(created.id);
     const second = await runPendingExports();
     assert.deepEqual(second, { built: 1, retried: 0, failed: 0 }, "nothing lost: built when back");
     const built = await requestRow(created.id);
@@ -252,7 +265,10 @@ dbTest(
     const doomed = await expectJson(await requestExport(admin, customerId), 202);
     await storeDown();
     try {
-      for (let run = 1; run <= 3; run++) await runPendingExports();
+      for (let run = 1; run <= 3; run++) {
+        await backOffPasses(doomed.id);
+        await runPendingExports();
+      }
     } finally {
       await storeUp();
     }
@@ -260,6 +276,7 @@ dbTest(
     assert.equal(failed.status, "failed");
     assert.equal(failed.attempts, 3);
     assert.ok(failed.error);
+    await backOffPasses(doomed.id);
     assert.deepEqual(await runPendingExports(), { built: 0, retried: 0, failed: 0 }, "not again");
     const shown = await expectJson(
       await api(`/data-requests/${doomed.id}`, { token: await tokenFor(admin) }),
@@ -279,13 +296,19 @@ dbTest("data export: an expired export's object is deleted by the sweep", async 
   assert.ok(await objectExists(store, key));
   await adminSql()`
     update public.data_requests set expires_at = now() - interval '1 second' where id = ${created.id}`;
+  const [{ last }] = await adminSql()`
+    select coalesce(max(id), 0)::int as last from private.object_deletions`;
   const stats = await runHousekeeping();
   assert.ok(stats.expired_exports >= 1);
   assert.ok(stats.object_deletions.deleted >= 1);
   assert.equal(await objectExists(store, key), false, "the object is gone");
-  const [deletion] = await adminSql()`
-    select reason, done_at, attempts from private.object_deletions
-     where bucket = 'documents' and object_key = ${key}`;
+  // A deletion that is done keeps no key: the export's is the one queued by this run.
+  const deletions = await adminSql()`
+    select reason, done_at, attempts, object_key from private.object_deletions
+     where bucket = 'documents' and id > ${last} and reason = 'export_expired'`;
+  assert.equal(deletions.length, 1);
+  const [deletion] = deletions;
+  assert.equal(deletion.object_key, null, "the deleted object's key is not kept");
   assert.equal(deletion.reason, "export_expired");
   assert.ok(deletion.done_at);
   assert.equal(deletion.attempts, 1);

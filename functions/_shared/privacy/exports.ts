@@ -5,8 +5,9 @@
 // the JSON in the database (private.customer_export: every table that holds the person's data,
 // found from the catalog), stores it at exports/{request_id}.json in the documents bucket, and
 // marks it done with its size and the end of its download (EXPORT_DOWNLOAD_DAYS, 7). A failure
-// (the store down, the database) puts it back to pending for the next run, up to 3 attempts, then
-// failed with the error; the claim's attempt number fences a runner whose lease ran out.
+// (the store down, the database) puts it back to pending for a later run after a back-off (1
+// minute, then 5), up to 3 attempts, then failed with the error; the claim's attempt number
+// fences a runner whose lease ran out.
 // Exports past their end are handed to the object-deletion queue (private.expire_data_exports).
 import { asService } from "../db.ts";
 import { log } from "../log.ts";
