@@ -40,6 +40,9 @@ select set_eq(
     'private.strip_personal_keys(jsonb) ---',
     'private.tg_customers__keep_erased() ---',
     'private.tg_message_events__forget_erased() ---',
+    'private.tg_object_deletions__forget_key() ---',
+    'private.razorpay_ids_of_erased_customer(text[]) ---',
+    'private.tg_payment_events__forget_erased() ---',
     -- The template lint: run by the template trigger as whoever saves, offered by the API.
     'private.lint_template(templates) -US',
     'private.sms_encoding(text) -US',
