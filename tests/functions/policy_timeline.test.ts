@@ -5,7 +5,15 @@
 // the CSV parses back to the same entries (formula cells defused); another agent's policy is a
 // 404 like a missing one; no token is a 401.
 import assert from "node:assert/strict";
-import { adminSql, api, dbTest, expectJson, expectProblem, tokenFor } from "./_helpers.ts";
+import {
+  adminSql,
+  api,
+  createCase,
+  dbTest,
+  expectJson,
+  expectProblem,
+  tokenFor,
+} from "./_helpers.ts";
 import {
   agent,
   caseOwing,
@@ -149,6 +157,17 @@ async function policyWithHistory() {
         from public.renewal_cases c where c.id = ${fixture.caseId}`;
     return row.stage === "renewed" && row.events > 0;
   });
+  // What the payment sets going (its receipt, the messages about it) settles before the tests
+  // compare two reads of the timeline: the same answer twice, 300 ms apart.
+  let previous = "";
+  await eventually("the timeline settles", async () => {
+    const response = await api(`/policies/${fixture.policyId}/timeline`, { token });
+    const current = JSON.stringify((await expectJson(response, 200)).entries);
+    const settled = current === previous;
+    previous = current;
+    if (!settled) await new Promise((resolve) => setTimeout(resolve, 300));
+    return settled;
+  }, 20_000);
   return {
     ...fixture,
     agentId: agentId as string,
@@ -386,6 +405,34 @@ timelineTest(
     for (const id of events) assert.ok(shown.includes(id), `webhook ${id} shown`);
   },
 );
+
+timelineTest("a history past 10,000 entries answers the first 10,000, truncated", async () => {
+  const fixture = await createCase(otherAgent);
+  const code = crypto.randomUUID().replaceAll("-", "").slice(0, 20);
+  // 10,005 clicks on one tracked link of the case: with the case opened, 10,006 entries.
+  await adminSql()`
+    with link as (
+      insert into public.tracked_links (code, case_id, customer_id, purpose, target_url)
+      values (${code}, ${fixture.caseId}, ${fixture.customerId}, 'renewal_payment',
+              'https://pay.example.test/x')
+      returning id
+    )
+    insert into public.link_clicks (tracked_link_id, case_id, clicked_at)
+    select link.id, ${fixture.caseId}, now() + make_interval(secs => g)
+      from link, generate_series(1, 10005) g`;
+  const token = await tokenFor(otherAgent);
+  const body = await expectJson(
+    await api(`/policies/${fixture.policyId}/timeline`, { token }),
+    200,
+  );
+  assert.equal(body.truncated, true);
+  assert.equal(body.entries.length, 10_000);
+  assert.equal(body.entries[0].kind, "case.opened");
+  assert.equal(body.entries.at(-1).kind, "link.clicked");
+  const csv = await api(`/policies/${fixture.policyId}/timeline?format=csv`, { token });
+  assert.equal(csv.headers.get("x-timeline-truncated"), "true");
+  assert.equal(parseCsv(await csv.text()).length, 10_001, "the header and 10,000 lines");
+});
 
 dbTest("policy timeline: close the harnesses", async () => {
   await messaging.close();
