@@ -31,7 +31,7 @@ values (tests.fixture('case_a'), tests.get_user_id('agent_a'), 'agent', 'She cal
 insert into public.documents (id, kind, customer_id, object_key, file_name, content_type,
                               link_token_hash, link_expires_at, stored_at)
 values ('00000000-0000-4000-8000-0000000ed001', 'kyc', tests.fixture('customer_a'),
-        'exports-test/a.pdf', 'aadhaar.pdf', 'application/pdf', repeat('d', 64), now() + interval '1 day', now());
+        'customers/' || tests.fixture('customer_a') || '/00000000-0000-4000-8000-0000000ed001/kyc.pdf', 'aadhaar.pdf', 'application/pdf', repeat('d', 64), now() + interval '1 day', now());
 insert into public.tasks (case_id, assignee_id, due_at, sla_hours, sla_due_at)
 values (tests.fixture('case_a'), tests.get_user_id('agent_a'), now(), 4, now() + interval '4 hours');
 insert into public.tracked_links (id, code, case_id, customer_id, purpose, target_url)

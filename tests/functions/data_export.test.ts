@@ -48,6 +48,7 @@ async function customerWithData(tag: string) {
   const fixture = await createCase(agent);
   const sql = adminSql();
   const key = `${tag}_${crypto.randomUUID().slice(0, 8)}`;
+  const documentId = crypto.randomUUID();
   await sql`
     insert into public.messages (customer_id, case_id, channel, purpose, body, recipient,
                                  idempotency_key, status)
@@ -60,8 +61,10 @@ async function customerWithData(tag: string) {
     insert into public.consents (customer_id, channel, purpose, status, source)
     values (${fixture.customerId}, 'email', 'marketing', 'granted', 'import')`;
   await sql`
-    insert into public.documents (kind, customer_id, object_key, file_name, content_type, stored_at)
-    values ('kyc', ${fixture.customerId}, ${`customers/${fixture.customerId}/${key}/kyc.pdf`},
+    insert into public.documents (id, kind, customer_id, object_key, file_name, content_type,
+                                  stored_at)
+    values (${documentId}, 'kyc', ${fixture.customerId},
+            ${`customers/${fixture.customerId}/${documentId}/kyc.pdf`},
             ${`kyc-${key}.pdf`}, 'application/pdf', now())`;
   await sql`
     insert into public.ai_requests (purpose, customer_id, case_id, model, prompt_hash)
