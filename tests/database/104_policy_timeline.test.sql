@@ -2,7 +2,7 @@
 -- policy; everyone else P0002, like a missing policy), what it holds that the caller could not
 -- read under RLS (the audit log's changes, other people's names), its order and its bound.
 begin;
-select plan(16);
+select plan(19);
 select tests.create_test_book();
 
 -- History on policy_a: the agent changes the priority (audited, with the request id) and makes
@@ -67,6 +67,39 @@ select is(
     where refs ->> 'case_id' = tests.fixture('case_b')::text
        or refs ->> 'row_id' = tests.fixture('case_b')::text),
   0, 'nothing of another policy''s case');
+
+-- The customer's consents: the ledger's rows, with who recorded them and from where (here the
+-- STOP handler, a job: no user).
+reset role;
+select set_config('request.jwt.claims', '', true);
+insert into public.consents (customer_id, channel, purpose, status, source)
+values (tests.fixture('customer_a'), 'email', 'marketing', 'withdrawn', 'sms_stop');
+select tests.authenticate_as('agent_a');
+select results_eq(
+  format($$select kind, actor_type, actor_id, summary, why from private.policy_timeline(%L)
+            where kind = 'consent.withdrawn'$$, tests.fixture('policy_a')),
+  format($$values ('consent.withdrawn', 'customer', %L::uuid, 'marketing consent on email withdrawn',
+                   'source: sms_stop')$$, tests.fixture('customer_a')),
+  'a withdrawal by the customer (an SMS STOP) is in the timeline');
+select is(
+  (select count(*)::integer from private.policy_timeline(tests.fixture('policy_a'))
+    where kind like 'consent.%'),
+  (select count(*)::integer from public.consent_ledger where customer_id = tests.fixture('customer_a')),
+  'every ledger row of the customer, no more');
+
+-- The customer's erasure: by the admin, with the reason asked for (customer_b: policy_b; its
+-- payment failed first, or the erasure waits for it).
+reset role;
+update public.payments set status = 'failed', failure_reason = 'test' where id = tests.fixture('payment_b');
+select tests.authenticate_as('admin');
+select private.erase_customer(tests.fixture('customer_b'), 'Data principal request, ticket DPR-104');
+select results_eq(
+  format($$select kind, actor_type, actor_id, actor_role, why from private.policy_timeline(%L)
+            where kind like 'customer.%%'$$, tests.fixture('policy_b')),
+  format($$values ('customer.erased', 'user', %L::uuid, 'admin',
+                   'Data principal request, ticket DPR-104')$$, tests.get_user_id('admin')),
+  'an erasure of the policy''s customer is in its timeline, by whom and why');
+select tests.authenticate_as('agent_a');
 
 -- Order and bound.
 select is(
