@@ -29,7 +29,8 @@ export const TimelineEntrySchema = z.object({
     description: "case.opened; message.queued, message.blocked, message.sent, message.failed, " +
       "message.dead, message.cancelled, message.event (a delivery report), message.reply; " +
       "payment, refund, payment.webhook; ai.call; document.added; task.opened, task.escalated, " +
-      "task.done; link.clicked; case.changed, installment.changed, payment.changed, " +
+      "task.done; link.clicked; consent.granted, consent.withdrawn (the customer's consent " +
+      "ledger); customer.erased; case.changed, installment.changed, payment.changed, " +
       "document.changed, document.deleted (from the audit log)",
     example: "message.blocked",
   }),
@@ -70,7 +71,8 @@ export const getPolicyTimeline = createRoute({
   summary: "Everything about a policy's renewal, in time order, with who and why",
   description: "Every message (queued, or blocked with why; sent, failed) with its delivery " +
     "reports and replies, payment, refund and Razorpay webhook, AI call, document, task, link " +
-    "click, and every change the desk or a job made to the policy's cases, installments, " +
+    "click, the customer's consents given and withdrawn and their erasure, and every change " +
+    "the desk or a job made to the policy's cases, installments, " +
     "payments and documents (the audit log, with the request id of the API call), for each " +
     "renewal case of the policy and for the policy's customer where a row has no case; oldest " +
     `first, at most ${timelineMaxEntries} entries (\`truncated\` says when there were more). ` +
