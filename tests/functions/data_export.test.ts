@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import housekeeping from "../../functions/housekeeping/app.ts";
 import { runPendingExports } from "../../functions/_shared/privacy/exports.ts";
 import { runHousekeeping } from "../../functions/_shared/privacy/housekeeping.ts";
+import { startHousekeeper } from "../../scripts/lib/housekeeper.ts";
 import { startObjectStore } from "../../scripts/lib/object_store.ts";
 import {
   adminSql,
@@ -344,6 +345,25 @@ dbTest("data export: two runners at once build each export once", async () => {
   const rows = await adminSql()<{ status: string; attempts: number }[]>`
     select status, attempts from public.data_requests where id = any(${ids}::uuid[])`;
   assert.deepEqual(rows.map((r) => [r.status, r.attempts]), ids.map(() => ["done", 1]));
+});
+
+dbTest("housekeeper: the local worker's timer builds a requested export", async () => {
+  const { customerId } = await createCase(agent);
+  await settleOtherExports();
+  const created = await expectJson(await requestExport(admin, customerId), 202);
+  const housekeeper = startHousekeeper({ everyMs: 100 });
+  try {
+    // Polled, not timed: the timer's runs build it sooner or later (a generous bound).
+    for (let i = 0; i < 300 && (await requestRow(created.id)).status !== "done"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await housekeeper.stop();
+  }
+  const row = await requestRow(created.id);
+  assert.equal(row.status, "done");
+  assert.equal(row.attempts, 1);
+  assert.ok(await objectExists(store, `exports/${created.id}.json`));
 });
 
 dbTest("housekeeping function: the service_role key only, and a run's report", async () => {
