@@ -80,7 +80,9 @@ app.doc31("/openapi.json", () => ({
       "outbound messages (WhatsApp, SMS, email) sent through the compliance gate, their " +
       "communications delivery status, message templates with their lint, vendor and channel " +
       "reports, the AI assistant (lapse-risk assessments with a next best action, renewal " +
-      "recommendations; a rule-based answer whenever the model is off or fails), and the " +
+      "recommendations; a rule-based answer whenever the model is off or fails), each policy's " +
+      "timeline (every message, delivery report, payment and webhook, AI call, document, task " +
+      "and change, with who and why, as JSON or CSV), and the " +
       "caller's own profile. Money is integer paise (₹1 = 100 paise; message " +
       "costs, which may hold fractions of a paisa, are exact decimal strings); dates are Indian " +
       "business days. Errors are RFC 9457 problem+json; every query runs under the caller's " +
