@@ -255,7 +255,8 @@ select set_eq(
     'private.previous_webhook_secret(text,timestamp with time zone) --S',
     -- Documents (issue 12): the API asks can_attach_document as the user, then records as
     -- service_role; the renderer registers and marks generated ones; `go` looks links up.
-    'private.document_object_key(uuid,uuid,uuid,text) --S',
+    'private.document_object_key(uuid,uuid,uuid,document_kind,text) --S',
+    'private.document_key_is_generic(text) -US',
     'private.document_retain_until(document_kind,timestamp with time zone) ---',
     'private.can_attach_document(uuid,uuid) -US',
     'private.record_document(jsonb) --S',
@@ -268,6 +269,7 @@ select set_eq(
     'private.tg_documents__stamp_uploader() ---',
     'private.tg_documents__set_retention() ---',
     'private.tg_documents__guard_retention() ---',
+    'private.tg_documents__generic_key() ---',
     -- The documents bucket's storage.objects policies (as the caller) and triggers.
     'private.document_object_case_id(text) -US',
     'private.can_read_document_object(text) -US',

@@ -62,7 +62,7 @@ values ('a0000000-0000-4000-8000-0000000000a1', tests.fixture('case_a'), now(), 
 insert into public.documents (id, kind, customer_id, case_id, object_key, file_name, content_type,
                               status, stored_at)
 values ('a0000000-0000-4000-8000-0000000000d1', 'other', tests.fixture('customer_a'), null,
-        'customers/' || tests.fixture('customer_a') || '/a0000000-0000-4000-8000-0000000000d1/Zubin Quayle-Erasmo letter.pdf',
+        'customers/' || tests.fixture('customer_a') || '/a0000000-0000-4000-8000-0000000000d1/other.pdf',
         'Zubin Quayle-Erasmo letter.pdf', 'application/pdf', 'stored', now()),
        ('a0000000-0000-4000-8000-0000000000d2', 'kyc', tests.fixture('customer_a'), null,
         'customers/' || tests.fixture('customer_a') || '/a0000000-0000-4000-8000-0000000000d2/kyc.pdf',

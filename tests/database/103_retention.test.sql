@@ -99,13 +99,13 @@ values ('00000000-0000-4000-8000-00000000d001', tests.fixture('case_a'), '2000-0
 insert into public.documents (id, kind, customer_id, object_key, file_name, content_type,
                               retain_until, legal_hold, created_at, stored_at)
 values ('00000000-0000-4000-8000-00000000e001', 'kyc', tests.fixture('customer_a'),
-        'retention/expired.pdf', 'expired.pdf', 'application/pdf', '2001-01-01', false, '1995-01-01', '1995-01-01'),
+        'customers/00000000-0000-4000-8000-0000000ee000/00000000-0000-4000-8000-00000000e001/kyc.pdf', 'expired.pdf', 'application/pdf', '2001-01-01', false, '1995-01-01', '1995-01-01'),
        ('00000000-0000-4000-8000-00000000e002', 'kyc', tests.fixture('customer_a'),
-        'retention/held.pdf', 'held.pdf', 'application/pdf', '2001-01-01', true, '1995-01-01', '1995-01-01'),
+        'customers/00000000-0000-4000-8000-0000000ee000/00000000-0000-4000-8000-00000000e002/kyc.pdf', 'held.pdf', 'application/pdf', '2001-01-01', true, '1995-01-01', '1995-01-01'),
        ('00000000-0000-4000-8000-00000000e003', 'kyc', tests.fixture('customer_a'),
-        'retention/kept.pdf', 'kept.pdf', 'application/pdf', '2001-06-02', false, '1996-06-02', '1996-06-02'),
+        'customers/00000000-0000-4000-8000-0000000ee000/00000000-0000-4000-8000-00000000e003/kyc.pdf', 'kept.pdf', 'application/pdf', '2001-06-02', false, '1996-06-02', '1996-06-02'),
        ('00000000-0000-4000-8000-00000000e004', 'other', tests.fixture('customer_a'),
-        'retention/other.pdf', 'other.pdf', 'application/pdf', null, false, '1995-01-01', '1995-01-01');
+        'customers/00000000-0000-4000-8000-0000000ee000/00000000-0000-4000-8000-00000000e004/other.pdf', 'other.pdf', 'application/pdf', null, false, '1995-01-01', '1995-01-01');
 
 -- Exports: download ended; still offered.
 insert into public.data_requests (id, kind, customer_id, status, object_key, created_at,
@@ -199,14 +199,14 @@ select is(
 
 select is(
   (select array_agg(file_name order by file_name) from public.documents
-    where object_key like 'retention/%'),
+    where object_key like 'customers/00000000-0000-4000-8000-0000000ee000/%'),
   array['held.pdf', 'kept.pdf', 'other.pdf'],
   'the document past retain_until goes; one on legal hold, one still retained and one without a minimum stay');
 select is(
   (select array_agg(object_key || ':' || reason order by object_key) from private.object_deletions
-    where object_key like 'retention/%' or object_key like 'exports/00000000-0000-4000-8000-00000000f00%'),
-  array['exports/00000000-0000-4000-8000-00000000f001.json:export_expired',
-        'retention/expired.pdf:retention'],
+    where object_key like 'customers/00000000-0000-4000-8000-0000000ee000/%' or object_key like 'exports/00000000-0000-4000-8000-00000000f00%'),
+  array['customers/00000000-0000-4000-8000-0000000ee000/00000000-0000-4000-8000-00000000e001/kyc.pdf:retention',
+        'exports/00000000-0000-4000-8000-00000000f001.json:export_expired'],
   'the deleted document''s object and the expired export''s object are queued, not the live export''s');
 select is(
   (select array_agg(coalesce(object_key, 'null') order by id) from public.data_requests
@@ -237,7 +237,7 @@ select is(private.purge_expired_data((select as_of from t_asof)),
 select is((select count(*)::integer from public.retention_runs where as_of = (select as_of from t_asof)), 2,
   'and is recorded too');
 select is(
-  (select count(*)::integer from private.object_deletions where object_key like 'retention/%'
+  (select count(*)::integer from private.object_deletions where object_key like 'customers/00000000-0000-4000-8000-0000000ee000/%'
       or object_key like 'exports/00000000-0000-4000-8000-00000000f00%'),
   2, 'nothing is queued twice');
 

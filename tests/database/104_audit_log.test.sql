@@ -125,7 +125,7 @@ select is(
 insert into public.documents (id, kind, case_id, object_key, file_name, content_type, size_bytes,
                               checksum_sha256, stored_at)
 values ('10400000-0000-4000-8000-000000000001', 'kyc', tests.fixture('case_a'),
-        'cases/' || tests.fixture('case_a') || '/10400000-0000-4000-8000-000000000001/Ramesh_Kumar_PAN.pdf',
+        'cases/' || tests.fixture('case_a') || '/10400000-0000-4000-8000-000000000001/kyc.pdf',
         'Ramesh_Kumar_PAN.pdf', 'application/pdf', 1234, repeat('ab', 32), now());
 update public.documents set file_name = 'Ramesh_K_PAN_card.pdf'
  where id = '10400000-0000-4000-8000-000000000001';

@@ -21,7 +21,7 @@ begin
   insert into public.documents (id, kind, case_id, customer_id, object_key, file_name, content_type,
                                 size_bytes, checksum_sha256, stored_at, legal_hold)
   values (doc_id, doc_kind, case_ref, customer_ref,
-          private.document_object_key(doc_id, case_ref, customer_ref, label || '.pdf'),
+          private.document_object_key(doc_id, case_ref, customer_ref, doc_kind, 'application/pdf'),
           label || '.pdf', 'application/pdf', 1234, repeat('ab', 32), now(), hold);
   insert into tests.fixtures (name, id) values (label, doc_id);
   return doc_id;
@@ -72,7 +72,7 @@ insert into matrix values
   ('truncate', 'truncate public.documents',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501');
 
-select plan((select count(*)::int * 7 from matrix) + 62);
+select plan((select count(*)::int * 7 from matrix) + 72);
 
 select is(
   tests.affected_rows_as(cell.persona, m.statement),
@@ -94,17 +94,17 @@ select is(
   'a document of a case takes the case''s customer and policy');
 select throws_ok(
   $$insert into public.documents (kind, case_id, customer_id, object_key, file_name, content_type)
-    values ('other', tests.fixture('case_a'), tests.fixture('customer_b'), 'cases/t93/1/x.pdf', 'x.pdf', 'application/pdf')$$,
+    values ('other', tests.fixture('case_a'), tests.fixture('customer_b'), 'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000f1/other.pdf', 'x.pdf', 'application/pdf')$$,
   '22023', 'the document''s customer is not the customer of its case',
   'a customer other than the case''s is refused');
 select throws_ok(
   $$insert into public.documents (kind, case_id, policy_id, object_key, file_name, content_type)
-    values ('other', tests.fixture('case_a'), tests.fixture('policy_b'), 'cases/t93/2/x.pdf', 'x.pdf', 'application/pdf')$$,
+    values ('other', tests.fixture('case_a'), tests.fixture('policy_b'), 'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000f2/other.pdf', 'x.pdf', 'application/pdf')$$,
   '22023', 'the document''s policy is not the policy of its case',
   'a policy other than the case''s is refused');
 select throws_ok(
   $$insert into public.documents (kind, policy_id, customer_id, object_key, file_name, content_type)
-    values ('other', tests.fixture('policy_b'), tests.fixture('customer_a'), 'customers/t93/3/x.pdf', 'x.pdf', 'application/pdf')$$,
+    values ('other', tests.fixture('policy_b'), tests.fixture('customer_a'), 'customers/' || tests.fixture('customer_a') || '/93000000-0000-4000-8000-0000000000f3/other.pdf', 'x.pdf', 'application/pdf')$$,
   '22023', 'the document''s customer is not the customer of its policy',
   'a policy of another customer is refused');
 select throws_ok(
@@ -180,10 +180,10 @@ select is(
   (select (kind, customer_id, policy_id, object_key, status, generated, uploaded_by, size_bytes,
            retain_until)::text from recorded),
   ('endorsement'::public.document_kind, tests.fixture('customer_a'), tests.fixture('policy_a'),
-   'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-000000000001/endorsement 1.pdf',
+   'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-000000000001/endorsement.pdf',
    'stored', false, tests.get_user_id('agent_a'), 2048::bigint,
    (private.business_date(now()) + interval '8 years')::date)::text,
-  'record_document stores the row: owner from the case, the rule''s key, stored, the uploader, 8 years');
+  'record_document stores the row: owner from the case, the rule''s key (the kind, not the file name), stored, the uploader, 8 years');
 select is(
   (select (r.id, r.stored_at) = (d.id, d.stored_at)
      from private.record_document(jsonb_build_object(
@@ -206,7 +206,7 @@ select is(
        'file_name', 'pan.png', 'content_type', 'image/png', 'size_bytes', 10,
        'checksum_sha256', repeat('2e', 32), 'uploaded_by', tests.get_user_id('agent_b')))),
   (tests.fixture('customer_b'), null::uuid,
-   'customers/' || tests.fixture('customer_b') || '/93000000-0000-4000-8000-000000000002/pan.png',
+   'customers/' || tests.fixture('customer_b') || '/93000000-0000-4000-8000-000000000002/kyc.png',
    (private.business_date(now()) + interval '5 years')::date)::text,
   'a customer''s document without a case: keyed under customers/, KYC kept 5 years');
 select throws_ok(
@@ -228,7 +228,7 @@ select throws_ok(
        'id', '93000000-0000-4000-8000-000000000003', 'object_key', 'cases/elsewhere/x.pdf',
        'file_name', 'x.pdf', 'content_type', 'application/pdf', 'size_bytes', 1, 'checksum_sha256', repeat('3a', 32)))$$,
   '22023',
-  format('object_key must be cases/%s/93000000-0000-4000-8000-000000000003/x.pdf', tests.fixture('case_a')),
+  format('object_key must be cases/%s/93000000-0000-4000-8000-000000000003/other.pdf', tests.fixture('case_a')),
   'an object key off the rule is refused');
 select throws_ok(
   $$select private.record_document(jsonb_build_object('kind', 'receipts', 'case_id', tests.fixture('case_a'),
@@ -238,7 +238,7 @@ select throws_ok(
   $$select private.record_document(jsonb_build_object('kind', 'other', 'case_id', gen_random_uuid(),
        'file_name', 'x.pdf', 'content_type', 'application/pdf', 'size_bytes', 1, 'checksum_sha256', repeat('3a', 32)))$$,
   'P0002', null, 'an unknown case is not found');
-select is((select count(*)::int from public.documents where object_key like '%/x.pdf'), 0,
+select is((select count(*)::int from public.documents where file_name = 'x.pdf'), 0,
   'nothing refused was written');
 reset role;
 
@@ -246,7 +246,7 @@ reset role;
 -- the Storage trigger, proven in 94).
 select set_config('request.jwt.claims', json_build_object('sub', tests.get_user_id('agent_a'), 'role', 'authenticated')::text, true);
 insert into public.documents (id, kind, case_id, object_key, file_name, content_type, size_bytes, stored_at, uploaded_by)
-values ('93000000-0000-4000-8000-000000000009', 'other', tests.fixture('case_a'), 'cases/t93/stamp.pdf', 'stamp.pdf',
+values ('93000000-0000-4000-8000-000000000009', 'other', tests.fixture('case_a'), 'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-000000000009/other.pdf', 'stamp.pdf',
         'application/pdf', 1, now(), tests.get_user_id('admin'));
 select set_config('request.jwt.claims', '', true);
 select is((select uploaded_by from public.documents where id = '93000000-0000-4000-8000-000000000009'),
@@ -262,9 +262,9 @@ select is(
      from public.documents d join first_link f on f.id = d.id),
   ('receipt'::public.document_kind, 'pending', true, tests.fixture('payment_a'), tests.fixture('customer_a'),
    'application/pdf', null::uuid,
-   'cases/' || tests.fixture('case_a') || '/' || (select id from first_link) || '/receipt-pay_TA.pdf',
+   'cases/' || tests.fixture('case_a') || '/' || (select id from first_link) || '/receipt.pdf',
    null::bigint, null::text)::text,
-  'a receipt is registered pending, generated, keyed under its case, named after its payment');
+  'a receipt is registered pending, generated, keyed under its case as receipt.pdf (named after its payment in file_name)');
 select matches((select link_token from first_link), '^[0-9A-Za-z]{22}$', 'with a 22-character base62 token');
 select is(
   (select d.link_token_hash from public.documents d join first_link f on f.id = d.id),
@@ -341,6 +341,69 @@ select is(
      from public.audit_log a where a.table_name = 'documents' and a.row_id = tests.fixture('doc_a_other')),
   array['insert f false', 'update t true', 'update t false']::text[],
   'the document''s insert and both hold changes are in the audit log, the admin named');
+
+-- Object keys hold no file name (issue 13): {cases|customers}/{uuid}/{document_id}/{kind}.{ext}.
+select is(
+  (select array_agg(k::text order by k) from unnest(enum_range(null::public.document_kind)) k
+    where not private.document_key_is_generic(
+      'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000e1/' || k || '.pdf')),
+  null, 'every document kind makes a generic key (a new kind must be added to document_key_is_generic)');
+select is(
+  (select array_agg(key order by key) from unnest(array[
+     'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000e1/Ramesh Kumar PAN.pdf',
+     'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000e1/kyc-ramesh.pdf',
+     'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000e1/kyc.pdf.exe',
+     'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000e1/KYC.PDF',
+     'cases/' || tests.fixture('case_a') || '/ramesh/kyc.pdf',
+     'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000e1/x/kyc.pdf',
+     'ramesh/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000e1/kyc.pdf',
+     'retention/kyc.pdf', '']) key
+    where private.document_key_is_generic(key)),
+  null, 'a key with a file name, another folder or another shape is not generic');
+select ok(private.document_key_is_generic(
+            'customers/' || tests.fixture('customer_a') || '/93000000-0000-4000-8000-0000000000e1/kyc.jpeg'),
+          'a customer''s KYC photo is');
+select throws_ok(
+  $$insert into public.documents (kind, case_id, object_key, file_name, content_type)
+    values ('kyc', tests.fixture('case_a'),
+            'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000e2/Ramesh Kumar PAN.pdf',
+            'Ramesh Kumar PAN.pdf', 'application/pdf')$$,
+  '23514', null, 'a new document keyed by its file name is refused, whoever writes it');
+select throws_ok(
+  format($$update public.documents set object_key = replace(object_key, 'other.pdf', 'Ramesh.pdf') where id = %L$$,
+         tests.fixture('doc_b_other')),
+  '23514', null, 'so is a key changed to hold one');
+select is(
+  (select object_key from public.documents where id = tests.fixture('doc_b_other')),
+  'cases/' || tests.fixture('case_b') || '/' || tests.fixture('doc_b_other') || '/other.pdf',
+  'the key is unchanged');
+select is(
+  (select object_key from private.register_generated_document('renewal_notice', tests.fixture('case_a')) r
+     join public.documents d on d.id = r.id),
+  'cases/' || tests.fixture('case_a') || '/' ||
+    (select id from public.documents where case_id = tests.fixture('case_a') and kind = 'renewal_notice') ||
+    '/renewal_notice.pdf',
+  'a renewal notice is keyed renewal_notice.pdf');
+select is(
+  (select count(*)::int from public.documents where file_name ~ '^renewal-notice-.*\.pdf$' and case_id = tests.fixture('case_a')),
+  1, 'and named after its case in file_name');
+select throws_ok(
+  $$select private.record_document(jsonb_build_object('kind', 'other', 'case_id', tests.fixture('case_a'),
+       'file_name', 'x.txt', 'content_type', 'text/plain', 'size_bytes', 1, 'checksum_sha256', repeat('3a', 32)))$$,
+  '22023', 'content_type is application/pdf, image/png, image/jpeg or image/webp',
+  'record_document takes the four types the API accepts (each has its extension)');
+-- A document stored before this rule (its key ends in the file name) keeps working: a hold, a
+-- new file name (as the erasure gives it) and a new link do not touch the key.
+alter table public.documents disable trigger _050_generic_key;
+insert into public.documents (id, kind, case_id, object_key, file_name, content_type, size_bytes, stored_at)
+values ('93000000-0000-4000-8000-0000000000e3', 'kyc', tests.fixture('case_a'),
+        'cases/' || tests.fixture('case_a') || '/93000000-0000-4000-8000-0000000000e3/Old Name PAN.pdf',
+        'Old Name PAN.pdf', 'application/pdf', 1, now());
+alter table public.documents enable trigger _050_generic_key;
+select lives_ok(
+  $$update public.documents set file_name = 'kyc-93000000.pdf', legal_hold = true
+     where id = '93000000-0000-4000-8000-0000000000e3'$$,
+  'an older document with a file name in its key can still be updated otherwise');
 
 -- The other functions are not the desk's.
 select tests.authenticate_as('admin');

@@ -1,9 +1,11 @@
 -- The documents bucket in Storage (issue 12), against the local storage schema
 -- (supabase/platform/30_storage.sql): who may read, upload, overwrite and delete objects of
--- cases/{case_id}/{document_id}/{file_name} through supabase-js, persona by persona; the bucket's
--- limits; the trigger that records a direct upload as a document (kind from its metadata, the
--- uploader from the caller, not the owner column) and the one that deletes it with its object,
--- refused (55000) for a document under legal retention.
+-- cases/{case_id}/{document_id}/{kind}.{ext} through supabase-js, persona by persona (a key
+-- ending in a file name is refused: keys hold no personal data, issue 13); the bucket's limits;
+-- the trigger that records a direct upload as a document (kind from its metadata or its name,
+-- the file name from its user metadata, which keeps no copy, the uploader from the caller, not
+-- the owner column) and the one that deletes it with its object, refused (55000) for a document
+-- under legal retention.
 begin;
 select tests.create_test_book();
 
@@ -13,7 +15,7 @@ create function pg_temp.put(label text, case_label text, doc_id uuid, kind text 
 returns uuid language sql as $$
   with o as (
     insert into storage.objects (bucket_id, name, owner, metadata, user_metadata)
-    values ('documents', 'cases/' || tests.fixture(case_label) || '/' || doc_id || '/' || label || '.pdf',
+    values ('documents', 'cases/' || tests.fixture(case_label) || '/' || doc_id || '/' || coalesce(kind, 'other') || '.pdf',
             null, '{"size": 321, "mimetype": "application/pdf"}',
             case when kind is not null then jsonb_build_object('kind', kind) end)
     returning id
@@ -49,20 +51,25 @@ insert into matrix values
    '0', '0', '0', '0', '0', '0', '0'),
   ('select all', 'select 1 from storage.objects where id in (tests.fixture(''obj_a''), tests.fixture(''obj_b''), tests.fixture(''obj_a_kept''))',
    '3', '3', '1', '2', '1', '0', '0'),
-  ('insert case a', 'insert into storage.objects (bucket_id, name, owner, metadata) values (''documents'', ''cases/'' || tests.fixture(''case_a'') || ''/'' || gen_random_uuid() || ''/new.pdf'', auth.uid(), ''{"size": 5, "mimetype": "application/pdf"}'')',
+  ('insert case a', 'insert into storage.objects (bucket_id, name, owner, metadata) values (''documents'', ''cases/'' || tests.fixture(''case_a'') || ''/'' || gen_random_uuid() || ''/other.pdf'', auth.uid(), ''{"size": 5, "mimetype": "application/pdf"}'')',
    '1', '1', '42501', '1', '42501', '42501', '42501'),
-  ('insert case b', 'insert into storage.objects (bucket_id, name, owner, metadata) values (''documents'', ''cases/'' || tests.fixture(''case_b'') || ''/'' || gen_random_uuid() || ''/new.pdf'', auth.uid(), ''{"size": 5, "mimetype": "application/pdf"}'')',
+  ('insert case b', 'insert into storage.objects (bucket_id, name, owner, metadata) values (''documents'', ''cases/'' || tests.fixture(''case_b'') || ''/'' || gen_random_uuid() || ''/other.pdf'', auth.uid(), ''{"size": 5, "mimetype": "application/pdf"}'')',
    '1', '1', '1', '42501', '1', '42501', '42501'),
   -- Only the key's shape: no document folder, a nested folder, an uppercase id, a customer folder.
-  ('insert without document folder', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || tests.fixture(''case_a'') || ''/new.pdf'')',
+  ('insert without document folder', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || tests.fixture(''case_a'') || ''/other.pdf'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
-  ('insert nested', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || tests.fixture(''case_a'') || ''/'' || gen_random_uuid() || ''/x/new.pdf'')',
+  ('insert nested', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || tests.fixture(''case_a'') || ''/'' || gen_random_uuid() || ''/x/other.pdf'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
-  ('insert uppercase case id', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || upper(tests.fixture(''case_a'')::text) || ''/'' || gen_random_uuid() || ''/new.pdf'')',
+  ('insert uppercase case id', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || upper(tests.fixture(''case_a'')::text) || ''/'' || gen_random_uuid() || ''/other.pdf'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
-  ('insert customer folder', 'insert into storage.objects (bucket_id, name) values (''documents'', ''customers/'' || tests.fixture(''customer_a'') || ''/'' || gen_random_uuid() || ''/new.pdf'')',
+  ('insert customer folder', 'insert into storage.objects (bucket_id, name) values (''documents'', ''customers/'' || tests.fixture(''customer_a'') || ''/'' || gen_random_uuid() || ''/other.pdf'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
-  ('insert unknown case', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || gen_random_uuid() || ''/'' || gen_random_uuid() || ''/new.pdf'')',
+  ('insert unknown case', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || gen_random_uuid() || ''/'' || gen_random_uuid() || ''/other.pdf'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  -- The last part is {kind}.{ext}: never a file name (it may name the person).
+  ('insert file name', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || tests.fixture(''case_a'') || ''/'' || gen_random_uuid() || ''/Ramesh Kumar PAN.pdf'')',
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
+  ('insert kind-ish name', 'insert into storage.objects (bucket_id, name) values (''documents'', ''cases/'' || tests.fixture(''case_a'') || ''/'' || gen_random_uuid() || ''/kyc-ramesh.pdf'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   -- No overwrite, no upsert.
   ('update metadata a', 'update storage.objects set metadata = ''{"size": 1}'' where id = tests.fixture(''obj_a'')',
@@ -77,7 +84,7 @@ insert into matrix values
   ('delete kept a', 'delete from storage.objects where id = tests.fixture(''obj_a_kept'')',
    '0', '0', '0', '0', '0', '0', '0');
 
-select plan((select count(*)::int * 7 from matrix) + 18);
+select plan((select count(*)::int * 7 from matrix) + 24);
 
 select is(
   tests.affected_rows_as(cell.persona, m.statement),
@@ -102,8 +109,8 @@ select is(
 select is(
   (select (kind, customer_id, case_id, status)::text from public.documents
     where id = '94000000-0000-4000-8000-0000000000c1'),
-  ('other'::public.document_kind, tests.fixture('customer_a'), null::uuid, 'stored')::text,
-  'an object under customers/{customer_id}/ is recorded as a document of that customer');
+  ('kyc'::public.document_kind, tests.fixture('customer_a'), null::uuid, 'stored')::text,
+  'an object under customers/{customer_id}/ is recorded as a document of that customer, its kind from its name');
 select is(
   (select (kind, customer_id, policy_id, status, size_bytes, content_type, uploaded_by, generated)::text
      from public.documents where id = '94000000-0000-4000-8000-00000000000a'),
@@ -118,18 +125,24 @@ select is(
 -- A direct upload from the desk: recorded as the uploader's, whatever the owner column says.
 select tests.authenticate_as('agent_a');
 insert into storage.objects (bucket_id, name, owner, metadata, user_metadata)
-values ('documents', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000d1/pan card.png',
-        tests.get_user_id('admin'), '{"size": 2048, "mimetype": "image/png"}', '{"kind": "kyc"}');
+values ('documents', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000d1/kyc.png',
+        tests.get_user_id('admin'), '{"size": 2048, "mimetype": "image/png"}',
+        '{"kind": "kyc", "file_name": "Ramesh Kumar pan card.png"}');
 select is(
   (select (kind, case_id, customer_id, object_key, file_name, content_type, size_bytes, checksum_sha256,
            uploaded_by, status)::text
      from public.documents where id = '94000000-0000-4000-8000-0000000000d1'),
   ('kyc'::public.document_kind, tests.fixture('case_a'), tests.fixture('customer_a'),
-   'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000d1/pan card.png',
-   'pan card.png', 'image/png', 2048::bigint, null::text, tests.get_user_id('agent_a'), 'stored')::text,
-  'agent A''s upload is listed as their KYC document of the case (the owner column is not trusted)');
+   'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000d1/kyc.png',
+   'Ramesh Kumar pan card.png', 'image/png', 2048::bigint, null::text, tests.get_user_id('agent_a'), 'stored')::text,
+  'agent A''s upload is listed as their KYC document of the case, under the name sent in its metadata '
+  '(the owner column is not trusted)');
+reset role;
+select is((select user_metadata from storage.objects where name like '%/94000000-0000-4000-8000-0000000000d1/%'),
+  '{"kind": "kyc"}'::jsonb, 'Storage keeps no copy of the file name');
+select tests.authenticate_as('agent_a');
 insert into storage.objects (bucket_id, name, metadata, user_metadata)
-values ('documents', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000d2/note.pdf',
+values ('documents', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000d2/other.pdf',
         '{"size": 1, "mimetype": "application/pdf; charset=binary"}', '{"kind": "invoice"}');
 select is(
   (select (kind, content_type)::text from public.documents where id = '94000000-0000-4000-8000-0000000000d2'),
@@ -137,7 +150,7 @@ select is(
   'a kind that is not one of ours is other; the media type without its parameters');
 select throws_ok(
   $$insert into storage.objects (bucket_id, name)
-    values ('documents', 'cases/' || tests.fixture('case_b') || '/94000000-0000-4000-8000-0000000000d3/x.pdf')$$,
+    values ('documents', 'cases/' || tests.fixture('case_b') || '/94000000-0000-4000-8000-0000000000d3/other.pdf')$$,
   '42501', null, 'agent A cannot upload into agent B''s case');
 select is((select count(*)::int from public.documents where id = '94000000-0000-4000-8000-0000000000d3'), 0,
   'and nothing is recorded');
@@ -146,7 +159,7 @@ reset role;
 -- The API's upload through the S3 protocol makes the object row first: record_document completes it.
 select tests.authenticate_as_service_role();
 insert into storage.objects (bucket_id, name, metadata)
-values ('documents', 'cases/' || tests.fixture('case_b') || '/94000000-0000-4000-8000-0000000000e1/policy.pdf',
+values ('documents', 'cases/' || tests.fixture('case_b') || '/94000000-0000-4000-8000-0000000000e1/policy_copy.pdf',
         '{"size": 777, "mimetype": "application/pdf"}');
 select is(
   (select (id, kind, checksum_sha256, uploaded_by, retain_until)::text
@@ -167,7 +180,7 @@ insert into storage.buckets (id, name) values ('t94_other', 't94_other');
 insert into storage.objects (bucket_id, name)
 values ('t94_other', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000f1/x.pdf'),
        ('documents', 'cases/' || tests.fixture('case_a') || '/not-a-uuid/x.pdf'),
-       ('documents', 'cases/' || gen_random_uuid() || '/94000000-0000-4000-8000-0000000000f2/x.pdf');
+       ('documents', 'cases/' || gen_random_uuid() || '/94000000-0000-4000-8000-0000000000f2/other.pdf');
 select is(
   (select count(*)::int from public.documents
     where id in ('94000000-0000-4000-8000-0000000000f1', '94000000-0000-4000-8000-0000000000f2')
@@ -177,6 +190,41 @@ select tests.authenticate_as('admin');
 select is(tests.affected_rows('select 1 from storage.objects where bucket_id = ''t94_other'''), '0',
   'and the policies open no other bucket, even to admins');
 reset role;
+
+-- Whoever puts it (the backend too), an object under a document folder is named {kind}.{ext}.
+select throws_ok(
+  $$insert into storage.objects (bucket_id, name, metadata)
+    values ('documents', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000f3/Ramesh Kumar PAN.pdf',
+            '{"size": 5, "mimetype": "application/pdf"}')$$,
+  '23514', null, 'an object named by its file name is refused, even to the backend');
+select is((select count(*)::int from storage.objects where name like '%/94000000-0000-4000-8000-0000000000f3/%')
+          + (select count(*)::int from public.documents where id = '94000000-0000-4000-8000-0000000000f3'), 0,
+  'nothing is kept of it');
+insert into storage.objects (bucket_id, name, metadata, user_metadata)
+values ('documents', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000f4/endorsement.pdf',
+        '{"size": 5, "mimetype": "application/pdf"}', '{"file_name": "../../etc/passwd"}');
+select is((select (kind, file_name)::text from public.documents where id = '94000000-0000-4000-8000-0000000000f4'),
+  ('endorsement'::public.document_kind, 'endorsement.pdf')::text,
+  'the kind from the name; a file name that is not one (a path) gives way to the object''s name');
+select throws_ok(
+  $$insert into storage.objects (bucket_id, name, metadata)
+    values ('documents', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000f5/receipt.pdf',
+            '{"size": 5, "mimetype": "application/pdf"}')$$,
+  '42501', null, 'a receipt by its name is ours, not uploaded');
+-- An object stored before the rule (its name ends in a file name) still takes metadata changes.
+alter table storage.objects disable trigger _900_record_document;
+alter table public.documents disable trigger _050_generic_key;
+insert into storage.objects (bucket_id, name, metadata)
+values ('documents', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000f6/Old Name.pdf', '{}');
+insert into public.documents (id, kind, case_id, object_key, file_name, content_type, stored_at)
+values ('94000000-0000-4000-8000-0000000000f6', 'other', tests.fixture('case_a'),
+        'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000f6/Old Name.pdf',
+        'Old Name.pdf', 'application/pdf', now());
+alter table public.documents enable trigger _050_generic_key;
+alter table storage.objects enable trigger _900_record_document;
+update storage.objects set metadata = '{"size": 7}' where name like '%/94000000-0000-4000-8000-0000000000f6/%';
+select is((select size_bytes from public.documents where id = '94000000-0000-4000-8000-0000000000f6'), 7::bigint,
+  'an older object named by its file name still takes a metadata change (its document''s size filled)');
 
 -- Deleting an object deletes its document; what the law keeps stays, bytes and row.
 select tests.authenticate_as('admin');

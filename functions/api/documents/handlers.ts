@@ -30,7 +30,7 @@ import type {
   setDocumentLegalHold,
   uploadDocument,
 } from "./routes.ts";
-import { checkFileSize, fileContentType, safeFileName } from "./upload.ts";
+import { checkFileSize, documentObjectKey, fileContentType, safeFileName } from "./upload.ts";
 
 type Document = z.infer<typeof DocumentSchema>;
 
@@ -106,9 +106,7 @@ export const upload: RouteHandler<typeof uploadDocument, AppEnv> = async (c) => 
   const contentType = await fileContentType(file);
   const fileName = safeFileName(file.name, contentType);
   const id = crypto.randomUUID();
-  const objectKey = caseId
-    ? `cases/${caseId}/${id}/${fileName}`
-    : `customers/${customerId}/${id}/${fileName}`;
+  const objectKey = documentObjectKey(id, { caseId, customerId }, form.kind, contentType);
   const bucket = storageBucket();
   const bytes = new Uint8Array(await file.arrayBuffer());
   const stored = await putObject(objectKey, bytes, contentType, bucket).catch((error) => {

@@ -51,7 +51,9 @@ export const DocumentSchema = z.object({
   payment_id: orNull(z.guid()).openapi({ description: "For a receipt: the payment" }),
   bucket: z.string().openapi({ description: "The Storage bucket holding the bytes" }),
   object_key: z.string().openapi({
-    description: "cases/{case_id}/{id}/{file_name}, or customers/{customer_id}/{id}/{file_name}",
+    description:
+      "cases/{case_id}/{id}/{kind}.{ext}, or customers/{customer_id}/{id}/{kind}.{ext} " +
+      "(no file name: keys hold no personal data; documents stored before may end in their file name)",
   }),
   file_name: z.string().openapi({ example: "policy-schedule.pdf" }),
   content_type: z.string().openapi({

@@ -1,6 +1,7 @@
 // What an upload must pass before any byte is stored: the size limit (before the body is read,
 // when the request says its length), the type told by the bytes' magic numbers and agreeing with
-// the name and the declared type, and a file name safe as the last part of an object key.
+// the name and the declared type, and a file name safe to keep and offer; and the object key it
+// is stored under, which never holds that name (keys hold no personal data).
 import { createMiddleware } from "hono/factory";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../../_shared/app.ts";
@@ -115,7 +116,7 @@ export async function fileContentType(file: File): Promise<DocumentContentType> 
 }
 
 /**
- * The file name kept and used as the last part of the object key: the name's last path part,
+ * The file name kept (documents.file_name) and offered on download: the name's last path part,
  * accents dropped and every character Storage's keys do not take replaced by `_` (letters,
  * digits, `.`, `-`, `_` and spaces kept), at most 120 characters with its extension; a name that
  * is left empty becomes `document.<ext>` for the type.
@@ -131,4 +132,22 @@ export function safeFileName(name: string, contentType: DocumentContentType): st
   const dot = cleaned.lastIndexOf(".");
   const tail = dot > 0 && cleaned.length - dot <= 6 ? cleaned.slice(dot) : "";
   return cleaned.slice(0, 120 - tail.length).trimEnd() + tail;
+}
+
+/**
+ * The object key of a new upload: `cases/{caseId}/{id}/{kind}.{ext}`, or
+ * `customers/{customerId}/{id}/{kind}.{ext}` without a case; ext from the media type (pdf, png,
+ * jpg, webp). Never the file name, which may name the person and is kept only in
+ * documents.file_name (the erasure replaces it): the same rule as private.document_object_key,
+ * which private.record_document applies (and the table enforces for every new key).
+ */
+export function documentObjectKey(
+  id: string,
+  owner: { caseId: string | null; customerId: string | null },
+  kind: string,
+  contentType: DocumentContentType,
+): string {
+  const extension = fileTypes.find((type) => type.contentType === contentType)!.extensions[0];
+  const folder = owner.caseId ? `cases/${owner.caseId}` : `customers/${owner.customerId}`;
+  return `${folder}/${id}/${kind}.${extension}`;
 }
