@@ -217,16 +217,17 @@ insert into matrix values
    '1', '1', '0', '1', '0', '0', '42501'),
   ('customers', 'delete a', 'delete from public.customers where id = tests.fixture(''customer_a'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
-  -- consents: read and recorded for visible customers; never deleted.
+  -- consents: read for visible customers; recorded only through private.record_consent (the
+  -- consent ledger, issue 13), never written directly; never deleted.
   ('consents', 'select a', 'select 1 from public.consents where id = tests.fixture(''consent_a'')',
    '1', '1', '0', '1', '0', '0', '42501'),
   ('consents', 'select b', 'select 1 from public.consents where id = tests.fixture(''consent_b'')',
    '1', '1', '1', '0', '1', '0', '42501'),
   ('consents', 'insert', 'insert into public.consents (customer_id, channel, purpose, status, source)
      values (tests.fixture(''customer_a''), ''email'', ''marketing'', ''withdrawn'', ''agent_call'')',
-   '1', '1', '42501', '1', '42501', '42501', '42501'),
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   ('consents', 'update a', 'update public.consents set status = ''withdrawn'' where id = tests.fixture(''consent_a'')',
-   '1', '1', '0', '1', '0', '0', '42501'),
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   ('consents', 'delete a', 'delete from public.consents where id = tests.fixture(''consent_a'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   -- policies: read by the agent's line; written by imports (service_role) only.

@@ -37,13 +37,13 @@ select results_eq(
   'so is the renewal it caused, on behalf of the same user');
 
 select tests.authenticate_as('agent_b');
-update public.consents set status = 'withdrawn', source = 'sms_stop' where id = tests.fixture('consent_b');
-update public.consents set status = status where id = tests.fixture('consent_b');
+select private.record_consent(tests.fixture('customer_b'), 'whatsapp', 'service', 'withdrawn', 'agent_call');
 reset role;
+update public.consents set status = status where id = tests.fixture('consent_b');
 select results_eq(
   $$select old_row ->> 'status', new_row ->> 'status', new_row ->> 'source' from public.audit_log
      where table_name = 'consents' and row_id = tests.fixture('consent_b') and action = 'update'$$,
-  $$values ('granted', 'withdrawn', 'sms_stop')$$,
+  $$values ('granted', 'withdrawn', 'agent_call')$$,
   'a consent withdrawal is audited; an update that changes nothing is not');
 
 select is((select actor_role from public.audit_log

@@ -25,16 +25,18 @@ select throws_ok(
          tests.fixture('customer_a'), tests.get_user_id('admin')),
   '42501', 'permission denied for table consents',
   'an agent cannot backdate a consent or record it in an admin''s name');
+-- The desk records consents through private.record_consent only (the consent ledger, issue 13).
 select throws_ok(
-  format($$insert into public.consents (customer_id, channel, purpose, status, source)
-           values (%L, 'email', 'marketing', 'granted', 'agent_call')$$, tests.fixture('customer_a')),
+  format($$select private.record_consent(%L, 'email', 'marketing', 'granted', 'agent_call')$$,
+         tests.fixture('customer_a')),
   '23514', null, 'a consent granted on the desk needs its evidence');
-insert into public.consents (customer_id, channel, purpose, status, source, evidence)
-values (tests.fixture('customer_a'), 'email', 'marketing', 'granted', 'agent_call',
-        '{"call_recording": "REC-2026-0042"}');
-update public.consents set status = 'withdrawn', source = 'agent_call' where id = tests.fixture('consent_a');
+select private.record_consent(tests.fixture('customer_a'), 'email', 'marketing', 'granted',
+                              'agent_call', '{"call_recording": "REC-2026-0042"}');
+select private.record_consent(tests.fixture('customer_a'), 'whatsapp', 'service', 'withdrawn',
+                              'agent_call');
 select throws_ok(
-  $$update public.consents set status = 'granted', source = 'agent_call' where id = tests.fixture('consent_a')$$,
+  format($$select private.record_consent(%L, 'whatsapp', 'service', 'granted', 'agent_call')$$,
+         tests.fixture('customer_a')),
   '23514', null, 'and so does granting again what the customer withdrew');
 reset role;
 select results_eq(

@@ -319,8 +319,8 @@ select results_eq(
   'a STOP whose window has closed: blocked (whatsapp_window_closed), never sent outside it');
 -- The desk recording a withdrawal is not an inbound STOP: no confirmation.
 select tests.authenticate_as('agent_a');
-insert into public.consents (customer_id, channel, purpose, status, source, evidence)
-values (tests.fixture('customer_a'), 'sms', 'marketing', 'withdrawn', 'agent_call', '{"call": "t51"}');
+select private.record_consent(tests.fixture('customer_a'), 'sms', 'marketing', 'withdrawn',
+                              'agent_call', '{"call": "t51"}');
 reset role;
 select is((select count(*)::integer from public.messages
             where customer_id = tests.fixture('customer_a') and idempotency_key like 'event:%:opt_out:%'), 0,
