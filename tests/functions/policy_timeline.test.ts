@@ -129,11 +129,13 @@ async function policyWithHistory() {
 
   // 4. A document and an AI call about the case.
   const documentKey = tag();
+  // The object key names the document by id and kind, never by its file name.
+  const documentId = crypto.randomUUID();
   const [document] = await sql`
-    insert into public.documents (kind, case_id, object_key, file_name, content_type, stored_at)
-    values ('policy_copy', ${fixture.caseId},
-            ${`cases/${fixture.caseId}/${documentKey}/schedule.pdf`}, ${`schedule-${documentKey}.pdf`},
-            'application/pdf', now())
+    insert into public.documents (id, kind, case_id, object_key, file_name, content_type, stored_at)
+    values (${documentId}, 'policy_copy', ${fixture.caseId},
+            ${`cases/${fixture.caseId}/${documentId}/policy_copy.pdf`},
+            ${`schedule-${documentKey}.pdf`}, 'application/pdf', now())
     returning id`;
   const [ai] = await sql`
     insert into public.ai_requests (purpose, caller, customer_id, case_id, model, prompt_hash,
