@@ -4,7 +4,7 @@
 -- the next marketing message is blocked at once; key rotation keeps old links working inside the
 -- overlap only.
 begin;
-select plan(41);
+select plan(42);
 select tests.create_test_book();
 
 -- The desk's door (private.record_consent), per persona.
@@ -146,6 +146,11 @@ select is(
      'customer_id', tests.fixture('customer_a'), 'channel', 'whatsapp', 'idempotency_key', 't110:after-wa',
      'body', 'Another offer', 'purpose', 'marketing')) e),
   'consent_withdrawn', 'on WhatsApp too');
+select count(*) from private.claim_messages('t110', 1000, now() + interval '1 day');
+select is(
+  (select (status, blocked_reason)::text from public.messages where idempotency_key = 't110:before'),
+  '(blocked,consent_withdrawn)',
+  'the offer queued before the tap is blocked when a dispatcher comes for it');
 select is(
   (select status::text from public.consents
     where customer_id = tests.fixture('customer_b') and channel = 'email' and purpose = 'marketing'),
