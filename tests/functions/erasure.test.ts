@@ -7,13 +7,23 @@
 // (every column cast to text) holds their name, phone (with and without +91 / +) or email, while
 // the premiums, installments, payments and allocations are exactly as before. Refusals (non-admin
 // 403, invisible or unknown 404, payment in flight and already erased 409, bad bodies 422) change
-// nothing.
+// nothing. Two KYC papers the law keeps (5 years), uploaded under the person's name (through the
+// API, and straight to Storage with the name in the upload's metadata), survive the erasure with
+// no trace of the name anywhere: object keys hold no file name, the file name is replaced. A
+// refund's Razorpay webhook arriving after the erasure is applied and then stored without the
+// person's email, contact and notes.
 import assert from "node:assert/strict";
 import app from "../../functions/api/app.ts";
 import goApp from "../../functions/go/app.ts";
 import { adminSql, api, dbTest, expectJson, expectProblem, tokenFor } from "./_helpers.ts";
 import { objectExists, useObjectStore } from "./_object_store.ts";
-import { control as payControl, eventually, startPayments } from "./_payments.ts";
+import {
+  control as payControl,
+  eventually,
+  madeEvents,
+  postWebhook,
+  startPayments,
+} from "./_payments.ts";
 import { deskCustomer, startAiDesk } from "./_ai_desk.ts";
 import { callbacks, control, ensureTemplates, send, startHarness } from "./_webhooks.ts";
 
@@ -95,6 +105,16 @@ async function personState() {
 
 let paymentId = "";
 let documentKey = "";
+/** The KYC papers kept by law: id, object key, and whether the object is in the test store. */
+const keptDocuments: { id: string; key: string; inStore: boolean }[] = [];
+
+/** The person's name in private.object_deletions (not in the scanned schemas): how many rows. */
+async function deletionsNaming(words: string[]): Promise<number> {
+  const [row] = await adminSql()`
+    select count(*)::int as n from private.object_deletions d
+     where exists (select 1 from unnest(${words}::text[]) w where strpos(lower(d::text), w) > 0)`;
+  return row.n;
+}
 
 dbTest("erasure: a customer with data everywhere, made through the real paths", async () => {
   const sql = adminSql();
@@ -178,13 +198,57 @@ dbTest("erasure: a customer with data everywhere, made through the real paths", 
     201,
   );
   documentKey = uploaded.object_key;
-  assert.ok(documentKey.includes(person.fullName), documentKey);
+  assert.equal(uploaded.file_name, `${person.fullName} letter.pdf`);
+  assert.equal(documentKey, `customers/${person.customerId}/${uploaded.id}/other.pdf`, "no name");
   assert.ok(await objectExists(store, documentKey), "the object is in the store");
   await sql`
     insert into storage.objects (bucket_id, name, metadata)
     values ('documents', ${documentKey}, ${
     sql.json({ size: pdf.length, mimetype: "application/pdf" })
   })`;
+
+  // Their PAN card, a KYC paper kept 5 years, uploaded through the API under their name.
+  const kycForm = new FormData();
+  kycForm.set("kind", "kyc");
+  kycForm.set("case_id", person.caseId);
+  kycForm.set(
+    "file",
+    new File([pdf], `${person.fullName} PAN card.pdf`, { type: "application/pdf" }),
+  );
+  const kyc = await expectJson(
+    await app.request("/api/documents", {
+      method: "POST",
+      headers: { authorization: `Bearer ${await tokenFor(agent)}` },
+      body: kycForm,
+    }),
+    201,
+  );
+  assert.equal(kyc.file_name, `${person.fullName} PAN card.pdf`);
+  assert.equal(kyc.object_key, `cases/${person.caseId}/${kyc.id}/kyc.pdf`);
+  assert.ok(kyc.retain_until > new Date().toISOString().slice(0, 10), "kept by law");
+  await sql`
+    insert into storage.objects (bucket_id, name, metadata)
+    values ('documents', ${kyc.object_key}, ${
+    sql.json({ size: pdf.length, mimetype: "application/pdf" })
+  })`;
+  keptDocuments.push({ id: kyc.id, key: kyc.object_key, inStore: true });
+  // Their Aadhaar, put straight into Storage by the agent (supabase-js), the name in its metadata.
+  const directId = crypto.randomUUID();
+  const directKey = `cases/${person.caseId}/${directId}/kyc.pdf`;
+  await sql`
+    insert into storage.objects (bucket_id, name, owner, metadata, user_metadata)
+    values ('documents', ${directKey}, (select id from auth.users where email = ${agent}),
+            ${sql.json({ size: pdf.length, mimetype: "application/pdf" })},
+            ${sql.json({ kind: "kyc", file_name: `${person.fullName} Aadhaar.pdf` })})`;
+  const [direct] = await sql`
+    select kind::text, file_name, retain_until > current_date as kept from public.documents
+     where id = ${directId}`;
+  assert.deepEqual({ ...direct }, {
+    kind: "kyc",
+    file_name: `${person.fullName} Aadhaar.pdf`,
+    kept: true,
+  });
+  keptDocuments.push({ id: directId, key: directKey, inStore: false });
 
   // A tracked link clicked through `go`.
   const [link] = await sql`
@@ -207,11 +271,17 @@ dbTest("erasure: a customer with data everywhere, made through the real paths", 
       "public.suppressions",
       "public.documents",
       "public.link_clicks",
-      "storage.objects",
     ]
   ) {
     assert.ok(before[table] > 0, `${table} names the person before: ${JSON.stringify(before)}`);
   }
+  // Storage never held the name: keys are {kind}.{ext}, the name sent in metadata is not kept.
+  assert.equal(before["storage.objects"], undefined, JSON.stringify(before));
+  const [names] = await sql`
+    select count(*)::int as n from public.documents
+     where id = any (${keptDocuments.map((d) => d.id)}::uuid[])
+       and strpos(lower(file_name), ${person.fullName.toLowerCase()}) > 0`;
+  assert.equal(names.n, 2, "the kept papers are named for the person before");
 });
 
 dbTest("erasure: refused with 409 while a payment is in flight, nothing changed", async () => {
@@ -317,9 +387,84 @@ dbTest(
      where bucket = 'documents' and object_key = ${documentKey} and reason = 'erasure'
        and done_at is null`;
     assert.equal(queued.n, 1, "the uploaded object is queued for deletion");
+
+    // The KYC papers the law keeps survive, bytes and rows, and name nobody.
+    const kept = await sql`
+      select d.id, d.object_key, d.file_name, d.retain_until > current_date as retained,
+             exists (select 1 from storage.objects o
+                      where o.bucket_id = 'documents' and o.name = d.object_key) as in_storage
+        from public.documents d where d.id = any (${keptDocuments.map((d) => d.id)}::uuid[])
+       order by d.id`;
+    assert.equal(kept.length, 2, "both kept papers are still there");
+    for (const row of kept) {
+      const known = keptDocuments.find((d) => d.id === row.id)!;
+      assert.equal(row.object_key, known.key, "under the same key");
+      assert.ok(row.retained && row.in_storage, JSON.stringify(row));
+      assert.match(row.file_name, /^kyc-[0-9a-f]{8}\.pdf$/, "a generic file name");
+      if (known.inStore) assert.ok(await objectExists(store, row.object_key), "its bytes too");
+    }
+    assert.equal(await deletionsNaming(needles), 0, "nor does the deletion queue");
     const [customer] = await sql`
     select full_name from public.customers where id = ${person.customerId}`;
     assert.match(customer.full_name, /^Erased customer [0-9a-f]{8}$/);
+  },
+);
+
+dbTest(
+  "erasure: a refund's webhook after the erasure is applied, then keeps no personal field",
+  async () => {
+    // A refund made later at Razorpay's dashboard: its signed refund.processed carries the payment
+    // entity with the person's email and contact, and notes naming them.
+    const captured = (await madeEvents(payments.sandbox, paymentId)).find((made) =>
+      made.event === "payment.captured"
+    );
+    assert.ok(captured, "the payment's captured event");
+    const payment = JSON.parse(captured.body).payload.payment.entity;
+    assert.equal(payment.email, email, "Razorpay's payment names the person");
+    const refundId = `rfnd_late${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+    const now = Math.floor(Date.now() / 1000);
+    const body = JSON.stringify({
+      entity: "event",
+      account_id: "acc_sandbox",
+      event: "refund.processed",
+      contains: ["refund", "payment"],
+      payload: {
+        refund: {
+          entity: {
+            id: refundId,
+            entity: "refund",
+            amount: 100000,
+            currency: "INR",
+            payment_id: paymentId,
+            notes: { asked_by: person.fullName, phone },
+            status: "processed",
+            created_at: now,
+          },
+        },
+        payment: { entity: { ...payment, amount_refunded: 100000, refund_status: "partial" } },
+      },
+      created_at: now,
+    });
+    const eventId = `evt_late${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+    const answer = await postWebhook(payments.webhookUrl, body, {
+      eventId,
+      secret: payments.sandbox.credentials.razorpayWebhookSecret,
+    });
+    assert.equal(answer.status, 200, await answer.text());
+    const sql = adminSql();
+    const [event] = await sql`
+    select status, note, processed_at, payload from public.payment_events where event_id = ${eventId}`;
+    assert.equal(event.status, "applied", `applied: the refund is recorded (${event.note})`);
+    assert.ok(event.processed_at);
+    const [refund] = await sql`
+    select status, amount::int from public.refunds where razorpay_refund_id = ${refundId}`;
+    assert.deepEqual({ ...refund }, { status: "processed", amount: 100000 });
+    const stored = JSON.stringify(event.payload);
+    assert.ok(stored.includes(refundId) && stored.includes(paymentId), "its ids stay");
+    for (const key of ['"email"', '"contact"', '"notes"']) {
+      assert.ok(!stored.includes(key), `${key} is gone: ${stored}`);
+    }
+    assert.deepEqual(await rowsNaming(needles), {}, "still no row names the person");
   },
 );
 

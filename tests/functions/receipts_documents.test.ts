@@ -57,7 +57,7 @@ dbTest(
       key.startsWith(`cases/${notice.caseId}/`)
     );
     assert.deepEqual(mine, [after.object_key], "one object, at the row's key");
-    assert.equal(after.object_key, `cases/${notice.caseId}/${notice.id}/${after.file_name}`);
+    assert.equal(after.object_key, `cases/${notice.caseId}/${notice.id}/renewal_notice.pdf`);
     const bytes = await Deno.readFile(
       `${store.dir}/${store.bucket}/${after.object_key}._S3rver_object`,
     );
