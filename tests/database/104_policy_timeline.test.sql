@@ -2,7 +2,7 @@
 -- policy; everyone else P0002, like a missing policy), what it holds that the caller could not
 -- read under RLS (the audit log's changes, other people's names), its order and its bound.
 begin;
-select plan(19);
+select plan(20);
 select tests.create_test_book();
 
 -- History on policy_a: the agent changes the priority (audited, with the request id) and makes
@@ -100,6 +100,22 @@ select results_eq(
                    'Data principal request, ticket DPR-104')$$, tests.get_user_id('admin')),
   'an erasure of the policy''s customer is in its timeline, by whom and why');
 select tests.authenticate_as('agent_a');
+
+-- A document deleted by an admin: gone from documents, still in its policy's timeline.
+reset role;
+insert into public.documents (id, kind, case_id, object_key, file_name, content_type, stored_at)
+values ('10400000-0000-4000-8000-000000000104', 'other', tests.fixture('case_a'),
+        'cases/' || tests.fixture('case_a') || '/10400000-0000-4000-8000-000000000104/other.pdf',
+        'note.pdf', 'application/pdf', now());
+select tests.authenticate_as('admin');
+delete from public.documents where id = '10400000-0000-4000-8000-000000000104';
+select tests.authenticate_as('agent_a');
+select results_eq(
+  format($$select kind, actor_type, actor_id from private.policy_timeline(%L)
+            where refs ->> 'row_id' = '10400000-0000-4000-8000-000000000104'$$,
+         tests.fixture('policy_a')),
+  format($$values ('document.deleted', 'user', %L::uuid)$$, tests.get_user_id('admin')),
+  'a deleted document''s deletion stays in the timeline, by whom');
 
 -- Order and bound.
 select is(
