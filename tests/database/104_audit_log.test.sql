@@ -93,6 +93,9 @@ update public.renewal_cases set priority = 'low' where id = tests.fixture('case_
 select set_config('request.id', '', true);
 select set_config('request.headers', '', true);
 update public.renewal_cases set priority = 'normal' where id = tests.fixture('case_a');
+select set_config('request.headers', json_build_object('x-request-id', 'req t104 ''; ' || repeat('x', 300))::text, true);
+update public.renewal_cases set priority = 'high' where id = tests.fixture('case_a');
+select set_config('request.headers', '', true);
 reset role;
 select results_eq(
   $$select new_row ->> 'priority', actor_id, actor_role, request_id from public.audit_log
@@ -102,9 +105,10 @@ select results_eq(
   $$values ('high', tests.get_user_id('agent_a'), 'authenticated', 'req-t104-api'),
            ('urgent', tests.get_user_id('agent_a'), 'authenticated', 'hdr-t104-rest'),
            ('low', tests.get_user_id('agent_a'), 'authenticated', 'req-t104-both'),
-           ('normal', tests.get_user_id('agent_a'), 'authenticated', null)$$,
+           ('normal', tests.get_user_id('agent_a'), 'authenticated', null),
+           ('high', tests.get_user_id('agent_a'), 'authenticated', null)$$,
   'each change records the acting user and its request: the API''s request.id, else the REST '
-  'caller''s X-Request-Id, the API''s first; none outside a request');
+  'caller''s X-Request-Id, the API''s first; none outside a request, nor a malformed header');
 
 -- Minimisation. A consent with evidence: the row kept, the evidence not.
 insert into public.consents (customer_id, channel, purpose, status, source, evidence)
