@@ -2,7 +2,7 @@
 -- policy; everyone else P0002, like a missing policy), what it holds that the caller could not
 -- read under RLS (the audit log's changes, other people's names), its order and its bound.
 begin;
-select plan(20);
+select plan(21);
 select tests.create_test_book();
 
 -- History on policy_a: the agent changes the priority (audited, with the request id) and makes
@@ -116,6 +116,25 @@ select results_eq(
          tests.fixture('policy_a')),
   format($$values ('document.deleted', 'user', %L::uuid)$$, tests.get_user_id('admin')),
   'a deleted document''s deletion stays in the timeline, by whom');
+
+-- A marketing message the gate blocked (no marketing consent): in the timeline with why.
+reset role;
+insert into public.templates (code, channel, language, purpose, body, dlt_entity_id, dlt_header,
+                              dlt_template_id, dlt_text)
+values ('t104_offer', 'sms', 'en', 'marketing', 'Offer for {{customer_name}} -PYRNWL',
+        '1101234567890123456', 'PYRNWL', '1107123456789010400', 'Offer for {#var#} -PYRNWL');
+select status::text, blocked_reason from private.enqueue_messages(jsonb_build_object(
+  'customer_id', tests.fixture('customer_a'), 'case_id', tests.fixture('case_a'), 'channel', 'sms',
+  'idempotency_key', 't104-offer', 'template_code', 't104_offer',
+  'variables', '{"customer_name": "A"}'::jsonb));
+select tests.authenticate_as('agent_a');
+select results_eq(
+  format($$select kind, actor_type, summary, why from private.policy_timeline(%L)
+            where refs ->> 'message_id' = (select id::text from public.messages
+                                            where idempotency_key = 't104-offer')$$,
+         tests.fixture('policy_a')),
+  $$values ('message.blocked', 'system', 'sms marketing message t104_offer', 'no_consent')$$,
+  'a blocked message, with the gate''s reason');
 
 -- Order and bound.
 select is(
