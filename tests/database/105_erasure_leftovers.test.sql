@@ -1,9 +1,10 @@
 -- What the erasure left behind, closed (issue 13 follow-up): a deleted object's key is not kept
--- in private.object_deletions (20261130050125_forget_deleted_object_keys), and a Razorpay
+-- in private.object_deletions (20261130050125_forget_deleted_object_keys), a kept document's key
+-- is declared kept for a reason (20261130051030_key_documents_without_file_names), and a Razorpay
 -- webhook recorded after the erasure about the erased customer's money loses its personal keys
 -- once applied, after the apply read them (20261130050150_forget_late_payment_events_...).
 begin;
-select plan(14);
+select plan(15);
 select tests.create_test_book();
 
 -- A deleted object keeps no key; an open one keeps it; the rule holds whoever finishes it.
@@ -33,6 +34,13 @@ select lives_ok($$select private.queue_object_deletion('documents', 'tests/105/o
                 'the same object can be queued again');
 select is((select count(*)::int from private.object_deletions where object_key = 'tests/105/other.pdf' and done_at is null), 1,
           'and is open once');
+
+-- The registry says why a document's key may stay after the erasure.
+select results_eq($$select treatment, why ~ 'no personal data' and why ~ 'document_key_is_generic'
+                     from private.personal_data_columns
+                    where table_name = 'public.documents' and column_name = 'object_key'$$,
+                  $$values ('kept', true)$$,
+                  'documents.object_key is kept: its keys hold no personal data, by construction');
 
 -- Late Razorpay webhooks about an erased customer's payment.
 update public.customers set email = 'zubin.late@erase.py360.test', phone = '+919833305555'
