@@ -196,7 +196,8 @@ select throws_ok(
   $$insert into storage.objects (bucket_id, name, metadata)
     values ('documents', 'cases/' || tests.fixture('case_a') || '/94000000-0000-4000-8000-0000000000f3/Ramesh Kumar PAN.pdf',
             '{"size": 5, "mimetype": "application/pdf"}')$$,
-  '23514', null, 'an object named by its file name is refused, even to the backend');
+  '23514', 'a document''s object is named {kind}.{ext} (kyc.pdf, other.png, ...), not by its file name',
+  'an object named by its file name is refused, even to the backend, without the name echoed back');
 select is((select count(*)::int from storage.objects where name like '%/94000000-0000-4000-8000-0000000000f3/%')
           + (select count(*)::int from public.documents where id = '94000000-0000-4000-8000-0000000000f3'), 0,
   'nothing is kept of it');
