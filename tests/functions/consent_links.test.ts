@@ -2,9 +2,11 @@
 // forged, expired or replayed link is refused and changes nothing; a real one withdraws, and the
 // next marketing message to that customer is blocked (consent_withdrawn); a link sent to one
 // customer cannot withdraw another; a key rotation keeps links working inside its overlap and
-// refuses them after the old key's retire_at. One-click (RFC 8058) bodies withdraw too.
+// refuses them after the old key's retire_at. One-click (RFC 8058) bodies withdraw too, and a
+// marketing email sent through SendGrid offers its link as one-click unsubscribe headers.
 import assert from "node:assert/strict";
 import app from "../../functions/consent/app.ts";
+import { sendgridBody } from "../../functions/_shared/providers/sendgrid.ts";
 import { adminSql, dbTest } from "./_helpers.ts";
 import { ledgerSize, linkFixture, marketingState, tamper } from "./_consent_links.ts";
 
@@ -151,4 +153,29 @@ dbTest("consent links: after a rotation the old key verifies until its retire_at
     await sql`update private.link_signing_keys set retire_at = now() + interval '1 hour'
                where kid = ${oldKid} and retire_at < now()`;
   }
+});
+
+Deno.test("consent links: a marketing email offers its link as RFC 8058 one-click headers", () => {
+  const link = `http://127.0.0.1:54321/functions/v1/consent/w/${"A".repeat(52)}`;
+  const email = {
+    id: crypto.randomUUID(),
+    channel: "email" as const,
+    to: "c@example.test",
+    subject: "An offer",
+    body: `An offer.\n\nTo stop offers: ${link}`,
+  };
+  assert.deepEqual(sendgridBody({ ...email, purpose: "marketing" }, "from@example.test").headers, {
+    "List-Unsubscribe": `<${link}>`,
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+  });
+  assert.equal(
+    "headers" in sendgridBody({ ...email, purpose: "service" }, "from@example.test"),
+    false,
+    "a service email has none",
+  );
+  assert.equal(
+    "headers" in sendgridBody({ ...email, purpose: "marketing", body: "No link" }, "f@e.test"),
+    false,
+    "nor a marketing email without its link",
+  );
 });

@@ -4,6 +4,7 @@
 import { classifyError, httpFailure, invalidMessage, invalidResponse } from "./classify.ts";
 import { parseJsonObject, rateLimitResetMs, retryAfterMs, withDeadline } from "./http.ts";
 import type { ErrorTable, OutboundMessage, Provider, SendResult } from "./types.ts";
+import { oneClickUnsubscribeHeaders } from "../withdrawal_link.ts";
 
 /**
  * Every SendGrid error status VENDORS.md §9 documents (400/401/403/413/429; SendGrid's errors
@@ -75,12 +76,15 @@ export function sendgridBody(message: OutboundMessage, from: string): Record<str
     ...(message.body ? [{ type: "text/plain", value: message.body }] : []),
     ...(message.html ? [{ type: "text/html", value: message.html }] : []),
   ];
+  // A marketing email offers its withdrawal link as one-click unsubscribe (RFC 8058).
+  const headers = oneClickUnsubscribeHeaders(message.purpose, message.body);
   return {
     personalizations: [{ to: [{ email: message.to }] }],
     from: { email: from },
     subject: message.subject,
     content,
     custom_args: { message_id: message.id },
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
   };
 }
 
