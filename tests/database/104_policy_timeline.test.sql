@@ -121,8 +121,10 @@ select results_eq(
 reset role;
 insert into public.templates (code, channel, language, purpose, body, dlt_entity_id, dlt_header,
                               dlt_template_id, dlt_text)
-values ('t104_offer', 'sms', 'en', 'marketing', 'Offer for {{customer_name}} -PYRNWL',
-        '1101234567890123456', 'PYRNWL', '1107123456789010400', 'Offer for {#var#} -PYRNWL');
+values ('t104_offer', 'sms', 'en', 'marketing',
+        'Offer for {{customer_name}}. Stop: http://127.0.0.1:54321/functions/v1/consent/w/{{withdrawal_token_1}}{{withdrawal_token_2}} -PYRNWL',
+        '1101234567890123456', 'PYRNWL', '1107123456789010400',
+        'Offer for {#var#}. Stop: http://127.0.0.1:54321/functions/v1/consent/w/{#var#}{#var#} -PYRNWL');
 select status::text, blocked_reason from private.enqueue_messages(jsonb_build_object(
   'customer_id', tests.fixture('customer_a'), 'case_id', tests.fixture('case_a'), 'channel', 'sms',
   'idempotency_key', 't104-offer', 'template_code', 't104_offer',

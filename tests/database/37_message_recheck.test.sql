@@ -17,8 +17,11 @@ insert into public.templates (code, channel, language, purpose, subject, body, w
 values
   ('offer', 'email', 'en', 'marketing', 'Offer', 'An offer for {{customer_name}}', null, null,
    null, null, null, null, null, null),
-  ('offer', 'sms', 'en', 'marketing', null, 'Offer for {{customer_name}} -PYRNWL', null, null,
-   null, null, '1101234567890123456', 'PYRNWL', '1107123456789012346', 'Offer for {#var#} -PYRNWL'),
+  -- A marketing SMS template carries the withdrawal link (migration 20261130052542).
+  ('offer', 'sms', 'en', 'marketing', null,
+   'Offer for {{customer_name}}. Stop: http://127.0.0.1:54321/functions/v1/consent/w/{{withdrawal_token_1}}{{withdrawal_token_2}} -PYRNWL',
+   null, null, null, null, '1101234567890123456', 'PYRNWL', '1107123456789012346',
+   'Offer for {#var#}. Stop: http://127.0.0.1:54321/functions/v1/consent/w/{#var#}{#var#} -PYRNWL'),
   ('due', 'whatsapp', 'en', 'service', null, 'Renew {{policy_number}}', 'due_en', 'utility',
    'approved', 1, null, null, null, null),
   ('due', 'sms', 'en', 'service', null, 'Renew {{policy_number}} -PYRNWL', null, null, null, null,
