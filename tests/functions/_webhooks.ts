@@ -169,7 +169,11 @@ export function freshPhone(): string {
 /** A short random tag for addresses and keys. */
 export const tag = () => crypto.randomUUID().slice(0, 8);
 
-/** The templates the webhooks tests send from: transactional (never deferred, never capped). */
+/**
+ * The templates the webhooks tests send from: transactional (never deferred, never capped), and
+ * one marketing SMS offer carrying its withdrawal link, the default consent page's address followed
+ * by the token's two halves (the lint requires it).
+ */
 export async function ensureTemplates(): Promise<void> {
   await adminSql()`
     insert into public.templates (code, channel, language, purpose, subject, body, whatsapp_name,
@@ -187,8 +191,9 @@ export async function ensureTemplates(): Promise<void> {
        'Dear {{customer_name}}, {{policy_number}} expires {{expiry_date}}.', 'renewal_reminder',
        'utility', 'approved', 3, null, null, null, null),
       ('webhooks_offer', 'sms', 'en', 'marketing', null,
-       'Offer for {{customer_name}} -PYRNWL', null, null, null, null, '1101234567890123456',
-       'PYRNWL', '1107161234567890778', 'Offer for {#var#} -PYRNWL')
+       'Offer for {{customer_name}}. Stop: http://127.0.0.1:54321/functions/v1/consent/w/{{withdrawal_token_1}}{{withdrawal_token_2}} -PYRNWL',
+       null, null, null, null, '1101234567890123456', 'PYRNWL', '1107161234567890778',
+       'Offer for {#var#}. Stop: http://127.0.0.1:54321/functions/v1/consent/w/{#var#}{#var#} -PYRNWL')
     on conflict do nothing`;
 }
 

@@ -136,6 +136,59 @@ dbTest(
     ]);
     assert.equal(await templateCount(), before);
 
+    // Every marketing message carries its withdrawal link: Meta and DLT send only the registered
+    // text, so a marketing WhatsApp or SMS template must hold it (issue 13).
+    const page = "http://127.0.0.1:54321/functions/v1/consent/w/";
+    const offerSms = {
+      ...smsTemplate(),
+      purpose: "marketing",
+      body: "Offer for {{customer_name}} -PYRNWL",
+      dlt_text: "Offer for {#var#} -PYRNWL",
+    };
+    const unlinkedSms = await expectProblem(
+      await api("/templates", { token: admin, method: "POST", body: offerSms }),
+      422,
+    );
+    assert.deepEqual(unlinkedSms.reasons, [
+      `a marketing SMS template must hold its withdrawal link: ${page}` +
+      `{{withdrawal_token_1}}{{withdrawal_token_2}} (registered as ${page}{#var#}{#var#}): every ` +
+      "marketing message carries it, and DLT sends only the registered text",
+    ]);
+    const unlinkedWhatsapp = await expectProblem(
+      await api("/templates", {
+        token: admin,
+        method: "POST",
+        body: {
+          ...whatsapp,
+          purpose: "marketing",
+          whatsapp_category: "marketing",
+          body: "An offer for {{customer_name}}",
+          whatsapp_parameter_count: 1,
+        },
+      }),
+      422,
+    );
+    assert.deepEqual(unlinkedWhatsapp.reasons, [
+      "a marketing WhatsApp template must hold {{withdrawal_link}} in its body: every marketing " +
+      "message carries its withdrawal link, and Meta sends only the approved text",
+    ]);
+    assert.equal(await templateCount(), before);
+    const linked = await expectJson(
+      await api("/templates", {
+        token: admin,
+        method: "POST",
+        body: {
+          ...offerSms,
+          body: `Offer for {{customer_name}}. Stop: ${page}` +
+            "{{withdrawal_token_1}}{{withdrawal_token_2}} -PYRNWL",
+          dlt_text: `Offer for {#var#}. Stop: ${page}{#var#}{#var#} -PYRNWL`,
+        },
+      }),
+      201,
+    );
+    assert.deepEqual(linked.lint.errors, [], "with its link, the offer is saved");
+    await adminSql()`delete from public.templates where id = ${linked.id}`;
+
     const created = await expectJson(
       await api("/templates", { token: admin, method: "POST", body: smsTemplate() }),
       201,
@@ -275,11 +328,11 @@ dbTest("templates: the lint answers a draft without saving it", async () => {
   const pending = await lint({
     channel: "whatsapp",
     purpose: "marketing",
-    body: "An offer for {{customer_name}}",
+    body: "An offer for {{customer_name}}. Stop offers: {{withdrawal_link}}",
     whatsapp_name: "offer",
     whatsapp_category: "marketing",
     whatsapp_status: "pending",
-    whatsapp_parameter_count: 1,
+    whatsapp_parameter_count: 2,
   });
   assert.deepEqual(pending.errors, []);
   assert.match(pending.warnings[0], /^not approved by Meta: messages from it are blocked/);
