@@ -4,7 +4,7 @@
 -- the next marketing message is blocked at once; key rotation keeps old links working inside the
 -- overlap only.
 begin;
-select plan(42);
+select plan(50);
 select tests.create_test_book();
 
 -- The desk's door (private.record_consent), per persona.
@@ -170,10 +170,17 @@ select ok(
 
 -- Rotation without downtime.
 create temporary table old_token on commit drop as select pg_temp.token('b') as token;
-select ok(private.rotate_link_signing_key('1 hour') > 1, 'a rotation makes a new key');
+select throws_ok($$select private.rotate_link_signing_key('7 days')$$, '22023',
+  'an overlap other than 0 is at least 30 days (CONSENT_LINK_DAYS): links signed with the previous key live that long; 0 revokes it at once (a leak)',
+  'an overlap shorter than the links'' lifetime is refused, naming the minimum');
+select is((select count(*) from private.link_signing_keys where retire_at is null or retire_at > now()), 1::bigint,
+  'and rotates nothing');
+select ok(private.rotate_link_signing_key('30 days') > 1, 'a rotation makes a new key');
 select is(pg_temp.state((select token from old_token)), 'valid',
   'a token signed with the previous key still works inside the overlap');
-select is(pg_temp.state((select token from old_token), now() + interval '2 hours'), 'forged',
+select is(pg_temp.state((select token from old_token), now() + interval '29 days 23 hours'), 'valid',
+  'up to the end of a link''s lifetime (no link in date is refused)');
+select is(pg_temp.state((select token from old_token), now() + interval '30 days 1 hour'), 'forged',
   'and is refused after the previous key''s retire_at');
 select isnt(
   substr(private.consent_link_token((select message_id from links where side = 'b'), now() + interval '1 day'), 1, 4),
@@ -188,6 +195,19 @@ select private.consent_link_token((select message_id from links where side = 'b'
 select is(pg_temp.state((select token from current_token)), 'valid', 'a token of the current key is valid');
 select lives_ok($$select private.rotate_link_signing_key('0 seconds')$$, 'a leaked key is revoked at once');
 select is(pg_temp.state((select token from current_token)), 'forged', 'after which its tokens are refused');
+select is(pg_temp.state((select token from old_token)), 'forged',
+  'and so are those of the key before it, though still inside its own overlap');
+select is((select count(*) from private.link_signing_keys where retire_at is null or retire_at > now()), 1::bigint,
+  'only the new key verifies');
+select is(pg_temp.state(private.consent_link_token((select message_id from links where side = 'b'), now() + interval '1 day')),
+  'valid', 'and signs valid links');
+update public.app_settings set value = '400' where key = 'CONSENT_LINK_DAYS';
+select throws_ok($$select private.rotate_link_signing_key('365 days')$$, '22023',
+  'an overlap other than 0 is at least 400 days (CONSENT_LINK_DAYS): links signed with the previous key live that long; 0 revokes it at once (a leak)',
+  'the minimum follows CONSENT_LINK_DAYS');
+select lives_ok($$select private.rotate_link_signing_key('400 days')$$,
+  'and may exceed 365 days when the links live longer');
+update public.app_settings set value = '30' where key = 'CONSENT_LINK_DAYS';
 select throws_ok($$select private.rotate_link_signing_key('-1 hour')$$, '22023', null,
   'a negative overlap is refused');
 

@@ -138,7 +138,7 @@ dbTest("consent links: after a rotation the old key verifies until its retire_at
   const sql = adminSql();
   const [{ kid: oldKid }] = await sql`
     select kid from private.link_signing_keys where retire_at is null`;
-  await sql`select private.rotate_link_signing_key('1 hour')`;
+  await sql`select private.rotate_link_signing_key('30 days')`;
   try {
     assert.equal((await tap(inside.token)).status, 200, "inside the overlap the old key works");
     assert.deepEqual(await marketingState(inside.customerId), withdrawn);
