@@ -91,7 +91,9 @@ Deno.test("secrets: the previous value is accepted until its instant, then dropp
 Deno.test("secrets: every rotating secret has _PREVIOUS and a validated _PREVIOUS_UNTIL", () => {
   assert.equal(rotatingSecretNames.length, 6);
   for (const name of rotatingSecretNames) {
-    const value = name === "SUPABASE_JWT_SECRET" ? "x".repeat(40) : "value";
+    const value = name === "SUPABASE_JWT_SECRET"
+      ? "rotation-test-jwt-secret-of-40-characters"
+      : "value";
     const ok = parseConfig({
       ...base,
       [name]: value,
