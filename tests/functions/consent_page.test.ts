@@ -6,24 +6,10 @@
 // tapped again (a second tab, a reload) is refused with nothing changed.
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { chromiumFlags, chromiumPath, isLocal } from "./_chromium.ts";
 import { serveGateway } from "../../scripts/gateway.ts";
 import { dbTest } from "./_helpers.ts";
 import { ledgerSize, linkFixture, marketingState, tamper } from "./_consent_links.ts";
-
-const chromiumFlags = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const isLocal = (url: URL) =>
-  ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname) ||
-  ["data:", "blob:", "about:"].includes(url.protocol);
 
 /** What a browser session saw: requests that went elsewhere, errors and console lines. */
 interface Session {
@@ -40,7 +26,7 @@ async function withBrowser(fn: (session: Session) => Promise<void>) {
   let context: BrowserContext | undefined;
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
+      executablePath: chromiumPath,
       headless: true,
       args: chromiumFlags,
       viewport: { width: 420, height: 800 },

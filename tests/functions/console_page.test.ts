@@ -7,6 +7,7 @@
 // Screenshots are kept for a person to look at; their paths are printed.
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { chromiumFlags, chromiumPath, isLocal } from "./_chromium.ts";
 import { serveGateway } from "../../scripts/gateway.ts";
 import { assetFiles, chartBundle, chartJsVersion } from "../../functions/console/assets.ts";
 import { projectRoot, tryRun } from "../../scripts/lib/run.ts";
@@ -21,21 +22,6 @@ import {
   tokenFor,
 } from "./_helpers.ts";
 import { createTemplate, enqueue, grantConsent, setMessages } from "./_messaging.ts";
-
-const chromiumFlags = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const isLocal = (url: URL) =>
-  ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname) ||
-  ["data:", "blob:", "about:"].includes(url.protocol);
 
 /** The little of the browser's globals the page functions below use (Deno has no DOM types). */
 interface Element {
@@ -89,7 +75,7 @@ async function withBrowser(fn: (session: Session) => Promise<void>) {
   let context: BrowserContext | undefined;
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
+      executablePath: chromiumPath,
       headless: true,
       args: chromiumFlags,
       viewport: { width: 1400, height: 1100 },

@@ -4,23 +4,9 @@
 // look at; its path is printed.
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { chromiumFlags, chromiumPath, isLocal } from "./_chromium.ts";
 import { serveGateway } from "../../scripts/gateway.ts";
 import { docsContentSecurityPolicy } from "../../functions/api/docs/index.ts";
-
-const chromiumFlags = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const isLocal = (url: URL) =>
-  ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname) ||
-  ["data:", "blob:", "about:"].includes(url.protocol);
 
 Deno.test({
   name: "docs page: lists every operation offline, loading nothing from elsewhere",
@@ -31,7 +17,7 @@ Deno.test({
     const profile = await Deno.makeTempDir({ prefix: "py360-chromium-" });
     const shots = await Deno.makeTempDir({ prefix: "py360-docs-page-" });
     const context = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
+      executablePath: chromiumPath,
       headless: true,
       args: chromiumFlags,
       viewport: { width: 1400, height: 900 },
