@@ -6,7 +6,7 @@
 -- Everything is dated in 2000-2001 and the purge runs as of 2001-06-01, so nothing of the demo
 -- book (dated around today) is old enough to count.
 begin;
-select plan(50);
+select plan(56);
 select tests.create_test_book();
 
 create temporary table t_asof on commit drop as
@@ -28,7 +28,7 @@ as $$
 $$;
 create temporary table t_record on commit drop as select pg_temp.insurance_record() as digest;
 
--- Messages: old in final statuses (purged), old but queued or dead (kept), recent (kept).
+-- Messages: old in final statuses or dead (purged), old but queued (kept), recent, dead or not (kept).
 insert into public.messages (customer_id, channel, purpose, subject, body, body_html, variables,
                              recipient, idempotency_key, status, blocked_reason, dead_reason,
                              template_snapshot, created_at, queued_at)
@@ -46,9 +46,12 @@ values
   (tests.fixture('customer_a'), 'email', 'transactional', 'Queued', 'Still to go', null,
    '{"customer_name": "Asha"}', 'asha@example.test', 'ret-old-queued', 'queued', null, null,
    null, '2000-01-04', '2000-01-04'),
-  (tests.fixture('customer_a'), 'email', 'transactional', 'Dead', 'May be redriven', null,
-   '{"customer_name": "Asha"}', 'asha@example.test', 'ret-old-dead', 'dead', null, 'stalled',
+  (tests.fixture('customer_a'), 'email', 'transactional', 'Dead', 'Dead for too long', null,
+   '{"customer_name": "Asha"}', 'asha@example.test', 'ret-old-dead', 'dead', null, 'retries_exhausted',
    null, '2000-01-05', '2000-01-05'),
+  (tests.fixture('customer_a'), 'email', 'transactional', 'Dead lately', 'May be redriven', null,
+   '{"customer_name": "Asha"}', 'asha@example.test', 'ret-recent-dead', 'dead', null, 'stalled',
+   null, '2001-01-02', '2001-01-02'),
   (tests.fixture('customer_a'), 'email', 'transactional', 'Recent', 'Dear Asha, recently', null,
    '{"customer_name": "Asha"}', 'asha@example.test', 'ret-recent', 'delivered', null, null,
    null, '2001-01-01', '2001-01-01');
@@ -131,7 +134,7 @@ create temporary table t_run1 on commit drop as
 select private.purge_expired_data((select as_of from t_asof)) as counts;
 
 select is((select counts from t_run1),
-  '{"message_bodies": 3, "message_event_payloads": 1, "payment_event_payloads": 1,
+  '{"message_bodies": 4, "message_event_payloads": 1, "payment_event_payloads": 1,
     "razorpay_call_requests": 1, "ai_request_prompts": 1, "ai_chat_messages": 1,
     "link_click_user_agents": 1, "documents": 1, "expired_exports": 1, "complete": true}'::jsonb,
   'the first run counts each kind past its setting');
@@ -156,8 +159,29 @@ select is(
 select is(
   (select array_agg(idempotency_key order by idempotency_key) from public.messages
     where idempotency_key like 'ret-%' and content_purged_at is null and body <> ''),
-  array['ret-old-dead', 'ret-old-queued', 'ret-recent'],
-  'queued and dead messages (not final) and recent ones keep their content');
+  array['ret-old-queued', 'ret-recent', 'ret-recent-dead'],
+  'queued messages (not final) and recent ones, dead or not, keep their content');
+select is(
+  (select (status, subject, body, variables, content_purged_at = (select as_of from t_asof))::text
+     from public.messages where idempotency_key = 'ret-old-dead'),
+  '(dead,,"",{},t)', 'a dead letter past MESSAGE_BODY_RETENTION_DAYS loses its content too');
+
+-- A purged dead letter is never sent again: redriving only such letters is refused (409).
+select throws_ok($$select private.redrive_dead_messages('retries_exhausted')$$, '55000',
+  '1 dead message(s) match, all past MESSAGE_BODY_RETENTION_DAYS: their content was purged, so they cannot be sent again',
+  'redriving a dead letter whose content was purged is refused');
+select is((select status::text from public.messages where idempotency_key = 'ret-old-dead'), 'dead',
+  'and it stays dead');
+select tests.authenticate_as('admin');
+select is(private.redrive_dead_messages(), 1,
+  'beside a letter that can go, an admin''s redrive moves only that one');
+reset role;
+select is(
+  (select array_agg((idempotency_key, status)::text order by idempotency_key) from public.messages
+    where idempotency_key in ('ret-old-dead', 'ret-recent-dead')),
+  array['(ret-old-dead,dead)', '(ret-recent-dead,queued)'], 'the purged one stays dead');
+select throws_ok($$select private.redrive_dead_messages()$$, '55000', null,
+  'a redrive of everything, when only purged letters are left, is refused too');
 select is((select body from public.messages where idempotency_key = 'ret-old-queued'), 'Still to go',
   'a queued message is sent as written, whatever its age');
 

@@ -373,6 +373,34 @@ dbTest("messages: admins redrive dead letters, once; others may not", async () =
   assert.deepEqual(await statuses(), ["queued", "queued"]);
 });
 
+dbTest(
+  "messages: a dead letter whose content retention purged is never redriven (409)",
+  async () => {
+    const { customerId } = await createCase("farah.agent@py360.test");
+    const { code } = await createTemplate();
+    const [purged] = await enqueue([{ customer_id: customerId, template_code: code }]);
+    await setMessages([purged], {
+      status: "dead",
+      dead_reason: "stalled",
+      dead_at: new Date(),
+      body: "",
+      variables: {},
+      content_purged_at: new Date(),
+    });
+    const refused = await expectProblem(
+      await api("/messages/redrive", {
+        token: await tokenFor("admin@py360.test"),
+        method: "POST",
+        body: { template_code: code },
+      }),
+      409,
+    );
+    assert.equal(refused.code, "55000");
+    const [row] = await adminSql()`select status::text from public.messages where id = ${purged}`;
+    assert.equal(row.status, "dead", "it stays dead");
+  },
+);
+
 dbTest("messages: the customer profile sums up their messages and WhatsApp window", async () => {
   const token = await tokenFor("farah.agent@py360.test");
   const { customerId } = await createCase("farah.agent@py360.test");

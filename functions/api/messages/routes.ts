@@ -199,12 +199,16 @@ export const redriveMessages = createRoute({
   summary: "Put dead letters back in the queue (admins)",
   description: "Dead letters (stalled or out of retries) matching every filter given go back " +
     "to queued, counters reset. Idempotent: a second call finds none left. Blocked, failed and " +
-    "cancelled messages never move.",
+    "cancelled messages never move, nor do dead letters whose content the retention purge " +
+    "emptied (past MESSAGE_BODY_RETENTION_DAYS): when only such letters match, 409.",
   ...signedIn,
   request: { body: jsonBody(RedriveSchema) },
   responses: {
     200: json("How many were redriven", z.object({ redriven: z.number().int().min(0) })),
     ...commonProblems,
     403: problem("Only admins redrive"),
+    409: problem(
+      "Every dead letter matching had its content purged by retention: none can be sent",
+    ),
   },
 });
