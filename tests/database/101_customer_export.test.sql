@@ -5,7 +5,7 @@
 -- and a fencing attempt, complete, fail (3 attempts), expire into the object-deletion queue, and
 -- the deletion queue's claim and finish.
 begin;
-select plan(53);
+select plan(58);
 select tests.create_test_book();
 
 -- Customer a's data in many tables; customer b's alongside, which must not leak into a's export.
@@ -50,6 +50,19 @@ insert into public.customer_social_accounts (customer_id, platform, external_id,
 values (tests.fixture('customer_a'), 'telegram', '7712345678', 'asha_t', 'deep_link');
 insert into private.telegram_link_tokens (token_hash, customer_id, expires_at)
 values (repeat('e', 64), tests.fixture('customer_a'), now() + interval '1 day');
+-- Held about their phone and email with no key to them: the suppression list, and vendor events
+-- tied to no message (inbound SMS, WhatsApp through Twilio and Meta, an email callback).
+insert into public.suppressions (channel, address, reason, source)
+values ('email', 'customer_a@tests.py360.test', 'hard_bounce', 'test'),
+       ('sms', '+919800000001', 'stop_reply', 'twilio_stop'),
+       ('sms', '+919800000002', 'stop_reply', 'twilio_stop');
+insert into public.message_events (provider, event_key, kind, payload)
+values ('twilio', 'exp-in-sms-a', 'inbound', '{"From": "+919800000001", "Body": "STOP"}'),
+       ('twilio', 'exp-in-wa-a', 'inbound', '{"From": "whatsapp:+919800000001", "Body": "a words"}'),
+       ('whatsapp_cloud', 'exp-in-meta-a', 'inbound', '{"from": "919800000001", "text": {"body": "a again"}}'),
+       ('sendgrid', 'exp-in-mail-a', 'status', '{"email": "Customer_A@tests.py360.test", "event": "bounce"}'),
+       ('twilio', 'exp-in-sms-b', 'inbound', '{"From": "+919800000002", "Body": "b words"}'),
+       ('twilio', 'exp-in-sms-x', 'inbound', '{"From": "+919800000009", "Body": "a stranger"}');
 
 -- A table added later, two links away from the customer, is exported without a code change.
 create table public.t_future_case_notes (
@@ -111,7 +124,7 @@ select is((select jsonb_array_length(doc #> '{tables,public.policies}') from t_e
 select is((select doc #>> '{tables,public.messages,0,body}' from t_export), 'Your premium is due',
           'the message, with its body');
 select is((select jsonb_array_length(doc #> '{tables,public.messages}') from t_export), 1, 'one message');
-select is((select doc #>> '{tables,public.message_events,0,event_key}' from t_export), 'exp-a-ev',
+select ok((select doc #> '{tables,public.message_events}' @> '[{"event_key": "exp-a-ev"}]' from t_export),
           'its delivery event (two links away)');
 select is((select jsonb_array_length(doc #> '{tables,public.payments}') from t_export), 1, 'the payment');
 select is((select jsonb_array_length(doc #> '{tables,public.consents}') from t_export),
@@ -142,6 +155,22 @@ select is_empty($$select 1 from t_export, jsonb_array_elements(doc #> '{tables,p
                             jsonb_array_elements(v) r where r ? 'id' and k <> 'public.audit_log'
                             and r ->> 'id' ~ '^[0-9a-f-]{36}$')$$,
                 'every audit row is about one of their rows');
+select is((select array(select e ->> 'event_key' from jsonb_array_elements(doc #> '{tables,public.message_events}') e
+                         order by 1) from t_export),
+          array['exp-a-ev', 'exp-in-mail-a', 'exp-in-meta-a', 'exp-in-sms-a', 'exp-in-wa-a'],
+          'events tied to no message but naming their phone (+91..., 91..., whatsapp:+91...) or email (any case)');
+select is((select array(select e ->> 'address' from jsonb_array_elements(doc #> '{tables,public.suppressions}') e
+                         order by 1) from t_export),
+          array['+919800000001', 'customer_a@tests.py360.test'], 'the suppressions of their phone and email');
+select is((select array(select e ->> 'event_key' from jsonb_array_elements(doc #> '{tables,public.message_events}') e
+                         order by 1) from t_export_b),
+          array['exp-b-ev', 'exp-in-sms-b'], 'b''s export: b''s events, by message and by phone');
+select is((select array(select e ->> 'address' from jsonb_array_elements(doc #> '{tables,public.suppressions}') e
+                         order by 1) from t_export_b),
+          array['+919800000002'], 'and b''s suppression only');
+select ok((select position('b words' in doc::text) = 0 and position('a stranger' in doc::text) = 0
+             from t_export),
+          'a''s export holds neither b''s nor a stranger''s inbound message');
 
 -- No one else's.
 select ok((select position(tests.fixture('customer_b')::text in doc::text) = 0 from t_export),

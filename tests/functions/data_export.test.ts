@@ -44,12 +44,27 @@ const agent = "arjun.agent@py360.test";
 const manager = "north.manager@py360.test";
 const analyst = "analyst@py360.test";
 
-/** A customer with a message, a payment, a consent, a document and an AI call of their own. */
+/**
+ * A customer with a message, a payment, a consent, a document and an AI call of their own, and,
+ * held by their own phone and email with no key to them, an inbound SMS tied to no message and
+ * a suppression of their email.
+ */
 async function customerWithData(tag: string) {
   const fixture = await createCase(agent);
   const sql = adminSql();
   const key = `${tag}_${crypto.randomUUID().slice(0, 8)}`;
   const documentId = crypto.randomUUID();
+  const phone = `+9197${String(Math.floor(Math.random() * 1e8)).padStart(8, "0")}`;
+  const email = `${key}@export.py360.test`;
+  await sql`update public.customers set phone = ${phone}, email = ${email}
+             where id = ${fixture.customerId}`;
+  await sql`
+    insert into public.message_events (provider, event_key, kind, payload)
+    values ('twilio', ${`export-in-${key}`}, 'inbound',
+            ${sql.json({ From: phone, Body: `Inbound ${key}` })})`;
+  await sql`
+    insert into public.suppressions (channel, address, reason, source)
+    values ('email', ${email}, 'hard_bounce', 'data_export_test')`;
   await sql`
     insert into public.messages (customer_id, case_id, channel, purpose, body, recipient,
                                  idempotency_key, status)
@@ -70,7 +85,7 @@ async function customerWithData(tag: string) {
   await sql`
     insert into public.ai_requests (purpose, customer_id, case_id, model, prompt_hash)
     values ('chat', ${fixture.customerId}, ${fixture.caseId}, 'gpt-4o-mini', repeat('f', 64))`;
-  return { ...fixture, key };
+  return { ...fixture, key, email };
 }
 
 /** POST /api/customers/{id}/export as `email`. */
@@ -167,6 +182,12 @@ dbTest(
     assert.equal(tables["public.ai_requests"].length, 1, "the AI call");
     assert.deepEqual(tables["public.policies"].map((p) => p.id), [mine.policyId]);
     assert.ok(Array.isArray(tables["public.audit_log"]), "the audit history is listed");
+    assert.deepEqual(
+      tables["public.message_events"].filter((e) => e.message_id === null).map((e) => e.event_key),
+      [`export-in-${mine.key}`],
+      "their inbound SMS, tied to no message, found by their phone",
+    );
+    assert.deepEqual(tables["public.suppressions"].map((e) => e.address), [mine.email]);
     // Not the other customer's.
     assert.ok(!text.includes(other.customerId), "the other customer's id appears nowhere");
     assert.ok(!text.includes(other.key), "nor their message, payment or document");
