@@ -104,6 +104,8 @@ async function personState() {
 }
 
 let paymentId = "";
+/** The person's second policy, whose renewal the desk lost (with a reason naming them). */
+let lostPolicyId = "";
 let documentKey = "";
 /** The KYC papers kept by law: id, object key, and whether the object is in the test store. */
 const keptDocuments: { id: string; key: string; inStore: boolean }[] = [];
@@ -182,6 +184,35 @@ dbTest("erasure: a customer with data everywhere, made through the real paths", 
   await sql`
     insert into public.suppressions (channel, address, reason, source)
     values ('email', ${email}, 'hard_bounce', 'ses_bounce')`;
+
+  // The desk's free text naming the person: a call task's outcome, and why a second renewal of
+  // theirs was lost (the policy timeline shows both).
+  await sql`
+    insert into public.tasks (case_id, assignee_id, due_at, sla_hours, sla_due_at, status, outcome,
+                              done_at)
+    select ${person.caseId}, assignee_id, now() - interval '1 day', 24, now(), 'done',
+           ${`Spoke to ${person.fullName} on ${phone}; papers to ${email}`}, now()
+      from public.renewal_cases where id = ${person.caseId}`;
+  const [lost] = await sql<{ policy_id: string; case_id: string }[]>`
+    with policy as (
+      insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
+                                   premium, sum_insured, start_date, end_date)
+      select ${person.policyNumber + "-H"}, 'health', 'Test Health', p.customer_id, p.agent_id,
+             500000, 10000000, p.start_date, p.end_date
+        from public.policies p where p.policy_number = ${person.policyNumber}
+      returning id, customer_id, agent_id, end_date)
+    insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
+    select id, customer_id, agent_id, end_date, end_date from policy
+    returning policy_id, id as case_id`;
+  lostPolicyId = lost.policy_id;
+  await sql`
+    update public.renewal_cases
+       set stage = 'lost', lost_reason = ${`${person.firstName} moved insurer; call ${national}`}
+     where id = ${lost.case_id}`;
+  const timeline = await api(`/policies/${lostPolicyId}/timeline`, {
+    token: await tokenFor(admin),
+  });
+  assert.ok((await timeline.text()).includes(national), "the timeline shows the lost reason");
 
   // A document uploaded through the API, named for the person, and its Storage row.
   const form = new FormData();
@@ -355,7 +386,9 @@ dbTest(
     assert.ok(record.allocations.length >= 1, "the payment was allocated");
 
     const answer = await expectJson(
-      await erase(person.customerId, { reason: "  Ticket DPR-2026-0042, asked by email  " }),
+      await erase(person.customerId, {
+        reason: `  Ticket DPR-2026-0042, asked by ${person.fullName} from ${email}  `,
+      }),
       200,
     );
     assert.equal(answer.customer_id, person.customerId);
@@ -379,9 +412,26 @@ dbTest(
     assert.deepEqual({ ...request }, {
       kind: "erasure",
       status: "done",
-      reason: "Ticket DPR-2026-0042, asked by email",
+      reason: "Ticket DPR-2026-0042, asked by <customer> from <customer>",
       by_admin: true,
     });
+    assert.equal(answer.counts.task_outcomes, 1);
+    assert.equal(answer.counts.lost_reasons, 1);
+    for (
+      const policy of [
+        lostPolicyId,
+        (await sql`
+      select id from public.policies where policy_number = ${person.policyNumber}`)[0].id,
+      ]
+    ) {
+      const timeline = await (await api(`/policies/${policy}/timeline`, {
+        token: await tokenFor(admin),
+      })).text();
+      assert.ok(timeline.includes("<customer>"), "the erasure is there, its reason scrubbed");
+      for (const needle of needles) {
+        assert.ok(!timeline.toLowerCase().includes(needle), `the timeline names ${needle}`);
+      }
+    }
     const [queued] = await sql`
     select count(*)::int as n from private.object_deletions
      where bucket = 'documents' and object_key = ${documentKey} and reason = 'erasure'
@@ -475,6 +525,25 @@ dbTest("erasure: cannot be undone, nor done twice", async () => {
     409,
   );
   assert.match(again.detail, /already erased/);
+  // The desk cannot grant the erased person a consent again, evidence naming them or not.
+  const consentBody = {
+    channel: "whatsapp",
+    purpose: "marketing",
+    status: "granted",
+    source: "web_form",
+    evidence: { form: `signed by ${person.fullName}, ${email}` },
+  };
+  for (const who of [agent, admin]) {
+    const refused = await expectProblem(
+      await api(`/customers/${person.customerId}/consents`, {
+        token: await tokenFor(who),
+        method: "POST",
+        body: consentBody,
+      }),
+      409,
+    );
+    assert.match(refused.detail, /erased/);
+  }
   // The customer's agent may correct contact details, but not bring back an erased person's.
   await expectProblem(
     await api(`/customers/${person.customerId}`, {

@@ -118,6 +118,10 @@ export const recordConsent = createRoute({
     201: json("The ledger row", ConsentRecordSchema),
     ...commonProblems,
     404: problem("No such customer, or not one the caller sees"),
+    409: problem(
+      "The customer was erased: nothing but a withdrawal is recorded for them (and its " +
+        "evidence is not kept)",
+    ),
     422: problem(
       "The request did not match the schema, a grant has no evidence, or the " +
         "source is the system's",
