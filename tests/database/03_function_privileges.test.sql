@@ -41,6 +41,7 @@ select set_eq(
     'private.tg_customers__keep_erased() ---',
     'private.tg_consents__keep_erased_withdrawn() ---',
     'private.tg_messages__block_erased_customers() ---',
+    'private.refuse_erased_customer(uuid) ---',
     'private.tg_message_events__forget_erased() ---',
     'private.tg_object_deletions__forget_key() ---',
     'private.razorpay_ids_of_erased_customer(text[]) ---',

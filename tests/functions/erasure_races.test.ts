@@ -6,10 +6,21 @@
 // the messages' foreign-key check while the erasure holds the customer's row) must not store a
 // message queued to the person's old address: the messages' _050_block_erased_customers trigger
 // (migration 20261130054931) blocks it, customer_erased, and clears it.
+//
+// Payments: opening a Checkout order, a payment link or autopay holds the case's lock
+// (private.lock_case, FOR NO KEY UPDATE) and refuses an erased customer; the erasure locks the
+// person's cases FOR UPDATE before its in-flight check. Whichever comes second waits for the
+// first: an opener that waited for the erasure is refused (55000, the API's 409), and an erasure
+// that waited for an opener sees what it opened, and is refused.
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { adminSql, createCase, dbTest } from "./_helpers.ts";
-import { namedConnection, waitsForLock } from "./_concurrency.ts";
+import { adminSql, api, createCase, dbTest, expectProblem, tokenFor } from "./_helpers.ts";
+import { actAs, namedConnection, waitsForLock } from "./_concurrency.ts";
+import { startPayments } from "./_payments.ts";
+
+// Razorpay's sandbox and settings: the API's payment routes need a configured client (nothing
+// here reaches it: every call is refused before).
+const payments = await startPayments();
 
 const agent = "farah.agent@py360.test";
 const reason = "the customer asked, by registered letter";
@@ -114,3 +125,145 @@ dbTest(
     assert.equal((await stored(queued.message_id)).status, "queued");
   },
 );
+
+/** The openers the API calls, each as the case's agent would call it. */
+const openers = {
+  order: (tx: postgres.TransactionSql, caseId: string) =>
+    tx`select * from private.open_payment_order(${caseId})`,
+  link: (tx: postgres.TransactionSql, caseId: string) =>
+    tx`select * from private.open_payment_link(${caseId})`,
+  autopay: (tx: postgres.TransactionSql, caseId: string) =>
+    tx`select * from private.open_autopay(${caseId})`,
+};
+type Opener = keyof typeof openers;
+
+/** A customer whose case owes one monthly installment (autopay possible), nothing in flight. */
+async function payer() {
+  const fixture = await person();
+  await adminSql()`
+    update public.policies set payment_frequency = 'monthly' where id = ${fixture.policyId}`;
+  return fixture;
+}
+
+/** The agent's user id (the cases of createCase are theirs). */
+async function agentId(): Promise<string> {
+  const [row] = await adminSql()`select id from auth.users where email = ${agent}`;
+  return row.id;
+}
+
+/** What the case has opened: orders, links and mandates, by status. */
+async function opened(caseId: string): Promise<string[]> {
+  const rows = await adminSql()`
+    select 'order ' || status as what from public.payment_orders where case_id = ${caseId}
+    union all select 'link ' || status from public.payment_links where case_id = ${caseId}
+    union all select 'autopay ' || status from public.autopay_mandates where case_id = ${caseId}
+    order by 1`;
+  return rows.map((r) => r.what as string);
+}
+
+/** Runs `work`, returning the SQLSTATE and message it failed with (or "ok"). */
+async function outcome(work: Promise<unknown>): Promise<string> {
+  try {
+    await work;
+    return "ok";
+  } catch (e) {
+    const error = e as { code?: string; message?: string };
+    return `${error.code}: ${error.message}`;
+  }
+}
+
+for (const kind of Object.keys(openers) as Opener[]) {
+  dbTest(`${kind} opened while an erasure holds the case: waits, then refused 55000`, async () => {
+    const subject = await payer();
+    const user = await agentId();
+    const result = await eraseWhile(
+      subject.customerId,
+      `erasure-race-${kind}`,
+      (sql) =>
+        outcome(sql.begin(async (tx) => {
+          await actAs(tx, user);
+          return await openers[kind](tx, subject.caseId);
+        })),
+    );
+    assert.match(
+      result,
+      /^55000: the customer of case [0-9a-f-]{36} was erased on .*: no payment can be opened for them$/,
+    );
+    assert.deepEqual(await opened(subject.caseId), [], "nothing opened for the erased customer");
+    const [erased] = await adminSql()`
+      select erased_at is not null as erased from public.customers where id = ${subject.customerId}`;
+    assert.equal(erased.erased, true);
+  });
+}
+
+dbTest(
+  "erasure while an order, link or autopay is being opened: waits, then refused 55000",
+  async () => {
+    const user = await agentId();
+    for (
+      const [kind, inFlight] of [
+        ["order", "payment order"],
+        ["link", "payment link"],
+        ["autopay", "autopay mandate"],
+      ] as [Opener, string][]
+    ) {
+      const subject = await payer();
+      const name = `erasure-after-${kind}`;
+      const first = namedConnection(`${name}-opener`);
+      const second = namedConnection(name);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => release = resolve);
+      let openedIt!: () => void;
+      const done = new Promise<void>((resolve) => openedIt = resolve);
+      try {
+        const committed = first.begin(async (tx) => {
+          await actAs(tx, user);
+          await openers[kind](tx, subject.caseId);
+          openedIt();
+          await held;
+        });
+        committed.catch(() => {});
+        await done;
+        const erasure = outcome(
+          second`select private.erase_customer(${subject.customerId}, ${reason})`,
+        );
+        await waitsForLock(name);
+        release();
+        await committed;
+        const result = await erasure;
+        assert.ok(
+          result.startsWith(
+            `55000: a payment is in flight for customer ${subject.customerId}: ${inFlight} `,
+          ),
+          `${kind}: ${result}`,
+        );
+        assert.equal((await opened(subject.caseId)).length, 1, `${kind}: the opened one stays`);
+        const [row] = await adminSql()`
+        select erased_at, email from public.customers where id = ${subject.customerId}`;
+        assert.deepEqual([row.erased_at, row.email], [null, subject.email], `${kind}: not erased`);
+      } finally {
+        release();
+        await first.end();
+        await second.end();
+      }
+    }
+  },
+);
+
+dbTest("the API answers 409 to an order, a link or autopay for an erased customer", async () => {
+  const subject = await payer();
+  await adminSql()`select private.erase_customer(${subject.customerId}, ${reason})`;
+  const token = await tokenFor(agent);
+  for (const path of ["payments", "payment-links", "autopay"]) {
+    const problem = await expectProblem(
+      await api(`/cases/${subject.caseId}/${path}`, { token, method: "POST", body: {} }),
+      409,
+    );
+    assert.match(problem.detail, /was erased on .*: no payment can be opened for them/, path);
+  }
+  assert.deepEqual(await opened(subject.caseId), []);
+});
+
+dbTest("erasure races: close the payments harness", async () => {
+  await payments.close();
+});

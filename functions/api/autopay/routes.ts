@@ -69,7 +69,9 @@ export const openAutopay = createRoute({
     200: json("The case's live mandate", MandateSchema),
     ...commonProblems,
     404: problem("No such case, or not yours to see"),
-    409: problem("Nothing is due (PY010), or the case is closed (PY006)"),
+    409: problem(
+      "Nothing is due (PY010), the case is closed (PY006), or its customer was erased (55000)",
+    ),
     422: problem(
       "Not an installment policy, installments of different amounts, above the mandate limit, " +
         "or the first debit too soon",

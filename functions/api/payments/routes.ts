@@ -76,7 +76,10 @@ export const createPaymentOrder = createRoute({
     200: json("The case's open order for the same installments", CheckoutOrderSchema),
     ...commonProblems,
     404: problem("No such case, or not yours to see"),
-    409: problem("Nothing is due on the case (PY010), or the case is closed (PY006)"),
+    409: problem(
+      "Nothing is due on the case (PY010), the case is closed (PY006), or its customer was " +
+        "erased (55000)",
+    ),
     422: problem(
       "The request did not match the schema, an installment is not open on this case, or the " +
         "amount disagrees with what is due (PY011)",
@@ -173,7 +176,9 @@ export const createPaymentLink = createRoute({
     200: json("The open link for the same installment and terms", PaymentLinkSchema),
     ...commonProblems,
     404: problem("No such case, or not yours to see"),
-    409: problem("Nothing is due (PY010), or the case is closed (PY006)"),
+    409: problem(
+      "Nothing is due (PY010), the case is closed (PY006), or its customer was erased (55000)",
+    ),
     422: problem(
       "The request did not match the schema, the installment is not open on this case, or " +
         "partial payment is not allowed for the product line",
