@@ -83,7 +83,8 @@ export const SendResultSchema = z.object({
   status: MessageStatus,
   blocked_reason: z.string().nullable().openapi({
     example: "consent_withdrawn",
-    description: "Why the gate refused it (status blocked): channel_disabled, no_address, " +
+    description: "Why the gate refused it (status blocked): customer_erased, channel_disabled, " +
+      "no_address, " +
       "sms_needs_dlt_template, consent_withdrawn, no_consent, whatsapp_not_opted_in, dnd, " +
       "suppressed, whatsapp_window_closed, template_not_approved, missing_variables, " +
       "frequency_cap",
