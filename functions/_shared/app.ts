@@ -4,6 +4,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Hook } from "@hono/zod-openapi";
 import { cors } from "hono/cors";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { requestId } from "hono/request-id";
 import type { Config } from "./config.ts";
@@ -38,13 +39,34 @@ const requestIdToDatabase = createMiddleware<AppEnv>((c, next) =>
   withRequestId(c.get("requestId"), next)
 );
 
+/** Path parameters that are bearer capabilities: a withdrawal link's or a document link's token,
+ * a tracked link's code. Whoever reads them in a log could use them. */
+const capabilityParams = /^(token|code)$/;
+
+/**
+ * The request's path as the access log writes it, once routed: each capability in it (a path
+ * parameter named token or code) replaced by `:name`, e.g. `/consent/w/:token`; other parameters
+ * (ids) and unrouted paths as they came.
+ */
+export function loggedPath(c: Context<AppEnv>): string {
+  let path = new URL(c.req.url).pathname;
+  for (const [name, value] of Object.entries(c.req.param() as Record<string, string>)) {
+    if (!capabilityParams.test(name) || !value) continue;
+    // The router decoded the value; the path may carry it encoded or as it is.
+    const spelling = path.endsWith(value) ? value : encodeURIComponent(value);
+    const at = path.lastIndexOf(spelling);
+    if (at >= 0) path = path.slice(0, at) + `:${name}` + path.slice(at + spelling.length);
+  }
+  return path;
+}
+
 const accessLog = createMiddleware<AppEnv>(async (c, next) => {
   const started = performance.now();
   await next();
   log(c.res.status >= 500 ? "error" : "info", "request", {
     request_id: c.get("requestId"),
     method: c.req.method,
-    path: new URL(c.req.url).pathname,
+    path: loggedPath(c),
     status: c.res.status,
     ms: Math.round(performance.now() - started),
   });
