@@ -37,7 +37,16 @@ const agent = "farah.agent@py360.test"; // holds the desk customer's case
 const otherAgent = "gopal.agent@py360.test"; // does not see it
 const admin = "admin@py360.test";
 
-const person = await deskCustomer({ agent, preferredChannel: "email" });
+// A name no other test's customer shares: the scans below read every row of the shared database.
+const letters = Array.from(
+  crypto.getRandomValues(new Uint8Array(8)),
+  (b) => "abcdefghijklmnopqrstuvwxyz"[b % 26],
+);
+const person = await deskCustomer({
+  agent,
+  preferredChannel: "email",
+  fullName: `Zorawar${letters.join("")} Quayle-Erasmo`,
+});
 const phone = person.phone!;
 const email = person.email!;
 const national = phone.slice(3);
@@ -135,6 +144,24 @@ dbTest("erasure: a customer with data everywhere, made through the real paths", 
       on conflict (customer_id, channel, purpose) do update
          set status = 'granted', evidence = excluded.evidence`;
   }
+
+  // A grant through the desk's API whose source and notice version carry the person (both are
+  // free text the API accepts); erasure leaves neither in the ledger, consents or the audit log.
+  await expectJson(
+    await api(`/customers/${person.customerId}/consents`, {
+      token: await tokenFor(agent),
+      method: "POST",
+      body: {
+        channel: "email",
+        purpose: "service",
+        status: "granted",
+        source: `x${national}`,
+        evidence: { call_id: "C-77" },
+        notice_version: `${person.fullName} ${email}`,
+      },
+    }),
+    201,
+  );
 
   // Messages through the gate, sent to the sandbox, their delivery callbacks through the webhooks.
   const ids: string[] = [];
@@ -299,6 +326,7 @@ dbTest("erasure: a customer with data everywhere, made through the real paths", 
       "public.messages",
       "public.message_events",
       "public.consents",
+      "public.consent_ledger",
       "public.suppressions",
       "public.documents",
       "public.link_clicks",
@@ -544,6 +572,35 @@ dbTest("erasure: cannot be undone, nor done twice", async () => {
     );
     assert.match(refused.detail, /erased/);
   }
+  // Nor write the person back: a document named for them gets the generic name, and the case
+  // chat is refused before anything reaches the model.
+  const form = new FormData();
+  form.set("kind", "other");
+  form.set("case_id", person.caseId);
+  const pdf = new TextEncoder().encode("%PDF-1.7\n%\xe2\xe3\xcf\xd3\nafter erasure\n");
+  form.set(
+    "file",
+    new File([pdf], `${person.fullName} ${national}.pdf`, { type: "application/pdf" }),
+  );
+  const uploaded = await expectJson(
+    await app.request("/api/documents", {
+      method: "POST",
+      headers: { authorization: `Bearer ${await tokenFor(agent)}` },
+      body: form,
+    }),
+    201,
+  );
+  assert.equal(uploaded.file_name, `other-${uploaded.id.slice(0, 8)}.pdf`);
+  const chat = await expectProblem(
+    await api("/ai/chat", {
+      token: await tokenFor(agent),
+      method: "POST",
+      body: { case_id: person.caseId, message: `Call ${person.fullName} on ${national}?` },
+    }),
+    409,
+  );
+  assert.match(chat.detail, /erased/);
+  assert.deepEqual(await rowsNaming(needles), {}, "still no row names the person");
   // The customer's agent may correct contact details, but not bring back an erased person's.
   await expectProblem(
     await api(`/customers/${person.customerId}`, {

@@ -20,7 +20,7 @@ import type { AppEnv } from "../../_shared/app.ts";
 import { type KnownPeople, streamChat } from "../../_shared/ai/assistant.ts";
 import { personalise, redact } from "../../_shared/ai/redact.ts";
 import { asCaller, asService, type Tx } from "../../_shared/db.ts";
-import { isConnectionFailure, notFound, type Problem } from "../../_shared/errors.ts";
+import { isConnectionFailure, notFound, type Problem, ProblemError } from "../../_shared/errors.ts";
 import { log } from "../../_shared/log.ts";
 import { type FallbackReason, refuseWhenRateLimited } from "./answer.ts";
 import { type ChatCase, readChatCase } from "./chat_facts.ts";
@@ -191,6 +191,16 @@ export const chat: RouteHandler<typeof postChat, AppEnv> = async (c) => {
   const read = await asCaller(claims, async (tx) => {
     const chatCase = await readChatCase(tx, caseId);
     if (!chatCase) return undefined;
+    // An erased customer's case: nothing said about them is sent to the model or stored (409).
+    const [erased] = await tx`
+      select 1 from public.customers where id = ${chatCase.customerId} and erased_at is not null`;
+    if (erased) {
+      throw new ProblemError(
+        409,
+        "Conflict",
+        "The case's customer was erased: no chat about them is kept.",
+      );
+    }
     const [me] = await tx<{ id: string }[]>`select auth.uid() as id`;
     const history = await promptHistory(tx, caseId, historyTurns * 2);
     return { chatCase, author: me.id, history };

@@ -115,6 +115,7 @@ export const postChat = createRoute({
     },
     ...commonProblems,
     404: problem("No such case, or not the caller's to see"),
+    409: problem("The case's customer was erased: nothing about them is sent or kept"),
     ...rateLimitedProblem,
   },
 });
