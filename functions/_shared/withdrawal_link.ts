@@ -2,8 +2,16 @@
 // <CONSENT_PAGE_BASE_URL>/w/<token> into its text; email providers also offer it as RFC 8058
 // one-click unsubscribe headers, which the `consent` function answers.
 
-/** A withdrawal link inside a text: an http(s) URL ending /consent/w/<52 base64url characters>. */
-const withdrawalLinkPattern = /https?:\/\/[!-~]+?\/consent\/w\/[A-Za-z0-9_-]{52}(?![A-Za-z0-9_-])/;
+/** A token's characters: 52 base64url (39 bytes: version, kid, message, expiry, MAC). */
+const token = "[A-Za-z0-9_-]{52}";
+
+/** A whole withdrawal-link token, as the `consent` function takes it from its path. */
+export const linkTokenPattern = new RegExp(`^${token}$`);
+
+/** A withdrawal link inside a text: an http(s) URL ending /consent/w/<token>. */
+const withdrawalLinkPattern = new RegExp(
+  `https?:\\/\\/[!-~]+?\\/consent\\/w\\/${token}(?![A-Za-z0-9_-])`,
+);
 
 /** The first withdrawal link in `text`, or null. */
 export function withdrawalLinkIn(text: string | undefined): string | null {

@@ -12,7 +12,8 @@
 // * A malformed or forged token: 404; expired or used: 410; in both languages, nothing changed.
 // Strict Content-Security-Policy, no script, no external resource, never cached, no Referer.
 import { createApp } from "../_shared/app.ts";
-import { checkLink, type LinkState, linkTokenPattern, withdrawWithLink } from "./link.ts";
+import { linkTokenPattern } from "../_shared/withdrawal_link.ts";
+import { checkLink, type LinkState, withdrawWithLink } from "./link.ts";
 import { consentContentSecurityPolicy, consentPage, type PageKind, pageLanguage } from "./page.ts";
 
 /** What the app needs from outside; tests may replace the database calls. */

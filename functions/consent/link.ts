@@ -19,9 +19,6 @@ export interface Withdrawal {
   language: string | null;
 }
 
-/** A token's shape: 52 base64url characters (39 bytes: version, kid, message, expiry, MAC). */
-export const linkTokenPattern = /^[A-Za-z0-9_-]{52}$/;
-
 /** Checks a token without changing anything. Throws what the database throws. */
 export async function checkLink(token: string): Promise<CheckedLink> {
   const [row] = await asServiceInOneTrip<CheckedLink[]>`
