@@ -35,7 +35,7 @@ import {
 import { removeOnExitSignals } from "../scripts/lib/signals.ts";
 import { perSecond, runLoad, timeDrain, times } from "./lib/load.ts";
 import { percentile } from "./lib/measure.ts";
-import { type Child, killAll, spawnDeno, stopAll } from "./lib/processes.ts";
+import { type Child, killAll, spawnDeno, stopAll } from "../scripts/lib/processes.ts";
 import { count, heading, rowPrinter } from "./lib/report.ts";
 
 /** One line of figures: a label, then right-aligned cells. */
@@ -447,7 +447,7 @@ try {
       select id, provider_message_id as sid, recipient from public.messages
        where status = 'sent' and provider_message_id like 'SM%'
        order by id limit ${callbacks}`;
-    const gateway = spawnDeno("gateway", "bench/lib/gateway_process.ts", [String(gatewayPort)], {
+    const gateway = spawnDeno("gateway", "scripts/gateway.ts", [String(gatewayPort)], {
       FUNCTIONS_DB_URL: functionsDbUrl,
       PUBLIC_FUNCTIONS_URL: functionsUrl,
       TWILIO_ACCOUNT_SID: twilioSid,

@@ -22,7 +22,7 @@
 //   path: signature, event stored, payment row, case lock, allocation to both installments,
 //   installments paid, case renewed, the queued reminder cancelled, the receipt queued through
 //   the gate.
-// - The functions gateway (bench/lib/gateway_process.ts: scripts/gateway.ts serving every
+// - The functions gateway (scripts/gateway.ts serving every
 //   function) runs in its own process; `concurrency` loops each send and wait. After a warm-up
 //   of both paths, reference and ours alternate in `rounds` chunks, so a busy minute on a shared
 //   machine falls on both; rates are requests over the seconds of their own chunks, p50 / p95
@@ -55,7 +55,7 @@ import { removeOnExitSignals } from "../scripts/lib/signals.ts";
 import { perSecond, runLoad, times } from "./lib/load.ts";
 import { loadAverage, printMachine } from "./lib/machine.ts";
 import { checkPaymentBook, type PayableCase, preparePaymentBook } from "./lib/payment_book.ts";
-import { killAll, spawnDeno, stopAll } from "./lib/processes.ts";
+import { killAll, spawnDeno, stopAll } from "../scripts/lib/processes.ts";
 import { expectAll, Series } from "./lib/series.ts";
 import { count, heading, rowPrinter } from "./lib/report.ts";
 
@@ -118,7 +118,7 @@ try {
 
   const gatewayPort = freePort();
   const functionsUrl = `http://127.0.0.1:${gatewayPort}/functions/v1`;
-  const gateway = spawnDeno("gateway", "bench/lib/gateway_process.ts", [String(gatewayPort)], {
+  const gateway = spawnDeno("gateway", "scripts/gateway.ts", [String(gatewayPort)], {
     FUNCTIONS_DB_URL: localAuthenticatorUrl(url),
     PUBLIC_FUNCTIONS_URL: functionsUrl,
     TWILIO_ACCOUNT_SID: twilioSid,

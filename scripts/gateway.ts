@@ -1,6 +1,10 @@
 // The functions gateway: one Deno process serving every function in supabase/config.toml under
 // /functions/v1/<name>/..., the URL shape of Supabase, so supabase-js works unchanged. Like
 // Supabase's relay it checks the JWT first for functions with `verify_jwt = true`.
+//
+// `deno run -A scripts/gateway.ts [PORT]` serves in a process of its own (the local stack, the
+// benchmarks) with the functions' environment; it prints `gateway on PORT` once it listens and
+// serves until SIGTERM.
 import { parse } from "smol-toml";
 import { bearerToken, verifyToken } from "../functions/_shared/auth.ts";
 import { ProblemError, problemResponse } from "../functions/_shared/errors.ts";
@@ -90,4 +94,15 @@ export async function serveGateway(
     functions: [...functions.keys()],
     shutdown: () => server.shutdown(),
   };
+}
+
+if (import.meta.main) {
+  const gateway = await serveGateway(Number(Deno.args[0] ?? 0));
+  console.log(`gateway on ${gateway.port} serving ${gateway.functions.join(", ")}`);
+  const stop = async () => {
+    await gateway.shutdown();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
 }

@@ -1,8 +1,9 @@
-// Child processes of a benchmark (dispatchers, the vendor sandbox, the functions gateway,
-// graphile-worker): each its own Deno process, so none shares the bench's event loop. Their
-// output is read line by line as it comes (a pipe left unread would stall the child) and kept,
-// the last lines shown when one fails; every child still running is killed when the run ends.
-import { projectRoot } from "../../scripts/lib/run.ts";
+// Child processes of the local stack and the benchmarks (the functions gateway, the outbox's
+// workers, dispatchers, graphile-worker): each its own Deno process, so none shares the caller's
+// event loop. Their output is read line by line as it comes (a pipe left unread would stall the
+// child) and kept, the last lines shown when one fails; every child still running is killed when
+// the run ends.
+import { projectRoot } from "./run.ts";
 
 /** A running child. */
 export interface Child {
@@ -21,7 +22,7 @@ export interface Child {
 const running = new Set<Child>();
 
 /**
- * Starts `deno run -A <script> ...args` from the project root with the bench's environment plus
+ * Starts `deno run -A <script> ...args` from the project root with the caller's environment plus
  * `env`. `script` is a path from the project root (`scripts/worker.ts`).
  */
 export function spawnDeno(
