@@ -1,0 +1,58 @@
+// What the book benchmarks (bench/renewals.ts, bench/risk.ts, bench/analytics.ts) share: a
+// throwaway cluster with the schema and pg_cron's scheduler idle, and the rule that a goal set
+// for the 1,000,000-policy book is judged only on a run over that book.
+import { type Cluster, throwawayCluster } from "../../scripts/lib/cluster.ts";
+import { ensureDebianPackages } from "../../scripts/lib/packages.ts";
+import { applyPlatform, pointScheduler, pushMigrations } from "../../scripts/lib/schema.ts";
+import { removeOnExitSignals } from "../../scripts/lib/signals.ts";
+
+/** The book the issues' goals were set for, in policies. */
+export const goalBook = 1_000_000;
+
+/**
+ * Whether a goal set for the 1,000,000-policy book was met: `met` on a run over that book, null
+ * (not judged) on any other.
+ */
+export function judgedAtGoalBook(policies: number, met: boolean): boolean | null {
+  return policies === goalBook ? met : null;
+}
+
+/** A goal's text with the book it was set for (`≤ 10 s at 1,000,000 policies`). */
+export function atGoalBook(goal: string): string {
+  return `${goal} at ${goalBook.toLocaleString("en-US")} policies`;
+}
+
+/** A started throwaway cluster holding the platform and the migrations. */
+export interface BookCluster {
+  cluster: Cluster;
+  /** The superuser's URL. */
+  url: string;
+  /** Stops and deletes the cluster; also done on Ctrl-C / SIGTERM. Call it in a `finally`. */
+  remove: () => Promise<void>;
+}
+
+/**
+ * Creates and starts a throwaway cluster (fsync off, a free port, a temporary folder), applies
+ * the platform shim and every migration, and idles pg_cron's scheduler (its jobs point at port 1,
+ * where nothing listens, as during pgTAP): the benchmarks call each job's function themselves,
+ * and a scheduled run (alerts and housekeeping every minute, the 5-minute refresh) would land in
+ * the middle of their timings. The cluster is removed on Ctrl-C / SIGTERM or by `remove`; if
+ * setting it up fails, it is removed before the error is thrown.
+ */
+export async function startBookCluster(): Promise<BookCluster> {
+  await ensureDebianPackages();
+  const cluster = await throwawayCluster();
+  const remove = removeOnExitSignals(cluster);
+  try {
+    await cluster.init();
+    await cluster.start();
+    const url = cluster.url();
+    await applyPlatform(url);
+    await pushMigrations(url);
+    await pointScheduler(url, 1);
+    return { cluster, url, remove };
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+}
