@@ -37,6 +37,7 @@ import { perSecond, runLoad, timeDrain, times } from "./lib/load.ts";
 import { percentile } from "./lib/measure.ts";
 import { type Child, killAll, spawnDeno, stopAll } from "../scripts/lib/processes.ts";
 import { count, heading, rowPrinter } from "./lib/report.ts";
+import { BenchRecorder } from "./lib/results.ts";
 
 /** One line of figures: a label, then right-aligned cells. */
 const row = rowPrinter(46);
@@ -74,11 +75,40 @@ const latencyBatch = Number(values["latency-batch"]);
 const perSlot = Number(values["latency-messages-per-slot"]);
 const sections = new Set(list(values.only));
 
+// For the suite (bench/suite.ts): a step per phase, a figure per row printed. The goals are
+// issue 7's.
+const recorder = new BenchRecorder(
+  "messages",
+  "The outbound pipeline",
+  {
+    messages,
+    instances: instanceCounts.join(", "),
+    "claim rows": claimRows,
+    iterations,
+    callbacks,
+    "ingest concurrency": ingestConcurrency,
+    "full-path concurrency": fullConcurrency,
+    "full-path instances": fullInstances.join(", "),
+    "vendor latency ms": latencyMs,
+    "latency concurrency": latencyConcurrency.join(", "),
+    "latency batch": latencyBatch,
+    ...(sections.size < 5 ? { only: [...sections].join(", ") } : {}),
+  },
+  2 + ["scaling", "overhead", "fullpath", "webhooks", "claim"].filter((s) => sections.has(s))
+    .length +
+    (sections.has("fullpath") ? 1 : 0),
+);
+recorder.note(
+  "Ratios are ours over the reference: rates over rates (above 1 is faster), except the claim " +
+    "(time over time: below 1 is faster).",
+);
+
 /** How the dispatchers' connections are named, to find their LISTEN in pg_stat_activity. */
 const dispatcherApp = "py360-bench-dispatch";
 const twilioSid = defaultSandboxCredentials.twilioAccountSid;
 const twilioToken = defaultSandboxCredentials.twilioAuthToken;
 
+recorder.step("a throwaway cluster, the migrations, the fixtures");
 await ensureDebianPackages();
 const cluster = await throwawayCluster();
 // Removed at the end, or on Ctrl-C / SIGTERM (children first: they hold connections).
@@ -109,7 +139,14 @@ try {
     callbacks,
     ...latencyConcurrency.map((c) => c * perSlot),
   );
+  recorder.step("the gate queues the runs' messages");
   const gate = await makePristine(sql, pristineSize);
+  recorder.figure({
+    what: `the gate (private.enqueue_messages) queues ${
+      count(pristineSize)
+    } messages, one statement`,
+    ours: `${gate.toFixed(2)} s (${perSecond(pristineSize / gate)})`,
+  });
   console.log(
     `The gate (private.enqueue_messages) queued the runs' ${count(pristineSize)} messages in ` +
       `one statement in ${gate.toFixed(2)} s (${perSecond(pristineSize / gate)}); runs copy them.`,
@@ -236,6 +273,7 @@ try {
 
   // 1. Scaling.
   if (sections.has("scaling")) {
+    recorder.step(`scaling: ${instanceCounts.join(", ")} dispatcher processes`);
     heading(
       `1. Scaling: ${count(messages)} messages, no-op provider, N dispatcher processes ` +
         `(scripts/worker.ts's worker: batch 100, concurrency 32, LISTEN + 1 s tick)`,
@@ -248,6 +286,19 @@ try {
         noopDispatcher(`scale${instances}`),
       );
       rates.push(rate);
+      const previous = rates.length > 1 ? rates[rates.length - 2] : undefined;
+      recorder.figure({
+        what: `drain of ${count(messages)} messages, no-op provider, ${instances} dispatcher ` +
+          `process${instances === 1 ? "" : "es"}`,
+        ours: `${perSecond(rate)} (${seconds.toFixed(2)} s)`,
+        reference: rates.length > 1
+          ? `${instanceCounts[0]} process${instanceCounts[0] === 1 ? "" : "es"}: ` +
+            perSecond(rates[0])
+          : undefined,
+        ratio: rates.length > 1 ? rate / rates[0] : undefined,
+        goal: previous === undefined ? undefined : "must not fall (≥ 0.9× the previous count's)",
+        met: previous === undefined ? undefined : rate >= previous * 0.9,
+      });
       row([
         `${instances} instance${instances === 1 ? " " : "s"}`,
         `${seconds.toFixed(2)} s`,
@@ -265,6 +316,7 @@ try {
 
   // 2. Queue overhead.
   if (sections.has("overhead")) {
+    recorder.step("queue overhead against graphile-worker");
     heading(
       `2. Queue overhead: ${count(messages)} no-op messages / jobs, one process each, ` +
         "same database",
@@ -277,6 +329,22 @@ try {
     line("ours: the worker's defaults (batch 100, concurrency 32)", ours);
     line("ours: batch 1000", big);
     line("graphile-worker 0.18.0, its best settings", theirs);
+    const graphile = `graphile-worker 0.18.0, its best settings: ${perSecond(theirs.rate)}`;
+    recorder.figure({
+      what: `queue overhead, ${count(messages)} no-op messages, one process, the worker's ` +
+        "defaults (batch 100)",
+      ours: perSecond(ours.rate),
+      reference: graphile,
+      ratio: ours.rate / theirs.rate,
+      goal: "≥ 1.0× graphile-worker",
+      met: ours.rate >= theirs.rate,
+    });
+    recorder.figure({
+      what: "the same, batch 1000",
+      ours: perSecond(big.rate),
+      reference: graphile,
+      ratio: big.rate / theirs.rate,
+    });
     console.log(
       "  (graphile-worker: concurrentJobs 24, maxPoolSize 25, localQueue.size 500, " +
         "completeJobBatchDelay 0, failJobBatchDelay 0)",
@@ -372,6 +440,7 @@ try {
 
   // 3. Full path.
   if (sections.has("fullpath")) {
+    recorder.step("full path to the sandbox over HTTP");
     heading(
       `3. Full path: ${count(messages)} SMS through scripts/worker.ts (real Twilio provider, ` +
         `send concurrency ${fullConcurrency} per process, batch 100) over HTTP to the sandbox ` +
@@ -388,6 +457,15 @@ try {
         realDispatcher(`full${instances}`, fullConcurrency, 100),
       );
       await receivedOnce(messages);
+      recorder.figure({
+        what: `full path to the sandbox over HTTP, ${count(messages)} SMS, ${instances} ` +
+          `dispatcher${instances === 1 ? "" : "s"}`,
+        ours: perSecond(ours.rate),
+        reference: `the sandbox's fetch ceiling (${loops} loops): ${perSecond(ceiling.rate)}`,
+        ratio: ours.rate / ceiling.rate,
+        goal: "≥ 5,000/s",
+        met: ours.rate >= 5000,
+      });
       row([
         `${instances} dispatcher${instances === 1 ? "" : "s"}: queued -> sent`,
         `${ours.seconds.toFixed(2)} s`,
@@ -398,6 +476,7 @@ try {
       ]);
     }
 
+    recorder.step(`${latencyMs} ms vendor latency, rising send concurrency`);
     console.log(
       `\nWith ${latencyMs} ms vendor latency, one dispatcher (batch ${latencyBatch}, ${perSlot} messages per ` +
         "unit of concurrency):",
@@ -415,6 +494,15 @@ try {
       );
       await receivedOnce(total);
       rates.push(ours.rate);
+      const previous = rates.length > 1 ? rates[rates.length - 2] : undefined;
+      recorder.figure({
+        what: `${latencyMs} ms vendor latency, one dispatcher, send concurrency ${concurrency}`,
+        ours: perSecond(ours.rate),
+        reference: `the sandbox's ceiling (${concurrency} loops): ${perSecond(ceiling.rate)}`,
+        ratio: ours.rate / ceiling.rate,
+        goal: previous === undefined ? undefined : "rises with concurrency",
+        met: previous === undefined ? undefined : ours.rate > previous,
+      });
       row([
         `concurrency ${concurrency}`,
         `${count(total)} msgs`,
@@ -432,6 +520,7 @@ try {
 
   // 4. Webhook ingest.
   if (sections.has("webhooks")) {
+    recorder.step("webhook ingest through the gateway");
     heading(
       `4. Webhook ingest: ${count(callbacks)} signed Twilio "delivered" callbacks through the ` +
         `functions gateway (own process), ${ingestConcurrency} at a time`,
@@ -518,6 +607,16 @@ try {
       }
       const latency = (r: typeof ours) => `p50 ${r.p50.toFixed(1)} ms  p95 ${r.p95.toFixed(1)} ms`;
       row(["ours: POST /webhooks/twilio -> 204", perSecond(ours.rate), latency(ours)]);
+      recorder.figure({
+        what: `webhook ingest, ${count(targets.length)} signed Twilio callbacks, ` +
+          `${ingestConcurrency} at a time`,
+        ours: `${perSecond(ours.rate)}, ${latency(ours).replace("  ", ", ")}`,
+        reference: `the gateway's 404 for an unknown function: ${perSecond(reference.rate)}, ` +
+          latency(reference).replace("  ", ", "),
+        ratio: ours.rate / reference.rate,
+        goal: "≥ 1,000/s and p95 < 50 ms",
+        met: ours.rate >= 1000 && ours.p95 < 50,
+      });
       row([
         "reference: gateway 404, unknown function",
         perSecond(reference.rate),
@@ -538,6 +637,7 @@ try {
 
   // 5. Claim latency.
   if (sections.has("claim")) {
+    recorder.step("claim latency");
     heading(
       `5. Claim latency: ${count(claimRows)} messages, the oldest half sent, the rest queued; ` +
         `claims of 100, ${iterations} runs each, interleaved, each rolled back`,
@@ -578,6 +678,17 @@ try {
       ]);
     }
     const p95 = percentile(samples[ours], 95);
+    const p50s = `p50 ${percentile(samples[ours], 50).toFixed(2)} ms`;
+    recorder.figure({
+      what: `claim of 100, ${count(claimRows)} rows half sent, ${iterations} runs`,
+      ours: `${p50s}, p95 ${p95.toFixed(2)} ms`,
+      reference: `a bare skip-locked update of 100: p50 ${
+        percentile(samples[raw], 50).toFixed(2)
+      } ms, p95 ${percentile(samples[raw], 95).toFixed(2)} ms`,
+      ratio: p95 / percentile(samples[raw], 95),
+      goal: "p95 < 5 ms",
+      met: p95 < 5,
+    });
     console.log(
       `ours / raw: p50 ${times(percentile(samples[ours], 50) / percentile(samples[raw], 50))}, ` +
         `p95 ${times(p95 / percentile(samples[raw], 95))}; goal p95 < 5 ms: ${
@@ -586,6 +697,7 @@ try {
     );
   }
   await sql.end();
+  await recorder.save();
 } finally {
   await stopAll();
   await removeCluster();
