@@ -1,10 +1,12 @@
-// `npm test`: the gates (fmt, lint, type check, db lint), pgTAP through pg_prove, and the Deno
-// tests, against a throwaway cluster of their own. Ends with one line `N passed, M failed`.
-// After the Deno tests the secret scan (scripts/lib/secret_scan.ts) looks for every configured
+// `npm test`: the gates (fmt, lint, type check, db lint), pgTAP through pg_prove, the Deno tests
+// and the journeys (tests/e2e, against the running stack: scripts/lib/stack.ts), all on a
+// throwaway cluster of their own. Ends with one line `N passed, M failed`.
+// After the journeys the secret scan (scripts/lib/secret_scan.ts) looks for every configured
 // secret value in what the run printed and in the database's log: each value looked for counts
 // as one passed test, each leak as one failed.
 //
-// `npm test -- tests/database/10_x.test.sql tests/functions/x.test.ts` runs only those files.
+// `npm test -- tests/database/10_x.test.sql tests/functions/x.test.ts tests/e2e/y.test.ts` runs
+// only those files.
 import { configVariables } from "../functions/_shared/config.ts";
 import { throwawayCluster } from "./lib/cluster.ts";
 import { forwardOnlyReport, modifiedMigrations } from "./lib/forward_only.ts";
@@ -29,6 +31,7 @@ import {
   setLocalAuthenticatorPassword,
 } from "./lib/schema.ts";
 import { removeOnExitSignals } from "./lib/signals.ts";
+import { type Stack, startStack } from "./lib/stack.ts";
 import {
   plantSecrets,
   recordedLeaks,
@@ -110,8 +113,11 @@ function countDeno(output: string, code: number): { passed: number; failed: numb
 
 const selected = Deno.args;
 const sqlFiles = selected.filter((file) => file.endsWith(".sql"));
-// Deno test files, or folders of them (`npm test -- tests/functions/`).
-const tsFiles = selected.filter((file) => file.endsWith(".ts") || file.endsWith("/"));
+// Deno test files, or folders of them (`npm test -- tests/functions/`); the journeys apart.
+const isJourney = (file: string) => file.replace(/^\.\//, "").startsWith("tests/e2e");
+const denoFiles = selected.filter((file) => file.endsWith(".ts") || file.endsWith("/"));
+const tsFiles = denoFiles.filter((file) => !isJourney(file));
+const journeyFiles = denoFiles.filter(isJourney);
 const runAll = selected.length === 0;
 
 await ensureDebianPackages();
@@ -182,19 +188,25 @@ try {
     pgTapOutput = output;
   }
 
+  // The secret scan's inputs, gathered by the Deno tests and the journeys.
+  const scanned: Record<string, string> = { "the pgTAP output": pgTapOutput };
+  const secrets: ScannedSecret[] = [];
+  const scanDir = await Deno.makeTempDir({ prefix: "py360-secret-scan-" });
+  const keys = await localApiKeys();
+  // The machine's environment, less anything the functions would read from it.
+  const env = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) => !configVariables.includes(name)),
+  );
+  // In a full run `deno check .` has checked every file already.
+  const check = runAll ? ["--no-check"] : [];
+
   if (runAll || tsFiles.length > 0) {
     console.log("\nDeno");
     // The Deno tests run against the whole stack, the scheduler included.
     await pointScheduler(url, cluster.port);
-    const keys = await localApiKeys();
     await setLocalAuthenticatorPassword(url);
-    // The machine's environment, less anything the functions would read from it.
-    const env = Object.fromEntries(
-      Object.entries(Deno.env.toObject()).filter(([name]) => !configVariables.includes(name)),
-    );
     // The secret scan (scripts/lib/secret_scan.ts): values planted here, and the values every
     // configuration parsed in the test processes holds, recorded into scanDir.
-    const scanDir = await Deno.makeTempDir({ prefix: "py360-secret-scan-" });
     const functionsEnv = {
       FUNCTIONS_DB_URL: localAuthenticatorUrl(url),
       SUPABASE_JWT_SECRET: localJwtSecret,
@@ -205,6 +217,7 @@ try {
       "test",
       "-A",
       "--no-prompt",
+      ...check,
       ...(tsFiles.length > 0 ? tsFiles : ["tests/functions/"]),
     ], {
       ...env,
@@ -226,28 +239,70 @@ try {
       SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
     });
     tallies.push({ suite: "Deno", ...countDeno(output, code) });
+    scanned["the Deno output"] = output;
+    secrets.push(...Object.entries(planted).map(([name, value]) => ({ name, value })));
+  }
 
-    const secrets: ScannedSecret[] = [
-      ...Object.entries(planted).map(([name, value]) => ({ name, value })),
+  if (runAll || journeyFiles.length > 0) {
+    console.log("\nJourneys (tests/e2e, against the running stack)");
+    // Nothing runs on its own: the journeys play pg_cron's part, calling each job's function
+    // with the as_of of their own timeline.
+    await pointScheduler(url, 1);
+    await setLocalAuthenticatorPassword(url);
+    let stackOutput = "";
+    let stack: Stack | undefined;
+    try {
+      stack = await startStack({
+        databaseUrl: url,
+        env: { PY360_TEST_SECRET_SCAN_DIR: scanDir, LOG_LEVEL: "warn", NO_COLOR: "1" },
+        workerName: "e2e-worker",
+        onLine: (child, line) => stackOutput += `${child}: ${line}\n`,
+      });
+      const { code, output } = await tee(deno, [
+        "test",
+        "-A",
+        "--no-prompt",
+        ...check,
+        ...(journeyFiles.length > 0 ? journeyFiles : ["tests/e2e/"]),
+      ], {
+        ...env,
+        NO_COLOR: "1",
+        E2E_FUNCTIONS_URL: stack.functionsUrl,
+        E2E_SANDBOX_URL: stack.sandbox!.url,
+        TEST_ADMIN_DB_URL: url,
+        SUPABASE_JWT_SECRET: localJwtSecret,
+        SUPABASE_ANON_KEY: keys.anon,
+        SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
+      });
+      tallies.push({ suite: "journeys", ...countDeno(output, code) });
+      scanned["the journeys' output"] = output;
+      if (code !== 0) {
+        console.log(`\nthe stack's last lines:\n${stack.gateway.tail()}\n${stack.worker.tail()}`);
+      }
+    } finally {
+      await stack?.stop();
+    }
+    scanned["the stack's output (gateway, worker)"] = stackOutput;
+  }
+
+  if (runAll || denoFiles.length > 0) {
+    secrets.push(
       { name: "SUPABASE_JWT_SECRET", value: localJwtSecret },
       { name: "FUNCTIONS_DB_URL (password)", value: localAuthenticator.password },
       ...await recordedSecrets(scanDir),
-    ];
-    const quietLeaks = await recordedLeaks(scanDir);
-    await Deno.remove(scanDir, { recursive: true }).catch(() => {});
-    const databaseLog = await Deno.readTextFile(`${cluster.dataDir}/server.log`).catch(() => "");
-    const found = scanForSecrets(
-      {
-        "the Deno output": output,
-        "the pgTAP output": pgTapOutput,
-        "the database log": databaseLog,
-      },
-      secrets,
     );
+    const quietLeaks = await recordedLeaks(scanDir);
+    scanned["the database log"] = await Deno.readTextFile(`${cluster.dataDir}/server.log`)
+      .catch(() => "");
+    const found = scanForSecrets(scanned, secrets);
     const scan = { checked: found.checked, leaks: [...found.leaks, ...quietLeaks] };
+    const outputKiB = Math.round(
+      Object.values(scanned).reduce((sum, text) => sum + text.length, 0) / 1024,
+    );
     console.log(
-      `\nsecret scan: ${scan.checked} secret values looked for in the Deno output ` +
-        `(${Math.round(output.length / 1024)} KiB), the pgTAP output and the database log: ` +
+      `\nsecret scan: ${scan.checked} secret values looked for in ${
+        Object.keys(scanned).join(", ")
+      } (${outputKiB} KiB): ` +
         (scan.leaks.length === 0 ? "none found" : `${scan.leaks.length} found`),
     );
     for (const leak of scan.leaks) console.log(`FAILED  secret scan: ${leak}`);
@@ -257,6 +312,7 @@ try {
       failed: scan.leaks.length,
     });
   }
+  await Deno.remove(scanDir, { recursive: true }).catch(() => {});
 } finally {
   await stopCluster();
 }
