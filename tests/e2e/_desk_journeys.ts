@@ -1,0 +1,257 @@
+// Shared by journeys 4 (life_lapse.test.ts) and 7 (agent_day.test.ts): the insurer's policy feed
+// for one customer and policy, pg_cron's jobs called with `as_of` as the schedule calls them, the
+// messages of a case as the database holds them and as the sandbox received them, and the send
+// hours held open for a journey (so that it does not depend on the hour the suite runs at).
+import { adminSql, eventually, sandboxGet } from "./_stack.ts";
+
+/** What the policy feed loaded: one customer and one policy of theirs. */
+export interface FedPolicy {
+  customerId: string;
+  policyId: string;
+  policyNumber: string;
+  customerName: string;
+  /** E.164, an Indian mobile. */
+  phone: string;
+  email: string;
+}
+
+/** A policy as the insurer's feed sends it. Amounts in paise; dates IST (YYYY-MM-DD). */
+export interface PolicyFeed {
+  /** The agent who holds the policy (a seeded user's email). */
+  agentEmail: string;
+  productLine: "motor" | "health" | "life" | "home";
+  paymentFrequency?: "annual" | "half_yearly" | "quarterly" | "monthly";
+  /** Yearly premium, paise. */
+  premium: number;
+  /** Sum insured (IDV for motor), paise. */
+  sumInsured: number;
+  /** Last day of cover: the renewal is due then. */
+  endDate: string;
+  ncbPercent?: number;
+  /** Starts the customer's name and the policy number, so a journey's rows are easy to find. */
+  label: string;
+}
+
+/**
+ * Loads one customer and one active policy as the insurer's policy feed would (direct SQL: the
+ * feed is not part of any journey). The names, numbers and addresses are unique per call.
+ */
+export async function feedPolicy(feed: PolicyFeed): Promise<FedPolicy> {
+  const tag = crypto.randomUUID().slice(0, 8).toUpperCase();
+  const digits = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b % 10).join("");
+  const customerName = `${feed.label} ${tag}`;
+  const phone = `+9198${digits}`;
+  const email = `${feed.label.toLowerCase().replace(/[^a-z0-9]+/g, ".")}.${tag.toLowerCase()}` +
+    "@example.in";
+  const policyNumber = `E2E/${feed.label.toUpperCase().replace(/[^A-Z0-9]+/g, "-")}/${tag}`;
+  const [row] = await adminSql()<{ customer_id: string; policy_id: string }[]>`
+    with agent as (
+      select id from public.profiles where email = ${feed.agentEmail} and role = 'agent'
+    ),
+    customer as (
+      insert into public.customers (full_name, phone, email, language)
+      values (${customerName}, ${phone}, ${email}, 'en')
+      returning id
+    )
+    insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
+                                 premium, sum_insured, start_date, end_date, payment_frequency,
+                                 ncb_percent)
+    select ${policyNumber}, ${feed.productLine}::public.product_line, 'Journey Assurance',
+           customer.id, agent.id, ${feed.premium}, ${feed.sumInsured},
+           ${feed.endDate}::date - 364, ${feed.endDate}::date,
+           ${feed.paymentFrequency ?? "annual"}::public.payment_frequency, ${feed.ncbPercent ?? 0}
+      from customer, agent
+    returning customer_id, id as policy_id`;
+  if (!row) throw new Error(`no agent ${feed.agentEmail}`);
+  return {
+    customerId: row.customer_id,
+    policyId: row.policy_id,
+    policyNumber,
+    customerName,
+    phone,
+    email,
+  };
+}
+
+/** What `private.run_daily_renewal_jobs` did (its counts cover the whole book, not one case). */
+export interface DailyJobsResult {
+  business_date: string;
+  opened: number;
+  pending_lapse: number;
+  lapsed: number;
+  overdue: number;
+  [job: string]: unknown;
+}
+
+/** pg_cron's 06:00 IST daily renewal jobs, run for `asOf`. */
+export async function runDailyJobs(asOf: Date): Promise<DailyJobsResult> {
+  const [row] = await adminSql()`select private.run_daily_renewal_jobs(${asOf}) as result`;
+  return row.result as DailyJobsResult;
+}
+
+/** pg_cron's reminder cadence, run for `asOf`: the count of cases per outcome (whole book). */
+export async function runCadence(asOf: Date): Promise<Record<string, number>> {
+  const rows = await adminSql()<{ outcome: string; cases: string }[]>`
+    select outcome, cases from private.run_reminder_cadence(${asOf})`;
+  return Object.fromEntries(rows.map((r) => [r.outcome, Number(r.cases)]));
+}
+
+/** pg_cron's nightly lapse-risk scoring, run for `asOf`; how many cases it scored. */
+export async function scoreLapseRisk(asOf: Date): Promise<number> {
+  const [row] =
+    await adminSql()`select count(*)::integer as n from private.score_lapse_risk(${asOf})`;
+  return row.n as number;
+}
+
+/** A renewal case as the database holds it; dates as IST YYYY-MM-DD. */
+export interface CaseRow {
+  id: string;
+  case_number: string;
+  stage: string;
+  priority: string;
+  due_date: string;
+  grace_end: string;
+  assignee_email: string;
+  closed_at: Date | null;
+  policy_status: string;
+}
+
+/** The renewal case of a policy, or undefined while it has none. */
+export async function caseOfPolicy(policyId: string): Promise<CaseRow | undefined> {
+  const [row] = await adminSql()<CaseRow[]>`
+    select c.id, c.case_number, c.stage::text, c.priority::text, c.due_date::text,
+           c.grace_end::text, a.email as assignee_email, c.closed_at, p.status::text as policy_status
+      from public.renewal_cases c
+      join public.policies p on p.id = c.policy_id
+      join public.profiles a on a.id = c.assignee_id
+     where c.policy_id = ${policyId}`;
+  return row;
+}
+
+/** An installment of a case; amount in paise. */
+export interface InstallmentRow {
+  installment_number: number;
+  due_date: string;
+  amount: number;
+  status: string;
+}
+
+/** The installments of a case, in order. */
+export async function installmentsOf(caseId: string): Promise<InstallmentRow[]> {
+  const rows = await adminSql()<InstallmentRow[]>`
+    select installment_number, due_date::text, amount::integer as amount, status::text
+      from public.outstanding_amounts where case_id = ${caseId} order by installment_number`;
+  return [...rows];
+}
+
+/** A message of a case as the outbox holds it. */
+export interface MessageRow {
+  id: string;
+  channel: string;
+  purpose: string;
+  template_code: string | null;
+  subject: string | null;
+  body: string;
+  recipient: string | null;
+  status: string;
+  blocked_reason: string | null;
+  queued_at: Date;
+  provider: string | null;
+  provider_message_id: string | null;
+  created_by: string | null;
+}
+
+/** The messages of a case, oldest queued first. */
+export async function messagesOfCase(caseId: string): Promise<MessageRow[]> {
+  const rows = await adminSql()<MessageRow[]>`
+    select m.id, m.channel::text, m.purpose::text, t.code as template_code, m.subject, m.body,
+           m.recipient, m.status::text, m.blocked_reason, m.queued_at, m.provider,
+           m.provider_message_id, m.created_by
+      from public.messages m
+      left join public.templates t on t.id = m.template_id
+     where m.case_id = ${caseId}
+     order by m.queued_at, m.created_at`;
+  return [...rows];
+}
+
+/** Statuses of a message that the vendor has accepted. */
+const reachedVendor = ["sent", "delivered", "read"];
+
+/**
+ * Waits until the worker has handed each of `ids` to its vendor and the vendor's delivery
+ * callback has come back (status delivered or read); returns the messages.
+ */
+export async function waitDelivered(ids: string[], what = "the messages"): Promise<MessageRow[]> {
+  return await eventually(async () => {
+    const rows = await adminSql()<MessageRow[]>`
+      select m.id, m.status::text, m.provider, m.provider_message_id
+        from public.messages m where m.id = any (${ids}::uuid[])`;
+    return rows.length === ids.length &&
+      rows.every((r) => r.status === "delivered" || r.status === "read") && rows;
+  }, { what: `${what} delivered`, timeoutMs: 30_000 });
+}
+
+/** Waits until the vendor has accepted each of `ids` (sent, delivered or read). */
+export async function waitSent(ids: string[], what = "the messages"): Promise<void> {
+  await eventually(async () => {
+    const [row] = await adminSql()`
+      select count(*)::integer as n from public.messages
+       where id = any (${ids}::uuid[]) and status::text = any (${reachedVendor})`;
+    return row.n === ids.length;
+  }, { what: `${what} sent`, timeoutMs: 30_000 });
+}
+
+/** A send the sandbox's SES accepted, as its inspection API lists it. */
+export interface SesRequest {
+  id: string;
+  to: string;
+  subject?: string;
+  body?: string;
+  ourId?: string;
+}
+
+/** The sends the sandbox's SES accepted for our message `messageId`. */
+export async function sesRequestsFor(messageId: string): Promise<SesRequest[]> {
+  return await sandboxGet<SesRequest[]>(
+    `_inspect/aws_ses/requests?ourId=${encodeURIComponent(messageId)}`,
+  );
+}
+
+/**
+ * Holds service messages' send hours open (QUIET_HOURS with equal ends: always) until the
+ * returned function puts the setting back. The worker claims at the real clock, and quiet hours
+ * (21:00-08:00 IST) would defer a journey's messages to the next morning when the suite runs at
+ * night; the journeys' own clock (`as_of` at 11:00 IST) is inside the hours anyway.
+ */
+export async function openSendHours(): Promise<() => Promise<void>> {
+  const sql = adminSql();
+  const [saved] = await sql`select value from public.app_settings where key = 'QUIET_HOURS'`;
+  await sql`update public.app_settings set value = '{"start": "00:00", "end": "00:00"}'
+             where key = 'QUIET_HOURS'`;
+  return async () => {
+    if (saved) {
+      await sql`update public.app_settings set value = ${sql.json(saved.value)}
+                 where key = 'QUIET_HOURS'`;
+    }
+  };
+}
+
+/** `date` (YYYY-MM-DD) as the messages write it: 3 Jan 2027. */
+export function messageDate(date: string): string {
+  const [year, month, day] = date.split("-").map(Number);
+  const months = [
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+  ];
+  return `${day} ${months[month - 1]} ${year}`;
+}
