@@ -58,6 +58,7 @@ import { checkPaymentBook, type PayableCase, preparePaymentBook } from "./lib/pa
 import { killAll, spawnDeno, stopAll } from "../scripts/lib/processes.ts";
 import { expectAll, Series } from "./lib/series.ts";
 import { count, heading, rowPrinter } from "./lib/report.ts";
+import { BenchRecorder } from "./lib/results.ts";
 
 /** One line of figures: a label, then right-aligned cells. */
 const row = rowPrinter(48);
@@ -94,6 +95,20 @@ const paid = warmup + payments + 2 * profiled;
 const bookSize = paid + (profiled > 0 ? 1 : 0);
 const started = performance.now();
 
+// For the suite (bench/suite.ts): a step per phase, a figure per row printed. No issue set a
+// goal for the payment webhook.
+const recorder = new BenchRecorder(
+  "payments",
+  "Payments: Razorpay webhooks with allocation",
+  { payments, concurrency, warmup, rounds, ...(profiled > 0 ? { profile: profiled } : {}) },
+  6 + (profiled > 0 ? 1 : 0),
+);
+recorder.note(
+  "Each payment webhook settles a case the whole way (event, payment, allocation to two " +
+    "installments, renewal, reminder cancelled, receipt queued); every case is checked " +
+    "afterwards. No issue set a goal for it; ratios are rates over rates.",
+);
+recorder.step("a throwaway cluster, the migrations, the seed");
 await ensureDebianPackages();
 const cluster = await throwawayCluster();
 // Removed at the end, or on Ctrl-C / SIGTERM (children first: they hold connections).
@@ -109,6 +124,7 @@ try {
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   await printMachine(sql);
 
+  recorder.step("the book: cases, installments, orders, reminders");
   const prepared = performance.now();
   const { cases, sent } = await preparePaymentBook(sql, bookSize);
   console.log(
@@ -129,6 +145,7 @@ try {
   try {
     await gateway.waitFor(/^gateway on /);
 
+    recorder.step("signing the webhooks, the warm-up");
     // Signed before timing: signing is the vendors' work, not ours.
     const webhooks = cases.map(paymentCaptured);
     const callbacks = await Promise.all(sent.map(async (message) => {
@@ -195,6 +212,7 @@ try {
     expectAll(await runLoad(warmup, concurrency, (i) => callBack(i)));
     expectAll(await runLoad(warmup, concurrency, deliver("applied")));
 
+    recorder.step(`${count(payments)} of each in ${rounds} alternating rounds`);
     const ours = new Series(concurrency);
     const reference = new Series(concurrency);
     for (let round = 0; round < rounds; round++) {
@@ -203,6 +221,7 @@ try {
       await reference.run(to - from, (i) => callBack(from + i));
       await ours.run(to - from, (i) => deliver("applied")(from + i));
     }
+    recorder.step("the same events again (the dedupe path)");
     const duplicates = new Series(concurrency);
     await duplicates.run(payments, (i) => deliver("duplicate")(warmup + i));
 
@@ -220,8 +239,25 @@ try {
       }`,
     );
     console.log(`Load average at the end of the timed part: ${loadAtEnd}`);
+    const rateAndLatency = (s: Series) =>
+      `${perSecond(s.rate)}, p50 ${s.p50.toFixed(1)} ms, p95 ${s.p95.toFixed(1)} ms`;
+    const twilio = `signed Twilio status callbacks, same gateway: ${rateAndLatency(reference)}`;
+    recorder.figure({
+      what: `webhook ingest, signed Razorpay payment.captured with allocation, ${concurrency} ` +
+        "at a time",
+      ours: rateAndLatency(ours),
+      reference: twilio,
+      ratio: ours.rate / reference.rate,
+    });
+    recorder.figure({
+      what: "the same events delivered again (the dedupe path)",
+      ours: rateAndLatency(duplicates),
+      reference: twilio,
+      ratio: duplicates.rate / reference.rate,
+    });
 
     if (profiled > 0) {
+      recorder.step("profile");
       // One at a time first: the latency of each kind with nothing else in flight.
       const first = warmup + payments;
       const alone = new Series(1);
@@ -232,6 +268,13 @@ try {
       const latency = (s: Series) => `p50 ${s.p50.toFixed(1)} ms, p95 ${s.p95.toFixed(1)} ms`;
       row(["ours: payment.captured with allocation", latency(alone)]);
       row(["reference: Twilio delivered callback", latency(referenceAlone)]);
+      recorder.figure({
+        what: `${count(profiled)} more, one at a time`,
+        ours: latency(alone),
+        reference: `Twilio callbacks one at a time: ${latency(referenceAlone)}`,
+        ratio: alone.p50 / referenceAlone.p50,
+      });
+      recorder.note("One at a time, the ratio is time over time (p50 over p50).");
       await profile(
         sql,
         "Twilio callbacks",
@@ -251,6 +294,7 @@ try {
       await explainOne(webhooks[paid]);
     }
 
+    recorder.step("checking every case");
     const failures = await checkPaymentBook(sql, { paid, delivered: paid });
     if (failures.length > 0) {
       throw new Error(
@@ -293,6 +337,7 @@ try {
     await gateway.stop();
   }
   await sql.end();
+  await recorder.save();
 } finally {
   await stopAll();
   await removeCluster();
