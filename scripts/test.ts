@@ -44,9 +44,19 @@ interface Tally {
   suite: string;
   passed: number;
   failed: number;
+  /** Wall-clock seconds since the tally before it (set up included). */
+  seconds?: number;
 }
 
 const tallies: Tally[] = [];
+const runStarted = performance.now();
+let lastTally = runStarted;
+/** Counts a suite's tests, with the seconds since the suite before it. */
+function tally(entry: Tally): void {
+  const now = performance.now();
+  tallies.push({ ...entry, seconds: (now - lastTally) / 1000 });
+  lastTally = now;
+}
 const deno = Deno.execPath();
 /** Children still running, stopped first when a signal ends the run. */
 const children = new Set<Deno.ChildProcess>();
@@ -83,7 +93,7 @@ async function gate(name: string, check: () => Promise<{ code: number; output: s
   const { code, output } = await check();
   if (code !== 0) console.log(output);
   console.log(`${code === 0 ? "ok" : "FAILED"}  gate: ${name}`);
-  tallies.push({ suite: `gate: ${name}`, passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 });
+  tally({ suite: `gate: ${name}`, passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 });
 }
 
 const gateCommand = (args: string[]) => async () => {
@@ -184,7 +194,7 @@ try {
       "--verbose",
       ...files,
     ], { PATH: Deno.env.get("PATH") ?? "", PGPASSWORD: "postgres" });
-    tallies.push({ suite: "pgTAP", ...countTap(output, code) });
+    tally({ suite: "pgTAP", ...countTap(output, code) });
     pgTapOutput = output;
   }
 
@@ -238,7 +248,7 @@ try {
       SUPABASE_ANON_KEY: keys.anon,
       SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
     });
-    tallies.push({ suite: "Deno", ...countDeno(output, code) });
+    tally({ suite: "Deno", ...countDeno(output, code) });
     scanned["the Deno output"] = output;
     secrets.push(...Object.entries(planted).map(([name, value]) => ({ name, value })));
   }
@@ -274,7 +284,7 @@ try {
         SUPABASE_ANON_KEY: keys.anon,
         SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
       });
-      tallies.push({ suite: "journeys", ...countDeno(output, code) });
+      tally({ suite: "journeys", ...countDeno(output, code) });
       scanned["the journeys' output"] = output;
       if (code !== 0) {
         console.log(`\nthe stack's last lines:\n${stack.gateway.tail()}\n${stack.worker.tail()}`);
@@ -306,7 +316,7 @@ try {
         (scan.leaks.length === 0 ? "none found" : `${scan.leaks.length} found`),
     );
     for (const leak of scan.leaks) console.log(`FAILED  secret scan: ${leak}`);
-    tallies.push({
+    tally({
       suite: "secret scan",
       passed: Math.max(0, scan.checked - scan.leaks.length),
       failed: scan.leaks.length,
@@ -320,8 +330,9 @@ try {
 const passed = tallies.reduce((sum, tally) => sum + tally.passed, 0);
 const failed = tallies.reduce((sum, tally) => sum + tally.failed, 0);
 console.log("");
-for (const tally of tallies) {
-  console.log(`  - ${tally.suite} (${tally.passed} passed / ${tally.failed} failed)`);
+for (const { suite, passed, failed, seconds } of tallies) {
+  console.log(`  - ${suite} (${passed} passed / ${failed} failed, ${seconds?.toFixed(0)} s)`);
 }
+console.log(`  in ${((performance.now() - runStarted) / 1000).toFixed(0)} s`);
 console.log(`${passed} passed, ${failed} failed`);
 Deno.exit(failed === 0 && passed > 0 ? 0 : 1);
