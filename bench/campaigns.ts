@@ -68,6 +68,7 @@ import { perSecond, times } from "./lib/load.ts";
 import { loadAverage, printMachine } from "./lib/machine.ts";
 import { percentile } from "./lib/measure.ts";
 import { count, heading, rowPrinter } from "./lib/report.ts";
+import { BenchRecorder } from "./lib/results.ts";
 
 /** One line of figures: a label, then right-aligned cells. */
 const row = rowPrinter(50);
@@ -106,6 +107,22 @@ const goalRatio = 3;
 const apiTimeoutSeconds = 120;
 const started = performance.now();
 
+// For the suite (bench/suite.ts): a step per phase, a figure per row printed; the goal is issue
+// 9's.
+const recorder = new BenchRecorder(
+  "campaigns",
+  "Campaign launches",
+  {
+    recipients,
+    runs,
+    "out of scope %": outOfScopePercent,
+    "spread rate per hour": spreadRate,
+    "same-session launches": sameSessionLaunches,
+    ...(values.profile ? { profile: "yes" } : {}),
+  },
+  2 + (runs + 1) + (sameSessionLaunches > 0 ? 1 : 0) + (values.profile ? 1 : 0),
+);
+recorder.step("a throwaway cluster, the migrations, the seed");
 await ensureDebianPackages();
 const cluster = await throwawayCluster();
 const removeCluster = removeOnExitSignals(cluster);
@@ -133,6 +150,7 @@ try {
            (((private.business_date(now()) + 1) + time '12:00') at time zone 'Asia/Kolkata')::text
              as as_of`;
   const outOfScope = Math.round((recipients * outOfScopePercent) / 100);
+  recorder.step("the book");
   const made = performance.now();
   const book = await prepareCampaignBook(sql, { inScope: recipients, outOfScope, today });
   console.log(
@@ -157,6 +175,7 @@ try {
   );
   const results: RunResult[] = [];
   for (let run = 0; run <= runs; run++) {
+    recorder.step(run === 0 ? "warm-up run" : `run ${run} of ${runs}: preview, launch, reference`);
     const result = await bench.run(run);
     printRun(run === 0 ? "warm-up" : `run ${run}`, result);
     if (run > 0) results.push(result);
@@ -214,10 +233,41 @@ try {
       }.`,
   );
 
+  const ratios = results.map((r) => r.launch.seconds / r.reference.seconds);
+  const plainInsert = `plain INSERT ... SELECT of the same messages and recipients: ` +
+    `${reference.toFixed(2)} s (${perSecond(recipients / reference)})`;
+  recorder.figure({
+    what: `launch of a ${count(recipients)}-recipient WhatsApp A/B campaign by a zone manager ` +
+      `(private.launch_campaign), median of ${results.length} runs`,
+    ours: `${launch.toFixed(2)} s (${perSecond(recipients / launch)})`,
+    reference: plainInsert,
+    ratio,
+    goal: `≤ ${goalRatio}×`,
+    met: ratio <= goalRatio,
+  });
+  recorder.figure({
+    what: "its preview (the launch, rolled back)",
+    ours: `${preview.toFixed(2)} s`,
+    reference: plainInsert,
+    ratio: preview / reference,
+  });
+  recorder.note(
+    `Ratios are time over time. The runs' launch / reference: ${
+      ratios.map((r) => times(r)).join(", ")
+    } (wall clock), ${times(cpuRatio)} in CPU time (median). Through the API the launch has a ` +
+      `${apiTimeoutSeconds} s statement timeout: ${launch.toFixed(1)} s ${
+        launch <= apiTimeoutSeconds ? "fits" : "would be cancelled"
+      }.`,
+  );
+
   if (sameSessionLaunches > 0) {
-    await sameSession(bench, sameSessionLaunches, sameSessionTimeout);
+    recorder.step(`${sameSessionLaunches} launches in one session`);
+    await sameSession(bench, sameSessionLaunches, sameSessionTimeout, recorder);
   }
-  if (values.profile) await profile(bench, values.plans);
+  if (values.profile) {
+    recorder.step("profile");
+    await profile(bench, values.plans);
+  }
 
   heading("README rows (the campaigns' table):");
   console.log(
@@ -237,6 +287,7 @@ try {
     } s)`,
   );
   await sql.end();
+  await recorder.save();
 } finally {
   await removeCluster();
 }
@@ -246,7 +297,12 @@ try {
  * in the book's first six days (a tenth of it), printed one by one, with the verdict: do the
  * launches after the fifth (generic plans) take about as long as the first five?
  */
-async function sameSession(bench: CampaignBench, launches: number, timeoutSeconds: number) {
+async function sameSession(
+  bench: CampaignBench,
+  launches: number,
+  timeoutSeconds: number,
+  recorder: BenchRecorder,
+) {
   const dueTo = new Date(Date.parse(`${bench.book.dueFrom}T00:00:00Z`) + 5 * 86_400_000)
     .toISOString().slice(0, 10);
   const { seconds, recipients } = await bench.sameSession(launches, dueTo, timeoutSeconds);
@@ -263,6 +319,13 @@ async function sameSession(bench: CampaignBench, launches: number, timeoutSecond
   const later = seconds.slice(5);
   if (later.length === 0) return;
   const worst = later.some(Number.isNaN) ? Infinity : Math.max(...later);
+  recorder.figure({
+    what: `${launches} launches in one session (generic plans possible from the 6th), ` +
+      `${count(recipients)} recipients each: the slowest after the 5th`,
+    ours: Number.isFinite(worst) ? `${worst.toFixed(2)} s` : `over ${timeoutSeconds} s (cancelled)`,
+    reference: `the median of the first five: ${first.toFixed(2)} s`,
+    ratio: Number.isFinite(worst) ? worst / first : undefined,
+  });
   console.log(
     `  after the 5th, the slowest ${
       Number.isFinite(worst) ? times(worst / first) : `over ${times(timeoutSeconds / first)}`
