@@ -52,31 +52,50 @@ const benches = [
 ] as const;
 const names: string[] = benches.map((b) => b.name);
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    only: { type: "string" },
-    policies: { type: "string", default: "1000000" },
-    results: { type: "string", default: `${projectRoot}/bench/RESULTS.md` },
-    logs: { type: "string" },
-    args: { type: "string", multiple: true, default: [] },
-  },
-});
+/** Says what is wrong with the command line, and what the suite takes; exits 2. */
+function usage(message: string): never {
+  console.error(
+    `${message}\nThe suite takes --only <name>[,<name>] (among ${names.join(", ")}), ` +
+      `--policies N, --results FILE, --logs DIR and --args "<bench> <its options>"; one bench ` +
+      "alone: npm run bench:<name> -- <its options>.",
+  );
+  Deno.exit(2);
+}
+
+/** The suite's options; usage() for one it does not take. */
+function parseOptions() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        only: { type: "string" },
+        policies: { type: "string", default: "1000000" },
+        results: { type: "string", default: `${projectRoot}/bench/RESULTS.md` },
+        logs: { type: "string" },
+        args: { type: "string", multiple: true, default: [] },
+      },
+    });
+  } catch (error) {
+    // E.g. the renewals bench's own `--jobs-only`, which `npm run bench` used to take.
+    usage((error as Error).message);
+  }
+}
+const { values } = parseOptions();
 const policies = Number(values.policies);
 if (!Number.isInteger(policies) || policies < 1) {
-  throw new Error("--policies must be a whole number, at least 1");
+  usage("--policies must be a whole number, at least 1");
 }
 const chosen = values.only
   ? values.only.split(",").map((name) => name.trim()).filter(Boolean)
   : names;
 const unknown = chosen.filter((name) => !names.includes(name));
 if (unknown.length > 0 || chosen.length === 0) {
-  throw new Error(`--only takes names among ${names.join(", ")}; not ${unknown.join(", ")}`);
+  usage(`--only: no bench named ${unknown.join(", ") || "(none given)"}`);
 }
 const extra = new Map<string, string[]>();
 for (const spec of values.args) {
   const [name, ...rest] = spec.trim().split(/\s+/);
-  if (!names.includes(name)) throw new Error(`--args "${spec}": no bench named ${name}`);
+  if (!names.includes(name)) usage(`--args "${spec}": no bench named ${name}`);
   extra.set(name, [...(extra.get(name) ?? []), ...rest]);
 }
 const toRun = benches.filter((b) => chosen.includes(b.name));
