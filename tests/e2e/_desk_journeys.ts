@@ -179,16 +179,25 @@ const reachedVendor = ["sent", "delivered", "read"];
 
 /**
  * Waits until the worker has handed each of `ids` to its vendor and the vendor's delivery
- * callback has come back (status delivered or read); returns the messages.
+ * callback has come back (status delivered or read); returns the messages. The minute allowed
+ * covers the worker's start on a busy machine (the stack does not wait for it); throws with the
+ * messages' state otherwise.
  */
 export async function waitDelivered(ids: string[], what = "the messages"): Promise<MessageRow[]> {
-  return await eventually(async () => {
-    const rows = await adminSql()<MessageRow[]>`
-      select m.id, m.status::text, m.provider, m.provider_message_id
+  const look = async () =>
+    await adminSql()<MessageRow[]>`
+      select m.id, m.status::text, m.blocked_reason, m.deferred_reason, m.next_attempt_at,
+             m.last_error, m.provider, m.provider_message_id
         from public.messages m where m.id = any (${ids}::uuid[])`;
-    return rows.length === ids.length &&
-      rows.every((r) => r.status === "delivered" || r.status === "read") && rows;
-  }, { what: `${what} delivered`, timeoutMs: 30_000 });
+  try {
+    return await eventually(async () => {
+      const rows = await look();
+      return rows.length === ids.length &&
+        rows.every((r) => r.status === "delivered" || r.status === "read") && rows;
+    }, { what: `${what} delivered`, timeoutMs: 60_000 });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; the messages: ${JSON.stringify(await look())}`);
+  }
 }
 
 /** Waits until the vendor has accepted each of `ids` (sent, delivered or read). */
@@ -198,7 +207,7 @@ export async function waitSent(ids: string[], what = "the messages"): Promise<vo
       select count(*)::integer as n from public.messages
        where id = any (${ids}::uuid[]) and status::text = any (${reachedVendor})`;
     return row.n === ids.length;
-  }, { what: `${what} sent`, timeoutMs: 30_000 });
+  }, { what: `${what} sent`, timeoutMs: 60_000 });
 }
 
 /** A send the sandbox's SES accepted, as its inspection API lists it. */
