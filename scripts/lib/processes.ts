@@ -15,6 +15,8 @@ export interface Child {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** The last lines it printed (at most 40), for an error message. */
   tail(): string;
+  /** Calls `listener` with each line it prints from now on (stdout and stderr alike). */
+  onLine(listener: (line: string) => void): void;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -41,7 +43,9 @@ export function spawnDeno(
   }).spawn();
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const listeners: ((line: string) => void)[] = [];
   const take = (line: string) => {
+    for (const listener of listeners) listener(line);
     lines.push(line);
     if (lines.length > 40) lines.shift();
     for (const waiter of [...waiters]) {
@@ -94,6 +98,7 @@ export function spawnDeno(
       });
     },
     tail: () => lines.join("\n"),
+    onLine: (listener) => void listeners.push(listener),
     async stop(graceMs = 5_000) {
       try {
         process.kill("SIGTERM");
