@@ -1,0 +1,459 @@
+// Shared by the payment journeys (renewal_paid, autopay_installments): the insurer's policy feed
+// and onboarding consents (set-up by SQL), pg_cron's job calls with as_of, the desk's settings
+// (templates and the ladder, through the API as an admin would, put back afterwards), the
+// reconciliation as pg_cron calls it (the `reconcile` function with the service_role key), the
+// customer's tap on a tracked link, and the reads the assertions need. Everything a journey
+// exercises goes through the stack's public surfaces (tests/e2e/_stack.ts).
+import assert from "node:assert/strict";
+import {
+  adminSql,
+  api,
+  call,
+  eventually,
+  functionsUrl,
+  json,
+  sandboxControl,
+  sandboxGet,
+  sandboxUrl,
+} from "./_stack.ts";
+
+/** The seeded agent who holds the journeys' policies, and the admin who configures the desk. */
+export const agentEmail = "farah.agent@py360.test";
+export const adminEmail = "admin@py360.test";
+
+/** A short random tag that names a journey's own rows (customer, policy number, templates). */
+export function uniqueTag(): string {
+  return crypto.randomUUID().replaceAll("-", "").slice(0, 8).toUpperCase();
+}
+
+/** A random Indian mobile number (E.164), so the sandbox's requests can be told apart. */
+export function uniqueMobile(): string {
+  const digits = Array.from(crypto.getRandomValues(new Uint8Array(9)), (b) => b % 10).join("");
+  return `+919${digits}`;
+}
+
+/** What the insurer's feed loaded: a customer (with consents) and an active policy. */
+export interface FedPolicy {
+  tag: string;
+  customerId: string;
+  policyId: string;
+  policyNumber: string;
+  customerName: string;
+  phone: string;
+  email: string | null;
+}
+
+/** The policy feed's row: what the insurer sends us about one policy and its holder. */
+export interface PolicyFeed {
+  productLine: "motor" | "health" | "life" | "home";
+  /** Yearly premium in paise. */
+  premium: number;
+  /** The policy's last day (IST date, YYYY-MM-DD): the renewal's due date. */
+  endDate: string;
+  frequency?: "annual" | "half_yearly" | "quarterly" | "monthly";
+  ncbPercent?: number;
+  preferredChannel?: "whatsapp" | "sms" | "email";
+  email?: boolean;
+  /** The channels the customer consented to service messages on at onboarding (a granted
+   * WhatsApp consent is the WhatsApp opt-in). */
+  serviceConsents?: ("whatsapp" | "sms" | "email")[];
+}
+
+/**
+ * Loads one policy as the insurer's feed and onboarding would (direct SQL: set-up, not what the
+ * journey exercises): the customer, their service consents as recorded at onboarding (source
+ * `import`, a year ago), and the active policy held by `agentEmail`. Names carry a fresh tag.
+ */
+export async function feedPolicy(feed: PolicyFeed): Promise<FedPolicy> {
+  const sql = adminSql();
+  const tag = uniqueTag();
+  const phone = uniqueMobile();
+  const email = feed.email === false ? null : `journey.${tag.toLowerCase()}@mail.py360.test`;
+  const customerName = `Journey ${tag}`;
+  const policyNumber = `${feed.productLine.slice(0, 3).toUpperCase()}/E2E/${tag}`;
+  const consents = feed.serviceConsents ?? ["whatsapp", "sms", "email"];
+  const [row] = await sql`
+    with agent as (select id from public.profiles where email = ${agentEmail}),
+    customer as (
+      insert into public.customers (full_name, phone, email, language, preferred_channel, city)
+      values (${customerName}, ${phone}, ${email}, 'en', ${feed.preferredChannel ?? null},
+              'Pune')
+      returning id
+    ),
+    consents as (
+      insert into public.consents (customer_id, channel, purpose, status, source, recorded_at,
+                                   evidence)
+      select customer.id, channel, 'service', 'granted', 'import', now() - interval '400 days',
+             '{"batch": "onboarding"}'
+        from customer, unnest(${consents}::public.channel_type[]) as channel
+      returning 1
+    ),
+    policy as (
+      insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
+                                   premium, sum_insured, start_date, end_date, payment_frequency,
+                                   ncb_percent)
+      select ${policyNumber}, ${feed.productLine}, 'Journey General', customer.id, agent.id,
+             ${feed.premium}, ${feed.premium * 40}, ${feed.endDate}::date - 364,
+             ${feed.endDate}::date, ${feed.frequency ?? "annual"}, ${feed.ncbPercent ?? 0}
+        from customer, agent
+      returning id
+    )
+    select customer.id as customer_id, policy.id as policy_id,
+           (select count(*)::int from consents) as consents
+      from customer, policy`;
+  assert.equal(row.consents, consents.length, "the onboarding consents are recorded");
+  return {
+    tag,
+    customerId: row.customer_id,
+    policyId: row.policy_id,
+    policyNumber,
+    customerName,
+    phone,
+    email,
+  };
+}
+
+/** pg_cron's daily renewal jobs at `asOf`: what each did. */
+export async function runDailyJobs(asOf: Date): Promise<Record<string, unknown>> {
+  const [row] = await adminSql()`select private.run_daily_renewal_jobs(${asOf}) as result`;
+  return row.result;
+}
+
+/** pg_cron's reminder cadence at `asOf`: cases per outcome (queued, blocked, duplicate, ...). */
+export async function runCadence(asOf: Date): Promise<Record<string, number>> {
+  const rows = await adminSql()`
+    select outcome, cases::int from private.run_reminder_cadence(${asOf})`;
+  return Object.fromEntries(rows.map((row) => [row.outcome, row.cases]));
+}
+
+/** pg_cron's hourly pre-debit notice job at `asOf`: this mandate's rows. */
+export async function runAutopayNotices(asOf: Date, mandateId: string) {
+  const rows = await adminSql()`
+    select outstanding_amount_id, outcome, message_id
+      from private.schedule_autopay_notices(${asOf}) where autopay_mandate_id = ${mandateId}`;
+  return rows.map((row) => ({ ...row })) as {
+    outstanding_amount_id: string;
+    outcome: string;
+    message_id: string | null;
+  }[];
+}
+
+/** The reconciliation as pg_cron calls it on Supabase: POST /functions/v1/reconcile with the
+ * service_role key. The run's counts. */
+export async function reconcileNow(): Promise<Record<string, number>> {
+  const key = Deno.env.get("SUPABASE_SERVICE_ROLE_KEY");
+  if (!key) {
+    throw new Error("SUPABASE_SERVICE_ROLE_KEY is not set: run the journeys with `npm test`.");
+  }
+  return await json(
+    await call("reconcile", { token: key, method: "POST", body: { max_items: 1000 } }),
+    200,
+  );
+}
+
+/** The case the daily jobs opened for a policy (none: undefined). */
+export async function caseOfPolicy(policyId: string) {
+  const [row] = await adminSql()`
+    select c.id, c.case_number, c.stage::text, c.due_date::text, c.assignee_id,
+           (select p.id from public.profiles p where p.email = ${agentEmail}) as agent_id
+      from public.renewal_cases c where c.policy_id = ${policyId}`;
+  return row as
+    | {
+      id: string;
+      case_number: string;
+      stage: string;
+      due_date: string;
+      assignee_id: string;
+      agent_id: string;
+    }
+    | undefined;
+}
+
+/** A message of a case as the outbox holds it, with its template's code. */
+export interface CaseMessage {
+  id: string;
+  code: string | null;
+  channel: string;
+  purpose: string;
+  status: string;
+  idempotency_key: string;
+  variables: Record<string, string>;
+  recipient: string | null;
+  choice_reason: string | null;
+  blocked_reason: string | null;
+  deferred_reason: string | null;
+  next_attempt_at: Date;
+  sent_at: Date | null;
+  delivered_at: Date | null;
+  read_at: Date | null;
+  cancelled_at: Date | null;
+  provider_message_id: string | null;
+  document_id: string | null;
+  attempts: number;
+}
+
+/** Every message of a case, oldest first. */
+export async function caseMessages(caseId: string): Promise<CaseMessage[]> {
+  const rows = await adminSql()`
+    select m.id, t.code, m.channel::text, m.purpose::text, m.status::text, m.idempotency_key,
+           m.variables, m.recipient, m.choice_reason, m.blocked_reason, m.deferred_reason,
+           m.next_attempt_at, m.sent_at, m.delivered_at, m.read_at, m.cancelled_at,
+           m.provider_message_id, m.document_id, m.attempts::int
+      from public.messages m
+      left join public.templates t on t.id = m.template_id
+     where m.case_id = ${caseId}
+     order by m.created_at, m.id`;
+  return rows.map((row) => ({ ...row })) as CaseMessage[];
+}
+
+/** One message, or a failure naming it. */
+export async function messageById(id: string): Promise<CaseMessage> {
+  const [row] = await adminSql()`
+    select m.id, t.code, m.channel::text, m.purpose::text, m.status::text, m.idempotency_key,
+           m.variables, m.recipient, m.choice_reason, m.blocked_reason, m.deferred_reason,
+           m.next_attempt_at, m.sent_at, m.delivered_at, m.read_at, m.cancelled_at,
+           m.provider_message_id, m.document_id, m.attempts::int
+      from public.messages m left join public.templates t on t.id = m.template_id
+     where m.id = ${id}`;
+  assert.ok(row, `message ${id} exists`);
+  return { ...row } as CaseMessage;
+}
+
+/** Waits until the worker and the vendor's callbacks have taken a message to `status`. */
+export function messageReaches(id: string, status: string, timeoutMs = 30_000) {
+  return eventually(async () => {
+    const message = await messageById(id);
+    return message.status === status ? message : false;
+  }, { timeoutMs, what: `message ${id} ${status}` });
+}
+
+/** The vendor events recorded for a message (status callbacks), in the order received. */
+export async function messageEvents(id: string): Promise<string[]> {
+  const rows = await adminSql()`
+    select status from public.message_events
+     where message_id = ${id} and kind = 'status' order by received_at, id`;
+  return rows.map((row) => row.status as string);
+}
+
+/** What the sandbox's WhatsApp accepted for one of our messages (`biz_opaque_callback_data`). */
+export interface WhatsappRequest {
+  id: string;
+  to: string;
+  template?: string;
+  params: {
+    template?: {
+      name: string;
+      language: { code: string };
+      components?: { type: string; parameters: Record<string, unknown>[] }[];
+    };
+  };
+  ourId?: string;
+}
+
+/** The sandbox's WhatsApp requests carrying our message `id`. */
+export function whatsappRequests(id: string): Promise<WhatsappRequest[]> {
+  return sandboxGet<WhatsappRequest[]>(
+    `_inspect/whatsapp_cloud/requests?ourId=${encodeURIComponent(id)}`,
+  );
+}
+
+/** A call Razorpay's sandbox accepted (`GET /_inspect/razorpay/requests`). */
+export interface RazorpayRequest {
+  id: string;
+  subject: string;
+  params: Record<string, unknown>;
+  ourId?: string;
+}
+
+/** The sandbox's Razorpay calls under our key (`receipt`, `reference_id`, mandate id). */
+export function razorpayRequests(ourId: string): Promise<RazorpayRequest[]> {
+  return sandboxGet<RazorpayRequest[]>(
+    `_inspect/razorpay/requests?ourId=${encodeURIComponent(ourId)}`,
+  );
+}
+
+/** A customer's action on Razorpay's sandbox that it refuses: the status and its error. */
+export async function refusedByRazorpay(path: string, body: Record<string, unknown>) {
+  const response = await fetch(`${sandboxUrl}/_control/razorpay/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/** The customer pays through the sandbox (`POST /_control/razorpay/pay`): its answer. */
+export function customerPays(body: Record<string, unknown>) {
+  return sandboxControl<{
+    outcome: string;
+    payment: { id: string; amount: number; status: string } | null;
+    paymentLink?: { id: string; status: string; amount_paid: number };
+    events: { id: string; event: string }[];
+  }>("razorpay/pay", body);
+}
+
+/**
+ * The customer taps a tracked link (`<LINK_BASE_URL>/<code>`) on their phone: GET on the `go`
+ * function of the running gateway (the link's base is the database's LINK_BASE_URL, which may
+ * name another port), with a browser's User-Agent, redirects not followed. The redirect's target.
+ */
+export async function tapLink(link: string): Promise<string> {
+  const code = link.replace(/^.*\//, "");
+  assert.match(code, /^[0-9A-Za-z]{10,32}$/, `a tracked link: ${link}`);
+  const response = await fetch(`${functionsUrl}/go/${code}`, {
+    headers: { "user-agent": "Mozilla/5.0 (Linux; Android 14) Chrome/126.0 Mobile Safari/537.36" },
+    redirect: "manual",
+  });
+  await response.body?.cancel();
+  assert.equal(response.status, 302, `the tracked link ${code} redirects`);
+  return response.headers.get("location") ?? "";
+}
+
+/** A payment as the database holds it. */
+export interface PaymentRow {
+  razorpay_payment_id: string;
+  amount: number;
+  status: string;
+  credited: boolean;
+  review_reason: string | null;
+  payment_link_id: string | null;
+}
+
+/** The case's payments, oldest first. */
+export async function casePayments(caseId: string): Promise<PaymentRow[]> {
+  const rows = await adminSql()`
+    select p.razorpay_payment_id, p.amount::int, p.status::text,
+           p.credited_at is not null as credited, p.review_reason, pl.razorpay_payment_link_id
+             as payment_link_id
+      from public.payments p
+      left join public.payment_links pl on pl.id = p.payment_link_id
+     where p.case_id = ${caseId} order by p.created_at, p.id`;
+  return rows.map((row) => ({ ...row })) as PaymentRow[];
+}
+
+/** The case's installments, oldest first: status, amount and amount paid (paise). */
+export async function installments(caseId: string) {
+  const rows = await adminSql()`
+    select id, installment_number as n, status::text, amount::int, amount_paid::int as paid
+      from public.outstanding_amounts where case_id = ${caseId} order by installment_number`;
+  return rows.map((row) => ({ ...row })) as {
+    id: string;
+    n: number;
+    status: string;
+    amount: number;
+    paid: number;
+  }[];
+}
+
+/** The stages a case moved to, oldest first, from the audit log (one row per real change). */
+export async function stageChanges(caseId: string): Promise<string[]> {
+  const rows = await adminSql()`
+    select new_row ->> 'stage' as stage from public.audit_log
+     where table_name = 'renewal_cases' and row_id = ${caseId} and action = 'update'
+       and old_row ->> 'stage' is distinct from new_row ->> 'stage'
+     order by id`;
+  return rows.map((row) => row.stage as string);
+}
+
+/** A WhatsApp template the desk registers (POST /api/templates as an admin). */
+export interface WhatsappTemplateSpec {
+  code: string;
+  body: string;
+  whatsappName: string;
+  parameterCount: number;
+  purpose?: "service" | "marketing" | "transactional";
+}
+
+/**
+ * The desk's configuration for a journey, put back by `restore()`: WhatsApp templates registered
+ * through the API (Meta's approval played by the sandbox's template registry), and ladder steps
+ * pointed at them (PATCH /api/reminder-rules/{id}). The ladder is shared by every case of a
+ * product line, so a journey changes it only for its own run and puts it back in `finally`;
+ * its templates carry codes of its own and are deactivated afterwards (messages were sent from
+ * them, so they stay as history).
+ */
+export class DeskSettings {
+  private templates: string[] = [];
+  private steps: { id: string; template_code: string }[] = [];
+  constructor(private adminToken: string) {}
+
+  /** Registers an approved WhatsApp template with Meta (the sandbox) and with the desk. */
+  async whatsappTemplate(spec: WhatsappTemplateSpec): Promise<string> {
+    await sandboxControl("whatsapp_cloud/templates", {
+      templates: [{
+        name: spec.whatsappName,
+        language: "en",
+        category: "utility",
+        bodyParams: spec.parameterCount,
+      }],
+    });
+    const created = await json<{ id: string; lint: { errors: string[] } }>(
+      await api("/templates", {
+        token: this.adminToken,
+        method: "POST",
+        body: {
+          code: spec.code,
+          channel: "whatsapp",
+          language: "en",
+          purpose: spec.purpose ?? "service",
+          body: spec.body,
+          whatsapp_name: spec.whatsappName,
+          whatsapp_category: "utility",
+          whatsapp_status: "approved",
+          whatsapp_parameter_count: spec.parameterCount,
+        },
+      }),
+      201,
+    );
+    assert.deepEqual(created.lint.errors, [], "the template passes the lint");
+    this.templates.push(created.id);
+    return created.id;
+  }
+
+  /** Points the product line's message step at `offsetDays` to `templateCode`; its id. */
+  async ladderStep(productLine: string, offsetDays: number, templateCode: string) {
+    const ladder = await json<
+      { data: { id: string; offset_days: number; kind: string; template_code: string }[] }
+    >(
+      await api(`/reminder-rules?product_line=${productLine}`, { token: this.adminToken }),
+    );
+    const step = ladder.data.find((r) => r.offset_days === offsetDays && r.kind === "message");
+    assert.ok(step, `the ${productLine} ladder has a message step at ${offsetDays}`);
+    this.steps.push({ id: step.id, template_code: step.template_code });
+    const changed = await json<{ template_code: string }>(
+      await api(`/reminder-rules/${step.id}`, {
+        token: this.adminToken,
+        method: "PATCH",
+        body: { template_code: templateCode },
+      }),
+    );
+    assert.equal(changed.template_code, templateCode);
+    return step.id;
+  }
+
+  /** Puts the ladder back and deactivates the templates (through the API). */
+  async restore() {
+    const failures: string[] = [];
+    for (const step of this.steps.reverse()) {
+      const response = await api(`/reminder-rules/${step.id}`, {
+        token: this.adminToken,
+        method: "PATCH",
+        body: { template_code: step.template_code },
+      });
+      await response.body?.cancel();
+      if (response.status !== 200) failures.push(`step ${step.id}: ${response.status}`);
+    }
+    for (const id of this.templates) {
+      const response = await api(`/templates/${id}`, {
+        token: this.adminToken,
+        method: "PUT",
+        body: { active: false },
+      });
+      await response.body?.cancel();
+      if (response.status !== 200) failures.push(`template ${id}: ${response.status}`);
+    }
+    this.steps = [];
+    this.templates = [];
+    assert.deepEqual(failures, [], "the desk's settings are put back");
+  }
+}
