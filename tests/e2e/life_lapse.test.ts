@@ -278,11 +278,10 @@ journey(
         }
       });
 
-      // Bug: the cadence fills {{premium}} with the yearly premium, so the monthly customer, who
-      // owes one ₹1,000 installment, is told to pay ₹12,000 or lose the policy.
+      // Until 20261130074752 the monthly customer, who owed one ₹1,000 installment, was told to
+      // pay the year's ₹12,000 or lose the policy.
       await t.step({
         name: "+1: each grace reminder asks for what is owed, not the year's premium",
-        ignore: true,
         fn: async () => {
           const graceReminder = async (caseId: string) =>
             (await messagesOfCase(caseId)).find((x) => x.template_code === "life_grace_end")!;
