@@ -2,7 +2,7 @@
 // for one customer and policy, pg_cron's jobs called with `as_of` as the schedule calls them, the
 // messages of a case as the database holds them and as the sandbox received them, and the send
 // hours held open for a journey (so that it does not depend on the hour the suite runs at).
-import { adminSql, eventually, sandboxGet } from "./_stack.ts";
+import { adminSql, eventually, sandboxControl, sandboxGet } from "./_stack.ts";
 
 /** What the policy feed loaded: one customer and one policy of theirs. */
 export interface FedPolicy {
@@ -243,6 +243,32 @@ export async function openSendHours(): Promise<() => Promise<void>> {
                  where key = 'QUIET_HOURS'`;
     }
   };
+}
+
+/** No fault, outage or odd callback mode: what a vendor does on an ordinary day. */
+const healthy = {
+  latencyMs: 0,
+  errorRate: 0,
+  failNext: null,
+  outage: false,
+  rateLimitPerSecond: null,
+  callbacks: { mode: "normal" },
+};
+
+/**
+ * Puts the vendors these journeys use back to an ordinary day through the sandbox's control
+ * API (SES, and OpenAI with its switches off), whatever an earlier journey left set.
+ */
+export async function vendorsHealthy(): Promise<void> {
+  await sandboxControl("aws_ses", healthy);
+  await sandboxControl("openai", {
+    ...healthy,
+    rateLimited: false,
+    insufficientQuota: false,
+    refusal: false,
+    truncated: false,
+    malformed: false,
+  });
 }
 
 /** `date` (YYYY-MM-DD) as the messages write it: 3 Jan 2027. */

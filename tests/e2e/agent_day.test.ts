@@ -28,6 +28,7 @@ import {
   runDailyJobs,
   scoreLapseRisk,
   sesRequestsFor,
+  vendorsHealthy,
   waitDelivered,
 } from "./_desk_journeys.ts";
 
@@ -96,6 +97,7 @@ function upload(
 journey(
   "agent's day: tasks, AI risk and options, a message, a stage change, a document",
   async (t) => {
+    await vendorsHealthy();
     const restoreHours = await openSendHours();
     try {
       // Expiry in 14 days: yesterday was the −15 day, when the cadence opened the call task.

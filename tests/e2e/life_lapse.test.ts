@@ -17,6 +17,7 @@ import {
   runCadence,
   runDailyJobs,
   sesRequestsFor,
+  vendorsHealthy,
   waitDelivered,
 } from "./_desk_journeys.ts";
 
@@ -50,6 +51,7 @@ async function day(date: string, caseIds: () => string[]) {
 journey(
   "life lapse: an unpaid annual life policy → pending_lapse with grace reminders → lapsed after 30 days",
   async (t) => {
+    await vendorsHealthy();
     const restoreHours = await openSendHours();
     try {
       // Expiry 33 days ago: the grace (30 days) ended three days ago, so every day of the
@@ -218,6 +220,7 @@ journey(
 journey(
   "life lapse: a monthly life policy lapses after 15 days of grace, an annual one of the same day does not",
   async (t) => {
+    await vendorsHealthy();
     const restoreHours = await openSendHours();
     try {
       // Expiry 17 days ago: a monthly premium's grace (15 days) ended the day before yesterday,
