@@ -210,8 +210,9 @@ export async function waitSent(ids: string[], what = "the messages"): Promise<vo
   }, { what: `${what} sent`, timeoutMs: 60_000 });
 }
 
-/** A send the sandbox's SES accepted, as its inspection API lists it. */
-export interface SesRequest {
+/** An email send the sandbox accepted (SES or SendGrid), as its inspection API lists it. */
+export interface EmailRequest {
+  /** The provider message id the vendor answered with. */
   id: string;
   to: string;
   subject?: string;
@@ -219,11 +220,22 @@ export interface SesRequest {
   ourId?: string;
 }
 
-/** The sends the sandbox's SES accepted for our message `messageId`. */
-export async function sesRequestsFor(messageId: string): Promise<SesRequest[]> {
-  return await sandboxGet<SesRequest[]>(
-    `_inspect/aws_ses/requests?ourId=${encodeURIComponent(messageId)}`,
+/**
+ * The sends the sandbox accepted for our email `messageId`, from the vendor the worker used
+ * (SES, or SendGrid when SES's breaker sent it to the fallback), with that vendor's code.
+ */
+export async function emailRequestsFor(
+  messageId: string,
+): Promise<{ provider: string; requests: EmailRequest[] }> {
+  const [row] = await adminSql()`select provider from public.messages where id = ${messageId}`;
+  const provider = row?.provider as string;
+  if (provider !== "aws_ses" && provider !== "sendgrid") {
+    throw new Error(`message ${messageId} went by ${provider}, not an email vendor`);
+  }
+  const requests = await sandboxGet<EmailRequest[]>(
+    `_inspect/${provider}/requests?ourId=${encodeURIComponent(messageId)}`,
   );
+  return { provider, requests };
 }
 
 /**
@@ -257,10 +269,11 @@ const healthy = {
 
 /**
  * Puts the vendors these journeys use back to an ordinary day through the sandbox's control
- * API (SES, and OpenAI with its switches off), whatever an earlier journey left set.
+ * API (SES and SendGrid, and OpenAI with its switches off), whatever an earlier journey left set.
  */
 export async function vendorsHealthy(): Promise<void> {
   await sandboxControl("aws_ses", healthy);
+  await sandboxControl("sendgrid", healthy);
   await sandboxControl("openai", {
     ...healthy,
     rateLimited: false,

@@ -1,7 +1,7 @@
 // Journey 7: an agent's day through the API. Overnight pg_cron's jobs open a high-value motor
 // renewal, score its lapse risk and, at 15 days before expiry, open a call task and send the
 // reminder. Then Kavya, with her token: her task list; the AI's risk explanation and renewal
-// options (the sandbox plays OpenAI); a one-off email that reaches the sandbox's SES and comes
+// options (the sandbox plays OpenAI); a one-off email that reaches the sandbox's email vendor and comes
 // back delivered; the case moved to contacted (in the audit log and the policy's timeline); a
 // document uploaded whose bytes the object store holds and hands back; the task closed. And what
 // she may not do, and what another agent may not do with her case.
@@ -21,13 +21,13 @@ import {
 } from "./_stack.ts";
 import {
   caseOfPolicy,
+  emailRequestsFor,
   feedPolicy,
   messagesOfCase,
   openSendHours,
   runCadence,
   runDailyJobs,
   scoreLapseRisk,
-  sesRequestsFor,
   vendorsHealthy,
   waitDelivered,
 } from "./_desk_journeys.ts";
@@ -271,7 +271,7 @@ journey(
       });
 
       await t.step(
-        "a one-off email reaches the sandbox's SES and comes back delivered",
+        "a one-off email reaches the sandbox's email vendor and comes back delivered",
         async () => {
           const key = crypto.randomUUID();
           const request = {
@@ -298,7 +298,7 @@ journey(
           assert.deepEqual([sent.status, sent.summary], ["queued", "Queued to go now."]);
           messageId = sent.message_id;
           await waitDelivered([messageId], "the one-off email");
-          const received = await sesRequestsFor(messageId);
+          const { provider, requests: received } = await emailRequestsFor(messageId);
           assert.equal(received.length, 1);
           assert.equal(received[0].to, fed.email);
           assert.equal(received[0].subject, request.subject);
@@ -311,7 +311,7 @@ journey(
           assert.ok(mine, "in the case's messages");
           assert.deepEqual(
             [mine.status, mine.provider, mine.provider_message_id, mine.recipient],
-            ["delivered", "aws_ses", received[0].id, fed.email],
+            ["delivered", provider, received[0].id, fed.email],
           );
           assert.equal((mine.created_by as { id: string }).id, kavyaId);
           assert.ok(mine.delivered_at);
@@ -319,7 +319,7 @@ journey(
           // The same key again: the same message, not a second email.
           const again = await json<{ message_id: string }>(await send(), 200);
           assert.equal(again.message_id, messageId);
-          assert.equal((await sesRequestsFor(messageId)).length, 1);
+          assert.equal((await emailRequestsFor(messageId)).requests.length, 1);
           assert.equal((await messagesOfCase(caseId)).length, 2, "the reminder and this one");
         },
       );

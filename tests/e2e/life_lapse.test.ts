@@ -1,14 +1,16 @@
 // Journey 4: a life policy nobody pays. Past its expiry the daily jobs move its case to
 // pending_lapse and the cadence sends the grace reminders (+1, +7, +15, +30 days, each naming the
 // grace end); 30 days after expiry the grace ends, and the next day the case and the policy
-// lapse and nothing more is sent. A monthly life policy has 15 days of grace, not 30. Driven by
-// pg_cron's job functions with as_of (days in the past, 11:00 IST), the worker sending to the
-// sandbox's SES and its signed SNS delivery callbacks; SQL only for the feed and the assertions.
+// lapse: the customer is told once, and no reminder follows. A monthly life policy has 15 days
+// of grace, not 30. Driven by pg_cron's job functions with as_of (days in the past, 11:00 IST),
+// the worker sending to the sandbox's email vendor (SES) and its signed delivery callbacks; SQL
+// only for the policy feed and the assertions.
 import assert from "node:assert/strict";
 import { addDays, adminSql, istTime, istToday, journey } from "./_stack.ts";
 import {
   caseOfPolicy,
   type CaseRow,
+  emailRequestsFor,
   feedPolicy,
   installmentsOf,
   messageDate,
@@ -16,7 +18,6 @@ import {
   openSendHours,
   runCadence,
   runDailyJobs,
-  sesRequestsFor,
   vendorsHealthy,
   waitDelivered,
 } from "./_desk_journeys.ts";
@@ -203,8 +204,8 @@ journey(
           );
           assert.deepEqual([...new Set(all.map((m) => m.status))], ["delivered"]);
           for (const m of all) {
-            const received = await sesRequestsFor(m.id);
-            assert.equal(received.length, 1, "the sandbox's SES took it once");
+            const { requests: received } = await emailRequestsFor(m.id);
+            assert.equal(received.length, 1, "the sandbox's email vendor took it once");
             assert.equal(received[0].to, fed.email);
             assert.equal(received[0].id, m.provider_message_id);
             assert.equal(received[0].subject, m.subject);
