@@ -7,6 +7,13 @@ import { projectRoot } from "./lib/run.ts";
 import { realVendorVariables, sandboxPort } from "./lib/sandbox_env.ts";
 import { startStack } from "./lib/stack.ts";
 
+// `npm start -- --simulate [...]`: the simulated renewal desk (scripts/simulate.ts), on a
+// database of its own; the dev stack is not started.
+if (Deno.args.includes("--simulate")) {
+  await import("./simulate.ts");
+  Deno.exit(0);
+}
+
 const { cluster, wasRunning, created } = await prepareDevDatabase();
 // The caller's environment wins over .env, which wins over the stack's own values.
 const env = { ...await functionsEnv(cluster), ...Deno.env.toObject() };

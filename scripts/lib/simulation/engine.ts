@@ -242,7 +242,11 @@ export async function simulateDesk(
       events.drainMs = drain.ms;
       events.drained = drain.done;
       events.timings.drainMs = split();
-      if (outage) await sandboxControl(stack.sandboxUrl, "twilio", { outage: false });
+      if (outage) {
+        // pg_cron's alert job, while the breaker is still open.
+        await sql`select private.evaluate_alerts(now())`;
+        await sandboxControl(stack.sandboxUrl, "twilio", { outage: false });
+      }
       events.contacted = await markContacted(api, sql, book);
 
       // The customers.
@@ -386,7 +390,7 @@ async function openPaymentLinks(
        and c.due_date <= ${date}::date + 30
      order by c.due_date, c.id`;
   const fresh = due.filter((c) => !links.has(c.id));
-  const opened = await inParallel(fresh, 6, async (c) => {
+  const opened = await inParallel(fresh, 8, async (c) => {
     const link = await api.call("admin@py360.test", "POST", `/cases/${c.id}/payment-links`, {});
     if (link.status !== 201 && link.status !== 200) return false;
     links.set(c.id, { id: String(link.body.payment_link_id), day, customerId: c.customer_id });
@@ -407,7 +411,7 @@ async function markContacted(api: DeskApi, sql: postgres.Sql, book: Book): Promi
      where cu.city = ${book.city} and c.stage = 'new'
        and exists (select 1 from public.messages m
                     where m.case_id = c.id and m.status in ('delivered', 'read'))`;
-  const moved = await inParallel(reached, 6, async (c) => {
+  const moved = await inParallel(reached, 8, async (c) => {
     const answer = await api.call("admin@py360.test", "PATCH", `/cases/${c.id}`, {
       stage: "contacted",
     });

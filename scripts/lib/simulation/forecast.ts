@@ -177,9 +177,10 @@ export async function forecastNextMonth(
     `${pct(share("sms"))} by SMS, ${pct(share("email"))} by email, ${pct(remindersNotBilled)} ` +
     `never billed (blocked, failed, cancelled), with each vendor's provider split (the outage ` +
     `day's SMS on the fallback included).`,
-    `Offers: ${input.campaigns.length} WhatsApp marketing campaign(s) again, to the ${open.n} ` +
-    `cases open at the month's end, at this month's rate of offers per audience member ` +
-    `(${total("offers")} for ${audience}).`,
+    `Offers: ${input.campaigns.length} WhatsApp marketing campaign(s) again, each to the ` +
+    `${open.n} cases open at the month's end (this month's reached ${audience} together), ` +
+    `${pct(total("offers") === 0 ? 0 : billedOf("offers") / total("offers"))} of them billed as ` +
+    `this month (the rest blocked: no marketing consent, or withdrawn by STOP).`,
     `Receipts and notices: this month's ${total("other")} other messages at the same daily rate.`,
     `Unit costs: what each vendor billed this month a message (its reported price, else the ` +
     `gate's estimate from MESSAGE_RATES_PAISE); SMS at ₹${(segmentRate / 100).toFixed(2)} a ` +

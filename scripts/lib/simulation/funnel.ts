@@ -51,14 +51,15 @@ export interface Funnel {
    * the gate's estimate. */
   spendPaise: Record<string, number>;
   spendTotalPaise: number;
-  /** Alerts raised since the run began, per rule, and how many are still open. */
+  /** Alerts raised, or seen again, since the run began (system-wide: an alert is about a
+   * provider or the outbox, not a customer), per rule; and how many are still open. */
   alerts: Record<string, number>;
   alertsOpen: number;
 }
 
 /**
- * The funnel of the book whose customers live in `city`, with the alerts raised at or after
- * `since`. One read-only statement.
+ * The funnel of the book whose customers live in `city`, with the alerts raised or seen at or
+ * after `since`. One read-only statement.
  */
 export async function readFunnel(sql: postgres.Sql, city: string, since: Date): Promise<Funnel> {
   const [row] = await sql`
@@ -90,9 +91,11 @@ export async function readFunnel(sql: postgres.Sql, city: string, since: Date): 
                      group by provider) s) as spend,
            (select coalesce(jsonb_object_agg(rule, n), '{}')
               from (select rule, count(*)::int as n from public.alerts
-                     where raised_at >= ${since} group by rule) a) as alerts,
+                     where raised_at >= ${since} or last_seen_at >= ${since}
+                     group by rule) a) as alerts,
            (select count(*) from public.alerts
-             where raised_at >= ${since} and status = 'open')::int as alerts_open`;
+             where (raised_at >= ${since} or last_seen_at >= ${since})
+               and status = 'open')::int as alerts_open`;
   const spend = Object.fromEntries(
     Object.entries(row.spend as Record<string, number | string>).map((
       [provider, paise],

@@ -5,12 +5,13 @@ import type { Forecast } from "./forecast.ts";
 import { type Funnel, stageOrder, statusOrder } from "./funnel.ts";
 import { personas } from "./personas.ts";
 
-/** Rupees from paise, Indian grouping: ₹1,23,456.78. */
-export function rupees(paise: number): string {
+/** Rupees from paise, Indian grouping: ₹1,23,456.78 (`digits` decimals at most, default 2). */
+export function rupees(paise: number, digits = 2): string {
   return (paise / 100).toLocaleString("en-IN", {
     style: "currency",
     currency: "INR",
-    maximumFractionDigits: 2,
+    minimumFractionDigits: 2,
+    maximumFractionDigits: digits,
   });
 }
 
@@ -32,7 +33,7 @@ function spend(funnel: Funnel): string {
 function alerts(funnel: Funnel): string {
   const raised = Object.values(funnel.alerts).reduce((a, b) => a + b, 0);
   const rules = parts(funnel.alerts, []);
-  return `${raised} raised${rules ? ` (${rules})` : ""}, ${funnel.alertsOpen} open`;
+  return `${raised} raised or seen${rules ? ` (${rules})` : ""}, ${funnel.alertsOpen} open`;
 }
 
 /** What the desk and the customers did that day, in a few words. */
@@ -120,7 +121,7 @@ export function forecastLines(forecast: Forecast): string[] {
       r.vendor,
       r.segments === undefined ? r.kind : `${r.kind} (${r.segments.toFixed(2)} segments)`,
       count(r.messages),
-      rupees(r.unitPaise),
+      rupees(r.unitPaise, 3),
       rupees(r.spendPaise),
     ]),
     [
