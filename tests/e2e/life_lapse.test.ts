@@ -6,7 +6,7 @@
 // the worker sending to the sandbox's email vendor (SES) and its signed delivery callbacks; SQL
 // only for the policy feed and the assertions.
 import assert from "node:assert/strict";
-import { addDays, adminSql, istTime, istToday, journey } from "./_stack.ts";
+import { addDays, adminSql, api, istTime, istToday, journey, json, tokenFor } from "./_stack.ts";
 import {
   caseOfPolicy,
   type CaseRow,
@@ -23,6 +23,14 @@ import {
 } from "./_desk_journeys.ts";
 
 const agent = "gopal.agent@py360.test";
+const otherAgent = "kavya.agent@py360.test";
+
+/** An entry of GET /policies/{id}/timeline. */
+interface TimelineEntry {
+  kind: string;
+  actor: { type: string; id: string | null };
+  summary: string;
+}
 
 /** The case of a policy, which must exist. */
 async function caseOf(policyId: string): Promise<CaseRow> {
@@ -182,6 +190,28 @@ journey(
           assert.deepEqual(await day(addDays(expiry, 32), ours), []);
           assert.equal((await messagesOfCase(caseId)).length, before);
           assert.equal((await caseOf(fed.policyId)).stage, "lapsed");
+        },
+      );
+
+      await t.step(
+        "the agent's desk shows it: the case lapsed, owed, and why in the timeline",
+        async () => {
+          const token = await tokenFor(agent);
+          const renewal = await json(await api(`/cases/${caseId}`, { token }));
+          assert.deepEqual([renewal.stage, renewal.outstanding], ["lapsed", premium]);
+          const { entries } = await json<{ entries: TimelineEntry[] }>(
+            await api(`/policies/${fed.policyId}/timeline`, { token }),
+          );
+          const moves = entries.filter((e) => e.kind === "case.changed").map((e) => [
+            e.actor.type,
+            /stage (\w+ → \w+)/.exec(e.summary)?.[1],
+          ]);
+          assert.deepEqual(moves, [
+            ["system", "new → pending_lapse"],
+            ["system", "pending_lapse → lapsed"],
+          ], "the jobs moved it, nobody else");
+          // Someone else's agent does not see it.
+          await json(await api(`/cases/${caseId}`, { token: await tokenFor(otherAgent) }), 404);
         },
       );
 
