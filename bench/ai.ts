@@ -1,4 +1,4 @@
-// `npm run bench:ai -- [--requests 150] [--warmup 10] [--cases 400]`
+// `npm run bench:ai -- [--requests 100] [--warmup 10] [--cases 400]`
 //
 // The AI endpoints' latency as an agent's desk sees it (issue 10's "API p95 for a cached and an
 // uncached recommendation against the sandbox"), on a throwaway cluster (fsync off) with the
@@ -55,7 +55,7 @@ import { BenchRecorder } from "./lib/results.ts";
 const { values } = parseArgs({
   args: Deno.args,
   options: {
-    requests: { type: "string", default: "150" },
+    requests: { type: "string", default: "100" },
     warmup: { type: "string", default: "10" },
     cases: { type: "string", default: "400" },
   },
