@@ -1,4 +1,4 @@
-// `npm start -- --simulate [--days 30] [--speed X] [--policies 2000] [--seed 1]`: the simulated
+// `npm start -- --simulate [--days 30] [--speed X] [--policies 1000] [--seed 1]`: the simulated
 // renewal desk. On a throwaway database of its own (the dev data is untouched): the migrations,
 // the seed's organisation and a synthetic book; then the local stack (scripts/lib/stack.ts) and a
 // month of the desk played day by day (scripts/lib/simulation/engine.ts), its funnel drawn live,
@@ -33,7 +33,7 @@ function options(args: string[]) {
       options: {
         days: { type: "string", default: "30" },
         speed: { type: "string" },
-        policies: { type: "string", default: "2000" },
+        policies: { type: "string", default: "1000" },
         seed: { type: "string", default: "1" },
       },
     }));

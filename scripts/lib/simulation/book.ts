@@ -87,8 +87,9 @@ function tagDigits(tag: string): string {
 
 /**
  * Writes the book into the database (a superuser's connection) and returns it. Expiries are drawn
- * from 10 days before the month to 45 days after it, so that on the month's days cases sit on
- * every step of the ladder (-60 ... +30). Refuses a tag already used (a policy number exists).
+ * from the month's first day to 60 days after its last, so that on the month's days cases sit on
+ * every step of the ladder (-60 ... +30) and next month has its own. Refuses a tag already used
+ * (a policy number exists).
  */
 export async function loadBook(sql: postgres.Sql, options: BookOptions): Promise<Book> {
   if (!/^[A-Za-z0-9-]{1,20}$/.test(options.tag)) {
@@ -107,7 +108,7 @@ export async function loadBook(sql: postgres.Sql, options: BookOptions): Promise
   if (agents.length === 0) throw new Error("the demo agents of seed/00_org.sql are missing");
 
   const lastDay = addDays(options.firstDay, options.days - 1);
-  const spread = Math.round((Date.parse(lastDay) - Date.parse(options.firstDay)) / 86_400_000) + 55;
+  const spread = Math.round((Date.parse(lastDay) - Date.parse(options.firstDay)) / 86_400_000) + 60;
   const digits = tagDigits(options.tag);
   const assigned = assignPersonas(options.policies, random);
   const rows = assigned.map((name, i) => {
@@ -115,7 +116,7 @@ export async function loadBook(sql: postgres.Sql, options: BookOptions): Promise
     const draw = random.next();
     let cumulative = 0;
     const product = productLines.find((p) => (cumulative += p.weight) > draw) ?? productLines[0];
-    const dueDate = addDays(options.firstDay, random.int(-10, spread - 10));
+    const dueDate = addDays(options.firstDay, random.int(0, spread));
     const graceful = product.line === "health" || product.line === "life";
     const paysOn = persona.pays !== "late"
       ? null

@@ -113,7 +113,15 @@ export interface SimulationResult {
   stops: { customerId: string; at: Date; day: number }[];
   payments: PlayedPayment[];
   campaigns: { id: string; name: string; day: number; audience: number }[];
-  outage: { vendor: string; day: number; date: string } | null;
+  /** The outage, and the book's SMS that went by the fallback (aws_sns): all of them, and
+   * those that had failed on Twilio first (the rest went while its breaker was open). */
+  outage: {
+    vendor: string;
+    day: number;
+    date: string;
+    onFallback: number;
+    afterFailures: number;
+  } | null;
   /** When the run began (alerts raised from then on count), and its length in ms. */
   startedAt: Date;
   elapsedMs: number;
@@ -181,7 +189,13 @@ export async function simulateDesk(
       payments: [],
       campaigns: [],
       outage: outageDay >= 1 && outageDay <= days
-        ? { vendor: "twilio", day: outageDay, date: addDays(firstDay, outageDay - 1) }
+        ? {
+          vendor: "twilio",
+          day: outageDay,
+          date: addDays(firstDay, outageDay - 1),
+          onFallback: 0,
+          afterFailures: 0,
+        }
         : null,
       startedAt,
     };
@@ -309,6 +323,15 @@ export async function simulateDesk(
       firstDay,
     });
     const personaFigures = await readPersonaFigures(sql, book);
+    if (result.outage) {
+      const [sms] = await sql`
+        select count(*)::int as fallback,
+               count(*) filter (where m.last_error_code is not null)::int as after_failures
+          from public.messages m join public.customers cu on cu.id = m.customer_id
+         where cu.city = ${book.city} and m.channel = 'sms' and m.provider = 'aws_sns'`;
+      result.outage.onFallback = sms.fallback;
+      result.outage.afterFailures = sms.after_failures;
+    }
     return {
       ...result,
       final,

@@ -158,7 +158,9 @@ export function summaryLines(result: SimulationResult): string[] {
     `  Alerts     ${alerts(f)}`,
     result.outage
       ? `  Outage     ${result.outage.vendor} down on day ${result.outage.day} (IST ` +
-        `${result.outage.date}): its SMS were retried and went to the fallback (aws_sns)`
+        `${result.outage.date}): ${result.outage.onFallback} SMS went by the fallback ` +
+        `(aws_sns), ${result.outage.afterFailures} of them after failing on Twilio, the rest ` +
+        `while its breaker was open`
       : "  Outage     none",
     `  Offers     ${
       result.campaigns.map((c) => `day ${c.day} to ${count(c.audience)}`).join(", ") || "none"
