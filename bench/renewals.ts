@@ -67,8 +67,7 @@ const ratioOf = (value: number) => Number(value.toFixed(2));
 
 recorder.step("a fresh book on a throwaway cluster");
 // Removed at the end, or on Ctrl-C / SIGTERM.
-const { cluster, url, remove: removeCluster } = await startBookCluster();
-console.log(`throwaway cluster in ${cluster.dataDir}`);
+const { url, remove: removeCluster } = await startBookCluster();
 try {
   console.log(`\nLoading ${policies.toLocaleString("en-IN")} policies ...`);
   await loadBigBook(url, { policies, seed: Number(values.seed) });

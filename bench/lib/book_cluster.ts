@@ -36,13 +36,16 @@ export interface BookCluster {
  * the platform shim and every migration, and idles pg_cron's scheduler (its jobs point at port 1,
  * where nothing listens, as during pgTAP): the benchmarks call each job's function themselves,
  * and a scheduled run (alerts and housekeeping every minute, the 5-minute refresh) would land in
- * the middle of their timings. The cluster is removed on Ctrl-C / SIGTERM or by `remove`; if
- * setting it up fails, it is removed before the error is thrown.
+ * the middle of their timings. Prints `throwaway cluster in <folder>` first. The cluster is
+ * removed on Ctrl-C / SIGTERM or by `remove`; if setting it up fails, it is removed before the
+ * error is thrown.
  */
 export async function startBookCluster(): Promise<BookCluster> {
   await ensureDebianPackages();
   const cluster = await throwawayCluster();
   const remove = removeOnExitSignals(cluster);
+  // Printed before anything starts, as before: tests/functions/signals.test.ts reads it.
+  console.log(`throwaway cluster in ${cluster.dataDir}`);
   try {
     await cluster.init();
     await cluster.start();
