@@ -15,7 +15,7 @@
 // customer pays now. The ladder's next step (−15) lies two weeks ahead: its run, at pg_cron's
 // 06:15 IST, queues a reminder that waits for the end of quiet hours (08:00 IST) that day, so it
 // is still queued when the customer pays, and the payment must cancel it. The runs after the
-// renewal (−7, −1, +1) are asked ahead of their days too: they must make nothing for the case,
+// renewal (−1, +1) are asked ahead of their days too: they must make nothing for the case,
 // so nothing waits for the worker.
 import assert from "node:assert/strict";
 import { shownText } from "../functions/_pdf_text.ts";
@@ -169,7 +169,6 @@ journey(
       await t.step("the next days' runs send nothing twice", async () => {
         await runCadence(day(-60));
         await runCadence(day(-59));
-        await runCadence(day(-45));
         const messages = await caseMessages(caseId);
         assert.deepEqual(messages.map((m) => m.id), [sent.reminder]);
         assert.equal((await whatsappRequests(sent.reminder!)).length, 1);
@@ -324,7 +323,7 @@ journey(
           assert.equal(next.sent_at, null);
           assert.equal(next.provider_message_id, null, "never handed to a vendor");
           const before = (await caseMessages(caseId)).map((m) => m.id);
-          for (const offset of [-7, -1, 1]) await runCadence(day(offset, "06:15"));
+          for (const offset of [-1, 1]) await runCadence(day(offset, "06:15"));
           assert.deepEqual((await caseMessages(caseId)).map((m) => m.id), before, "nothing new");
           const [tasks] =
             await sql`select count(*)::int as n from public.tasks where case_id = ${caseId}`;
