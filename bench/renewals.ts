@@ -56,7 +56,9 @@ if (!Number.isInteger(policies) || policies < 100) {
 const recorder = new BenchRecorder(
   "renewals",
   "Renewals: the daily jobs, the reminder cadence, the desk's pages under RLS",
-  { policies, seed: Number(values.seed), iterations, "jobs-only": jobsOnly ? "yes" : "no" },
+  jobsOnly
+    ? { policies, seed: Number(values.seed), "jobs-only": "yes" }
+    : { policies, seed: Number(values.seed), iterations },
   jobsOnly ? 3 : 6,
 );
 /** The issues' goal for the daily jobs, and for the jobs and the cadence of a day together. */
