@@ -322,6 +322,13 @@ export async function stepMessage(
   );
 }
 
+/**
+ * How long a journey waits for the worker and the vendors' callbacks: in the full suite the
+ * cadence's days also carry the reminders of every open case the earlier tests left (the big
+ * book's thousands among them), all due at the same time as the journey's own.
+ */
+export const waitMs = 120_000;
+
 /** Waits until message `id` has one of `statuses`; returns it. */
 export async function waitStatus(
   customerId: string,
@@ -334,7 +341,7 @@ export async function waitStatus(
     return await eventually(async () => {
       last = (await messagesOf(customerId)).find((m) => m.id === id);
       return last && statuses.includes(last.status) && last;
-    }, { what: `${what}: ${statuses.join(" or ")}`, timeoutMs: 30_000 });
+    }, { what: `${what}: ${statuses.join(" or ")}`, timeoutMs: waitMs });
   } catch (error) {
     const { status, provider, attempts, last_error_code, blocked_reason } = last ?? {};
     throw new Error(
@@ -401,4 +408,62 @@ export async function holdSettings(
 /** Service messages at any hour (QUIET_HOURS with equal ends), for the journey's duration. */
 export function openServiceHours(): Promise<() => Promise<void>> {
   return holdSettings({ QUIET_HOURS: { start: "00:00", end: "00:00" } });
+}
+
+/** The messaging vendors the journeys use. */
+const messagingVendors = ["twilio", "aws_sns", "aws_ses", "sendgrid", "whatsapp_cloud"];
+
+/**
+ * Starts a journey from an ordinary vendor day, whatever an earlier journey left set: no
+ * faults and normal callbacks at every messaging vendor of the sandbox (through its control
+ * API; what the vendors accepted so far is kept), and no breaker still in its pause (a breaker
+ * left open lets the next send through as its probe once the pause is over: waited for here).
+ */
+export async function ordinaryVendorDay(): Promise<void> {
+  for (const vendor of messagingVendors) {
+    await sandboxControl(vendor, {
+      outage: false,
+      errorRate: 0,
+      latencyMs: 0,
+      failNext: null,
+      rateLimitPerSecond: null,
+      callbacks: { mode: "normal" },
+    });
+  }
+  const sql = adminSql();
+  await eventually(async () => {
+    const rows = await sql<{ breaker: string; until: Date | null }[]>`
+      select ps.breaker, ps.breaker_since + make_interval(secs => coalesce(
+               (private.setting('PROVIDER_BREAKER') ->> 'open_seconds')::numeric, 30)) as until
+        from public.provider_state ps
+       where ps.provider in ('twilio', 'aws_sns', 'aws_ses', 'sendgrid')`;
+    return rows.every((r) => r.breaker !== "open" || (r.until && r.until.getTime() <= Date.now()));
+  }, { what: "the messaging vendors' breakers out of their pause", timeoutMs: waitMs });
+}
+
+/**
+ * Raises the messaging providers' shared send rates (provider_state.rate_per_second, the
+ * operator's limits: SNS 20/s and SES 14/s by default) to `perSecond` for the journey, and
+ * returns what puts them back. A journey's reminders go out in the same cadence day as those of
+ * every open case the suite's earlier tests left (thousands, with the big book), all due at once;
+ * at the default rates the journey's own would wait minutes behind them.
+ */
+export async function holdProviderRates(perSecond = 500): Promise<() => Promise<void>> {
+  const sql = adminSql();
+  const saved = await sql<{ provider: string; rate_per_second: number }[]>`
+    select provider, rate_per_second from public.provider_state
+     where provider = any (${messagingVendors})`;
+  await sql`
+    update public.provider_state set rate_per_second = ${perSecond}, tokens = ${perSecond},
+           tokens_at = now()
+     where provider = any (${messagingVendors})`;
+  return async () => {
+    for (const rate of saved) {
+      await sql`
+        update public.provider_state
+           set rate_per_second = ${rate.rate_per_second},
+               tokens = least(tokens, ${rate.rate_per_second})
+         where provider = ${rate.provider}`;
+    }
+  };
 }

@@ -1,14 +1,15 @@
 // Journey 2: the channel a reminder takes when the first choice cannot carry it. Two Punjabi-
-// speaking motor customers, neither opted in to WhatsApp:
-// - Amrit: at −60 the ladder's WhatsApp step is refused (not opted in) and the reminder goes by
-//   SMS through Twilio, from the DLT header with the registered text; at −30 Twilio is down: the
-//   retries run out and AWS SNS delivers the same text with the same DLT entity and template ids;
-//   Twilio's breaker opens, and closes again when Twilio is back and a probe gets through.
-// - Balwinder prefers email, at an address that hard-bounces: the −60 email bounces (SES's
-//   signed notification through SNS), the address is suppressed, a desk email to it is blocked,
-//   and the −30 step goes by SMS.
-// Each reminder reaches exactly one vendor once, and replaying the day sends nothing again.
-// Timeline in the past (expiries today + 28 / + 29: −60 is a month ago, −30 the last two days).
+// speaking motor customers, neither opted in to WhatsApp, policies ending in 29 days:
+// - −60 (a month ago): the ladder's WhatsApp step is refused for both (not opted in). Amrit's
+//   reminder goes by SMS through Twilio, from the DLT header with the registered text.
+//   Balwinder prefers email, at an address that hard-bounces: SES's signed bounce notification
+//   (through SNS) makes it undeliverable and suppresses the address; a desk email to it is
+//   blocked.
+// - −30 (yesterday), Twilio down: both reminders go by SMS, Balwinder's because her bounced email
+//   is skipped. Twilio's retries run out and AWS SNS delivers the same text with the same DLT
+//   entity and template ids; Twilio's breaker opens, and closes when Twilio is back and a probe
+//   gets through.
+// Each message reaches exactly one vendor once, and replaying the day sends nothing again.
 import assert from "node:assert/strict";
 import {
   addDays,
@@ -22,23 +23,27 @@ import {
   tokenFor,
 } from "./_stack.ts";
 import {
-  type Accepted,
   acceptedFor,
   acceptedTo,
   caseOf,
   fillsDltText,
   freshTag,
+  holdProviderRates,
   holdSettings,
   journeyLanguage,
   messagesOf,
   onboard,
+  type Onboarded,
   openServiceHours,
+  ordinaryVendorDay,
+  type OutboxRow,
   punjabiLadder,
   runCadence,
   runDailyJobs,
   snsAttribute,
   stepAsOf,
   stepMessage,
+  waitMs,
   waitStatus,
 } from "./_channel_journeys.ts";
 
@@ -49,39 +54,47 @@ journey(
   async (t) => {
     const adminToken = await tokenFor("admin@py360.test");
     const agentToken = await tokenFor(agentEmail);
+    await ordinaryVendorDay();
     const restoreHours = await openServiceHours();
+    const restoreRates = await holdProviderRates();
     const ladder = await punjabiLadder(adminToken);
     const sql = adminSql();
     try {
-      const today = istToday();
+      const endDate = addDays(istToday(), 29);
       const amrit = await onboard({
         label: "Amrit Journey",
         agentEmail,
-        endDate: addDays(today, 29),
+        endDate,
         consents: [["sms", "service"], ["email", "service"]],
       });
       const balwinder = await onboard({
         label: "Balwinder Journey",
         agentEmail,
-        endDate: addDays(today, 28),
+        endDate,
         email: `bounce+${freshTag().toLowerCase()}@example.in`,
         preferredChannel: "email",
         consents: [["sms", "service"], ["email", "service"]],
       });
       const cases: Record<string, string> = {};
+      /** Every message that left for a vendor: each must have reached exactly one, once. */
       const sentIds: string[] = [];
+
+      /** The text Twilio or SNS received: a fill of the registered DLT text, naming the policy. */
+      const assertRegisteredText = (text: string, customer: Onboarded) => {
+        assert.ok(fillsDltText(text, ladder.sms.dlt_text!), text);
+        assert.ok(text.includes(customer.policyNumber), text);
+      };
 
       await t.step(
         "−60: the daily jobs open both cases, due on the policies' last day",
         async () => {
-          await runDailyJobs(stepAsOf(balwinder.endDate, -60));
-          await runDailyJobs(stepAsOf(amrit.endDate, -60));
+          await runDailyJobs(stepAsOf(endDate, -60));
           for (const [name, customer] of [["amrit", amrit], ["balwinder", balwinder]] as const) {
             const found = await caseOf(customer.policyId);
             assert.ok(found, `${name}'s case is open`);
             assert.deepEqual([found.stage, found.due_date, found.assignee_email], [
               "new",
-              customer.endDate,
+              endDate,
               agentEmail,
             ]);
             cases[name] = found.id;
@@ -92,7 +105,7 @@ journey(
       await t.step(
         "−60, Amrit: WhatsApp refused (no opt-in), the reminder goes by SMS through Twilio",
         async () => {
-          await runCadence(stepAsOf(amrit.endDate, -60));
+          await runCadence(stepAsOf(endDate, -60));
           const message = await stepMessage(amrit.customerId, cases.amrit, -60);
           assert.ok(message, "the −60 reminder is queued");
           assert.deepEqual(
@@ -101,35 +114,23 @@ journey(
           );
           assert.equal(message.choice_reason, "first_allowed (whatsapp: whatsapp_not_opted_in)");
           assert.equal(message.recipient, amrit.phone);
-          const delivered = await waitStatus(
-            amrit.customerId,
-            message.id,
-            ["delivered"],
-            "Amrit −60",
-          );
+          const delivered = await waitStatus(amrit.customerId, message.id, ["delivered"], "−60");
           assert.equal(delivered.provider, "twilio");
-          const [sent] = await acceptedFor("twilio", message.id).then((r) => {
-            assert.equal(r.length, 1, "Twilio accepted it once");
-            return r;
-          });
-          assert.equal(sent.to, amrit.phone);
-          // Twilio takes no DLT ids per message (they are registered with it in advance): the
-          // sender is the DLT header, and the text a fill of the registered DLT text.
-          assert.equal(sent.params.From, ladder.sms.dlt_header);
-          assert.ok(
-            fillsDltText(String(sent.params.Body), ladder.sms.dlt_text!),
-            String(sent.params.Body),
-          );
-          assert.ok(String(sent.params.Body).includes(amrit.policyNumber));
+          const accepted = await acceptedFor("twilio", message.id);
+          assert.equal(accepted.length, 1, "Twilio accepted it once");
+          assert.equal(accepted[0].to, amrit.phone);
+          // Twilio takes no DLT ids with a message (they are registered with it in advance):
+          // the sender is the DLT header, the text a fill of the registered DLT text.
+          assert.equal(accepted[0].params.From, ladder.sms.dlt_header);
+          assertRegisteredText(String(accepted[0].params.Body), amrit);
           assert.equal((await acceptedTo("whatsapp_cloud", amrit.phone)).length, 0, "no WhatsApp");
           sentIds.push(message.id);
         },
       );
 
       await t.step(
-        "−60, Balwinder: the preferred email hard-bounces; the address is suppressed",
+        "−60, Balwinder: the preferred email hard-bounces, and the address is suppressed",
         async () => {
-          await runCadence(stepAsOf(balwinder.endDate, -60));
           const message = await stepMessage(balwinder.customerId, cases.balwinder, -60);
           assert.ok(message, "the −60 reminder is queued");
           assert.deepEqual([message.channel, message.choice_reason, message.recipient], [
@@ -141,17 +142,14 @@ journey(
             balwinder.customerId,
             message.id,
             ["undeliverable"],
-            "Balwinder's −60 email bounced",
+            "the −60 email bounced",
           );
-          assert.equal(bounced.provider, "aws_ses");
-          assert.equal(
-            (await acceptedFor("aws_ses", message.id)).length,
-            1,
-            "SES accepted it once",
-          );
+          const vendor = bounced.provider!;
+          assert.ok(["aws_ses", "sendgrid"].includes(vendor), vendor);
+          assert.equal((await acceptedFor(vendor, message.id)).length, 1, "accepted once");
           const suppressions = await sql`
-        select reason, message_id from public.suppressions
-         where channel = 'email' and address = ${balwinder.email}`;
+            select reason, message_id from public.suppressions
+             where channel = 'email' and address = ${balwinder.email}`;
           assert.deepEqual(suppressions.map((s) => [s.reason, s.message_id]), [
             ["hard_bounce", message.id],
           ]);
@@ -159,68 +157,32 @@ journey(
         },
       );
 
-      await t.step(
-        "a desk email to the bounced address is blocked, and never reaches a vendor",
-        async () => {
-          const result = await json<{ status: string; blocked_reason: string | null }>(
-            await api("/messages", {
-              token: agentToken,
-              method: "POST",
-              headers: { "idempotency-key": `journey2-${balwinder.customerId}` },
-              body: {
-                customer_id: balwinder.customerId,
-                case_id: cases.balwinder,
-                channel: "email",
-                purpose: "service",
-                subject: "Your renewal",
-                body: "Please call me about your renewal.",
-              },
-            }),
-            201,
-          );
-          assert.deepEqual([result.status, result.blocked_reason], ["blocked", "suppressed"]);
-        },
-      );
+      await t.step("a desk email to the bounced address is blocked (suppressed)", async () => {
+        const result = await json<{ status: string; blocked_reason: string | null }>(
+          await api("/messages", {
+            token: agentToken,
+            method: "POST",
+            headers: { "idempotency-key": `journey2-${balwinder.customerId}` },
+            body: {
+              customer_id: balwinder.customerId,
+              case_id: cases.balwinder,
+              channel: "email",
+              purpose: "service",
+              subject: "Your renewal",
+              body: "Please call me about your renewal.",
+            },
+          }),
+          201,
+        );
+        assert.deepEqual([result.status, result.blocked_reason], ["blocked", "suppressed"]);
+      });
 
+      const thirty: Record<string, OutboxRow> = {};
       await t.step(
-        "−30, Balwinder: the bounced email is skipped, the step goes by SMS",
+        "−30, Twilio down: AWS SNS delivers both reminders with the same DLT ids",
         async () => {
-          await runDailyJobs(stepAsOf(balwinder.endDate, -30));
-          await runCadence(stepAsOf(balwinder.endDate, -30));
-          const message = await stepMessage(balwinder.customerId, cases.balwinder, -30);
-          assert.ok(message, "the −30 reminder is queued");
-          assert.deepEqual([message.channel, message.purpose, message.recipient], [
-            "sms",
-            "service",
-            balwinder.phone,
-          ]);
-          assert.equal(
-            message.choice_reason,
-            "first_allowed (email: recent_undeliverable, whatsapp: whatsapp_not_opted_in)",
-          );
-          const delivered = await waitStatus(
-            balwinder.customerId,
-            message.id,
-            ["delivered"],
-            "Balwinder −30",
-          );
-          assert.equal(delivered.provider, "twilio");
-          assert.equal((await acceptedFor("twilio", message.id)).length, 1);
-          assert.equal(
-            (await acceptedTo("aws_ses", balwinder.email)).length +
-              (await acceptedTo("sendgrid", balwinder.email)).length,
-            1,
-            "the suppressed address got nothing after the bounce",
-          );
-          sentIds.push(message.id);
-        },
-      );
-
-      await t.step(
-        "−30, Amrit, Twilio down: AWS SNS delivers the same text with the same DLT ids",
-        async () => {
-          // The operator's retry and breaker settings, short for the journey: two tries on Twilio,
-          // a breaker that opens after two failures and waits two seconds before its probe.
+          // The operator's retry and breaker settings, short for the journey: two tries on
+          // Twilio, a breaker that opens after two failures and pauses two seconds.
           const restoreDispatch = await holdSettings({
             MESSAGE_RETRY: { max_attempts: 2, base_seconds: 0.2, max_seconds: 0.5 },
             PROVIDER_BREAKER: { failures: 2, open_seconds: 2 },
@@ -228,49 +190,71 @@ journey(
           const outageStart = new Date();
           await sandboxControl("twilio", { outage: true });
           try {
-            await runDailyJobs(stepAsOf(amrit.endDate, -30));
-            await runCadence(stepAsOf(amrit.endDate, -30));
-            const message = await stepMessage(amrit.customerId, cases.amrit, -30);
-            assert.ok(message, "the −30 reminder is queued");
-            assert.deepEqual([message.channel, message.template_code, message.choice_reason], [
-              "sms",
-              "renewal_due",
-              "first_allowed (whatsapp: whatsapp_not_opted_in)",
-            ]);
-            const sent = await waitStatus(
-              amrit.customerId,
-              message.id,
-              ["sent", "delivered"],
-              "Amrit −30",
+            await runDailyJobs(stepAsOf(endDate, -30));
+            await runCadence(stepAsOf(endDate, -30));
+            const amritsReminder = await stepMessage(amrit.customerId, cases.amrit, -30);
+            const balwindersReminder = await stepMessage(
+              balwinder.customerId,
+              cases.balwinder,
+              -30,
             );
-            assert.equal(sent.provider, "aws_sns");
-            assert.equal(
-              (await acceptedFor("twilio", message.id)).length,
-              0,
-              "Twilio took nothing",
-            );
-            const viaSns: Accepted[] = await acceptedFor("aws_sns", message.id);
-            assert.equal(viaSns.length, 1, "SNS accepted it once");
-            assert.equal(viaSns[0].to, amrit.phone);
-            assert.equal(viaSns[0].body, message.body);
-            assert.ok(fillsDltText(message.body, ladder.sms.dlt_text!), message.body);
+            assert.ok(amritsReminder && balwindersReminder, "both −30 reminders are queued");
+            thirty.amrit = amritsReminder;
+            thirty.balwinder = balwindersReminder;
             assert.deepEqual(
-              ["AWS.MM.SMS.EntityId", "AWS.MM.SMS.TemplateId", "AWS.SNS.SMS.SenderID"].map((name) =>
-                snsAttribute(viaSns[0], name)
-              ),
-              [ladder.sms.dlt_entity_id, ladder.sms.dlt_template_id, ladder.sms.dlt_header],
+              [amritsReminder.channel, amritsReminder.template_code, amritsReminder.choice_reason],
+              ["sms", "renewal_due", "first_allowed (whatsapp: whatsapp_not_opted_in)"],
             );
-            const [breaker] = await sql`
-          select breaker from public.provider_state where provider = 'twilio'`;
-            assert.equal(breaker.breaker, "open", "Twilio's breaker opened");
-            sentIds.push(message.id);
-
-            // Twilio back: after the breaker's pause, a desk SMS is the probe that closes it.
-            await sandboxControl("twilio", { outage: false });
+            // Balwinder: her bounced email skipped, the step goes by SMS.
+            assert.deepEqual(
+              [balwindersReminder.channel, balwindersReminder.recipient],
+              ["sms", balwinder.phone],
+            );
+            assert.equal(
+              balwindersReminder.choice_reason,
+              "first_allowed (email: recent_undeliverable, whatsapp: whatsapp_not_opted_in)",
+            );
+            for (const [name, customer] of [["amrit", amrit], ["balwinder", balwinder]] as const) {
+              const message = thirty[name];
+              const sent = await waitStatus(customer.customerId, message.id, ["sent"], name);
+              assert.equal(sent.provider, "aws_sns", `${name}: the fallback carried it`);
+              assert.equal((await acceptedFor("twilio", message.id)).length, 0, "Twilio: none");
+              const viaSns = await acceptedFor("aws_sns", message.id);
+              assert.equal(viaSns.length, 1, `${name}: SNS accepted it once`);
+              assert.equal(viaSns[0].to, customer.phone);
+              assert.equal(viaSns[0].body, message.body);
+              assertRegisteredText(message.body, customer);
+              assert.deepEqual(
+                ["AWS.MM.SMS.EntityId", "AWS.MM.SMS.TemplateId", "AWS.SNS.SMS.SenderID"].map(
+                  (name) => snsAttribute(viaSns[0], name),
+                ),
+                [ladder.sms.dlt_entity_id, ladder.sms.dlt_template_id, ladder.sms.dlt_header],
+              );
+              sentIds.push(message.id);
+            }
             const [opened] = await sql`
-          select breaker_since from public.provider_state where provider = 'twilio'`;
-            const waitMs = new Date(opened.breaker_since).getTime() + 2_500 - Date.now();
-            if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+              select count(*)::int as n from public.provider_breaker_events
+               where provider = 'twilio' and breaker = 'open' and at >= ${outageStart}`;
+            assert.ok(opened.n >= 1, "Twilio's breaker opened");
+            // Nothing went to the suppressed address.
+            assert.equal(
+              (await acceptedTo("aws_ses", balwinder.email)).length +
+                (await acceptedTo("sendgrid", balwinder.email)).length,
+              1,
+              "the bounced address got the −60 email only",
+            );
+
+            // Twilio back: after the breaker's pause a probe closes it, and SMS go by Twilio again.
+            await sandboxControl("twilio", { outage: false });
+            // The probe goes once the breaker has closed (another message probed) or is open
+            // past its pause (then the probe is ours); not while a probe is out or in the pause.
+            await eventually(async () => {
+              const [state] = await sql`
+                select breaker, breaker_since from public.provider_state where provider = 'twilio'`;
+              return state.breaker === "closed" ||
+                (state.breaker === "open" &&
+                  new Date(state.breaker_since).getTime() + 2_500 < Date.now());
+            }, { what: "Twilio's breaker ready for a probe", timeoutMs: waitMs });
             const probe = await json<{ message_id: string; status: string }>(
               await api("/messages", {
                 token: agentToken,
@@ -284,7 +268,7 @@ journey(
                   variables: {
                     customer_name: amrit.customerName,
                     policy_number: amrit.policyNumber,
-                    expiry_date: amrit.endDate,
+                    expiry_date: endDate,
                   },
                 },
               }),
@@ -298,15 +282,14 @@ journey(
               "the probe",
             );
             assert.equal(probed.provider, "twilio");
-            const closed = await eventually(async () => {
-              const [state] =
-                await sql`select breaker from public.provider_state where provider = 'twilio'`;
-              return state.breaker === "closed" && state;
-            }, { what: "Twilio's breaker closed" });
-            assert.equal(closed.breaker, "closed");
+            await eventually(async () => {
+              const [state] = await sql`
+                select breaker from public.provider_state where provider = 'twilio'`;
+              return state.breaker === "closed";
+            }, { what: "Twilio's breaker closed", timeoutMs: waitMs });
             const events = await sql`
-          select breaker from public.provider_breaker_events
-           where provider = 'twilio' and at >= ${outageStart} order by at, id`;
+              select breaker from public.provider_breaker_events
+               where provider = 'twilio' and at >= ${outageStart} order by at, id`;
             assert.deepEqual(events.map((e) => e.breaker).slice(-3), [
               "open",
               "half_open",
@@ -321,19 +304,15 @@ journey(
       );
 
       await t.step(
-        "nothing twice: a replayed day queues nothing, each reminder reached one vendor once",
+        "nothing twice: a replayed day queues nothing, each message reached one vendor once",
         async () => {
-          const before = [
-            ...(await messagesOf(amrit.customerId)),
-            ...(await messagesOf(balwinder.customerId)),
-          ].map((m) => m.id).sort();
-          await runCadence(stepAsOf(amrit.endDate, -30));
-          const after = [
-            ...(await messagesOf(amrit.customerId)),
-            ...(await messagesOf(balwinder.customerId)),
-          ].map((m) => m.id).sort();
-          assert.deepEqual(after, before, "the replay queued nothing new");
-          // The four reminders and the probe (the blocked desk email never left).
+          const ids = async () =>
+            [...await messagesOf(amrit.customerId), ...await messagesOf(balwinder.customerId)]
+              .map((m) => m.id).sort();
+          const before = await ids();
+          await runCadence(stepAsOf(endDate, -30));
+          assert.deepEqual(await ids(), before, "the replay queued nothing new");
+          // Four reminders and the probe; the blocked desk email never left.
           assert.equal(sentIds.length, 5);
           for (const id of sentIds) {
             let received = 0;
@@ -342,20 +321,24 @@ journey(
             }
             assert.equal(received, 1, `message ${id} reached one vendor once`);
           }
-          const all = await messagesOf(amrit.customerId);
           assert.deepEqual(
-            all.map((m) => [m.channel, m.status, m.provider]),
+            (await messagesOf(amrit.customerId)).map((m) => [m.channel, m.status, m.provider]),
             [["sms", "delivered", "twilio"], ["sms", "sent", "aws_sns"], [
               "sms",
               "delivered",
               "twilio",
             ]],
           );
+          assert.deepEqual(
+            (await messagesOf(balwinder.customerId)).map((m) => [m.channel, m.status]),
+            [["email", "undeliverable"], ["sms", "sent"], ["email", "blocked"]],
+          );
         },
       );
     } finally {
       await ladder.restore();
       await restoreHours();
+      await restoreRates();
     }
   },
 );

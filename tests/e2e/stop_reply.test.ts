@@ -28,10 +28,12 @@ import {
   caseOf,
   dltText,
   freshTag,
+  holdProviderRates,
   holdSettings,
   journeyLanguage,
   messagesOf,
   onboard,
+  ordinaryVendorDay,
   type OutboxRow,
   punjabiLadder,
   runCadence,
@@ -74,7 +76,9 @@ journey(
     const adminToken = await tokenFor("admin@py360.test");
     const agentToken = await tokenFor(agentEmail);
     const managerToken = await tokenFor(managerEmail);
+    await ordinaryVendorDay();
     const restoreHours = await holdSettings({ QUIET_HOURS: { start: "00:00", end: "00:00" } });
+    const restoreRates = await holdProviderRates();
     const ladder = await punjabiLadder(adminToken);
     let offer: TemplateRow | undefined;
     try {
@@ -393,6 +397,7 @@ journey(
       }
       await ladder.restore();
       await restoreHours();
+      await restoreRates();
     }
   },
 );
