@@ -23,6 +23,7 @@ import {
   addDays,
   adminSql,
   api,
+  call,
   eventually,
   istTime,
   istToday,
@@ -256,6 +257,33 @@ journey(
           const [clicks] = await sql`
         select count(*)::int as n from public.link_clicks where case_id = ${caseId}`;
           assert.equal(clicks.n, 1, "the tap is counted once");
+
+          // A "paid" webhook that Razorpay did not sign is refused and renews nothing.
+          const forgedId = `evt_forged_${fed.tag}`;
+          const forged = await call("webhooks/razorpay", {
+            method: "POST",
+            headers: { "x-razorpay-event-id": forgedId, "x-razorpay-signature": "0".repeat(64) },
+            body: {
+              entity: "event",
+              event: "payment_link.paid",
+              created_at: Math.floor(Date.now() / 1000),
+              payload: {
+                payment_link: {
+                  entity: { id: link.payment_link_id, status: "paid", amount_paid: premium },
+                },
+                payment: {
+                  entity: { id: `pay_Forged${fed.tag}`, amount: premium, status: "captured" },
+                },
+              },
+            },
+          });
+          await forged.body?.cancel();
+          assert.equal(forged.status, 401);
+          const [kept] = await sql`
+            select count(*)::int as n from public.payment_events where event_id = ${forgedId}`;
+          assert.equal(kept.n, 0, "nothing stored");
+          assert.equal((await caseOfPolicy(fed.policyId))?.stage, "new");
+          assert.deepEqual(await casePayments(caseId), []);
 
           const paid = await customerPays({ paymentLinkId: link.payment_link_id });
           assert.equal(paid.outcome, "captured");
