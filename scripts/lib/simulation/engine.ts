@@ -138,8 +138,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Plays `options.days` days of the renewal desk on the running `stack` and returns the month.
  * Writes its own book (customers tagged by city) and the templates it needs into the stack's
- * database; every figure counts only that book. MESSAGE_RETRY is shortened for the run and put
- * back after it; Twilio's outage is lifted whatever happens.
+ * database; every figure counts only that book. Clears the sandbox's faults of the vendors it
+ * uses first. MESSAGE_RETRY is shortened for the run and put back after it; Twilio's outage is
+ * lifted and the run's templates switched off whatever happens.
  */
 export async function simulateDesk(
   stack: DeskStack,
@@ -162,6 +163,19 @@ export async function simulateDesk(
     select value from public.app_settings where key = 'MESSAGE_RETRY'`;
   let templates: string[] = [];
   try {
+    // Fair weather at the vendors the month relies on (a fault left by someone else's run
+    // would change what the customers see); the outage comes on its day.
+    for (const vendor of ["twilio", "aws_sns", "aws_ses", "whatsapp_cloud", "razorpay"]) {
+      const fair = await sandboxControl(stack.sandboxUrl, vendor, {
+        outage: false,
+        errorRate: 0,
+        latencyMs: 0,
+        failNext: null,
+        rateLimitPerSecond: null,
+        callbacks: { mode: "normal" },
+      });
+      if (fair.status !== 200) throw new Error(`the sandbox's ${vendor}: ${fair.status}`);
+    }
     templates = await ensureTemplates(sql, stack.sandboxUrl, language);
     const book = await loadBook(sql, {
       policies: options.policies,

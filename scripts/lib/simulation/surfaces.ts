@@ -99,13 +99,6 @@ export async function sandboxControl(
   return await answer(response);
 }
 
-/** GETs the sandbox's inspection API (`/_inspect/<path>`): what a vendor accepted or sent. */
-export async function sandboxInspect<T = unknown>(sandboxUrl: string, path: string): Promise<T> {
-  const response = await fetch(`${sandboxUrl}/_inspect/${path}`);
-  if (!response.ok) throw new Error(`sandbox /_inspect/${path}: ${response.status}`);
-  return await response.json() as T;
-}
-
 /** Runs `work` over `items`, at most `limit` at a time; the results in the items' order. */
 export async function inParallel<T, R>(
   items: readonly T[],
