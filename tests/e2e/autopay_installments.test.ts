@@ -77,8 +77,14 @@ journey(
   "journey 6: autopay fails, a link reminder follows, the customer pays part, then the rest",
   async (t) => {
     const sql = adminSql();
-    const istHour = new Date(Date.now() + 330 * 60_000).getUTCHours();
-    const due = addDays(istToday(), istHour < 10 ? 2 : 3);
+    // The two windows meet at 10:00 IST: within a minute of it, the journey waits it out, so
+    // that opening autopay (at least 48 h ahead) and the notice job (at most 72 h ahead) a few
+    // seconds apart fall on the same side.
+    const minuteOfDay = () => Math.floor((Date.now() + 330 * 60_000) / 60_000) % 1440;
+    if (minuteOfDay() >= 599 && minuteOfDay() <= 600) {
+      await new Promise((resolve) => setTimeout(resolve, (601 - minuteOfDay()) * 60_000));
+    }
+    const due = addDays(istToday(), minuteOfDay() < 600 ? 2 : 3);
     const agent = await tokenFor(agentEmail);
     const other = await tokenFor("gopal.agent@py360.test");
     const fed = await feedPolicy({
