@@ -284,6 +284,20 @@ export async function vendorsHealthy(): Promise<void> {
   });
 }
 
+/**
+ * Retires a journey's cases still open at its end (not_taken, "journey over"; a no-op for a
+ * closed one), so that a later journey's cadence, which runs over the whole book with an as_of
+ * in the past, sends their customers nothing. Not a step of any journey: tidying up.
+ */
+export async function retireCases(caseIds: string[]): Promise<void> {
+  const open = caseIds.filter((id) => id !== "");
+  if (open.length === 0) return;
+  await adminSql()`
+    update public.renewal_cases set stage = 'not_taken', lost_reason = 'journey over'
+     where id = any (${open}::uuid[])
+       and stage not in ('renewed', 'lapsed', 'lost', 'not_taken')`;
+}
+
 /** `date` (YYYY-MM-DD) as the messages write it: 3 Jan 2027. */
 export function messageDate(date: string): string {
   const [year, month, day] = date.split("-").map(Number);

@@ -25,6 +25,7 @@ import {
   feedPolicy,
   messagesOfCase,
   openSendHours,
+  retireCases,
   runCadence,
   runDailyJobs,
   scoreLapseRisk,
@@ -99,6 +100,7 @@ journey(
   async (t) => {
     await vendorsHealthy();
     const restoreHours = await openSendHours();
+    let caseId = "";
     try {
       // Expiry in 14 days: yesterday was the −15 day, when the cadence opened the call task.
       const today = istToday();
@@ -118,7 +120,6 @@ journey(
       const [{ id: kavyaId }] =
         await adminSql()`select id from public.profiles where email = ${kavya}`;
       const cadenceAt = istTime(yesterday, "11:00");
-      let caseId = "";
       let caseNumber = "";
       let taskId = "";
       let messageId = "";
@@ -503,6 +504,7 @@ journey(
         },
       );
     } finally {
+      await retireCases([caseId]);
       await restoreHours();
     }
   },

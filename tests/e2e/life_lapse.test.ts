@@ -16,10 +16,12 @@ import {
   messageDate,
   messagesOfCase,
   openSendHours,
+  retireCases,
   runCadence,
   runDailyJobs,
   vendorsHealthy,
   waitDelivered,
+  waitSent,
 } from "./_desk_journeys.ts";
 
 const agent = "gopal.agent@py360.test";
@@ -41,7 +43,7 @@ async function caseOf(policyId: string): Promise<CaseRow> {
 
 /**
  * One day of pg_cron for `date` (IST, 11:00): the daily jobs, then the cadence. Returns the
- * case's messages queued by that day, once the worker has had them delivered.
+ * cases' messages queued that day, once the worker has handed them to the vendor.
  */
 async function day(date: string, caseIds: () => string[]) {
   const asOf = istTime(date, "11:00");
@@ -53,7 +55,8 @@ async function day(date: string, caseIds: () => string[]) {
     const rows = (await messagesOfCase(id)).filter((m) => m.queued_at.getTime() === asOf.getTime());
     queued.push(...rows);
   }
-  if (queued.length > 0) await waitDelivered(queued.map((m) => m.id), `the reminders of ${date}`);
+  // Sent before the next day comes, as on a real day (a case closing cancels what is still queued).
+  if (queued.length > 0) await waitSent(queued.map((m) => m.id), `the messages of ${date}`);
   return queued;
 }
 
@@ -62,6 +65,7 @@ journey(
   async (t) => {
     await vendorsHealthy();
     const restoreHours = await openSendHours();
+    let caseId = "";
     try {
       // Expiry 33 days ago: the grace (30 days) ended three days ago, so every day of the
       // journey, the lapse and the day after it included, is in the past.
@@ -77,7 +81,6 @@ journey(
         endDate: expiry,
         label: "Lapse Annual",
       });
-      let caseId = "";
       const ours = () => [caseId];
 
       await t.step("seven days before expiry the daily jobs open the case", async () => {
@@ -232,7 +235,9 @@ journey(
             all.map((m) => m.queued_at.toISOString()),
             [-7, -1, 1, 7, 15, 30, 31].map((d) => istTime(addDays(expiry, d)).toISOString()),
           );
-          assert.deepEqual([...new Set(all.map((m) => m.status))], ["delivered"]);
+          // The delivery callbacks of all of them came back (signed, through the webhooks).
+          const delivered = await waitDelivered(all.map((m) => m.id), "the customer's messages");
+          assert.deepEqual([...new Set(delivered.map((m) => m.status))], ["delivered"]);
           for (const m of all) {
             const { requests: received } = await emailRequestsFor(m.id);
             assert.equal(received.length, 1, "the sandbox's email vendor took it once");
@@ -243,6 +248,7 @@ journey(
         },
       );
     } finally {
+      await retireCases([caseId]);
       await restoreHours();
     }
   },
@@ -253,6 +259,7 @@ journey(
   async (t) => {
     await vendorsHealthy();
     const restoreHours = await openSendHours();
+    const ids: Record<string, string> = {};
     try {
       // Expiry 17 days ago: a monthly premium's grace (15 days) ended the day before yesterday,
       // and the lapse (+16) is yesterday.
@@ -275,7 +282,6 @@ journey(
         endDate: expiry,
         label: "Lapse Annual Twin",
       });
-      const ids: Record<string, string> = {};
       const ours = () => Object.values(ids);
 
       await t.step("the cases open with 15 and 30 days of grace", async () => {
@@ -358,6 +364,7 @@ journey(
         );
       });
     } finally {
+      await retireCases(Object.values(ids));
       await restoreHours();
     }
   },
