@@ -130,8 +130,12 @@ export interface SimulationResult {
   personas: PersonaFigures[];
 }
 
-/** MESSAGE_RETRY while the month runs: a day lasts seconds, so the backoff does too. */
-const compressedRetry = { max_attempts: 2, base_seconds: 1, max_seconds: 2 };
+/** Settings while the month runs: a day lasts seconds, so the retries' backoff and the
+ * providers' breaker pause do too (else one outage would span days). Merged into the current. */
+const compressedSettings: Record<string, Record<string, number>> = {
+  MESSAGE_RETRY: { max_attempts: 2, base_seconds: 1, max_seconds: 2 },
+  PROVIDER_BREAKER: { open_seconds: 2 },
+};
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -139,7 +143,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Plays `options.days` days of the renewal desk on the running `stack` and returns the month.
  * Writes its own book (customers tagged by city) and the templates it needs into the stack's
  * database; every figure counts only that book. Clears the sandbox's faults of the vendors it
- * uses first. MESSAGE_RETRY is shortened for the run and put back after it; Twilio's outage is
+ * uses first. MESSAGE_RETRY and PROVIDER_BREAKER are shortened for the run and put back after
+ * it; Twilio's outage is
  * lifted and the run's templates switched off whatever happens.
  */
 export async function simulateDesk(
@@ -159,8 +164,8 @@ export async function simulateDesk(
   const tag = options.tag ?? `SIM${options.seed}`;
 
   const language = options.language ?? "en";
-  const [retrySetting] = await sql`
-    select value from public.app_settings where key = 'MESSAGE_RETRY'`;
+  const saved = await sql<{ key: string; value: Record<string, unknown> }[]>`
+    select key, value from public.app_settings where key = any(${Object.keys(compressedSettings)})`;
   let templates: string[] = [];
   try {
     // Fair weather at the vendors the month relies on (a fault left by someone else's run
@@ -186,8 +191,9 @@ export async function simulateDesk(
       language,
     });
     await sql`
-      update public.app_settings set value = ${sql.json(compressedRetry)}
-       where key = 'MESSAGE_RETRY'`;
+      update public.app_settings s
+         set value = coalesce(s.value, '{}') || (${sql.json(compressedSettings)}::jsonb -> s.key)
+       where s.key = any(${Object.keys(compressedSettings)})`;
 
     const byCustomer = new Map(book.customers.map((c) => [c.customerId, c]));
     /** caseId → the link the desk opened for it. */
@@ -356,9 +362,9 @@ export async function simulateDesk(
   } finally {
     await sandboxControl(stack.sandboxUrl, "twilio", { outage: false }).catch(() => {});
     await deactivateTemplates(sql, templates).catch(() => {});
-    if (retrySetting) {
-      await sql`update public.app_settings set value = ${sql.json(retrySetting.value)}
-                 where key = 'MESSAGE_RETRY'`.catch(() => {});
+    for (const { key, value } of saved) {
+      await sql`update public.app_settings set value = ${sql.json(value as postgres.JSONValue)}
+                 where key = ${key}`.catch(() => {});
     }
     await sql.end();
   }
