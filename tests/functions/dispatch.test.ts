@@ -33,11 +33,15 @@ async function receivedByOurId(vendor: string): Promise<Map<string, number>> {
 }
 
 let round = 0;
-/** A fresh customer with `count` service SMS (and optionally email and WhatsApp) queued now. */
-async function queue(count: number, channels = ["sms"]): Promise<string[]> {
+/**
+ * A fresh customer with `count` service SMS (and optionally email and WhatsApp) queued now; with
+ * `phone`, the customer's number (E.164) instead of createCase's.
+ */
+async function queue(count: number, channels = ["sms"], phone?: string): Promise<string[]> {
   const sql = adminSql();
   round++;
   const { customerId } = await createCase("farah.agent@py360.test");
+  if (phone) await sql`update public.customers set phone = ${phone} where id = ${customerId}`;
   await sql`
     insert into public.consents (customer_id, channel, purpose, status, source)
     values (${customerId}, 'whatsapp', 'service', 'granted', 'web_form')
@@ -187,6 +191,106 @@ dbTest(
     assert.deepEqual(history.slice(-3).map((e) => e.breaker), ["open", "half_open", "closed"]);
     await sql`update public.app_settings set value = '{"failures": 5, "open_seconds": 30}'
              where key = 'PROVIDER_BREAKER'`;
+  },
+);
+
+/** Twilio's magic `To` that its sandbox always refuses with 21610 (the number replied STOP). */
+const optedOutAtTwilio = "+15005550004";
+
+/** Twilio's breaker as it stands: state, consecutive failures, and how many events it has. */
+async function twilioBreaker() {
+  const [row] = await adminSql()`
+    select ps.breaker::text, ps.consecutive_failures,
+           (select count(*)::int from public.provider_breaker_events e
+             where e.provider = 'twilio') as events
+      from public.provider_state ps where ps.provider = 'twilio'`;
+  return row;
+}
+
+/** The suppressions of `address` on SMS. */
+async function smsSuppressions(address: string) {
+  return await adminSql()`
+    select reason, source from public.suppressions where channel = 'sms' and address = ${address}`;
+}
+
+dbTest(
+  "dispatch: Twilio refuses an opted-out number (21610) — AWS SNS carries it with the same DLT ids; no breaker count, no suppression",
+  async () => {
+    const sql = adminSql();
+    // A breaker that five transient failures would open: five 21610s must not.
+    await sql`update public.app_settings set value = '{"failures": 3, "open_seconds": 30}'
+             where key = 'PROVIDER_BREAKER'`;
+    try {
+      const before = await twilioBreaker();
+      assert.equal(before.breaker, "closed");
+      const ids = await queue(5, ["sms"], optedOutAtTwilio);
+      await drainUntilDone(ids, "w-stop");
+      const rows = await sql`
+        select id, status::text, provider, last_error_code, recipient from public.messages
+         where id = any(${ids}::uuid[])`;
+      assert.equal(rows.length, 5);
+      assert.deepEqual(
+        [...new Set(rows.map((m) => `${m.status}/${m.provider}/${m.last_error_code}`))],
+        ["sent/aws_sns/21610"],
+        "each was refused by Twilio once, then sent by SNS",
+      );
+      const twilio = await receivedByOurId("twilio");
+      for (const id of ids) assert.equal(twilio.get(id), undefined, "Twilio accepted none");
+      const sns: { ourId?: string; params: Record<string, string> }[] =
+        await (await fetch(`${sandbox.url}/_inspect/aws_sns/requests`)).json();
+      const mine = sns.filter((r) => r.ourId && ids.includes(r.ourId));
+      assert.equal(mine.length, 5, "SNS took each once");
+      for (const request of mine) {
+        const attributes = JSON.stringify(request.params);
+        assert.match(attributes, /1101234567890123456/, "the DLT entity id");
+        assert.match(attributes, /1107161234567890123/, "the DLT template id");
+        assert.match(attributes, /\+15005550004/, "to the opted-out number");
+      }
+      // Five refusals, none counted: the breaker stays closed, its count and history unchanged.
+      assert.deepEqual(await twilioBreaker(), before);
+      // The number is not dead: not suppressed, and the next SMS to it is queued, not blocked.
+      assert.equal((await smsSuppressions(optedOutAtTwilio)).length, 0);
+      const next = await queue(1, ["sms"], optedOutAtTwilio);
+      await drainUntilDone(next, "w-stop-next");
+      const [again] = await statuses(next);
+      assert.equal(`${again.status}/${again.provider}`, "sent/aws_sns");
+    } finally {
+      await sql`update public.app_settings set value = '{"failures": 5, "open_seconds": 30}'
+               where key = 'PROVIDER_BREAKER'`;
+    }
+  },
+);
+
+dbTest(
+  "dispatch: 21610 with no SMS fallback provider — the message fails, the number is not suppressed",
+  async () => {
+    const sql = adminSql();
+    const [channel] = await sql`
+      select fallback_provider from public.channels where type = 'sms' and provider = 'twilio'`;
+    assert.equal(channel.fallback_provider, "aws_sns");
+    const before = await twilioBreaker();
+    await sql`update public.channels set fallback_provider = null
+               where type = 'sms' and provider = 'twilio'`;
+    try {
+      const ids = await queue(1, ["sms"], optedOutAtTwilio);
+      await drainUntilDone(ids, "w-stop-alone");
+      const [row] = await sql`
+        select status::text, provider, last_error_code, failed_at is not null as failed
+          from public.messages where id = ${ids[0]}`;
+      assert.deepEqual([row.status, row.provider, row.last_error_code, row.failed], [
+        "failed",
+        "twilio",
+        "21610",
+        true,
+      ]);
+      const sns = await receivedByOurId("aws_sns");
+      assert.equal(sns.get(ids[0]), undefined, "SNS never saw it");
+      assert.equal((await smsSuppressions(optedOutAtTwilio)).length, 0);
+      assert.deepEqual(await twilioBreaker(), before);
+    } finally {
+      await sql`update public.channels set fallback_provider = 'aws_sns'
+                 where type = 'sms' and provider = 'twilio'`;
+    }
   },
 );
 

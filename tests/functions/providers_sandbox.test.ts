@@ -351,7 +351,7 @@ function assertClassified(provider: ProviderCode, code: string, result: SendFail
 sandboxTest("Twilio: each error envelope maps to its code's disposition", async () => {
   const cases: [string, string, boolean][] = [
     ["21211", "permanent", true],
-    ["21610", "permanent", true],
+    ["21610", "fallback", false],
     ["21614", "permanent", true],
     ["21408", "fallback", false],
     ["21608", "fallback", false],

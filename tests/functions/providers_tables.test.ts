@@ -87,7 +87,7 @@ const expected: Record<ProviderCode, [string, Disposition, boolean][]> = {
     ["21211", "permanent", true],
     ["21408", "fallback", false],
     ["21608", "fallback", false],
-    ["21610", "permanent", true],
+    ["21610", "fallback", false],
     ["21612", "fallback", false],
     ["21614", "permanent", true],
     ["30003", "transient", false],
@@ -194,11 +194,14 @@ Deno.test("provider tables: the issue's named codes fall where the dispatcher ne
   for (const code of ["131047", "131026", "131049"]) {
     assert.equal(classifyVendorError("whatsapp_cloud", code).disposition, "fallback", code);
   }
+  // Twilio's own opt-out list (the customer replied STOP to our sender) refuses the recipient,
+  // not the number: the SMS fallback carries it, and the number is not suppressed.
+  const stop = classifyVendorError("twilio", "21610");
+  assert.deepEqual([stop.disposition, stop.addressDead ?? false], ["fallback", false]);
   // Fail at once.
   for (
     const [provider, code] of [
       ["twilio", "21211"],
-      ["twilio", "21610"],
       ["aws_ses", "MessageRejected"],
       ["whatsapp_cloud", "132001"],
     ] as const

@@ -289,9 +289,18 @@ Deno.test("webhooks twilio: what each form means", () => {
   assert.equal(status({ MessageStatus: "read" }).status, "read");
   assert.equal(status({ MessageStatus: "sent" }).message_id, id);
   assert.equal(status({ MessageStatus: "sent" }, "not-a-uuid").message_id, null);
+  // Twilio's opt-out list (the customer replied STOP to our sender) is not a dead number: the
+  // failure is recorded, the number is not suppressed (other senders still reach it).
   const stop = status({ MessageStatus: "failed", ErrorCode: "21610" });
-  assert.deepEqual([stop.suppress, stop.address, stop.channel], [
-    "unsubscribed",
+  assert.deepEqual([stop.status, stop.error_code, stop.suppress, stop.address], [
+    "failed",
+    "21610",
+    undefined,
+    undefined,
+  ]);
+  const dead = status({ MessageStatus: "failed", ErrorCode: "21211" });
+  assert.deepEqual([dead.suppress, dead.address, dead.channel], [
+    "invalid_number",
     "+919812345678",
     "sms",
   ]);

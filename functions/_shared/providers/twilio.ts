@@ -63,10 +63,15 @@ export const twilioErrors: ErrorTable = {
     disposition: "fallback",
     reason: "the 'To' number is unverified (trial account or no approved compliance profile)",
   },
+  // A refusal of this recipient by Twilio, not a dead number: Twilio keeps its own opt-out list
+  // per sender once a customer replies STOP, and refuses every later message to the number, even
+  // the service reminders our STOP handling keeps (STOP withdraws SMS marketing consent only). So
+  // the channel's fallback provider (AWS SNS, same DLT ids) carries the message; `fallback` is not
+  // counted by Twilio's circuit breaker (one customer's STOP must not stop everyone's SMS), and
+  // the number is not suppressed (another sender can still reach it).
   "21610": {
-    disposition: "permanent",
-    addressDead: true,
-    reason: "the recipient unsubscribed (replied STOP)",
+    disposition: "fallback",
+    reason: "the recipient replied STOP to this sender (Twilio's opt-out list); not a dead number",
   },
   "21612": {
     disposition: "fallback",
