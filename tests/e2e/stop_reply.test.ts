@@ -38,6 +38,7 @@ import {
   punjabiLadder,
   runCadence,
   runDailyJobs,
+  snsAttribute,
   stepAsOf,
   stepMessage,
   type TemplateRow,
@@ -300,31 +301,48 @@ journey(
         }
       });
 
-      await t.step({
-        name: "−30: the service reminder still reaches her, on a channel that can carry it",
-        // BUG (product, reported with journey 3): the first service reminder after an SMS STOP
-        // is lost. STOP withdraws marketing only (README "STOP withdraws marketing consent; it
-        // does not suppress the number"; the confirmation: "renewal reminders ... will still
-        // come"), so the gate lets the −30 service SMS through and the cadence sends it by SMS
-        // (her preferred channel); Twilio refuses it with 21610 (its own opt-out list, which the
-        // STOP started, as the sandbox plays it); the message fails, the number is suppressed
-        // (unsubscribed) only then, and the −30 reminder never reaches her. The −15 then goes by
-        // email (next step). Failed run: status failed, provider twilio, last_error_code 21610.
-        ignore: true,
-        fn: async () => {
+      await t.step(
+        "−30: the service reminder still reaches her by SMS, through AWS SNS (Twilio refuses her number after the STOP)",
+        async () => {
+          // STOP withdraws marketing only, so the −30 service SMS goes by her preferred channel;
+          // Twilio's own opt-out list (which the STOP started, as the sandbox plays it) refuses
+          // it with 21610, a refusal of the recipient by that provider: AWS SNS carries it with
+          // the same DLT ids, the number is not suppressed, and Twilio's breaker is untouched.
           await runCadence(stepAsOf(simran.endDate, -30));
           const reminder = await stepMessage(simran.customerId, caseId, -30);
           assert.ok(reminder, "the −30 reminder is queued");
-          assert.equal(reminder.purpose, "service");
+          assert.deepEqual([reminder.channel, reminder.purpose, reminder.recipient], [
+            "sms",
+            "service",
+            simran.phone,
+          ]);
           const reached = await waitStatus(
             simran.customerId,
             reminder.id,
             ["sent", "delivered", "read"],
             "the −30 reminder",
           );
-          assert.notEqual(reached.provider, null);
+          assert.deepEqual([reached.provider, reached.last_error_code], ["aws_sns", "21610"]);
+          assert.equal((await acceptedFor("twilio", reminder.id)).length, 0, "Twilio: none");
+          const viaSns = await acceptedFor("aws_sns", reminder.id);
+          assert.equal(viaSns.length, 1, "SNS accepted it once");
+          assert.deepEqual([viaSns[0].to, viaSns[0].body], [simran.phone, reminder.body]);
+          assert.deepEqual(
+            ["AWS.MM.SMS.EntityId", "AWS.MM.SMS.TemplateId", "AWS.SNS.SMS.SenderID"].map(
+              (name) => snsAttribute(viaSns[0], name),
+            ),
+            [ladder.sms.dlt_entity_id, ladder.sms.dlt_template_id, ladder.sms.dlt_header],
+          );
+          const suppressed = await sql`
+            select count(*)::int as n from public.suppressions
+             where channel = 'sms' and address = ${simran.phone}`;
+          assert.equal(suppressed[0].n, 0, "her number is not suppressed");
+          const opened = await sql`
+            select count(*)::int as n from public.provider_breaker_events
+             where provider = 'twilio' and breaker = 'open' and at >= ${stopAt}`;
+          assert.equal(opened[0].n, 0, "Twilio's breaker did not open");
         },
-      });
+      );
 
       await t.step(
         "−15: the next service reminder reaches her, by a channel the rules allow",
