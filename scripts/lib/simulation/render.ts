@@ -159,8 +159,10 @@ export function summaryLines(result: SimulationResult): string[] {
     result.outage
       ? `  Outage     ${result.outage.vendor} down on day ${result.outage.day} (IST ` +
         `${result.outage.date}): ${result.outage.onFallback} SMS went by the fallback ` +
-        `(aws_sns), ${result.outage.afterFailures} of them after failing on Twilio, the rest ` +
-        `while its breaker was open`
+        `(aws_sns), ${result.outage.afterFailures} of them after failing on Twilio` +
+        (result.outage.onFallback > result.outage.afterFailures
+          ? ", the rest while its breaker was open"
+          : "")
       : "  Outage     none",
     `  Offers     ${
       result.campaigns.map((c) => `day ${c.day} to ${count(c.audience)}`).join(", ") || "none"
