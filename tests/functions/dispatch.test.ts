@@ -1,7 +1,8 @@
 // The drain (functions/_shared/dispatch.ts) against the vendor sandbox over HTTP, with the real
 // providers and the database's dispatch rules: every message reaches its vendor exactly once
 // (counted by the sandbox, by our message id), through 429 storms, an outage with its fallback
-// and breaker, and two dispatchers sharing a rate limit.
+// and breaker, a number Twilio refuses after a STOP (21610: the fallback carries it, the breaker
+// and the suppression list are untouched), and two dispatchers sharing a rate limit.
 import assert from "node:assert/strict";
 import { parseConfig } from "../../functions/_shared/config.ts";
 import { drain, drainBatch } from "../../functions/_shared/dispatch.ts";
