@@ -23,6 +23,22 @@ interface Accepted {
 const sum = (figures: Record<string, number>) => Object.values(figures).reduce((a, b) => a + b, 0);
 
 journey("simulated desk: three days over a small book add up", async (t) => {
+  try {
+    await threeDays(t);
+  } finally {
+    // Tidying up, not a step: the book's cases still open are retired (not_taken, "journey
+    // over"), so that a later journey's cadence, which sweeps the whole book with an as_of in the
+    // past, sends its customers nothing.
+    await adminSql()`
+      update public.renewal_cases c set stage = 'not_taken', lost_reason = 'journey over'
+        from public.customers cu
+       where cu.id = c.customer_id and cu.city = ${`Sim ${tag}`}
+         and c.stage not in ('renewed', 'lapsed', 'lost', 'not_taken')`;
+  }
+});
+
+/** The journey's steps. */
+async function threeDays(t: Deno.TestContext) {
   let result!: SimulationResult;
   await t.step("the engine plays three days on the running stack", async () => {
     result = await simulateDesk({
@@ -203,4 +219,4 @@ journey("simulated desk: three days over a small book add up", async (t) => {
          and status in ('delivered', 'read')`;
     assert.ok(reached.n > 0, "readers got the day-3 offer");
   });
-});
+}
