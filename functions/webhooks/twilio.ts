@@ -63,8 +63,8 @@ function addressOf(value: string | undefined): { channel: "sms" | "whatsapp"; ad
  * The events of one Twilio post (its form fields, and our message id from the callback URL's
  * query): a status callback, or an inbound message. Throws the 400 problem when the form is
  * neither. A status with an ErrorCode that Twilio's error table says means a dead number
- * (classifyVendorError, addressDead) suppresses the `To` address: invalid_number, or
- * unsubscribed for 21610 (the customer replied STOP to Twilio).
+ * (classifyVendorError, addressDead) suppresses the `To` address as invalid_number; 21610 (the
+ * customer replied STOP to Twilio) is Twilio's refusal, not a dead number, and suppresses nothing.
  */
 export function twilioEvents(
   params: Record<string, string | string[]>,
@@ -96,7 +96,7 @@ export function twilioEvents(
       event.error_code = form.ErrorCode;
       event.error = failure.message;
       if (failure.addressDead && e164.test(to.address)) {
-        event.suppress = form.ErrorCode === "21610" ? "unsubscribed" : "invalid_number";
+        event.suppress = "invalid_number";
         event.address = to.address;
         event.channel = to.channel;
       }
