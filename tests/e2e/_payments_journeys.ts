@@ -1,5 +1,5 @@
 // Shared by the payment journeys (renewal_paid, autopay_installments): the insurer's policy feed
-// and onboarding consents (set-up by SQL), pg_cron's job calls with as_of, the desk's settings
+// and onboarding consents (set-up by SQL), pg_cron's pre-debit notice job, the desk's settings
 // (templates and the ladder, through the API as an admin would, put back afterwards), the
 // reconciliation as pg_cron calls it (the `reconcile` function with the service_role key), the
 // customer's tap on a tracked link, and the reads the assertions need. Everything a journey
@@ -9,11 +9,10 @@ import {
   adminSql,
   api,
   call,
-  eventually,
   functionsUrl,
   json,
+  messagesReach,
   sandboxControl,
-  sandboxGet,
   sandboxUrl,
 } from "./_stack.ts";
 
@@ -113,19 +112,6 @@ export async function feedPolicy(feed: PolicyFeed): Promise<FedPolicy> {
   };
 }
 
-/** pg_cron's daily renewal jobs at `asOf`: what each did. */
-export async function runDailyJobs(asOf: Date): Promise<Record<string, unknown>> {
-  const [row] = await adminSql()`select private.run_daily_renewal_jobs(${asOf}) as result`;
-  return row.result;
-}
-
-/** pg_cron's reminder cadence at `asOf`: cases per outcome (queued, blocked, duplicate, ...). */
-export async function runCadence(asOf: Date): Promise<Record<string, number>> {
-  const rows = await adminSql()`
-    select outcome, cases::int from private.run_reminder_cadence(${asOf})`;
-  return Object.fromEntries(rows.map((row) => [row.outcome, row.cases]));
-}
-
 /** pg_cron's hourly pre-debit notice job at `asOf`: this mandate's rows. */
 export async function runAutopayNotices(asOf: Date, mandateId: string) {
   const rows = await adminSql()`
@@ -219,12 +205,15 @@ export async function messageById(id: string): Promise<CaseMessage> {
   return { ...row } as CaseMessage;
 }
 
-/** Waits until the worker and the vendor's callbacks have taken a message to `status`. */
-export function messageReaches(id: string, status: string, timeoutMs = 30_000) {
-  return eventually(async () => {
-    const message = await messageById(id);
-    return message.status === status ? message : false;
-  }, { timeoutMs, what: `message ${id} ${status}` });
+/** Waits until the worker and the vendor's callbacks have taken a message to `status`; the
+ * message as it was then. */
+export async function messageReaches(id: string, status: string, timeoutMs = 30_000) {
+  const [message] = await messagesReach([id], [status], {
+    what: `message ${id}`,
+    timeoutMs,
+    read: async () => [await messageById(id)],
+  });
+  return message;
 }
 
 /** The vendor events recorded for a message (status callbacks), in the order received. */
@@ -235,7 +224,8 @@ export async function messageEvents(id: string): Promise<string[]> {
   return rows.map((row) => row.status as string);
 }
 
-/** What the sandbox's WhatsApp accepted for one of our messages (`biz_opaque_callback_data`). */
+/** What the sandbox's WhatsApp accepted for one of our messages (`biz_opaque_callback_data`):
+ * `acceptedBy<WhatsappRequest>("whatsapp_cloud", messageId)`. */
 export interface WhatsappRequest {
   id: string;
   to: string;
@@ -250,26 +240,13 @@ export interface WhatsappRequest {
   ourId?: string;
 }
 
-/** The sandbox's WhatsApp requests carrying our message `id`. */
-export function whatsappRequests(id: string): Promise<WhatsappRequest[]> {
-  return sandboxGet<WhatsappRequest[]>(
-    `_inspect/whatsapp_cloud/requests?ourId=${encodeURIComponent(id)}`,
-  );
-}
-
-/** A call Razorpay's sandbox accepted (`GET /_inspect/razorpay/requests`). */
+/** A call Razorpay's sandbox accepted, under our key (`receipt`, `reference_id`, mandate id):
+ * `acceptedBy<RazorpayRequest>("razorpay", ourId)`. */
 export interface RazorpayRequest {
   id: string;
   subject: string;
   params: Record<string, unknown>;
   ourId?: string;
-}
-
-/** The sandbox's Razorpay calls under our key (`receipt`, `reference_id`, mandate id). */
-export function razorpayRequests(ourId: string): Promise<RazorpayRequest[]> {
-  return sandboxGet<RazorpayRequest[]>(
-    `_inspect/razorpay/requests?ourId=${encodeURIComponent(ourId)}`,
-  );
 }
 
 /** A customer's action on Razorpay's sandbox that it refuses: the status and its error. */

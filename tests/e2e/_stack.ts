@@ -1,7 +1,10 @@
 // Shared by the journeys: the running stack's public surfaces (the functions over HTTP, the
-// sandbox's control API), the database as pg_cron and the insurer's policy feed reach it, and
-// the journeys' clock. scripts/test.ts starts the stack (scripts/lib/stack.ts) and sets the
-// variables read here.
+// sandbox's control API and what its vendors accepted), the database as pg_cron and the insurer's
+// policy feed reach it (pg_cron's job functions with as_of), the operator's settings a journey
+// holds for its run, the outbox as the worker moves it, the tidying up after a journey, and the
+// journeys' clock. The policy feed and its customers are in _book.ts; what only one journey
+// needs stays in that journey's helper. scripts/test.ts starts the stack (scripts/lib/stack.ts)
+// and sets the variables read here.
 import postgres from "postgres";
 import { userToken } from "../../scripts/lib/keys.ts";
 
@@ -133,4 +136,249 @@ export function addDays(date: string, days: number): string {
 /** The instant of wall-clock `time` (HH:MM) in India on `date`: an `as_of` for the jobs. */
 export function istTime(date: string, time = "11:00"): Date {
   return new Date(Date.parse(`${date}T${time}:00+05:30`));
+}
+
+// ---- The operator's settings, held for a journey ------------------------------------------
+
+/**
+ * Sets operator settings (public.app_settings: QUIET_HOURS, MESSAGE_RETRY, PROVIDER_BREAKER, …)
+ * to `values` for a journey and returns what puts the previous values back (call it in
+ * `finally`). A key not in the table is left absent. The journeys' clock is in the past, but the
+ * worker claims at the real hour, so a journey that must run at any hour of CI holds the send
+ * hours open, and one that plays an outage holds short retries and breaker pauses.
+ */
+export async function holdSettings(
+  values: Record<string, unknown>,
+): Promise<() => Promise<void>> {
+  const sql = adminSql();
+  const keys = Object.keys(values);
+  const saved = await sql<{ key: string; value: unknown }[]>`
+    select key, value from public.app_settings where key = any (${keys})`;
+  for (const key of keys) {
+    await sql`update public.app_settings set value = ${sql.json(values[key] as never)}
+               where key = ${key}`;
+  }
+  return async () => {
+    for (const row of saved) {
+      await sql`update public.app_settings set value = ${sql.json(row.value as never)}
+                 where key = ${row.key}`;
+    }
+  };
+}
+
+/**
+ * Service messages at any hour (QUIET_HOURS with equal ends) for the journey, until the returned
+ * function puts the setting back: quiet hours (21:00-08:00 IST) would hold a journey's messages
+ * until the morning when the suite runs at night (its `as_of`s, at 11:00 IST, are inside the
+ * hours anyway).
+ */
+export function openServiceHours(): Promise<() => Promise<void>> {
+  return holdSettings({ QUIET_HOURS: { start: "00:00", end: "00:00" } });
+}
+
+/** The messaging vendors of the sandbox the journeys use (and their providers' names). */
+export const messagingVendors = ["twilio", "aws_sns", "aws_ses", "sendgrid", "whatsapp_cloud"];
+
+/**
+ * Raises `providers`' shared send rates (provider_state.rate_per_second, the operator's limits:
+ * e.g. SNS 20/s, SES 14/s, WhatsApp 80/s, Twilio 100/s by default) to `perSecond` for the
+ * journey, with a full bucket, and returns what puts the rates back. A journey's messages go out
+ * with those of every open case the suite's earlier tests left, all due at once; at the default
+ * rates its own would wait minutes on the token bucket.
+ */
+export async function holdProviderRates(
+  perSecond = 500,
+  providers: string[] = messagingVendors,
+): Promise<() => Promise<void>> {
+  const sql = adminSql();
+  const saved = await sql<{ provider: string; rate_per_second: number }[]>`
+    select provider, rate_per_second from public.provider_state
+     where provider = any (${providers})`;
+  await sql`
+    update public.provider_state set rate_per_second = ${perSecond}, tokens = ${perSecond},
+           tokens_at = now()
+     where provider = any (${providers})`;
+  return async () => {
+    for (const rate of saved) {
+      await sql`
+        update public.provider_state
+           set rate_per_second = ${rate.rate_per_second},
+               tokens = least(tokens, ${rate.rate_per_second})
+         where provider = ${rate.provider}`;
+    }
+  };
+}
+
+// ---- The sandbox's vendors ----------------------------------------------------------------
+
+/** What a vendor does on an ordinary day: no fault, outage, latency or odd callback mode. */
+const ordinaryDay = {
+  outage: false,
+  errorRate: 0,
+  latencyMs: 0,
+  failNext: null,
+  rateLimitPerSecond: null,
+  callbacks: { mode: "normal" },
+};
+
+/**
+ * Starts a journey from an ordinary vendor day, whatever an earlier journey left set: through
+ * the sandbox's control API, no faults and normal callbacks at every messaging vendor, and
+ * OpenAI with its switches off (rate limit, quota, refusal, truncated, malformed); what the
+ * vendors accepted so far is kept. Then waits (up to two minutes) until no messaging provider's
+ * breaker is still in its pause (PROVIDER_BREAKER's open_seconds, default 30): a breaker left
+ * open lets the next send through as its probe once the pause is over.
+ */
+export async function ordinaryVendorDay(): Promise<void> {
+  for (const vendor of messagingVendors) await sandboxControl(vendor, ordinaryDay);
+  await sandboxControl("openai", {
+    ...ordinaryDay,
+    rateLimited: false,
+    insufficientQuota: false,
+    refusal: false,
+    truncated: false,
+    malformed: false,
+  });
+  const sql = adminSql();
+  await eventually(async () => {
+    const rows = await sql<{ breaker: string; until: Date | null }[]>`
+      select ps.breaker, ps.breaker_since + make_interval(secs => coalesce(
+               (private.setting('PROVIDER_BREAKER') ->> 'open_seconds')::numeric, 30)) as until
+        from public.provider_state ps
+       where ps.provider in ('twilio', 'aws_sns', 'aws_ses', 'sendgrid')`;
+    return rows.every((r) => r.breaker !== "open" || (r.until && r.until.getTime() <= Date.now()));
+  }, { what: "the messaging vendors' breakers out of their pause", timeoutMs: 120_000 });
+}
+
+/** A request a sandbox vendor accepted, as its inspection API lists it. */
+export interface Accepted {
+  /** The vendor's id for it (a provider message id, a payment link id, …). */
+  id: string;
+  /** The phone, address or WhatsApp id it went to. */
+  to: string;
+  body?: string;
+  subject?: string;
+  template?: string;
+  params: Record<string, unknown>;
+  /** Our id the request carried (a message id, a receipt, a reference id), if any. */
+  ourId?: string;
+}
+
+/**
+ * What `vendor` (twilio, aws_sns, aws_ses, sendgrid, whatsapp_cloud, razorpay, openai) accepted
+ * (`GET /_inspect/<vendor>/requests`): those carrying our id `ourId`, or all of them, oldest
+ * first. `T` narrows the shape for a vendor whose params a journey reads.
+ */
+export function acceptedBy<T = Accepted>(vendor: string, ourId?: string): Promise<T[]> {
+  const query = ourId === undefined ? "" : `?ourId=${encodeURIComponent(ourId)}`;
+  return sandboxGet<T[]>(`_inspect/${vendor}/requests${query}`);
+}
+
+// ---- pg_cron's jobs, called with as_of ----------------------------------------------------
+
+/** What `private.run_daily_renewal_jobs` did (its counts cover the whole book, not one case). */
+export interface DailyJobsResult {
+  business_date: string;
+  opened: number;
+  pending_lapse: number;
+  lapsed: number;
+  overdue: number;
+  [job: string]: unknown;
+}
+
+/** pg_cron's 06:00 IST daily renewal jobs, run for `asOf`. */
+export async function runDailyJobs(asOf: Date): Promise<DailyJobsResult> {
+  const [row] = await adminSql()`select private.run_daily_renewal_jobs(${asOf}) as result`;
+  return row.result as DailyJobsResult;
+}
+
+/** pg_cron's reminder cadence, run for `asOf`: cases per outcome (queued, blocked, duplicate,
+ * …), over the whole book. */
+export async function runCadence(asOf: Date): Promise<Record<string, number>> {
+  const rows = await adminSql()<{ outcome: string; cases: string }[]>`
+    select outcome, cases from private.run_reminder_cadence(${asOf})`;
+  return Object.fromEntries(rows.map((r) => [r.outcome, Number(r.cases)]));
+}
+
+/** pg_cron's nightly lapse-risk scoring, run for `asOf`: how many cases it scored. */
+export async function scoreLapseRisk(asOf: Date): Promise<number> {
+  const [row] =
+    await adminSql()`select count(*)::integer as n from private.score_lapse_risk(${asOf})`;
+  return row.n as number;
+}
+
+/** pg_cron's campaign flow job (`private.advance_campaign_flows`), run for `asOf` (default:
+ * the database's now(), as pg_cron runs it). */
+export async function advanceCampaignFlows(asOf?: Date): Promise<void> {
+  if (asOf) await adminSql()`select * from private.advance_campaign_flows(${asOf})`;
+  else await adminSql()`select * from private.advance_campaign_flows(now())`;
+}
+
+// ---- The outbox, as the worker and the vendors' callbacks move it -------------------------
+
+/** A message's state while the worker and the callbacks move it (what a wait reports). */
+export interface MessageState {
+  id: string;
+  status: string;
+  provider: string | null;
+  attempts: number;
+  last_error_code: string | null;
+  last_error: string | null;
+  blocked_reason: string | null;
+  deferred_reason: string | null;
+  next_attempt_at: Date | null;
+}
+
+/** The state of messages `ids`, as the outbox holds it. */
+async function messageStates(ids: string[]): Promise<MessageState[]> {
+  return [
+    ...await adminSql()<MessageState[]>`
+      select id, status::text, provider, attempts::int, last_error_code, last_error,
+             blocked_reason, deferred_reason, next_attempt_at
+        from public.messages where id = any (${ids}::uuid[])`,
+  ];
+}
+
+/**
+ * Waits until each message of `ids` has one of `statuses` (the worker sends, the vendors'
+ * callbacks deliver); returns them as `read` gives them (by default their state), at the poll
+ * that saw them all there. Throws naming `what`, with the messages' state, after `timeoutMs`
+ * (default a minute: the worker's start on a busy machine and the backlog of a cadence day).
+ */
+export async function messagesReach<T extends { id: string; status: string } = MessageState>(
+  ids: string[],
+  statuses: string[],
+  {
+    what = "the messages",
+    timeoutMs = 60_000,
+    read = messageStates as unknown as (ids: string[]) => Promise<T[]>,
+  }: { what?: string; timeoutMs?: number; read?: (ids: string[]) => Promise<T[]> } = {},
+): Promise<T[]> {
+  try {
+    return await eventually(async () => {
+      const rows = (await read(ids)).filter((m) => ids.includes(m.id));
+      return rows.length === ids.length && rows.every((m) => statuses.includes(m.status)) &&
+        ids.map((id) => rows.find((m) => m.id === id)!);
+    }, { what: `${what}: ${statuses.join(" or ")}`, timeoutMs });
+  } catch (error) {
+    throw new Error(
+      `${(error as Error).message}; the messages: ${JSON.stringify(await messageStates(ids))}`,
+    );
+  }
+}
+
+// ---- Tidying up --------------------------------------------------------------------------
+
+/**
+ * Retires a journey's cases still open at its end (not_taken, "journey over"; a no-op for a
+ * closed one or an empty id), so that a later journey's cadence, which runs over the whole book
+ * with an as_of in the past, sends their customers nothing. Not a step of any journey.
+ */
+export async function retireCases(caseIds: string[]): Promise<void> {
+  const open = caseIds.filter((id) => id !== "");
+  if (open.length === 0) return;
+  await adminSql()`
+    update public.renewal_cases set stage = 'not_taken', lost_reason = 'journey over'
+     where id = any (${open}::uuid[])
+       and stage not in ('renewed', 'lapsed', 'lost', 'not_taken')`;
 }

@@ -22,6 +22,7 @@
 // with the case), and otherwise it is sent at once; the journey checks whichever holds.
 import assert from "node:assert/strict";
 import {
+  acceptedBy,
   addDays,
   adminSql,
   api,
@@ -30,6 +31,7 @@ import {
   istToday,
   journey,
   json,
+  runDailyJobs,
   sandboxControl,
   tokenFor,
 } from "./_stack.ts";
@@ -42,11 +44,10 @@ import {
   feedPolicy,
   installments,
   messageReaches,
-  razorpayRequests,
+  type RazorpayRequest,
   reconcileNow,
   refusedByRazorpay,
   runAutopayNotices,
-  runDailyJobs,
   stageChanges,
   tapLink,
 } from "./_payments_journeys.ts";
@@ -154,7 +155,7 @@ journey(
           status: "created",
         };
         assert.match(mandate.subscription_id, /^sub_/);
-        const created = (await razorpayRequests(mandate.id)).filter((r) =>
+        const created = (await acceptedBy<RazorpayRequest>("razorpay", mandate.id)).filter((r) =>
           r.subject === "subscription.create"
         );
         assert.equal(created.length, 1, "one subscription at Razorpay");
@@ -257,7 +258,9 @@ journey(
           1,
         );
         assert.deepEqual(
-          (await razorpayRequests(fallback.reference_id)).map((r) => r.subject),
+          (await acceptedBy<RazorpayRequest>("razorpay", fallback.reference_id)).map((r) =>
+            r.subject
+          ),
           ["payment_link.create"],
         );
       },
@@ -395,10 +398,12 @@ journey(
           timeoutMs: 30_000,
         });
         assert.deepEqual(
-          (await razorpayRequests(fallback.reference_id)).map((r) => r.subject),
+          (await acceptedBy<RazorpayRequest>("razorpay", fallback.reference_id)).map((r) =>
+            r.subject
+          ),
           ["payment_link.create", "payment_link.cancel"],
         );
-        const cancels = (await razorpayRequests(mandate.id)).filter((r) =>
+        const cancels = (await acceptedBy<RazorpayRequest>("razorpay", mandate.id)).filter((r) =>
           r.subject === "subscription.cancel"
         );
         assert.equal(cancels.length, 1);

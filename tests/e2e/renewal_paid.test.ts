@@ -20,6 +20,7 @@
 import assert from "node:assert/strict";
 import { shownText } from "../functions/_pdf_text.ts";
 import {
+  acceptedBy,
   addDays,
   adminSql,
   api,
@@ -29,6 +30,8 @@ import {
   istToday,
   journey,
   json,
+  runCadence,
+  runDailyJobs,
   sandboxControl,
   sandboxGet,
   tokenFor,
@@ -45,11 +48,9 @@ import {
   installments,
   messageEvents,
   messageReaches,
-  runCadence,
-  runDailyJobs,
   stageChanges,
   tapLink,
-  whatsappRequests,
+  type WhatsappRequest,
 } from "./_payments_journeys.ts";
 
 const premium = 1845000; // ₹18,450 a year, in paise: below the −15 call task's threshold
@@ -155,7 +156,7 @@ journey(
         const read = await messageReaches(message.id, "read");
         assert.ok(read.sent_at && read.delivered_at && read.read_at, "each step stamped");
         assert.deepEqual(await messageEvents(message.id), ["sent", "delivered", "read"]);
-        const [request, ...again] = await whatsappRequests(message.id);
+        const [request, ...again] = await acceptedBy<WhatsappRequest>("whatsapp_cloud", message.id);
         assert.deepEqual(again, [], "sent to Meta once");
         assert.equal(request.id, read.provider_message_id);
         assert.equal(request.to, fed.phone.replace("+", ""));
@@ -172,7 +173,10 @@ journey(
         await runCadence(day(-59));
         const messages = await caseMessages(caseId);
         assert.deepEqual(messages.map((m) => m.id), [sent.reminder]);
-        assert.equal((await whatsappRequests(sent.reminder!)).length, 1);
+        assert.equal(
+          (await acceptedBy<WhatsappRequest>("whatsapp_cloud", sent.reminder!)).length,
+          1,
+        );
       });
 
       await t.step(
@@ -213,7 +217,7 @@ journey(
           assert.equal(pay.variables.premium, "₹18,450");
           await messageReaches(pay.id, "read");
           assert.deepEqual(await messageEvents(pay.id), ["sent", "delivered", "read"]);
-          const [request, ...again] = await whatsappRequests(pay.id);
+          const [request, ...again] = await acceptedBy<WhatsappRequest>("whatsapp_cloud", pay.id);
           assert.deepEqual(again, []);
           assert.equal(request.params.template?.name, payName);
           assert.deepEqual(
@@ -397,7 +401,10 @@ journey(
           );
           // WhatsApp got it as the template's document header; the sandbox downloaded it, as Meta
           // does, before reporting it delivered.
-          const [request, ...again] = await whatsappRequests(receipt.id);
+          const [request, ...again] = await acceptedBy<WhatsappRequest>(
+            "whatsapp_cloud",
+            receipt.id,
+          );
           assert.deepEqual(again, []);
           assert.equal(request.params.template?.name, "payment_receipt");
           const header = request.params.template?.components?.find((c) => c.type === "header");
@@ -457,9 +464,7 @@ journey(
             "the case's whole correspondence",
           );
           // What the customer's phone got from us on WhatsApp, all told: three messages.
-          const all = await sandboxGet<{ to: string; ourId?: string }[]>(
-            "_inspect/whatsapp_cloud/requests",
-          );
+          const all = await acceptedBy("whatsapp_cloud");
           assert.deepEqual(
             all.filter((r) => r.to === fed.phone.replace("+", "")).map((r) => r.ourId),
             [sent.reminder, sent.pay, sent.receipt],
