@@ -1,22 +1,23 @@
 // Shared by journeys 2 (channel_fallbacks.test.ts) and 3 (stop_reply.test.ts): the ladder's
 // Punjabi SMS and WhatsApp templates as an admin registers them through the API, customers and
-// their policies as the insurer's feed and the onboarding form record them, pg_cron's jobs with
-// `as_of`, the outbox as the database holds it, what the sandbox's vendors received, and the
-// operator's settings a journey holds for its duration (put back afterwards).
+// their policies as the insurer's feed and the onboarding form record them, the ladder steps'
+// as_of, the outbox as the database holds it, and what the sandbox's vendors received
+// (pg_cron's jobs, held settings and the vendors' ordinary day are in _stack.ts).
 //
 // Why Punjabi: the ladder's SMS and WhatsApp variants are picked by the customer's language,
 // else English, else any. The journeys' customers speak Punjabi, so they get these variants
 // whatever English ones other journeys register, and since the variants are switched off again
 // when a journey ends, no other journey's customer is ever sent them.
 import {
+  type Accepted,
+  acceptedBy,
   addDays,
   adminSql,
   api,
-  eventually,
   istTime,
   json,
+  messagesReach,
   sandboxControl,
-  sandboxGet,
 } from "./_stack.ts";
 
 /** The language of the journeys' customers and of the ladder variants registered for them. */
@@ -246,19 +247,6 @@ export function stepAsOf(endDate: string, offsetDays: number): Date {
   return istTime(addDays(endDate, offsetDays), "11:00");
 }
 
-/** pg_cron's 06:00 IST daily renewal jobs, for `asOf`. */
-export async function runDailyJobs(asOf: Date): Promise<Record<string, unknown>> {
-  const [row] = await adminSql()`select private.run_daily_renewal_jobs(${asOf}) as result`;
-  return row.result as Record<string, unknown>;
-}
-
-/** pg_cron's reminder cadence, for `asOf`: cases per outcome, over the whole book. */
-export async function runCadence(asOf: Date): Promise<Record<string, number>> {
-  const rows = await adminSql()<{ outcome: string; cases: string }[]>`
-    select outcome, cases from private.run_reminder_cadence(${asOf})`;
-  return Object.fromEntries(rows.map((r) => [r.outcome, Number(r.cases)]));
-}
-
 /** A renewal case: its id, stage and due date (IST). */
 export interface CaseRow {
   id: string;
@@ -336,40 +324,17 @@ export async function waitStatus(
   statuses: string[],
   what: string,
 ): Promise<OutboxRow> {
-  let last: OutboxRow | undefined;
-  try {
-    return await eventually(async () => {
-      last = (await messagesOf(customerId)).find((m) => m.id === id);
-      return last && statuses.includes(last.status) && last;
-    }, { what: `${what}: ${statuses.join(" or ")}`, timeoutMs: waitMs });
-  } catch (error) {
-    const { status, provider, attempts, last_error_code, blocked_reason } = last ?? {};
-    throw new Error(
-      `${(error as Error).message}; the message: ${
-        JSON.stringify({ status, provider, attempts, last_error_code, blocked_reason })
-      }`,
-    );
-  }
-}
-
-/** A send a sandbox vendor accepted, as its inspection API lists it. */
-export interface Accepted {
-  id: string;
-  to: string;
-  body?: string;
-  template?: string;
-  params: Record<string, unknown>;
-  ourId?: string;
-}
-
-/** What `vendor` (twilio, aws_sns, aws_ses, whatsapp_cloud) accepted for our message `id`. */
-export async function acceptedFor(vendor: string, id: string): Promise<Accepted[]> {
-  return await sandboxGet<Accepted[]>(`_inspect/${vendor}/requests?ourId=${id}`);
+  const [message] = await messagesReach([id], statuses, {
+    what,
+    timeoutMs: waitMs,
+    read: async () => (await messagesOf(customerId)).filter((m) => m.id === id),
+  });
+  return message;
 }
 
 /** Everything `vendor` accepted for `address` (a phone or an email), whoever sent it. */
 export async function acceptedTo(vendor: string, address: string): Promise<Accepted[]> {
-  const all = await sandboxGet<Accepted[]>(`_inspect/${vendor}/requests`);
+  const all = await acceptedBy(vendor);
   return all.filter((r) => r.to.toLowerCase().split(", ").includes(address.toLowerCase()));
 }
 
@@ -379,91 +344,4 @@ export function snsAttribute(request: Accepted, name: string): string | undefine
     | Record<string, { StringValue?: string }>
     | undefined;
   return attributes?.[name]?.StringValue;
-}
-
-/**
- * Sets operator settings (public.app_settings) for the journey and returns what puts the
- * previous values back. The journeys' clock is in the past, but the worker claims at the real
- * hour: quiet hours would hold service messages overnight when the suite runs at night.
- */
-export async function holdSettings(
-  values: Record<string, unknown>,
-): Promise<() => Promise<void>> {
-  const sql = adminSql();
-  const keys = Object.keys(values);
-  const saved = await sql<{ key: string; value: unknown }[]>`
-    select key, value from public.app_settings where key = any (${keys})`;
-  for (const key of keys) {
-    await sql`update public.app_settings set value = ${sql.json(values[key] as never)}
-               where key = ${key}`;
-  }
-  return async () => {
-    for (const row of saved) {
-      await sql`update public.app_settings set value = ${sql.json(row.value as never)}
-                 where key = ${row.key}`;
-    }
-  };
-}
-
-/** Service messages at any hour (QUIET_HOURS with equal ends), for the journey's duration. */
-export function openServiceHours(): Promise<() => Promise<void>> {
-  return holdSettings({ QUIET_HOURS: { start: "00:00", end: "00:00" } });
-}
-
-/** The messaging vendors the journeys use. */
-const messagingVendors = ["twilio", "aws_sns", "aws_ses", "sendgrid", "whatsapp_cloud"];
-
-/**
- * Starts a journey from an ordinary vendor day, whatever an earlier journey left set: no
- * faults and normal callbacks at every messaging vendor of the sandbox (through its control
- * API; what the vendors accepted so far is kept), and no breaker still in its pause (a breaker
- * left open lets the next send through as its probe once the pause is over: waited for here).
- */
-export async function ordinaryVendorDay(): Promise<void> {
-  for (const vendor of messagingVendors) {
-    await sandboxControl(vendor, {
-      outage: false,
-      errorRate: 0,
-      latencyMs: 0,
-      failNext: null,
-      rateLimitPerSecond: null,
-      callbacks: { mode: "normal" },
-    });
-  }
-  const sql = adminSql();
-  await eventually(async () => {
-    const rows = await sql<{ breaker: string; until: Date | null }[]>`
-      select ps.breaker, ps.breaker_since + make_interval(secs => coalesce(
-               (private.setting('PROVIDER_BREAKER') ->> 'open_seconds')::numeric, 30)) as until
-        from public.provider_state ps
-       where ps.provider in ('twilio', 'aws_sns', 'aws_ses', 'sendgrid')`;
-    return rows.every((r) => r.breaker !== "open" || (r.until && r.until.getTime() <= Date.now()));
-  }, { what: "the messaging vendors' breakers out of their pause", timeoutMs: waitMs });
-}
-
-/**
- * Raises the messaging providers' shared send rates (provider_state.rate_per_second, the
- * operator's limits: SNS 20/s and SES 14/s by default) to `perSecond` for the journey, and
- * returns what puts them back. A journey's reminders go out in the same cadence day as those of
- * every open case the suite's earlier tests left (thousands, with the big book), all due at once;
- * at the default rates the journey's own would wait minutes behind them.
- */
-export async function holdProviderRates(perSecond = 500): Promise<() => Promise<void>> {
-  const sql = adminSql();
-  const saved = await sql<{ provider: string; rate_per_second: number }[]>`
-    select provider, rate_per_second from public.provider_state
-     where provider = any (${messagingVendors})`;
-  await sql`
-    update public.provider_state set rate_per_second = ${perSecond}, tokens = ${perSecond},
-           tokens_at = now()
-     where provider = any (${messagingVendors})`;
-  return async () => {
-    for (const rate of saved) {
-      await sql`
-        update public.provider_state
-           set rate_per_second = ${rate.rate_per_second},
-               tokens = least(tokens, ${rate.rate_per_second})
-         where provider = ${rate.provider}`;
-    }
-  };
 }

@@ -12,34 +12,34 @@
 // Each message reaches exactly one vendor once, and replaying the day sends nothing again.
 import assert from "node:assert/strict";
 import {
+  acceptedBy,
   addDays,
   adminSql,
   api,
   eventually,
+  holdProviderRates,
+  holdSettings,
   istToday,
   journey,
   json,
+  openServiceHours,
+  ordinaryVendorDay,
+  runCadence,
+  runDailyJobs,
   sandboxControl,
   tokenFor,
 } from "./_stack.ts";
 import {
-  acceptedFor,
   acceptedTo,
   caseOf,
   fillsDltText,
   freshTag,
-  holdProviderRates,
-  holdSettings,
   journeyLanguage,
   messagesOf,
   onboard,
   type Onboarded,
-  openServiceHours,
-  ordinaryVendorDay,
   type OutboxRow,
   punjabiLadder,
-  runCadence,
-  runDailyJobs,
   snsAttribute,
   stepAsOf,
   stepMessage,
@@ -116,7 +116,7 @@ journey(
           assert.equal(message.recipient, amrit.phone);
           const delivered = await waitStatus(amrit.customerId, message.id, ["delivered"], "−60");
           assert.equal(delivered.provider, "twilio");
-          const accepted = await acceptedFor("twilio", message.id);
+          const accepted = await acceptedBy("twilio", message.id);
           assert.equal(accepted.length, 1, "Twilio accepted it once");
           assert.equal(accepted[0].to, amrit.phone);
           // Twilio takes no DLT ids with a message (they are registered with it in advance):
@@ -146,7 +146,7 @@ journey(
           );
           const vendor = bounced.provider!;
           assert.ok(["aws_ses", "sendgrid"].includes(vendor), vendor);
-          assert.equal((await acceptedFor(vendor, message.id)).length, 1, "accepted once");
+          assert.equal((await acceptedBy(vendor, message.id)).length, 1, "accepted once");
           const suppressions = await sql`
             select reason, message_id from public.suppressions
              where channel = 'email' and address = ${balwinder.email}`;
@@ -218,8 +218,8 @@ journey(
               const message = thirty[name];
               const sent = await waitStatus(customer.customerId, message.id, ["sent"], name);
               assert.equal(sent.provider, "aws_sns", `${name}: the fallback carried it`);
-              assert.equal((await acceptedFor("twilio", message.id)).length, 0, "Twilio: none");
-              const viaSns = await acceptedFor("aws_sns", message.id);
+              assert.equal((await acceptedBy("twilio", message.id)).length, 0, "Twilio: none");
+              const viaSns = await acceptedBy("aws_sns", message.id);
               assert.equal(viaSns.length, 1, `${name}: SNS accepted it once`);
               assert.equal(viaSns[0].to, customer.phone);
               assert.equal(viaSns[0].body, message.body);
@@ -317,7 +317,7 @@ journey(
           for (const id of sentIds) {
             let received = 0;
             for (const vendor of ["twilio", "aws_sns", "aws_ses", "sendgrid", "whatsapp_cloud"]) {
-              received += (await acceptedFor(vendor, id)).length;
+              received += (await acceptedBy(vendor, id)).length;
             }
             assert.equal(received, 1, `message ${id} reached one vendor once`);
           }

@@ -12,32 +12,32 @@
 // (the gate judges each message by the consents at the moment it is queued).
 import assert from "node:assert/strict";
 import {
+  acceptedBy,
   addDays,
   adminSql,
   api,
   eventually,
+  holdProviderRates,
   istToday,
   journey,
   json,
+  openServiceHours,
+  ordinaryVendorDay,
+  runCadence,
+  runDailyJobs,
   sandboxControl,
   tokenFor,
 } from "./_stack.ts";
 import {
-  acceptedFor,
   acceptedTo,
   caseOf,
   dltText,
   freshTag,
-  holdProviderRates,
-  holdSettings,
   journeyLanguage,
   messagesOf,
   onboard,
-  ordinaryVendorDay,
   type OutboxRow,
   punjabiLadder,
-  runCadence,
-  runDailyJobs,
   snsAttribute,
   stepAsOf,
   stepMessage,
@@ -78,7 +78,7 @@ journey(
     const agentToken = await tokenFor(agentEmail);
     const managerToken = await tokenFor(managerEmail);
     await ordinaryVendorDay();
-    const restoreHours = await holdSettings({ QUIET_HOURS: { start: "00:00", end: "00:00" } });
+    const restoreHours = await openServiceHours();
     const restoreRates = await holdProviderRates();
     const ladder = await punjabiLadder(adminToken);
     let offer: TemplateRow | undefined;
@@ -142,7 +142,7 @@ journey(
           );
           const delivered = await waitStatus(simran.customerId, reminder.id, ["delivered"], "−60");
           assert.equal(delivered.provider, "twilio");
-          assert.equal((await acceptedFor("twilio", reminder.id)).length, 1);
+          assert.equal((await acceptedBy("twilio", reminder.id)).length, 1);
         },
       );
 
@@ -235,8 +235,8 @@ journey(
             plannedOffer!.id
           }`;
           assert.equal(row.status, "cancelled");
-          assert.equal((await acceptedFor("twilio", plannedOffer!.id)).length, 0);
-          assert.equal((await acceptedFor("aws_sns", plannedOffer!.id)).length, 0);
+          assert.equal((await acceptedBy("twilio", plannedOffer!.id)).length, 0);
+          assert.equal((await acceptedBy("aws_sns", plannedOffer!.id)).length, 0);
         },
       );
 
@@ -294,8 +294,8 @@ journey(
             "blocked",
             "sms_needs_dlt_template",
           ]);
-          assert.equal((await acceptedFor("twilio", confirmation.id)).length, 0);
-          assert.equal((await acceptedFor("aws_sns", confirmation.id)).length, 0);
+          assert.equal((await acceptedBy("twilio", confirmation.id)).length, 0);
+          assert.equal((await acceptedBy("aws_sns", confirmation.id)).length, 0);
         } else {
           assert.equal(confirmation.template_code, "opt_out_confirmation");
         }
@@ -323,8 +323,8 @@ journey(
             "the −30 reminder",
           );
           assert.deepEqual([reached.provider, reached.last_error_code], ["aws_sns", "21610"]);
-          assert.equal((await acceptedFor("twilio", reminder.id)).length, 0, "Twilio: none");
-          const viaSns = await acceptedFor("aws_sns", reminder.id);
+          assert.equal((await acceptedBy("twilio", reminder.id)).length, 0, "Twilio: none");
+          const viaSns = await acceptedBy("aws_sns", reminder.id);
           assert.equal(viaSns.length, 1, "SNS accepted it once");
           assert.deepEqual([viaSns[0].to, viaSns[0].body], [simran.phone, reminder.body]);
           assert.deepEqual(
@@ -369,7 +369,7 @@ journey(
           );
           let accepted = 0;
           for (const vendor of ["twilio", "aws_sns", "aws_ses", "sendgrid"]) {
-            accepted += (await acceptedFor(vendor, reached.id)).length;
+            accepted += (await acceptedBy(vendor, reached.id)).length;
           }
           assert.equal(accepted, 1, "one vendor took it, once");
         },
