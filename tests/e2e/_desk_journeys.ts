@@ -1,8 +1,8 @@
 // Shared by journeys 4 (life_lapse.test.ts) and 7 (agent_day.test.ts): the insurer's policy feed
-// for one customer and policy, pg_cron's jobs called with `as_of` as the schedule calls them, the
-// messages of a case as the database holds them and as the sandbox received them, and the send
-// hours held open for a journey (so that it does not depend on the hour the suite runs at).
-import { adminSql, eventually, sandboxControl, sandboxGet } from "./_stack.ts";
+// for one customer and policy, the case and its installments, and the messages of a case as the
+// database holds them, as the worker moves them and as the sandbox's email vendor received them
+// (pg_cron's jobs, the send hours, the vendors' ordinary day and retiring cases: _stack.ts).
+import { acceptedBy, adminSql, messagesReach, type MessageState } from "./_stack.ts";
 
 /** What the policy feed loaded: one customer and one policy of theirs. */
 export interface FedPolicy {
@@ -71,36 +71,6 @@ export async function feedPolicy(feed: PolicyFeed): Promise<FedPolicy> {
     phone,
     email,
   };
-}
-
-/** What `private.run_daily_renewal_jobs` did (its counts cover the whole book, not one case). */
-export interface DailyJobsResult {
-  business_date: string;
-  opened: number;
-  pending_lapse: number;
-  lapsed: number;
-  overdue: number;
-  [job: string]: unknown;
-}
-
-/** pg_cron's 06:00 IST daily renewal jobs, run for `asOf`. */
-export async function runDailyJobs(asOf: Date): Promise<DailyJobsResult> {
-  const [row] = await adminSql()`select private.run_daily_renewal_jobs(${asOf}) as result`;
-  return row.result as DailyJobsResult;
-}
-
-/** pg_cron's reminder cadence, run for `asOf`: the count of cases per outcome (whole book). */
-export async function runCadence(asOf: Date): Promise<Record<string, number>> {
-  const rows = await adminSql()<{ outcome: string; cases: string }[]>`
-    select outcome, cases from private.run_reminder_cadence(${asOf})`;
-  return Object.fromEntries(rows.map((r) => [r.outcome, Number(r.cases)]));
-}
-
-/** pg_cron's nightly lapse-risk scoring, run for `asOf`; how many cases it scored. */
-export async function scoreLapseRisk(asOf: Date): Promise<number> {
-  const [row] =
-    await adminSql()`select count(*)::integer as n from private.score_lapse_risk(${asOf})`;
-  return row.n as number;
 }
 
 /** A renewal case as the database holds it; dates as IST YYYY-MM-DD. */
@@ -174,40 +144,18 @@ export async function messagesOfCase(caseId: string): Promise<MessageRow[]> {
   return [...rows];
 }
 
-/** Statuses of a message that the vendor has accepted. */
-const reachedVendor = ["sent", "delivered", "read"];
-
 /**
  * Waits until the worker has handed each of `ids` to its vendor and the vendor's delivery
- * callback has come back (status delivered or read); returns the messages. The minute allowed
- * covers the worker's start on a busy machine (the stack does not wait for it); throws with the
- * messages' state otherwise.
+ * callback has come back (status delivered or read); returns their state. The minute allowed
+ * covers the worker's start on a busy machine (the stack does not wait for it).
  */
-export async function waitDelivered(ids: string[], what = "the messages"): Promise<MessageRow[]> {
-  const look = async () =>
-    await adminSql()<MessageRow[]>`
-      select m.id, m.status::text, m.blocked_reason, m.deferred_reason, m.next_attempt_at,
-             m.last_error, m.provider, m.provider_message_id
-        from public.messages m where m.id = any (${ids}::uuid[])`;
-  try {
-    return await eventually(async () => {
-      const rows = await look();
-      return rows.length === ids.length &&
-        rows.every((r) => r.status === "delivered" || r.status === "read") && rows;
-    }, { what: `${what} delivered`, timeoutMs: 60_000 });
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; the messages: ${JSON.stringify(await look())}`);
-  }
+export function waitDelivered(ids: string[], what = "the messages"): Promise<MessageState[]> {
+  return messagesReach(ids, ["delivered", "read"], { what: `${what} delivered` });
 }
 
 /** Waits until the vendor has accepted each of `ids` (sent, delivered or read). */
 export async function waitSent(ids: string[], what = "the messages"): Promise<void> {
-  await eventually(async () => {
-    const [row] = await adminSql()`
-      select count(*)::integer as n from public.messages
-       where id = any (${ids}::uuid[]) and status::text = any (${reachedVendor})`;
-    return row.n === ids.length;
-  }, { what: `${what} sent`, timeoutMs: 60_000 });
+  await messagesReach(ids, ["sent", "delivered", "read"], { what: `${what} sent` });
 }
 
 /** An email send the sandbox accepted (SES or SendGrid), as its inspection API lists it. */
@@ -232,70 +180,8 @@ export async function emailRequestsFor(
   if (provider !== "aws_ses" && provider !== "sendgrid") {
     throw new Error(`message ${messageId} went by ${provider}, not an email vendor`);
   }
-  const requests = await sandboxGet<EmailRequest[]>(
-    `_inspect/${provider}/requests?ourId=${encodeURIComponent(messageId)}`,
-  );
+  const requests = await acceptedBy<EmailRequest>(provider, messageId);
   return { provider, requests };
-}
-
-/**
- * Holds service messages' send hours open (QUIET_HOURS with equal ends: always) until the
- * returned function puts the setting back. The worker claims at the real clock, and quiet hours
- * (21:00-08:00 IST) would defer a journey's messages to the next morning when the suite runs at
- * night; the journeys' own clock (`as_of` at 11:00 IST) is inside the hours anyway.
- */
-export async function openSendHours(): Promise<() => Promise<void>> {
-  const sql = adminSql();
-  const [saved] = await sql`select value from public.app_settings where key = 'QUIET_HOURS'`;
-  await sql`update public.app_settings set value = '{"start": "00:00", "end": "00:00"}'
-             where key = 'QUIET_HOURS'`;
-  return async () => {
-    if (saved) {
-      await sql`update public.app_settings set value = ${sql.json(saved.value)}
-                 where key = 'QUIET_HOURS'`;
-    }
-  };
-}
-
-/** No fault, outage or odd callback mode: what a vendor does on an ordinary day. */
-const healthy = {
-  latencyMs: 0,
-  errorRate: 0,
-  failNext: null,
-  outage: false,
-  rateLimitPerSecond: null,
-  callbacks: { mode: "normal" },
-};
-
-/**
- * Puts the vendors these journeys use back to an ordinary day through the sandbox's control
- * API (SES and SendGrid, and OpenAI with its switches off), whatever an earlier journey left set.
- */
-export async function vendorsHealthy(): Promise<void> {
-  await sandboxControl("aws_ses", healthy);
-  await sandboxControl("sendgrid", healthy);
-  await sandboxControl("openai", {
-    ...healthy,
-    rateLimited: false,
-    insufficientQuota: false,
-    refusal: false,
-    truncated: false,
-    malformed: false,
-  });
-}
-
-/**
- * Retires a journey's cases still open at its end (not_taken, "journey over"; a no-op for a
- * closed one), so that a later journey's cadence, which runs over the whole book with an as_of
- * in the past, sends their customers nothing. Not a step of any journey: tidying up.
- */
-export async function retireCases(caseIds: string[]): Promise<void> {
-  const open = caseIds.filter((id) => id !== "");
-  if (open.length === 0) return;
-  await adminSql()`
-    update public.renewal_cases set stage = 'not_taken', lost_reason = 'journey over'
-     where id = any (${open}::uuid[])
-       and stage not in ('renewed', 'lapsed', 'lost', 'not_taken')`;
 }
 
 /** `date` (YYYY-MM-DD) as the messages write it: 3 Jan 2027. */

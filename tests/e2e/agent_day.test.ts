@@ -16,7 +16,13 @@ import {
   istToday,
   journey,
   json,
+  openServiceHours,
+  ordinaryVendorDay,
+  retireCases,
+  runCadence,
+  runDailyJobs,
   sandboxGet,
+  scoreLapseRisk,
   tokenFor,
 } from "./_stack.ts";
 import {
@@ -24,12 +30,6 @@ import {
   emailRequestsFor,
   feedPolicy,
   messagesOfCase,
-  openSendHours,
-  retireCases,
-  runCadence,
-  runDailyJobs,
-  scoreLapseRisk,
-  vendorsHealthy,
   waitDelivered,
 } from "./_desk_journeys.ts";
 
@@ -98,8 +98,8 @@ function upload(
 journey(
   "agent's day: tasks, AI risk and options, a message, a stage change, a document",
   async (t) => {
-    await vendorsHealthy();
-    const restoreHours = await openSendHours();
+    await ordinaryVendorDay();
+    const restoreHours = await openServiceHours();
     let caseId = "";
     try {
       // Expiry in 14 days: yesterday was the −15 day, when the cadence opened the call task.

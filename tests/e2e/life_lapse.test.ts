@@ -6,7 +6,21 @@
 // the worker sending to the sandbox's email vendor (SES) and its signed delivery callbacks; SQL
 // only for the policy feed and the assertions.
 import assert from "node:assert/strict";
-import { addDays, adminSql, api, istTime, istToday, journey, json, tokenFor } from "./_stack.ts";
+import {
+  addDays,
+  adminSql,
+  api,
+  istTime,
+  istToday,
+  journey,
+  json,
+  openServiceHours,
+  ordinaryVendorDay,
+  retireCases,
+  runCadence,
+  runDailyJobs,
+  tokenFor,
+} from "./_stack.ts";
 import {
   caseOfPolicy,
   type CaseRow,
@@ -15,11 +29,6 @@ import {
   installmentsOf,
   messageDate,
   messagesOfCase,
-  openSendHours,
-  retireCases,
-  runCadence,
-  runDailyJobs,
-  vendorsHealthy,
   waitDelivered,
   waitSent,
 } from "./_desk_journeys.ts";
@@ -63,8 +72,8 @@ async function day(date: string, caseIds: () => string[]) {
 journey(
   "life lapse: an unpaid annual life policy → pending_lapse with grace reminders → lapsed after 30 days",
   async (t) => {
-    await vendorsHealthy();
-    const restoreHours = await openSendHours();
+    await ordinaryVendorDay();
+    const restoreHours = await openServiceHours();
     let caseId = "";
     try {
       // Expiry 33 days ago: the grace (30 days) ended three days ago, so every day of the
@@ -257,8 +266,8 @@ journey(
 journey(
   "life lapse: a monthly life policy lapses after 15 days of grace, an annual one of the same day does not",
   async (t) => {
-    await vendorsHealthy();
-    const restoreHours = await openSendHours();
+    await ordinaryVendorDay();
+    const restoreHours = await openServiceHours();
     const ids: Record<string, string> = {};
     try {
       // Expiry 17 days ago: a monthly premium's grace (15 days) ended the day before yesterday,
