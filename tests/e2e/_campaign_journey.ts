@@ -4,6 +4,7 @@
 // superuser); the campaign's templates; the operator's settings the journey needs for the day;
 // and what the outbox holds for a campaign, counted per step and status.
 import type postgres from "postgres";
+import { holdProviderRates, holdSettings } from "./_stack.ts";
 
 /** The Connaught Place branch's manager (seed/00_org.sql), who runs the campaign. */
 export const cpManager = "cp.manager@py360.test";
@@ -135,9 +136,6 @@ export async function makeCampaignBook(
   };
 }
 
-/** Operator settings as they were, to put back. */
-export type SavedSettings = () => Promise<void>;
-
 /**
  * Sets what the journey needs of the operator's configuration, and returns how to put it back:
  * - QUIET_HOURS off: the API launches at the real now() (it takes no as_of), so a service
@@ -148,32 +146,13 @@ export type SavedSettings = () => Promise<void>;
  *   10,000 sends are not a two-minute wait on the token bucket.
  */
 export async function tuneForJourney(
-  sql: postgres.Sql,
   { ratePerSecond }: { ratePerSecond: number },
-): Promise<SavedSettings> {
-  const [quiet] = await sql<{ value: unknown }[]>`
-    select value from public.app_settings where key = 'QUIET_HOURS'`;
-  const rates = await sql<{ provider: string; rate_per_second: number }[]>`
-    select provider, rate_per_second from public.provider_state
-     where provider in ('whatsapp_cloud', 'twilio')`;
-  await sql`
-    update public.app_settings set value = '{"start": null, "end": null}'
-     where key = 'QUIET_HOURS'`;
-  await sql`
-    update public.provider_state set rate_per_second = ${ratePerSecond}, tokens = ${ratePerSecond},
-           tokens_at = now()
-     where provider in ('whatsapp_cloud', 'twilio')`;
+): Promise<() => Promise<void>> {
+  const restoreHours = await holdSettings({ QUIET_HOURS: { start: null, end: null } });
+  const restoreRates = await holdProviderRates(ratePerSecond, ["whatsapp_cloud", "twilio"]);
   return async () => {
-    if (quiet) {
-      await sql`
-        update public.app_settings set value = ${sql.json(quiet.value as postgres.JSONValue)}
-         where key = 'QUIET_HOURS'`;
-    }
-    for (const rate of rates) {
-      await sql`
-        update public.provider_state set rate_per_second = ${rate.rate_per_second}
-         where provider = ${rate.provider}`;
-    }
+    await restoreHours();
+    await restoreRates();
   };
 }
 

@@ -19,13 +19,14 @@
 // tuneForJourney).
 import assert from "node:assert/strict";
 import {
+  acceptedBy,
   adminSql,
+  advanceCampaignFlows,
   api,
   eventually,
   journey,
   json,
   sandboxControl,
-  sandboxGet,
   tokenFor,
 } from "./_stack.ts";
 import {
@@ -77,15 +78,9 @@ interface StatsRow {
   read_rate: number | null;
 }
 
-/** What the sandbox's inspection API lists per accepted send. */
-interface Inspected {
-  id: string;
-  ourId?: string;
-}
-
 /** How many times the sandbox accepted each of our message ids, for the ids in `ours`. */
 async function acceptedTimes(vendor: string, ours: Set<string>): Promise<Map<string, number>> {
-  const requests = await sandboxGet<Inspected[]>(`/_inspect/${vendor}/requests`);
+  const requests = await acceptedBy(vendor);
   const times = new Map<string, number>();
   for (const r of requests) {
     if (r.ourId && ours.has(r.ourId)) times.set(r.ourId, (times.get(r.ourId) ?? 0) + 1);
@@ -106,7 +101,7 @@ journey(
     const timings: string[] = [];
     const sql = adminSql();
     const tag = crypto.randomUUID().replaceAll("-", "").slice(0, 8);
-    const restore = await tuneForJourney(sql, { ratePerSecond: 1000 });
+    const restore = await tuneForJourney({ ratePerSecond: 1000 });
     const manager = await tokenFor(cpManager);
     const agent = await tokenFor(cpAgent);
     let book: CampaignBook;
@@ -275,7 +270,7 @@ journey(
           // Two of the worker's ticks later nothing more has gone, at the vendor either; the flow
           // job leaves a paused campaign alone.
           await new Promise((resolve) => setTimeout(resolve, 2_500));
-          await sql`select * from private.advance_campaign_flows(now())`;
+          await advanceCampaignFlows();
           const later = await tallyMessages(sql, campaignId);
           assert.equal(stepOf(later, 1).sent, settled.sent, "no send while paused");
           assert.equal(stepOf(later, 2).total, 0, "no follow-up while paused");
@@ -337,7 +332,7 @@ journey(
            where r.campaign_id = ${campaignId}`;
         notRead = before.not_read;
         assert.ok(before.read > 0 && notRead > 0, `read ${before.read}, not read ${notRead}`);
-        await sql`select * from private.advance_campaign_flows(now())`;
+        await advanceCampaignFlows();
         const [moved] = await sql`
           with sms as (
             select m.customer_id, m.status::text as status, m.blocked_reason
@@ -383,14 +378,14 @@ journey(
       });
 
       await step("the campaign completes; nothing more is sent", async () => {
-        await sql`select * from private.advance_campaign_flows(now())`;
+        await advanceCampaignFlows();
         const campaign = await json<{ status: string; completed_at: string | null }>(
           await api(`/campaigns/${campaignId}`, { token: manager }),
         );
         assert.equal(campaign.status, "completed");
         assert.ok(campaign.completed_at);
         const before = await tallyMessages(sql, campaignId);
-        await sql`select * from private.advance_campaign_flows(now())`;
+        await advanceCampaignFlows();
         assert.deepEqual(await tallyMessages(sql, campaignId), before);
         await json(
           await api(`/campaigns/${campaignId}/resume`, { token: manager, method: "POST" }),

@@ -8,17 +8,11 @@ import { localAuthIssuer, localJwtSecret } from "../../scripts/lib/keys.ts";
 import { simulateDesk, type SimulationResult } from "../../scripts/lib/simulation/engine.ts";
 import { billedStatuses } from "../../scripts/lib/simulation/funnel.ts";
 import { personaNames } from "../../scripts/lib/simulation/personas.ts";
-import { adminSql, functionsUrl, journey, sandboxGet, sandboxUrl } from "./_stack.ts";
+import { acceptedBy, adminSql, functionsUrl, journey, sandboxUrl } from "./_stack.ts";
 
 const policies = 70;
 /** A tag of this run: the book's policy numbers and its customers' city carry it. */
 const tag = `E2E${crypto.randomUUID().slice(0, 6).toUpperCase()}`;
-
-/** What a vendor accepted, as the sandbox's inspection API lists it. */
-interface Accepted {
-  id: string;
-  ourId?: string;
-}
 
 const sum = (figures: Record<string, number>) => Object.values(figures).reduce((a, b) => a + b, 0);
 
@@ -154,7 +148,7 @@ async function threeDays(t: Deno.TestContext) {
     const ours = new Set(rows.map((m) => m.id));
     const accepted: string[] = [];
     for (const vendor of ["whatsapp_cloud", "twilio", "aws_sns", "aws_ses", "sendgrid"]) {
-      const requests = await sandboxGet<Accepted[]>(`/_inspect/${vendor}/requests`);
+      const requests = await acceptedBy(vendor);
       accepted.push(...requests.map((r) => r.ourId ?? "").filter((id) => ours.has(id)));
     }
     assert.deepEqual([...accepted].sort(), billed.map((m) => m.id).sort());
@@ -168,7 +162,7 @@ async function threeDays(t: Deno.TestContext) {
         .map((m) => m.id as string),
     );
     for (const vendor of ["whatsapp_cloud", "twilio", "aws_sns", "aws_ses", "sendgrid"]) {
-      const requests = await sandboxGet<Accepted[]>(`/_inspect/${vendor}/requests`);
+      const requests = await acceptedBy(vendor);
       accepted.push(...requests.map((r) => r.ourId ?? "").filter((id) => bookMessages.has(id)));
     }
     assert.equal(new Set(accepted).size, accepted.length, "each message accepted once");
