@@ -19,6 +19,13 @@ import {
   messagesReach,
   sandboxControl,
 } from "./_stack.ts";
+import {
+  type FedPolicy,
+  feedPolicy as feedBook,
+  freshTag,
+  labelled,
+  uniqueMobile,
+} from "./_book.ts";
 
 /** The language of the journeys' customers and of the ladder variants registered for them. */
 export const journeyLanguage = "pa";
@@ -156,13 +163,7 @@ export type OnboardingConsent = [
 ];
 
 /** A customer and a motor policy of theirs, as the feed and the onboarding form gave them. */
-export interface Onboarded {
-  customerId: string;
-  policyId: string;
-  policyNumber: string;
-  customerName: string;
-  /** E.164, an Indian mobile unique to the customer (a STOP from it concerns them alone). */
-  phone: string;
+export interface Onboarded extends FedPolicy {
   email: string;
   /** The policy's last day of cover (IST YYYY-MM-DD): the renewal's due date. */
   endDate: string;
@@ -185,61 +186,38 @@ export interface OnboardingForm {
   premium?: number;
 }
 
-/** A random tag of 8 capitals and digits. */
-export function freshTag(): string {
-  return crypto.randomUUID().replaceAll("-", "").slice(0, 8).toUpperCase();
-}
-
 /**
- * Loads a Punjabi-speaking customer with a unique mobile, their consents as the onboarding form
- * recorded them, and an active annual motor policy (10% NCB) ending on `endDate`, held by
- * `agentEmail` — direct SQL, as the insurer's feed and the onboarding form are no part of a
- * journey.
+ * Loads a Punjabi-speaking customer with a unique `+9197…` mobile, their consents as the
+ * onboarding form recorded them (source web_form), and an active annual motor policy (10% NCB,
+ * insurer Journey General) ending on `endDate`, held by `agentEmail` (_book.ts: the insurer's feed
+ * and the onboarding form are no part of a journey). Names: see `labelled`.
  */
 export async function onboard(form: OnboardingForm): Promise<Onboarded> {
-  const sql = adminSql();
-  const tag = freshTag();
-  const digits = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b % 10).join("");
-  const phone = `+9197${digits}`;
-  const customerName = `${form.label} ${tag}`;
-  const email = form.email ?? `${form.label.toLowerCase().replace(/[^a-z0-9]+/g, ".")}.` +
-      `${tag.toLowerCase()}@example.in`;
-  const policyNumber = `E2E/${form.label.toUpperCase().replace(/[^A-Z0-9]+/g, "-")}/${tag}`;
-  return await sql.begin(async (tx) => {
-    const [row] = await tx<{ customer_id: string; policy_id: string }[]>`
-      with agent as (
-        select id from public.profiles where email = ${form.agentEmail} and role = 'agent'
-      ),
-      customer as (
-        insert into public.customers (full_name, phone, email, language, preferred_channel, city)
-        values (${customerName}, ${phone}, ${email}, ${journeyLanguage},
-                ${form.preferredChannel ?? null}::public.channel_type, ${form.city ?? "Ludhiana"})
-        returning id
-      )
-      insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
-                                   premium, sum_insured, start_date, end_date, ncb_percent)
-      select ${policyNumber}, 'motor', 'Journey General', customer.id, agent.id,
-             ${form.premium ?? 1_500_000}, 60000000, ${form.endDate}::date - 364,
-             ${form.endDate}::date, 10
-        from customer, agent
-      returning customer_id, id as policy_id`;
-    if (!row) throw new Error(`no agent ${form.agentEmail}`);
-    for (const [channel, purpose] of form.consents) {
-      await tx`
-        insert into public.consents (customer_id, channel, purpose, status, source, evidence)
-        values (${row.customer_id}, ${channel}, ${purpose}, 'granted', 'web_form',
-                ${tx.json({ form: "onboarding", label: form.label })})`;
-    }
-    return {
-      customerId: row.customer_id,
-      policyId: row.policy_id,
-      policyNumber,
-      customerName,
-      phone,
-      email,
-      endDate: form.endDate,
-    };
+  const names = labelled(form.label, freshTag());
+  const email = form.email ?? names.email;
+  const fed = await feedBook({
+    agentEmail: form.agentEmail,
+    customerName: names.customerName,
+    phone: uniqueMobile("+9197"),
+    email,
+    language: journeyLanguage,
+    preferredChannel: form.preferredChannel,
+    city: form.city ?? "Ludhiana",
+    consents: form.consents.map(([channel, purpose]) => ({
+      channel,
+      purpose,
+      source: "web_form",
+      evidence: { form: "onboarding", label: form.label },
+    })),
+    policyNumber: names.policyNumber,
+    productLine: "motor",
+    insurer: "Journey General",
+    premium: form.premium ?? 1_500_000,
+    sumInsured: 60000000,
+    endDate: form.endDate,
+    ncbPercent: 10,
   });
+  return { ...fed, email, endDate: form.endDate };
 }
 
 /** The as_of of a ladder step: 11:00 IST on the step's day (`offsetDays` from `endDate`). */

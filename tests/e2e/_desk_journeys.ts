@@ -3,20 +3,16 @@
 // database holds them, as the worker moves them and as the sandbox's email vendor received them
 // (pg_cron's jobs, the send hours, the vendors' ordinary day and retiring cases: _stack.ts).
 import { acceptedBy, adminSql, messagesReach, type MessageState } from "./_stack.ts";
+import {
+  type FedPolicy,
+  feedPolicy as feedBook,
+  freshTag,
+  labelled,
+  uniqueMobile,
+} from "./_book.ts";
 
-/** What the policy feed loaded: one customer and one policy of theirs. */
-export interface FedPolicy {
-  customerId: string;
-  policyId: string;
-  policyNumber: string;
-  customerName: string;
-  /** E.164, an Indian mobile. */
-  phone: string;
-  email: string;
-}
-
-/** A policy as the insurer's feed sends it. Amounts in paise; dates IST (YYYY-MM-DD). */
-export interface PolicyFeed {
+/** What journeys 4 and 7 ask of the policy feed. Amounts in paise; dates IST (YYYY-MM-DD). */
+export interface DeskFeed {
   /** The agent who holds the policy (a seeded user's email). */
   agentEmail: string;
   productLine: "motor" | "health" | "life" | "home";
@@ -33,43 +29,29 @@ export interface PolicyFeed {
 }
 
 /**
- * Loads one customer and one active policy as the insurer's policy feed would (direct SQL: the
- * feed is not part of any journey). The names, numbers and addresses are unique per call.
+ * Loads one customer and one active policy as the insurer's policy feed would (_book.ts): an
+ * English-speaking customer with a `+9198…` mobile, no consents recorded, insurer Journey
+ * Assurance. The names, numbers and addresses are unique per call (see `labelled`).
  */
-export async function feedPolicy(feed: PolicyFeed): Promise<FedPolicy> {
-  const tag = crypto.randomUUID().slice(0, 8).toUpperCase();
-  const digits = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b % 10).join("");
-  const customerName = `${feed.label} ${tag}`;
-  const phone = `+9198${digits}`;
-  const email = `${feed.label.toLowerCase().replace(/[^a-z0-9]+/g, ".")}.${tag.toLowerCase()}` +
-    "@example.in";
-  const policyNumber = `E2E/${feed.label.toUpperCase().replace(/[^A-Z0-9]+/g, "-")}/${tag}`;
-  const [row] = await adminSql()<{ customer_id: string; policy_id: string }[]>`
-    with agent as (
-      select id from public.profiles where email = ${feed.agentEmail} and role = 'agent'
-    ),
-    customer as (
-      insert into public.customers (full_name, phone, email, language)
-      values (${customerName}, ${phone}, ${email}, 'en')
-      returning id
-    )
-    insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
-                                 premium, sum_insured, start_date, end_date, payment_frequency,
-                                 ncb_percent)
-    select ${policyNumber}, ${feed.productLine}::public.product_line, 'Journey Assurance',
-           customer.id, agent.id, ${feed.premium}, ${feed.sumInsured},
-           ${feed.endDate}::date - 364, ${feed.endDate}::date,
-           ${feed.paymentFrequency ?? "annual"}::public.payment_frequency, ${feed.ncbPercent ?? 0}
-      from customer, agent
-    returning customer_id, id as policy_id`;
-  if (!row) throw new Error(`no agent ${feed.agentEmail}`);
+export async function feedPolicy(feed: DeskFeed): Promise<FedPolicy & { email: string }> {
+  const names = labelled(feed.label, freshTag());
   return {
-    customerId: row.customer_id,
-    policyId: row.policy_id,
-    policyNumber,
-    customerName,
-    phone,
-    email,
+    ...await feedBook({
+      agentEmail: feed.agentEmail,
+      customerName: names.customerName,
+      email: names.email,
+      phone: uniqueMobile("+9198"),
+      language: "en",
+      policyNumber: names.policyNumber,
+      productLine: feed.productLine,
+      insurer: "Journey Assurance",
+      premium: feed.premium,
+      sumInsured: feed.sumInsured,
+      endDate: feed.endDate,
+      frequency: feed.paymentFrequency,
+      ncbPercent: feed.ncbPercent,
+    }),
+    email: names.email,
   };
 }
 

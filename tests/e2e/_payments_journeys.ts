@@ -15,35 +15,20 @@ import {
   sandboxControl,
   sandboxUrl,
 } from "./_stack.ts";
+import { type FedPolicy, feedPolicy as feedBook, freshTag, uniqueMobile } from "./_book.ts";
 
 /** The seeded agent who holds the journeys' policies, and the admin who configures the desk. */
 export const agentEmail = "farah.agent@py360.test";
 export const adminEmail = "admin@py360.test";
 
-/** A short random tag that names a journey's own rows (customer, policy number, templates). */
-export function uniqueTag(): string {
-  return crypto.randomUUID().replaceAll("-", "").slice(0, 8).toUpperCase();
-}
-
-/** A random Indian mobile number (E.164), so the sandbox's requests can be told apart. */
-export function uniqueMobile(): string {
-  const digits = Array.from(crypto.getRandomValues(new Uint8Array(9)), (b) => b % 10).join("");
-  return `+919${digits}`;
-}
-
-/** What the insurer's feed loaded: a customer (with consents) and an active policy. */
-export interface FedPolicy {
+/** What the insurer's feed loaded (a customer with consents and an active policy), and the tag
+ * that names its rows. */
+export interface TaggedPolicy extends FedPolicy {
   tag: string;
-  customerId: string;
-  policyId: string;
-  policyNumber: string;
-  customerName: string;
-  phone: string;
-  email: string | null;
 }
 
-/** The policy feed's row: what the insurer sends us about one policy and its holder. */
-export interface PolicyFeed {
+/** What the payment journeys ask of the policy feed about one policy and its holder. */
+export interface PaymentsFeed {
   productLine: "motor" | "health" | "life" | "home";
   /** Yearly premium in paise. */
   premium: number;
@@ -59,57 +44,39 @@ export interface PolicyFeed {
 }
 
 /**
- * Loads one policy as the insurer's feed and onboarding would (direct SQL: set-up, not what the
- * journey exercises): the customer, their service consents as recorded at onboarding (source
- * `import`, a year ago), and the active policy held by `agentEmail`. Names carry a fresh tag.
+ * Loads one policy as the insurer's feed and onboarding would (_book.ts): the customer (English,
+ * in Pune, a `+919…` mobile, `journey.<tag>@mail.py360.test` unless `email` is false), their
+ * service consents as recorded at onboarding (source `import`, a year ago), and the active
+ * policy held by `agentEmail` (insurer Journey General, sum insured 40 × premium). Names carry
+ * a fresh tag: `Journey <tag>`, `<MOT|HEA|LIF|HOM>/E2E/<tag>`.
  */
-export async function feedPolicy(feed: PolicyFeed): Promise<FedPolicy> {
-  const sql = adminSql();
-  const tag = uniqueTag();
-  const phone = uniqueMobile();
-  const email = feed.email === false ? null : `journey.${tag.toLowerCase()}@mail.py360.test`;
-  const customerName = `Journey ${tag}`;
-  const policyNumber = `${feed.productLine.slice(0, 3).toUpperCase()}/E2E/${tag}`;
-  const consents = feed.serviceConsents ?? ["whatsapp", "sms", "email"];
-  const [row] = await sql`
-    with agent as (select id from public.profiles where email = ${agentEmail}),
-    customer as (
-      insert into public.customers (full_name, phone, email, language, preferred_channel, city)
-      values (${customerName}, ${phone}, ${email}, 'en', ${feed.preferredChannel ?? null},
-              'Pune')
-      returning id
-    ),
-    consents as (
-      insert into public.consents (customer_id, channel, purpose, status, source, recorded_at,
-                                   evidence)
-      select customer.id, channel, 'service', 'granted', 'import', now() - interval '400 days',
-             '{"batch": "onboarding"}'
-        from customer, unnest(${consents}::public.channel_type[]) as channel
-      returning 1
-    ),
-    policy as (
-      insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
-                                   premium, sum_insured, start_date, end_date, payment_frequency,
-                                   ncb_percent)
-      select ${policyNumber}, ${feed.productLine}, 'Journey General', customer.id, agent.id,
-             ${feed.premium}, ${feed.premium * 40}, ${feed.endDate}::date - 364,
-             ${feed.endDate}::date, ${feed.frequency ?? "annual"}, ${feed.ncbPercent ?? 0}
-        from customer, agent
-      returning id
-    )
-    select customer.id as customer_id, policy.id as policy_id,
-           (select count(*)::int from consents) as consents
-      from customer, policy`;
-  assert.equal(row.consents, consents.length, "the onboarding consents are recorded");
-  return {
-    tag,
-    customerId: row.customer_id,
-    policyId: row.policy_id,
-    policyNumber,
-    customerName,
-    phone,
-    email,
-  };
+export async function feedPolicy(feed: PaymentsFeed): Promise<TaggedPolicy> {
+  const tag = freshTag();
+  const fed = await feedBook({
+    agentEmail,
+    customerName: `Journey ${tag}`,
+    phone: uniqueMobile(),
+    email: feed.email === false ? null : `journey.${tag.toLowerCase()}@mail.py360.test`,
+    language: "en",
+    preferredChannel: feed.preferredChannel,
+    city: "Pune",
+    consents: (feed.serviceConsents ?? ["whatsapp", "sms", "email"]).map((channel) => ({
+      channel,
+      purpose: "service",
+      source: "import",
+      daysAgo: 400,
+      evidence: { batch: "onboarding" },
+    })),
+    policyNumber: `${feed.productLine.slice(0, 3).toUpperCase()}/E2E/${tag}`,
+    productLine: feed.productLine,
+    insurer: "Journey General",
+    premium: feed.premium,
+    sumInsured: feed.premium * 40,
+    endDate: feed.endDate,
+    frequency: feed.frequency,
+    ncbPercent: feed.ncbPercent,
+  });
+  return { tag, ...fed };
 }
 
 /** pg_cron's hourly pre-debit notice job at `asOf`: this mandate's rows. */

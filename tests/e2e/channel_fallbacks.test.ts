@@ -29,11 +29,11 @@ import {
   sandboxControl,
   tokenFor,
 } from "./_stack.ts";
+import { freshTag } from "./_book.ts";
 import {
   acceptedTo,
   caseOf,
   fillsDltText,
-  freshTag,
   journeyLanguage,
   messagesOf,
   onboard,

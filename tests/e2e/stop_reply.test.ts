@@ -28,11 +28,11 @@ import {
   sandboxControl,
   tokenFor,
 } from "./_stack.ts";
+import { freshTag } from "./_book.ts";
 import {
   acceptedTo,
   caseOf,
   dltText,
-  freshTag,
   journeyLanguage,
   messagesOf,
   onboard,
