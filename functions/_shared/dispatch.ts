@@ -189,6 +189,47 @@ interface Decided extends ClaimedMessage {
   /** send: a permit is in hand; held: handed back (no permit yet); unconfigured: no provider
    * here (recorded as a fallback). */
   action: "send" | "held" | "unconfigured";
+  /** Whether the claim statement's own snapshot held the message row (so body_html,
+   * document_id and whatsapp_header were read): false for a message committed after the
+   * statement began and before private.claim_messages() picked it. */
+  seen: boolean;
+}
+
+/**
+ * Fills in body_html, document_id and whatsapp_header of the claimed messages to send that the
+ * claim statement could not see (`seen` false): its join reads public.messages as of the
+ * statement's start, while private.claim_messages() picks messages committed until it runs (a
+ * receipt queued just as the worker woke). One more round trip, only when that happened; the
+ * rows are ours under the lease and committed, so this read sees them. Without it a WhatsApp
+ * receipt went with no document header (Meta's 132000) and a staff email with no HTML part.
+ * Throws what the database throws (the claimed messages come back after their lease).
+ */
+async function readUnseenExtras(claimed: Decided[]): Promise<void> {
+  const unseen = claimed.filter((message) => !message.seen && message.action === "send");
+  if (unseen.length === 0) return;
+  const rows = await asServiceInOneTrip<
+    {
+      id: string;
+      body_html: string | null;
+      document_id: string | null;
+      whatsapp_header: string | null;
+    }[]
+  >`
+    select msg.id, msg.body_html, msg.document_id, t.whatsapp_header_format as whatsapp_header
+      from public.messages msg
+      left join public.templates t on t.id = msg.template_id
+     where msg.id = any (array(select jsonb_array_elements_text(${
+    unseen.map((message) => message.id)
+  }::jsonb))::uuid[])`;
+  const byId = new Map(rows.map((extras) => [extras.id, extras]));
+  for (const message of unseen) {
+    const extras = byId.get(message.id);
+    if (!extras) continue;
+    message.body_html = extras.body_html;
+    message.document_id = extras.document_id;
+    message.whatsapp_header = extras.whatsapp_header;
+    message.seen = true;
+  }
 }
 
 /**
@@ -238,8 +279,11 @@ export async function drainBatch(
     mine as materialized (
       select c.*, c.provider = any (array(select jsonb_array_elements_text(${configured}::jsonb)))
                     as configured,
-             -- The HTML part and the document, not among the claim's columns.
+             -- The HTML part and the document, not among the claim's columns. This join sees
+             -- the messages committed when the statement began; the claim's own queries, later
+             -- ones too (seen: false), whose columns are read after the claim (extrasOf).
              msg.body_html, msg.document_id, t.whatsapp_header_format as whatsapp_header,
+             msg.id is not null as seen,
              row_number() over (partition by c.provider order by c.ordinality) as rank
         from claimed c
         left join public.messages msg on msg.id = c.id
@@ -272,6 +316,7 @@ export async function drainBatch(
   const claimed = row.messages ?? [];
   const stats = { claimed: claimed.length, sent: 0, failed: 0, released: row.released };
   if (claimed.length === 0) return stats;
+  await readUnseenExtras(claimed);
 
   const toSend: ClaimedMessage[] = [];
   const results: RecordedResult[] = [];
@@ -294,6 +339,23 @@ export async function drainBatch(
   await Promise.all(toSend.map((message) =>
     limit(async () => {
       const provider = providers[message.provider as ProviderCode] as Provider;
+      if (
+        message.channel === "whatsapp" && message.whatsapp_name &&
+        message.whatsapp_header === "document" && !message.document_id
+      ) {
+        // The approved template has a document header and there is no document to fill it:
+        // WhatsApp would refuse it (132000). Not sent, never reaching the vendor.
+        log("warn", "dispatch: a WhatsApp template with a document header has no document", {
+          message_id: message.id,
+        });
+        results.push(recorded(message, {
+          ok: false,
+          disposition: "permanent",
+          code: "document_missing",
+          message: "the template has a document header and the message carries no document",
+        }));
+        return;
+      }
       let attachment: Attachment | undefined;
       if (message.document_id) {
         try {
