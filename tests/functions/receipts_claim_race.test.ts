@@ -156,6 +156,39 @@ dbTest(
   },
 );
 
+dbTest(
+  "receipts claim race: a WhatsApp template with a document header and no document is not sent",
+  async () => {
+    const { customerId, caseId } = await customerWithDocument();
+    const [queued] = await adminSql()`
+      select e.message_id from private.enqueue_messages(${
+      adminSql().json({
+        customer_id: customerId,
+        case_id: caseId,
+        channel: "whatsapp",
+        template_code: "payment_receipt",
+        priority: 0,
+        idempotency_key: `receipt-none:${crypto.randomUUID()}`,
+        variables: { customer_name: "No Document", amount_paid: "₹15,000.00" },
+      })
+    }::jsonb) e`;
+    const messageId = queued.message_id as string;
+    assert.equal((await messageState(messageId)).status, "queued");
+    await drainBatch({
+      worker: `receipts-none-${crypto.randomUUID()}`,
+      providers,
+      batchSize: 1000,
+      attach,
+    });
+    const state = await messageState(messageId);
+    assert.equal(state.status, "failed", JSON.stringify(state));
+    assert.equal(state.last_error_code, "document_missing");
+    assert.equal(state.document_id, null);
+    assert.equal(handed.get(messageId), undefined, "never handed to WhatsApp");
+    assert.equal((await accepted(messageId)).length, 0, "WhatsApp received nothing");
+  },
+);
+
 dbTest("receipts claim race: close the sandbox", async () => {
   await sandbox.close();
   await closeDb();
