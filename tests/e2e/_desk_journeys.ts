@@ -165,23 +165,3 @@ export async function emailRequestsFor(
   const requests = await acceptedBy<EmailRequest>(provider, messageId);
   return { provider, requests };
 }
-
-/** `date` (YYYY-MM-DD) as the messages write it: 3 Jan 2027. */
-export function messageDate(date: string): string {
-  const [year, month, day] = date.split("-").map(Number);
-  const months = [
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-  ];
-  return `${day} ${months[month - 1]} ${year}`;
-}

@@ -138,6 +138,27 @@ export function istTime(date: string, time = "11:00"): Date {
   return new Date(Date.parse(`${date}T${time}:00+05:30`));
 }
 
+const monthNames = [
+  "Jan",
+  "Feb",
+  "Mar",
+  "Apr",
+  "May",
+  "Jun",
+  "Jul",
+  "Aug",
+  "Sep",
+  "Oct",
+  "Nov",
+  "Dec",
+];
+
+/** An IST date (YYYY-MM-DD) as the messages and documents write it: `3 Jan 2027`. */
+export function messageDate(date: string): string {
+  const [year, month, day] = date.split("-").map(Number);
+  return `${day} ${monthNames[month - 1]} ${year}`;
+}
+
 // ---- The operator's settings, held for a journey ------------------------------------------
 
 /**

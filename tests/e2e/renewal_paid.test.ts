@@ -30,6 +30,7 @@ import {
   istToday,
   journey,
   json,
+  messageDate,
   runCadence,
   runDailyJobs,
   sandboxControl,
@@ -54,12 +55,6 @@ import {
 } from "./_payments_journeys.ts";
 
 const premium = 1845000; // ₹18,450 a year, in paise: below the −15 call task's threshold
-const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-/** An IST date as the messages write it (`FMDD Mon YYYY`). */
-const written = (date: string) => {
-  const d = new Date(`${date}T00:00:00Z`);
-  return `${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
-};
 
 journey(
   "journey 1: a motor renewal reminded on WhatsApp, paid by link, renewed, receipt delivered",
@@ -164,7 +159,7 @@ journey(
         assert.deepEqual(
           request.params.template?.components?.find((c) => c.type === "body")?.parameters
             .map((p) => p.text),
-          [fed.customerName, fed.policyNumber, written(expiry)],
+          [fed.customerName, fed.policyNumber, messageDate(expiry)],
         );
       });
 
@@ -226,7 +221,7 @@ journey(
             [
               fed.customerName,
               fed.policyNumber,
-              written(expiry),
+              messageDate(expiry),
               "₹18,450",
               pay.variables.payment_link,
             ],
