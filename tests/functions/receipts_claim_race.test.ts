@@ -95,6 +95,7 @@ dbTest(
     const holder = await adminSql().reserve();
     let drained: ReturnType<typeof drainBatch> | undefined;
     let messageId = "";
+    let committed = false;
     try {
       await holder`begin`;
       await holder`lock table public.app_settings in access exclusive mode`;
@@ -117,8 +118,12 @@ dbTest(
       messageId = queued.message_id;
       await holder`update public.messages set document_id = ${documentId} where id = ${messageId}`;
       await holder`commit`;
+      committed = true;
     } finally {
+      // Never leave app_settings locked for the other tests, whatever failed.
+      if (!committed) await holder`rollback`.catch(() => {});
       holder.release();
+      if (!committed) await drained?.catch(() => {});
     }
     await drained;
 
