@@ -281,7 +281,7 @@ export async function drainBatch(
                     as configured,
              -- The HTML part and the document, not among the claim's columns. This join sees
              -- the messages committed when the statement began; the claim's own queries, later
-             -- ones too (seen: false), whose columns are read after the claim (extrasOf).
+             -- ones too (seen: false), whose columns are read after it (readUnseenExtras).
              msg.body_html, msg.document_id, t.whatsapp_header_format as whatsapp_header,
              msg.id is not null as seen,
              row_number() over (partition by c.provider order by c.ordinality) as rank
