@@ -82,6 +82,19 @@ export async function json<T = Record<string, unknown>>(
   return JSON.parse(text) as T;
 }
 
+/** The counts of a campaign's preview or launch, as the API answers them (CampaignCountsSchema). */
+export interface CampaignCounts {
+  audience: number;
+  queued: number;
+  deferred: number;
+  blocked: number;
+  blocked_reasons: Record<string, number>;
+  /** The estimate, paise, as a decimal string. */
+  estimated_cost_paise: string;
+  created: number;
+  status?: string;
+}
+
 /** POST `/_control/<vendor>` on the sandbox (faults, outages, customers' actions). */
 export async function sandboxControl<T = Record<string, unknown>>(
   vendor: string,

@@ -23,6 +23,7 @@ import {
   adminSql,
   advanceCampaignFlows,
   api,
+  type CampaignCounts,
   eventually,
   journey,
   json,
@@ -50,18 +51,6 @@ const lanes = 2;
 const whatsappUtilityPaise = 11.5;
 /** An SMS segment, in paise (MESSAGE_RATES_PAISE); Twilio's callbacks report no price here. */
 const smsSegmentPaise = 25;
-
-/** The counts of a preview or a launch (CampaignCountsSchema). */
-interface Counts {
-  audience: number;
-  queued: number;
-  deferred: number;
-  blocked: number;
-  blocked_reasons: Record<string, number>;
-  estimated_cost_paise: string;
-  created: number;
-  status?: string;
-}
 
 /** A row of GET /campaigns/{id}/stats. */
 interface StatsRow {
@@ -106,7 +95,7 @@ journey(
     const agent = await tokenFor(cpAgent);
     let book: CampaignBook;
     let campaignId = "";
-    let preview: Counts;
+    let preview: CampaignCounts;
     try {
       await step("the policy feed brings 10,000 customers with open cases", async () => {
         book = await makeCampaignBook(sql, { size, tag });
@@ -161,7 +150,7 @@ journey(
       });
 
       await step("preview: audience, blocked per reason, cost; nothing kept", async () => {
-        preview = await json<Counts>(
+        preview = await json<CampaignCounts>(
           await api(`/campaigns/${campaignId}/preview`, { token: manager }),
         );
         const blocked = Object.values(book.blockedFirst).reduce((a, b) => a + b, 0);
@@ -187,7 +176,7 @@ journey(
           callbacks: { mode: "normal" },
           failNext: { code: 131026, count: failingSends, via: "callback" },
         });
-        const launched = await json<Counts>(
+        const launched = await json<CampaignCounts>(
           await api(`/campaigns/${campaignId}/launch`, { token: manager, method: "POST" }),
         );
         assert.equal(launched.status, "running");
@@ -213,7 +202,7 @@ journey(
           assert.equal(v.wrong_template, 0, `variant ${v.code} sends its own template`);
         }
         // A second launch is the same launch: nothing more.
-        const again = await json<Counts>(
+        const again = await json<CampaignCounts>(
           await api(`/campaigns/${campaignId}/launch`, { token: manager, method: "POST" }),
         );
         assert.equal(again.created, 0);

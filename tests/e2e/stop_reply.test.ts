@@ -16,6 +16,7 @@ import {
   addDays,
   adminSql,
   api,
+  type CampaignCounts,
   eventually,
   holdProviderRates,
   istToday,
@@ -48,16 +49,6 @@ import {
 const agentEmail = "arjun.agent@py360.test";
 /** Arjun's manager (DEL_CP): runs campaigns over his subtree. */
 const managerEmail = "cp.manager@py360.test";
-
-/** The counts of a campaign launch (CampaignCountsSchema). */
-interface Counts {
-  audience: number;
-  queued: number;
-  deferred: number;
-  blocked: number;
-  blocked_reasons: Record<string, number>;
-  created: number;
-}
 
 /**
  * A daily window for a campaign's sends that opens at least an hour after now (IST), so that
@@ -165,7 +156,7 @@ journey(
             }),
             201,
           );
-          const launched = await json<Counts>(
+          const launched = await json<CampaignCounts>(
             await api(`/campaigns/${created.id}/launch`, { token: managerToken, method: "POST" }),
           );
           assert.deepEqual(
@@ -255,7 +246,7 @@ journey(
           }),
           201,
         );
-        const launched = await json<Counts>(
+        const launched = await json<CampaignCounts>(
           await api(`/campaigns/${created.id}/launch`, { token: managerToken, method: "POST" }),
         );
         assert.deepEqual(
