@@ -22,7 +22,11 @@ import { livePrinter, summaryLines } from "./lib/simulation/render.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
 
 const usage = "usage: npm start -- --simulate [--days 1-60] [--speed X > 0] " +
-  "[--policies 1-99999] [--seed n >= 0]";
+  "[--policies 1-99999] [--seed 0-4294967295]";
+
+/** The largest seed: the customers' randomness takes 32 bits of it (scripts/lib/simulation/
+ * random.ts), and the book's tag `SIM<seed>` must stay within 20 characters. */
+const maxSeed = 2 ** 32 - 1;
 
 /** The simulation's options from the command line (after `--simulate`); exits 2 on bad ones. */
 function options(args: string[]) {
@@ -48,7 +52,7 @@ function options(args: string[]) {
   if (
     !Number.isInteger(days) || days < 1 || days > 60 ||
     !Number.isInteger(policies) || policies < 1 || policies > 99_999 ||
-    !Number.isInteger(seed) || seed < 0 ||
+    !/^\d{1,10}$/.test(values.seed) || !Number.isInteger(seed) || seed < 0 || seed > maxSeed ||
     (speed !== undefined && !(speed > 0))
   ) {
     console.error(usage);

@@ -13,6 +13,15 @@ if (Deno.args.includes("--simulate")) {
   await import("./simulate.ts");
   Deno.exit(0);
 }
+// Plain `npm start` takes no arguments: a typo (`--simulat`) must not start the dev stack.
+if (Deno.args.length > 0) {
+  console.error(
+    `unknown argument${Deno.args.length > 1 ? "s" : ""}: ${Deno.args.join(" ")}\n` +
+      "usage: npm start  |  npm start -- --simulate [--days 1-60] [--speed X > 0] " +
+      "[--policies 1-99999] [--seed 0-4294967295]",
+  );
+  Deno.exit(2);
+}
 
 const { cluster, wasRunning, created } = await prepareDevDatabase();
 // The caller's environment wins over .env, which wins over the stack's own values.
