@@ -6,6 +6,7 @@
 // `--only` keeps the other benches' sections word for word (each with its own date and commit)
 // and still counts their goals in the summary. Everything here is pure: the suite gathers the
 // facts, these functions turn them into text and back.
+import { z } from "zod";
 import type { BenchFigure, BenchResult } from "./results.ts";
 
 /** The machine and the run, for the head of the file. */
@@ -53,6 +54,9 @@ export interface BenchRun {
   failure?: string;
   /** The last lines of its output, shown under a failure. */
   tail?: string[];
+  /** The arguments it was given beyond its defaults (the suite's `--args`), when there were
+   * any: a trial run, whose goals are not judged (every figure `met: null`). */
+  trialArgs?: string[];
 }
 
 /** What the summary needs of a section: counted when written, read back from its marker. */
@@ -69,7 +73,23 @@ export interface SectionSummary {
   unjudged: number;
   /** One line per missed goal: what, ours, the goal. */
   missedGoals: string[];
+  /** A trial run's arguments beyond the bench's defaults (`--messages 500`); absent otherwise. */
+  trial?: string;
 }
+
+/** A section marker's JSON as parseSections accepts it: a SectionSummary, every field checked. */
+const sectionSummarySchema = z.object({
+  name: z.string().min(1),
+  title: z.string(),
+  ran: z.iso.datetime(),
+  commit: z.string(),
+  failed: z.boolean(),
+  met: z.number().int().min(0),
+  missed: z.number().int().min(0),
+  unjudged: z.number().int().min(0),
+  missedGoals: z.array(z.string()),
+  trial: z.string().optional(),
+});
 
 /** A section of an earlier file, kept as it was. */
 export interface KeptSection {
@@ -80,9 +100,24 @@ export interface KeptSection {
 
 const markerPattern = /^<!-- bench-section (.*) -->$/;
 
-/** Counts a run's goals (none for a failed run). */
-export function summarize(run: BenchRun): SectionSummary {
+/** A trial run's arguments as one string (`--messages 500 --instances 1`); undefined otherwise. */
+function trialOf(run: BenchRun): string | undefined {
+  return run.trialArgs && run.trialArgs.length > 0 ? run.trialArgs.join(" ") : undefined;
+}
+
+/**
+ * A run's figures as judged: as the bench reported them, except on a trial run (arguments
+ * beyond its defaults), where no goal is judged (`met: null`); none for a failed run.
+ */
+export function judgedFigures(run: BenchRun): BenchFigure[] {
   const figures = run.result?.figures ?? [];
+  return trialOf(run) ? figures.map((f) => ({ ...f, met: null })) : figures;
+}
+
+/** Counts a run's goals (none for a failed run; none met or missed on a trial run). */
+export function summarize(run: BenchRun): SectionSummary {
+  const figures = judgedFigures(run);
+  const trial = trialOf(run);
   return {
     name: run.name,
     title: run.result?.title ?? run.title,
@@ -95,6 +130,7 @@ export function summarize(run: BenchRun): SectionSummary {
     missedGoals: figures.filter((f) => f.goal && f.met === false).map((f) =>
       `${f.what}: ${f.ours} (goal ${f.goal})`
     ),
+    ...(trial ? { trial } : {}),
   };
 }
 
@@ -153,6 +189,12 @@ export function renderSection(run: BenchRun): string {
       `${run.loadBefore} before, ${run.loadAfter} after. Its output: \`${run.log}\`.`,
     "",
   );
+  if (summary.trial) {
+    lines.push(
+      `Trial run (arguments: \`${summary.trial.replace(/`/g, "'")}\`): its goals are not judged.`,
+      "",
+    );
+  }
   if (!run.result) {
     lines.push(`**Failed**: ${run.failure ?? "no results"}. No figures from this run.`, "");
     const tail = run.tail ?? [];
@@ -181,7 +223,7 @@ export function renderSection(run: BenchRun): string {
       "| what | ours | reference (same run) | ratio | goal | met |",
       "| --- | --- | --- | --- | --- | --- |",
     );
-    for (const f of run.result.figures) {
+    for (const f of judgedFigures(run)) {
       const cells = [
         f.what,
         f.ours,
@@ -202,33 +244,49 @@ export function renderSection(run: BenchRun): string {
 }
 
 /**
- * The sections of an earlier RESULTS.md, by bench name: each from its marker to the next marker
- * or the end of the file. A marker whose JSON does not parse is not a section (its text goes
- * with the section before it).
+ * The sections of an earlier RESULTS.md, by bench name: each from its marker line to the next
+ * marker line or the end of the file. A section whose marker is malformed (not JSON, or not a
+ * whole SectionSummary: a field missing or of the wrong type) is dropped, text and all, and
+ * `warn` is told which (by its bench name when the marker has one, and its line); text before
+ * the first marker is no section.
  */
-export function parseSections(markdown: string): Map<string, KeptSection> {
+export function parseSections(
+  markdown: string,
+  warn: (warning: string) => void = () => {},
+): Map<string, KeptSection> {
   const sections = new Map<string, KeptSection>();
-  let current: { summary: SectionSummary; lines: string[] } | undefined;
+  let current: { summary?: SectionSummary; lines: string[] } | undefined;
   const close = () => {
-    if (!current) return;
+    if (!current?.summary) return;
     const text = current.lines.join("\n").replace(/\s*$/, "\n");
     sections.set(current.summary.name, { summary: current.summary, text });
   };
-  for (const line of markdown.split("\n")) {
+  for (const [index, line] of markdown.split("\n").entries()) {
     const match = line.match(markerPattern);
-    let summary: SectionSummary | undefined;
-    if (match) {
-      try {
-        summary = JSON.parse(match[1]) as SectionSummary;
-      } catch {
-        summary = undefined;
-      }
+    if (!match) {
+      current?.lines.push(line);
+      continue;
     }
-    if (summary && typeof summary.name === "string") {
-      close();
-      current = { summary, lines: [line] };
-    } else if (current) {
-      current.lines.push(line);
+    close();
+    let json: unknown;
+    try {
+      json = JSON.parse(match[1]);
+    } catch {
+      warn(`line ${index + 1}: a section marker that is not JSON; that section is dropped`);
+      current = { lines: [] };
+      continue;
+    }
+    const parsed = sectionSummarySchema.safeParse(json);
+    if (parsed.success) {
+      current = { summary: parsed.data, lines: [line] };
+    } else {
+      const name = (json as { name?: unknown } | null)?.name;
+      const which = typeof name === "string" ? `the ${JSON.stringify(name)} section` : "a section";
+      const wrong = parsed.error.issues.map((issue) =>
+        `${issue.path.join(".") || "(marker)"}: ${issue.message}`
+      ).join("; ");
+      warn(`line ${index + 1}: ${which} has a malformed marker (${wrong}); it is dropped`);
+      current = { lines: [] };
     }
   }
   close();
@@ -257,8 +315,9 @@ function renderSummary(order: string[], summaries: Map<string, SectionSummary>):
     } else if (s.failed) {
       lines.push(`| ${name} | ${formatTime(s.ran)}: **failed** | ${cell(s.commit)} | | | |`);
     } else {
+      const trial = s.trial ? ` (trial run: ${cell(s.trial)})` : "";
       lines.push(
-        `| ${name} | ${formatTime(s.ran)} | ${cell(s.commit)} | ${s.met} | ${s.missed} | ` +
+        `| ${name} | ${formatTime(s.ran)}${trial} | ${cell(s.commit)} | ${s.met} | ${s.missed} | ` +
           `${s.unjudged} |`,
       );
     }

@@ -265,26 +265,123 @@ Deno.test("results file: a marker survives text that would end an HTML comment",
   assert.deepEqual(sections.get("messages")!.summary.missedGoals, ["a --> b: 1 s (goal <-- -->)"]);
 });
 
-Deno.test("results file: text before the first marker and broken markers are no section", () => {
+/** A marker line holding `summary` as its JSON. */
+function markerLine(summary: unknown): string {
+  return `<!-- bench-section ${JSON.stringify(summary)} -->`;
+}
+
+const riskSummary = {
+  name: "risk",
+  title: "Risk",
+  ran: "2026-11-30T08:00:00.000Z",
+  commit: "abc",
+  failed: false,
+  met: 1,
+  missed: 0,
+  unjudged: 0,
+  missedGoals: [],
+};
+
+Deno.test("results file: text before the first marker is no section; a broken marker's section is dropped, with a warning", () => {
   const text = [
     "# Benchmark results",
     "<!-- bench-section {not json} -->",
     "## Summary",
-    '<!-- bench-section {"name":"risk","title":"Risk","ran":"2026-11-30T08:00:00.000Z",' +
-    '"commit":"abc","failed":false,"met":1,"missed":0,"unjudged":0,"missedGoals":[]} -->',
+    markerLine(riskSummary),
     "## Risk",
-    "<!-- bench-section {oops} -->",
     "still risk",
+    "<!-- bench-section {oops} -->",
+    "## not kept",
     "",
     "",
   ].join("\n");
-  const sections = parseSections(text);
+  const warnings: string[] = [];
+  const sections = parseSections(text, (warning) => warnings.push(warning));
   assert.deepEqual([...sections.keys()], ["risk"]);
-  assert.equal(
-    sections.get("risk")!.text,
-    text.split("\n").slice(3, 7).join("\n") + "\n",
-  );
+  assert.equal(sections.get("risk")!.text, text.split("\n").slice(3, 6).join("\n") + "\n");
+  assert.deepEqual(warnings, [
+    "line 2: a section marker that is not JSON; that section is dropped",
+    "line 7: a section marker that is not JSON; that section is dropped",
+  ]);
   assert.equal(parseSections("# nothing here\n").size, 0);
+});
+
+Deno.test("results file: a marker that is not a whole summary drops its section (named), not the run", () => {
+  // The review's file: a marker with only a name and `failed`, which crashed the summary.
+  const cases: [string, unknown, RegExp][] = [
+    [
+      "ai",
+      { name: "ai", failed: false },
+      /^line 1: the "ai" section has a malformed marker \(title: .*ran: .*\); it is dropped$/,
+    ],
+    [
+      "ai",
+      { ...riskSummary, name: "ai", missedGoals: "none" },
+      /^line 1: the "ai" section has a malformed marker \(missedGoals: [^;]*\); it is dropped$/,
+    ],
+    ["ai", { ...riskSummary, name: "ai", missedGoals: [3] }, /\(missedGoals\.0: /],
+    ["ai", { ...riskSummary, name: "ai", met: "1" }, /\(met: /],
+    ["ai", { ...riskSummary, name: "ai", missed: -1 }, /\(missed: /],
+    ["ai", { ...riskSummary, name: "ai", ran: "yesterday" }, /\(ran: /],
+    ["ai", { ...riskSummary, name: "ai", trial: 5 }, /\(trial: /],
+    ["ai", { ...riskSummary, name: "ai", failed: "no" }, /\(failed: /],
+    ["?", { ...riskSummary, name: 7 }, /^line 1: a section has a malformed marker \(name: /],
+    ["?", null, /^line 1: a section has a malformed marker \(\(marker\): /],
+    ["?", [], /^line 1: a section has a malformed marker \(\(marker\): /],
+  ];
+  for (const [, summary, warning] of cases) {
+    const text = [markerLine(summary), "## AI", "", markerLine(riskSummary), "## Risk", ""].join(
+      "\n",
+    );
+    const warnings: string[] = [];
+    const sections = parseSections(text, (w) => warnings.push(w));
+    assert.deepEqual([...sections.keys()], ["risk"], JSON.stringify(summary));
+    assert.equal(warnings.length, 1, JSON.stringify(summary));
+    assert.match(warnings[0], warning);
+    // The dropped section's text goes nowhere: not into the section before or after.
+    assert.ok(!sections.get("risk")!.text.includes("## AI"));
+    // And the file still renders, the dropped bench as never run.
+    const rendered = renderResults({ machine, runs: [], kept: sections, order });
+    assert.match(rendered, /^\| ai \| not run yet \| \| \| \| \|$/m);
+    assert.match(rendered, /^\| risk \| 2026-11-30 08:00 UTC \| abc \| 1 \| 0 \| 0 \|$/m);
+  }
+  // A whole marker is kept, with or without a trial.
+  const whole = parseSections(markerLine({ ...riskSummary, trial: "--policies 10" }) + "\n");
+  assert.equal(whole.get("risk")!.summary.trial, "--policies 10");
+});
+
+Deno.test("results file: a trial run (arguments beyond the defaults) judges no goal", () => {
+  const run: BenchRun = {
+    ...runOf(messagesResult(), "2026-11-30T08:01:00.000Z", "abc1234"),
+    trialArgs: ["--messages", "500", "--instances", "1"],
+  };
+  const summary = summarize(run);
+  assert.deepEqual([summary.met, summary.missed, summary.unjudged], [0, 0, 3]);
+  assert.deepEqual(summary.missedGoals, []);
+  assert.equal(summary.trial, "--messages 500 --instances 1");
+  const text = renderSection(run);
+  assert.match(
+    text,
+    /^Trial run \(arguments: `--messages 500 --instances 1`\): its goals are not judged\.$/m,
+  );
+  assert.deepEqual(tableRows(text).map((row) => row.split(" | ").at(-1)), [
+    "not judged |",
+    "not judged |",
+    "not judged |",
+    " |",
+  ]);
+  const whole = renderResults({ machine, runs: [run], kept: new Map(), order });
+  assert.match(whole, /^Goals met: 0; missed: 0; not judged on these runs: 3\./m);
+  assert.match(
+    whole,
+    /^\| messages \| 2026-11-30 08:01 UTC \(trial run: --messages 500 --instances 1\) \| abc1234 \| 0 \| 0 \| 3 \|$/m,
+  );
+  assert.ok(!whole.includes("Missed:"));
+  // Its marker says so, and a later --only run keeps it as a trial.
+  assert.equal(parseSections(whole).get("messages")!.summary.trial, "--messages 500 --instances 1");
+  // No arguments beyond the defaults: judged as the bench said.
+  const plain = summarize({ ...run, trialArgs: [] });
+  assert.deepEqual([plain.met, plain.missed, plain.unjudged, plain.trial], [1, 1, 1, undefined]);
 });
 
 Deno.test("results file: ratios and durations", () => {
