@@ -16,7 +16,7 @@ import {
   pushMigrations,
   setLocalAuthenticatorPassword,
 } from "./lib/schema.ts";
-import { removeOnExitSignals } from "./lib/signals.ts";
+import { exitSignals } from "./lib/signals.ts";
 import { simulateDesk } from "./lib/simulation/engine.ts";
 import { livePrinter, summaryLines } from "./lib/simulation/render.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
@@ -70,10 +70,31 @@ const write = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
 await ensureDebianPackages();
 const cluster = await throwawayCluster();
 let stack: Stack | undefined;
-const removeCluster = removeOnExitSignals(cluster, () => {
-  stack?.worker.process.kill("SIGTERM");
-  stack?.gateway.process.kill("SIGTERM");
-});
+let starting: Promise<Stack> | undefined;
+let stackStopped: Promise<void> | undefined;
+/** Stops the whole stack once (worker, gateway, sandbox, s3rver and its temporary folder); one
+ * still starting is stopped once it is up. */
+const stopStack = () =>
+  stackStopped ??= (async () => {
+    await (stack ?? await starting?.catch(() => undefined))?.stop();
+  })();
+let removal: Promise<void> | undefined;
+let signalled = false;
+/** Removes the throwaway cluster (its whole folder) once; after a signal, never resolves (the
+ * signal's handler ends the process with its exit code). */
+const removeCluster = () => signalled ? new Promise<void>(() => {}) : removal ??= cluster.remove();
+// Ctrl-C (SIGINT, to the process group or to this process alone) and SIGTERM: the whole stack
+// first (worker, gateway, sandbox, s3rver and its temporary folder), then the database and its
+// folder, then exit 130 / 143; nothing of the run is left behind.
+for (const [signal, code] of exitSignals) {
+  Deno.addSignalListener(signal, async () => {
+    if (signalled) return;
+    signalled = true;
+    await stopStack().catch(() => {});
+    await (removal ??= cluster.remove()).catch(() => {});
+    Deno.exit(code);
+  });
+}
 try {
   console.log(
     `Simulated renewal desk: ${chosen.policies.toLocaleString("en-IN")} policies, ` +
@@ -92,7 +113,8 @@ try {
   await setLocalAuthenticatorPassword(url);
   await applySqlFiles(url, [`${projectRoot}/seed/00_org.sql`]);
   console.log(`Database ready (${elapsed()}); starting the stack ...`);
-  stack = await startStack({ databaseUrl: url });
+  starting = startStack({ databaseUrl: url });
+  stack = await starting;
   console.log(
     `Stack up (${elapsed()}): functions ${stack.functionsUrl}, sandbox ${stack.sandbox?.url}`,
   );
@@ -110,6 +132,6 @@ try {
   for (const line of summaryLines(result)) console.log(line);
   console.log(`\nDone in ${elapsed()} (set-up included).`);
 } finally {
-  await stack?.stop();
+  await stopStack();
   await removeCluster();
 }
