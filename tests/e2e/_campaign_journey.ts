@@ -4,7 +4,7 @@
 // superuser); the campaign's templates; the operator's settings the journey needs for the day;
 // and what the outbox holds for a campaign, counted per step and status.
 import type postgres from "postgres";
-import { holdProviderRates, holdSettings } from "./_stack.ts";
+import { holdProviderRates } from "./_stack.ts";
 
 /** The Connaught Place branch's manager (seed/00_org.sql), who runs the campaign. */
 export const cpManager = "cp.manager@py360.test";
@@ -138,22 +138,16 @@ export async function makeCampaignBook(
 
 /**
  * Sets what the journey needs of the operator's configuration, and returns how to put it back:
- * - QUIET_HOURS off: the API launches at the real now() (it takes no as_of), so a service
- *   campaign launched in the evening would wait for 08:00 IST and the worker would send nothing;
- *   the journey must run at any hour of CI.
- * - the WhatsApp and SMS providers' shared rate limits (provider_state.rate_per_second, 80 and
- *   100 a second by default) at `ratePerSecond`: a number on a high Meta throughput tier, so that
- *   10,000 sends are not a two-minute wait on the token bucket.
+ * the WhatsApp and SMS providers' shared rate limits (provider_state.rate_per_second, 80 and 100
+ * a second by default) at `ratePerSecond`: a number on a high Meta throughput tier, so that
+ * 10,000 sends are not a two-minute wait on the token bucket. (The send hours are held open for
+ * every journey by journey() in _stack.ts: the API launches at the real now(), so a service
+ * campaign launched in the evening would otherwise wait for 08:00 IST.)
  */
-export async function tuneForJourney(
+export function tuneForJourney(
   { ratePerSecond }: { ratePerSecond: number },
 ): Promise<() => Promise<void>> {
-  const restoreHours = await holdSettings({ QUIET_HOURS: { start: null, end: null } });
-  const restoreRates = await holdProviderRates(ratePerSecond, ["whatsapp_cloud", "twilio"]);
-  return async () => {
-    await restoreHours();
-    await restoreRates();
-  };
+  return holdProviderRates(ratePerSecond, ["whatsapp_cloud", "twilio"]);
 }
 
 /** One step of a campaign's messages by status (`step` from the key campaign:<id>:<c>:<step>). */

@@ -19,9 +19,31 @@ export const functionsUrl = required("E2E_FUNCTIONS_URL");
 /** `http://127.0.0.1:PORT`: the vendor sandbox the functions and the worker talk to. */
 export const sandboxUrl = required("E2E_SANDBOX_URL");
 
-/** A journey test: one Deno test whose steps are the journey's arrows. */
+/**
+ * A journey test: one Deno test whose steps are the journey's arrows. Around `fn` it holds the
+ * send hours open (openSendHours: the worker claims at the real hour, and CI runs at any hour)
+ * and, in a finally, retires every case still open that was created since the journey began
+ * (retireCasesSince), so that no journey meets another's leftovers, whatever the order.
+ */
 export function journey(name: string, fn: (t: Deno.TestContext) => Promise<void>) {
-  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async (t) => {
+      const [{ began }] = await adminSql()<{ began: Date }[]>`select clock_timestamp() as began`;
+      try {
+        const restoreHours = await openSendHours();
+        try {
+          await fn(t);
+        } finally {
+          await restoreHours();
+        }
+      } finally {
+        await retireCasesSince(began);
+      }
+    },
+  });
 }
 
 let admin: postgres.Sql | undefined;
@@ -201,13 +223,19 @@ export async function holdSettings(
 }
 
 /**
- * Service messages at any hour (QUIET_HOURS with equal ends) for the journey, until the returned
- * function puts the setting back: quiet hours (21:00-08:00 IST) would hold a journey's messages
- * until the morning when the suite runs at night (its `as_of`s, at 11:00 IST, are inside the
- * hours anyway).
+ * Service messages and marketing at any hour (QUIET_HOURS and PROMOTIONAL_HOURS with equal ends:
+ * always) for a journey, until the returned function puts the settings back. The worker's claim
+ * re-checks both against the real clock, so quiet hours (21:00-08:00 IST) would hold a journey's
+ * service messages until the morning, and promotional hours (10:00-21:00 IST) its marketing,
+ * when the suite runs at night (its `as_of`s, at 11:00 IST, are inside the hours anyway).
+ * journey() holds them for every journey; a journey that needs a message to wait asks for a due
+ * time ahead of the real clock (an `as_of` in the future, a campaign's window) instead.
  */
-export function openServiceHours(): Promise<() => Promise<void>> {
-  return holdSettings({ QUIET_HOURS: { start: "00:00", end: "00:00" } });
+export function openSendHours(): Promise<() => Promise<void>> {
+  return holdSettings({
+    QUIET_HOURS: { start: "00:00", end: "00:00" },
+    PROMOTIONAL_HOURS: { start: "00:00", end: "00:00" },
+  });
 }
 
 /** The messaging vendors of the sandbox the journeys use (and their providers' names). */
@@ -404,15 +432,31 @@ export async function messagesReach<T extends { id: string; status: string } = M
 // ---- Tidying up --------------------------------------------------------------------------
 
 /**
- * Retires a journey's cases still open at its end (not_taken, "journey over"; a no-op for a
- * closed one or an empty id), so that a later journey's cadence, which runs over the whole book
- * with an as_of in the past, sends their customers nothing. Not a step of any journey.
+ * Retires (not_taken, "journey over") every case still open that was created at or after `since`
+ * (the database's clock), whoever made it: the cases a journey opened or fed. A later journey's
+ * cadence, run with an as_of in the past, reaches every open case of the book: retired, they
+ * send their customers nothing and the later journey does not wait behind their reminders.
+ * journey() calls it when a journey ends (the journeys run one after another, never side by
+ * side). A case a rule refuses to close (an erased customer's) is left as it is. Returns how
+ * many it retired.
  */
-export async function retireCases(caseIds: string[]): Promise<void> {
-  const open = caseIds.filter((id) => id !== "");
-  if (open.length === 0) return;
-  await adminSql()`
-    update public.renewal_cases set stage = 'not_taken', lost_reason = 'journey over'
-     where id = any (${open}::uuid[])
-       and stage not in ('renewed', 'lapsed', 'lost', 'not_taken')`;
+export async function retireCasesSince(since: Date): Promise<number> {
+  const sql = adminSql();
+  const open = (await sql<{ id: string }[]>`
+    select id from public.renewal_cases
+     where created_at >= ${since}
+       and stage not in ('renewed', 'lapsed', 'lost', 'not_taken')`).map((r) => r.id);
+  const retire = async (ids: string[]) =>
+    (await sql`
+      update public.renewal_cases set stage = 'not_taken', lost_reason = 'journey over'
+       where id = any (${ids}::uuid[])
+         and stage not in ('renewed', 'lapsed', 'lost', 'not_taken')`).count;
+  try {
+    return await retire(open);
+  } catch {
+    // A rule refused one of them (an erased customer's case stays as it is): the rest one by one.
+    let retired = 0;
+    for (const id of open) retired += await retire([id]).catch(() => 0);
+    return retired;
+  }
 }

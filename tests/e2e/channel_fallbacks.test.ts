@@ -22,7 +22,6 @@ import {
   istToday,
   journey,
   json,
-  openServiceHours,
   ordinaryVendorDay,
   runCadence,
   runDailyJobs,
@@ -55,7 +54,6 @@ journey(
     const adminToken = await tokenFor("admin@py360.test");
     const agentToken = await tokenFor(agentEmail);
     await ordinaryVendorDay();
-    const restoreHours = await openServiceHours();
     const restoreRates = await holdProviderRates();
     const ladder = await punjabiLadder(adminToken);
     const sql = adminSql();
@@ -337,7 +335,6 @@ journey(
       );
     } finally {
       await ladder.restore();
-      await restoreHours();
       await restoreRates();
     }
   },

@@ -22,7 +22,6 @@ import {
   istToday,
   journey,
   json,
-  openServiceHours,
   ordinaryVendorDay,
   runCadence,
   runDailyJobs,
@@ -69,7 +68,6 @@ journey(
     const agentToken = await tokenFor(agentEmail);
     const managerToken = await tokenFor(managerEmail);
     await ordinaryVendorDay();
-    const restoreHours = await openServiceHours();
     const restoreRates = await holdProviderRates();
     const ladder = await punjabiLadder(adminToken);
     let offer: TemplateRow | undefined;
@@ -405,7 +403,6 @@ journey(
         );
       }
       await ladder.restore();
-      await restoreHours();
       await restoreRates();
     }
   },
