@@ -11,12 +11,13 @@
 // control API; the worker sends, the sandbox calls back with signed webhooks.
 //
 // Time: expiry is IST today + 29, so the −60 step's as_of is a month ago and the −30 step's
-// yesterday (11:00 IST: no quiet hours), and the worker sends what they queue at once; the
-// customer pays now. The ladder's next step (−15) lies two weeks ahead: its run, at pg_cron's
-// 06:15 IST, queues a reminder that waits for the end of quiet hours (08:00 IST) that day, so it
-// is still queued when the customer pays, and the payment must cancel it. The runs after the
-// renewal (−1, +1) are asked ahead of their days too: they must make nothing for the case,
-// so nothing waits for the worker.
+// yesterday (11:00 IST), and the worker sends what they queue at once; the customer pays now.
+// The send hours are held open for the journey (journey() in _stack.ts), so it runs alike at any
+// hour. The ladder's next step (−15) lies two weeks ahead: its run is asked ahead of the real
+// clock, at pg_cron's 06:15 IST of that day, and queues a reminder due then, which the worker
+// cannot claim yet: it is still queued when the customer pays, and the payment must cancel it.
+// The runs after the renewal (−1, +1) are asked ahead of their days too: they must make nothing
+// for the case, so nothing waits for the worker.
 import assert from "node:assert/strict";
 import { shownText } from "../functions/_pdf_text.ts";
 import {
@@ -230,18 +231,21 @@ journey(
       );
 
       await t.step(
-        "−15: the next reminder is queued for the end of quiet hours that morning",
+        "−15: the next reminder is queued for its day, two weeks ahead, and waits",
         async () => {
-          const at = day(-15, "06:15"); // pg_cron's 00:45 UTC
+          const at = day(-15, "06:15"); // pg_cron's 00:45 UTC that day, two weeks from now
+          assert.ok(at.getTime() > Date.now() + 7 * 86_400_000, "the −15 day is ahead of now");
           await runCadence(at);
           const next = (await caseMessages(caseId)).filter((m) =>
             ![sent.reminder, sent.pay].includes(m.id)
           );
           assert.equal(next.length, 1, JSON.stringify(next));
           sent.next = next[0].id;
+          // Due at its run, ahead of the real clock: the worker cannot claim it before then.
           assert.equal(next[0].status, "queued");
-          assert.equal(next[0].deferred_reason, "quiet_hours");
-          assert.equal(next[0].next_attempt_at.getTime(), day(-15, "08:00").getTime());
+          assert.equal(next[0].deferred_reason, null, "the send hours are open");
+          assert.equal(next[0].next_attempt_at.getTime(), at.getTime());
+          assert.equal(next[0].sent_at, null);
           const [tasks] =
             await sql`select count(*)::int as n from public.tasks where case_id = ${caseId}`;
           assert.equal(tasks.n, 0, "no call task: the premium is under the threshold");
