@@ -16,7 +16,7 @@
 //   bench, e.g. for a small trial run; the defaults otherwise.
 // - A bench that fails (exits non-zero, or ends without its results) gets a section saying so,
 //   with its log and its last lines; the suite goes on with the next and exits 1 at the end.
-import { parseArgs } from "node:util";
+import { dirname } from "node:path";
 import { projectRoot, tryRun } from "../scripts/lib/run.ts";
 import { exitSignals } from "../scripts/lib/signals.ts";
 import { loadAverage } from "./lib/machine.ts";
@@ -38,6 +38,12 @@ import {
   stepOf,
   type SuiteState,
 } from "./lib/suite_progress.ts";
+import {
+  parseSuiteOptions,
+  type SuiteOptions,
+  UsageError,
+  usageText,
+} from "./lib/suite_options.ts";
 
 /** The suite's benches in the order they run; `policies`: takes `--policies` (builds a book). */
 const benches = [
@@ -52,74 +58,61 @@ const benches = [
 ] as const;
 const names: string[] = benches.map((b) => b.name);
 
-/** Says what is wrong with the command line, and what the suite takes; exits 2. */
-function usage(message: string): never {
-  console.error(
-    `${message}\nThe suite takes --only <name>[,<name>] (among ${names.join(", ")}), ` +
-      `--policies N, --results FILE, --logs DIR and --args "<bench> <its options>"; one bench ` +
-      "alone: npm run bench:<name> -- <its options>.",
-  );
+/** Says which option is wrong and how it is used, and what the suite takes; exits 2. */
+function usage(error: UsageError): never {
+  console.error(usageText(error, names));
   Deno.exit(2);
 }
 
-/** The suite's options; usage() for one it does not take. */
-function parseOptions() {
-  try {
-    return parseArgs({
-      args: Deno.args,
-      options: {
-        only: { type: "string" },
-        policies: { type: "string", default: "1000000" },
-        results: { type: "string", default: `${projectRoot}/bench/RESULTS.md` },
-        logs: { type: "string" },
-        args: { type: "string", multiple: true, default: [] },
-      },
-    });
-  } catch (error) {
-    // E.g. the renewals bench's own `--jobs-only`, which `npm run bench` used to take.
-    usage((error as Error).message);
-  }
+let options: SuiteOptions;
+try {
+  options = parseSuiteOptions(Deno.args, names, `${projectRoot}/bench/RESULTS.md`);
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  usage(error);
 }
-const { values } = parseOptions();
-const policies = Number(values.policies);
-if (!Number.isInteger(policies) || policies < 1) {
-  usage("--policies must be a whole number, at least 1");
-}
-const chosen = values.only
-  ? values.only.split(",").map((name) => name.trim()).filter(Boolean)
-  : names;
-const unknown = chosen.filter((name) => !names.includes(name));
-if (unknown.length > 0 || chosen.length === 0) {
-  usage(`--only: no bench named ${unknown.join(", ") || "(none given)"}`);
-}
-const extra = new Map<string, string[]>();
-for (const spec of values.args) {
-  const [name, ...rest] = spec.trim().split(/\s+/);
-  if (!names.includes(name)) usage(`--args "${spec}": no bench named ${name}`);
-  extra.set(name, [...(extra.get(name) ?? []), ...rest]);
-}
+const { chosen, policies, extra } = options;
 const toRun = benches.filter((b) => chosen.includes(b.name));
 
 const started = new Date();
 const stamp = started.toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
-const logDir = values.logs ?? `${projectRoot}/bench/logs/${stamp}`;
+const resultsPath = options.results;
+// Before anything runs: RESULTS.md must be writable where --results says, not found unwritable
+// after an hour of benches.
+await checkResultsFolder(resultsPath);
+const logDir = options.logs ?? `${projectRoot}/bench/logs/${stamp}`;
 await Deno.mkdir(logDir, { recursive: true });
-const resultsPath = values.results;
 const tty = Deno.stdout.isTerminal();
 const commit = await gitCommit();
 const machineBefore = loadAverage();
 
 /** The running bench's process, stopped if the suite is interrupted. */
 let current: Deno.ChildProcess | undefined;
+/** The benches' results files (temporary JSON) not yet removed. */
+const tempFiles = new Set<string>();
+/** The signal that interrupted the suite, and the exit code it gets (130, 143). */
+let interrupted: { signal: Deno.Signal; code: number } | undefined;
 for (const [signal, code] of exitSignals) {
-  Deno.addSignalListener(signal, async () => {
+  Deno.addSignalListener(signal, () => {
     if (tty) console.log();
-    console.log(`Interrupted: stopping the running bench (it removes its cluster), no results.`);
+    if (interrupted) {
+      // A second signal: out now, without the results (the bench still removes its cluster).
+      console.log(`Interrupted again (${signal}): exiting without writing the results.`);
+      for (const file of tempFiles) {
+        try {
+          Deno.removeSync(file);
+        } catch { /* already gone */ }
+      }
+      Deno.exit(code);
+    }
+    interrupted = { signal, code };
+    console.log(
+      `Interrupted (${signal}): stopping the running bench (it removes its cluster), then ` +
+        `writing the results of the benches finished (again to exit at once).`,
+    );
     try {
       current?.kill("SIGTERM");
-      await current?.status;
     } catch { /* already gone */ }
-    Deno.exit(code);
   });
 }
 
@@ -130,24 +123,30 @@ console.log(
 );
 const runs: BenchRun[] = [];
 for (const [i, bench] of toRun.entries()) {
-  const args = [
-    ...(bench.policies ? ["--policies", String(policies)] : []),
-    ...(extra.get(bench.name) ?? []),
-  ];
-  const run = await runBench(bench.name, args, i + 1, toRun.length);
+  if (interrupted) break;
+  const trialArgs = extra.get(bench.name) ?? [];
+  const args = [...(bench.policies ? ["--policies", String(policies)] : []), ...trialArgs];
+  const run = await runBench(bench.name, args, trialArgs, i + 1, toRun.length);
   runs.push(run);
   const took = formatDuration(Date.parse(run.finishedAt) - Date.parse(run.startedAt));
   if (run.result) {
     const s = summarize(run);
     console.log(
-      `✓ ${run.name} (${took}): ${run.result.figures.length} figures; goals met ${s.met}, ` +
-        `missed ${s.missed}, not judged ${s.unjudged}`,
+      `✓ ${run.name} (${took}): ${run.result.figures.length} figures; ` +
+        (s.trial
+          ? `a trial run (arguments: ${s.trial}), goals not judged (${s.unjudged})`
+          : `goals met ${s.met}, missed ${s.missed}, not judged ${s.unjudged}`),
     );
   } else {
     console.log(`✗ ${run.name} (${took}) FAILED: ${run.failure}; see ${run.log}`);
   }
 }
 
+if (runs.length === 0) {
+  // Interrupted before the first bench started: nothing to write.
+  console.log("No bench ran; the results file is as it was.");
+  Deno.exit(interrupted?.code ?? 1);
+}
 const machine: Machine = {
   cores: navigator.hardwareConcurrency,
   cpu: (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.+)/)?.[1] ??
@@ -159,25 +158,73 @@ const machine: Machine = {
   loadAfter: loadAverage(),
   date: started.toISOString(),
   commit,
-  ran: toRun.map((b) => b.name),
+  ran: runs.map((run) => run.name),
 };
 let kept = new Map<string, KeptSection>();
 try {
-  kept = parseSections(await Deno.readTextFile(resultsPath));
+  kept = parseSections(
+    await Deno.readTextFile(resultsPath),
+    (warning) => console.warn(`${relative(resultsPath)}, ${warning}`),
+  );
 } catch (error) {
-  if (!(error instanceof Deno.errors.NotFound)) throw error;
+  if (!(error instanceof Deno.errors.NotFound)) {
+    console.warn(
+      `${relative(resultsPath)}: not read (${(error as Error).message}); no section kept from it`,
+    );
+  }
 }
-await Deno.writeTextFile(resultsPath, renderResults({ machine, runs, kept, order: names }));
+const text = renderResults({ machine, runs, kept, order: names });
+let written = resultsPath;
+try {
+  await Deno.writeTextFile(resultsPath, text);
+} catch (error) {
+  // The folder was checked before the run, but may have gone since: keep the results anyway.
+  written = `${logDir}/RESULTS.md`;
+  console.warn(`${relative(resultsPath)}: not written (${(error as Error).message})`);
+  await Deno.writeTextFile(written, text);
+}
 // The file is in the tree, whose `deno fmt --check` is one of the test gates: format it.
-await tryRun(Deno.execPath(), ["fmt", "--quiet", resultsPath]);
+await tryRun(Deno.execPath(), ["fmt", "--quiet", written]);
 const failed = runs.filter((run) => !run.result);
 console.log(
-  `\nResults: ${relative(resultsPath)}; each bench's output: ${relative(logDir)}/<name>.log. ` +
+  `\nResults: ${relative(written)}; each bench's output: ${relative(logDir)}/<name>.log. ` +
     `The suite took ${formatDuration(Date.now() - started.getTime())}.`,
 );
 if (failed.length > 0) {
   console.log(`Failed: ${failed.map((run) => `${run.name} (${run.log})`).join(", ")}`);
-  Deno.exit(1);
+}
+if (interrupted) {
+  const skipped = toRun.slice(runs.length).map((b) => b.name);
+  if (skipped.length > 0) console.log(`Not run (interrupted): ${skipped.join(", ")}`);
+  Deno.exit(interrupted.code);
+}
+if (failed.length > 0) Deno.exit(1);
+
+/**
+ * Exits 2 unless `path` can be written: its folder exists and takes a new file, and `path` is
+ * not itself a folder. Checked before the first bench runs.
+ */
+async function checkResultsFolder(path: string): Promise<void> {
+  const folder = dirname(path);
+  const fail = (message: string): never =>
+    usage(new UsageError("--results", `${JSON.stringify(path)}: ${message}`));
+  try {
+    if (!(await Deno.stat(folder)).isDirectory) fail(`${folder} is not a folder`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) fail(`there is no folder ${folder}`);
+    throw error;
+  }
+  try {
+    if ((await Deno.stat(path)).isDirectory) fail("is a folder, not a file");
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  try {
+    const probe = await Deno.makeTempFile({ dir: folder, prefix: ".py360-bench-probe-" });
+    await Deno.remove(probe);
+  } catch (error) {
+    fail(`cannot write in ${folder} (${(error as Error).message})`);
+  }
 }
 
 /**
@@ -187,12 +234,14 @@ if (failed.length > 0) {
 async function runBench(
   name: string,
   args: string[],
+  trialArgs: string[],
   index: number,
   total: number,
 ): Promise<BenchRun> {
   const log = `${logDir}/${name}.log`;
   const script = `bench/${name}.ts`;
   const resultsFile = await Deno.makeTempFile({ prefix: `py360-bench-${name}-`, suffix: ".json" });
+  tempFiles.add(resultsFile);
   const startedAt = new Date();
   const base = {
     name,
@@ -201,6 +250,7 @@ async function runBench(
     commit,
     loadBefore: loadAverage(),
     log: relative(log),
+    ...(trialArgs.length > 0 ? { trialArgs } : {}),
   };
   const state: SuiteState = { index, total, name, benchMs: 0, suiteMs: 0 };
   const show = () => {
@@ -233,6 +283,8 @@ async function runBench(
       stderr: "piped",
     }).spawn();
     current = child;
+    // A signal between the start of this bench and here found no process to stop.
+    if (interrupted) child.kill("SIGTERM");
     if (!tty) console.log(stepLine(state));
     show();
     ticker = setInterval(show, 1000);
@@ -261,7 +313,11 @@ async function runBench(
     const [status] = await Promise.all([child.status, follow(child.stdout), follow(child.stderr)]);
     current = undefined;
     if (!status.success) {
-      failure = status.signal ? `stopped by ${status.signal}` : `exited with code ${status.code}`;
+      failure = interrupted
+        ? `interrupted (${interrupted.signal}) before it finished`
+        : status.signal
+        ? `stopped by ${status.signal}`
+        : `exited with code ${status.code}`;
     }
   } catch (error) {
     failure = (error as Error).message;
@@ -272,18 +328,22 @@ async function runBench(
     file.close();
   }
   let result: BenchResult | undefined;
-  if (!failure) {
-    const text = await Deno.readTextFile(resultsFile);
-    try {
-      result = JSON.parse(text) as BenchResult;
-      if (result.name !== name) failure = `its results name ${result.name}, not ${name}`;
-    } catch {
-      failure = text.trim()
-        ? "its results file is not JSON"
-        : "it ended without writing its results (BenchRecorder.save())";
+  try {
+    if (!failure) {
+      const text = await Deno.readTextFile(resultsFile).catch(() => "");
+      try {
+        result = JSON.parse(text) as BenchResult;
+        if (result.name !== name) failure = `its results name ${result.name}, not ${name}`;
+      } catch {
+        failure = text.trim()
+          ? "its results file is not JSON"
+          : "it ended without writing its results (BenchRecorder.save())";
+      }
     }
+  } finally {
+    await Deno.remove(resultsFile).catch(() => {});
+    tempFiles.delete(resultsFile);
   }
-  await Deno.remove(resultsFile).catch(() => {});
   const finished = {
     ...base,
     finishedAt: new Date().toISOString(),

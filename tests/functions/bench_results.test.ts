@@ -14,6 +14,7 @@ import {
   renderSection,
   summarize,
 } from "../../bench/lib/results_file.ts";
+import { parseSuiteOptions, UsageError, usageText } from "../../bench/lib/suite_options.ts";
 import {
   bar,
   formatClock,
@@ -444,4 +445,93 @@ Deno.test("progress: the terminal's line and the log's line", () => {
   );
   assert.equal(suiteFraction({ ...state, step: undefined }), 2 / 8);
   assert.equal(formatClock(59_999), "0:59");
+});
+
+const suiteNames = ["redact", "messages", "renewals"];
+
+/** The UsageError parseSuiteOptions throws for `args`. */
+function usageErrorOf(args: string[]): UsageError {
+  try {
+    parseSuiteOptions(args, suiteNames, "/r/RESULTS.md");
+  } catch (error) {
+    if (error instanceof UsageError) return error;
+    throw error;
+  }
+  assert.fail(`no usage error for ${JSON.stringify(args)}`);
+}
+
+Deno.test("suite options: what the suite takes, and the defaults", () => {
+  const none = parseSuiteOptions([], suiteNames, "/r/RESULTS.md");
+  assert.deepEqual(none, {
+    chosen: suiteNames,
+    policies: 1_000_000,
+    results: "/r/RESULTS.md",
+    logs: undefined,
+    extra: new Map(),
+  });
+  const all = parseSuiteOptions(
+    [
+      "--only",
+      " messages, redact ",
+      "--policies",
+      "5000",
+      "--results",
+      "/tmp/x.md",
+      "--logs",
+      "/tmp/l",
+      "--args",
+      "messages --messages 500",
+      "--args",
+      " messages  --instances 1 ",
+    ],
+    suiteNames,
+    "/r/RESULTS.md",
+  );
+  assert.deepEqual(all, {
+    chosen: ["messages", "redact"],
+    policies: 5000,
+    results: "/tmp/x.md",
+    logs: "/tmp/l",
+    extra: new Map([["messages", ["--messages", "500", "--instances", "1"]]]),
+  });
+});
+
+Deno.test("suite options: bad input names the option that was wrong, and how it is used", () => {
+  const cases: [string[], string, RegExp][] = [
+    [["--jobs-only"], "--jobs-only", /not an option of the suite .*--args "<bench> --jobs-only"/],
+    [["--policies"], "--policies", /^needs a value$/],
+    [["--policies", "abc"], "--policies", /^"abc" is not a whole number of at least 1$/],
+    [["--policies", "0"], "--policies", /"0"/],
+    [["--policies", "1.5"], "--policies", /"1\.5"/],
+    [["--policies", "1e6"], "--policies", /"1e6"/],
+    [["--only", "nope,redact"], "--only", /^no bench named nope$/],
+    [["--only", ","], "--only", /^names no bench$/],
+    [["--only"], "--only", /^needs a value$/],
+    [["--args", "nope --x 1"], "--args", /^"nope --x 1": no bench named nope$/],
+    [["--args", "  "], "--args", /^names no bench$/],
+    [["--results", ""], "--results", /^an empty file name$/],
+    [["--logs", " "], "--logs", /^an empty folder name$/],
+    [["messages"], "messages", /^an argument without an option/],
+  ];
+  for (const [args, option, message] of cases) {
+    const error = usageErrorOf(args);
+    assert.equal(error.option, option, JSON.stringify(args));
+    assert.match(error.message, message, JSON.stringify(args));
+  }
+  // The printed text: the option first, how that option is used, then everything the suite takes.
+  const lines = usageText(usageErrorOf(["--policies", "abc"]), suiteNames).split("\n");
+  assert.deepEqual(lines.slice(0, 2), [
+    'bench suite: --policies: "abc" is not a whole number of at least 1',
+    "Usage: --policies N: a whole number of at least 1 (1000000 unless given), the policies the " +
+    "book benches build.",
+  ]);
+  assert.match(
+    lines[2],
+    /^The suite takes --only <name>\[,<name>\] \(among redact, messages, renewals\)/,
+  );
+  assert.equal(lines.length, 3);
+  // An option the suite does not take has no usage line of its own.
+  const unknown = usageText(usageErrorOf(["--jobs-only"]), suiteNames).split("\n");
+  assert.equal(unknown.length, 2);
+  assert.match(unknown[0], /^bench suite: --jobs-only: /);
 });
