@@ -7,9 +7,8 @@
 //
 // `npm test -- tests/database/10_x.test.sql tests/functions/x.test.ts tests/e2e/y.test.ts` runs
 // only those files.
-import postgres from "postgres";
 import { configVariables } from "../functions/_shared/config.ts";
-import { throwawayCluster } from "./lib/cluster.ts";
+import { type Cluster, throwawayCluster } from "./lib/cluster.ts";
 import { forwardOnlyReport, modifiedMigrations } from "./lib/forward_only.ts";
 import { lintOpenApiDocument } from "./lib/openapi_lint.ts";
 import {
@@ -31,6 +30,7 @@ import {
   pushMigrations,
   setLocalAuthenticatorPassword,
 } from "./lib/schema.ts";
+import { killAll } from "./lib/processes.ts";
 import { removeOnExitSignals } from "./lib/signals.ts";
 import { type Stack, startStack } from "./lib/stack.ts";
 import {
@@ -62,8 +62,13 @@ const deno = Deno.execPath();
 /** Children still running, stopped first when a signal ends the run. */
 const children = new Set<Deno.ChildProcess>();
 
-/** Runs a program with its output shown live and returned. */
-async function tee(program: string, args: string[], env?: Record<string, string>) {
+/** Runs a program with its output shown live (unless `live` is false) and returned. */
+async function tee(
+  program: string,
+  args: string[],
+  env?: Record<string, string>,
+  live = true,
+) {
   const child = new Deno.Command(program, {
     args,
     cwd: projectRoot,
@@ -78,7 +83,7 @@ async function tee(program: string, args: string[], env?: Record<string, string>
   const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
     for await (const chunk of stream) {
       output += new TextDecoder().decode(chunk);
-      await sink.write(chunk);
+      if (live) await sink.write(chunk);
     }
   };
   const [status] = await Promise.all([
@@ -122,55 +127,6 @@ function countDeno(output: string, code: number): { passed: number; failed: numb
   return { passed, failed };
 }
 
-/** The database's clock, as an ISO time. */
-async function databaseNow(url: string): Promise<string> {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    const [{ now }] = await sql`select now()::text as now`;
-    return now;
-  } finally {
-    await sql.end();
-  }
-}
-
-/**
- * The journeys begin from the demo book: the cases the Deno tests left open since `since` are
- * closed (not_taken, which tells the customer nothing) and the messages they left queued are
- * cancelled, so a journey's cadence run with an as_of a month back reaches the demo book and the
- * journey's own customers only, and the worker does not start with a backlog. If a rule refuses
- * to close one case (an erased customer's), the rest are closed one by one and that one stays.
- * Returns what was done.
- */
-async function closeLeftovers(url: string, since: string): Promise<string> {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  const open = sql`
-    select id from public.renewal_cases
-     where created_at > ${since}::timestamptz
-       and stage not in ('renewed', 'lapsed', 'lost', 'not_taken')`;
-  const close = (ids: string[]) =>
-    sql`update public.renewal_cases
-           set stage = 'not_taken', lost_reason = 'closed before the journeys'
-         where id = any (${ids}::uuid[])`;
-  try {
-    const ids = (await open).map(({ id }) => id as string);
-    let cases = ids.length;
-    await close(ids).catch(async () => {
-      cases = 0;
-      for (const id of ids) await close([id]).then(() => cases++, () => {});
-    });
-    const [{ messages }] = await sql`
-      with cancelled as (
-        update public.messages set status = 'cancelled', cancelled_at = now()
-         where status = 'queued' and queued_at > ${since}::timestamptz
-        returning 1)
-      select count(*)::int as messages from cancelled`;
-    return `before the journeys: closed ${cases} cases and cancelled ${messages} queued ` +
-      "messages the Deno tests left";
-  } finally {
-    await sql.end();
-  }
-}
-
 const selected = Deno.args;
 const sqlFiles = selected.filter((file) => file.endsWith(".sql"));
 // Deno test files, or folders of them (`npm test -- tests/functions/`); the journeys apart.
@@ -200,15 +156,95 @@ if (runAll) {
 /** What pg_prove printed, searched by the secret scan with the rest. */
 let pgTapOutput = "";
 
+// The secret scan's inputs, gathered by the Deno tests and the journeys.
+const scanned: Record<string, string> = {};
+const secrets: ScannedSecret[] = [];
+const scanDir = await Deno.makeTempDir({ prefix: "py360-secret-scan-" });
+const keys = await localApiKeys();
+// The machine's environment, less anything the functions would read from it.
+const env = Object.fromEntries(
+  Object.entries(Deno.env.toObject()).filter(([name]) => !configVariables.includes(name)),
+);
+// In a full run `deno check .` has checked every file already.
+const check = runAll ? ["--no-check"] : [];
+
 const cluster = await throwawayCluster();
-// Removed at the end, or on Ctrl-C / SIGTERM after stopping the running child.
-const stopCluster = removeOnExitSignals(cluster, () => {
+// The journeys run on a database of their own, beside pgTAP and the Deno tests.
+const journeysCluster = runAll || journeyFiles.length > 0 ? await throwawayCluster() : undefined;
+let journeysStack: Stack | undefined;
+// Both removed at the end, or on Ctrl-C / SIGTERM after stopping the running children.
+const stopClusters = removeOnExitSignals({
+  remove: async () => {
+    await Promise.all([cluster.remove(), journeysCluster?.remove()]);
+  },
+}, () => {
   for (const child of children) {
     try {
       child.kill("SIGTERM");
     } catch { /* already gone */ }
   }
+  killAll();
+  journeysStack?.objectStore?.close();
 });
+const journeys = journeysCluster ? runJourneys(journeysCluster) : undefined;
+
+/**
+ * The journeys (tests/e2e) against the running stack on `on`: a database with the migrations and
+ * the demo book, pg_cron's scheduler pointed away (the journeys play its part, calling each job's
+ * function with the as_of of their own timeline). Their output is kept, shown when they end.
+ */
+async function runJourneys(on: Cluster): Promise<{ output: string; tally: Tally }> {
+  const started = performance.now();
+  let output = "";
+  let stackOutput = "";
+  const counts = { passed: 0, failed: 1 };
+  try {
+    await on.init();
+    await on.start();
+    const url = on.url();
+    await applyPlatform(url);
+    await pushMigrations(url);
+    await pointScheduler(url, 1);
+    await applySeed(url);
+    await setLocalAuthenticatorPassword(url);
+    journeysStack = await startStack({
+      databaseUrl: url,
+      env: { PY360_TEST_SECRET_SCAN_DIR: scanDir, LOG_LEVEL: "warn", NO_COLOR: "1" },
+      workerName: "e2e-worker",
+      onLine: (child, line) => stackOutput += `${child}: ${line}\n`,
+    });
+    const run = await tee(deno, [
+      "test",
+      "-A",
+      "--no-prompt",
+      ...check,
+      ...(journeyFiles.length > 0 ? journeyFiles : ["tests/e2e/"]),
+    ], {
+      ...env,
+      NO_COLOR: "1",
+      E2E_FUNCTIONS_URL: journeysStack.functionsUrl,
+      E2E_SANDBOX_URL: journeysStack.sandbox!.url,
+      TEST_ADMIN_DB_URL: url,
+      SUPABASE_JWT_SECRET: localJwtSecret,
+      SUPABASE_ANON_KEY: keys.anon,
+      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
+    }, false);
+    output = run.output;
+    Object.assign(counts, countDeno(run.output, run.code));
+    if (run.code !== 0) {
+      output += "\nthe stack's last lines:\n" +
+        `${journeysStack.gateway.tail()}\n${journeysStack.worker.tail()}\n`;
+    }
+  } catch (error) {
+    output += `\nthe journeys could not run: ${error instanceof Error ? error.stack : error}\n`;
+  } finally {
+    await journeysStack?.stop();
+    scanned["the journeys' output"] = output;
+    scanned["the stack's output (gateway, worker)"] = stackOutput;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { output, tally: { suite: "journeys (beside the above)", ...counts, seconds } };
+}
 
 try {
   console.log(`\nthrowaway database on port ${cluster.port} in ${cluster.dataDir}`);
@@ -229,7 +265,6 @@ try {
     });
   }
   await applySeed(url);
-  const seeded = await databaseNow(url);
   await applyTestHelpers(url);
 
   if (runAll || sqlFiles.length > 0) {
@@ -249,17 +284,7 @@ try {
     pgTapOutput = output;
   }
 
-  // The secret scan's inputs, gathered by the Deno tests and the journeys.
-  const scanned: Record<string, string> = { "the pgTAP output": pgTapOutput };
-  const secrets: ScannedSecret[] = [];
-  const scanDir = await Deno.makeTempDir({ prefix: "py360-secret-scan-" });
-  const keys = await localApiKeys();
-  // The machine's environment, less anything the functions would read from it.
-  const env = Object.fromEntries(
-    Object.entries(Deno.env.toObject()).filter(([name]) => !configVariables.includes(name)),
-  );
-  // In a full run `deno check .` has checked every file already.
-  const check = runAll ? ["--no-check"] : [];
+  scanned["the pgTAP output"] = pgTapOutput;
 
   if (runAll || tsFiles.length > 0) {
     console.log("\nDeno");
@@ -304,47 +329,11 @@ try {
     secrets.push(...Object.entries(planted).map(([name, value]) => ({ name, value })));
   }
 
-  if (runAll || journeyFiles.length > 0) {
-    console.log("\nJourneys (tests/e2e, against the running stack)");
-    // Nothing runs on its own: the journeys play pg_cron's part, calling each job's function
-    // with the as_of of their own timeline.
-    await pointScheduler(url, 1);
-    await setLocalAuthenticatorPassword(url);
-    console.log(await closeLeftovers(url, seeded));
-    let stackOutput = "";
-    let stack: Stack | undefined;
-    try {
-      stack = await startStack({
-        databaseUrl: url,
-        env: { PY360_TEST_SECRET_SCAN_DIR: scanDir, LOG_LEVEL: "warn", NO_COLOR: "1" },
-        workerName: "e2e-worker",
-        onLine: (child, line) => stackOutput += `${child}: ${line}\n`,
-      });
-      const { code, output } = await tee(deno, [
-        "test",
-        "-A",
-        "--no-prompt",
-        ...check,
-        ...(journeyFiles.length > 0 ? journeyFiles : ["tests/e2e/"]),
-      ], {
-        ...env,
-        NO_COLOR: "1",
-        E2E_FUNCTIONS_URL: stack.functionsUrl,
-        E2E_SANDBOX_URL: stack.sandbox!.url,
-        TEST_ADMIN_DB_URL: url,
-        SUPABASE_JWT_SECRET: localJwtSecret,
-        SUPABASE_ANON_KEY: keys.anon,
-        SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
-      });
-      tally({ suite: "journeys", ...countDeno(output, code) });
-      scanned["the journeys' output"] = output;
-      if (code !== 0) {
-        console.log(`\nthe stack's last lines:\n${stack.gateway.tail()}\n${stack.worker.tail()}`);
-      }
-    } finally {
-      await stack?.stop();
-    }
-    scanned["the stack's output (gateway, worker)"] = stackOutput;
+  if (journeys) {
+    const { output, tally: counted } = await journeys;
+    console.log("\nJourneys (tests/e2e, against the running stack, on a database of their own)");
+    console.log(output);
+    tallies.push(counted);
   }
 
   if (runAll || denoFiles.length > 0) {
@@ -354,8 +343,11 @@ try {
       ...await recordedSecrets(scanDir),
     );
     const quietLeaks = await recordedLeaks(scanDir);
-    scanned["the database log"] = await Deno.readTextFile(`${cluster.dataDir}/server.log`)
-      .catch(() => "");
+    for (const [name, used] of [["", cluster], [" of the journeys", journeysCluster]] as const) {
+      if (!used) continue;
+      scanned[`the database log${name}`] = await Deno.readTextFile(`${used.dataDir}/server.log`)
+        .catch(() => "");
+    }
     const found = scanForSecrets(scanned, secrets);
     const scan = { checked: found.checked, leaks: [...found.leaks, ...quietLeaks] };
     const outputKiB = Math.round(
@@ -374,9 +366,10 @@ try {
       failed: scan.leaks.length,
     });
   }
-  await Deno.remove(scanDir, { recursive: true }).catch(() => {});
 } finally {
-  await stopCluster();
+  await journeys;
+  await Deno.remove(scanDir, { recursive: true }).catch(() => {});
+  await stopClusters();
 }
 
 const passed = tallies.reduce((sum, tally) => sum + tally.passed, 0);

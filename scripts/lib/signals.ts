@@ -6,7 +6,7 @@ import { type Cluster } from "./cluster.ts";
 export const exitSignals = [["SIGINT", 130], ["SIGTERM", 143]] as const;
 
 /**
- * Makes `cluster` removed exactly once: by the returned function, which the run calls when it
+ * Makes `cluster` (or anything removed the same way) removed exactly once: by the returned function, which the run calls when it
  * ends, or on SIGINT / SIGTERM, which first call `beforeRemoval` (to stop children that hold the
  * database), then remove the cluster and exit with 130 / 143. The returned function resolves
  * when the cluster (its whole temporary folder) is gone, however often it is called; after a
@@ -14,7 +14,7 @@ export const exitSignals = [["SIGINT", 130], ["SIGTERM", 143]] as const;
  * removal and the signal's exit code instead of ending first (call it in a `finally`).
  */
 export function removeOnExitSignals(
-  cluster: Cluster,
+  cluster: Pick<Cluster, "remove">,
   beforeRemoval: () => void = () => {},
 ): () => Promise<void> {
   let removal: Promise<void> | undefined;
