@@ -69,6 +69,9 @@ export interface DayEvents {
   /** Time the worker took to drain the day, ms, and whether it finished in time. */
   drainMs: number;
   drained: boolean;
+  /** The book's messages still queued after the drain, not claimable yet (due more than a
+   * minute later), by why they wait (`deferred_reason`, else `retry` or `other`). */
+  stillQueued: Record<string, number>;
   /** Real time the day took, ms: pg_cron's jobs, the desk's API calls, the drain, the
    * customers' turn. */
   timings: {
@@ -122,6 +125,9 @@ export interface SimulationResult {
     onFallback: number;
     afterFailures: number;
   } | null;
+  /** The book's messages still queued at the month's end, not claimable yet, by why they wait
+   * (as `DayEvents.stillQueued`); empty when the worker sent everything. */
+  stillQueued: Record<string, number>;
   /** When the run began (alerts raised from then on count), and its length in ms. */
   startedAt: Date;
   elapsedMs: number;
@@ -130,11 +136,17 @@ export interface SimulationResult {
   personas: PersonaFigures[];
 }
 
-/** Settings while the month runs: a day lasts seconds, so the retries' backoff and the
- * providers' breaker pause do too (else one outage would span days). Merged into the current. */
-const compressedSettings: Record<string, Record<string, number>> = {
+/** Settings while the month runs, merged into the current ones and put back after the run. A
+ * day lasts seconds, so the retries' backoff and the providers' breaker pause do too (else one
+ * outage would span days). Quiet hours and promotional hours are held open (equal ends: always):
+ * the gate judged each message at its simulated day's as_of (11:00 IST, inside both windows),
+ * and the worker's re-check at claim time reads the real clock, which at night (21:00-10:00
+ * IST) would hold the month's messages queued until the next morning. */
+const compressedSettings: Record<string, Record<string, number | string>> = {
   MESSAGE_RETRY: { max_attempts: 2, base_seconds: 1, max_seconds: 2 },
   PROVIDER_BREAKER: { open_seconds: 2 },
+  QUIET_HOURS: { start: "00:00", end: "00:00" },
+  PROMOTIONAL_HOURS: { start: "00:00", end: "00:00" },
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -143,9 +155,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Plays `options.days` days of the renewal desk on the running `stack` and returns the month.
  * Writes its own book (customers tagged by city) and the templates it needs into the stack's
  * database; every figure counts only that book. Clears the sandbox's faults of the vendors it
- * uses first. MESSAGE_RETRY and PROVIDER_BREAKER are shortened for the run and put back after
- * it; Twilio's outage is
- * lifted and the run's templates switched off whatever happens.
+ * uses first. MESSAGE_RETRY and PROVIDER_BREAKER are shortened and QUIET_HOURS and
+ * PROMOTIONAL_HOURS held open for the run (`compressedSettings`) and put back after it (a key
+ * that was absent is removed again); Twilio's outage is lifted and the run's templates switched
+ * off whatever happens.
  */
 export async function simulateDesk(
   stack: DeskStack,
@@ -191,16 +204,20 @@ export async function simulateDesk(
       language,
     });
     await sql`
-      update public.app_settings s
-         set value = coalesce(s.value, '{}') || (${sql.json(compressedSettings)}::jsonb -> s.key)
-       where s.key = any(${Object.keys(compressedSettings)})`;
+      insert into public.app_settings as s (key, value, description)
+      select key, value, 'Set by the simulated desk for its run (removed after it).'
+        from jsonb_each(${sql.json(compressedSettings)}::jsonb)
+          on conflict (key) do update set value = coalesce(s.value, '{}') || excluded.value`;
 
     const byCustomer = new Map(book.customers.map((c) => [c.customerId, c]));
     /** caseId → the link the desk opened for it. */
     const links = new Map<string, OpenedLink>();
     const paidCases = new Set<string>();
     const stopped = new Set<string>();
-    const result: Omit<SimulationResult, "final" | "elapsedMs" | "forecast" | "personas"> = {
+    const result: Omit<
+      SimulationResult,
+      "final" | "elapsedMs" | "forecast" | "personas" | "stillQueued"
+    > = {
       book,
       firstDay,
       lastDay,
@@ -235,6 +252,7 @@ export async function simulateDesk(
         stops: 0,
         drainMs: 0,
         drained: true,
+        stillQueued: {},
         timings: { jobsMs: 0, deskMs: 0, drainMs: 0, customersMs: 0, totalMs: 0 },
       };
       let lap = performance.now();
@@ -275,6 +293,7 @@ export async function simulateDesk(
       const drain = await drainOutbox(sql, book.city, options.drainTimeoutMs ?? 60_000);
       events.drainMs = drain.ms;
       events.drained = drain.done;
+      events.stillQueued = drain.stillQueued;
       events.timings.drainMs = split();
       if (outage) {
         // pg_cron's alert job, while the breaker is still open.
@@ -331,7 +350,7 @@ export async function simulateDesk(
     }
 
     // The last receipts and callbacks, then the month's figures.
-    await drainOutbox(sql, book.city, options.drainTimeoutMs ?? 60_000);
+    const lastDrain = await drainOutbox(sql, book.city, options.drainTimeoutMs ?? 60_000);
     await sql`select private.evaluate_alerts(now())`;
     const final = await readFunnel(sql, book.city, startedAt);
     const forecast = await forecastNextMonth(sql, {
@@ -357,6 +376,7 @@ export async function simulateDesk(
       final,
       forecast,
       personas: personaFigures,
+      stillQueued: lastDrain.stillQueued,
       elapsedMs: Date.now() - startedAt.getTime(),
     };
   } finally {
@@ -365,6 +385,10 @@ export async function simulateDesk(
     for (const { key, value } of saved) {
       await sql`update public.app_settings set value = ${sql.json(value as postgres.JSONValue)}
                  where key = ${key}`.catch(() => {});
+    }
+    const absent = Object.keys(compressedSettings).filter((k) => !saved.some((s) => s.key === k));
+    if (absent.length > 0) {
+      await sql`delete from public.app_settings where key = any(${absent})`.catch(() => {});
     }
     await sql.end();
   }
@@ -496,18 +520,22 @@ async function replyStop(
 }
 
 /**
- * Waits until the worker has sent what is due for the book (nothing queued or sending that is
- * due within a minute, which includes retries) and the vendors' callbacks have come (nothing
- * left `sent` on a vendor that reports delivery; SNS reports none), or `timeoutMs` passes.
+ * Waits until the worker has sent every message of the book it can claim (nothing queued or
+ * sending that is due within a minute, which includes retries) and the vendors' callbacks have
+ * come (nothing left `sent` on a vendor that reports delivery; SNS reports none), or `timeoutMs`
+ * passes. Returns the time taken (ms), whether it finished in time, and the book's messages left
+ * queued for later (due more than a minute on), by why they wait: with quiet and promotional
+ * hours held open for the run there should be none, so the caller reports any loudly.
  */
 async function drainOutbox(
   sql: postgres.Sql,
   city: string,
   timeoutMs: number,
-): Promise<{ ms: number; done: boolean }> {
+): Promise<{ ms: number; done: boolean; stillQueued: Record<string, number> }> {
   const started = performance.now();
   let lastAwaiting = -1;
   let stillSince = performance.now();
+  let done = false;
   while (performance.now() - started < timeoutMs) {
     const [row] = await sql`
       select count(*) filter (where m.status in ('queued', 'sending')
@@ -518,17 +546,31 @@ async function drainOutbox(
         from public.messages m
        where m.customer_id in (select id from public.customers where city = ${city})
          and m.status in ('queued', 'sending', 'sent')`;
-    if (row.due === 0 && row.awaiting === 0) break;
+    if (row.due === 0 && row.awaiting === 0) {
+      done = true;
+      break;
+    }
     if (row.awaiting !== lastAwaiting) {
       lastAwaiting = row.awaiting;
       stillSince = performance.now();
     }
     // Callbacks that have not come within 5 s of the last progress are not coming.
-    if (row.due === 0 && performance.now() - stillSince > 5000) break;
+    if (row.due === 0 && performance.now() - stillSince > 5000) {
+      done = true;
+      break;
+    }
     await sleep(150);
   }
+  const later = await sql<{ reason: string; n: number }[]>`
+    select coalesce(m.deferred_reason::text, case when m.attempts > 0 then 'retry' else 'other' end)
+             as reason,
+           count(*)::int as n
+      from public.messages m
+     where m.customer_id in (select id from public.customers where city = ${city})
+       and m.status = 'queued' and m.next_attempt_at >= now() + interval '1 minute'
+     group by 1 order by 1`;
   const ms = Math.round(performance.now() - started);
-  return { ms, done: ms < timeoutMs };
+  return { ms, done, stillQueued: Object.fromEntries(later.map((r) => [r.reason, r.n])) };
 }
 
 /**

@@ -51,8 +51,17 @@ export function dayEvents(report: DayReport): string {
     e.campaign ? `offer to ${e.campaign.audience} (${e.campaign.blocked} blocked)` : "",
     e.outage ? `${e.outage.toUpperCase()} DOWN` : "",
     e.drained ? "" : "worker still busy",
+    stillQueuedWarning(e.stillQueued),
   ];
   return bits.filter(Boolean).join(" · ");
+}
+
+/** "N STILL QUEUED (reason n, ...)" when messages of the book wait past the drain, else "". */
+export function stillQueuedWarning(stillQueued: Record<string, number>): string {
+  const total = Object.values(stillQueued).reduce((sum, n) => sum + n, 0);
+  if (total === 0) return "";
+  const why = Object.entries(stillQueued).map(([reason, n]) => `${reason} ${count(n)}`);
+  return `${count(total)} STILL QUEUED (${why.join(", ")})`;
 }
 
 /** The funnel as a block of lines, for a terminal. */
@@ -164,6 +173,12 @@ export function summaryLines(result: SimulationResult): string[] {
           ? ", the rest while its breaker was open"
           : "")
       : "  Outage     none",
+    ...(stillQueuedWarning(result.stillQueued)
+      ? [
+        `  WARNING    ${stillQueuedWarning(result.stillQueued)}: not sent by the month's end, ` +
+        `due later than the worker could claim them (counted as queued, not billed)`,
+      ]
+      : []),
     `  Offers     ${
       result.campaigns.map((c) => `day ${c.day} to ${count(c.audience)}`).join(", ") || "none"
     }` +
