@@ -42,13 +42,18 @@ export interface Forecast {
     /** Policies of the book not renewed or closed with ladder steps next month, and the steps. */
     policies: number;
     steps: number;
-    /** This month's reminders: how many, and the share that no vendor billed (blocked, failed,
-     * cancelled). */
+    /** This month's reminders: how many, the share of those settled (not queued or sending)
+     * that no vendor billed (blocked, failed, cancelled), and how many were still queued or
+     * sending at the month's end (left out of the channel mix). */
     reminders: number;
     remindersNotBilled: number;
-    /** This month's offers: campaigns, their audiences together, billed offers; the cases open
-     * at the month's end. */
+    remindersQueued: number;
+    /** The book's messages of every stream still queued or sending at the month's end. */
+    queued: number;
+    /** This month's offers: campaigns, the same rate over next month's 30 days, their
+     * audiences together, billed offers; the cases open at the month's end. */
     campaigns: number;
+    campaignsNextMonth: number;
     audience: number;
     offersBilled: number;
     openCases: number;
@@ -94,6 +99,7 @@ export async function forecastNextMonth(
     category: string | null;
     messages: number;
     billed: number;
+    pending: number;
     spend: string;
     estimated: string;
   }[]>`
@@ -102,6 +108,7 @@ export async function forecastNextMonth(
            m.channel::text, m.provider, t.whatsapp_category::text as category,
            count(*)::int as messages,
            count(*) filter (where m.status = any(${billed}::public.message_status[]))::int as billed,
+           count(*) filter (where m.status in ('queued', 'sending'))::int as pending,
            coalesce(sum(coalesce(m.cost_paise, m.estimated_cost_paise, 0))
                       filter (where m.status = any(${billed}::public.message_status[])), 0) as spend,
            coalesce(sum(m.estimated_cost_paise)
@@ -118,19 +125,25 @@ export async function forecastNextMonth(
     mix.filter((m) => m.stream === stream).reduce((sum, m) => sum + m.messages, 0);
   const billedOf = (stream: Stream) =>
     mix.filter((m) => m.stream === stream).reduce((sum, m) => sum + m.billed, 0);
+  const pendingOf = (stream: Stream) =>
+    mix.filter((m) => m.stream === stream).reduce((sum, m) => sum + m.pending, 0);
+  /** Messages whose fate is known (billed, blocked, failed, cancelled): the channel mix's base.
+   * Those still queued or sending are neither billed nor refused yet. */
+  const settled = (stream: Stream) => total(stream) - pendingOf(stream);
   const audience = input.campaigns.reduce((sum, c) => sum + c.audience, 0);
-  // Each stream's expected message count next month (before the channel mix).
+  // This month's offers at the same rate over next month's 30 days.
+  const campaignsNextMonth = (input.campaigns.length / input.monthDays) * 30;
+  // Each stream's expected message count next month (before the channel mix), all on 30 days.
   const expected: Record<Stream, number> = {
     reminders: ladder.steps,
-    offers: audience === 0 ? 0 : input.campaigns.length * open.n * (total("offers") / audience),
+    offers: audience === 0 ? 0 : campaignsNextMonth * open.n * (total("offers") / audience),
     other: (total("other") / input.monthDays) * 30,
   };
 
   const rows = new Map<string, ForecastRow & { estimated: number; billedNow: number }>();
   for (const m of mix) {
     if (m.billed === 0 || m.provider === null) continue;
-    const streamTotal = total(m.stream);
-    const messages = expected[m.stream] * (m.billed / streamTotal);
+    const messages = expected[m.stream] * (m.billed / settled(m.stream));
     const kind = m.channel === "whatsapp"
       ? `WhatsApp ${m.category === "marketing" ? "marketing" : "utility"}`
       : m.channel === "sms"
@@ -164,11 +177,22 @@ export async function forecastNextMonth(
   const totalPaise = lines.reduce((sum, row) => sum + row.spendPaise, 0);
 
   const reminders = total("reminders");
-  const remindersNotBilled = reminders === 0 ? 0 : 1 - billedOf("reminders") / reminders;
+  const remindersSettled = settled("reminders");
+  const remindersQueued = pendingOf("reminders");
+  const queued = mix.reduce((sum, m) => sum + m.pending, 0);
+  const remindersNotBilled = remindersSettled === 0
+    ? 0
+    : 1 - billedOf("reminders") / remindersSettled;
   const pct = (x: number) => `${Math.round(x * 100)}%`;
   const share = (channel: string) =>
-    reminders === 0 ? 0 : mix.filter((m) => m.stream === "reminders" && m.channel === channel)
-      .reduce((sum, m) => sum + m.billed, 0) / reminders;
+    remindersSettled === 0
+      ? 0
+      : mix.filter((m) => m.stream === "reminders" && m.channel === channel)
+        .reduce((sum, m) => sum + m.billed, 0) / remindersSettled;
+  const offersSettled = settled("offers");
+  const campaignsText = Number.isInteger(campaignsNextMonth)
+    ? String(campaignsNextMonth)
+    : campaignsNextMonth.toFixed(1);
   const explanation = [
     `Reminders: the ladder's message steps (public.reminder_rules) dated ${input.from} to ` +
     `${input.to} for the book's ${ladder.policies} policies not yet renewed or closed ` +
@@ -176,11 +200,18 @@ export async function forecastNextMonth(
     `this month's reminders: ${pct(share("whatsapp"))} billed on WhatsApp, ` +
     `${pct(share("sms"))} by SMS, ${pct(share("email"))} by email, ${pct(remindersNotBilled)} ` +
     `never billed (blocked, failed, cancelled), with each vendor's provider split (the outage ` +
-    `day's SMS on the fallback included).`,
-    `Offers: ${input.campaigns.length} WhatsApp marketing campaign(s) again, each to the ` +
-    `${open.n} cases open at the month's end (this month's reached ${audience} together), ` +
-    `${pct(total("offers") === 0 ? 0 : billedOf("offers") / total("offers"))} of them billed as ` +
-    `this month (the rest blocked: no marketing consent, or withdrawn by STOP).`,
+    `day's SMS on the fallback included)` +
+    (remindersQueued > 0
+      ? `; ${remindersQueued} reminder(s) still queued or sending at the month's end are ` +
+        `neither, and left out of the split.`
+      : "."),
+    `Offers: this month's ${input.campaigns.length} WhatsApp marketing campaign(s) in ` +
+    `${input.monthDays} day(s), at the same rate ${campaignsText} over next month's 30 days, ` +
+    `each to the ${open.n} cases open at the month's end (this month's reached ${audience} ` +
+    `together), ${pct(offersSettled === 0 ? 0 : billedOf("offers") / offersSettled)} of them ` +
+    `billed as this month (the rest blocked: no marketing consent, or withdrawn by STOP` +
+    (pendingOf("offers") > 0 ? `; ${pendingOf("offers")} still queued, left out` : "") +
+    `).`,
     `Receipts and notices: this month's ${total("other")} other messages at the same daily rate.`,
     `Unit costs: what each vendor billed this month a message (its reported price, else the ` +
     `gate's estimate from MESSAGE_RATES_PAISE); SMS at ₹${(segmentRate / 100).toFixed(2)} a ` +
@@ -196,7 +227,10 @@ export async function forecastNextMonth(
       steps: ladder.steps,
       reminders,
       remindersNotBilled,
+      remindersQueued,
+      queued,
       campaigns: input.campaigns.length,
+      campaignsNextMonth,
       audience,
       offersBilled: billedOf("offers"),
       openCases: open.n,
