@@ -13,9 +13,16 @@
 //
 // - `--policies N` (1,000,000) is handed to the benches that build a book of policies.
 // - `--args "messages --messages 2000 --instances 1,2"` (repeatable) hands more arguments to one
-//   bench, e.g. for a small trial run; the defaults otherwise.
+//   bench, e.g. for a small trial run; the defaults otherwise. A bench given any is a trial run:
+//   its section says so (with the arguments) and none of its goals is judged (`met: null`).
 // - A bench that fails (exits non-zero, or ends without its results) gets a section saying so,
 //   with its log and its last lines; the suite goes on with the next and exits 1 at the end.
+// - Bad input (bench/lib/suite_options.ts), or a --results file that could not be written, exits 2
+//   before any bench runs, naming the option that was wrong.
+// - Ctrl-C (SIGINT) or SIGTERM stops the running bench (which removes its cluster), writes the
+//   results of the benches finished (the stopped one as failed: interrupted), removes the
+//   temporary JSON files and exits 130 / 143; a second signal exits at once, writing nothing.
+// - A section of the existing file whose marker is malformed is dropped with a warning naming it.
 import { dirname } from "node:path";
 import { projectRoot, tryRun } from "../scripts/lib/run.ts";
 import { exitSignals } from "../scripts/lib/signals.ts";

@@ -243,6 +243,14 @@ export function renderSection(run: BenchRun): string {
   return lines.join("\n");
 }
 
+/** zod's `Invalid input: expected array, received string` as `a string, not an array`. */
+function plainIssue(message: string): string {
+  const match = message.match(/^Invalid input: expected (\w+), received (\w+)$/);
+  if (!match) return message;
+  const a = (word: string) => `${/^[aeiou]/.test(word) ? "an" : "a"} ${word}`;
+  return match[2] === "undefined" ? "missing" : `${a(match[2])}, not ${a(match[1])}`;
+}
+
 /**
  * The sections of an earlier RESULTS.md, by bench name: each from its marker line to the next
  * marker line or the end of the file. A section whose marker is malformed (not JSON, or not a
@@ -283,7 +291,7 @@ export function parseSections(
       const name = (json as { name?: unknown } | null)?.name;
       const which = typeof name === "string" ? `the ${JSON.stringify(name)} section` : "a section";
       const wrong = parsed.error.issues.map((issue) =>
-        `${issue.path.join(".") || "(marker)"}: ${issue.message}`
+        `${issue.path.join(".") || "(marker)"}: ${plainIssue(issue.message)}`
       ).join("; ");
       warn(`line ${index + 1}: ${which} has a malformed marker (${wrong}); it is dropped`);
       current = { lines: [] };
