@@ -28,8 +28,10 @@ import {
   journey,
   json,
   sandboxControl,
+  sandboxGet,
   tokenFor,
 } from "./_stack.ts";
+import type { CallbackRecord } from "../../sandbox/state.ts";
 import {
   type CampaignBook,
   cpAgent,
@@ -96,6 +98,33 @@ async function settledMessages(sql: ReturnType<typeof adminSql>, campaignId: str
        group by 1, 2
        order by 1, 2`,
   ];
+}
+
+/** Twilio's last status callback of a send: it reports one of these, after queued and sent. */
+const lastSmsEvents = new Set(["delivered", "undelivered", "failed"]);
+
+/**
+ * How far Twilio's status callbacks of the campaign's SMS have gone (the sandbox's record of its
+ * callback attempts): SMS sent, SMS whose last callback Twilio has made, and of those how many
+ * the gateway did not take (not 2xx).
+ */
+async function smsCallbacks(sql: ReturnType<typeof adminSql>, campaignId: string) {
+  const rows = await sql<{ provider_message_id: string }[]>`
+    select provider_message_id from public.messages
+     where campaign_id = ${campaignId} and channel = 'sms' and sent_at is not null
+       and provider = 'twilio'`;
+  const last = new Map<string, number>();
+  for (const c of await sandboxGet<CallbackRecord[]>("_inspect/twilio/callbacks")) {
+    if (c.providerMessageId && lastSmsEvents.has(c.event)) last.set(c.providerMessageId, c.status);
+  }
+  let done = 0, refused = 0;
+  for (const { provider_message_id: id } of rows) {
+    const status = last.get(id);
+    if (status === undefined) continue;
+    done++;
+    if (status < 200 || status >= 300) refused++;
+  }
+  return { sms: rows.length, done, refused };
 }
 
 journey(
@@ -416,11 +445,16 @@ journey(
       });
 
       await step("stats per variant add up to the recipients, and the cost", async () => {
-        // The SMS callbacks (delivered) may still be coming: wait for them before reading.
-        await eventually(async () => {
-          const s = stepOf(await tallyMessages(sql, campaignId), 2);
-          return (s.byStatus.sent ?? 0) === 0;
-        }, { timeoutMs: 60_000, what: "the SMS delivery callbacks" });
+        // The SMS callbacks (sent, delivered) may still be coming: wait until Twilio has made
+        // the last one of every SMS, so that no status moves while the stats are read. (Twilio
+        // does not retry a status callback the gateway could not take: such an SMS stays sent.)
+        const callbacks = await eventually(async () => {
+          const c = await smsCallbacks(sql, campaignId);
+          return c.done === c.sms && c;
+        }, { timeoutMs: 180_000, intervalMs: 1_000, what: "Twilio's last callback of every SMS" });
+        console.log(
+          `SMS callbacks: ${callbacks.sms} SMS, ${callbacks.refused} last callbacks refused`,
+        );
         const { data } = await json<{ data: StatsRow[] }>(
           await api(`/campaigns/${campaignId}/stats`, { token: manager }),
         );
