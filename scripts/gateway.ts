@@ -77,14 +77,30 @@ export interface Gateway {
   shutdown(): Promise<void>;
 }
 
-/** Serves every function on `port` (0 picks a free one). */
+/**
+ * The listen queue of the gateway's socket: connections the kernel holds until the gateway's one
+ * thread accepts them (Deno's default is 511; Linux caps it at net.core.somaxconn, 4096 by
+ * default). A vendor's burst of callbacks opens a connection for each (the sandbox's thousands of
+ * Twilio status callbacks of a campaign); while a busy machine keeps the thread from accepting,
+ * 511 overflowed (the kernel's ListenOverflows counter) and the connections it could not queue
+ * ended in "Connection reset by peer" in the vendor's client: callbacks lost, as Twilio does not
+ * retry a status callback.
+ */
+export const gatewayTcpBacklog = 4096;
+
+/** Serves every function on `port` (0 picks a free one), with a listen queue of gatewayTcpBacklog. */
 export async function serveGateway(
   port: number,
   onRequest: (response: Response) => void = () => {},
 ): Promise<Gateway> {
   const functions = await loadFunctions();
   const handle = gatewayHandler(functions);
-  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (req) => {
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port,
+    tcpBacklog: gatewayTcpBacklog,
+    onListen: () => {},
+  }, async (req) => {
     const response = await handle(req);
     onRequest(response);
     return response;

@@ -1,7 +1,7 @@
 // The functions gateway: Supabase's URL shape, verify_jwt, and supabase-js against it.
 import assert from "node:assert/strict";
 import { createClient, FunctionsHttpError } from "@supabase/supabase-js";
-import { gatewayHandler, serveGateway } from "../../scripts/gateway.ts";
+import { gatewayHandler, gatewayTcpBacklog, serveGateway } from "../../scripts/gateway.ts";
 import { dbTest, localApiKeys, tokenFor } from "./_helpers.ts";
 
 dbTest("gateway: serves the api function under /functions/v1/api", async () => {
@@ -39,6 +39,28 @@ dbTest("gateway: serves the api function under /functions/v1/api", async () => {
     await gateway.shutdown();
   }
 });
+
+dbTest(
+  "gateway: its socket queues 4096 connections (a vendor's burst of callbacks), not Deno's 511",
+  async () => {
+    // The kernel caps a listen queue at net.core.somaxconn; `ss` (iproute2) reads the queue's
+    // size (Send-Q of a listening socket) from the kernel itself.
+    const somaxconn = Number((await Deno.readTextFile("/proc/sys/net/core/somaxconn")).trim());
+    const gateway = await serveGateway(0);
+    try {
+      const ss = await new Deno.Command("ss", { args: ["-ltnH", `sport = :${gateway.port}`] })
+        .output();
+      assert.equal(ss.code, 0, "ss (iproute2) lists the gateway's socket");
+      const [state, , backlog] = new TextDecoder().decode(ss.stdout).trim().split(/\s+/);
+      assert.equal(state, "LISTEN");
+      assert.equal(gatewayTcpBacklog, 4096);
+      assert.equal(Number(backlog), Math.min(4096, somaxconn));
+      if (somaxconn > 511) assert.ok(Number(backlog) > 511, "more than Deno's default");
+    } finally {
+      await gateway.shutdown();
+    }
+  },
+);
 
 dbTest("gateway: supabase-js functions.invoke('api/me') works with a user's token", async () => {
   const gateway = await serveGateway(0);
