@@ -10,6 +10,8 @@ export const debianPackages = [
   "libtap-parser-sourcehandler-pgtap-perl",
   // Headless browser for the API docs page test (tests/functions/docs_page.test.ts).
   "chromium",
+  // `ss`, which reads the gateway's listen queue (tests/functions/gateway.test.ts).
+  "iproute2",
 ];
 
 async function missingPackages(): Promise<string[]> {
