@@ -28,6 +28,7 @@ import { WhatsappVendor } from "./whatsapp.ts";
 
 // The shared contract's shapes, and helpers for callers that talk to the sandbox directly.
 export type { Sandbox, SandboxCredentials, SandboxOptions, SandboxWebhooks };
+export { defaultFaults } from "./state.ts";
 export type { VendorCode } from "./state.ts";
 export type { WhatsappTemplate } from "./whatsapp.ts";
 export { telegramBotUsername } from "./telegram.ts";

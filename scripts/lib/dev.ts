@@ -2,7 +2,7 @@
 import { parseEnv } from "node:util";
 import postgres from "postgres";
 import { type Cluster, devCluster } from "./cluster.ts";
-import { localApiKeyIssuer, localApiKeys, localAuthenticatorUrl, localJwtSecret } from "./keys.ts";
+import { localFunctionsEnv } from "./keys.ts";
 import { refuseChangedMigrations } from "./migrations.ts";
 import { ensureDebianPackages } from "./packages.ts";
 import { reserveStackPorts, stackPorts } from "./ports.ts";
@@ -78,23 +78,11 @@ async function refuseWidenedDatabase(url: string): Promise<void> {
 
 /** The environment the functions get locally: .env first, then the local stack's values. */
 export async function functionsEnv(cluster: Cluster): Promise<Record<string, string>> {
-  const keys = await localApiKeys();
   let fromFile: Record<string, string> = {};
   try {
     fromFile = parseEnv(await Deno.readTextFile(`${projectRoot}/.env`)) as Record<string, string>;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  return {
-    SUPABASE_URL: `http://127.0.0.1:${functionsPort}`,
-    // As on Supabase: the platform's superuser URL is there, and the functions never read it;
-    // they log in as api_authenticator, which has no rights of its own.
-    SUPABASE_DB_URL: cluster.url(),
-    FUNCTIONS_DB_URL: localAuthenticatorUrl(cluster.url()),
-    SUPABASE_JWT_SECRET: localJwtSecret,
-    API_KEY_ISSUER: localApiKeyIssuer,
-    SUPABASE_ANON_KEY: keys.anon,
-    SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
-    ...fromFile,
-  };
+  return { ...await localFunctionsEnv(cluster.url(), functionsPort), ...fromFile };
 }

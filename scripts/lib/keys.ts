@@ -86,3 +86,25 @@ export function localAuthenticatorUrl(superuserUrl: string): string {
   url.password = localAuthenticator.password;
   return url.href;
 }
+
+/**
+ * What the functions need to run on a local database with the local keys: the project's URL (the
+ * gateway on `gatewayPort`), the superuser URL as SUPABASE_DB_URL (there, as on Supabase, though
+ * the functions never read it), the api_authenticator URL they log in with (no rights of its
+ * own), the JWT secret, the API keys' issuer and the anon and service_role keys.
+ */
+export async function localFunctionsEnv(
+  databaseUrl: string,
+  gatewayPort: number,
+): Promise<Record<string, string>> {
+  const keys = await localApiKeys();
+  return {
+    SUPABASE_URL: `http://127.0.0.1:${gatewayPort}`,
+    SUPABASE_DB_URL: databaseUrl,
+    FUNCTIONS_DB_URL: localAuthenticatorUrl(databaseUrl),
+    SUPABASE_JWT_SECRET: localJwtSecret,
+    API_KEY_ISSUER: localApiKeyIssuer,
+    SUPABASE_ANON_KEY: keys.anon,
+    SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
+  };
+}

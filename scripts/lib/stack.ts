@@ -5,13 +5,7 @@
 // (tests/e2e) and the simulated desk start it the same way.
 import { startSandbox } from "../../sandbox/mod.ts";
 import type { Sandbox } from "../../sandbox/mod.ts";
-import {
-  localApiKeyIssuer,
-  localApiKeys,
-  localAuthenticatorUrl,
-  localAuthIssuer,
-  localJwtSecret,
-} from "./keys.ts";
+import { localAuthIssuer, localFunctionsEnv } from "./keys.ts";
 import { type ObjectStore, startObjectStore } from "./object_store.ts";
 import { freePort } from "./ports.ts";
 import { type Child, spawnDeno } from "./processes.ts";
@@ -63,7 +57,6 @@ export interface Stack {
 export async function startStack(options: StackOptions): Promise<Stack> {
   const gatewayPort = options.functionsPort || freePort();
   const functionsUrl = `http://127.0.0.1:${gatewayPort}/functions/v1`;
-  const keys = await localApiKeys();
   const started: (() => Promise<void>)[] = [];
   const stopStarted = async () => {
     for (const stop of started.reverse()) await stop().catch(() => {});
@@ -80,18 +73,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     if (objectStore) started.push(() => objectStore.close());
 
     const env: Record<string, string> = {
-      SUPABASE_URL: `http://127.0.0.1:${gatewayPort}`,
-      // As on Supabase: the platform's superuser URL is there, and the functions never read it;
-      // they log in as api_authenticator, which has no rights of its own.
-      SUPABASE_DB_URL: options.databaseUrl,
-      FUNCTIONS_DB_URL: localAuthenticatorUrl(options.databaseUrl),
-      SUPABASE_JWT_SECRET: localJwtSecret,
-      API_KEY_ISSUER: localApiKeyIssuer,
+      ...await localFunctionsEnv(options.databaseUrl, gatewayPort),
       // The local tokens' issuer (`npm run token`), whichever port the gateway listens on,
       // unless the caller names its own project.
       ...(options.env?.SUPABASE_URL === undefined ? { JWT_ISSUER: localAuthIssuer } : {}),
-      SUPABASE_ANON_KEY: keys.anon,
-      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
       ...(sandbox ? sandboxEnv(sandbox, functionsUrl) : {}),
       ...(objectStore?.env ?? {}),
       ...options.env,

@@ -17,6 +17,8 @@ import {
   istTime,
   json,
   messagesReach,
+  type OutboxRow,
+  outboxRows,
   sandboxControl,
 } from "./_stack.ts";
 import {
@@ -243,35 +245,9 @@ export async function caseOf(policyId: string): Promise<CaseRow | undefined> {
 }
 
 /** A customer's message as the outbox holds it. */
-export interface OutboxRow {
-  id: string;
-  case_id: string | null;
-  channel: string;
-  purpose: string;
-  template_code: string | null;
-  template_language: string | null;
-  idempotency_key: string;
-  recipient: string | null;
-  body: string;
-  status: string;
-  blocked_reason: string | null;
-  choice_reason: string | null;
-  provider: string | null;
-  attempts: number;
-  last_error_code: string | null;
-  queued_at: Date;
-}
-
 /** Every message of a customer, oldest first. */
-export async function messagesOf(customerId: string): Promise<OutboxRow[]> {
-  return await adminSql()<OutboxRow[]>`
-    select m.id, m.case_id, m.channel::text, m.purpose::text, t.code as template_code,
-           t.language as template_language, m.idempotency_key, m.recipient, m.body,
-           m.status::text, m.blocked_reason, m.choice_reason, m.provider, m.attempts,
-           m.last_error_code, m.queued_at
-      from public.messages m left join public.templates t on t.id = m.template_id
-     where m.customer_id = ${customerId}
-     order by m.queued_at, m.created_at`;
+export function messagesOf(customerId: string): Promise<OutboxRow[]> {
+  return outboxRows({ customerId });
 }
 
 /** The cadence's message for a case's step at `offsetDays` (by its key), if queued. */

@@ -2,7 +2,14 @@
 // for one customer and policy, the case and its installments, and the messages of a case as the
 // database holds them, as the worker moves them and as the sandbox's email vendor received them
 // (pg_cron's jobs, the send hours, the vendors' ordinary day and retiring cases: _stack.ts).
-import { acceptedBy, adminSql, messagesReach, type MessageState } from "./_stack.ts";
+import {
+  acceptedBy,
+  adminSql,
+  messagesReach,
+  type MessageState,
+  type OutboxRow,
+  outboxRows,
+} from "./_stack.ts";
 import {
   type FedPolicy,
   feedPolicy as feedBook,
@@ -97,33 +104,9 @@ export async function installmentsOf(caseId: string): Promise<InstallmentRow[]> 
 }
 
 /** A message of a case as the outbox holds it. */
-export interface MessageRow {
-  id: string;
-  channel: string;
-  purpose: string;
-  template_code: string | null;
-  subject: string | null;
-  body: string;
-  recipient: string | null;
-  status: string;
-  blocked_reason: string | null;
-  queued_at: Date;
-  provider: string | null;
-  provider_message_id: string | null;
-  created_by: string | null;
-}
-
 /** The messages of a case, oldest queued first. */
-export async function messagesOfCase(caseId: string): Promise<MessageRow[]> {
-  const rows = await adminSql()<MessageRow[]>`
-    select m.id, m.channel::text, m.purpose::text, t.code as template_code, m.subject, m.body,
-           m.recipient, m.status::text, m.blocked_reason, m.queued_at, m.provider,
-           m.provider_message_id, m.created_by
-      from public.messages m
-      left join public.templates t on t.id = m.template_id
-     where m.case_id = ${caseId}
-     order by m.queued_at, m.created_at`;
-  return [...rows];
+export function messagesOfCase(caseId: string): Promise<OutboxRow[]> {
+  return outboxRows({ caseId });
 }
 
 /**

@@ -12,6 +12,8 @@ import {
   functionsUrl,
   json,
   messagesReach,
+  type OutboxRow,
+  outboxRows,
   sandboxControl,
   sandboxUrl,
 } from "./_stack.ts";
@@ -123,53 +125,16 @@ export async function caseOfPolicy(policyId: string) {
 }
 
 /** A message of a case as the outbox holds it, with its template's code. */
-export interface CaseMessage {
-  id: string;
-  code: string | null;
-  channel: string;
-  purpose: string;
-  status: string;
-  idempotency_key: string;
-  variables: Record<string, string>;
-  recipient: string | null;
-  choice_reason: string | null;
-  blocked_reason: string | null;
-  deferred_reason: string | null;
-  next_attempt_at: Date;
-  sent_at: Date | null;
-  delivered_at: Date | null;
-  read_at: Date | null;
-  cancelled_at: Date | null;
-  provider_message_id: string | null;
-  document_id: string | null;
-  attempts: number;
-}
-
-/** Every message of a case, oldest first. */
-export async function caseMessages(caseId: string): Promise<CaseMessage[]> {
-  const rows = await adminSql()`
-    select m.id, t.code, m.channel::text, m.purpose::text, m.status::text, m.idempotency_key,
-           m.variables, m.recipient, m.choice_reason, m.blocked_reason, m.deferred_reason,
-           m.next_attempt_at, m.sent_at, m.delivered_at, m.read_at, m.cancelled_at,
-           m.provider_message_id, m.document_id, m.attempts::int
-      from public.messages m
-      left join public.templates t on t.id = m.template_id
-     where m.case_id = ${caseId}
-     order by m.created_at, m.id`;
-  return rows.map((row) => ({ ...row })) as CaseMessage[];
+/** Every message of a case, oldest queued first. */
+export function caseMessages(caseId: string): Promise<OutboxRow[]> {
+  return outboxRows({ caseId });
 }
 
 /** One message, or a failure naming it. */
-export async function messageById(id: string): Promise<CaseMessage> {
-  const [row] = await adminSql()`
-    select m.id, t.code, m.channel::text, m.purpose::text, m.status::text, m.idempotency_key,
-           m.variables, m.recipient, m.choice_reason, m.blocked_reason, m.deferred_reason,
-           m.next_attempt_at, m.sent_at, m.delivered_at, m.read_at, m.cancelled_at,
-           m.provider_message_id, m.document_id, m.attempts::int
-      from public.messages m left join public.templates t on t.id = m.template_id
-     where m.id = ${id}`;
+export async function messageById(id: string): Promise<OutboxRow> {
+  const [row] = await outboxRows({ id });
   assert.ok(row, `message ${id} exists`);
-  return { ...row } as CaseMessage;
+  return row;
 }
 
 /** Waits until the worker and the vendor's callbacks have taken a message to `status`; the

@@ -7,6 +7,7 @@
 // and sets the variables read here.
 import postgres from "postgres";
 import { userToken } from "../../scripts/lib/keys.ts";
+import { defaultFaults } from "../../sandbox/mod.ts";
 
 function required(name: string): string {
   const value = Deno.env.get(name);
@@ -273,16 +274,6 @@ export async function holdProviderRates(
 
 // ---- The sandbox's vendors ----------------------------------------------------------------
 
-/** What a vendor does on an ordinary day: no fault, outage, latency or odd callback mode. */
-const ordinaryDay = {
-  outage: false,
-  errorRate: 0,
-  latencyMs: 0,
-  failNext: null,
-  rateLimitPerSecond: null,
-  callbacks: { mode: "normal" },
-};
-
 /**
  * Starts a journey from an ordinary vendor day, whatever an earlier journey left set: through
  * the sandbox's control API, no faults and normal callbacks at every messaging vendor, and
@@ -292,9 +283,9 @@ const ordinaryDay = {
  * open lets the next send through as its probe once the pause is over.
  */
 export async function ordinaryVendorDay(): Promise<void> {
-  for (const vendor of messagingVendors) await sandboxControl(vendor, ordinaryDay);
+  for (const vendor of messagingVendors) await sandboxControl(vendor, { ...defaultFaults() });
   await sandboxControl("openai", {
-    ...ordinaryDay,
+    ...defaultFaults(),
     rateLimited: false,
     insufficientQuota: false,
     refusal: false,
@@ -389,6 +380,63 @@ export interface MessageState {
   blocked_reason: string | null;
   deferred_reason: string | null;
   next_attempt_at: Date | null;
+}
+
+/** A message as the journeys read it from the outbox: public.messages with its template's code
+ * and language. */
+export interface OutboxRow {
+  id: string;
+  case_id: string | null;
+  channel: string;
+  purpose: string;
+  template_code: string | null;
+  template_language: string | null;
+  idempotency_key: string;
+  variables: Record<string, string>;
+  recipient: string | null;
+  subject: string | null;
+  body: string;
+  status: string;
+  choice_reason: string | null;
+  blocked_reason: string | null;
+  deferred_reason: string | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  attempts: number;
+  last_error_code: string | null;
+  document_id: string | null;
+  created_by: string | null;
+  queued_at: Date;
+  next_attempt_at: Date;
+  sent_at: Date | null;
+  delivered_at: Date | null;
+  read_at: Date | null;
+  cancelled_at: Date | null;
+}
+
+/** The outbox's messages of a customer, of a case, or the one with an id; oldest queued first. */
+export async function outboxRows(
+  of: { customerId: string } | { caseId: string } | { id: string },
+): Promise<OutboxRow[]> {
+  const sql = adminSql();
+  const where = "customerId" in of
+    ? sql`m.customer_id = ${of.customerId}`
+    : "caseId" in of
+    ? sql`m.case_id = ${of.caseId}`
+    : sql`m.id = ${of.id}`;
+  return [
+    ...await sql<OutboxRow[]>`
+      select m.id, m.case_id, m.channel::text, m.purpose::text, t.code as template_code,
+             t.language as template_language, m.idempotency_key, m.variables, m.recipient,
+             m.subject, m.body, m.status::text, m.choice_reason, m.blocked_reason,
+             m.deferred_reason, m.provider, m.provider_message_id, m.attempts::int,
+             m.last_error_code, m.document_id, m.created_by, m.queued_at, m.next_attempt_at,
+             m.sent_at, m.delivered_at, m.read_at, m.cancelled_at
+        from public.messages m
+        left join public.templates t on t.id = m.template_id
+       where ${where}
+       order by m.queued_at, m.created_at, m.id`,
+  ];
 }
 
 /** The state of messages `ids`, as the outbox holds it. */

@@ -181,7 +181,7 @@ journey(
       );
       const notice = await messageReaches(queued[0].message_id!, "delivered");
       assert.deepEqual(
-        [notice.code, notice.channel, notice.purpose, notice.recipient],
+        [notice.template_code, notice.channel, notice.purpose, notice.recipient],
         ["autopay_pre_debit_notice", "email", "transactional", fed.email],
       );
       assert.equal(notice.variables.amount_due, "₹2,500");
@@ -232,7 +232,7 @@ journey(
         );
         assert.equal((await mandateOf(caseId)).fallback_link_id, fallback.id);
         const reminders = (await caseMessages(caseId)).filter((m) =>
-          m.code === "payment_link_reminder"
+          m.template_code === "payment_link_reminder"
         );
         assert.equal(reminders.length, 1, "one reminder");
         const [reminder] = reminders;
@@ -246,7 +246,8 @@ journey(
         await reconcileNow();
         assert.equal((await linksOf(caseId)).length, 1);
         assert.equal(
-          (await caseMessages(caseId)).filter((m) => m.code === "payment_link_reminder").length,
+          (await caseMessages(caseId)).filter((m) => m.template_code === "payment_link_reminder")
+            .length,
           1,
         );
         assert.deepEqual(
@@ -417,7 +418,7 @@ journey(
         const reminder = messages.find((m) => m.id === reminderId)!;
         assert.ok(["delivered", "read"].includes(reminder.status), reminder.status);
         assert.deepEqual(
-          messages.map((m) => m.code),
+          messages.map((m) => m.template_code),
           [
             "autopay_pre_debit_notice",
             "payment_link_reminder",

@@ -143,7 +143,7 @@ journey(
         assert.deepEqual(more, [], "one message for the case");
         sent.reminder = message.id;
         assert.deepEqual(
-          [message.code, message.channel, message.purpose, message.choice_reason],
+          [message.template_code, message.channel, message.purpose, message.choice_reason],
           [reminderCode, "whatsapp", "service", "preferred_channel"],
         );
         assert.equal(message.recipient, fed.phone);
@@ -203,7 +203,7 @@ journey(
           assert.equal(messages.length, 2);
           const pay = messages[1];
           sent.pay = pay.id;
-          assert.deepEqual([pay.code, pay.channel], [payCode, "whatsapp"]);
+          assert.deepEqual([pay.template_code, pay.channel], [payCode, "whatsapp"]);
           assert.notEqual(pay.idempotency_key, messages[0].idempotency_key, "another step's key");
           // {{payment_link}} is our tracked redirect to Razorpay's link, not the link itself.
           const [tracked] = await sql`
@@ -376,7 +376,7 @@ journey(
           );
           sent.receipt = receipt.id;
           assert.deepEqual(
-            [receipt.code, receipt.channel, receipt.purpose],
+            [receipt.template_code, receipt.channel, receipt.purpose],
             ["payment_receipt", "whatsapp", "transactional"],
           );
           assert.equal(receipt.variables.amount_paid, "₹18,450");

@@ -6,6 +6,7 @@
 // from the vendors themselves) and, on one day, Twilio's outage. After each day the funnel is
 // read and handed to `onDay`.
 import postgres from "postgres";
+import { defaultFaults } from "../../../sandbox/mod.ts";
 import {
   type Book,
   bookZoneManager,
@@ -184,14 +185,7 @@ export async function simulateDesk(
     // Fair weather at the vendors the month relies on (a fault left by someone else's run
     // would change what the customers see); the outage comes on its day.
     for (const vendor of ["twilio", "aws_sns", "aws_ses", "whatsapp_cloud", "razorpay"]) {
-      const fair = await sandboxControl(stack.sandboxUrl, vendor, {
-        outage: false,
-        errorRate: 0,
-        latencyMs: 0,
-        failNext: null,
-        rateLimitPerSecond: null,
-        callbacks: { mode: "normal" },
-      });
+      const fair = await sandboxControl(stack.sandboxUrl, vendor, defaultFaults());
       if (fair.status !== 200) throw new Error(`the sandbox's ${vendor}: ${fair.status}`);
     }
     templates = await ensureTemplates(sql, stack.sandboxUrl, language);
