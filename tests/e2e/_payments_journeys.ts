@@ -125,9 +125,9 @@ export async function caseOfPolicy(policyId: string) {
 }
 
 /** A message of a case as the outbox holds it, with its template's code. */
-/** Every message of a case, oldest queued first. */
+/** Every message of a case, in the order they were written. */
 export function caseMessages(caseId: string): Promise<OutboxRow[]> {
-  return outboxRows({ caseId });
+  return outboxRows({ caseId }, { order: "created" });
 }
 
 /** One message, or a failure naming it. */

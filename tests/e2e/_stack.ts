@@ -414,9 +414,14 @@ export interface OutboxRow {
   cancelled_at: Date | null;
 }
 
-/** The outbox's messages of a customer, of a case, or the one with an id; oldest queued first. */
+/**
+ * The outbox's messages of a customer, of a case, or the one with an id: in the order they were
+ * queued (`queued_at`, the as_of of a journey's timeline), or, with `order: "created"`, in the
+ * order their rows were written.
+ */
 export async function outboxRows(
   of: { customerId: string } | { caseId: string } | { id: string },
+  { order = "queued" }: { order?: "queued" | "created" } = {},
 ): Promise<OutboxRow[]> {
   const sql = adminSql();
   const where = "customerId" in of
@@ -435,7 +440,7 @@ export async function outboxRows(
         from public.messages m
         left join public.templates t on t.id = m.template_id
        where ${where}
-       order by m.queued_at, m.created_at, m.id`,
+       order by ${order === "queued" ? sql`m.queued_at,` : sql``} m.created_at, m.id`,
   ];
 }
 
