@@ -1,5 +1,6 @@
 // Local keys: the fixed JWT secret of the local stack, the tokens minted from it (shaped like the
-// ones GoTrue issues), and the functions' local database login. Never used against a real project.
+// ones GoTrue issues), the functions' local database login, and the environment those make for
+// the functions. Never used against a real project.
 import { SignJWT } from "jose";
 import { stackPorts } from "./ports.ts";
 
