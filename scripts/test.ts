@@ -95,8 +95,9 @@ async function tee(
   return { code: status.code, output };
 }
 
+/** Runs one gate and tallies it; a check that throws fails the gate, its error as the output. */
 async function gate(name: string, check: () => Promise<{ code: number; output: string }>) {
-  const { code, output } = await check();
+  const { code, output } = await check().catch((error) => ({ code: 1, output: String(error) }));
   if (code !== 0) console.log(output);
   console.log(`${code === 0 ? "ok" : "FAILED"}  gate: ${name}`);
   tally({ suite: `gate: ${name}`, passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 });
@@ -144,20 +145,10 @@ async function treeGates(): Promise<void> {
   await gate("deno lint", gateCommand(["lint"]));
   await gate("deno check", gateCommand(["check", "."]));
   await gate("migrations are forward-only", async () => {
-    try {
-      const modified = await modifiedMigrations();
-      return { code: modified.length === 0 ? 0 : 1, output: forwardOnlyReport(modified) };
-    } catch (error) {
-      return { code: 1, output: String(error) };
-    }
+    const modified = await modifiedMigrations();
+    return { code: modified.length === 0 ? 0 : 1, output: forwardOnlyReport(modified) };
   });
-  await gate("redocly lint (OpenAPI document)", async () => {
-    try {
-      return await lintOpenApiDocument();
-    } catch (error) {
-      return { code: 1, output: String(error) };
-    }
-  });
+  await gate("redocly lint (OpenAPI document)", lintOpenApiDocument);
 }
 const gatesDone = runAll ? treeGates() : Promise.resolve();
 
@@ -265,13 +256,7 @@ try {
   await pointScheduler(url, 1);
   await gatesDone;
   if (runAll) {
-    await gate("supabase db lint", async () => {
-      try {
-        return { code: 0, output: await lintDatabase(url) };
-      } catch (error) {
-        return { code: 1, output: String(error) };
-      }
-    });
+    await gate("supabase db lint", async () => ({ code: 0, output: await lintDatabase(url) }));
   }
   await applySeed(url);
   await applyTestHelpers(url);
