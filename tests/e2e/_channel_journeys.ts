@@ -244,7 +244,6 @@ export async function caseOf(policyId: string): Promise<CaseRow | undefined> {
   return row;
 }
 
-/** A customer's message as the outbox holds it. */
 /** Every message of a customer, oldest first. */
 export function messagesOf(customerId: string): Promise<OutboxRow[]> {
   return outboxRows({ customerId });

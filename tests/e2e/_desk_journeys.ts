@@ -103,7 +103,6 @@ export async function installmentsOf(caseId: string): Promise<InstallmentRow[]> 
   return [...rows];
 }
 
-/** A message of a case as the outbox holds it. */
 /** The messages of a case, oldest queued first. */
 export function messagesOfCase(caseId: string): Promise<OutboxRow[]> {
   return outboxRows({ caseId });

@@ -124,7 +124,6 @@ export async function caseOfPolicy(policyId: string) {
     | undefined;
 }
 
-/** A message of a case as the outbox holds it, with its template's code. */
 /** Every message of a case, in the order they were written. */
 export function caseMessages(caseId: string): Promise<OutboxRow[]> {
   return outboxRows({ caseId }, { order: "created" });
