@@ -169,6 +169,10 @@ select set_eq(
     'private.tg_payments__mark_analytics_days() ---',
     'private.tg_tasks__mark_analytics_days() ---',
     'private.tg_renewal_cases__mark_analytics_days() ---',
+    -- The lapse scoring's kept histories: marked stale by these triggers only.
+    'private.tg_policies__mark_risk_history() ---',
+    'private.tg_renewal_cases__mark_risk_history() ---',
+    'private.tg_outstanding_amounts__mark_risk_history() ---',
     'private.tg_profiles__note_moved_agents() ---',
     'private.tg_hierarchy_nodes__mark_analytics_hierarchy() ---',
     'private.rollup_node_facts(date[],date[],timestamp with time zone) ---',
