@@ -8,11 +8,14 @@
 //     does not read; then the daily jobs open the cases and the cases' activity at the same
 //     as_of is added (reminders read or ignored, links clicked, failed payments, replies);
 //  2. the scoring of every open case in one call, timed (wall clock and the cluster's CPU),
-//     `--runs` times: the first writes every score (a first run over a fresh book), the others
-//     rescore (the daily run). Beside each, the reference measured in the same run: a plain
-//     CREATE TABLE AS SELECT of the cases it scores joined to their policy and customer, the
-//     rows the scorecard starts from. The goal (issue 10: at most 10 s for 1,000,000 policies)
-//     is judged on the daily rescoring;
+//     `--runs` times: the first writes every score and every kept history (a first run over a
+//     fresh book); each other is the next day, in a transaction rolled back after it: the daily
+//     jobs of the day after (untimed: they open, lapse and mark cases, so the scoring computes
+//     again the histories of the customers they touched), then the scoring of that day, timed.
+//     Beside each, the reference measured in the same state: a plain CREATE TABLE AS SELECT of
+//     the cases it scores joined to their policy and customer, the rows the scorecard starts
+//     from. The goal (issue 10: at most 10 s for 1,000,000 policies) is judged on the next
+//     day's scoring;
 //  3. how well the scores separate the outcomes, on a time-based split: the open cases ordered
 //     by due date, the earlier half (by whole days) for calibration only, the later half to
 //     evaluate: ROC-AUC (ties counted half), expected calibration error (10 bins) of score/100 and
@@ -89,7 +92,8 @@ try {
     await setup`select pg_reload_conf()`;
     await setup.end();
   }
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  // Two connections: a next day's transaction holds one while the other checkpoints.
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
   await printMachine(sql);
 
   // 1. The book, its cases and their activity, all at one as_of.
@@ -136,10 +140,10 @@ try {
     const wall = (performance.now() - from) / 1000;
     return { wall, cpu: (await clusterCpuSeconds(cluster.dataDir)) - cpuBefore, result };
   };
-  const reference = () =>
+  const reference = (db: postgres.Sql) =>
     timed(async () => {
-      await sql`drop table if exists bench.scored_cases`;
-      const made = await sql`
+      await db`drop table if exists bench.scored_cases`;
+      const made = await db`
         create table bench.scored_cases as
         select c.id as case_id, c.customer_id, c.stage, c.due_date, c.grace_end, p.product_line,
                p.premium, p.ncb_percent, p.renewed_from_policy_id, cu.phone,
@@ -150,46 +154,63 @@ try {
          where c.stage in ('new', 'contacted', 'quoted', 'payment_pending', 'pending_lapse')`;
       return made.count;
     });
-  const score = () =>
+  const score = (db: postgres.Sql, at: Date) =>
     timed(async () => {
-      const outcome = await sql`
-        select outcome, cases::int from private.score_lapse_risk(${asOf})`;
+      const outcome = await db`
+        select outcome, cases::int from private.score_lapse_risk(${at})`;
       return Object.fromEntries(outcome.map((o) => [o.outcome, o.cases]));
     });
+  const nextDay = new Date(asOf.getTime() + 86_400_000);
+  /** The day after as_of, rolled back: its daily jobs (untimed), its reference and its scoring. */
+  const theNextDay = async () => {
+    const day = await sql.reserve();
+    try {
+      await day`begin`;
+      await day`select private.run_daily_renewal_jobs(${nextDay})`;
+      const ref = await reference(day);
+      return { ref, scoring: await score(day, nextDay) };
+    } finally {
+      await day`rollback`;
+      day.release();
+    }
+  };
   recorder.step(`scoring every open case, ${runs} runs beside the reference`);
   heading(
     `Scoring every open case in one call (private.score_lapse_risk), ${runs} runs, each after ` +
       "its reference (wall clock; in brackets the cluster's CPU seconds, parallel workers " +
-      "included):",
+      "included). Runs after the first are the next day, rolled back after: the daily jobs of " +
+      "the day after (untimed), then its reference and its scoring:",
   );
   const results: { wall: number; cpu: number; ref: number; refCpu: number }[] = [];
   let scored: Record<string, number> = {};
   for (let run = 1; run <= runs; run++) {
-    const ref = await reference();
-    const scoring = await score();
-    scored = scoring.result as Record<string, number>;
+    const { ref, scoring } = run === 1
+      ? { ref: await reference(sql), scoring: await score(sql, asOf) }
+      : await theNextDay();
+    const outcome = scoring.result as Record<string, number>;
+    if (run === 1) scored = outcome;
     results.push({ wall: scoring.wall, cpu: scoring.cpu, ref: ref.wall, refCpu: ref.cpu });
     row([
-      run === 1 ? "run 1: first scoring (writes every score)" : `run ${run}: rescoring (daily)`,
+      run === 1 ? "run 1: first scoring (writes every score)" : `run ${run}: the next day`,
       `${seconds(scoring.wall)}`,
       `(${seconds(scoring.cpu)})`,
       `ref ${seconds(ref.wall)}`,
       `(${seconds(ref.cpu)})`,
       times(scoring.wall / ref.wall),
     ]);
-    if (Number(ref.result) !== scored.scored) {
-      throw new Error(`the reference has ${ref.result} cases, the scoring ${scored.scored}`);
+    if (Number(ref.result) !== outcome.scored) {
+      throw new Error(`the reference has ${ref.result} cases, the scoring ${outcome.scored}`);
     }
   }
   const daily = results.slice(1);
-  // The median of the daily runs (the lower middle one of an even number).
+  // The median of the next days (the lower middle one of an even number).
   const middle = (values: number[]) =>
     [...values].sort((x, y) => x - y)[Math.floor((values.length - 1) / 2)];
   const dailyWall = middle(daily.map((r) => r.wall));
   const dailyRatio = middle(daily.map((r) => r.wall / r.ref));
   const first = results[0];
   console.log(
-    `Scored ${count(scored.scored)} open cases (${count(scored.high)} high). Daily rescoring ` +
+    `Scored ${count(scored.scored)} open cases (${count(scored.high)} high). The next day ` +
       `${seconds(dailyWall)} (median of ${daily.length}: ${
         daily.map((r) => r.wall.toFixed(2)).join(", ")
       } s), ${times(dailyRatio)} the reference ` +
@@ -205,8 +226,8 @@ try {
   const referenceText = (s: number) =>
     `CREATE TABLE AS SELECT of the same cases with their policy and customer: ${seconds(s)}`;
   recorder.figure({
-    what: `daily rescoring of ${count(scored.scored)} open cases, one call (median of ` +
-      `${daily.length})`,
+    what: `the next day's scoring of the open cases, one call, after the daily jobs of the day ` +
+      `after (median of ${daily.length})`,
     ours: seconds(dailyWall),
     reference: referenceText(dailyRef),
     ratio: ratioOf(dailyRatio),
@@ -339,7 +360,7 @@ try {
   heading("README rows:");
   console.log(
     `| lapse scoring of ${count(scored.scored)} open cases (${count(policies)} policies), one ` +
-      `call | daily ${seconds(dailyWall)}, first ${seconds(first.wall)} | CREATE TABLE AS ` +
+      `call | next day ${seconds(dailyWall)}, first ${seconds(first.wall)} | CREATE TABLE AS ` +
       `SELECT of the same cases: ${seconds(percentile(results.map((r) => r.ref), 50))} | ` +
       `${times(dailyRatio)} | <= ${goalSeconds} s at 1,000,000 policies |`,
   );
