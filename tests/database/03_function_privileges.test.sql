@@ -173,6 +173,7 @@ select set_eq(
     'private.tg_policies__mark_risk_history() ---',
     'private.tg_renewal_cases__mark_risk_history() ---',
     'private.tg_outstanding_amounts__mark_risk_history() ---',
+    'private.tg__forget_risk_histories() ---',
     'private.tg_profiles__note_moved_agents() ---',
     'private.tg_hierarchy_nodes__mark_analytics_hierarchy() ---',
     'private.rollup_node_facts(date[],date[],timestamp with time zone) ---',

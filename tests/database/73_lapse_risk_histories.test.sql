@@ -5,7 +5,7 @@
 -- hold at its as_of. What must hold: the kept features are the ones a run computing everything
 -- would find, for any as_of, and only open cases have one.
 begin;
-select plan(24);
+select plan(25);
 select tests.create_test_book();
 -- Only the two cases of the test book stay open (the seed's are closed).
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the probe'
@@ -159,6 +159,13 @@ insert into runs select 9, r.* from private.score_lapse_risk(now()) r;
 select set_eq($$select case_id from private.case_risk_histories$$, array[tests.fixture('case_a')],
               'the next run deletes case b''s history');
 select is((select late_installments from history_a), 0, 'and case a has nothing late any more');
+
+-- A truncate names no rows to mark: it forgets every kept history.
+savepoint truncating;
+truncate public.outstanding_amounts cascade;
+select is_empty($$select 1 from private.case_risk_histories$$,
+                'truncating the installments deletes every kept history');
+rollback to savepoint truncating;
 
 -- Nobody but the scoring reads or writes them.
 select ok(not has_table_privilege('authenticated', 'private.case_risk_histories', 'select')
