@@ -5,7 +5,7 @@
 -- hold at its as_of. What must hold: the kept features are the ones a run computing everything
 -- would find, for any as_of, and only open cases have one.
 begin;
-select plan(25);
+select plan(30);
 select tests.create_test_book();
 -- Only the two cases of the test book stay open (the seed's are closed).
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the probe'
@@ -166,6 +166,48 @@ truncate public.outstanding_amounts cascade;
 select is_empty($$select 1 from private.case_risk_histories$$,
                 'truncating the installments deletes every kept history');
 rollback to savepoint truncating;
+
+-- A policy deleted under replica role (no foreign key to stop it): its case's history cannot be
+-- computed again, so the case has none and no score, as in a run computing everything.
+savepoint deleting;
+set local session_replication_role = replica;
+delete from public.policies where id = tests.fixture('policy_a');
+set local session_replication_role = origin;
+insert into runs select 10, r.* from private.score_lapse_risk(now()) r;
+select is_empty($$select 1 from history_a$$, 'a case whose policy is gone keeps no history');
+select ok(pg_temp.kept_equals_computed(now()), 'and is scored as a run computing everything would');
+rollback to savepoint deleting;
+
+-- A lapsed term ending on the last date there is: the span is unbounded, the run does not fail.
+savepoint far_end;
+insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
+                             sum_insured, start_date, end_date, status)
+values ('T-POL-A-FAR', 'home', 'Test Home', tests.fixture('customer_a'),
+        tests.get_user_id('agent_a'), 500000, 90000000, current_date - 10, '5874897-12-31',
+        'lapsed');
+insert into runs select 11, r.* from private.score_lapse_risk(now()) r;
+select ok((select upper_inf(days) from history_a),
+          'a lapse ending on 5874897-12-31 leaves the span unbounded, and the run scores');
+rollback to savepoint far_end;
+
+-- BUSINESS_TIME_ZONE as an abbreviation: read with the Default abbreviations whatever the
+-- session's, so what one session keeps another would compute. An installment of the closed
+-- health case due on a day and paid at 20:00 UTC that day: late in India (01:30 the next day),
+-- not under Default's IST (+02).
+savepoint abbreviated;
+insert into public.outstanding_amounts (case_id, installment_number, due_date, amount, status,
+                                        paid_at)
+select c.id, 2, current_date - 40, 2500000, 'paid', ((current_date - 40)::timestamp + interval '20 hours') at time zone 'UTC'
+  from public.renewal_cases c where c.policy_id = tests.fixture('policy_spare');
+update public.app_settings set value = '"IST"' where key = 'BUSINESS_TIME_ZONE';
+set local timezone_abbreviations = 'India';
+insert into runs select 12, r.* from private.score_lapse_risk(now()) r;
+select is((select late_installments from history_a), 0,
+          'under IST read as Default (+02) the installment was paid on its day');
+set local timezone_abbreviations = 'Default';
+select ok(pg_temp.kept_equals_computed(now()),
+          'a session with other abbreviations computes what the first kept');
+rollback to savepoint abbreviated;
 
 -- Nobody but the scoring reads or writes them.
 select ok(not has_table_privilege('authenticated', 'private.case_risk_histories', 'select')
