@@ -174,6 +174,8 @@ select set_eq(
     'private.tg_renewal_cases__mark_risk_history() ---',
     'private.tg_outstanding_amounts__mark_risk_history() ---',
     'private.tg__forget_risk_histories() ---',
+    -- The cadence's next visits: new and re-dated cases, changed policies.
+    'private.tg__visit_cases_again() ---',
     'private.tg_profiles__note_moved_agents() ---',
     'private.tg_hierarchy_nodes__mark_analytics_hierarchy() ---',
     'private.rollup_node_facts(date[],date[],timestamp with time zone) ---',
