@@ -150,6 +150,7 @@ select set_eq(
     'private.open_renewal_cases(timestamp with time zone) --S',
     'private.reassign_orphaned_cases() --S',
     'private.renew_succeeded_terms(timestamp with time zone) --S',
+    'private.take_successor_marks() --S',
     'private.run_daily_renewal_jobs(timestamp with time zone) --S',
     'private.run_reminder_cadence(timestamp with time zone) --S',
     'private.score_lapse_risk(timestamp with time zone) --S',
@@ -176,6 +177,8 @@ select set_eq(
     'private.tg__forget_risk_histories() ---',
     -- The cadence's next visits: new and re-dated cases, changed policies.
     'private.tg__visit_cases_again() ---',
+    -- The daily jobs' successor step reads the terms these triggers note.
+    'private.tg_policies__mark_successors() ---',
     'private.tg_profiles__note_moved_agents() ---',
     'private.tg_hierarchy_nodes__mark_analytics_hierarchy() ---',
     'private.rollup_node_facts(date[],date[],timestamp with time zone) ---',
