@@ -151,6 +151,9 @@ select set_eq(
     'private.reassign_orphaned_cases() --S',
     'private.renew_succeeded_terms(timestamp with time zone) --S',
     'private.take_successor_marks() --S',
+    'private.take_opening_marks() --S',
+    'private.mark_for_opening(uuid[]) --S',
+    'private.begin_opening_run(date,jsonb,jsonb) --S',
     'private.run_daily_renewal_jobs(timestamp with time zone) --S',
     'private.run_reminder_cadence(timestamp with time zone) --S',
     'private.score_lapse_risk(timestamp with time zone) --S',
@@ -179,6 +182,8 @@ select set_eq(
     'private.tg__visit_cases_again() ---',
     -- The daily jobs' successor step reads the terms these triggers note.
     'private.tg_policies__mark_successors() ---',
+    -- The daily jobs open cases from the terms these triggers note.
+    'private.tg__mark_terms_for_opening() ---',
     'private.tg_profiles__note_moved_agents() ---',
     'private.tg_hierarchy_nodes__mark_analytics_hierarchy() ---',
     'private.rollup_node_facts(date[],date[],timestamp with time zone) ---',
