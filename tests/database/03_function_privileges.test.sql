@@ -57,6 +57,7 @@ select set_eq(
     'private.template_variables() -US',
     -- The gate: producers (service_role, jobs), and the desk through its own door.
     'private.enqueue_messages(jsonb,timestamp with time zone) --S',
+    'private.enqueue_message_batch(private.gate_request[],timestamp with time zone) ---',
     'private.send_desk_message(jsonb,timestamp with time zone) -U-',
     -- Used inside the gate (security definer) only.
     'private.next_allowed_time(timestamp with time zone,time without time zone,time without time zone) ---',
