@@ -151,10 +151,6 @@ select set_eq(
     'private.open_renewal_cases(timestamp with time zone) --S',
     'private.reassign_orphaned_cases() --S',
     'private.renew_succeeded_terms(timestamp with time zone) --S',
-    'private.take_successor_marks() --S',
-    'private.take_opening_marks() --S',
-    'private.mark_for_opening(uuid[]) --S',
-    'private.begin_opening_run(date,jsonb,jsonb) --S',
     'private.run_daily_renewal_jobs(timestamp with time zone) --S',
     'private.run_reminder_cadence(timestamp with time zone) --S',
     'private.score_lapse_risk(timestamp with time zone) --S',
@@ -183,6 +179,7 @@ select set_eq(
     'private.tg__visit_cases_again() ---',
     -- The daily jobs' successor step reads the terms these triggers note.
     'private.tg_policies__mark_successors() ---',
+    'private.tg_outstanding_amounts__mark_successors() ---',
     -- The daily jobs open cases from the terms these triggers note.
     'private.tg__mark_terms_for_opening() ---',
     'private.tg_profiles__note_moved_agents() ---',

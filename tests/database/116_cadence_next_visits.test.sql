@@ -4,7 +4,7 @@
 -- change, or when a run goes back in time; a closed case and one with no step left drop out; a
 -- missed day is caught up; nobody but the cadence reads or writes the table.
 begin;
-select plan(34);
+select plan(35);
 select tests.create_test_book();
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the cadence test'
  where stage not in ('renewed', 'lapsed', 'lost', 'not_taken');
@@ -108,6 +108,24 @@ select is(pg_temp.run(current_date + 89) -> 'queued', '1'::jsonb,
 update public.renewal_cases set priority = 'high' where id = (select id from cases where name = 'walk');
 select isnt(pg_temp.visit_on((select id from cases where name = 'walk')), '-infinity'::date,
   'a change of priority does not');
+
+-- A case moved to another policy is visited again too.
+update private.cadence_next_visits set visit_on = current_date + 300
+ where case_id = (select id from cases where name = 'walk');
+insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
+                             sum_insured, start_date, end_date, ncb_percent)
+select 'T-VIS-1B', 'motor', 'Test General', c.customer_id, tests.get_user_id('agent_a'), 1200000,
+       50000000, current_date + 95 - 365, current_date + 95, 35
+  from public.renewal_cases c where c.id = (select id from cases where name = 'walk');
+create temporary table first_policy as
+  select policy_id as id from public.renewal_cases where id = (select id from cases where name = 'walk');
+update public.renewal_cases set policy_id = (select id from public.policies where policy_number = 'T-VIS-1B')
+ where id = (select id from cases where name = 'walk');
+select is(pg_temp.visit_on((select id from cases where name = 'walk')), '-infinity'::date,
+  'a case moved to another policy is visited at the next run');
+update public.renewal_cases set policy_id = (select id from first_policy)
+ where id = (select id from cases where name = 'walk');
+select pg_temp.run(current_date + 89);
 
 -- 5. The policy's premium, line or NCB: visited again; its sum insured: not.
 update public.policies set sum_insured = sum_insured + 1

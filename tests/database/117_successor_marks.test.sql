@@ -3,7 +3,7 @@
 -- again notes itself, in replica mode too; a run takes the notes it acts on; a term with no
 -- successor is left alone; nobody but the jobs reads the notes.
 begin;
-select plan(14);
+select plan(17);
 select tests.create_test_org();
 
 create temporary table clock as select '2031-06-01 03:30+00'::timestamptz as as_of;
@@ -74,6 +74,43 @@ set local session_replication_role = replica;
 select pg_temp.successor('T-SM-E2', 'T-SM-E');
 reset session_replication_role;
 select is(pg_temp.jobs(), 1, 'a successor loaded in replica mode renews its predecessor');
+
+-- 6. A successor bulk-loaded before its predecessor (replica mode: no foreign key).
+set local session_replication_role = replica;
+insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
+                             sum_insured, start_date, end_date, renewed_from_policy_id)
+values ('T-SM-F2', 'motor', 'Test', 'c0000000-0000-4000-8000-000000000117', tests.get_user_id('agent_a'),
+        1300000, 100000000, date '2031-06-01' + 336, date '2031-06-01' + 700,
+        'f0000000-0000-4000-8000-000000000117');
+reset session_replication_role;
+select is(pg_temp.jobs(), 0, 'a successor whose predecessor is not loaded yet renews nothing');
+set local session_replication_role = replica;
+insert into public.policies (id, policy_number, product_line, insurer, customer_id, agent_id, premium,
+                             sum_insured, start_date, end_date)
+values ('f0000000-0000-4000-8000-000000000117', 'T-SM-F', 'motor', 'Test',
+        'c0000000-0000-4000-8000-000000000117', tests.get_user_id('agent_a'), 1200000, 100000000,
+        date '2031-06-01' - 30, date '2031-06-01' + 335);
+reset session_replication_role;
+select is(pg_temp.jobs(), 1, 'the predecessor loaded afterwards is renewed by the next run');
+
+-- 7. An installment added to the case of a succeeded term is waived by the next run.
+insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
+                             sum_insured, start_date, end_date)
+values ('T-SM-G', 'motor', 'Test', 'c0000000-0000-4000-8000-000000000117', tests.get_user_id('agent_a'),
+        1200000, 100000000, date '2031-06-01' - 335, date '2031-06-01' + 30);
+select pg_temp.jobs();
+create temporary table g_case as
+  select c.id from public.renewal_cases c join public.policies p on p.id = c.policy_id
+   where p.policy_number = 'T-SM-G';
+delete from public.outstanding_amounts where case_id = (select id from g_case);
+select pg_temp.successor('T-SM-G2', 'T-SM-G');
+select pg_temp.jobs();
+insert into public.outstanding_amounts (case_id, installment_number, due_date, amount)
+values ((select id from g_case), 1, date '2031-06-01' + 30, 1200000);
+select pg_temp.jobs();
+select is((select status::text || ' ' || reason from public.outstanding_amounts where case_id = (select id from g_case)),
+  'waived Renewed: successor term T-SM-G2 loaded',
+  'an installment added after the successor was loaded is waived by the next run');
 
 select ok(not has_table_privilege('service_role', 'private.successor_marks', 'select, insert, update, delete')
           and not has_table_privilege('authenticated', 'private.successor_marks', 'select, insert, update, delete'),

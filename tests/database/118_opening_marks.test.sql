@@ -4,7 +4,7 @@
 -- loads too); terms no agent could take are noted again and counted as unassigned; other lead or
 -- grace settings, or a day back in time, read the whole window; nobody else touches the notes.
 begin;
-select plan(17);
+select plan(18);
 select tests.create_test_org();
 
 create temporary table clock as select '2031-06-01 03:30+00'::timestamptz as as_of;
@@ -93,6 +93,14 @@ delete from public.outstanding_amounts
 delete from public.renewal_cases
  where policy_id = (select id from public.policies where policy_number = 'T-OM-UNDONE');
 select is((pg_temp.day(7) ->> 'opened')::int, 1, 'its case deleted, the next run opens it again');
+
+-- A case moved to another term: the term it left is due again.
+select pg_temp.term('T-OM-MOVED-TO', date '2031-06-01' + 200);
+update public.renewal_cases
+   set policy_id = (select id from public.policies where policy_number = 'T-OM-MOVED-TO'),
+       due_date = date '2031-06-01' + 200, grace_end = date '2031-06-01' + 200
+ where policy_id = (select id from public.policies where policy_number = 'T-OM-UNDONE');
+select is((pg_temp.day(7) ->> 'opened')::int, 1, 'its case moved to another term, the next run opens it again');
 
 -- 6. Nobody to take it: noted again each run, counted, opened once an agent can.
 select tests.create_user('agent_alone', 'agent', 'T_TEAM_B');
