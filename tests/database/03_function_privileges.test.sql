@@ -61,6 +61,7 @@ select set_eq(
     'private.send_desk_message(jsonb,timestamp with time zone) -U-',
     -- Used inside the gate (security definer) only.
     'private.next_allowed_time(timestamp with time zone,time without time zone,time without time zone) ---',
+    'private.next_allowed_time(timestamp with time zone,time without time zone,time without time zone,text) ---',
     'private.render_template(text,jsonb) ---',
     'private.template_parts(text) ---',
     'private.template_names(text) ---',

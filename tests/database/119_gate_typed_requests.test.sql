@@ -3,7 +3,7 @@
 -- array's order, a null array and a malformed request refused, and nobody but the owner's jobs
 -- may call it.
 begin;
-select plan(8);
+select plan(10);
 select tests.create_test_book();
 update public.app_settings set value = '{}' where key = 'MESSAGE_FREQUENCY_CAPS';
 
@@ -50,6 +50,18 @@ select throws_ok(
 select ok(not has_function_privilege('service_role', 'private.enqueue_message_batch(private.gate_request[], timestamptz)', 'execute')
           and not has_function_privilege('authenticated', 'private.enqueue_message_batch(private.gate_request[], timestamptz)', 'execute'),
   'neither service_role nor a signed-in user may call the typed entry');
+
+-- The send window's rule, given the zone or reading it, answers alike (every quarter hour of a
+-- day, for a window by day, one across midnight, and an always-open one).
+select is(
+  (select count(*) from generate_series(timestamptz '2031-01-01 00:00+00', '2031-01-02 00:00+00', '15 minutes') t,
+          (values (time '10:00', time '21:00'), (time '08:00', time '21:00'), (time '21:00', time '08:00'),
+                  (time '09:00', time '09:00')) w (opens, closes)
+    where private.next_allowed_time(t, w.opens, w.closes)
+          is distinct from private.next_allowed_time(t, w.opens, w.closes, 'Asia/Kolkata')),
+  0::bigint, 'the window rule in the business zone equals the rule given Asia/Kolkata');
+select is(private.next_allowed_time('2031-01-01 16:00+00', '10:00', '21:00', 'Asia/Kolkata'),
+  '2031-01-02 04:30+00'::timestamptz, '21:30 IST is deferred to 10:00 IST the next day');
 
 select * from finish();
 rollback;
