@@ -10,6 +10,8 @@ select tests.create_test_book();
 -- cadence's counts are this file's.
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the cadence test'
  where stage not in ('renewed', 'lapsed', 'lost', 'not_taken');
+-- Lapsed ones would still hear their ladder's steps after expiry: their successors are loaded.
+do $$ begin perform tests.load_successors_of_lapsed_cases(); end $$;
 
 -- Noon on a business day (IST).
 create function pg_temp.ist(day date, clock time default '12:00') returns timestamptz

@@ -11,6 +11,8 @@ select tests.create_test_book();
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the tracked links test'
  where stage not in ('renewed', 'lapsed', 'lost', 'not_taken')
    and id not in (tests.fixture('case_a'), tests.fixture('case_b'));
+-- Lapsed ones would still hear their ladder's steps after expiry: their successors are loaded.
+do $$ begin perform tests.load_successors_of_lapsed_cases(); end $$;
 
 -- 1. private.tracked_link: one short URL per case and target.
 create temporary table made (name text primary key, url text);

@@ -110,4 +110,26 @@ begin
 end;
 $$;
 
+-- A lapsed case still hears its ladder's steps after expiry (motor's NCB at risk, home's renewal
+-- expired) until a successor term is loaded for its policy. Tests that count what the cadence
+-- sends close the cases that are not theirs; the lapsed ones they close with this: a successor
+-- term for each, as if the customer had renewed after all.
+create or replace function tests.load_successors_of_lapsed_cases() returns integer
+language sql
+set search_path = ''
+as $$
+  with loaded as (
+    insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
+                                 sum_insured, start_date, end_date, renewed_from_policy_id)
+    select p.policy_number || '-NEXT', p.product_line, p.insurer, p.customer_id, p.agent_id, p.premium,
+           p.sum_insured, p.end_date + 1, p.end_date + 365, p.id
+      from public.policies p
+      join public.renewal_cases c on c.policy_id = p.id
+     where c.stage = 'lapsed'
+       and not exists (select 1 from public.policies s where s.renewed_from_policy_id = p.id)
+    returning 1
+  )
+  select count(*)::integer from loaded
+$$;
+
 grant execute on all functions in schema tests to anon, authenticated, service_role;
