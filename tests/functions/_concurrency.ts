@@ -34,19 +34,20 @@ export async function waitsForLock(name: string): Promise<void> {
 }
 
 /**
- * Runs `work` as `userId` in a transaction that stays open until `release` resolves: `worked`
- * resolves when the work is done (its locks held), `committed` when the transaction ends.
+ * Runs `work` as `userId` (null: as the connection's own role, as a job or an import does) in a
+ * transaction that stays open until `release` resolves: `worked` resolves when the work is done
+ * (its locks held), `committed` when the transaction ends.
  */
 export function holdOpen(
   sql: postgres.Sql,
-  userId: string,
+  userId: string | null,
   work: (tx: postgres.TransactionSql) => Promise<unknown>,
   release: Promise<void>,
 ) {
   let done!: () => void;
   const worked = new Promise<void>((resolve) => done = resolve);
   const committed = sql.begin(async (tx) => {
-    await actAs(tx, userId);
+    if (userId) await actAs(tx, userId);
     await work(tx);
     done();
     await release;
@@ -57,17 +58,18 @@ export function holdOpen(
 /**
  * The first writer holds its transaction open; the second starts, must wait for a lock, and
  * finishes once the first commits. Returns what the second writer's work returned (or threw).
+ * Each acts as its `userId`, or as its connection's own role when that is null.
  */
 export async function firstThenSecond<T>(
   first: {
     sql: postgres.Sql;
-    userId: string;
+    userId: string | null;
     work: (tx: postgres.TransactionSql) => Promise<unknown>;
   },
   second: {
     sql: postgres.Sql;
     name: string;
-    userId: string;
+    userId: string | null;
     work: (tx: postgres.TransactionSql) => Promise<T>;
   },
 ): Promise<T> {
@@ -77,7 +79,7 @@ export async function firstThenSecond<T>(
     const held = holdOpen(first.sql, first.userId, first.work, gate);
     await held.worked;
     const later = second.sql.begin(async (tx) => {
-      await actAs(tx, second.userId);
+      if (second.userId) await actAs(tx, second.userId);
       return await second.work(tx);
     });
     later.catch(() => {}); // judged below, after the first writer has committed

@@ -5,7 +5,7 @@
 // the key, and the re-dated or cancelled term was expired all the same.
 import assert from "node:assert/strict";
 import { adminSql, dbTest } from "./_helpers.ts";
-import { namedConnection, waitsForLock } from "./_concurrency.ts";
+import { firstThenSecond, namedConnection } from "./_concurrency.ts";
 
 /** The job's clock: a day far from the seeded book, 09:00 IST. */
 const asOf = "2034-03-01 03:30+00";
@@ -33,26 +33,19 @@ async function expiryRacing(policyId: string, change: string) {
   const writer = namedConnection("expiry-race-writer");
   const job = namedConnection("expiry-race-job");
   try {
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let changed!: () => void;
-    const hasChanged = new Promise<void>((resolve) => (changed = resolve));
-    const writing = writer.begin(async (tx) => {
-      await tx.unsafe(`update public.policies set ${change} where id = $1`, [policyId]);
-      changed();
-      await released;
-    });
-    await hasChanged;
-    // Sent now (a postgres.js query is sent when awaited or executed).
-    const expiring = job`select private.expire_ended_terms(${asOf}::timestamptz) as expired`
-      .execute();
-    try {
-      await waitsForLock("expiry-race-job");
-    } finally {
-      release();
-    }
-    await writing;
-    await expiring;
+    await firstThenSecond(
+      {
+        sql: writer,
+        userId: null,
+        work: (tx) => tx.unsafe(`update public.policies set ${change} where id = $1`, [policyId]),
+      },
+      {
+        sql: job,
+        name: "expiry-race-job",
+        userId: null,
+        work: (tx) => tx`select private.expire_ended_terms(${asOf}::timestamptz) as expired`,
+      },
+    );
     const [term] = await adminSql()`
       select status::text, end_date::text from public.policies where id = ${policyId}`;
     return term;
