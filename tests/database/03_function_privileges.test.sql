@@ -368,6 +368,7 @@ select set_eq(
     'private.tg_messages__hold_paused_campaigns() ---',
     'private.tg_renewal_cases__check_assignee() ---',
     'private.tg_renewal_cases__cancel_queued_reminders() ---',
+    'private.tg_renewal_cases__cancel_reminders_of_deleted_case() ---',
     'private.tg_renewal_cases__enqueue_messages() ---',
     'private.tg_consents__enqueue_messages() ---',
     'private.tg_renewal_cases__check_stage() ---',

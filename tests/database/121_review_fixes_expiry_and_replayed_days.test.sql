@@ -1,10 +1,11 @@
--- Review fixes of 20261130203652 and 20261130203658: a term never expires before its end date,
--- whatever GRACE_DAYS holds; a cadence day replayed after a later one sends no step the case's
--- ladder has moved past, while a day run in order still sends its step. (The expiry's re-check of
--- a row another transaction changes while the update waits for it takes two sessions:
--- tests/functions/expiry_race.test.ts.)
+-- Review fixes of 20261130203652, 20261130203658 and 20261130221132: a term never expires before
+-- its end date, whatever GRACE_DAYS holds; a cadence day replayed after a later one (or after
+-- other replays) sends no step the case's ladder has moved past, while a day run in order still
+-- sends its step; a ladder rule deleted and created again does not send its step twice. (The
+-- expiry's re-check of a row another transaction changes while the update waits for it takes two
+-- sessions: tests/functions/expiry_race.test.ts.)
 begin;
-select plan(8);
+select plan(10);
 select tests.create_test_org();
 
 create function pg_temp.ist(day date, clock time default '12:00') returns timestamptz
@@ -54,10 +55,9 @@ with cu as (
 )
 insert into walked select id from ca;
 create temporary view steps as
-  select r.offset_days
+  select tests.cadence_step(m.idempotency_key) as offset_days
     from public.messages m
-    join public.reminder_rules r on m.idempotency_key = format('cadence:%s:%s', m.case_id, r.id)
-   where m.case_id = (select case_id from walked);
+   where m.case_id = (select case_id from walked) and m.idempotency_key like 'cadence:%';
 
 select count(*) from private.run_reminder_cadence(pg_temp.ist(date '2033-06-01' - 15));
 select is((select array_agg(offset_days) from steps), array[-15], 'day -15: the -15 step');
@@ -74,9 +74,24 @@ select is((select array_agg(offset_days order by offset_days) from steps), array
 select count(*) from private.run_reminder_cadence(pg_temp.ist(date '2033-06-01' - 40));
 select is((select array_agg(offset_days order by offset_days) from steps), array[-15, -7],
   'day -40 replayed: the -60 step is long superseded');
+select count(*) from private.run_reminder_cadence(pg_temp.ist(date '2033-06-01' - 30));
+select is((select array_agg(offset_days order by offset_days) from steps), array[-15, -7],
+  'day -30 replayed after day -40: still no -30 step (the guard is against the latest day run)');
 select count(*) from private.run_reminder_cadence(pg_temp.ist(date '2033-06-01' - 1));
 select is((select array_agg(offset_days order by offset_days) from steps), array[-15, -7, -1],
   'and the -1 step comes on its day after the replay');
+
+-- 4. An admin deletes the -1 step's rule and creates it again: the step is not sent twice.
+create temporary table rule_copy as
+select * from public.reminder_rules where product_line = 'motor' and kind = 'message' and offset_days = -1;
+delete from public.reminder_rules where id = (select id from rule_copy);
+insert into public.reminder_rules
+select (jsonb_populate_record(null::public.reminder_rules,
+                              to_jsonb(c) || jsonb_build_object('id', gen_random_uuid()))).*
+  from rule_copy c;
+select count(*) from private.run_reminder_cadence(pg_temp.ist(date '2033-06-01' - 1));
+select is((select array_agg(offset_days order by offset_days) from steps), array[-15, -7, -1],
+  'the same day after the rule was created again: no second -1 step');
 
 select * from finish();
 rollback;

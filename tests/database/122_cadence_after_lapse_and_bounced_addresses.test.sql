@@ -54,12 +54,11 @@ begin
 end;
 $$;
 create temporary view after_expiry as
-  select w.name, r.offset_days, t.code
+  select w.name, tests.cadence_step(m.idempotency_key) as offset_days, t.code
     from walked w
     join public.messages m on m.case_id = w.id
-    join public.reminder_rules r on m.idempotency_key = format('cadence:%s:%s', m.case_id, r.id)
     join public.templates t on t.id = m.template_id
-   where r.offset_days > 0;
+   where tests.cadence_step(m.idempotency_key) > 0;
 
 select pg_temp.walk('2035-02-27', '2035-03-03');
 select is((select array_agg(stage::text order by name) from public.renewal_cases c join walked w on w.id = c.id),

@@ -80,11 +80,10 @@ as $$ select jsonb_object_agg(c.outcome, c.cases) from private.run_reminder_cade
 create function pg_temp.sent(renewal uuid) returns text
 language sql stable
 as $$
-  select coalesce(string_agg(format('%s %s %s', r.offset_days, m.channel, m.status), ', '
-                             order by r.offset_days), '')
+  select coalesce(string_agg(format('%s %s %s', s.step, m.channel, m.status), ', ' order by s.step), '')
     from public.messages m
-    join public.reminder_rules r on m.idempotency_key = format('cadence:%s:%s', renewal, r.id)
-   where m.case_id = renewal
+    cross join lateral (select tests.cadence_step(m.idempotency_key) as step) s
+   where m.case_id = renewal and s.step is not null
 $$;
 
 -- WhatsApp and SMS versions of the ladder's templates (the demo seed brings the real ones).
@@ -140,7 +139,7 @@ select is(
   'after expiry, "NCB at risk" messages');
 select is(
   (select m.body from public.messages m
-    where m.idempotency_key like 'cadence:' || (select id from walked where name = 'walk') || ':%'
+    where m.idempotency_key like 'cadence:' || (select c.policy_id from public.renewal_cases c join walked w on w.id = c.id where w.name = 'walk') || ':%'
       and private.business_date(m.queued_at) = current_date + 107),
   format('Hello Cadence 1, renew T-CAD-1 by %s to keep your 35%% NCB.',
          to_char(current_date + 190, 'FMDD Mon YYYY')),

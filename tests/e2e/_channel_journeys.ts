@@ -249,17 +249,19 @@ export function messagesOf(customerId: string): Promise<OutboxRow[]> {
   return outboxRows({ customerId });
 }
 
-/** The cadence's message for a case's step at `offsetDays` (by its key), if queued. */
+/**
+ * The cadence's message for a case's step at `offsetDays`, if queued: by its key, which names the
+ * case's policy term and the step's day.
+ */
 export async function stepMessage(
   customerId: string,
   caseId: string,
   offsetDays: number,
 ): Promise<OutboxRow | undefined> {
-  const [rule] = await adminSql()`
-    select id from public.reminder_rules
-     where product_line = 'motor' and kind = 'message' and offset_days = ${offsetDays}`;
+  const [renewal] = await adminSql()`
+    select policy_id from public.renewal_cases where id = ${caseId}`;
   return (await messagesOf(customerId)).find((m) =>
-    m.idempotency_key === `cadence:${caseId}:${rule.id}`
+    m.idempotency_key === `cadence:${renewal.policy_id}:${offsetDays}`
   );
 }
 

@@ -147,7 +147,7 @@ journey(
           [reminderCode, "whatsapp", "service", "preferred_channel"],
         );
         assert.equal(message.recipient, fed.phone);
-        assert.equal(message.idempotency_key.startsWith(`cadence:${caseId}:`), true);
+        assert.equal(message.idempotency_key.startsWith(`cadence:${fed.policyId}:`), true);
         assert.equal(message.variables.payment_link, undefined, "no link exists yet");
         const read = await messageReaches(message.id, "read");
         assert.ok(read.sent_at && read.delivered_at && read.read_at, "each step stamped");

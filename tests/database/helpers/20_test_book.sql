@@ -132,4 +132,11 @@ as $$
   select count(*)::integer from loaded
 $$;
 
+-- The step (days from expiry) of a cadence message's key, cadence:<term>:<offset_days>[...];
+-- null for any other key.
+create or replace function tests.cadence_step(idempotency_key text) returns integer
+language sql immutable as $$
+  select (regexp_match(idempotency_key, '^cadence:[0-9a-f-]{36}:(-?[0-9]+)'))[1]::integer
+$$;
+
 grant execute on all functions in schema tests to anon, authenticated, service_role;
