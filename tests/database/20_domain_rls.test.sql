@@ -187,7 +187,8 @@ insert into matrix values
   ('reminder_rules', 'truncate', 'truncate public.reminder_rules cascade',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   -- tasks: read by the assignee and the managers above; the assignee updates status, outcome and
-  -- snoozed_until; opened and escalated by the jobs only.
+  -- snoozed_until (so does the manager a task is escalated to: 126_escalated_task_holders);
+  -- opened and escalated by the jobs only.
   ('tasks', 'select a', 'select 1 from public.tasks where id = tests.fixture(''task_a'')',
    '1', '1', '0', '1', '0', '0', '42501'),
   ('tasks', 'select b', 'select 1 from public.tasks where id = tests.fixture(''task_b'')',

@@ -1,5 +1,6 @@
 // /api/tasks: an agent's call tasks as the cadence opens them, seen by the assignee and their
-// managers, closed or snoozed only by the assignee; a done task stays done.
+// managers, closed or snoozed by the assignee and by the manager it is escalated to (nobody
+// else); a done task stays done.
 import assert from "node:assert/strict";
 import {
   adminSql,
@@ -8,6 +9,7 @@ import {
   dbTest,
   expectJson,
   expectProblem,
+  snapshot,
   tokenFor,
 } from "./_helpers.ts";
 
@@ -84,3 +86,80 @@ dbTest("tasks: the assignee snoozes and closes it; nobody else may; done stays d
   const [row] = await adminSql()`select status from public.tasks where id = ${taskId}`;
   assert.equal(row.status, "done");
 });
+
+dbTest(
+  "tasks: the manager a task is escalated to snoozes and closes it; nobody else may",
+  async () => {
+    const { taskId } = await task();
+    // Escalated twice, as the job does it (Farah's branch manager, then the region's): Deepak holds it.
+    await adminSql()`
+    update public.tasks
+       set escalation_level = 2,
+           escalated_to = (select id from public.profiles where email = 'delhi.manager@py360.test'),
+           escalated_at = now(),
+           sla_due_at = now() + interval '48 hours'
+     where id = ${taskId}`;
+    const holder = "delhi.manager@py360.test";
+    const patch = async (email: string, body: unknown) =>
+      api(`/tasks/${taskId}`, { token: await tokenFor(email), method: "PATCH", body });
+    const later = new Date(Date.now() + 3 * 3600_000).toISOString();
+    const before = await snapshot("tasks", taskId);
+    for (
+      const outsider of [
+        "cp.manager@py360.test", // it passed through her; she still sees it
+        "north.manager@py360.test", // above the holder; sees it
+        "ggn.manager@py360.test", // another branch
+        "blr.manager@py360.test", // another zone
+        "arjun.agent@py360.test", // Farah's branch
+        "analyst@py360.test",
+        "admin@py360.test",
+      ]
+    ) {
+      const problem = await expectProblem(
+        await patch(outsider, { status: "done", outcome: "Called her" }),
+        404,
+      );
+      assert.equal(problem.title, "Not Found", outsider);
+    }
+    assert.deepEqual(
+      await snapshot("tasks", taskId),
+      before,
+      "the outsiders changed nothing",
+    );
+
+    const snoozed = await expectJson(
+      await patch(holder, { status: "snoozed", snoozed_until: later }),
+      200,
+    );
+    assert.equal(snoozed.status, "snoozed");
+    assert.equal(new Date(snoozed.snoozed_until).toISOString(), later);
+    assert.equal(snoozed.escalation_level, 2, "the escalation stays as the job left it");
+    assert.equal(
+      new Date(snoozed.sla_due_at).getTime(),
+      new Date(before.sla_due_at as Date).getTime(),
+      "snoozing does not stop the SLA",
+    );
+    // The assignee still may (to another time: the audit log skips a change that changes nothing).
+    const later2 = new Date(Date.now() + 5 * 3600_000).toISOString();
+    await expectJson(await patch(farah, { status: "snoozed", snoozed_until: later2 }), 200);
+    const done = await expectJson(
+      await patch(holder, { status: "done", outcome: "Spoke to the customer: renewing today" }),
+      200,
+    );
+    assert.equal(done.status, "done");
+    assert.equal(done.outcome, "Spoke to the customer: renewing today");
+    assert.ok(done.done_at);
+    await expectProblem(await patch(holder, { status: "snoozed", snoozed_until: later }), 422);
+    await expectProblem(await patch(farah, { status: "done", outcome: "Another story" }), 422);
+    const actors = await adminSql()`
+    select p.email, a.new_row ->> 'status' as status
+      from public.audit_log a join public.profiles p on p.id = a.actor_id
+     where a.table_name = 'tasks' and a.action = 'update' and a.row_id = ${taskId}
+     order by a.id`;
+    assert.deepEqual(actors.map((a) => `${a.email} ${a.status}`), [
+      `${holder} snoozed`,
+      `${farah} snoozed`,
+      `${holder} done`,
+    ], "the audit log says who did what");
+  },
+);

@@ -1,6 +1,6 @@
 // Handlers of /api/tasks, run as the caller: RLS decides which tasks a caller sees and which
-// they may change (the assignee's own); the task's rules (a done task stays done) are the
-// database's.
+// they may change (the assignee's own, and those escalated to the caller while a manager); the
+// task's rules (a done task stays done) are the database's.
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
@@ -32,7 +32,10 @@ export const list: RouteHandler<typeof listTasks, AppEnv> = async (c) => {
   return c.json({ data }, 200);
 };
 
-/** PATCH /tasks/{id}: 404 unless the caller is the assignee (RLS); 422 for a done task. */
+/**
+ * PATCH /tasks/{id}: 404 unless the caller is the assignee or the manager it is escalated to
+ * (RLS); 422 for a done task.
+ */
 export const update: RouteHandler<typeof updateTask, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const body = c.req.valid("json");

@@ -1,6 +1,7 @@
 // /api/tasks: the agents' call tasks the cadence opens (a -15 day call to a high-value customer),
 // escalated to the manager when their SLA passes. RLS shows a caller their own tasks, those
-// escalated to them and their team's; only the assignee closes or snoozes one.
+// escalated to them and their team's; the assignee, or the manager it is escalated to (its
+// current holder), closes or snoozes one.
 import { createRoute, z } from "@hono/zod-openapi";
 import { DateTime, orNull } from "../../_shared/domain.ts";
 import {
@@ -76,7 +77,9 @@ export const updateTask = createRoute({
   path: "/tasks/{id}",
   tags: ["Tasks"],
   summary: "Close a task with its outcome, or snooze it",
-  description: "Only the assignee changes their task. A done task stays done.",
+  description: "The assignee changes their task, and so does the manager it is escalated to " +
+    "(escalated_to, its current holder); nobody else, not even the managers above the holder. " +
+    "A done task stays done. Snoozing does not stop the SLA: a snoozed task escalates at its breach.",
   ...signedIn,
   request: {
     params: z.object({ id: uuidParam("id", "Task id") }),
