@@ -338,6 +338,11 @@ select set_eq(
     'private.razorpay_event_ids(jsonb) --S',
     'private.tg__set_updated_at() ---',
     'private.tg_app_settings__set_updated_by() ---',
+    -- Setting values checked on write against their rules (private.setting_rules), by triggers.
+    'private.tg_app_settings__check_value() ---',
+    'private.tg_setting_rules__check_current_value() ---',
+    'private.setting_rule_says(jsonb) ---',
+    'private.setting_value_problem(text,jsonb,jsonb) ---',
     'private.tg_consents__require_evidence() ---',
     'private.tg_consents__stamp_recorder() ---',
     -- The consent ledger (issue 13): append-only, and in step with consents both ways.

@@ -11,13 +11,15 @@ select tests.create_test_org();
 create function pg_temp.ist(day date, clock time default '12:00') returns timestamptz
 language sql immutable as $$ select (day + clock) at time zone 'Asia/Kolkata' $$;
 
--- 1. A negative grace (an admin's typo: nothing bounds the setting).
+-- 1. A negative grace (an admin's typo, before GRACE_DAYS had a rule: 20261130230500; written
+--    past the rule here, as only the table's owner still can).
 insert into public.customers (id, full_name) values ('c0000000-0000-4000-8000-000000000121', 'Grace Typo');
 insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
                              sum_insured, payment_frequency, start_date, end_date)
 values ('T-RF-HOME', 'home', 'Test', 'c0000000-0000-4000-8000-000000000121',
         tests.get_user_id('agent_a'), 1200000, 100000000, 'annual', date '2033-01-20' - 365, '2033-01-20');
-update public.app_settings set value = value || '{"home": -30}' where key = 'GRACE_DAYS';
+select tests.write_settings_unchecked(
+  '{"GRACE_DAYS": {"motor": 0, "health": 30, "life": 30, "life_monthly": 15, "home": -30}}');
 select private.expire_ended_terms(pg_temp.ist('2033-01-01'));
 select is((select status::text from public.policies where policy_number = 'T-RF-HOME'), 'active',
   'a term 19 days before its end date does not expire, even with a grace of -30 days');

@@ -62,7 +62,8 @@ select is((select count(*)::integer from private.claim_messages('w', 10, pg_temp
 select is(pg_temp.fate('late-offer'), 'consent_withdrawn', 'the offer is blocked with the reason');
 select is(pg_temp.queue('sms-offer', 'sms', 'offer', pg_temp.ist('12:00')), 'queued',
   'a marketing SMS is queued at noon');
-update public.app_settings set value = '"false"' where key = 'ENABLE_SMS_CAMPAIGNS';
+-- (A string is refused on write since 20261130230500: written past the rule.)
+select tests.write_settings_unchecked('{"ENABLE_SMS_CAMPAIGNS": "false"}');
 select is((select count(*)::integer from private.claim_messages('w', 10, pg_temp.ist('12:01'))), 0,
   'the switch set to the string "false" (not true) holds it');
 select is(pg_temp.fate('sms-offer'), 'channel_disabled', 'blocked: channel_disabled');

@@ -99,7 +99,8 @@ select throws_ok($$select * from private.open_payment_link(tests.fixture('case_b
 select throws_ok($$select * from private.open_autopay(tests.fixture('case_b'))$$,
   'PY013', null, 'no autopay');
 reset role;
-update public.app_settings set value = '"true"' where key = 'ENABLE_PAYMENT_LINKS';
+-- (A string is refused on write since 20261130230500: written past the rule.)
+select tests.write_settings_unchecked('{"ENABLE_PAYMENT_LINKS": "true"}');
 select tests.authenticate_as('agent_b');
 select throws_ok($$select * from private.open_payment_order(tests.fixture('case_b'))$$,
   'PY013', null, 'the string "true" is not true: it fails closed');

@@ -327,9 +327,8 @@ select is((select count(*)::integer from public.messages
   'a withdrawal the desk records gets no automatic confirmation');
 
 -- A failure while building the messages (a malformed setting) is a warning: the change stands.
-insert into public.app_settings (key, value, description)
-values ('NCB_RETENTION_DAYS', '"ninety"', 'Malformed on purpose')
-on conflict (key) do update set value = excluded.value;
+-- (Refused on write since 20261130230500: written past the rule.)
+select tests.write_settings_unchecked('{"NCB_RETENTION_DAYS": "ninety"}');
 update public.templates set active = true where code = 'case_quoted';
 select pg_temp.make_case('q7', 'motor', current_date + 30, 0);
 select tests.authenticate_as('agent_a');

@@ -57,7 +57,8 @@ select is((select count(*)::int from public.tracked_links), 3, 'the refused call
 update public.app_settings set value = '"https://py3.in/"' where key = 'LINK_BASE_URL';
 select matches(private.tracked_link(tests.fixture('case_b'), 'https://rzp.io/i/T54B', 'payment_link'),
   '^https://py3\.in/[0-9A-Za-z]{12}$', 'the base is LINK_BASE_URL''s, without a doubled slash');
-update public.app_settings set value = '"javascript:alert(1)"' where key = 'LINK_BASE_URL';
+-- (Refused on write since 20261130230500: written past the rule.)
+select tests.write_settings_unchecked('{"LINK_BASE_URL": "javascript:alert(1)"}');
 select throws_ok($$select private.tracked_link(tests.fixture('case_b'), 'https://rzp.io/i/T54C', 'payment_link')$$,
   '22023', null, 'a LINK_BASE_URL that is not http(s) is refused');
 update public.app_settings set value = '"http://127.0.0.1:54321/functions/v1/go"' where key = 'LINK_BASE_URL';

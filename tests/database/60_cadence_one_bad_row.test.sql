@@ -62,9 +62,10 @@ select lives_ok($$select pg_temp.run(current_date)$$,
 select is((select count(*)::integer from public.messages m where m.case_id = (select id from cases where name = 'plain')),
           1, 'the other customer gets their -30 reminder that day');
 
--- (b) the link fixed, but an admin writes the base URL without its scheme.
+-- (b) the link fixed, but the base URL has no scheme (refused on write since 20261130230500:
+-- written past the rule).
 update public.payment_links set short_url = 'https://rzp.io/i/p94a' where razorpay_payment_link_id = 'plink_P94A';
-update public.app_settings set value = '"go.py360.example/l"' where key = 'LINK_BASE_URL';
+select tests.write_settings_unchecked('{"LINK_BASE_URL": "go.py360.example/l"}');
 select lives_ok($$select pg_temp.run(current_date)$$,
                 'a mistyped LINK_BASE_URL does not stop the whole cadence');
 select is((select count(*)::integer from public.messages m where m.case_id = (select id from cases where name = 'plain')),

@@ -249,8 +249,9 @@ update public.ai_chat_messages m set created_at = timestamptz '2027-01-01 00:00:
 update public.ai_chat_messages m
    set created_at = timestamptz '2027-01-20 10:00:00+00' + (m.role = 'assistant')::int * interval '1 second'
  where m.case_id = tests.fixture('case_b');
--- An unreadable setting gives its shipped default (30) rather than stopping the job.
-update public.app_settings set value = '"thirty"' where key = 'AI_RETENTION_DAYS';
+-- An unreadable setting gives its shipped default (30) rather than stopping the job (refused on
+-- write since 20261130230500: written past the rule).
+select tests.write_settings_unchecked('{"AI_RETENTION_DAYS": "thirty"}');
 select tests.authenticate_as_service_role();
 select is(private.expire_ai_chat_messages('2027-01-31 00:00:00+00'), 2::bigint,
           'the turn older than 30 days goes, question and answer (an unreadable setting: 30)');

@@ -28,9 +28,10 @@ select is(
   (select count(*)::integer from pg_db_role_setting d where d.setrole = 'not_analyst_t90'::regrole),
   0, 'a login outside analyst is left alone');
 
--- Settings out of range fall back to the defaults instead of lifting the limits.
-update public.app_settings set value = '0' where key = 'ANALYST_STATEMENT_LIMIT_SECONDS';
-update public.app_settings set value = '"never"' where key = 'ANALYST_IDLE_IN_TRANSACTION_LIMIT_SECONDS';
+-- Settings out of range fall back to the defaults instead of lifting the limits (refused on
+-- write since 20261130230500: written past the rules).
+select tests.write_settings_unchecked(
+  '{"ANALYST_STATEMENT_LIMIT_SECONDS": 0, "ANALYST_IDLE_IN_TRANSACTION_LIMIT_SECONDS": "never"}');
 select is(
   private.enforce_analyst_limits(now()) - 'cancelled' - 'terminated',
   '{"statement_limit_seconds": 60, "idle_in_transaction_limit_seconds": 300}',

@@ -142,7 +142,8 @@ select is((select count(*)::int from public.documents d join public.payments p o
             where p.razorpay_payment_id = 'pay_T95B4'), 1, 'a payment recorded credited gets its receipt');
 
 -- 4b. Registering a receipt never undoes the credit; a malformed retention setting falls back.
-update public.app_settings set value = '{"receipt": "eight", "kyc": 5}' where key = 'DOCUMENT_RETENTION_YEARS';
+-- (Refused on write since 20261130230500: written past the rule.)
+select tests.write_settings_unchecked('{"DOCUMENT_RETENTION_YEARS": {"receipt": "eight", "kyc": 5}}');
 insert into public.payments (case_id, razorpay_payment_id, amount, status, captured_at, credited_at, credited_via)
 values (tests.fixture('case_b'), 'pay_T95B6', 100, 'captured', now(), now(), 'reconcile');
 select is(
