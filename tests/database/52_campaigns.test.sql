@@ -1,5 +1,5 @@
 -- Campaigns (issue 9, slice 2): a 10,000-recipient campaign whose preview equals its launch, a
--- second launch that adds nothing, the deterministic A/B split and off-peak spreading, pause
+-- second launch refused (nothing added), the deterministic A/B split and off-peak spreading, pause
 -- (nothing claimable), resume (claimable again, no duplicates), cancel, stats that add up, and
 -- who may run what: a manager only inside their subtree whatever the filter says, agents and
 -- analysts never.
@@ -112,8 +112,9 @@ select ok((select count(*) from public.messages m where m.campaign_id = (select 
           'off-peak spreading: at most 5,000 an hour, the last within two hours');
 
 select tests.authenticate_as('zone_manager');
-select is((select created from private.launch_campaign((select id from zone_campaign), pg_temp.at(0.5))), 0,
-          'a second launch adds nothing');
+select throws_ok(format('select private.launch_campaign(%L, %L)', (select id from zone_campaign), pg_temp.at(0.5)),
+                 '55000', 'only a draft or a scheduled campaign launches (this one is running)',
+                 'a second launch is refused');
 reset role;
 select is((select count(*)::integer from public.messages where campaign_id = (select id from zone_campaign)), 10000,
           'still 10,000 messages after the second launch');

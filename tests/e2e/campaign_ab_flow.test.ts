@@ -251,11 +251,16 @@ journey(
           assert.ok(Math.abs(v.n - size / 2) <= 250, `variant ${v.code}: ${v.n} recipients`);
           assert.equal(v.wrong_template, 0, `variant ${v.code} sends its own template`);
         }
-        // A second launch is the same launch: nothing more.
-        const again = await json<CampaignCounts>(
-          await api(`/campaigns/${campaignId}/launch`, { token: manager, method: "POST" }),
-        );
-        assert.equal(again.created, 0);
+        // A second launch is refused (409) and creates nothing.
+        const again = await api(`/campaigns/${campaignId}/launch`, {
+          token: manager,
+          method: "POST",
+        });
+        assert.equal(again.status, 409, await again.text());
+        assert.equal(again.headers.get("content-type"), "application/problem+json");
+        const [{ n: afterAgain }] = await sql<{ n: number }[]>`
+          select count(*)::int as n from public.messages where campaign_id = ${campaignId}`;
+        assert.equal(afterAgain, size, "no message added by the refused launch");
       });
 
       let heldAtPause = 0;

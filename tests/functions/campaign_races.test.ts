@@ -1,9 +1,10 @@
 // Campaign races (issue 9 review): the flow job (private.advance_campaign_flows, every 5 minutes)
-// against a manager's pause or cancel, either one first, and two launches at once. A pause that is
-// committing while the job runs makes the job skip the campaign (it used to queue follow-ups the
-// pause could not see, claimable though the campaign was paused).
+// against a manager's pause or cancel, either one first, and two launches at once (one launches,
+// the other is refused). A pause that is committing while the job runs makes the job skip the
+// campaign (it used to queue follow-ups the pause could not see, claimable though the campaign
+// was paused).
 import assert from "node:assert/strict";
-import { adminSql, api, dbTest, expectJson, tokenFor } from "./_helpers.ts";
+import { adminSql, api, dbTest, expectJson, expectProblem, tokenFor } from "./_helpers.ts";
 import { holdOpen, namedConnection } from "./_concurrency.ts";
 
 const cpManager = "cp.manager@py360.test";
@@ -222,7 +223,7 @@ dbTest(
   },
 );
 
-dbTest("campaign races: two launches at once create each message once", async () => {
+dbTest("campaign races: two launches at once: one launches, the other is 409", async () => {
   const city = await book(4);
   const created = await expectJson(
     await call(cpManager, "/campaigns", "POST", {
@@ -235,11 +236,18 @@ dbTest("campaign races: two launches at once create each message once", async ()
     201,
   );
   try {
-    const [a, b] = await Promise.all([
-      call(cpManager, `/campaigns/${created.id}/launch`, "POST").then((r) => expectJson(r, 200)),
-      call(cpManager, `/campaigns/${created.id}/launch`, "POST").then((r) => expectJson(r, 200)),
+    // The second waits for the first's lock, then finds the campaign running: refused, nothing
+    // created by it.
+    const answers = await Promise.all([
+      call(cpManager, `/campaigns/${created.id}/launch`, "POST"),
+      call(cpManager, `/campaigns/${created.id}/launch`, "POST"),
     ]);
-    assert.deepEqual([a.created + b.created, a.audience, b.audience], [4, 4, 4]);
+    const statuses = answers.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 409]);
+    const launched = await expectJson(answers.find((r) => r.status === 200)!, 200);
+    const refused = await expectProblem(answers.find((r) => r.status === 409)!, 409);
+    assert.deepEqual([launched.created, launched.audience], [4, 4]);
+    assert.match(refused.detail, /this one is running/);
     const [row] = await adminSql()`
       select count(*)::int as n from public.messages where campaign_id = ${created.id}`;
     assert.equal(row.n, 4);

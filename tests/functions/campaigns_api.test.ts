@@ -1,9 +1,9 @@
 // /api/campaigns: a manager's draft with A/B variants and a flow, previewed and launched (the
-// launch's numbers are the preview's, a second launch creates nothing), paused, resumed and
-// cancelled (409 on a wrong transition), its stats adding up; and what is refused: agents and
-// analysts everywhere, another subtree's manager (404), a scope outside the subtree (403), crafted
-// or malformed filters and variants (422, or no match), and customers outside the scope subtree
-// whatever the filter says.
+// launch's numbers are the preview's; a second launch, or a preview of a launched campaign, is
+// 409 and creates nothing), paused, resumed and cancelled (409 on a wrong transition), its stats
+// adding up; and what is refused: agents and analysts everywhere, another subtree's manager
+// (404), a scope outside the subtree (403), crafted or malformed filters and variants (422, or no
+// match), and customers outside the scope subtree whatever the filter says.
 import assert from "node:assert/strict";
 import { adminSql, api, dbTest, expectJson, expectProblem, tokenFor } from "./_helpers.ts";
 
@@ -127,7 +127,7 @@ async function campaignsNamed(name: string): Promise<number> {
 const countKeys = ["audience", "queued", "deferred", "blocked", "blocked_reasons"] as const;
 
 dbTest(
-  "campaigns: a manager's A/B draft with a flow: get, list, preview, launch, launch again",
+  "campaigns: a manager's A/B draft with a flow: get, list, preview, launch; a second launch is 409",
   async () => {
     const { city, cp, ggn } = await book(5, 2);
     const created = await draft(cpManager, {
@@ -249,14 +249,31 @@ dbTest(
       assert.ok(!recipients.some((r) => ggn.includes(r.customer_id)));
       assert.equal(await messageCount(created.id), 5);
 
-      const again = await expectJson(
-        await call(cpManager, `/campaigns/${created.id}/launch`, "POST"),
-        200,
+      // A customer whose case enters the scope after the launch is not added by a second launch:
+      // it is refused (409), and creates nothing.
+      await book(1, 0).then(({ cp: [late] }) =>
+        adminSql()`update public.customers set city = ${city} where id = ${late}`
       );
-      assert.equal(again.created, 0, "a second launch creates nothing");
-      assert.equal(again.audience, 5);
-      assert.equal(again.status, "running");
-      assert.equal(await messageCount(created.id), 5, "still five messages");
+      const again = await expectProblem(
+        await call(cpManager, `/campaigns/${created.id}/launch`, "POST"),
+        409,
+      );
+      assert.equal(again.code, "55000");
+      assert.match(again.detail, /this one is running/);
+      assert.equal(
+        await messageCount(created.id),
+        5,
+        "still five messages: a second launch creates nothing",
+      );
+      const [{ n: recipientsAfterRelaunch }] = await adminSql()`
+      select count(*)::int as n from public.campaign_recipients where campaign_id = ${created.id}`;
+      assert.equal(recipientsAfterRelaunch, 5, "and adds no recipient");
+      // What cannot launch has no preview either.
+      const previewRunning = await expectProblem(
+        await call(cpManager, `/campaigns/${created.id}/preview`),
+        409,
+      );
+      assert.match(previewRunning.detail, /this one is running/);
       const afterGet = await expectJson(await call(cpManager, `/campaigns/${created.id}`), 200);
       assert.equal(afterGet.status, "running");
       assert.ok(afterGet.launched_at);
@@ -312,6 +329,10 @@ dbTest("campaigns: pause, resume, cancel, and 409 on a wrong transition", async 
     await expectProblem(await post("launch"), 409);
     await expectProblem(await post("pause"), 409);
     await expectProblem(await post("resume"), 409);
+    // A cancelled campaign has no preview (it answered 200 with counts that did not add up).
+    const preview = await expectProblem(await call(cpManager, `/campaigns/${id}/preview`), 409);
+    assert.equal(preview.code, "55000");
+    assert.match(preview.detail, /this one is cancelled/);
     const [row] = await adminSql()`select status::text from public.campaigns where id = ${id}`;
     assert.equal(row.status, "cancelled");
     assert.equal(await messageCount(id), 3, "no message added by the refused launch");

@@ -312,7 +312,7 @@ export const CampaignCountsSchema = z.object({
   }),
   estimated_cost_paise: PaiseDecimal.openapi({ description: "Of the queued messages" }),
   created: z.number().int().openapi({
-    description: "Messages this call created: 0 for a preview or a repeated launch",
+    description: "Messages this call created: 0 for a preview, or a launch before start_at",
   }),
 });
 
@@ -324,7 +324,8 @@ export const previewCampaign = createRoute({
   tags: ["Campaigns"],
   summary: "What launching now would do, without doing it",
   description: `${who} The launch itself, run and rolled back, so the numbers are the ` +
-    "launch's. 422 when the filter or the variants are invalid.",
+    "launch's. Only a draft or a scheduled campaign has a preview (409 otherwise: it cannot " +
+    "launch). 422 when the filter or the variants are invalid.",
   ...signedIn,
   request: { params: idParams },
   responses: {
@@ -332,6 +333,9 @@ export const previewCampaign = createRoute({
     ...commonProblems,
     403: forbidden,
     404: notVisible,
+    409: problem(
+      "The campaign is not a draft or scheduled: running, paused, completed or cancelled",
+    ),
     422: problem("The request did not match the schema, or the campaign cannot be launched"),
   },
 });
@@ -343,10 +347,11 @@ export const launchCampaign = createRoute({
   path: "/campaigns/{id}/launch",
   tags: ["Campaigns"],
   summary: "Launch a campaign: its audience through the gate in one insert",
-  description: `${who} Idempotent: a second launch creates nothing (created 0). The counts ` +
-    "are the function's; status is the campaign's after it: running, or scheduled when its " +
-    "start_at is still ahead (then the counts are those of a launch at start_at, nothing is " +
-    "created, and a job launches it when it starts). A cancelled or completed campaign is 409.",
+  description: `${who} A campaign launches once: only a draft or a scheduled campaign ` +
+    "launches, a second launch is 409 and creates nothing. The counts are the function's; " +
+    "status is the campaign's after it: running, or scheduled when its start_at is still ahead " +
+    "(then the counts are those of a launch at start_at, nothing is created, and a job launches " +
+    "it when it starts; launching it again before then checks it again).",
   ...signedIn,
   request: { params: idParams },
   responses: {
@@ -357,7 +362,7 @@ export const launchCampaign = createRoute({
     ...commonProblems,
     403: forbidden,
     404: notVisible,
-    409: problem("The campaign is cancelled or completed"),
+    409: problem("The campaign was launched already: running, paused, completed or cancelled"),
     422: problem("The request did not match the schema, or the campaign cannot be launched"),
   },
 });

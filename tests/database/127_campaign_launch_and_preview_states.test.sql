@@ -1,0 +1,126 @@
+-- Review of issue 9: only a draft or a scheduled campaign launches or is previewed. A second
+-- launch of a running campaign drew the audience again and sent the first step to customers whose
+-- case had entered the scope since (created: 1, "a second launch creates nothing" said the
+-- README); a preview of a cancelled or completed campaign answered counts that did not add up
+-- where its launch answered 55000. Both are 55000 now (409 in the API), creating nothing.
+begin;
+select plan(21);
+select tests.create_test_book();
+update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the test'
+ where stage not in ('renewed', 'lapsed', 'lost', 'not_taken');
+update public.app_settings set value = '{"end": "00:00", "start": "00:00"}' where key = 'QUIET_HOURS';
+create function pg_temp.at(hours numeric default 0) returns timestamptz
+language sql stable
+as $$ select ((current_date + 7) + time '12:00') at time zone 'Asia/Kolkata' + make_interval(secs => hours * 3600) $$;
+grant execute on function pg_temp.at(numeric) to authenticated, service_role;
+-- A campaign's id by name (as the caller sees it).
+create function pg_temp.campaign(campaign_name text) returns uuid
+language sql stable
+as $$ select c.id from public.campaigns c where c.name = campaign_name $$;
+grant execute on function pg_temp.campaign(text) to authenticated, service_role;
+create function pg_temp.messages_of(campaign_name text) returns integer
+language sql stable
+security definer
+as $$ select count(*)::integer from public.messages m where m.campaign_id = pg_temp.campaign(campaign_name) $$;
+grant execute on function pg_temp.messages_of(text) to authenticated;
+
+insert into public.templates (code, channel, purpose, subject, body)
+values ('c127_mail', 'email', 'service', 'Renew {{policy_number}}', 'Hi {{customer_name}}, renew {{policy_number}}.');
+
+-- Two customers in Relaunchpur, one in Donepur, each with an open case held by agent_a.
+create function pg_temp.customer(full_name text, city text) returns void
+language sql
+as $$
+  with cu as (
+    insert into public.customers (full_name, phone, email, city)
+    values (full_name, '+9197127' || lpad((abs(hashtext(full_name)) % 100000)::text, 5, '0'),
+            lower(replace(full_name, ' ', '.')) || '@tests.py360.test', city)
+    returning id),
+  po as (
+    insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
+                                 sum_insured, start_date, end_date)
+    select 'T-127-' || upper(replace(full_name, ' ', '-')), 'health', 'Test General', cu.id,
+           tests.get_user_id('agent_a'), 1200000, 50000000, current_date + 30 - 365, current_date + 30
+      from cu
+    returning id, customer_id, agent_id, end_date)
+  insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
+  select po.id, po.customer_id, po.agent_id, po.end_date, po.end_date + 30 from po
+$$;
+select pg_temp.customer('Relaunch One', 'Relaunchpur');
+select pg_temp.customer('Relaunch Two', 'Relaunchpur');
+select pg_temp.customer('Done One', 'Donepur');
+
+select tests.authenticate_as('zone_manager');
+insert into public.campaigns (name, scope_node_id, channel, purpose, template_code, audience_filter, start_at)
+select x.name, n.id, 'email', 'service', 'c127_mail', jsonb_build_object('city', x.city), x.start_at
+  from public.hierarchy_nodes n,
+       (values ('Relaunch', 'Relaunchpur', null::timestamptz), ('Done', 'Donepur', null),
+               ('Later', 'Relaunchpur', pg_temp.at(24)), ('Draft', 'Relaunchpur', null))
+         x (name, city, start_at)
+ where n.code = 'T_ZONE';
+
+-- A running campaign: launched once, then refused.
+select is((select created from private.launch_campaign(pg_temp.campaign('Relaunch'), pg_temp.at())), 2,
+          'the first launch creates a message per customer');
+reset role;
+select pg_temp.customer('Relaunch Late', 'Relaunchpur');
+select tests.authenticate_as('zone_manager');
+select throws_ok(format('select private.launch_campaign(%L, %L)', pg_temp.campaign('Relaunch'), pg_temp.at(1)),
+                 '55000', 'only a draft or a scheduled campaign launches (this one is running)',
+                 'a second launch of a running campaign is refused');
+select is(pg_temp.messages_of('Relaunch'), 2,
+          'and creates nothing: the customer whose case entered the scope since is not added');
+select is((select count(*)::integer from public.campaign_recipients where campaign_id = pg_temp.campaign('Relaunch')), 2,
+          'no recipient added');
+select throws_ok(format('select private.preview_campaign(%L, %L)', pg_temp.campaign('Relaunch'), pg_temp.at(1)),
+                 '55000', 'only a draft or a scheduled campaign is previewed (this one is running)',
+                 'a running campaign has no preview');
+
+-- Paused, then cancelled: neither launches nor previews.
+select is(private.pause_campaign(pg_temp.campaign('Relaunch'), pg_temp.at(2)), 2, 'paused: its two messages held');
+select throws_ok(format('select private.launch_campaign(%L, %L)', pg_temp.campaign('Relaunch'), pg_temp.at(2)),
+                 '55000', 'only a draft or a scheduled campaign launches (this one is paused)',
+                 'a paused campaign is not launched again');
+select throws_ok(format('select private.preview_campaign(%L, %L)', pg_temp.campaign('Relaunch'), pg_temp.at(2)),
+                 '55000', 'only a draft or a scheduled campaign is previewed (this one is paused)',
+                 'nor previewed');
+select is(private.cancel_campaign(pg_temp.campaign('Relaunch'), pg_temp.at(3)), 2, 'cancelled: its two messages');
+select throws_ok(format('select private.preview_campaign(%L, %L)', pg_temp.campaign('Relaunch'), pg_temp.at(3)),
+                 '55000', 'only a draft or a scheduled campaign is previewed (this one is cancelled)',
+                 'a cancelled campaign has no preview (it had counts that did not add up)');
+select throws_ok(format('select private.launch_campaign(%L, %L)', pg_temp.campaign('Relaunch'), pg_temp.at(3)),
+                 '55000', 'only a draft or a scheduled campaign launches (this one is cancelled)',
+                 'nor launches');
+select is(pg_temp.messages_of('Relaunch'), 2, 'still two messages, both cancelled');
+
+-- Completed: launched, sent, its flow over.
+select is((select created from private.launch_campaign(pg_temp.campaign('Done'), pg_temp.at())), 1, 'Done launched');
+reset role;
+update public.messages set status = 'sent', sent_at = pg_temp.at(0.1), attempts = 1
+ where campaign_id = pg_temp.campaign('Done');
+select tests.authenticate_as_service_role();
+select is((select recipients from private.advance_campaign_flows(pg_temp.at(1)) where outcome = 'campaigns_completed'),
+          1, 'the flow job completes it');
+select tests.authenticate_as('zone_manager');
+select throws_ok(format('select private.preview_campaign(%L, %L)', pg_temp.campaign('Done'), pg_temp.at(2)),
+                 '55000', 'only a draft or a scheduled campaign is previewed (this one is completed)',
+                 'a completed campaign has no preview');
+select throws_ok(format('select private.launch_campaign(%L, %L)', pg_temp.campaign('Done'), pg_temp.at(2)),
+                 '55000', 'only a draft or a scheduled campaign launches (this one is completed)',
+                 'nor launches');
+
+-- A draft and a scheduled campaign are previewed; the scheduled one is checked again when
+-- launched again before its start, creating nothing.
+select is((select audience from private.preview_campaign(pg_temp.campaign('Draft'), pg_temp.at())), 3,
+          'a draft is previewed (the late customer included)');
+select is((select row(audience, created)::text from private.launch_campaign(pg_temp.campaign('Later'), pg_temp.at())),
+          '(3,0)', 'launched before its start: scheduled, nothing created');
+select is((select audience from private.preview_campaign(pg_temp.campaign('Later'), pg_temp.at(1))), 3,
+          'a scheduled campaign is previewed');
+select is((select created from private.launch_campaign(pg_temp.campaign('Later'), pg_temp.at(1))), 0,
+          'and launched again before its start: checked, still nothing created');
+select is((select status::text from public.campaigns where id = pg_temp.campaign('Later')), 'scheduled',
+          'still scheduled');
+
+select * from finish();
+rollback;
