@@ -209,6 +209,7 @@ select set_eq(
     'private.campaign_filter_values(jsonb,text) ---',
     'private.hold_campaign_messages(uuid) ---',
     'private.lock_runnable_campaign(uuid) ---',
+    'private.lock_campaign_launches(uuid) ---',
     'private.proportion(bigint,bigint) ---',
     'private.run_campaign_launch(campaigns,timestamp with time zone) ---',
     'private.two_proportion_z(bigint,bigint,bigint,bigint) ---',

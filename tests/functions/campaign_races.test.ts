@@ -2,7 +2,8 @@
 // against a manager's pause or cancel, either one first, and two launches at once (one launches,
 // the other is refused). A pause that is committing while the job runs makes the job skip the
 // campaign (it used to queue follow-ups the pause could not see, claimable though the campaign
-// was paused).
+// was paused). A preview, however long, holds up no cancel (it locked the campaign as long as it
+// ran); a launch of the same campaign waits for it.
 import assert from "node:assert/strict";
 import { adminSql, api, dbTest, expectJson, expectProblem, tokenFor } from "./_helpers.ts";
 import { holdOpen, namedConnection } from "./_concurrency.ts";
@@ -255,3 +256,123 @@ dbTest("campaign races: two launches at once: one launches, the other is 409", a
     await cleanUp(created.id);
   }
 });
+
+/** A draft over `n` customers of a city of their own. */
+async function draftOf(n: number): Promise<string> {
+  const city = await book(n);
+  const created = await expectJson(
+    await call(cpManager, "/campaigns", "POST", {
+      name: `Previewed ${city}`,
+      channel: "email",
+      purpose: "service",
+      template_code: tpl.first,
+      audience_filter: { city },
+    }),
+    201,
+  );
+  return created.id;
+}
+
+dbTest(
+  "campaign races: a preview's open transaction does not hold up a cancel",
+  async () => {
+    const id = await draftOf(3);
+    const [{ id: managerId }] = await adminSql()`
+      select id from public.profiles where email = ${cpManager}`;
+    const previewer = namedConnection("race-preview");
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    try {
+      // The manager's preview (as GET /preview runs it), its transaction left open: it took the
+      // campaign's row lock (FOR UPDATE) and kept it as long as it ran, so a pause or a cancel
+      // waited for it (a preview of 100,000 runs about 30 s).
+      const preview = holdOpen(previewer, managerId, async (tx) => {
+        const [counts] = await tx<{ audience: number }[]>`
+          select audience from private.preview_campaign(${id}::uuid, now())`;
+        assert.equal(counts.audience, 3);
+      }, gate);
+      await preview.worked;
+      const cancelled = await within(
+        5_000,
+        "the cancel",
+        call(cpManager, `/campaigns/${id}/cancel`, "POST").then((r) => expectJson(r, 200)),
+      );
+      assert.deepEqual(cancelled, { status: "cancelled", messages_cancelled: 0 });
+      release();
+      await preview.committed;
+    } finally {
+      release();
+      await previewer.end();
+    }
+  },
+);
+
+dbTest(
+  "campaign races: a preview halfway through its launch does not hold up a cancel",
+  async () => {
+    const id = await draftOf(3);
+    const previewer = namedConnection("race-preview-running");
+    // Released by a rejection: the half-done launch is rolled back, as the preview rolls it back.
+    let release!: () => void;
+    const gate = new Promise<void>((_, reject) => release = () => reject(new Error("undone")));
+    gate.catch(() => {});
+    try {
+      // Where a long preview spends its time: inside the launch it rolls back, whose messages and
+      // recipients, not yet undone, hold the campaign row's key-share lock (their foreign keys).
+      // A cancel that locked the row FOR UPDATE waited for the whole preview.
+      const midway = holdOpen(previewer, null, async (tx) => {
+        const [counts] = await tx<{ audience: number }[]>`
+          select (private.run_campaign_launch(c, now())).audience
+            from public.campaigns c where c.id = ${id}`;
+        assert.equal(counts.audience, 3);
+      }, gate);
+      midway.committed.catch(() => {}); // rolled back on release, whatever happens
+      await midway.worked;
+      const cancelled = await within(
+        5_000,
+        "the cancel",
+        call(cpManager, `/campaigns/${id}/cancel`, "POST").then((r) => expectJson(r, 200)),
+      );
+      assert.equal(cancelled.status, "cancelled");
+      release();
+      await midway.committed.catch(() => {});
+    } finally {
+      release();
+      await previewer.end();
+      await cleanUp(id);
+    }
+  },
+);
+
+dbTest(
+  "campaign races: a launch waits for a preview of the same campaign, then launches",
+  async () => {
+    const id = await draftOf(2);
+    const [{ id: managerId }] = await adminSql()`
+      select id from public.profiles where email = ${cpManager}`;
+    const previewer = namedConnection("race-preview-launch");
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    try {
+      const preview = holdOpen(previewer, managerId, (tx) =>
+        tx`
+        select audience from private.preview_campaign(${id}::uuid, now())`, gate);
+      await preview.worked;
+      let answered = false;
+      const launching = call(cpManager, `/campaigns/${id}/launch`, "POST").then((r) => {
+        answered = true;
+        return expectJson(r, 200);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(answered, false, "the launch waits for the preview's transaction");
+      release();
+      await preview.committed;
+      const launched = await within(10_000, "the launch", launching);
+      assert.deepEqual([launched.status, launched.created], ["running", 2]);
+    } finally {
+      release();
+      await previewer.end();
+      await cleanUp(id);
+    }
+  },
+);
