@@ -52,8 +52,8 @@ const campaignColumns = (tx: Tx) =>
                                  'window_start', to_char(c.spread_window_start, 'HH24:MI'),
                                  'window_end', to_char(c.spread_window_end, 'HH24:MI')) end
        as spread,
-     c.status, c.launched_at, c.paused_at, c.cancelled_at, c.completed_at, c.created_at,
-     c.updated_at`;
+     c.status, c.launched_at, c.paused_at, c.cancelled_at, c.cancelled_reason, c.completed_at,
+     c.created_at, c.updated_at`;
 
 /** The campaign `id` with its variants (by code) and steps (in order), or undefined if hidden. */
 async function selectCampaign(tx: Tx, id: string): Promise<Campaign | undefined> {

@@ -141,6 +141,11 @@ const campaignFields = {
   launched_at: orNull(DateTime),
   paused_at: orNull(DateTime),
   cancelled_at: orNull(DateTime),
+  cancelled_reason: orNull(z.string()).openapi({
+    description: "Why it was cancelled when nobody cancelled it by hand: a scheduled campaign " +
+      "whose creator may no longer run it (inactive, no longer a manager, or its scope no longer " +
+      "in their subtree) is cancelled at its start, nothing sent. Null otherwise",
+  }),
   completed_at: orNull(DateTime),
   created_at: DateTime,
   updated_at: DateTime,
