@@ -110,14 +110,14 @@ export async function prepareCampaignBook(
     const body = {
       A: {
         en: "Hi {{customer_name}}, your policy {{policy_number}} expires on {{expiry_date}}. " +
-          "Renew it now for Rs {{premium}} and stay covered.",
+          "Renew it now for {{premium}} and stay covered.",
         hi: "नमस्ते {{customer_name}}, आपकी पॉलिसी {{policy_number}} {{expiry_date}} को समाप्त हो " +
-          "रही है। ₹{{premium}} में अभी नवीनीकरण करें।",
+          "रही है। {{premium}} में अभी नवीनीकरण करें।",
       },
       B: {
-        en: "{{customer_name}}, {{policy_number}} is due on {{expiry_date}}: Rs {{premium}}. " +
+        en: "{{customer_name}}, {{policy_number}} is due on {{expiry_date}}: {{premium}}. " +
           "Reply to talk to your agent.",
-        hi: "{{customer_name}}, {{policy_number}} की देय तिथि {{expiry_date}} है: ₹{{premium}}। " +
+        hi: "{{customer_name}}, {{policy_number}} की देय तिथि {{expiry_date}} है: {{premium}}। " +
           "अपने एजेंट से बात करने के लिए जवाब दें।",
       },
     };

@@ -24,6 +24,7 @@ const tpl = {
   a: `camp_a_${suffix}`,
   b: `camp_b_${suffix}`,
   sms: `camp_sms_${suffix}`,
+  agent: `camp_agent_${suffix}`,
 };
 
 let templatesMade: Promise<unknown> | undefined;
@@ -37,7 +38,9 @@ function templates() {
            (${tpl.b}, 'email', 'service', 'Your policy {{policy_number}}',
             'Hello {{customer_name}}, {{policy_number}} is due.', null, null, null, null),
            (${tpl.sms}, 'sms', 'service', null, 'Renew {{policy_number}} -PYRNWL',
-            '1101234567890123456', 'PYRNWL', '1107123456789012399', 'Renew {#var#} -PYRNWL')`;
+            '1101234567890123456', 'PYRNWL', '1107123456789012399', 'Renew {#var#} -PYRNWL'),
+           (${tpl.agent}, 'email', 'service', 'Renew {{policy_number}}',
+            'Call {{agent_name}} about {{policy_number}}.', null, null, null, null)`;
   return templatesMade;
 }
 
@@ -280,6 +283,47 @@ dbTest(
     } finally {
       await cleanUp(launched);
     }
+  },
+);
+
+dbTest(
+  "campaigns: a step with the payment link is accepted; one using what no message carries is 422",
+  async () => {
+    const { city } = await book(2, 0);
+    // The issue's flow: a first message, then the email with the payment link three days on.
+    const flow = await draft(cpManager, {
+      name: `Pay link ${city}`,
+      channel: "email",
+      purpose: "service",
+      template_code: tpl.a,
+      steps: [{ channel: "email", template_code: "payment_link_reminder", wait_hours: 72 }],
+      audience_filter: { city },
+    });
+    assert.deepEqual(
+      flow.steps.map((s: { template_code: string }) => s.template_code),
+      ["payment_link_reminder"],
+    );
+    const name = `Agent step ${city}`;
+    const refused = await expectProblem(
+      await call(cpManager, "/campaigns", "POST", {
+        name,
+        channel: "email",
+        purpose: "service",
+        template_code: tpl.a,
+        steps: [
+          { channel: "email", template_code: "payment_link_reminder", wait_hours: 72 },
+          { channel: "email", template_code: tpl.agent, wait_hours: 24 },
+        ],
+        audience_filter: { city },
+      }),
+      422,
+    );
+    assert.equal(refused.code, "22023");
+    assert.equal(
+      refused.detail,
+      `step 3 (email ${tpl.agent}) uses {{agent_name}}, which no campaign message carries`,
+    );
+    assert.equal(await campaignsNamed(name), 0, "nothing created");
   },
 );
 
@@ -602,6 +646,17 @@ dbTest(
       }],
       ["a template that does not exist", { template_code: "no_such_template_anywhere" }],
       ["an SMS template sent by email", { template_code: tpl.sms }],
+      ["a template using what no campaign message carries", { template_code: tpl.agent }],
+      ["a step using what no campaign message carries", {
+        steps: [{ channel: "email", template_code: tpl.agent, wait_hours: 24 }],
+      }],
+      ["a variant using what no campaign message carries", {
+        template_code: undefined,
+        variants: [
+          { code: "A", template_code: tpl.a, weight: 50 },
+          { code: "B", template_code: tpl.agent, weight: 50 },
+        ],
+      }],
       ["a wait beyond 90 days", {
         steps: [{ channel: "sms", template_code: tpl.sms, wait_hours: 2161 }],
       }],

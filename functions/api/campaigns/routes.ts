@@ -273,15 +273,22 @@ export const createCampaign = createRoute({
   summary: "Create a draft campaign with its variants and flow steps",
   description: `${who} The campaign, its variants and steps are created in one transaction. ` +
     "A scope node outside the manager's subtree (or that does not exist) is 403; a template " +
-    "code with no active template on that channel, or a filter key the audience does not know, " +
-    "is 422. Nothing is sent until it is launched.",
+    "code with no active template on that channel, a template using a variable no campaign " +
+    "message carries (every step carries customer_name, policy_number, case_number, " +
+    "product_line, expiry_date, due_date, premium, amount_due, grace_end, ncb_percent, " +
+    "ncb_deadline and payment_link, computed when the step is queued; a marketing template also " +
+    "withdrawal_link), or a filter key the audience does not know, is 422. Nothing is sent " +
+    "until it is launched.",
   ...signedIn,
   request: { body: jsonBody(CampaignCreateSchema) },
   responses: {
     201: json("The draft campaign", CampaignSchema),
     ...commonProblems,
     403: problem("Agents and analysts do not run campaigns; or the scope is outside your subtree"),
-    422: problem("The request did not match the schema, or names a template that does not exist"),
+    422: problem(
+      "The request did not match the schema, or names a template that does not exist or that " +
+        "uses a variable no campaign message carries",
+    ),
   },
 });
 
@@ -330,7 +337,8 @@ export const previewCampaign = createRoute({
   summary: "What launching now would do, without doing it",
   description: `${who} The launch itself, run and rolled back, so the numbers are the ` +
     "launch's. Only a draft or a scheduled campaign has a preview (409 otherwise: it cannot " +
-    "launch). 422 when the filter or the variants are invalid.",
+    "launch). 422 when the filter or the variants are invalid, or when a step's template (every " +
+    "step is judged) uses a variable no campaign message carries.",
   ...signedIn,
   request: { params: idParams },
   responses: {
