@@ -119,8 +119,9 @@ select is((pg_temp.message(2, 'email')).variables ->> 'amount_due', '₹12,345.5
 -- Refused when written: a template using a variable no campaign message carries.
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose, template_code, audience_filter)
-select x.name, n.id, 'email', x.purpose::public.consent_purpose, 'c130_mail', '{"city": "Flowpur"}'
-  from public.hierarchy_nodes n, (values ('Refused', 'service'), ('Offer', 'marketing')) x (name, purpose)
+select x.name, n.id, 'email', x.purpose::public.consent_purpose, x.template, '{"city": "Flowpur"}'
+  from public.hierarchy_nodes n,
+       (values ('Refused', 'service', 'c130_mail'), ('Offer', 'marketing', 'c130_offer')) x (name, purpose, template)
  where n.code = 'T_ZONE';
 select throws_ok($$insert into public.campaign_steps (campaign_id, position, channel, template_code, wait, condition)
                    select id, 2, 'email', 'c130_agent', interval '1 hour', 'always'
