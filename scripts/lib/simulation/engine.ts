@@ -197,11 +197,14 @@ export async function simulateDesk(
       days,
       language,
     });
+    // Merged before the write: each row inserted must pass its key's rule on its own.
     await sql`
       insert into public.app_settings as s (key, value, description)
-      select key, value, 'Set by the simulated desk for its run (removed after it).'
-        from jsonb_each(${sql.json(compressedSettings)}::jsonb)
-          on conflict (key) do update set value = coalesce(s.value, '{}') || excluded.value`;
+      select j.key, coalesce(c.value, '{}') || j.value,
+             'Set by the simulated desk for its run (removed after it).'
+        from jsonb_each(${sql.json(compressedSettings)}::jsonb) j
+        left join public.app_settings c on c.key = j.key
+          on conflict (key) do update set value = excluded.value`;
 
     const byCustomer = new Map(book.customers.map((c) => [c.customerId, c]));
     /** caseId → the link the desk opened for it. */
