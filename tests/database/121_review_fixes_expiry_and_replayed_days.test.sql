@@ -1,11 +1,11 @@
 -- Review fixes of 20261130203652, 20261130203658 and 20261130221132: a term never expires before
 -- its end date, whatever GRACE_DAYS holds; a cadence day replayed after a later one (or after
 -- other replays) sends no step the case's ladder has moved past, while a day run in order still
--- sends its step; a ladder rule deleted and created again does not send its step twice. (The
+-- sends its step; a step moved by a day is not sent again, and steps cannot be deleted. (The
 -- expiry's re-check of a row another transaction changes while the update waits for it takes two
 -- sessions: tests/functions/expiry_race.test.ts.)
 begin;
-select plan(10);
+select plan(11);
 select tests.create_test_org();
 
 create function pg_temp.ist(day date, clock time default '12:00') returns timestamptz
@@ -83,17 +83,17 @@ select count(*) from private.run_reminder_cadence(pg_temp.ist(date '2033-06-01' 
 select is((select array_agg(offset_days order by offset_days) from steps), array[-15, -7, -1],
   'and the -1 step comes on its day after the replay');
 
--- 4. An admin deletes the -1 step's rule and creates it again: the step is not sent twice.
-create temporary table rule_copy as
-select * from public.reminder_rules where product_line = 'motor' and kind = 'message' and offset_days = -1;
-delete from public.reminder_rules where id = (select id from rule_copy);
-insert into public.reminder_rules
-select (jsonb_populate_record(null::public.reminder_rules,
-                              to_jsonb(c) || jsonb_build_object('id', gen_random_uuid()))).*
-  from rule_copy c;
-select count(*) from private.run_reminder_cadence(pg_temp.ist(date '2033-06-01' - 1));
-select is((select array_agg(offset_days order by offset_days) from steps), array[-15, -7, -1],
-  'the same day after the rule was created again: no second -1 step');
+-- 4. An admin moves the -1 step to -2 (the day after it went): it is not sent again; and a
+--    step cannot be deleted (and created again under a new id), only switched off.
+update public.reminder_rules set offset_days = -2
+ where product_line = 'motor' and kind = 'message' and offset_days = -1;
+select count(*) from private.run_reminder_cadence(pg_temp.ist(date '2033-06-01'));
+select is((select array_agg(offset_days order by offset_days) from steps), array[-15, -7, -2],
+  'the step moved a day is the same step: not sent again');
+select tests.authenticate_as('admin');
+select throws_ok($$delete from public.reminder_rules where product_line = 'motor' and offset_days = -2$$,
+  '42501', null, 'an admin cannot delete a step, only deactivate it');
+reset role;
 
 select * from finish();
 rollback;

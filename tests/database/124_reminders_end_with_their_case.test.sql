@@ -114,9 +114,11 @@ select is((select array_agg(format('%s %s %s', name, offset_days, status) order 
   array['queued -15 queued', 'sent -15 queued'], 'day -15: the step for the two open cases');
 select is(
   (select array_agg(idempotency_key order by name) from steps),
-  array[format('cadence:%s:-15', (select policy_id from fx where name = 'queued')),
-        format('cadence:%s:-15', (select policy_id from fx where name = 'sent'))],
-  'each keyed by its policy term and step day');
+  (select array[format('cadence:%s:%s', (select policy_id from fx where name = 'queued'), r.id),
+                format('cadence:%s:%s', (select policy_id from fx where name = 'sent'), r.id)]
+     from public.reminder_rules r
+    where r.product_line = 'motor' and r.kind = 'message' and r.offset_days = -15),
+  'each keyed by its policy term and step');
 update public.messages m set status = 'sent', sent_at = now(), attempts = 1, provider = 'whatsapp_cloud'
   from steps s where s.name = 'sent' and m.idempotency_key = s.idempotency_key;
 

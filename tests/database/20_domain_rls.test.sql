@@ -172,7 +172,8 @@ insert into matrix values
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   ('campaign_recipients', 'truncate', 'truncate public.campaign_recipients cascade',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
-  -- reminder_rules: the desk reads the ladder; admins edit it.
+  -- reminder_rules: the desk reads the ladder; admins edit it, and switch steps off rather than
+  -- delete them (a step keeps its identity: the cadence's key names it).
   ('reminder_rules', 'select', 'select 1 from public.reminder_rules where id = tests.fixture(''reminder_rule'')',
    '1', '1', '1', '1', '1', '0', '42501'),
   ('reminder_rules', 'insert', 'insert into public.reminder_rules (product_line, offset_days, kind, channels, template_code)
@@ -181,7 +182,7 @@ insert into matrix values
   ('reminder_rules', 'update', 'update public.reminder_rules set offset_days = -45 where id = tests.fixture(''reminder_rule'')',
    '1', '0', '0', '0', '0', '0', '42501'),
   ('reminder_rules', 'delete', 'delete from public.reminder_rules where id = tests.fixture(''reminder_rule'')',
-   '1', '0', '0', '0', '0', '0', '42501'),
+   '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   ('reminder_rules', 'column created_at', 'update public.reminder_rules set created_at = now() where id = tests.fixture(''reminder_rule'')',
    '42501', '42501', '42501', '42501', '42501', '42501', '42501'),
   ('reminder_rules', 'truncate', 'truncate public.reminder_rules cascade',

@@ -251,17 +251,20 @@ export function messagesOf(customerId: string): Promise<OutboxRow[]> {
 
 /**
  * The cadence's message for a case's step at `offsetDays`, if queued: by its key, which names the
- * case's policy term and the step's day.
+ * case's policy term and the step.
  */
 export async function stepMessage(
   customerId: string,
   caseId: string,
   offsetDays: number,
 ): Promise<OutboxRow | undefined> {
-  const [renewal] = await adminSql()`
-    select policy_id from public.renewal_cases where id = ${caseId}`;
+  const [step] = await adminSql()`
+    select r.id as rule_id, c.policy_id
+      from public.reminder_rules r, public.renewal_cases c
+     where r.product_line = 'motor' and r.kind = 'message' and r.offset_days = ${offsetDays}
+       and c.id = ${caseId}`;
   return (await messagesOf(customerId)).find((m) =>
-    m.idempotency_key === `cadence:${renewal.policy_id}:${offsetDays}`
+    m.idempotency_key === `cadence:${step.policy_id}:${step.rule_id}`
   );
 }
 

@@ -132,11 +132,12 @@ as $$
   select count(*)::integer from loaded
 $$;
 
--- The step (days from expiry) of a cadence message's key, cadence:<term>:<offset_days>[...];
--- null for any other key.
+-- The step (days from expiry) of a cadence message's key, cadence:<term>:<rule id>[...]; null
+-- for any other key.
 create or replace function tests.cadence_step(idempotency_key text) returns integer
-language sql immutable as $$
-  select (regexp_match(idempotency_key, '^cadence:[0-9a-f-]{36}:(-?[0-9]+)'))[1]::integer
+language sql stable as $$
+  select r.offset_days from public.reminder_rules r
+   where r.id::text = (regexp_match(idempotency_key, '^cadence:[0-9a-f-]{36}:([0-9a-f-]{36})'))[1]
 $$;
 
 grant execute on all functions in schema tests to anon, authenticated, service_role;
