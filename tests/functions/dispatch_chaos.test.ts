@@ -173,6 +173,13 @@ dbTest(
 dbTest("chaos: its database connections terminated while it sends", async () => {
   const ids = await queue(200);
   let worker = spawnWorker("chaos-terminate");
+  // The worker connected (a loaded machine may take seconds to start it), then cut off repeatedly.
+  for (let wait = 0; wait < 200; wait++) {
+    const [row] = await adminSql()`
+      select count(*)::int as n from pg_stat_activity where application_name = 'py360-worker'`;
+    if (row.n > 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   let terminated = 0;
   for (let n = 0; n < 8; n++) {
     await new Promise((resolve) => setTimeout(resolve, 150));
