@@ -379,6 +379,7 @@ select set_eq(
     'private.tg_renewal_cases__cancel_queued_reminders() ---',
     'private.tg_renewal_cases__cancel_reminders_of_deleted_case() ---',
     'private.tg_renewal_cases__cancel_reminders_of_former_customer() ---',
+    'private.tg_renewal_cases__cancel_reminders_of_old_dates() ---',
     'private.tg__check_template_purposes() ---',
     'private.weaker_templates(text,channel_type[],consent_purpose) ---',
     'private.tg_renewal_cases__enqueue_messages() ---',

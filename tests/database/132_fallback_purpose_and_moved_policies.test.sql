@@ -1,9 +1,11 @@
 -- Issue 9, second review (20261130234153): an SMS fallback keeps its WhatsApp message's purpose,
 -- so a marketing offer's twin through a transactional SMS template does not reach a customer who
 -- replied STOP on SMS; and a policy moved to another customer takes no queued reminder of the
--- former customer along (cancelled, its cadence step freed), while a transactional notice stays.
+-- former customer along (cancelled, its cadence step freed), while a transactional notice stays;
+-- then (20261130235711) the claim cancels what a move could not see, and a re-dated case's queued
+-- reminders are cancelled.
 begin;
-select plan(6);
+select plan(9);
 select tests.create_test_org();
 
 insert into public.templates (code, channel, language, purpose, body, whatsapp_name, whatsapp_category,
@@ -90,6 +92,39 @@ select is((select format('%s %s', status, idempotency_key like '%:customer-chang
   'cancelled t', 'the reminder to the former customer is cancelled, its step freed');
 select is((select status::text from public.messages where idempotency_key = 'test:132:notice'), 'queued',
   'a transactional notice still goes');
+
+-- 3. The same move while a cadence run held its reminder (the trigger could not see it): the
+--    claim cancels it (20261130235711). Simulated by moving the policy back with the trigger off.
+select private.enqueue_messages(jsonb_build_object(
+  'customer_id', (select id from fx where name = 'granted'), 'case_id', (select case_id from moved),
+  'channel', 'whatsapp', 'template_code', 't132_notice', 'purpose', 'service',
+  'idempotency_key', 'test:132:race', 'variables', jsonb_build_object('customer_name', 'Asha')));
+alter table public.renewal_cases disable trigger _850_cancel_reminders_of_former_customer;
+update public.policies set customer_id = (select id from fx where name = 'stopped')
+ where id = (select policy_id from moved);
+alter table public.renewal_cases enable trigger _850_cancel_reminders_of_former_customer;
+select is(
+  (select count(*)::integer from private.claim_messages('t132', 100, ((current_date + 1) + time '12:00') at time zone 'Asia/Kolkata') c
+     join public.messages m on m.id = c.id where m.idempotency_key = 'test:132:race'),
+  0, 'the claim does not hand a reminder to the customer the case no longer has');
+select is((select status::text from public.messages where idempotency_key = 'test:132:race'), 'cancelled',
+  'it cancels it');
+
+-- 4. A case re-dated while a reminder naming its old date is queued.
+select private.enqueue_messages(jsonb_build_object(
+  'customer_id', (select id from fx where name = 'stopped'), 'case_id', (select case_id from moved),
+  'channel', 'whatsapp', 'template_code', 't132_notice', 'purpose', 'service',
+  'idempotency_key', format('cadence:%s:%s', (select policy_id from moved),
+                            (select id from public.reminder_rules where product_line = 'motor'
+                                and kind = 'message' and offset_days = -15)),
+  'variables', jsonb_build_object('customer_name', 'Asha')));
+update public.renewal_cases set due_date = due_date + 30, grace_end = grace_end + 30
+ where id = (select case_id from moved);
+select is(
+  (select format('%s %s', status, idempotency_key like '%:case-redated:%') from public.messages
+    where case_id = (select case_id from moved) and idempotency_key like 'cadence:%'
+      and idempotency_key not like '%:customer-changed:%'),
+  'cancelled t', 're-dating the case cancels the reminder naming its old date, its step freed');
 
 select * from finish();
 rollback;
