@@ -667,6 +667,10 @@ dbTest(
       ["a window ending before it starts", {
         spread: { rate_per_hour: 10, window_start: "18:00", window_end: "10:00" },
       }],
+      // Service messages wait out quiet hours (21:00-08:00 IST): the sends would all go at 08:00.
+      ["a window inside quiet hours", {
+        spread: { rate_per_hour: 10, window_start: "02:00", window_end: "05:00" },
+      }],
       ["a start without its offset", { start_at: "2027-01-01T10:00:00" }],
       ["a status from the client", { status: "running" }],
       ["the voice channel", { channel: "voice" }],

@@ -240,7 +240,12 @@ export const CampaignCreateSchema = z.strictObject({
     (s) =>
       s.window_start === undefined || s.window_end === undefined || s.window_start < s.window_end,
     { message: "window_start must be before window_end", path: ["window_end"] },
-  ).optional().openapi({ description: "Off-peak spreading: a rate, optionally in a daily window" }),
+  ).optional().openapi({
+    description: "Off-peak spreading: a rate, optionally in a daily window (IST). The window is " +
+      "clipped to the hours the purpose may be sent (PROMOTIONAL_HOURS for marketing, outside " +
+      "QUIET_HOURS for service); one that does not meet them is refused (422). Without a window, " +
+      "sends spread within those hours",
+  }),
 }).superRefine((body, ctx) => {
   if ((body.template_code === undefined) === (body.variants === undefined)) {
     ctx.addIssue({
@@ -412,7 +417,8 @@ export const resumeCampaign = createRoute({
   path: "/campaigns/{id}/resume",
   tags: ["Campaigns"],
   summary: "Resume a paused campaign: its held messages go again, in spread order",
-  description: `${who} Only a paused campaign resumes (409 otherwise).`,
+  description: `${who} Only a paused campaign resumes (409 otherwise). A spread campaign's ` +
+    "first sends are laid out again from the resume, at its rate within its window.",
   ...signedIn,
   request: { params: idParams },
   responses: {
