@@ -456,22 +456,24 @@ dbTest("campaigns: stats per variant add up to the launch's audience", async () 
     const stats = await expectJson(await call(cpManager, `/campaigns/${created.id}/stats`), 200);
     assert.ok(stats.data.length >= 1);
     const expected = await adminSql()`
-      select v.code, count(*)::int as n
-        from public.campaign_recipients r join public.campaign_variants v on v.id = r.variant_id
-       where r.campaign_id = ${created.id} group by v.code order by v.code`;
+      select v.code, count(r.customer_id)::int as n
+        from public.campaign_variants v left join public.campaign_recipients r on r.variant_id = v.id
+       where v.campaign_id = ${created.id} group by v.code order by v.code`;
     assert.deepEqual(
       stats.data.map((
         row: { variant: string; recipients: number },
       ) => [row.variant, row.recipients]),
       expected.map((row) => [row.code, row.n]),
-      "one row per variant, with its recipients",
+      "one row per variant, with its recipients (also one nobody drew)",
     );
     for (const row of stats.data) {
       const statuses = row.queued + row.sent + row.delivered + row.read + row.failed +
         row.blocked + row.cancelled;
       assert.equal(statuses, row.recipients, `variant ${row.variant}: statuses add up`);
       assert.match(row.cost_paise, /^(0|[1-9][0-9]*)(\.[0-9]+)?$/);
-      for (const rate of [row.read_rate, row.conversion_rate]) {
+      for (
+        const rate of [row.delivery_rate, row.read_rate, row.payment_rate, row.conversion_rate]
+      ) {
         assert.ok(rate === null || typeof rate === "number", "rates are numbers");
       }
     }

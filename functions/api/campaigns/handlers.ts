@@ -278,8 +278,12 @@ export const stats: RouteHandler<typeof getCampaignStats, AppEnv> = async (c) =>
     tx<CampaignStatsRow[]>`
       select s.variant, s.recipients, s.queued, s.sent, s.delivered, s.read, s.failed, s.blocked,
              s.cancelled, pg_catalog.trim_scale(s.cost_paise)::text as cost_paise, s.converted,
+             s.paid, s.delivery_rate::float8 as delivery_rate,
+             s.delivery_difference::float8 as delivery_difference, s.delivery_significant,
              s.read_rate::float8 as read_rate, s.read_difference::float8 as read_difference,
-             s.read_significant, s.conversion_rate::float8 as conversion_rate,
+             s.read_significant, s.payment_rate::float8 as payment_rate,
+             s.payment_difference::float8 as payment_difference, s.payment_significant,
+             s.conversion_rate::float8 as conversion_rate,
              s.conversion_difference::float8 as conversion_difference, s.conversion_significant
         from private.campaign_stats(${id}::uuid) s
        order by s.variant`);

@@ -468,7 +468,7 @@ export const cancelCampaign = createRoute({
 /** One row of private.campaign_stats: a variant ('-' without variants). */
 export const CampaignStatsRowSchema = z.object({
   variant: z.string().openapi({ description: "Variant code; '-' when there are none" }),
-  recipients: z.number().int(),
+  recipients: z.number().int().openapi({ description: "0 for a variant nobody drew" }),
   queued: z.number().int().openapi({ description: "Queued, sending or held" }),
   sent: z.number().int(),
   delivered: z.number().int(),
@@ -479,17 +479,32 @@ export const CampaignStatsRowSchema = z.object({
   cost_paise: PaiseDecimal.openapi({
     description: "Of what was sent: the vendor's cost, else the estimate",
   }),
-  converted: z.number().int().openapi({ description: "Case renewed after the first send" }),
-  read_rate: orNull(z.number()).openapi({ description: "read / reached, 4 decimals" }),
-  read_difference: orNull(z.number()).openapi({ description: "Minus the control's read_rate" }),
-  read_significant: orNull(z.boolean()).openapi({
-    description: "Two-proportion z-test at 95 %; null for the control",
+  converted: z.number().int().openapi({
+    description: "Case renewed within CAMPAIGN_CONVERSION_DAYS after the first send",
   }),
+  paid: z.number().int().openapi({
+    description:
+      "A payment captured on the case within CAMPAIGN_CONVERSION_DAYS after the first send",
+  }),
+  delivery_rate: orNull(z.number()).openapi({
+    description: "Reached (delivered or read) / went to the vendor, 4 decimals",
+  }),
+  delivery_difference: orNull(z.number()).openapi({ description: "Minus the control's rate" }),
+  delivery_significant: orNull(z.boolean()).openapi({
+    description: "Two-proportion z-test at 95 %; null for the control or when a side is empty",
+  }),
+  read_rate: orNull(z.number()).openapi({ description: "read / reached, 4 decimals" }),
+  read_difference: orNull(z.number()),
+  read_significant: orNull(z.boolean()),
+  payment_rate: orNull(z.number()).openapi({ description: "paid / recipients" }),
+  payment_difference: orNull(z.number()),
+  payment_significant: orNull(z.boolean()),
   conversion_rate: orNull(z.number()).openapi({ description: "converted / recipients" }),
   conversion_difference: orNull(z.number()),
   conversion_significant: orNull(z.boolean()),
 }).openapi("CampaignStatsRow", {
-  description: "The status columns (queued ... cancelled) add up to recipients",
+  description: "The status columns (queued ... cancelled) add up to recipients. The control is " +
+    "the first variant by code",
 });
 
 /** GET /campaigns/{id}/stats. */
@@ -499,8 +514,8 @@ export const getCampaignStats = createRoute({
   path: "/campaigns/{id}/stats",
   tags: ["Campaigns"],
   summary: "Per variant: where each recipient's message stands, cost, conversions, A/B tests",
-  description: `${who} Rates are numbers (fractions, 4 decimals); money is exact decimal ` +
-    "paise. Empty before the launch.",
+  description: `${who} One row per variant, also a variant nobody drew. Rates are numbers ` +
+    "(fractions, 4 decimals); money is exact decimal paise. Empty before the launch.",
   ...signedIn,
   request: { params: idParams },
   responses: {
