@@ -99,10 +99,10 @@ select private.enqueue_messages(jsonb_build_object(
   'customer_id', (select id from fx where name = 'granted'), 'case_id', (select case_id from moved),
   'channel', 'whatsapp', 'template_code', 't132_notice', 'purpose', 'service',
   'idempotency_key', 'test:132:race', 'variables', jsonb_build_object('customer_name', 'Asha')));
-alter table public.renewal_cases disable trigger _850_cancel_reminders_of_former_customer;
+alter table public.renewal_cases disable trigger _850_cancel_stale_reminders_on_change;
 update public.policies set customer_id = (select id from fx where name = 'stopped')
  where id = (select policy_id from moved);
-alter table public.renewal_cases enable trigger _850_cancel_reminders_of_former_customer;
+alter table public.renewal_cases enable trigger _850_cancel_stale_reminders_on_change;
 select is(
   (select count(*)::integer from private.claim_messages('t132', 100, ((current_date + 1) + time '12:00') at time zone 'Asia/Kolkata') c
      join public.messages m on m.id = c.id where m.idempotency_key = 'test:132:race'),
