@@ -820,8 +820,10 @@ async function prepare(sql: postgres.Sql) {
             '1101234567890123456', 'PYRNWL', '1107161234567890125',
             'Payment of Rs {#var#} received for {#var#} -PYRNWL')`;
   await sql`update public.app_settings set value = '{}' where key = 'MESSAGE_FREQUENCY_CAPS'`;
+  // Quiet hours open; none of these messages is marketing, so PROMOTIONAL_HOURS (held to TRAI's
+  // 10:00-21:00 by its rule) is left as it is.
   await sql`update public.app_settings set value = '{"start": "00:00", "end": "00:00"}'
-             where key in ('QUIET_HOURS', 'PROMOTIONAL_HOURS')`;
+             where key = 'QUIET_HOURS'`;
   await sql`update public.provider_state set rate_per_second = 10000000, tokens = 10000000`;
   await sql`update public.channels set daily_quota = null`;
 }

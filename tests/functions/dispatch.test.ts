@@ -109,8 +109,10 @@ dbTest("dispatch: setup — templates, fast retries, the sandbox quiet", async (
   await sql`update public.app_settings set value = '{"max_attempts": 3, "base_seconds": 0.05, "max_seconds": 0.2}'
              where key = 'MESSAGE_RETRY'`;
   await sql`update public.app_settings set value = '{}' where key = 'MESSAGE_FREQUENCY_CAPS'`;
+  // Quiet hours open; none of these messages is marketing, so PROMOTIONAL_HOURS (held to TRAI's
+  // 10:00-21:00 by its rule) is left as it is.
   await sql`update public.app_settings set value = '{"start": "00:00", "end": "00:00"}'
-             where key in ('QUIET_HOURS', 'PROMOTIONAL_HOURS')`;
+             where key = 'QUIET_HOURS'`;
   await sql`update public.provider_state set rate_per_second = 1000, tokens = 1000`;
   for (const vendor of ["twilio", "aws_ses", "whatsapp_cloud"]) {
     await control(vendor, { callbacks: { mode: "none" } });

@@ -143,8 +143,10 @@ dbTest("chaos: setup — a DLT template, leases of 8 s, the vendor a little slow
   await sql`update public.app_settings set value = '8' where key = 'MESSAGE_LEASE_SECONDS'`;
   await sql`update public.app_settings set value = '20' where key = 'MESSAGE_STALL_LIMIT'`;
   await sql`update public.app_settings set value = '{}' where key = 'MESSAGE_FREQUENCY_CAPS'`;
+  // Quiet hours open; none of these messages is marketing, so PROMOTIONAL_HOURS (held to TRAI's
+  // 10:00-21:00 by its rule) is left as it is.
   await sql`update public.app_settings set value = '{"start": "00:00", "end": "00:00"}'
-             where key in ('QUIET_HOURS', 'PROMOTIONAL_HOURS')`;
+             where key = 'QUIET_HOURS'`;
   await sql`update public.app_settings
                set value = '{"max_attempts": 50, "base_seconds": 0.05, "max_seconds": 0.5}'
              where key = 'MESSAGE_RETRY'`;

@@ -142,7 +142,8 @@ export interface SimulationResult {
  * outage would span days). Quiet hours and promotional hours are held open (equal ends: always):
  * the gate judged each message at its simulated day's as_of (11:00 IST, inside both windows),
  * and the worker's re-check at claim time reads the real clock, which at night (21:00-10:00
- * IST) would hold the month's messages queued until the next morning. */
+ * IST) would hold the month's messages queued until the next morning. PROMOTIONAL_HOURS' rule
+ * refuses equal ends (TRAI's 10:00-21:00), so they are written past the check (`writeSettings`). */
 const compressedSettings: Record<string, Record<string, number | string>> = {
   MESSAGE_RETRY: { max_attempts: 2, base_seconds: 1, max_seconds: 2 },
   PROVIDER_BREAKER: { open_seconds: 2 },
@@ -151,6 +152,23 @@ const compressedSettings: Record<string, Record<string, number | string>> = {
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `write` in one transaction with the settings' check (trigger _050_check_value) off, as
+ * tests/database/helpers/30_settings.sql does: the simulation holding the promotional hours
+ * open, which PROMOTIONAL_HOURS' rule refuses to everyone else. Only the table's owner may
+ * (the run's databaseUrl is the superuser's); no other session sees the check off.
+ */
+async function writeSettings(
+  sql: postgres.Sql,
+  write: (tx: postgres.TransactionSql) => Promise<unknown>,
+): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`alter table public.app_settings disable trigger _050_check_value`;
+    await write(tx);
+    await tx`alter table public.app_settings enable always trigger _050_check_value`;
+  });
+}
 
 /**
  * Plays `options.days` days of the renewal desk on the running `stack` and returns the month.
@@ -197,14 +215,15 @@ export async function simulateDesk(
       days,
       language,
     });
-    // Merged before the write: each row inserted must pass its key's rule on its own.
-    await sql`
-      insert into public.app_settings as s (key, value, description)
-      select j.key, coalesce(c.value, '{}') || j.value,
-             'Set by the simulated desk for its run (removed after it).'
-        from jsonb_each(${sql.json(compressedSettings)}::jsonb) j
-        left join public.app_settings c on c.key = j.key
-          on conflict (key) do update set value = excluded.value`;
+    // Merged with the current values (a key held in part keeps its other fields).
+    await writeSettings(sql, (tx) =>
+      tx`
+        insert into public.app_settings as s (key, value, description)
+        select j.key, coalesce(c.value, '{}') || j.value,
+               'Set by the simulated desk for its run (removed after it).'
+          from jsonb_each(${tx.json(compressedSettings)}::jsonb) j
+          left join public.app_settings c on c.key = j.key
+            on conflict (key) do update set value = excluded.value`);
 
     const byCustomer = new Map(book.customers.map((c) => [c.customerId, c]));
     /** caseId → the link the desk opened for it. */
@@ -379,14 +398,14 @@ export async function simulateDesk(
   } finally {
     await sandboxControl(stack.sandboxUrl, "twilio", { outage: false }).catch(() => {});
     await deactivateTemplates(sql, templates).catch(() => {});
-    for (const { key, value } of saved) {
-      await sql`update public.app_settings set value = ${sql.json(value as postgres.JSONValue)}
-                 where key = ${key}`.catch(() => {});
-    }
     const absent = Object.keys(compressedSettings).filter((k) => !saved.some((s) => s.key === k));
-    if (absent.length > 0) {
-      await sql`delete from public.app_settings where key = any(${absent})`.catch(() => {});
-    }
+    await writeSettings(sql, async (tx) => {
+      for (const { key, value } of saved) {
+        await tx`update public.app_settings set value = ${tx.json(value as postgres.JSONValue)}
+                  where key = ${key}`;
+      }
+      if (absent.length > 0) await tx`delete from public.app_settings where key = any(${absent})`;
+    }).catch(() => {});
     await sql.end();
   }
 }
