@@ -3,15 +3,16 @@
 -- 1. Every setting has a rule, every key a function reads too, and every value as shipped passes.
 -- 2. The values that stopped the daily reminder run (or made the campaign stats a 400) and more
 --    that are wrong (null, wrong types, negative, huge, fractional, malformed times, zones, URLs,
---    intervals, missing and unknown fields): each refused with 22023 and what the key expects;
---    no setting changed.
+--    intervals, missing and unknown fields; promotional hours outside TRAI's 10:00-21:00, equal or
+--    backwards, 20261201020000): each refused with 22023 and what the key expects; no setting
+--    changed.
 -- 3. Good values are taken, edge ones included.
 -- 4. An admin over the API's role is refused the same way (PostgREST answers 400 with the
 --    message), as is service_role, and a session in replica mode; the admin may set a good value.
 -- 5. A key needs a rule; a rule must pass its setting's current value and cannot go under it.
 -- 6. After refused writes the cadence runs and reminds; a value like those refused stopped it.
 begin;
-select plan(151);
+select plan(167);
 select tests.create_test_org();
 
 create function pg_temp.ist(day date, clock time default '12:00') returns timestamptz
@@ -148,15 +149,37 @@ insert into refused (key, value, message) values
   ('QUIET_HOURS', '{"start": "9pm", "end": "08:00"}',
    'QUIET_HOURS.start must be a time of day "HH:MM" (00:00 to 23:59) or null'),
   ('PROMOTIONAL_HOURS', '{"start": "10:00", "end": "24:00"}',
-   'PROMOTIONAL_HOURS.end must be a time of day "HH:MM" (00:00 to 23:59)'),
+   'PROMOTIONAL_HOURS.end must be a time of day "HH:MM" from 10:00 to 21:00'),
   ('PROMOTIONAL_HOURS', '{"start": "10:60", "end": "21:00"}',
-   'PROMOTIONAL_HOURS.start must be a time of day "HH:MM" (00:00 to 23:59)'),
+   'PROMOTIONAL_HOURS.start must be a time of day "HH:MM" from 10:00 to 21:00'),
   ('PROMOTIONAL_HOURS', '{"start": "8:00", "end": "21:00"}',
-   'PROMOTIONAL_HOURS.start must be a time of day "HH:MM" (00:00 to 23:59)'),
+   'PROMOTIONAL_HOURS.start must be a time of day "HH:MM" from 10:00 to 21:00'),
   ('PROMOTIONAL_HOURS', '{"start": null, "end": "21:00"}',
-   'PROMOTIONAL_HOURS.start must be a time of day "HH:MM" (00:00 to 23:59)'),
+   'PROMOTIONAL_HOURS.start must be a time of day "HH:MM" from 10:00 to 21:00'),
   ('PROMOTIONAL_HOURS', '{"start": "10:00", "end": "21:00", "days": "weekdays"}',
    'PROMOTIONAL_HOURS has no field "days" (its fields: end, start)'),
+  ('PROMOTIONAL_HOURS', '{"start": "10:00"}',
+   'PROMOTIONAL_HOURS.end is missing; it must be a time of day "HH:MM" from 10:00 to 21:00'),
+  -- Promotional hours outside TRAI's 10:00-21:00 IST (TCCCPR 2018): before, past, always open
+  -- (equal ends), backwards, across midnight.
+  ('PROMOTIONAL_HOURS', '{"start": "09:00", "end": "21:00"}',
+   'PROMOTIONAL_HOURS.start must be a time of day "HH:MM" from 10:00 to 21:00'),
+  ('PROMOTIONAL_HOURS', '{"start": "10:00", "end": "21:30"}',
+   'PROMOTIONAL_HOURS.end must be a time of day "HH:MM" from 10:00 to 21:00'),
+  ('PROMOTIONAL_HOURS', '{"start": "09:00", "end": "23:59"}',
+   'PROMOTIONAL_HOURS.end must be a time of day "HH:MM" from 10:00 to 21:00'),
+  ('PROMOTIONAL_HOURS', '{"start": "00:00", "end": "00:00"}',
+   'PROMOTIONAL_HOURS.end must be a time of day "HH:MM" from 10:00 to 21:00'),
+  ('PROMOTIONAL_HOURS', '{"start": "12:00", "end": "12:00"}',
+   'PROMOTIONAL_HOURS.end must be later than start (12:00)'),
+  ('PROMOTIONAL_HOURS', '{"start": "21:00", "end": "21:00"}',
+   'PROMOTIONAL_HOURS.end must be later than start (21:00)'),
+  ('PROMOTIONAL_HOURS', '{"start": "20:00", "end": "11:00"}',
+   'PROMOTIONAL_HOURS.end must be later than start (20:00)'),
+  ('PROMOTIONAL_HOURS', '{"start": "20:00", "end": "10:00"}',
+   'PROMOTIONAL_HOURS.end must be later than start (20:00)'),
+  ('PROMOTIONAL_HOURS', '{"start": "22:00", "end": "21:00"}',
+   'PROMOTIONAL_HOURS.start must be a time of day "HH:MM" from 10:00 to 21:00'),
   -- Time zones.
   ('BUSINESS_TIME_ZONE', '"IST"',
    'BUSINESS_TIME_ZONE must be a time zone name Postgres knows, such as "Asia/Kolkata" or "UTC"'),
@@ -228,7 +251,9 @@ insert into taken (key, value) values
   ('CALL_TASK_MIN_PREMIUM_PAISE', '0'), ('ENABLE_SMS_CAMPAIGNS', 'false'),
   ('QUIET_HOURS', '{"start": null}'), ('QUIET_HOURS', '{"start": null, "end": null}'),
   ('QUIET_HOURS', '{"start": "22:30", "end": "07:00"}'), ('QUIET_HOURS', '{"start": "00:00", "end": "00:00"}'),
-  ('PROMOTIONAL_HOURS', '{"start": "09:00", "end": "23:59"}'),
+  ('PROMOTIONAL_HOURS', '{"start": "10:00", "end": "21:00"}'),
+  ('PROMOTIONAL_HOURS', '{"start": "11:00", "end": "20:00"}'),
+  ('PROMOTIONAL_HOURS', '{"start": "20:59", "end": "21:00"}'),
   ('MESSAGE_FREQUENCY_CAPS', '{}'), ('MESSAGE_FREQUENCY_CAPS', '{"marketing": {"max": 100, "days": 1}}'),
   ('MESSAGE_RETRY', '{"max_attempts": 3, "base_seconds": 0.05, "max_seconds": 0.2}'),
   ('MESSAGE_RETRY', '{"max_attempts": 2, "base_seconds": 1, "max_seconds": 1}'),
@@ -264,12 +289,18 @@ select throws_ok($$update public.app_settings set value = '-30' where key = 'NCB
 select throws_ok($$update public.app_settings set value = '{"end": "8"}' where key = 'QUIET_HOURS'$$,
   '22023', 'QUIET_HOURS.end must be a time of day "HH:MM" (00:00 to 23:59) or null',
   'a malformed time too, named by its field');
+select throws_ok(
+  $$update public.app_settings set value = '{"start": "10:00", "end": "10:00"}' where key = 'PROMOTIONAL_HOURS'$$,
+  '22023', 'PROMOTIONAL_HOURS.end must be later than start (10:00)',
+  'promotional hours always open (equal ends) are refused to an admin: TRAI''s 10:00-21:00 is law');
 select lives_ok($$update public.app_settings set value = '45' where key = 'NCB_RETENTION_DAYS'$$,
   'the admin sets a good value');
 reset role;
 select is((select (value = '45', updated_by = tests.get_user_id('admin'))::text
              from public.app_settings where key = 'NCB_RETENTION_DAYS'),
   '(t,t)', 'it is stored, with who set it');
+select is((select value from public.app_settings where key = 'PROMOTIONAL_HOURS'),
+  '{"start": "10:00", "end": "21:00"}'::jsonb, 'the refused promotional hours changed nothing');
 select tests.authenticate_as_service_role();
 select throws_ok($$update public.app_settings set value = '"ninety"' where key = 'NCB_RETENTION_DAYS'$$,
   '22023', 'NCB_RETENTION_DAYS must be a whole number of days from 0 to 365', 'so is the backend');
@@ -305,6 +336,14 @@ select throws_ok($$delete from private.setting_rules where key = 'T125_LIMIT'$$,
 select throws_ok($$update public.app_settings set key = 'T125_OTHER' where key = 'T125_LIMIT'$$,
   '22023', 'the setting T125_OTHER has no rule: a migration that adds a setting adds its rule to private.setting_rules first',
   'nor can a setting move to a key without one');
+-- A time's bounds, either alone (20261201020000).
+insert into private.setting_rules (key, rule) values ('T125_OPENS', '{"type": "time", "min": "08:00"}');
+select throws_ok(
+  $$insert into public.app_settings (key, value, description) values ('T125_OPENS', '"07:59"', 'A test time.')$$,
+  '22023', 'T125_OPENS must be a time of day "HH:MM" from 08:00 to 23:59', 'a time before its min is refused');
+select lives_ok(
+  $$insert into public.app_settings (key, value, description) values ('T125_OPENS', '"08:00"', 'A test time.')$$,
+  'and its min itself taken');
 
 -- 6. The cadence after refused writes -----------------------------------------------------------
 

@@ -11,7 +11,6 @@ insert into public.templates (code, channel, purpose, body, dlt_entity_id, dlt_h
 values ('due', 'sms', 'service', 'Renew {{policy_number}} -PYRNWL', '1101234567890123456', 'PYRNWL',
         '1107123456789012345', 'Renew {#var#} -PYRNWL');
 update public.app_settings set value = '{"start": "00:00", "end": "00:00"}' where key = 'QUIET_HOURS';
-update public.app_settings set value = '{"start": "00:00", "end": "00:00"}' where key = 'PROMOTIONAL_HOURS';
 update public.app_settings set value = '{}' where key = 'MESSAGE_FREQUENCY_CAPS';
 insert into public.consents (customer_id, channel, purpose, status, source)
 values (tests.fixture('customer_a'), 'sms', 'marketing', 'granted', 'web_form'),
