@@ -17,16 +17,9 @@ grant execute on function pg_temp.at(numeric) to authenticated, service_role;
 
 insert into public.templates (code, channel, purpose, subject, body)
 values ('c129_mail', 'email', 'service', 'Renew {{policy_number}}', 'Hi {{customer_name}}, renew {{policy_number}}.');
-insert into public.customers (full_name, phone, email, city)
-select 'C129 ' || i, '+91971290000' || i, 'c129_' || i || '@tests.py360.test', 'Schedpur' from generate_series(1, 2) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-C129-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'C129 %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-C129-%';
+-- Two customers of agent_a (C129 1-2) in Schedpur, each with an open case.
+select tests.campaign_customers('C129', 'Schedpur', 2, policy_prefix => 'T-C129-',
+                                phone_prefix => '+91971290000', email_prefix => 'c129_');
 
 -- Five schedulers, each scheduling a campaign over Schedpur (agent_a's customers, team A) for
 -- tomorrow: four managers and the admin.

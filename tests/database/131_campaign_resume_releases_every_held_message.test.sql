@@ -26,18 +26,10 @@ values ('c128', 'whatsapp', 'service', null, 'Hi {{customer_name}}, renew {{poli
         'c128_en', 'utility', 'approved', 2, null, null, null, null),
        ('c128', 'sms', 'service', null, 'Renew {{policy_number}} -PYRNWL', null, null, null, null,
         '1101234567890123456', 'PYRNWL', '1107123456789012393', 'Renew {#var#} -PYRNWL');
-insert into public.customers (full_name, phone, email)
-select 'C128 ' || i, '+91971280000' || i, 'c128_' || i || '@tests.py360.test' from generate_series(1, 3) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-C128-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'C128 %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-C128-%';
-insert into public.consents (customer_id, channel, purpose, status, source)
-select cu.id, 'whatsapp', 'service', 'granted', 'import' from public.customers cu where cu.full_name like 'C128 %';
+-- Three customers of agent_a (C128 1-3), each with an open case and WhatsApp opt-in.
+select tests.campaign_customers('C128', null, 3, policy_prefix => 'T-C128-',
+                                phone_prefix => '+91971280000', email_prefix => 'c128_',
+                                whatsapp_opt_in => true);
 
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose, template_code)

@@ -13,17 +13,9 @@ insert into public.templates (code, channel, purpose, subject, body)
 values ('t134_a', 'email', 'service', 'Renew', 'Renew {{policy_number}} (A).'),
        ('t134_b', 'email', 'service', 'Renew', 'Renew {{policy_number}} (B).'),
        ('t134_c', 'email', 'service', 'Renew', 'Renew {{policy_number}} (C).');
-insert into public.customers (full_name, phone, email, city)
-select 'Stats ' || i, '+91973400000' || i, 'stats' || i || '@tests.py360.test', 'Statspur'
-  from generate_series(1, 4) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-STATS-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'Stats %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-STATS-%';
+-- Four customers of agent_a (Stats 1-4) in Statspur, each with an open case.
+select tests.campaign_customers('Stats', 'Statspur', 4, policy_prefix => 'T-STATS-',
+                                phone_prefix => '+91973400000', email_prefix => 'stats');
 
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose, audience_filter)

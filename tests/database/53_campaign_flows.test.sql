@@ -22,19 +22,10 @@ values ('flow_wa', 'whatsapp', 'service', null, 'Hi {{customer_name}}, renew {{p
        ('flow_email', 'email', 'service', 'Renew {{policy_number}}', 'Pay for {{policy_number}} here.',
         null, null, null, null, null, null, null, null);
 
--- Four customers of agent_a with an open case and WhatsApp opt-in.
-insert into public.customers (full_name, phone, email)
-select 'Flow ' || i, '+91971000000' || i, 'flow' || i || '@tests.py360.test' from generate_series(1, 4) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-FLOW-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'Flow %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-FLOW-%';
-insert into public.consents (customer_id, channel, purpose, status, source)
-select cu.id, 'whatsapp', 'service', 'granted', 'import' from public.customers cu where cu.full_name like 'Flow %';
+-- Four customers of agent_a (Flow 1-4) with an open case and WhatsApp opt-in.
+select tests.campaign_customers('Flow', null, 4, policy_prefix => 'T-FLOW-',
+                                phone_prefix => '+91971000000', email_prefix => 'flow',
+                                whatsapp_opt_in => true);
 
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose, template_code)

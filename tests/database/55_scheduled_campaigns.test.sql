@@ -17,17 +17,9 @@ insert into public.templates (code, channel, purpose, subject, body)
 values ('sched_email', 'email', 'service', 'Renew {{policy_number}}', 'Pay for {{policy_number}} here.'),
        ('sched_email_2', 'email', 'service', 'Renew {{policy_number}} now', 'Renew {{policy_number}}.');
 
--- Five customers of agent_a with an open case and an email address.
-insert into public.customers (full_name, phone, email)
-select 'Sched ' || i, '+91972000000' || i, 'sched' || i || '@tests.py360.test' from generate_series(1, 5) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-SCHED-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'Sched %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-SCHED-%';
+-- Five customers of agent_a (Sched 1-5) with an open case and an email address.
+select tests.campaign_customers('Sched', null, 5, policy_prefix => 'T-SCHED-',
+                                phone_prefix => '+91972000000', email_prefix => 'sched');
 
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose, template_code, start_at)

@@ -21,19 +21,10 @@ values ('pr91_wa', 'whatsapp', 'service', null, 'Hi {{customer_name}}, renew {{p
        ('pr91_sms', 'sms', 'service', null, 'Renew {{policy_number}} -PYRNWL', null, null, null, null,
         '1101234567890123456', 'PYRNWL', '1107123456789012391', 'Renew {#var#} -PYRNWL');
 
--- Three customers of agent_a, each with an open case and WhatsApp opt-in.
-insert into public.customers (full_name, phone, email)
-select 'Probe91 ' || i, '+91971100000' || i, 'p91_' || i || '@tests.py360.test' from generate_series(1, 3) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-P91-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'Probe91 %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-P91-%';
-insert into public.consents (customer_id, channel, purpose, status, source)
-select cu.id, 'whatsapp', 'service', 'granted', 'import' from public.customers cu where cu.full_name like 'Probe91 %';
+-- Three customers of agent_a (Probe91 1-3), each with an open case and WhatsApp opt-in.
+select tests.campaign_customers('Probe91', null, 3, policy_prefix => 'T-P91-',
+                                phone_prefix => '+91971100000', email_prefix => 'p91_',
+                                whatsapp_opt_in => true);
 
 -- WhatsApp, then after 24 h an SMS to everyone still in the flow.
 select tests.authenticate_as('zone_manager');

@@ -27,18 +27,10 @@ values ('pr92', 'whatsapp', 'service', null, 'Hi {{customer_name}}, renew {{poli
        ('pr92', 'sms', 'service', null, 'Renew {{policy_number}} -PYRNWL', null, null, null, null,
         '1101234567890123456', 'PYRNWL', '1107123456789012392', 'Renew {#var#} -PYRNWL');
 
-insert into public.customers (full_name, phone, email)
-select 'Probe92 ' || i, '+91971200000' || i, 'p92_' || i || '@tests.py360.test' from generate_series(1, 6) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-P92-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'Probe92 %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-P92-%';
-insert into public.consents (customer_id, channel, purpose, status, source)
-select cu.id, 'whatsapp', 'service', 'granted', 'import' from public.customers cu where cu.full_name like 'Probe92 %';
+-- Six customers of agent_a (Probe92 1-6), each with an open case and WhatsApp opt-in.
+select tests.campaign_customers('Probe92', null, 6, policy_prefix => 'T-P92-',
+                                phone_prefix => '+91971200000', email_prefix => 'p92_',
+                                whatsapp_opt_in => true);
 
 -- Campaign X: customers 1-3. Campaign Y: customers 4-6 (a second campaign, for the case-closed path).
 select tests.authenticate_as('zone_manager');

@@ -26,19 +26,10 @@ values ('pr97_a', 'whatsapp', 'service', null, 'Hi {{customer_name}}, renew {{po
        ('pr97_sms', 'sms', 'service', null, 'Renew {{policy_number}} -PYRNWL', null, null, null, null,
         '1101234567890123456', 'PYRNWL', '1107123456789012397', 'Renew {#var#} -PYRNWL');
 
-insert into public.customers (full_name, phone, email)
-select 'Probe97 ' || i, '+9197170000' || lpad(i::text, 2, '0'), 'p97_' || i || '@tests.py360.test'
-  from generate_series(1, 20) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-P97-' || substr(cu.full_name, 9), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'Probe97 %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-P97-%';
-insert into public.consents (customer_id, channel, purpose, status, source)
-select cu.id, 'whatsapp', 'service', 'granted', 'import' from public.customers cu where cu.full_name like 'Probe97 %';
+-- Twenty customers of agent_a (Probe97 1-20), each with an open case and WhatsApp opt-in.
+select tests.campaign_customers('Probe97', null, 20, policy_prefix => 'T-P97-',
+                                phone_prefix => '+9197170000', email_prefix => 'p97_',
+                                whatsapp_opt_in => true);
 
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose)
