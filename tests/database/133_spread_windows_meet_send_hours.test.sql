@@ -22,18 +22,12 @@ grant execute on function pg_temp.at(time, integer) to authenticated, service_ro
 insert into public.templates (code, channel, purpose, subject, body)
 values ('t133_email', 'email', 'service', 'Renew {{policy_number}}', 'Pay for {{policy_number}} here.'),
        ('t133_offer', 'email', 'marketing', 'An offer', 'An offer for {{policy_number}}. Stop: {{withdrawal_link}}');
-insert into public.customers (full_name, phone, email, city)
-select 'Window ' || i, '+91973300' || lpad(i::text, 4, '0'), 'window' || i || '@tests.py360.test',
-       case when i <= 4 then 'Earlypur' else 'Pausepur' end
-  from generate_series(1, 13) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-WINDOW-' || cu.phone, 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'Window %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-WINDOW-%';
+-- Thirteen customers of agent_a with an open case: Window 1-4 in Earlypur, 5-13 in Pausepur.
+select tests.campaign_customers('Window', 'Earlypur', 4, policy_prefix => 'T-WINDOW-',
+                                phone_prefix => '+91973300', email_prefix => 'window');
+select tests.campaign_customers('Window', 'Pausepur', 9, policy_prefix => 'T-WINDOW-',
+                                phone_prefix => '+91973300', email_prefix => 'window',
+                                first_number => 5);
 
 select is((select proconfig from pg_catalog.pg_proc
             where oid = 'private.spread_send_time(timestamptz, bigint, integer, time, time, text)'::regprocedure),

@@ -18,17 +18,12 @@ values ('pr98_first', 'email', 'service', 'Renew {{policy_number}}', 'Hi {{custo
        ('pr98_next_a', 'email', 'service', 'Still due: {{policy_number}}', 'Hello {{customer_name}}, {{policy_number}}.'),
        ('pr98_next_b', 'email', 'service', 'Still due: {{policy_number}}', 'Dear {{customer_name}}, {{policy_number}}.');
 
-insert into public.customers (full_name, phone, email, city)
-select 'Probe98 ' || i, '+91971800000' || i, 'p98_' || i || '@tests.py360.test', case when i <= 2 then 'Apur' else 'Bpur' end
-  from generate_series(1, 4) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-P98-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'Probe98 %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-P98-%';
+-- Four customers of agent_a with an open case: Probe98 1-2 in Apur, 3-4 in Bpur.
+select tests.campaign_customers('Probe98', 'Apur', 2, policy_prefix => 'T-P98-',
+                                phone_prefix => '+91971800000', email_prefix => 'p98_');
+select tests.campaign_customers('Probe98', 'Bpur', 2, policy_prefix => 'T-P98-',
+                                phone_prefix => '+91971800000', email_prefix => 'p98_',
+                                first_number => 3);
 
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose, template_code, audience_filter)

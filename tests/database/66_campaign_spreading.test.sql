@@ -18,18 +18,12 @@ grant execute on function pg_temp.at(time, integer) to authenticated, service_ro
 
 insert into public.templates (code, channel, purpose, subject, body)
 values ('spread_email', 'email', 'service', 'Renew {{policy_number}}', 'Pay for {{policy_number}} here.');
-insert into public.customers (full_name, phone, email, city)
-select 'Spread ' || i, '+91973000000' || i, 'spread' || i || '@tests.py360.test',
-       case when i <= 4 then 'Windowpur' else 'Eveningpur' end
-  from generate_series(1, 9) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date)
-select 'T-SPREAD-' || right(cu.full_name, 1), 'health', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1200000, 50000000, current_date + 30 - 365, current_date + 30
-  from public.customers cu where cu.full_name like 'Spread %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-SPREAD-%';
+-- Nine customers of agent_a with an open case: Spread 1-4 in Windowpur, 5-9 in Eveningpur.
+select tests.campaign_customers('Spread', 'Windowpur', 4, policy_prefix => 'T-SPREAD-',
+                                phone_prefix => '+91973000000', email_prefix => 'spread');
+select tests.campaign_customers('Spread', 'Eveningpur', 5, policy_prefix => 'T-SPREAD-',
+                                phone_prefix => '+91973000000', email_prefix => 'spread',
+                                first_number => 5);
 
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose, template_code, audience_filter,
