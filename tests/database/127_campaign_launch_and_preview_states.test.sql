@@ -27,28 +27,12 @@ grant execute on function pg_temp.messages_of(text) to authenticated;
 insert into public.templates (code, channel, purpose, subject, body)
 values ('c127_mail', 'email', 'service', 'Renew {{policy_number}}', 'Hi {{customer_name}}, renew {{policy_number}}.');
 
--- Two customers in Relaunchpur, one in Donepur, each with an open case held by agent_a.
-create function pg_temp.customer(full_name text, city text) returns void
-language sql
-as $$
-  with cu as (
-    insert into public.customers (full_name, phone, email, city)
-    values (full_name, '+9197127' || lpad((abs(hashtext(full_name)) % 100000)::text, 5, '0'),
-            lower(replace(full_name, ' ', '.')) || '@tests.py360.test', city)
-    returning id),
-  po as (
-    insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                                 sum_insured, start_date, end_date)
-    select 'T-127-' || upper(replace(full_name, ' ', '-')), 'health', 'Test General', cu.id,
-           tests.get_user_id('agent_a'), 1200000, 50000000, current_date + 30 - 365, current_date + 30
-      from cu
-    returning id, customer_id, agent_id, end_date)
-  insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-  select po.id, po.customer_id, po.agent_id, po.end_date, po.end_date + 30 from po
-$$;
-select pg_temp.customer('Relaunch One', 'Relaunchpur');
-select pg_temp.customer('Relaunch Two', 'Relaunchpur');
-select pg_temp.customer('Done One', 'Donepur');
+-- Relaunch 1-2 in Relaunchpur and Done 1 in Donepur, each with an open case held by agent_a
+-- (Relaunch 3 joins Relaunchpur after the first launch).
+select tests.campaign_customers('Relaunch', 'Relaunchpur', 2, policy_prefix => 'T-127-RELAUNCH-',
+                                phone_prefix => '+919712700', email_prefix => 'relaunch');
+select tests.campaign_customers('Done', 'Donepur', 1, policy_prefix => 'T-127-DONE-',
+                                phone_prefix => '+919712710', email_prefix => 'done');
 
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose, template_code, audience_filter, start_at)
@@ -63,7 +47,10 @@ select x.name, n.id, 'email', 'service', 'c127_mail', jsonb_build_object('city',
 select is((select created from private.launch_campaign(pg_temp.campaign('Relaunch'), pg_temp.at())), 2,
           'the first launch creates a message per customer');
 reset role;
-select pg_temp.customer('Relaunch Late', 'Relaunchpur');
+-- Relaunch 3 enters the campaign's scope.
+select tests.campaign_customers('Relaunch', 'Relaunchpur', 1, policy_prefix => 'T-127-RELAUNCH-',
+                                phone_prefix => '+919712700', email_prefix => 'relaunch',
+                                first_number => 3);
 select tests.authenticate_as('zone_manager');
 select throws_ok(format('select private.launch_campaign(%L, %L)', pg_temp.campaign('Relaunch'), pg_temp.at(1)),
                  '55000', 'only a draft or a scheduled campaign launches (this one is running)',

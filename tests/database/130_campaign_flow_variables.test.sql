@@ -30,21 +30,14 @@ values ('c130_wa', 'whatsapp', 'service', null, 'Hi {{customer_name}}, renew {{p
         null, null, null, null),
        ('c130_unsigned', 'email', 'service', 'Renew', 'Renew {{policy_number}}. {{withdrawal_link}}',
         null, null, null, null);
-insert into public.customers (full_name, phone, email, city)
-select 'C130 ' || i, '+91971300100' || i, 'c130_' || i || '@tests.py360.test', 'Flowpur' from generate_series(1, 2) i;
-insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium,
-                             sum_insured, start_date, end_date, ncb_percent)
-select 'T-C130-' || right(cu.full_name, 1), 'motor', 'Test General', cu.id, tests.get_user_id('agent_a'),
-       1234550, 50000000, current_date + 30 - 365, current_date + 30, 35
-  from public.customers cu where cu.full_name like 'C130 %';
-insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-select p.id, p.customer_id, p.agent_id, p.end_date, p.end_date + 30
-  from public.policies p where p.policy_number like 'T-C130-%';
+-- C130 1-2 in Flowpur with WhatsApp opt-in: motor policies of ₹12,345.50 with a 35 % NCB, each
+-- case owing its premium in one installment, due with it.
 insert into public.outstanding_amounts (case_id, installment_number, due_date, amount)
-select c.id, 1, c.due_date, 1234550 from public.renewal_cases c join public.policies p on p.id = c.policy_id
- where p.policy_number like 'T-C130-%';
-insert into public.consents (customer_id, channel, purpose, status, source)
-select cu.id, 'whatsapp', 'service', 'granted', 'import' from public.customers cu where cu.full_name like 'C130 %';
+select made.case_id, 1, current_date + 30, 1234550
+  from tests.campaign_customers('C130', 'Flowpur', 2, policy_prefix => 'T-C130-',
+                                phone_prefix => '+91971300100', email_prefix => 'c130_',
+                                whatsapp_opt_in => true, product_line => 'motor', premium => 1234550,
+                                ncb_percent => 35) made;
 create function pg_temp.case_of(customer_no integer) returns public.renewal_cases
 language sql stable
 as $$
