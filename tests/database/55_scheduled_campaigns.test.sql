@@ -3,7 +3,7 @@
 -- starts, its audience drawn then; a campaign that cannot launch stays scheduled without holding
 -- up the others; a scheduled campaign can be cancelled, not paused.
 begin;
-select plan(17);
+select plan(18);
 select tests.create_test_book();
 update public.renewal_cases set stage = 'lost', lost_reason = 'Closed for the scheduling test'
  where stage not in ('renewed', 'lapsed', 'lost', 'not_taken');
@@ -32,11 +32,16 @@ create temporary table campaign_ids on commit drop as
 select name, id from public.campaigns where name in ('Tomorrow', 'Doomed', 'Called off');
 grant select on campaign_ids to authenticated, service_role;
 
+create temporary table early_preview on commit drop as
+select * from private.preview_campaign((select id from campaign_ids where name = 'Tomorrow'), pg_temp.at());
 create temporary table early on commit drop as
 select * from private.launch_campaign((select id from campaign_ids where name = 'Tomorrow'), pg_temp.at());
 grant select on early to authenticated, service_role;
 select is((select row(audience, queued, created)::text from early), '(5,5,0)',
           'launched a day early: the counts of a launch at its start, nothing created');
+select is((select row(audience, queued, deferred, blocked, estimated_cost_paise)::text from early_preview),
+          (select row(audience, queued, deferred, blocked, estimated_cost_paise)::text from early),
+          'its preview a day early has the launch''s numbers (both judged at its start: none deferred)');
 select is((select status::text from public.campaigns where name = 'Tomorrow'), 'scheduled',
           'the campaign is scheduled');
 select is((select launched_at from public.campaigns where name = 'Tomorrow'), null,
