@@ -156,6 +156,7 @@ select set_eq(
     'private.run_reminder_cadence(timestamp with time zone) --S',
     'private.score_lapse_risk(timestamp with time zone) --S',
     'private.escalate_overdue_tasks(timestamp with time zone) --S',
+    'private.wake_snoozed_tasks(timestamp with time zone) --S',
     'private.advance_campaign_flows(timestamp with time zone) --S',
     -- The analytics facts (issue 11): refreshed by pg_cron (as the owner) or service_role; the
     -- pieces of a refresh and the failure causes run inside those definer functions only.
