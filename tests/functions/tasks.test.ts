@@ -1,6 +1,6 @@
 // /api/tasks: an agent's call tasks as the cadence opens them, seen by the assignee and their
 // managers, closed or snoozed by the assignee and by the manager it is escalated to (nobody
-// else); a done task stays done.
+// else); a done task stays done; a snoozed one is listed open again once its snooze is over.
 import assert from "node:assert/strict";
 import {
   adminSql,
@@ -85,6 +85,41 @@ dbTest("tasks: the assignee snoozes and closes it; nobody else may; done stays d
   await expectProblem(await patch(farah, { status: "snoozed", snoozed_until: later }), 422);
   const [row] = await adminSql()`select status from public.tasks where id = ${taskId}`;
   assert.equal(row.status, "done");
+});
+
+dbTest("tasks: a snoozed task is listed open again once its snooze is over", async () => {
+  const { taskId } = await task();
+  const token = await tokenFor(farah);
+  const listed = async (status: string) =>
+    (await expectJson(await api(`/tasks?status=${status}&limit=200`, { token }), 200)).data
+      .map((t: { id: string }) => t.id);
+  const until = new Date(Date.now() + 3 * 3600_000);
+  await expectJson(
+    await api(`/tasks/${taskId}`, {
+      token,
+      method: "PATCH",
+      body: { status: "snoozed", snoozed_until: until.toISOString() },
+    }),
+    200,
+  );
+  assert.ok(!(await listed("open")).includes(taskId), "snoozed: not among the open tasks");
+  assert.ok((await listed("snoozed")).includes(taskId), "but among the snoozed");
+
+  // pg_cron's job, a minute before the snooze ends, then once it has.
+  const wake = async (at: Date) => {
+    const [{ woken }] = await adminSql()`select private.wake_snoozed_tasks(${at}) as woken`;
+    return woken;
+  };
+  await wake(new Date(until.getTime() - 60_000));
+  assert.ok((await listed("snoozed")).includes(taskId), "still snoozed before its end");
+  assert.ok(await wake(until) >= 1, "the job wakes it when its snooze ends");
+  assert.ok((await listed("open")).includes(taskId), "listed open again");
+  assert.ok(!(await listed("snoozed")).includes(taskId), "and no longer snoozed");
+  const [mine] = (await expectJson(await api("/tasks?limit=200", { token }), 200)).data
+    .filter((t: { id: string }) => t.id === taskId);
+  assert.equal(mine.status, "open");
+  assert.equal(mine.snoozed_until, null);
+  assert.equal(await wake(until), 0, "a second run wakes nothing");
 });
 
 dbTest(

@@ -65,7 +65,8 @@ export const TaskUpdateSchema = z.discriminatedUnion("status", [
   z.object({
     status: z.literal("snoozed"),
     snoozed_until: z.iso.datetime({ offset: true }).openapi({
-      description: "When to be reminded again; in the future, at most 30 days ahead",
+      description: "When to be reminded again; in the future, at most 30 days ahead. Once it " +
+        "has passed the task is open again (within a minute).",
     }),
   }),
 ]).openapi("TaskUpdate");
@@ -79,7 +80,8 @@ export const updateTask = createRoute({
   summary: "Close a task with its outcome, or snooze it",
   description: "The assignee changes their task, and so does the manager it is escalated to " +
     "(escalated_to, its current holder); nobody else, not even the managers above the holder. " +
-    "A done task stays done. Snoozing does not stop the SLA: a snoozed task escalates at its breach.",
+    "A done task stays done. A snoozed task is open again once snoozed_until has passed (within " +
+    "a minute). Snoozing does not stop the SLA: a snoozed task escalates at its breach.",
   ...signedIn,
   request: {
     params: z.object({ id: uuidParam("id", "Task id") }),
