@@ -179,6 +179,8 @@ select set_eq(
     'private.tg__forget_risk_histories() ---',
     -- The cadence's next visits: new and re-dated cases, changed policies.
     'private.tg__visit_cases_again() ---',
+    -- The cadence's "replied recently": WhatsApp windows opened are noted as replies.
+    'private.tg_whatsapp_windows__note_replies() ---',
     -- The daily jobs' successor step reads the terms these triggers note.
     'private.tg_policies__mark_successors() ---',
     'private.tg_outstanding_amounts__mark_successors() ---',
