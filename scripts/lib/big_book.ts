@@ -112,7 +112,7 @@ export async function addCaseActivity(url: string, of: ActivityOf): Promise<Case
   try {
     const activity = await sql.begin((tx) => addCaseActivityIn(tx, of));
     await sql`analyze public.messages, public.tracked_links, public.link_clicks, public.payments,
-                      public.whatsapp_windows`;
+                      public.whatsapp_windows, private.customer_last_replies`;
     return activity;
   } finally {
     await sql.end();

@@ -616,6 +616,14 @@ begin
      and pg_temp.unit(big_activity.seed, 141, o.j) < pg_temp.sigmoid(-2.0 + 0.9 * o.engagement)
   on conflict (customer_id) do nothing;
   get diagnostics n_replies = row_count;
+  -- What the windows' trigger (off here) notes: each WhatsApp reply as the customer's latest.
+  insert into private.customer_last_replies as r (customer_id, last_reply_at, channel)
+  select w.customer_id, w.last_inbound_at, 'whatsapp'
+    from public.whatsapp_windows w
+   where w.customer_id in (select o.customer_id from pg_temp.big_open o)
+  on conflict (customer_id) do update
+    set last_reply_at = excluded.last_reply_at, channel = excluded.channel
+   where r.last_reply_at < excluded.last_reply_at;
 
   update simulation.books b set activity_as_of = as_of where b.seed = big_activity.seed;
   return jsonb_build_object('cases', n_cases, 'messages', n_messages, 'links_clicked', n_links,
