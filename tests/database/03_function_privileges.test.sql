@@ -385,6 +385,7 @@ select set_eq(
     'private.tg_renewal_cases__check_assignee() ---',
     'private.tg_renewal_cases__cancel_queued_reminders() ---',
     'private.tg_renewal_cases__cancel_stale_reminders() ---',
+    'private.tg_tasks__check_snooze() ---',
     'private.tg_renewal_cases__leave_campaigns_out_of_scope() ---',
     'private.tg__check_template_purposes() ---',
     'private.weaker_templates(text,channel_type[],consent_purpose) ---',

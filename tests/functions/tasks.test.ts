@@ -67,6 +67,13 @@ dbTest("tasks: the assignee snoozes and closes it; nobody else may; done stays d
     await patch(farah, { status: "snoozed", snoozed_until: "2020-01-01T00:00:00Z" }),
     422,
   );
+  await expectProblem(
+    await patch(farah, {
+      status: "snoozed",
+      snoozed_until: new Date(Date.now() + 31 * 86_400_000).toISOString(),
+    }),
+    422,
+  );
   await expectProblem(await patch(farah, { status: "done" }), 422);
   const snoozed = await expectJson(
     await patch(farah, { status: "snoozed", snoozed_until: later }),
