@@ -3,11 +3,12 @@
 // On a throwaway cluster (fsync off, pg_cron's scheduler idle) with a fresh synthetic book:
 //  1. the daily jobs: the first run over the whole book (a backfill that opens every case in its
 //     window at once), the same day again (must do nothing), then two regular days; then the
-//     reminder cadence: its first run, and a regular day of jobs and cadence together (the goal:
-//     at most 10 s together at 1,000,000 policies), the cadence beside the reference measured in
-//     the same run: a plain INSERT ... SELECT of the same messages and tasks into copies of their
-//     tables with the same indexes. A regular day follows a `vacuum analyze`, standing for the
-//     autovacuum of the day between (as in bench/risk.ts);
+//     reminder cadence: its first run, and three regular days of jobs and cadence together (the
+//     goal: at most 10 s together at 1,000,000 policies, judged on the median day), the cadence
+//     beside the reference measured in the same run: a plain INSERT ... SELECT of the same
+//     messages and tasks into copies of their tables with the same indexes. A regular day
+//     follows a `vacuum analyze`, standing for the autovacuum of the day between (as in
+//     bench/risk.ts); the cadence's regular days also a checkpoint, as the reference;
 //  2. an agent's and a branch manager's first page of cases (50 rows) through the API's own
 //     query, under RLS, against the same rows read as service_role with the filter spelled out;
 //  3. the desk's other pages as PostgREST runs them (customer search by phone, a customer's
@@ -126,7 +127,7 @@ try {
   });
 
   // The reminder cadence after the jobs: its first run sends every open case's latest due step;
-  // then a regular day, with the jobs, against the issue's goal (both within 10 s).
+  // then regular days, with the jobs, against the issue's goal (both within 10 s).
   recorder.step("the reminder cadence");
   console.log("\nReminder cadence (run_reminder_cadence), after the daily jobs of the same day");
   const runCadence = (days: number) => async () =>
@@ -134,39 +135,53 @@ try {
       select jsonb_object_agg(outcome, cases) as r
         from private.run_reminder_cadence(now() + ${days} * interval '1 day')`)[0].r;
   const firstCadence = await timed("first run: every open case's latest step", runCadence(2));
-  await sql`vacuum analyze`;
-  const regularJobs = await timed("daily jobs, a regular day", runJobs(3));
-  const [{ since }] = await sql`select clock_timestamp() as since`;
-  const regularCadence = await timed("cadence, the same day", runCadence(3));
-  const together = regularJobs + regularCadence;
+  // Three regular days, each after a quiet night: the vacuum as above, then a checkpoint, as
+  // the reference below gets one (a morning's jobs do not meet the checkpoint of the night's
+  // vacuum). Judged on the median day; all three are printed and kept in the results.
+  const regularDays: RegularDay[] = [];
+  for (const day of [3, 4, 5]) {
+    await sql`vacuum analyze`;
+    await sql`checkpoint`;
+    const jobs = await timed(`daily jobs, regular day ${day - 2} of 3`, runJobs(day));
+    const [{ since }] = await sql`select clock_timestamp() as since`;
+    const cadence = await timed("cadence, the same day", runCadence(day));
+    const [{ until }] = await sql`select clock_timestamp() as until`;
+    regularDays.push({ jobs, cadence, since, until });
+  }
+  const byTotal = [...regularDays].sort((a, b) => (a.jobs + a.cadence) - (b.jobs + b.cadence));
+  const median = byTotal[1];
+  const together = median.jobs + median.cadence;
+  const dayText = (d: RegularDay) =>
+    `${secondsText(d.jobs + d.cadence)} (${secondsText(d.jobs)} + ${secondsText(d.cadence)})`;
   console.log(
-    `a regular day, jobs and cadence together: ${together.toFixed(2)} s ` +
-      "(goal: at most 10 s)",
+    `regular days, jobs and cadence together: ${regularDays.map(dayText).join(", ")}; ` +
+      `the median ${together.toFixed(2)} s (goal: at most 10 s)`,
   );
-  const written = await plainInsertOfDay(sql, since);
+  const written = await plainInsertOfDay(sql, median.since, median.until);
   console.log(
-    `reference: a plain INSERT ... SELECT of the same ${
+    `reference: a plain INSERT ... SELECT of the median day's ${
       written.messages.toLocaleString("en-US")
     } ` +
       `messages and ${written.tasks.toLocaleString("en-US")} tasks into copies of their tables ` +
       `(same indexes): ${secondsText(written.seconds)}; the cadence ` +
-      `${(regularCadence / written.seconds).toFixed(2)}x that`,
+      `${(median.cadence / written.seconds).toFixed(2)}x that`,
   );
   recorder.figure({
     what: "reminder cadence, first run over the book (every open case's latest step)",
     ours: secondsText(firstCadence),
   });
   recorder.figure({
-    what: `reminder cadence, a regular day (${written.messages.toLocaleString("en-US")} ` +
+    what: `reminder cadence, the median regular day (${written.messages.toLocaleString("en-US")} ` +
       `messages, ${written.tasks.toLocaleString("en-US")} tasks)`,
-    ours: secondsText(regularCadence),
+    ours: secondsText(median.cadence),
     reference: "plain INSERT ... SELECT of the same messages and tasks into copies of their " +
       `tables, same indexes: ${secondsText(written.seconds)}`,
-    ratio: ratioOf(regularCadence / written.seconds),
+    ratio: ratioOf(median.cadence / written.seconds),
   });
   recorder.figure({
-    what: "a regular day: daily jobs, then the cadence",
-    ours: `${secondsText(together)} (${secondsText(regularJobs)} + ${secondsText(regularCadence)})`,
+    what: "a regular day: daily jobs, then the cadence (the median of three days; the others " +
+      `${dayText(byTotal[0])} and ${dayText(byTotal[2])})`,
+    ours: dayText(median),
     goal: atGoalBook(`≤ ${daySeconds} s together`),
     met: judgedAtGoalBook(policies, together <= daySeconds),
   });
@@ -494,24 +509,35 @@ function recordRatio(stats: Record<string, Stats>, comparison: Comparison, what:
   });
 }
 
+/** One regular day of the bench: its jobs' and cadence's seconds, and the cadence's run. */
+interface RegularDay {
+  jobs: number;
+  cadence: number;
+  since: Date;
+  until: Date;
+}
+
 /**
- * The reference for the cadence: the messages and tasks written since `since` (the cadence's
- * run), staged untimed, then inserted with a plain INSERT ... SELECT into copies of
+ * The reference for the cadence: the messages and tasks written from `since` to `until` (one
+ * day's cadence run), staged untimed, then inserted with a plain INSERT ... SELECT into copies of
  * public.messages and public.tasks (`like ... including all`: the same columns, defaults,
  * checks and indexes; no triggers, no foreign keys), timed. The copies are dropped afterwards.
  */
 async function plainInsertOfDay(
   sql: postgres.Sql,
   since: Date,
+  until: Date,
 ): Promise<{ messages: number; tasks: number; seconds: number }> {
   await sql`create schema if not exists bench_reference`;
   try {
     await sql`create table bench_reference.messages (like public.messages including all)`;
     await sql`create table bench_reference.tasks (like public.tasks including all)`;
     await sql`create table bench_reference.staged_messages as
-              select * from public.messages where created_at >= ${since}`;
+              select * from public.messages
+               where created_at >= ${since} and created_at < ${until}`;
     await sql`create table bench_reference.staged_tasks as
-              select * from public.tasks where created_at >= ${since}`;
+              select * from public.tasks
+               where created_at >= ${since} and created_at < ${until}`;
     await sql`analyze bench_reference.staged_messages, bench_reference.staged_tasks`;
     await sql`checkpoint`;
     const started = performance.now();
