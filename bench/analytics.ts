@@ -1,8 +1,9 @@
 // `npm run bench:analytics -- [--policies 1000000] [--seed 1] [--per-day N] [--runs 3]
-//                              [--db-url URL] [--clean]`
+//                              [--db-url URL] [--clean] [--shared-buffers 1GB]`
 //
 // The analytics facts (issue 11) on a fresh synthetic book of `--policies` policies, on a
-// throwaway cluster of its own (fsync off, pg_cron's scheduler idle): the book with its history
+// throwaway cluster of its own (fsync off, 1 GB of shared buffers as bench/lib/book_cluster.ts
+// says why, pg_cron's scheduler idle): the book with its history
 // (scripts/lib/big_book.ts), the daily jobs' first run opening its cases, their activity as of
 // now, as `npm run seed:big -- --open-cases` makes it; then every fact built once
 // (private.rebuild_analytics(null, null)), timed. `--db-url URL` runs on a kept database holding
@@ -39,7 +40,12 @@ import { type Cluster, devCluster } from "../scripts/lib/cluster.ts";
 import { functionsEnv } from "../scripts/lib/dev.ts";
 import { userToken } from "../scripts/lib/keys.ts";
 import { setLocalAuthenticatorPassword } from "../scripts/lib/schema.ts";
-import { atGoalBook, judgedAtGoalBook, startBookCluster } from "./lib/book_cluster.ts";
+import {
+  atGoalBook,
+  bookSharedBuffers,
+  judgedAtGoalBook,
+  startBookCluster,
+} from "./lib/book_cluster.ts";
 import { clusterCpuSeconds } from "./lib/cluster_cpu.ts";
 import { times } from "./lib/load.ts";
 import { loadAverage, printMachine } from "./lib/machine.ts";
@@ -57,6 +63,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     "db-url": { type: "string" },
     clean: { type: "boolean", default: false },
+    "shared-buffers": { type: "string", default: bookSharedBuffers },
   },
 });
 const runs = Number(values.runs);
@@ -92,6 +99,7 @@ const recorder = new BenchRecorder(
       seed,
       runs,
       ...(values["per-day"] ? { "per day": values["per-day"] } : {}),
+      "shared buffers": values["shared-buffers"],
     },
   kept ? 5 : 6,
 );
@@ -109,7 +117,7 @@ if (kept) {
   if (url === dev.url()) cluster = dev;
 } else {
   recorder.step("a fresh book on a throwaway cluster");
-  const own = await startBookCluster();
+  const own = await startBookCluster(values["shared-buffers"]);
   ({ cluster, url, remove: removeCluster } = own);
   try {
     ownAdmin = await freshBook(url);

@@ -1,6 +1,8 @@
-// `npm run bench:renewals -- [--policies 1000000] [--seed 1] [--iterations 300] [--jobs-only]`
+// `npm run bench:renewals -- [--policies 1000000] [--seed 1] [--iterations 300] [--jobs-only]
+//   [--shared-buffers 1GB]`
 //
-// On a throwaway cluster (fsync off, pg_cron's scheduler idle) with a fresh synthetic book:
+// On a throwaway cluster (fsync off, 1 GB of shared buffers as bench/lib/book_cluster.ts says why,
+// pg_cron's scheduler idle) with a fresh synthetic book:
 //  1. the daily jobs: the first run over the whole book (a backfill that opens every case in its
 //     window at once), the same day again (must do nothing), then two regular days; then the
 //     reminder cadence: its first run, and three regular days of jobs and cadence together (the
@@ -23,7 +25,12 @@
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { loadBigBook } from "../scripts/lib/big_book.ts";
-import { atGoalBook, judgedAtGoalBook, startBookCluster } from "./lib/book_cluster.ts";
+import {
+  atGoalBook,
+  bookSharedBuffers,
+  judgedAtGoalBook,
+  startBookCluster,
+} from "./lib/book_cluster.ts";
 import { addDeskRows } from "./lib/desk_book.ts";
 import {
   type Comparison,
@@ -46,8 +53,10 @@ const { values } = parseArgs({
     seed: { type: "string", default: "1" },
     iterations: { type: "string", default: "300" },
     "jobs-only": { type: "boolean", default: false },
+    "shared-buffers": { type: "string", default: bookSharedBuffers },
   },
 });
+const sharedBuffers = values["shared-buffers"];
 const policies = Number(values.policies);
 const iterations = Number(values.iterations);
 const jobsOnly = values["jobs-only"];
@@ -59,8 +68,8 @@ const recorder = new BenchRecorder(
   "renewals",
   "Renewals: the daily jobs, the reminder cadence, the desk's pages under RLS",
   jobsOnly
-    ? { policies, seed: Number(values.seed), "jobs-only": "yes" }
-    : { policies, seed: Number(values.seed), iterations },
+    ? { policies, seed: Number(values.seed), "jobs-only": "yes", "shared buffers": sharedBuffers }
+    : { policies, seed: Number(values.seed), iterations, "shared buffers": sharedBuffers },
   jobsOnly ? 3 : 6,
 );
 /** The issues' goal for the daily jobs, and for the jobs and the cadence of a day together. */
@@ -71,7 +80,7 @@ const ratioOf = (value: number) => Number(value.toFixed(2));
 
 recorder.step("a fresh book on a throwaway cluster");
 // Removed at the end, or on Ctrl-C / SIGTERM.
-const { url, remove: removeCluster } = await startBookCluster();
+const { url, remove: removeCluster } = await startBookCluster(sharedBuffers);
 try {
   console.log(`\nLoading ${policies.toLocaleString("en-IN")} policies ...`);
   await loadBigBook(url, { policies, seed: Number(values.seed) });

@@ -1,7 +1,9 @@
-// `npm run bench:risk -- [--policies 1000000] [--seed 1] [--runs 3] [--plans FILE]`
+// `npm run bench:risk -- [--policies 1000000] [--seed 1] [--runs 3] [--plans FILE]
+//   [--shared-buffers 1GB]`
 //
 // The lapse-risk model (private.score_lapse_risk) on a fresh synthetic book whose outcomes are
-// known, on a throwaway cluster (fsync off, pg_cron's scheduler idle):
+// known, on a throwaway cluster (fsync off, 1 GB of shared buffers as bench/lib/book_cluster.ts
+// says why, pg_cron's scheduler idle):
 //  1. the book (scripts/lib/big_book.ts, seed/big/book.sql): customers, current terms and their
 //     history, each current term's hidden outcome drawn from a hidden process that is not the
 //     scorecard (traits, interactions, noise), kept in simulation.outcomes, which the model
@@ -32,7 +34,12 @@
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { addCaseActivity, loadBigBook } from "../scripts/lib/big_book.ts";
-import { atGoalBook, judgedAtGoalBook, startBookCluster } from "./lib/book_cluster.ts";
+import {
+  atGoalBook,
+  bookSharedBuffers,
+  judgedAtGoalBook,
+  startBookCluster,
+} from "./lib/book_cluster.ts";
 import { clusterCpuSeconds } from "./lib/cluster_cpu.ts";
 import { times } from "./lib/load.ts";
 import { loadAverage, printMachine } from "./lib/machine.ts";
@@ -48,9 +55,11 @@ const { values } = parseArgs({
     seed: { type: "string", default: "1" },
     runs: { type: "string", default: "3" },
     plans: { type: "string" },
+    "shared-buffers": { type: "string", default: bookSharedBuffers },
   },
 });
-const whole = (name: keyof typeof values, least: number) => {
+const sharedBuffers = values["shared-buffers"];
+const whole = (name: "policies" | "seed" | "runs", least: number) => {
   const value = Number(values[name]);
   if (!Number.isInteger(value) || value < least) {
     throw new Error(`--${name} must be a whole number, at least ${least}`);
@@ -69,13 +78,13 @@ const started = performance.now();
 const recorder = new BenchRecorder(
   "risk",
   "Lapse risk: scoring the book's open cases, and how well the scores separate the outcomes",
-  { policies, seed, runs },
+  { policies, seed, runs, "shared buffers": sharedBuffers },
   4,
 );
 const ratioOf = (value: number) => Number(value.toFixed(2));
 
 recorder.step("a fresh book on a throwaway cluster");
-const { cluster, url, remove: removeCluster } = await startBookCluster();
+const { cluster, url, remove: removeCluster } = await startBookCluster(sharedBuffers);
 try {
   if (values.plans) {
     const setup = postgres(url, { max: 1, onnotice: () => {} });

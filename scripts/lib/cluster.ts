@@ -13,6 +13,8 @@ export class Cluster {
     readonly port: number,
     /** Trade durability for speed: for throwaway test clusters only. */
     readonly ephemeral = false,
+    /** More postgresql.conf lines (`shared_buffers = 1GB`), written by `init` after ours. */
+    readonly settings: readonly string[] = [],
   ) {}
 
   url(database = "postgres"): string {
@@ -59,6 +61,7 @@ export class Cluster {
       ...(this.ephemeral
         ? ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         : []),
+      ...this.settings,
     ];
     await Deno.writeTextFile(
       `${this.dataDir}/postgresql.conf`,
@@ -150,9 +153,12 @@ export async function devCluster(): Promise<Cluster> {
   return new Cluster(`${root}/db`, stackPorts.database);
 }
 
-/** A fresh cluster in a temporary folder on a free port, for one test run. */
-export async function throwawayCluster(): Promise<Cluster> {
+/**
+ * A fresh cluster in a temporary folder on a free port, for one test run; `settings` are more
+ * postgresql.conf lines (a benchmark's memory).
+ */
+export async function throwawayCluster(settings: readonly string[] = []): Promise<Cluster> {
   const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "py360-test-" });
   await Deno.chmod(dir, 0o755);
-  return new Cluster(`${dir}/db`, freePort(), true);
+  return new Cluster(`${dir}/db`, freePort(), true, settings);
 }
