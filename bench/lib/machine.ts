@@ -11,11 +11,12 @@ export function loadAverage(): string {
 /** Prints one line describing the machine and the throwaway cluster, with the load average. */
 export async function printMachine(sql: postgres.Sql): Promise<void> {
   const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.+)/)?.[1];
-  const [{ version }] = await sql`select current_setting('server_version') as version`;
-  const memory = Deno.systemMemoryInfo().total / 2 ** 30;
+  const [{ version, buffers }] = await sql`
+    select current_setting('server_version') as version, current_setting('shared_buffers') as buffers`;
+  const memory = (Deno.systemMemoryInfo().total / 2 ** 30).toFixed(0);
   console.log(
-    `Machine: ${navigator.hardwareConcurrency} cores (${cpu ?? "unknown CPU"}), ` +
-      `${memory.toFixed(0)} GiB; Postgres ${version} (throwaway cluster, fsync off); ` +
+    `Machine: ${navigator.hardwareConcurrency} cores (${cpu ?? "unknown CPU"}), ${memory} GiB; ` +
+      `Postgres ${version} (throwaway cluster, fsync off, shared_buffers ${buffers}); ` +
       `Deno ${Deno.version.deno}; load average at start ${loadAverage()}`,
   );
 }

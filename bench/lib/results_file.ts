@@ -373,7 +373,8 @@ export function renderResults({ machine, runs, kept, order }: ResultsInput): str
     "## Machine",
     "",
     `- ${machine.cores} cores, ${machine.cpu}, ${machine.memoryGiB.toFixed(0)} GiB of memory`,
-    `- ${machine.postgres} (a throwaway cluster per bench, fsync off), Deno ${machine.deno}`,
+    `- ${machine.postgres} (a throwaway cluster per bench, fsync off; shared buffers 128 MB, ` +
+    `1 GB for the book benches: renewals, risk, analytics), Deno ${machine.deno}`,
     `- Load average (1, 5, 15 min) ${machine.loadBefore} before, ${machine.loadAfter} after`,
     `- The last run: ${formatTime(machine.date)}, commit ${machine.commit}, ran ` +
     `${machine.ran.join(", ")}`,

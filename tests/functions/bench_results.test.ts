@@ -184,7 +184,7 @@ Deno.test("results file: the head says the machine, the summary counts every sec
   assert.match(text, /^- 2 cores, Test CPU @ 2\.80GHz, 24 GiB of memory$/m);
   assert.match(
     text,
-    /^- PostgreSQL 15\.18 \(a throwaway cluster per bench, fsync off\), Deno 2\.9\.6$/m,
+    /^- PostgreSQL 15\.18 \(a throwaway cluster per bench, fsync off; shared buffers 128 MB, 1 GB for the book benches: renewals, risk, analytics\), Deno 2\.9\.6$/m,
   );
   assert.match(
     text,
