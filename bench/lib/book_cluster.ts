@@ -26,7 +26,7 @@ export function atGoalBook(goal: string): string {
  * The book benchmarks' shared_buffers: 1 GB, what Supabase gives Postgres on its 2-core Medium
  * compute (4 GB of memory; the quarter of memory the Postgres manual suggests as a start for a
  * dedicated server), the smallest 2-core compute in whose memory the 1,000,000-policy book (2.7
- * GB on disk) is mostly held. Postgres's own default, 128 MB, holds a twentieth of the book: a
+ * GB on disk) fits. Postgres's own default, 128 MB, holds a twentieth of the book: a
  * regular day then copies most pages it reads from the kernel's cache. `--shared-buffers 128MB`
  * on a book benchmark measures that.
  */
@@ -44,11 +44,11 @@ export interface BookCluster {
 /**
  * Creates and starts a throwaway cluster (fsync off, `sharedBuffers` of shared buffers, a free
  * port, a temporary folder), applies the platform shim and every migration, and idles pg_cron's
- * scheduler (its jobs point at port 1, where nothing listens, as during pgTAP): the benchmarks call each job's function themselves,
- * and a scheduled run (alerts and housekeeping every minute, the 5-minute refresh) would land in
- * the middle of their timings. Prints `throwaway cluster in <folder>` first. The cluster is
- * removed on Ctrl-C / SIGTERM or by `remove`; if setting it up fails, it is removed before the
- * error is thrown.
+ * scheduler (its jobs point at port 1, where nothing listens, as during pgTAP): the benchmarks
+ * call each job's function themselves, and a scheduled run (alerts and housekeeping every minute,
+ * the 5-minute refresh) would land in the middle of their timings. Prints `throwaway cluster in
+ * <folder>` first. The cluster is removed on Ctrl-C / SIGTERM or by `remove`; if setting it up
+ * fails, it is removed before the error is thrown.
  */
 export async function startBookCluster(sharedBuffers = bookSharedBuffers): Promise<BookCluster> {
   if (!/^\d+[kMG]B$/.test(sharedBuffers)) {
