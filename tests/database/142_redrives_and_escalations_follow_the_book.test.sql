@@ -47,7 +47,8 @@ select tests.authenticate_as('zone_manager');
 select private.cancel_campaign((select id from public.campaigns where name = 'C142'), pg_temp.at(1));
 reset role;
 
--- A lapsed case's "expires tomorrow" reminder and its receipt, both dead.
+-- A lapsed case's "expires tomorrow" reminder (a cadence step before expiry) and its receipt,
+-- both dead.
 insert into public.customers (full_name, phone, email) values ('Lapse 142', '+919620001421', 'lapse142@tests.py360.test');
 insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id, premium, sum_insured, start_date, end_date)
 select 'T-LAPSE-142', 'motor', 'Test General', id, tests.get_user_id('agent_a'), 1200000, 90000000,
@@ -61,7 +62,12 @@ select c.id, 1, c.due_date, 1200000
   from public.renewal_cases c join public.policies p on p.id = c.policy_id where p.policy_number = 'T-LAPSE-142';
 select private.enqueue_messages(jsonb_build_array(
          jsonb_build_object('customer_id', c.customer_id, 'case_id', c.id, 'channel', 'email',
-                            'template_code', 't142_due', 'idempotency_key', 't142:due',
+                            'template_code', 't142_due',
+                            -- The key the cadence gives the motor ladder's last step before expiry.
+                            'idempotency_key', format('cadence:%s:%s', p.id, (
+                              select r.id from public.reminder_rules r
+                               where r.product_line = 'motor' and r.kind = 'message' and r.offset_days <= 0
+                               order by r.offset_days desc limit 1)),
                             'variables', jsonb_build_object('policy_number', 'T-LAPSE-142')),
          jsonb_build_object('customer_id', c.customer_id, 'case_id', c.id, 'channel', 'email',
                             'template_code', 't142_receipt', 'idempotency_key', 't142:receipt',
@@ -69,7 +75,10 @@ select private.enqueue_messages(jsonb_build_array(
        pg_temp.at(2))
   from public.renewal_cases c join public.policies p on p.id = c.policy_id where p.policy_number = 'T-LAPSE-142';
 select pg_temp.stall_all(2);
-select is(array(select m.status::text from public.messages m where m.idempotency_key like 't142:%' order by 1),
+create temporary view t142 as
+  select t.code, m.status::text, m.id from public.messages m join public.templates t on t.id = m.template_id
+   where t.code in ('t142_due', 't142_receipt');
+select is(array(select status from t142 order by 1),
           array['dead', 'dead'], 'the reminder and the receipt die');
 update public.renewal_cases c set stage = 'pending_lapse'
   from public.policies p where p.id = c.policy_id and p.policy_number = 'T-LAPSE-142';
@@ -83,14 +92,15 @@ reset role;
 select is((select string_agg(m.status::text, ',') from public.messages m
             where m.campaign_id = (select id from public.campaigns where name = 'C142')),
           'cancelled,cancelled,cancelled', 'the cancelled campaign''s dead letters are cancelled, not queued');
-select is((select m.status::text from public.messages m where m.idempotency_key = 't142:due'), 'cancelled',
+select is((select status from t142 where code = 't142_due'), 'cancelled',
           'the lapsed case''s reminder is cancelled, not queued');
-select is((select m.status::text from public.messages m where m.idempotency_key = 't142:receipt'), 'queued',
+select is((select status from t142 where code = 't142_receipt'), 'queued',
           'its receipt (transactional) is queued again');
-select is(array(select m.idempotency_key from private.claim_messages('w9', 100, pg_temp.at(3.1)) x
+select is(array(select coalesce(t.code, 'campaign') from private.claim_messages('w9', 100, pg_temp.at(3.1)) x
+                  left join t142 t on t.id = x.id
                   join public.messages m on m.id = x.id
-                 where m.idempotency_key like 't142:%' or m.campaign_id is not null),
-          array['t142:receipt'], 'a dispatcher is handed the receipt and nothing else of theirs');
+                 where t.id is not null or m.campaign_id is not null),
+          array['t142_receipt'], 'a dispatcher is handed the receipt and nothing else of theirs');
 
 -- A task escalates up its agent's chain after its holder moved to another zone.
 select tests.create_user('branch_a_manager', 'manager', 'T_BRANCH_A');

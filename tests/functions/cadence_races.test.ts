@@ -1,7 +1,8 @@
-// A call task the cadence opens while a desk write closes its case or hands it to another agent
-// (issue 9's fourth review, migration 20261201081235): the write waits for the cadence's run and
-// then closes or moves the task; a write that came first leaves the cadence nothing to open, or
-// opens the task for the new agent. Two real connections, each holding its transaction open.
+// The cadence against desk writes to the cases it visits (issue 9's fourth and fifth reviews,
+// migrations 20261201081235 and 20261201082435): a write that closes a case or hands it to another
+// agent while the cadence opens its call task waits for the run, then closes or moves the task; a
+// write that came first is waited for and read (no task for a lost case, the new agent's task,
+// a reminder naming the case's new date). Two real connections, each holding its transaction open.
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { adminSql, dbTest } from "./_helpers.ts";
@@ -140,3 +141,23 @@ dbTest(
     assert.equal(task.assignee, gopal);
   },
 );
+
+dbTest("cadence race: a run that waits for a re-dating names the case's new date", async () => {
+  const caseId = await caseWorthACall("REDATED");
+  const [before] = await adminSql()`select due_date from public.renewal_cases where id = ${caseId}`;
+  await race(
+    (tx) =>
+      tx`update public.renewal_cases
+            set due_date = due_date + 20, grace_end = grace_end + 20
+          where id = ${caseId}`,
+    cadence,
+  );
+  const [after] = await adminSql()`
+    select to_char(due_date, 'FMDD Mon YYYY') as due from public.renewal_cases where id = ${caseId}`;
+  const queued = await adminSql()`
+    select m.variables ->> 'expiry_date' as expiry from public.messages m
+     where m.case_id = ${caseId} and m.status <> 'cancelled'`;
+  assert.ok(before.due_date, "the case had a due date");
+  assert.ok(queued.length > 0, "the run wrote the step due on the new date");
+  for (const message of queued) assert.equal(message.expiry, after.due);
+});
