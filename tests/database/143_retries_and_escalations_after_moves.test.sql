@@ -23,7 +23,7 @@ end $$;
 do $$
 declare day date;
 begin
-  for day in select generate_series(date '2035-02-28', date '2035-03-02', interval '1 day')::date loop
+  for day in select generate_series(date '2035-02-28', date '2035-03-03', interval '1 day')::date loop
     perform private.run_daily_renewal_jobs(pg_temp.ist(day, '00:30'));
     perform * from private.run_reminder_cadence(pg_temp.ist(day, '00:45'));
   end loop;

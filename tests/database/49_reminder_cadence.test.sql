@@ -112,7 +112,7 @@ create temporary table walked (name text, id uuid);
 insert into walked values ('walk', pg_temp.make_case(1, 'motor', current_date + 100)),
                           ('renew', pg_temp.make_case(2, 'motor', current_date + 100));
 select is(pg_temp.walk(current_date + 30, current_date + 85),
-  '{"queued": 6, "blocked": 0, "duplicate": 0, "no_channel": 0, "tasks_opened": 0, "skipped_engaged": 0}'::jsonb,
+  '{"queued": 6, "blocked": 0, "duplicate": 0, "no_channel": 0, "tasks_opened": 0, "skipped_engaged": 0, "after_lapse_notice": 0}'::jsonb,
   'up to 15 days before expiry: three steps for each of the two cases, nothing else');
 -- The second case is renewed (its installment paid) 15 days before expiry.
 update public.outstanding_amounts set status = 'paid', paid_at = now(), reason = 'Cheque 1'
@@ -120,7 +120,7 @@ update public.outstanding_amounts set status = 'paid', paid_at = now(), reason =
 select is((select stage::text from public.renewal_cases where id = (select id from walked where name = 'renew')),
   'renewed', 'the second case is renewed');
 select is(pg_temp.walk(current_date + 86, current_date + 140),
-  '{"queued": 6, "blocked": 0, "duplicate": 0, "no_channel": 0, "tasks_opened": 0, "skipped_engaged": 0}'::jsonb,
+  '{"queued": 6, "blocked": 0, "duplicate": 0, "no_channel": 0, "tasks_opened": 0, "skipped_engaged": 0, "after_lapse_notice": 0}'::jsonb,
   'then the first case''s six remaining steps, none for the renewed one');
 select is(pg_temp.sent((select id from walked where name = 'walk')),
   '-60 whatsapp queued, -30 whatsapp queued, -15 whatsapp queued, -7 whatsapp queued, '

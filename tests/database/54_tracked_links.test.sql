@@ -248,7 +248,7 @@ as $$ select m.variables ->> 'payment_link' from public.messages m
 -- CADENCE_LINK_OPENED_HOURS = 48: the links opened 2 and 30 hours ago both hold their cases back.
 update public.app_settings set value = '48' where key = 'CADENCE_LINK_OPENED_HOURS';
 select is(pg_temp.run(current_date + 8),
-  '{"queued": 2, "blocked": 0, "duplicate": 0, "no_channel": 0, "tasks_opened": 0, "skipped_engaged": 2}'::jsonb,
+  '{"queued": 2, "blocked": 0, "duplicate": 0, "no_channel": 0, "tasks_opened": 0, "skipped_engaged": 2, "after_lapse_notice": 0}'::jsonb,
   'a 48-hour window: the two cases whose links were opened 2 and 30 hours ago are skipped');
 select is(pg_temp.link_sent('recent'), null, 'the case opened 2 hours ago gets nothing');
 select is(pg_temp.link_sent('later'), (select link from cases where name = 'later'),
@@ -264,7 +264,7 @@ select is(
 -- 24 hours (the default): the link opened 30 hours ago no longer does.
 update public.app_settings set value = '24' where key = 'CADENCE_LINK_OPENED_HOURS';
 select is(pg_temp.run(current_date + 8),
-  '{"queued": 1, "blocked": 0, "duplicate": 0, "no_channel": 0, "tasks_opened": 0, "skipped_engaged": 1}'::jsonb,
+  '{"queued": 1, "blocked": 0, "duplicate": 0, "no_channel": 0, "tasks_opened": 0, "skipped_engaged": 1, "after_lapse_notice": 0}'::jsonb,
   'a 24-hour window: the case opened 30 hours ago is reminded, the one opened 2 hours ago still not');
 select is(pg_temp.link_sent('older'), (select link from cases where name = 'older'),
   'its reminder carries the tracked link it opened before (the same code)');
