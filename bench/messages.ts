@@ -34,6 +34,7 @@ import {
 } from "../scripts/lib/schema.ts";
 import { removeOnExitSignals } from "../scripts/lib/signals.ts";
 import { perSecond, runLoad, timeDrain, times } from "./lib/load.ts";
+import { printMachine } from "./lib/machine.ts";
 import { percentile } from "./lib/measure.ts";
 import { type Child, killAll, spawnDeno, stopAll } from "../scripts/lib/processes.ts";
 import { count, heading, rowPrinter } from "./lib/report.ts";
@@ -826,19 +827,4 @@ async function prepare(sql: postgres.Sql) {
              where key = 'QUIET_HOURS'`;
   await sql`update public.provider_state set rate_per_second = 10000000, tokens = 10000000`;
   await sql`update public.channels set daily_quota = null`;
-}
-
-/** The machine, so the figures can be read against it. */
-async function printMachine(sql: postgres.Sql) {
-  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.+)/)?.[1];
-  const [{ version }] = await sql`select current_setting('server_version') as version`;
-  const memory = Deno.systemMemoryInfo().total / 2 ** 30;
-  console.log(
-    `Machine: ${navigator.hardwareConcurrency} cores (${cpu ?? "unknown CPU"}), ` +
-      `${memory.toFixed(0)} GiB; Postgres ${version} (throwaway cluster, fsync off); ` +
-      `Deno ${Deno.version.deno}; load average at start ${
-        Deno.loadavg().map((l) => l.toFixed(2))
-          .join(" ")
-      }`,
-  );
 }
