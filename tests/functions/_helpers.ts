@@ -85,21 +85,60 @@ export interface CaseFixture {
   installmentId: string;
 }
 
-/** A fresh customer, policy, case and installment in the test database, held by `agentEmail`. */
-export async function createCase(agentEmail: string, { stage = "new" } = {}): Promise<CaseFixture> {
+/** What a fixture case may differ in; each left out keeps createCase's default. */
+export interface CaseOptions {
+  /** The case's stage (default `new`), set after it is made. */
+  stage?: string;
+  /** The policy's premium and the one installment's amount, in paise (default 15,00,000). */
+  premium?: number;
+  /** Days from today (IST) to the policy's end and the case's due date (default 25). */
+  dueInDays?: number;
+  /** The customer's phone (default +919900000000, shared by every fixture customer). */
+  phone?: string;
+  /** The customer's email (default none). */
+  email?: string;
+  /** The customer's city (default none), for a campaign's audience filter. */
+  city?: string;
+  /** The customer has granted WhatsApp consent for service messages (default not). */
+  whatsappOptIn?: boolean;
+}
+
+/**
+ * A fresh customer, policy (motor), case and installment in the test database, held by
+ * `agentEmail`.
+ */
+export async function createCase(
+  agentEmail: string,
+  {
+    stage = "new",
+    premium = 1500000,
+    dueInDays = 25,
+    phone = "+919900000000",
+    email,
+    city,
+    whatsappOptIn = false,
+  }: CaseOptions = {},
+): Promise<CaseFixture> {
   const sql = adminSql();
   const tag = crypto.randomUUID().slice(0, 8).toUpperCase();
   const [row] = await sql`
     with agent as (select id from public.profiles where email = ${agentEmail}),
     customer as (
-      insert into public.customers (full_name, phone)
-      values (${"Test Customer " + tag}, '+919900000000') returning id
+      insert into public.customers (full_name, phone, email, city)
+      values (${"Test Customer " + tag}, ${phone}, ${email ?? null}, ${city ?? null}) returning id
+    ),
+    consent as (
+      insert into public.consents (customer_id, channel, purpose, status, source)
+      select id, 'whatsapp', 'service', 'granted', 'import' from customer
+       where ${whatsappOptIn}::boolean
     ),
     policy as (
       insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
                                    premium, sum_insured, start_date, end_date)
-      select ${"TEST/" + tag}, 'motor', 'Test General', customer.id, agent.id, 1500000, 60000000,
-             today.d - 340, today.d + 25
+      select ${
+    "TEST/" + tag
+  }, 'motor', 'Test General', customer.id, agent.id, ${premium}::bigint, 60000000,
+             today.d + ${dueInDays}::integer - 365, today.d + ${dueInDays}::integer
         from customer, agent, (select private.business_date(now()) as d) today
       returning id, customer_id, agent_id, end_date
     ),
@@ -110,7 +149,7 @@ export async function createCase(agentEmail: string, { stage = "new" } = {}): Pr
     ),
     installment as (
       insert into public.outstanding_amounts (case_id, installment_number, due_date, amount)
-      select id, 1, due_date, 1500000 from renewal
+      select id, 1, due_date, ${premium}::bigint from renewal
       returning id
     )
     select renewal.id as case_id, policy.id as policy_id, policy.customer_id,

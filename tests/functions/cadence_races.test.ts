@@ -5,36 +5,21 @@
 // a reminder naming the case's new date). Two real connections, each holding its transaction open.
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { adminSql, dbTest } from "./_helpers.ts";
+import { adminSql, createCase, dbTest } from "./_helpers.ts";
 import { firstThenSecond, namedConnection } from "./_concurrency.ts";
 
 const arjun = "arjun.agent@py360.test";
 const gopal = "gopal.agent@py360.test";
 
 /**
- * A motor case of arjun's worth a call (premium ₹90,000), due in 15 days (the ladder's call step),
- * made the only case the next cadence run visits: the run's state says it already ran today on
- * this ladder, and only this case has a visit due (the database's other cases are left alone).
+ * A motor case of arjun's worth a call (premium ₹90,000), due in 15 days (the ladder's call
+ * step), made the only case the next cadence run visits: the run's state says it already ran
+ * today on this ladder, and only this case has a visit due (the database's other cases are left
+ * alone).
  */
-async function caseWorthACall(label: string): Promise<string> {
+async function caseWorthACall(): Promise<string> {
   const sql = adminSql();
-  const [row] = await sql`
-    with agent as (select id from public.profiles where email = ${arjun}),
-    customer as (
-      insert into public.customers (full_name, phone)
-      values (${"Task Race " + label}, '+919900000000') returning id
-    ),
-    policy as (
-      insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
-                                   premium, sum_insured, start_date, end_date)
-      select ${"TEST/RACE-" + label + "-" + crypto.randomUUID().slice(0, 8)}, 'motor', 'Test',
-             customer.id, agent.id, 9000000, 50000000, today.d + 15 - 365, today.d + 15
-        from customer, agent, (select private.business_date(now()) as d) today
-      returning id, customer_id, agent_id, end_date
-    )
-    insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-    select id, customer_id, agent_id, end_date, end_date from policy
-    returning id`;
+  const { caseId } = await createCase(arjun, { premium: 9000000, dueInDays: 15 });
   await sql`
     insert into private.cadence_state as s (last_day, latest_day, fingerprint)
     select x.d, x.d, md5(concat_ws('|',
@@ -46,8 +31,9 @@ async function caseWorthACall(label: string): Promise<string> {
       set last_day = excluded.last_day, latest_day = excluded.latest_day,
           fingerprint = excluded.fingerprint`;
   await sql`delete from private.cadence_next_visits`;
-  await sql`insert into private.cadence_next_visits (case_id, visit_on) values (${row.id}, '-infinity')`;
-  return row.id;
+  await sql`
+    insert into private.cadence_next_visits (case_id, visit_on) values (${caseId}, '-infinity')`;
+  return caseId;
 }
 
 const cadence = (tx: postgres.TransactionSql) =>
@@ -80,7 +66,7 @@ async function race<T>(
 }
 
 dbTest("tasks race: a case lost while the cadence opens its task closes the task", async () => {
-  const caseId = await caseWorthACall("LOST");
+  const caseId = await caseWorthACall();
   let ran: postgres.RowList<postgres.Row[]> | undefined;
   await race(
     async (tx) => ran = await cadence(tx),
@@ -97,7 +83,7 @@ dbTest("tasks race: a case lost while the cadence opens its task closes the task
 dbTest(
   "tasks race: a case handed over while the cadence opens its task hands the task over",
   async () => {
-    const caseId = await caseWorthACall("MOVED");
+    const caseId = await caseWorthACall();
     let ran: postgres.RowList<postgres.Row[]> | undefined;
     await race(
       async (tx) => ran = await cadence(tx),
@@ -114,7 +100,7 @@ dbTest(
 );
 
 dbTest("tasks race: a cadence run that waits for a case being lost opens no task", async () => {
-  const caseId = await caseWorthACall("LOST-FIRST");
+  const caseId = await caseWorthACall();
   const ran = await race(
     (tx) =>
       tx`update public.renewal_cases set stage = 'lost', lost_reason = 'Sold the car'
@@ -128,7 +114,7 @@ dbTest("tasks race: a cadence run that waits for a case being lost opens no task
 dbTest(
   "tasks race: a cadence run that waits for a hand-over opens the task for the new agent",
   async () => {
-    const caseId = await caseWorthACall("MOVED-FIRST");
+    const caseId = await caseWorthACall();
     const ran = await race(
       (tx) =>
         tx`update public.renewal_cases
@@ -143,7 +129,7 @@ dbTest(
 );
 
 dbTest("cadence race: a run that waits for a re-dating names the case's new date", async () => {
-  const caseId = await caseWorthACall("REDATED");
+  const caseId = await caseWorthACall();
   const [before] = await adminSql()`select due_date from public.renewal_cases where id = ${caseId}`;
   await race(
     (tx) =>
@@ -153,7 +139,8 @@ dbTest("cadence race: a run that waits for a re-dating names the case's new date
     cadence,
   );
   const [after] = await adminSql()`
-    select to_char(due_date, 'FMDD Mon YYYY') as due from public.renewal_cases where id = ${caseId}`;
+    select to_char(due_date, 'FMDD Mon YYYY') as due
+      from public.renewal_cases where id = ${caseId}`;
   const queued = await adminSql()`
     select m.variables ->> 'expiry_date' as expiry from public.messages m
      where m.case_id = ${caseId} and m.status <> 'cancelled'`;

@@ -4,7 +4,7 @@
 // holds the twins, and a resume waits for a hand-back and then releases it. Two real connections.
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { adminSql, dbTest } from "./_helpers.ts";
+import { adminSql, createCase, dbTest } from "./_helpers.ts";
 import { firstThenSecond, namedConnection } from "./_concurrency.ts";
 
 const cpManager = "cp.manager@py360.test";
@@ -31,30 +31,12 @@ async function claimedCampaign(channel: "whatsapp" | "email", customers: number)
             null, '1101234567890123456', 'PYRNWL', '1107123456789012393', 'Renew {#var#} -PYRNWL')`;
   const city = `Racepur ${tag}`;
   for (let i = 0; i < customers; i++) {
-    await sql`
-      with agent as (select id from public.profiles where email = ${farah}),
-      customer as (
-        insert into public.customers (full_name, phone, email, city)
-        values (${`Race ${tag} ${i}`}, ${
-      "+91987" + String(Math.floor(Math.random() * 1e7)).padStart(7, "0")
-    },
-                ${`race${tag}${i}@tests.py360.test`}, ${city})
-        returning id
-      ),
-      consent as (
-        insert into public.consents (customer_id, channel, purpose, status, source)
-        select id, 'whatsapp', 'service', 'granted', 'import' from customer
-      ),
-      policy as (
-        insert into public.policies (policy_number, product_line, insurer, customer_id, agent_id,
-                                     premium, sum_insured, start_date, end_date)
-        select ${`RACE/${tag}/${i}`}, 'motor', 'Test General', customer.id, agent.id, 1500000,
-               60000000, today.d - 340, today.d + 25
-          from customer, agent, (select private.business_date(now()) as d) today
-        returning id, customer_id, agent_id, end_date
-      )
-      insert into public.renewal_cases (policy_id, customer_id, assignee_id, due_date, grace_end)
-      select id, customer_id, agent_id, end_date, end_date from policy`;
+    await createCase(farah, {
+      city,
+      phone: "+91987" + String(Math.floor(Math.random() * 1e7)).padStart(7, "0"),
+      email: `race${tag}${i}@tests.py360.test`,
+      whatsappOptIn: true,
+    });
   }
   const [campaign] = await sql`
     insert into public.campaigns (name, scope_node_id, channel, purpose, template_code,
@@ -71,7 +53,8 @@ async function claimedCampaign(channel: "whatsapp" | "email", customers: number)
            provider = ${channel === "whatsapp" ? "whatsapp_cloud" : "aws_ses"}
      where campaign_id = ${campaign.id} and status = 'queued'`;
   const [{ n }] = await sql`
-    select count(*)::int as n from public.messages where campaign_id = ${campaign.id} and status = 'sending'`;
+    select count(*)::int as n from public.messages
+     where campaign_id = ${campaign.id} and status = 'sending'`;
   assert.equal(n, customers, "every recipient's message is in a dispatcher's hands");
   return campaign.id;
 }
@@ -104,7 +87,8 @@ const refuseOnWhatsApp = (id: string) => (tx: postgres.TransactionSql) =>
        select jsonb_agg(jsonb_build_object('id', m.id, 'attempt', m.attempts, 'ok', false,
                                            'disposition', 'fallback', 'code', '131047',
                                            'message', 'Re-engagement message'))
-         from public.messages m where m.campaign_id = ${id}::uuid and m.channel = 'whatsapp'), now())`;
+         from public.messages m
+        where m.campaign_id = ${id}::uuid and m.channel = 'whatsapp'), now())`;
 
 dbTest(
   "campaign race: cancelled while WhatsApp refusals queue SMS twins, the twins are cancelled",
