@@ -272,22 +272,41 @@ export async function drainBatch(
   const configured = Object.keys(providers).filter((code) =>
     providers[code as ProviderCode] !== undefined
   );
+  // The claim (private.claim_messages) in its two steps, with the lookup of each message's HTML
+  // part and document (not among the claim's columns) between them: the quotas and the permits
+  // lock rows every dispatcher shares until this statement commits, so they come last. The
+  // lookup sees the messages committed when the statement began; the claim's own queries, later
+  // ones too (seen: false), whose columns are read after it (readUnseenExtras). It finds the
+  // batch by primary key (id = any): as a join, the planner read the whole outbox for each batch
+  // while it held fewer than about 50,000 messages or its statistics said it was empty. The
+  // worker's name stays in the statement's first kilobyte, which pg_stat_activity shows.
   const [row] = await asServiceInOneTrip<{ messages: Decided[] | null; released: number }[]>`
-    with claimed as materialized (
-      select c.* from private.claim_messages(${worker}, ${batchSize}) with ordinality as c
+    with leased as materialized (
+      select l.* from private.lease_messages(${worker}, ${batchSize}) with ordinality as l
+    ),
+    extras as materialized (
+      select msg.id, msg.body_html, msg.document_id,
+             (select t.whatsapp_header_format from public.templates t
+               where t.id = msg.template_id) as whatsapp_header
+        from public.messages msg
+       where msg.id = any (array(select x.id from leased x))
+    ),
+    claimed as materialized (
+      select c.*
+        from private.apply_daily_quotas(array(
+               select row(x.id, x.attempts, x.channel, x.purpose, x.provider, x.recipient,
+                          x.subject, x.body, x.whatsapp_name, x.whatsapp_language,
+                          x.whatsapp_parameters, x.dlt_entity_id, x.dlt_header,
+                          x.dlt_template_id)::private.claimed_message
+                 from leased x order by x.ordinality)) with ordinality as c
     ),
     mine as materialized (
       select c.*, c.provider = any (array(select jsonb_array_elements_text(${configured}::jsonb)))
                     as configured,
-             -- The HTML part and the document, not among the claim's columns. This join sees
-             -- the messages committed when the statement began; the claim's own queries, later
-             -- ones too (seen: false), whose columns are read after it (readUnseenExtras).
-             msg.body_html, msg.document_id, t.whatsapp_header_format as whatsapp_header,
-             msg.id is not null as seen,
+             e.body_html, e.document_id, e.whatsapp_header, e.id is not null as seen,
              row_number() over (partition by c.provider order by c.ordinality) as rank
         from claimed c
-        left join public.messages msg on msg.id = c.id
-        left join public.templates t on t.id = msg.template_id
+        left join extras e on e.id = c.id
     ),
     wanted as (
       select jsonb_object_agg(m.provider, m.count) as asked
