@@ -292,6 +292,8 @@ export async function drainBatch(
        where msg.id = any (array(select x.id from leased x))
     ),
     claimed as materialized (
+      -- The condition on extras is checked once, before the quotas run: so the lookup runs
+      -- first, whichever side the join below reads first.
       select c.*
         from private.apply_daily_quotas(array(
                select row(x.id, x.attempts, x.channel, x.purpose, x.provider, x.recipient,
@@ -299,6 +301,7 @@ export async function drainBatch(
                           x.whatsapp_parameters, x.dlt_entity_id, x.dlt_header,
                           x.dlt_template_id)::private.claimed_message
                  from leased x order by x.ordinality)) with ordinality as c
+       where (select count(*) from extras) >= 0
     ),
     mine as materialized (
       select c.*, c.provider = any (array(select jsonb_array_elements_text(${configured}::jsonb)))
