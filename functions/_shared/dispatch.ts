@@ -68,6 +68,9 @@ export interface DrainOptions {
 /** What a drain did, in messages. */
 export interface DrainStats {
   batches: number;
+  /** Taken from the queue: claimed, or held back at send time (blocked, deferred, cancelled,
+   * dead, over the day's quota). */
+  picked: number;
   claimed: number;
   sent: number;
   failed: number;
@@ -261,7 +264,7 @@ async function recordResults(worker: string, results: RecordedResult[], patience
  * One batch in two round trips: one statement claims up to `batchSize`, takes the send permits
  * for the providers this host has, and hands back (release_messages) what the permits do not
  * cover, each message at its provider's retry time; the sends go out concurrently; one
- * statement records the results. Returns the batch's counts (claimed 0: nothing was due).
+ * statement records the results. Returns the batch's counts (picked 0: nothing was due).
  */
 export async function drainBatch(
   options: DrainOptions,
@@ -272,17 +275,24 @@ export async function drainBatch(
   const configured = Object.keys(providers).filter((code) =>
     providers[code as ProviderCode] !== undefined
   );
-  // The claim (private.claim_messages) in its two steps, with the lookup of each message's HTML
-  // part and document (not among the claim's columns) between them: the quotas and the permits
-  // lock rows every dispatcher shares until this statement commits, so they come last. The
-  // lookup sees the messages committed when the statement began; the claim's own queries, later
-  // ones too (seen: false), whose columns are read after it (readUnseenExtras). It finds the
-  // batch by primary key (id = any): as a join, the planner read the whole outbox for each batch
-  // while it held fewer than about 50,000 messages or its statistics said it was empty. The
-  // worker's name stays in the statement's first kilobyte, which pg_stat_activity shows.
-  const [row] = await asServiceInOneTrip<{ messages: Decided[] | null; released: number }[]>`
-    with leased as materialized (
-      select l.* from private.lease_messages(${worker}, ${batchSize}) with ordinality as l
+  // The claim (private.claim_messages) in its two steps, the lease (private.lease_batch: what to
+  // send, and how many messages it took from the queue) and the quotas, with the lookup of each
+  // message's HTML part and document (not among the claim's columns) between them: the quotas
+  // and the permits lock rows every dispatcher shares until this statement commits, so they come
+  // last. The lookup sees the messages committed when the statement began; the claim's own
+  // queries, later ones too (seen: false), whose columns are read after it (readUnseenExtras).
+  // It finds the batch by primary key (id = any): as a join, the planner read the whole outbox
+  // for each batch while it held fewer than about 50,000 messages or its statistics said it was
+  // empty. The worker's name stays in the statement's first kilobyte, which pg_stat_activity
+  // shows.
+  const [row] = await asServiceInOneTrip<
+    { picked: number; messages: Decided[] | null; released: number }[]
+  >`
+    with batch as materialized (
+      select b.picked, b.leased from private.lease_batch(${worker}, ${batchSize}) b
+    ),
+    leased as materialized (
+      select l.* from batch b cross join lateral unnest(b.leased) with ordinality as l
     ),
     extras as materialized (
       select msg.id, msg.body_html, msg.document_id,
@@ -333,10 +343,17 @@ export async function drainBatch(
         from decided d where d.action = 'held'
        group by d.retry_at
     )
-    select (select json_agg(d order by d.ordinality) from decided d) as messages,
+    select (select b.picked from batch b) as picked,
+           (select json_agg(d order by d.ordinality) from decided d) as messages,
            (select coalesce(sum(r.count), 0)::integer from released r) as released`;
   const claimed = row.messages ?? [];
-  const stats = { claimed: claimed.length, sent: 0, failed: 0, released: row.released };
+  const stats = {
+    picked: row.picked,
+    claimed: claimed.length,
+    sent: 0,
+    failed: 0,
+    released: row.released,
+  };
   if (claimed.length === 0) return stats;
   await readUnseenExtras(claimed);
 
@@ -430,20 +447,30 @@ export async function drainBatch(
  */
 export async function drain(options: DrainOptions): Promise<DrainStats> {
   const deadline = Date.now() + (options.budgetMs ?? 10_000);
-  const total: DrainStats = { batches: 0, claimed: 0, sent: 0, failed: 0, released: 0 };
+  const total: DrainStats = {
+    batches: 0,
+    picked: 0,
+    claimed: 0,
+    sent: 0,
+    failed: 0,
+    released: 0,
+  };
   const limit = limiter(options.concurrency ?? 32);
   let done = false;
   const lane = async () => {
     while (!done && Date.now() < deadline && !options.signal?.aborted) {
       const batch = await drainBatch(options, limit);
-      if (batch.claimed === 0) break;
+      // Nothing due. A batch held back whole at send time is not the end: those messages left
+      // the due set, and more may be behind them.
+      if (batch.picked === 0) break;
       total.batches++;
+      total.picked += batch.picked;
       total.claimed += batch.claimed;
       total.sent += batch.sent;
       total.failed += batch.failed;
       total.released += batch.released;
-      // Everything held back (no permits): wait for the next tick rather than spin.
-      if (batch.released === batch.claimed) done = true;
+      // Everything to send held back (no permits): wait for the next tick rather than spin.
+      if (batch.claimed > 0 && batch.released === batch.claimed) done = true;
     }
   };
   // A lane that fails stops the others at their next batch; the first error is thrown.

@@ -76,6 +76,7 @@ select set_eq(
     -- The dispatchers: service_role only.
     'private.claim_messages(text,integer,timestamp with time zone) --S',
     'private.lease_messages(text,integer,timestamp with time zone) --S',
+    'private.lease_batch(text,integer,timestamp with time zone) --S',
     'private.apply_daily_quotas(private.claimed_message[],timestamp with time zone) --S',
     'private.release_messages(text,uuid[],timestamp with time zone,timestamp with time zone) --S',
     'private.record_send_results(text,jsonb,timestamp with time zone) --S',

@@ -9,12 +9,12 @@ select p.oid::regprocedure::text as name, p.proconfig
  where p.pronamespace = 'private'::regnamespace
    and p.proname in ('run_daily_renewal_jobs', 'run_reminder_cadence', 'escalate_overdue_tasks',
                      'enqueue_messages', 'queue_event_messages', 'claim_messages', 'lease_messages',
-                     'apply_daily_quotas',
+                     'lease_batch', 'apply_daily_quotas',
                      'release_messages', 'record_send_results', 'record_message_events',
                      'run_campaign_launch', 'preview_campaign', 'launch_campaign',
                      'launch_scheduled_campaigns', 'advance_campaign_flows',
                      'message_block_reasons', 'score_lapse_risk');
-select is((select count(*)::integer from batch_functions), 18, 'the eighteen batch functions exist');
+select is((select count(*)::integer from batch_functions), 19, 'the nineteen batch functions exist');
 select is(array(select name from batch_functions
                  where not coalesce('jit=off' = any (proconfig), false) order by 1),
           '{}'::text[], 'every batch function runs with jit = off');

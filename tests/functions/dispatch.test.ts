@@ -319,7 +319,30 @@ dbTest("dispatch: two dispatchers together stay within a provider's rate limit",
 dbTest("dispatch: a batch with nothing due claims nothing", async () => {
   await drain({ worker: "w-idle", providers });
   const stats = await drainBatch({ worker: "w-idle", providers });
+  assert.equal(stats.picked, 0);
   assert.equal(stats.claimed, 0);
+});
+
+dbTest("dispatch: batches held back whole at send time do not end the drain", async () => {
+  const sql = adminSql();
+  await drain({ worker: "w-held", providers });
+  // 120 SMS to a number suppressed after the gate queued them (each batch of 50 is blocked
+  // whole when claimed), then one SMS to another customer, queued behind them.
+  const phone = `+9197${String(Date.now() % 100_000_000).padStart(8, "0")}`;
+  const suppressed = await queue(120, ["sms"], phone);
+  await sql`insert into public.suppressions (channel, address, reason, source)
+            values ('sms', ${phone}, 'stop_reply', 'test')`;
+  const [behind] = await queue(1);
+  const stats = await drain({ worker: "w-held", providers, batchSize: 50, lanes: 1 });
+  // (Anything of earlier tests that fell due meanwhile is picked too.)
+  assert.ok(stats.picked >= 121, JSON.stringify(stats));
+  assert.ok(stats.claimed >= 1, JSON.stringify(stats));
+  const [{ blocked }] = await sql<{ blocked: number }[]>`
+    select count(*)::int as blocked from public.messages
+     where id = any(${suppressed}::uuid[]) and status = 'blocked' and blocked_reason = 'suppressed'`;
+  assert.equal(blocked, 120);
+  const [message] = await statuses([behind]);
+  assert.equal(message.status, "sent", "the message behind them went in the same drain");
 });
 
 Deno.test({

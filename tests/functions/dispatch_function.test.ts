@@ -22,7 +22,14 @@ dbTest("dispatch function: the service_role key drains; nobody else may", async 
   await expectProblem(await post(keys.anon), 403);
   await expectProblem(await post(await tokenFor("admin@py360.test")), 403);
   const stats = await expectJson(await post(keys.serviceRole, '{"budget_ms": 500}'), 200);
-  assert.deepEqual(Object.keys(stats).sort(), ["batches", "claimed", "failed", "released", "sent"]);
+  assert.deepEqual(Object.keys(stats).sort(), [
+    "batches",
+    "claimed",
+    "failed",
+    "picked",
+    "released",
+    "sent",
+  ]);
   assert.equal(typeof stats.claimed, "number");
 });
 
