@@ -10,10 +10,15 @@
 // would mean nothing).
 //  1. Scaling: N messages drained by 1, 2, 4 and 8 dispatcher processes (bench/lib/
 //     noop_worker.ts: scripts/worker.ts's worker with a no-op provider), rate against 1; the
-//     counts in turn, round after round, and each count's median rate.
+//     counts in turn, round after round, and each count's median rate. Reference: graphile-worker
+//     0.18.0 in as many processes (each at its documented best settings) draining as many no-op
+//     jobs, run beside ours at each count of each round, against its own 1 process: what adding
+//     processes does on this machine to a queue that is not ours.
 //  2. Queue overhead: our dispatcher (one process, the worker's defaults) against
 //     graphile-worker 0.18.0 (one process, its documented best settings) draining as many no-op
-//     jobs from the same database.
+//     jobs from the same database. Then the model's floor, against graphile-worker too: the same
+//     messages drained by the two row updates each needs in this model (the claim's, the
+//     result's) and nothing else, in batches of 100 from one connection, then from two.
 //  3. Full path: scripts/worker.ts with the real Twilio provider sending over HTTP to the vendor
 //     sandbox in its own process (callbacks off); reference: plain fetches to the sandbox from as
 //     many loops. Then with vendor latency, throughput at rising send concurrency.
@@ -44,6 +49,9 @@ import { BenchRecorder } from "./lib/results.ts";
 
 /** One line of figures: a label, then right-aligned cells. */
 const row = rowPrinter(46);
+
+/** A timed drain: its seconds and messages (or jobs) per second. */
+type Drain = { seconds: number; rate: number };
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -108,6 +116,21 @@ recorder.note(
   "Ratios are ours over the reference: rates over rates (above 1 is faster), except the claim " +
     "(time over time: below 1 is faster).",
 );
+if (sections.has("scaling")) {
+  recorder.note(
+    "Scaling: each count's reference is graphile-worker 0.18.0 in as many processes (each at its " +
+      "documented best settings) draining as many no-op jobs in the same rounds, with its ratio " +
+      "to its own 1 process; the ratio column stays ours against our 1 process.",
+  );
+}
+if (sections.has("overhead")) {
+  recorder.note(
+    "The model's floor: the claim's and the result's row updates on the outbox and nothing else " +
+      "(no re-check at send, no permits, no JSON), batches of 100 from one connection, then two " +
+      "(as our dispatcher's two lanes); every dispatcher of this model, where the outbox row is " +
+      "also the message's log, does at least these two writes per message.",
+  );
+}
 
 /** How the dispatchers' connections are named, to find their LISTEN in pg_stat_activity. */
 const dispatcherApp = "py360-bench-dispatch";
@@ -275,6 +298,80 @@ try {
     }
   };
 
+  /**
+   * The model's floor: `total` queued messages, copied as drainWith copies them, drained by the
+   * two row updates every message needs in this model and nothing else, in batches of 100 from
+   * `connections` connections, each claiming and recording in turn: the claim (the columns
+   * private.lease_batch sets on a queued message it leases, its pick a bare skip-locked select as
+   * in the claim section's reference) and the result (the columns private.record_send_results
+   * sets on a success). No re-check at send, no permits or quotas, no JSON; the outbox's own
+   * triggers fire, as they do for ours. Timed as drainWith times ours, but from the outbox's
+   * analyze after the copy's commit (below); every message must then be `sent`. Also returns the
+   * seconds spent in the claims and in the results, the connections' summed.
+   */
+  const modelFloor = async (total: number, connections = 1) => {
+    await sql`truncate public.messages cascade`;
+    await sql`analyze public.messages`;
+    const db = postgres(url, { max: connections, onnotice: () => {} });
+    const spent = { claims: 0, results: 0 };
+    let failure: unknown;
+    let drained: Promise<unknown> | undefined;
+    const drain = async (worker: string) => {
+      for (;;) {
+        let started = performance.now();
+        const claimed = await db`
+          update public.messages
+             set status = 'sending', locked_by = ${worker},
+                 locked_until = now() + interval '1 minute',
+                 next_attempt_at = now() + interval '1 minute',
+                 attempts = attempts + 1, provider_attempts = provider_attempts + 1,
+                 provider = coalesce(provider, 'twilio'), sending_at = now(), updated_at = now()
+           where id in (select id from public.messages
+                         where status = 'queued' and next_attempt_at <= now()
+                         order by priority, next_attempt_at
+                         limit 100
+                         for update skip locked)
+          returning id`;
+        spent.claims += (performance.now() - started) / 1000;
+        if (claimed.length === 0) return;
+        const ids = claimed.map((message) => message.id as string);
+        started = performance.now();
+        await db`
+          update public.messages
+             set status = 'sent', sent_at = now(), provider_message_id = 'noop-' || id,
+                 next_attempt_at = now(), locked_by = null, locked_until = null,
+                 updated_at = now()
+           where id = any (${ids}::uuid[])`;
+        spent.results += (performance.now() - started) / 1000;
+      }
+    };
+    try {
+      // Connected before the clock starts.
+      await Promise.all(Array.from({ length: connections }, () => db`select pg_sleep(0.05)`));
+      const { seconds } = await timeDrain(sql, async () => {
+        await queueCopies(total);
+        // Statistics of the outbox as copied, before the clock starts: planned for an empty
+        // outbox (drainWith's analyze), this pick read and sorted every queued message at each
+        // claim (EXPLAIN: 17 of 28 ms for the first claim of 20,000) instead of reading 100 in
+        // index order. Ours plans its pick per call for index ranges, whatever the statistics.
+        await sql`analyze public.messages`;
+        drained = Promise.all(
+          Array.from({ length: connections }, (_, i) => drain(`bench-floor-${i + 1}`)),
+        ).catch((error) => void (failure = error));
+      }, async (db) => {
+        if (failure) throw failure;
+        return await queueEmpty(db);
+      });
+      await drained;
+      if (failure) throw failure;
+      await expectAll("sent", total);
+      return { seconds, rate: total / seconds, ...spent };
+    } finally {
+      await drained;
+      await db.end();
+    }
+  };
+
   const noopDispatcher = (label: string, batch = 100) => (index: number) =>
     spawnDeno(`${label} ${index + 1}`, "bench/lib/noop_worker.ts", [
       "--name",
@@ -291,27 +388,44 @@ try {
     heading(
       `1. Scaling: ${count(messages)} messages, no-op provider, N dispatcher processes ` +
         `(scripts/worker.ts's worker: batch 100, concurrency 32, LISTEN + 1 s tick), ` +
-        `${rounds} round${rounds === 1 ? "" : "s"}, the median of each`,
+        `${rounds} round${rounds === 1 ? "" : "s"}, the median of each; reference: ` +
+        "graphile-worker 0.18.0 in as many processes, its best settings, beside each run",
     );
-    const runs = instanceCounts.map(() => [] as { seconds: number; rate: number }[]);
+    // Each count's runs, ours and graphile-worker's back to back, the first of the two taking
+    // turns round by round.
+    const runs = instanceCounts.map(() => [] as Drain[]);
+    const theirRuns = instanceCounts.map(() => [] as Drain[]);
     for (let round = 0; round < rounds; round++) {
       for (const [i, instances] of instanceCounts.entries()) {
-        runs[i].push(await drainWith(instances, messages, noopDispatcher(`scale${instances}`)));
+        const ours = async () =>
+          void runs[i].push(
+            await drainWith(instances, messages, noopDispatcher(`scale${instances}`)),
+          );
+        const theirs = async () =>
+          void theirRuns[i].push(await graphileDrain(url, messages, instances));
+        for (const run of round % 2 === 0 ? [ours, theirs] : [theirs, ours]) await run();
       }
     }
-    const medians = runs.map((byRound) => percentile(byRound.map((run) => run.rate), 50));
+    const median = (byRound: Drain[]) => percentile(byRound.map((run) => run.rate), 50);
+    const medians = runs.map(median);
+    const theirMedians = theirRuns.map(median);
+    const processes = (n: number) => `${n} process${n === 1 ? "" : "es"}`;
     for (const [i, instances] of instanceCounts.entries()) {
       const rate = medians[i];
       const previous = i > 0 ? medians[i - 1] : undefined;
       const each = runs[i].map((run) => perSecond(run.rate)).join(", ");
+      const theirs = theirMedians[i];
+      const theirEach = theirRuns[i].map((run) => perSecond(run.rate)).join(", ");
+      const graphile = `graphile-worker, ${processes(instances)}: ${perSecond(theirs)} (${
+        (theirs / theirMedians[0]).toFixed(2)
+      }× its 1)`;
       recorder.figure({
         what: `drain of ${count(messages)} messages, no-op provider, ${instances} dispatcher ` +
           `process${instances === 1 ? "" : "es"}, median of ${rounds}`,
         ours: `${perSecond(rate)} (${each})`,
         reference: i > 0
-          ? `${instanceCounts[0]} process${instanceCounts[0] === 1 ? "" : "es"}: ` +
-            perSecond(medians[0])
-          : undefined,
+          ? `${processes(instanceCounts[0])}: ${perSecond(medians[0])}; ${graphile}`
+          : graphile,
         ratio: i > 0 ? rate / medians[0] : undefined,
         goal: previous === undefined ? undefined : "must not fall (≥ 0.9× the previous count's)",
         met: previous === undefined ? undefined : rate >= previous * 0.9,
@@ -322,12 +436,25 @@ try {
         perSecond(rate),
         `${times(rate / medians[0])} of 1 instance`,
       ]);
+      row([
+        `  graphile-worker, ${processes(instances)}`,
+        theirEach,
+        perSecond(theirs),
+        `${times(theirs / theirMedians[0])} of its 1`,
+      ]);
     }
-    const falls = medians.some((rate, i) => i > 0 && rate < medians[i - 1] * 0.9);
+    const falls = (rates: number[]) => rates.some((rate, i) => i > 0 && rate < rates[i - 1] * 0.9);
     console.log(
-      falls
+      falls(medians)
         ? "The median rate FALLS by more than 10% somewhere as instances are added."
         : "The median rate does not fall by more than 10% as instances are added.",
+    );
+    console.log(
+      `graphile-worker's median rate ${
+        falls(theirMedians) ? "falls" : "does not fall"
+      } by more than 10% somewhere as processes are added (${
+        theirMedians.map((rate) => times(rate / theirMedians[0])).join(", ")
+      } of its 1).`,
     );
   }
 
@@ -341,11 +468,20 @@ try {
     const ours = await drainWith(1, messages, noopDispatcher("overhead"));
     const big = await drainWith(1, messages, noopDispatcher("overhead-big", 1000));
     const theirs = await graphileDrain(url, messages);
-    const line = (label: string, result: { seconds: number; rate: number }) =>
+    const floor = await modelFloor(messages);
+    const floor2 = await modelFloor(messages, 2);
+    const line = (label: string, result: Drain) =>
       row([label, `${result.seconds.toFixed(2)} s`, perSecond(result.rate)]);
     line("ours: the worker's defaults (batch 100, concurrency 32)", ours);
     line("ours: batch 1000", big);
     line("graphile-worker 0.18.0, its best settings", theirs);
+    line("the model's floor: claim + result updates, 100", floor);
+    line("the same, two connections (ours: two lanes)", floor2);
+    console.log(
+      `  (floor: claims ${floor.claims.toFixed(2)} s, results ${
+        floor.results.toFixed(2)
+      } s; two connections: ${floor2.claims.toFixed(2)} s, ${floor2.results.toFixed(2)} s)`,
+    );
     const graphile = `graphile-worker 0.18.0, its best settings: ${perSecond(theirs.rate)}`;
     recorder.figure({
       what: `queue overhead, ${count(messages)} no-op messages, one process, the worker's ` +
@@ -362,6 +498,19 @@ try {
       reference: graphile,
       ratio: big.rate / theirs.rate,
     });
+    recorder.figure({
+      what: "the model's floor: the claim's and the result's row updates alone, batch 100, " +
+        "one connection",
+      ours: perSecond(floor.rate),
+      reference: graphile,
+      ratio: floor.rate / theirs.rate,
+    });
+    recorder.figure({
+      what: "the same, two connections (our dispatcher drains on two lanes)",
+      ours: perSecond(floor2.rate),
+      reference: graphile,
+      ratio: floor2.rate / theirs.rate,
+    });
     console.log(
       "  (graphile-worker: concurrentJobs 24, maxPoolSize 25, localQueue.size 500, " +
         "completeJobBatchDelay 0, failJobBatchDelay 0)",
@@ -371,6 +520,11 @@ try {
         `${times(big.rate / theirs.rate)} with batch 1000 (goal >= 1.0: ${
           ours.rate >= theirs.rate ? "meets" : "MISSES"
         })`,
+    );
+    console.log(
+      `the model's floor / graphile-worker: ${times(floor.rate / theirs.rate)} on one ` +
+        `connection, ${times(floor2.rate / theirs.rate)} on two; ours / the floor: ` +
+        `${times(ours.rate / floor.rate)}, ${times(ours.rate / floor2.rate)}`,
     );
   }
 
@@ -756,17 +910,35 @@ async function sampleRolledBack(
 }
 
 /**
- * graphile-worker (bench/lib/graphile_noop.ts) draining `total` no-op jobs added in one
- * add_jobs() call, timed like ours: from the call's commit until its jobs table is empty.
+ * graphile-worker (bench/lib/graphile_noop.ts) in `processes` processes draining `total` no-op
+ * jobs added in one add_jobs() call, timed like ours: from the call's commit until its jobs
+ * table is empty. The jobs table is emptied first; every process listens before the jobs are
+ * added (the first alone first: it installs graphile-worker's schema on a fresh database), and
+ * each is stopped after and must exit cleanly; together they must have run each job once.
+ * Returns the seconds, the rate and the jobs each process ran.
  */
-async function graphileDrain(url: string, total: number) {
-  const worker = spawnDeno("graphile-worker", "bench/lib/graphile_noop.ts", [], {
-    DATABASE_URL: url,
-    NO_LOG_SUCCESS: "1",
-  });
+async function graphileDrain(url: string, total: number, processes = 1) {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
+  const workers: Child[] = [];
+  const start = () => {
+    const worker = spawnDeno(
+      `graphile-worker ${workers.length + 1}`,
+      "bench/lib/graphile_noop.ts",
+      [],
+      {
+        DATABASE_URL: url,
+        NO_LOG_SUCCESS: "1",
+      },
+    );
+    workers.push(worker);
+    return worker.waitFor(/^graphile-worker listening/, 60_000);
+  };
   try {
-    await worker.waitFor(/^graphile-worker listening/, 60_000);
+    const [{ installed }] =
+      await sql`select to_regclass('graphile_worker._private_jobs') is not null as installed`;
+    if (installed) await sql`truncate graphile_worker._private_jobs`;
+    await start();
+    await Promise.all(Array.from({ length: processes - 1 }, start));
     const { seconds } = await timeDrain(
       sql,
       async () => {
@@ -779,12 +951,21 @@ async function graphileDrain(url: string, total: number) {
         (await db`select count(*)::int as n from (select 1 from graphile_worker._private_jobs
                   limit 1) open`)[0].n,
     );
-    await worker.stop();
-    const ran = Number((await worker.waitFor(/^graphile-worker ran \d+ jobs/)).match(/\d+/)![0]);
-    if (ran !== total) throw new Error(`graphile-worker ran ${ran} of ${total} jobs`);
-    return { seconds, rate: total / seconds };
+    await Promise.all(workers.map((worker) => worker.stop()));
+    const ran = await Promise.all(workers.map(async (worker) => {
+      const status = await worker.process.status;
+      if (!status.success) {
+        throw new Error(`${worker.name} exited ${status.signal ?? status.code}:\n${worker.tail()}`);
+      }
+      return Number((await worker.waitFor(/^graphile-worker ran \d+ jobs/)).match(/\d+/)![0]);
+    }));
+    const sum = ran.reduce((a, b) => a + b, 0);
+    if (sum !== total) {
+      throw new Error(`graphile-worker ran ${sum} of ${total} jobs (${ran.join(" + ")})`);
+    }
+    return { seconds, rate: total / seconds, ran };
   } finally {
-    await worker.stop();
+    await Promise.all(workers.map((worker) => worker.stop()));
     await sql.end();
   }
 }

@@ -359,13 +359,19 @@ async function runBench(
   return failure ? { ...finished, failure, tail: tail.slice(-15) } : { ...finished, result };
 }
 
-/** The commit checked out, short, and whether tracked files differ from it. */
+/** The commit checked out, short, and whether tracked files differ from it. bench/RESULTS.md
+ * does not count: an earlier run's figures left uncommitted in it change no code. */
 async function gitCommit(): Promise<string> {
   const head = await tryRun("git", ["rev-parse", "--short", "HEAD"], { cwd: projectRoot });
   if (head.code !== 0) return "unknown";
-  const status = await tryRun("git", ["status", "--porcelain", "--untracked-files=no"], {
-    cwd: projectRoot,
-  });
+  const status = await tryRun("git", [
+    "status",
+    "--porcelain",
+    "--untracked-files=no",
+    "--",
+    ".",
+    ":(exclude)bench/RESULTS.md",
+  ], { cwd: projectRoot });
   const dirty = status.code === 0 && status.stdout.trim() !== "";
   return `${head.stdout.trim()}${dirty ? " + uncommitted changes" : ""}`;
 }
