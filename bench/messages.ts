@@ -10,10 +10,12 @@
 // would mean nothing).
 //  1. Scaling: N messages drained by 1, 2, 4 and 8 dispatcher processes (bench/lib/
 //     noop_worker.ts: scripts/worker.ts's worker with a no-op provider), rate against 1; the
-//     counts in turn, round after round, and each count's median rate. Reference: graphile-worker
-//     0.18.0 in as many processes (each at its documented best settings) draining as many no-op
-//     jobs, run beside ours at each count of each round, against its own 1 process: what adding
-//     processes does on this machine to a queue that is not ours.
+//     counts in turn, round after round, and each count's median rate. References, run beside
+//     ours at each count of each round (the three in an order that rotates by round), each
+//     against its own 1: graphile-worker 0.18.0 in as many processes (each at its documented
+//     best settings) draining as many no-op jobs, what adding processes does on this machine to
+//     a queue that is not ours; and the model's floor (section 2) from as many connections, what
+//     adding connections does to the two row updates every message of ours needs.
 //  2. Queue overhead: our dispatcher (one process, the worker's defaults) against
 //     graphile-worker 0.18.0 (one process, its documented best settings) draining as many no-op
 //     jobs from the same database. Then the model's floor, against graphile-worker too: the same
@@ -21,7 +23,11 @@
 //     result's) and nothing else, in batches of 100 from one connection, then from two.
 //  3. Full path: scripts/worker.ts with the real Twilio provider sending over HTTP to the vendor
 //     sandbox in its own process (callbacks off); reference: plain fetches to the sandbox from as
-//     many loops. Then with vendor latency, throughput at rising send concurrency.
+//     many loops. After ours at each dispatcher count, the model's floor over HTTP against the
+//     same ceiling: the floor's two row updates per message with each claimed message sent to
+//     the sandbox between them (the same request, its sid stored), two connections per
+//     dispatcher (its two lanes) sharing the full path's send concurrency. Then with vendor
+//     latency, throughput at rising send concurrency.
 //  4. Webhook ingest: signed Twilio status callbacks through the functions gateway (its own
 //     process) for messages that exist; reference: the gateway's 404 for an unknown function.
 //  5. Claim latency: private.claim_messages(worker, 100) on a table of 100,000 with half sent;
@@ -52,6 +58,9 @@ const row = rowPrinter(46);
 
 /** A timed drain: its seconds and messages (or jobs) per second. */
 type Drain = { seconds: number; rate: number };
+
+/** What the model's floor claims of a message when it sends it. */
+type FloorMessage = { id: string; recipient: string; body: string };
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -118,9 +127,11 @@ recorder.note(
 );
 if (sections.has("scaling")) {
   recorder.note(
-    "Scaling: each count's reference is graphile-worker 0.18.0 in as many processes (each at its " +
-      "documented best settings) draining as many no-op jobs in the same rounds, with its ratio " +
-      "to its own 1 process; the ratio column stays ours against our 1 process.",
+    "Scaling: each count's references are graphile-worker 0.18.0 in as many processes (each at " +
+      "its documented best settings) draining as many no-op jobs, and the model's floor (the " +
+      "claim's and the result's row updates on the outbox alone, batches of 100) from as many " +
+      "connections, both in the same rounds as ours, each with its ratio to its own 1; the " +
+      "ratio column stays ours against our 1 process.",
   );
 }
 if (sections.has("overhead")) {
@@ -129,6 +140,15 @@ if (sections.has("overhead")) {
       "(no re-check at send, no permits, no JSON), batches of 100 from one connection, then two " +
       "(as our dispatcher's two lanes); every dispatcher of this model, where the outbox row is " +
       "also the message's log, does at least these two writes per message.",
+  );
+}
+if (sections.has("fullpath")) {
+  recorder.note(
+    "The model's floor over HTTP: the floor's two row updates per message with each claimed " +
+      "message sent to the sandbox between them, as the ceiling's fetches send (its sid stored " +
+      "by the result), two connections per dispatcher sharing one limit of sends in flight " +
+      "(the full path's send concurrency), as our dispatcher's two lanes share theirs; its ratio " +
+      "is to the sandbox's fetch ceiling, and no goal is judged on it.",
   );
 }
 
@@ -307,19 +327,39 @@ try {
    * sets on a success). No re-check at send, no permits or quotas, no JSON; the outbox's own
    * triggers fire, as they do for ours. Timed as drainWith times ours, but from the outbox's
    * analyze after the copy's commit (below); every message must then be `sent`. Also returns the
-   * seconds spent in the claims and in the results, the connections' summed.
+   * seconds spent in the claims, the sends and the results, the connections' summed.
+   *
+   * With `send`, each claimed message is sent between its claim and its result, as a dispatcher
+   * sends: `send` resolves to the vendor's id for the message (stored as its
+   * provider_message_id) and throws on any failure, which ends the drain; at most `concurrency`
+   * sends are in flight for each `lanes` connections in turn (connections 1 and 2 share one
+   * limit, 3 and 4 the next, ...), as a dispatcher's lanes share its send concurrency.
    */
-  const modelFloor = async (total: number, connections = 1) => {
+  const modelFloor = async (
+    total: number,
+    connections = 1,
+    { send, concurrency = 32, lanes = 2 }: {
+      send?: (message: FloorMessage) => Promise<string>;
+      concurrency?: number;
+      lanes?: number;
+    } = {},
+  ) => {
     await sql`truncate public.messages cascade`;
     await sql`analyze public.messages`;
     const db = postgres(url, { max: connections, onnotice: () => {} });
-    const spent = { claims: 0, results: 0 };
+    const limits = Array.from(
+      { length: Math.ceil(connections / lanes) },
+      () => limiter(concurrency),
+    );
+    const spent = { claims: 0, sends: 0, results: 0 };
     let failure: unknown;
     let drained: Promise<unknown> | undefined;
-    const drain = async (worker: string) => {
-      for (;;) {
+    const drain = async (index: number) => {
+      const worker = `bench-floor-${index + 1}`;
+      const limit = limits[Math.floor(index / lanes)];
+      while (failure === undefined) {
         let started = performance.now();
-        const claimed = await db`
+        const claimed = await db<FloorMessage[]>`
           update public.messages
              set status = 'sending', locked_by = ${worker},
                  locked_until = now() + interval '1 minute',
@@ -331,17 +371,32 @@ try {
                          order by priority, next_attempt_at
                          limit 100
                          for update skip locked)
-          returning id`;
+          returning ${send ? db`id, recipient, body` : db`id`}`;
         spent.claims += (performance.now() - started) / 1000;
         if (claimed.length === 0) return;
-        const ids = claimed.map((message) => message.id as string);
-        started = performance.now();
-        await db`
-          update public.messages
-             set status = 'sent', sent_at = now(), provider_message_id = 'noop-' || id,
-                 next_attempt_at = now(), locked_by = null, locked_until = null,
-                 updated_at = now()
-           where id = any (${ids}::uuid[])`;
+        const ids = claimed.map((message) => message.id);
+        if (send) {
+          started = performance.now();
+          const sids = await Promise.all(claimed.map((message) => limit(() => send(message))));
+          spent.sends += (performance.now() - started) / 1000;
+          started = performance.now();
+          // Found by primary key (= any), as private.record_send_results finds its batch.
+          await db`
+            update public.messages m
+               set status = 'sent', sent_at = now(), provider_message_id = r.sid,
+                   next_attempt_at = now(), locked_by = null, locked_until = null,
+                   updated_at = now()
+              from unnest(${ids}::uuid[], ${sids}::text[]) as r (id, sid)
+             where m.id = r.id and m.id = any (${ids}::uuid[])`;
+        } else {
+          started = performance.now();
+          await db`
+            update public.messages
+               set status = 'sent', sent_at = now(), provider_message_id = 'noop-' || id,
+                   next_attempt_at = now(), locked_by = null, locked_until = null,
+                   updated_at = now()
+             where id = any (${ids}::uuid[])`;
+        }
         spent.results += (performance.now() - started) / 1000;
       }
     };
@@ -355,8 +410,9 @@ try {
         // claim (EXPLAIN: 17 of 28 ms for the first claim of 20,000) instead of reading 100 in
         // index order. Ours plans its pick per call for index ranges, whatever the statistics.
         await sql`analyze public.messages`;
+        // A connection that fails stops the others at their next batch.
         drained = Promise.all(
-          Array.from({ length: connections }, (_, i) => drain(`bench-floor-${i + 1}`)),
+          Array.from({ length: connections }, (_, i) => drain(i)),
         ).catch((error) => void (failure = error));
       }, async (db) => {
         if (failure) throw failure;
@@ -388,13 +444,15 @@ try {
     heading(
       `1. Scaling: ${count(messages)} messages, no-op provider, N dispatcher processes ` +
         `(scripts/worker.ts's worker: batch 100, concurrency 32, LISTEN + 1 s tick), ` +
-        `${rounds} round${rounds === 1 ? "" : "s"}, the median of each; reference: ` +
-        "graphile-worker 0.18.0 in as many processes, its best settings, beside each run",
+        `${rounds} round${rounds === 1 ? "" : "s"}, the median of each; references: ` +
+        "graphile-worker 0.18.0 in as many processes, its best settings, and the model's floor " +
+        "from as many connections, beside each run",
     );
-    // Each count's runs, ours and graphile-worker's back to back, the first of the two taking
-    // turns round by round.
+    // Each count's runs, ours, graphile-worker's and the model's floor back to back, the order
+    // rotating round by round (each goes first, second and third once in three rounds).
     const runs = instanceCounts.map(() => [] as Drain[]);
     const theirRuns = instanceCounts.map(() => [] as Drain[]);
+    const floorRuns = instanceCounts.map(() => [] as Drain[]);
     for (let round = 0; round < rounds; round++) {
       for (const [i, instances] of instanceCounts.entries()) {
         const ours = async () =>
@@ -403,13 +461,17 @@ try {
           );
         const theirs = async () =>
           void theirRuns[i].push(await graphileDrain(url, messages, instances));
-        for (const run of round % 2 === 0 ? [ours, theirs] : [theirs, ours]) await run();
+        const floor = async () => void floorRuns[i].push(await modelFloor(messages, instances));
+        const order = [ours, theirs, floor];
+        for (let k = 0; k < order.length; k++) await order[(round + k) % order.length]();
       }
     }
     const median = (byRound: Drain[]) => percentile(byRound.map((run) => run.rate), 50);
     const medians = runs.map(median);
     const theirMedians = theirRuns.map(median);
+    const floorMedians = floorRuns.map(median);
     const processes = (n: number) => `${n} process${n === 1 ? "" : "es"}`;
+    const connections = (n: number) => `${n} connection${n === 1 ? "" : "s"}`;
     for (const [i, instances] of instanceCounts.entries()) {
       const rate = medians[i];
       const previous = i > 0 ? medians[i - 1] : undefined;
@@ -419,13 +481,18 @@ try {
       const graphile = `graphile-worker, ${processes(instances)}: ${perSecond(theirs)} (${
         (theirs / theirMedians[0]).toFixed(2)
       }× its 1)`;
+      const floor = floorMedians[i];
+      const floorEach = floorRuns[i].map((run) => perSecond(run.rate)).join(", ");
+      const floorText = `the model's floor, ${connections(instances)}: ${perSecond(floor)} (${
+        (floor / floorMedians[0]).toFixed(2)
+      }× its 1)`;
       recorder.figure({
         what: `drain of ${count(messages)} messages, no-op provider, ${instances} dispatcher ` +
           `process${instances === 1 ? "" : "es"}, median of ${rounds}`,
         ours: `${perSecond(rate)} (${each})`,
         reference: i > 0
-          ? `${processes(instanceCounts[0])}: ${perSecond(medians[0])}; ${graphile}`
-          : graphile,
+          ? `${processes(instanceCounts[0])}: ${perSecond(medians[0])}; ${graphile}; ${floorText}`
+          : `${graphile}; ${floorText}`,
         ratio: i > 0 ? rate / medians[0] : undefined,
         goal: previous === undefined ? undefined : "must not fall (≥ 0.9× the previous count's)",
         met: previous === undefined ? undefined : rate >= previous * 0.9,
@@ -442,6 +509,12 @@ try {
         perSecond(theirs),
         `${times(theirs / theirMedians[0])} of its 1`,
       ]);
+      row([
+        `  the model's floor, ${connections(instances)}`,
+        floorEach,
+        perSecond(floor),
+        `${times(floor / floorMedians[0])} of its 1`,
+      ]);
     }
     const falls = (rates: number[]) => rates.some((rate, i) => i > 0 && rate < rates[i - 1] * 0.9);
     console.log(
@@ -454,6 +527,13 @@ try {
         falls(theirMedians) ? "falls" : "does not fall"
       } by more than 10% somewhere as processes are added (${
         theirMedians.map((rate) => times(rate / theirMedians[0])).join(", ")
+      } of its 1).`,
+    );
+    console.log(
+      `The model's floor's median rate ${
+        falls(floorMedians) ? "falls" : "does not fall"
+      } by more than 10% somewhere as connections are added (${
+        floorMedians.map((rate) => times(rate / floorMedians[0])).join(", ")
       } of its 1).`,
     );
   }
@@ -572,12 +652,15 @@ try {
       "--batch",
       String(batch),
     ], vendorEnv());
-  /** The sandbox's own ceiling: `total` plain fetches of a Twilio send from `concurrency` loops. */
-  const sandboxCeiling = async (total: number, concurrency: number) => {
+  /**
+   * A plain fetch of a Twilio send to the sandbox, the request the Twilio provider makes (its
+   * headers, its form, a StatusCallback naming our message id); made once the sandbox runs.
+   */
+  const sandboxSender = () => {
     const endpoint = `${sandboxUrl}/twilio/2010-04-01/Accounts/${twilioSid}/Messages.json`;
     const authorization = `Basic ${btoa(`${twilioSid}:${twilioToken}`)}`;
-    const result = await runLoad(total, concurrency, async (index) => {
-      const response = await fetch(endpoint, {
+    return (to: string, body: string, messageId: string) =>
+      fetch(endpoint, {
         method: "POST",
         headers: {
           authorization,
@@ -585,17 +668,52 @@ try {
           accept: "application/json",
         },
         body: new URLSearchParams({
-          To: `+919${String(index % 1000).padStart(9, "0")}`,
-          Body: `Payment of Rs ${1000 + index % 9000} received for BENCH/${index} -PYRNWL`,
+          To: to,
+          Body: body,
           From: "PYRNWL",
-          StatusCallback: `${functionsUrl}/webhooks/twilio?message_id=${crypto.randomUUID()}`,
+          StatusCallback: `${functionsUrl}/webhooks/twilio?message_id=${messageId}`,
         }),
       });
+  };
+  /** The sandbox's own ceiling: `total` plain fetches of a Twilio send from `concurrency` loops. */
+  const sandboxCeiling = async (total: number, concurrency: number) => {
+    const send = sandboxSender();
+    const result = await runLoad(total, concurrency, async (index) => {
+      const response = await send(
+        `+919${String(index % 1000).padStart(9, "0")}`,
+        `Payment of Rs ${1000 + index % 9000} received for BENCH/${index} -PYRNWL`,
+        crypto.randomUUID(),
+      );
       await response.text();
       return response.status === 201;
     });
     if (result.failures > 0) throw new Error(`sandbox ceiling: ${result.firstFailure}`);
     return result;
+  };
+  /**
+   * The model's floor over HTTP: modelFloor with each claimed message sent to the sandbox as
+   * the ceiling sends (To its recipient, its body), its sid kept; any answer but a 201 with a
+   * sid throws. `dispatchers` × 2 connections, each pair sharing 32 sends in flight: the
+   * fairest shape against ours, whose dispatcher holds two batches at once (its two lanes) and
+   * sends them through one limit of 32 (the full path's send concurrency), and against the
+   * ceiling's 32 loops per dispatcher; 32 sends per connection would give the floor twice the
+   * sends in flight of either.
+   */
+  const floorOverHttp = (total: number, dispatchers: number) => {
+    const post = sandboxSender();
+    return modelFloor(total, dispatchers * 2, {
+      concurrency: fullConcurrency,
+      lanes: 2,
+      send: async (message) => {
+        const response = await post(message.recipient, message.body, message.id);
+        const text = await response.text();
+        const sid = response.status === 201 ? JSON.parse(text).sid : undefined;
+        if (typeof sid !== "string") {
+          throw new Error(`the sandbox answered ${response.status}: ${text.slice(0, 300)}`);
+        }
+        return sid;
+      },
+    });
   };
   /** Each message reached the sandbox's Twilio exactly once (by our id). */
   const receivedOnce = async (total: number) => {
@@ -615,7 +733,9 @@ try {
     heading(
       `3. Full path: ${count(messages)} SMS through scripts/worker.ts (real Twilio provider, ` +
         `send concurrency ${fullConcurrency} per process, batch 100) over HTTP to the sandbox ` +
-        "(own process, callbacks off); ceiling: plain fetches from as many loops",
+        "(own process, callbacks off); ceiling: plain fetches from as many loops; the model's " +
+        "floor over HTTP: its two row updates per message and the sends, two connections per " +
+        `dispatcher sharing ${fullConcurrency} sends`,
     );
     for (const instances of fullInstances) {
       const loops = instances * fullConcurrency;
@@ -645,6 +765,30 @@ try {
         `ours / ceiling ${times(ours.rate / ceiling.rate)}`,
         `goal >= 5,000/s: ${ours.rate >= 5000 ? "meets" : "MISSES"}`,
       ]);
+      await resetSandbox(0);
+      const floor = await floorOverHttp(messages, instances);
+      await receivedOnce(messages);
+      const floorConnections = instances * 2;
+      recorder.figure({
+        what: "the model's floor over HTTP: the claim's and the result's row updates and the " +
+          `sends, ${floorConnections} connections`,
+        ours: perSecond(floor.rate),
+        reference: `the sandbox's fetch ceiling (${loops} loops): ${perSecond(ceiling.rate)}`,
+        ratio: floor.rate / ceiling.rate,
+      });
+      row([
+        `  the model's floor over HTTP, ${floorConnections} connections`,
+        `${floor.seconds.toFixed(2)} s`,
+        perSecond(floor.rate),
+        `ceiling (${loops} loops) ${perSecond(ceiling.rate)}`,
+        `floor / ceiling ${times(floor.rate / ceiling.rate)}`,
+        `ours / floor ${times(ours.rate / floor.rate)}`,
+      ]);
+      console.log(
+        `    (floor, summed over its connections: claims ${floor.claims.toFixed(2)} s, sends ${
+          floor.sends.toFixed(2)
+        } s, results ${floor.results.toFixed(2)} s)`,
+      );
     }
 
     recorder.step(`${latencyMs} ms vendor latency, rising send concurrency`);
@@ -1024,4 +1168,22 @@ async function prepare(sql: postgres.Sql) {
              where key = 'QUIET_HOURS'`;
   await sql`update public.provider_state set rate_per_second = 10000000, tokens = 10000000`;
   await sql`update public.channels set daily_quota = null`;
+}
+
+/** Runs each job with at most `limit` running at once, the rest waiting in turn (the
+ * dispatcher's own limiter, functions/_shared/dispatch.ts, which it does not export). */
+function limiter(limit: number): <T>(job: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (job) => {
+    if (running < limit) running++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await job();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
 }
