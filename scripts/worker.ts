@@ -88,6 +88,7 @@ export function startWorker(options: WorkerOptions = {}): Worker {
             providers,
             batchSize: options.batchSize,
             concurrency: options.concurrency,
+            sendTimeoutMs: config().PROVIDER_TIMEOUT_MS,
             budgetMs,
             recordPatienceMs,
             signal: stopping.signal,

@@ -50,6 +50,9 @@ export interface DrainOptions {
   batchSize?: number;
   /** Sends in flight at once. Default 32. */
   concurrency?: number;
+  /** The providers' deadline for one send (PROVIDER_TIMEOUT_MS), in milliseconds: a send starts
+   * only while it can end within its batch's lease (leaseWindow). Default 10 000. */
+  sendTimeoutMs?: number;
   /** Stop after this many milliseconds (a batch in hand is finished first). Default 10 000. */
   budgetMs?: number;
   /** Stops the drain between batches, and aborts the sends in flight. */
@@ -74,6 +77,7 @@ export interface DrainStats {
   claimed: number;
   sent: number;
   failed: number;
+  /** Handed back unsent: no send permit yet, or its send could not start within the lease. */
   released: number;
 }
 
@@ -128,6 +132,34 @@ export function outboundMessage(claimed: ClaimedMessage, attachment?: Attachment
     };
   }
   return message;
+}
+
+/** When the sends of one batch may start and must end, as epoch milliseconds. */
+export interface LeaseWindow {
+  /** No send of the batch starts after this. */
+  startBy: number;
+  /** Every send of the batch is over by this; the rest of the lease is for their results. */
+  endBy: number;
+}
+
+/**
+ * The sending window of a batch claimed at `claimedAt` (epoch ms, read before the claim was
+ * asked for, so never later than the database's claim time) under a lease of `leaseSeconds`
+ * (MESSAGE_LEASE_SECONDS). The last tenth of the lease, at least 500 ms, is kept for recording the
+ * results: `endBy`. A send starts no later than a whole send deadline (`timeoutMs`) before it, so
+ * it ends, answered or timed out, while the lease holds; a deadline longer than half the time to
+ * endBy (a lease too short for PROVIDER_TIMEOUT_MS) is cut to that half, and such sends are cut
+ * at endBy. A message whose send did not start in time is handed back unsent: a send made after
+ * the lease ran out races the dispatcher that took the message over (the message goes twice).
+ */
+export function leaseWindow(
+  claimedAt: number,
+  leaseSeconds: number,
+  timeoutMs: number,
+): LeaseWindow {
+  const leaseMs = leaseSeconds * 1000;
+  const endBy = claimedAt + leaseMs - Math.max(500, leaseMs / 10);
+  return { startBy: endBy - Math.min(timeoutMs, (endBy - claimedAt) / 2), endBy };
 }
 
 /** A result as private.record_send_results() takes it. */
@@ -236,17 +268,32 @@ async function readUnseenExtras(claimed: Decided[]): Promise<void> {
 }
 
 /**
- * Records a batch's results, offering them again while the database cannot be reached, for up
- * to `patienceMs`: the messages are out at their vendors, and a result lost here would send each
+ * Records a batch's results and hands back (lease_ran_short) the messages whose sends did not
+ * start in time, offering them again while the database cannot be reached, for up to
+ * `patienceMs`: the messages are out at their vendors, and a result lost here would send each
  * of them again once its lease ran out. Offering twice is harmless: private.record_send_results
- * takes only results for messages still `sending` under this worker at the claimed attempt.
- * Throws the database's error when it is not a connection failure, or when patience runs out.
+ * and private.release_messages take only messages still `sending` under this worker (the
+ * results, at the claimed attempt). Throws the database's error when it is not a connection
+ * failure, or when patience runs out.
  */
-async function recordResults(worker: string, results: RecordedResult[], patienceMs = 30_000) {
+async function recordResults(
+  worker: string,
+  results: RecordedResult[],
+  handedBack: string[],
+  patienceMs = 30_000,
+) {
   const giveUpAt = Date.now() + patienceMs;
   for (let waitMs = 100;; waitMs = Math.min(waitMs * 2, 2_000)) {
     try {
-      await asServiceInOneTrip`select private.record_send_results(${worker}, ${results}::jsonb)`;
+      if (handedBack.length === 0) {
+        await asServiceInOneTrip`select private.record_send_results(${worker}, ${results}::jsonb)`;
+      } else {
+        await asServiceInOneTrip`
+          select private.record_send_results(${worker}, ${results}::jsonb),
+                 private.release_messages(${worker},
+                   array(select jsonb_array_elements_text(${handedBack}::jsonb))::uuid[],
+                   now(), now(), 'lease_ran_short')`;
+      }
       return;
     } catch (error) {
       if (!isConnectionFailure(error) || Date.now() + waitMs > giveUpAt) throw error;
@@ -263,8 +310,10 @@ async function recordResults(worker: string, results: RecordedResult[], patience
 /**
  * One batch in two round trips: one statement claims up to `batchSize`, takes the send permits
  * for the providers this host has, and hands back (release_messages) what the permits do not
- * cover, each message at its provider's retry time; the sends go out concurrently; one
- * statement records the results. Returns the batch's counts (picked 0: nothing was due).
+ * cover, each message at its provider's retry time; the sends go out concurrently, each only
+ * while it can end within the lease (leaseWindow); one statement records the results and hands
+ * back the messages not sent in time. Returns the batch's counts (picked 0: nothing was due;
+ * released counts both kinds handed back).
  */
 export async function drainBatch(
   options: DrainOptions,
@@ -285,8 +334,9 @@ export async function drainBatch(
   // for each batch while it held fewer than about 50,000 messages or its statistics said it was
   // empty. The worker's name stays in the statement's first kilobyte, which pg_stat_activity
   // shows.
+  const claimedAt = Date.now();
   const [row] = await asServiceInOneTrip<
-    { picked: number; messages: Decided[] | null; released: number }[]
+    { picked: number; messages: Decided[] | null; released: number; lease_seconds: number }[]
   >`
     with batch as materialized (
       select b.picked, b.leased from private.lease_batch(${worker}, ${batchSize}) b
@@ -345,7 +395,10 @@ export async function drainBatch(
     )
     select (select b.picked from batch b) as picked,
            (select json_agg(d order by d.ordinality) from decided d) as messages,
-           (select coalesce(sum(r.count), 0)::integer from released r) as released`;
+           (select coalesce(sum(r.count), 0)::integer from released r) as released,
+           -- The lease just taken, read as private.lease_batch reads it.
+           coalesce((private.setting('MESSAGE_LEASE_SECONDS') #>> '{}')::integer, 60)
+             as lease_seconds`;
   const claimed = row.messages ?? [];
   const stats = {
     picked: row.picked,
@@ -356,6 +409,9 @@ export async function drainBatch(
   };
   if (claimed.length === 0) return stats;
   await readUnseenExtras(claimed);
+  const timeoutMs = options.sendTimeoutMs ?? 10_000;
+  const window = leaseWindow(claimedAt, row.lease_seconds, timeoutMs);
+  const handedBack: string[] = [];
 
   const toSend: ClaimedMessage[] = [];
   const results: RecordedResult[] = [];
@@ -377,6 +433,8 @@ export async function drainBatch(
 
   await Promise.all(toSend.map((message) =>
     limit(async () => {
+      // Waited too long for a free send: handed back unsent (lease_ran_short).
+      if (Date.now() > window.startBy) return void handedBack.push(message.id);
       const provider = providers[message.provider as ProviderCode] as Provider;
       if (
         message.channel === "whatsapp" && message.whatsapp_name &&
@@ -417,9 +475,21 @@ export async function drainBatch(
           return;
         }
       }
+      // Its document took the time: handed back unsent as well.
+      if (Date.now() > window.startBy) return void handedBack.push(message.id);
+      // A send deadline longer than the window leaves (a lease too short for it): cut at endBy.
+      const leaseLeft = window.endBy - Date.now();
+      const cut = leaseLeft < timeoutMs ? AbortSignal.timeout(Math.max(0, leaseLeft)) : undefined;
       let result: SendResult;
       try {
-        result = await provider.send(outboundMessage(message, attachment), options.signal);
+        result = await provider.send(
+          outboundMessage(message, attachment),
+          cut && options.signal ? AbortSignal.any([options.signal, cut]) : cut ?? options.signal,
+        );
+        // Cut by our lease, not failed by the vendor: its circuit breaker must not count it.
+        if (!result.ok && cut?.aborted && !options.signal?.aborted) {
+          result = { ...result, throttled: true };
+        }
       } catch (error) {
         // Providers classify every vendor failure; a throw is our bug, retried like a timeout.
         log("error", "dispatch: a provider threw", { provider: provider.code, error });
@@ -434,9 +504,19 @@ export async function drainBatch(
     })
   ));
 
-  if (results.length > 0) await recordResults(worker, results, options.recordPatienceMs);
+  if (results.length > 0 || handedBack.length > 0) {
+    await recordResults(worker, results, handedBack, options.recordPatienceMs);
+  }
   stats.sent = results.filter((r) => r.ok).length;
   stats.failed = results.length - stats.sent;
+  stats.released += handedBack.length;
+  if (handedBack.length > 0) {
+    log("warn", "dispatch: sends not started within the lease were handed back", {
+      worker,
+      handed_back: handedBack.length,
+      lease_seconds: row.lease_seconds,
+    });
+  }
   return stats;
 }
 

@@ -29,6 +29,7 @@ app.post("/", requireServiceRole("drain the outbox"), async (c) => {
     providers,
     budgetMs: parsed.data.budget_ms,
     batchSize: parsed.data.batch_size,
+    sendTimeoutMs: config().PROVIDER_TIMEOUT_MS,
   });
   return c.json(stats, 200);
 });

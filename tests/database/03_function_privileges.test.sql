@@ -78,7 +78,7 @@ select set_eq(
     'private.lease_messages(text,integer,timestamp with time zone) --S',
     'private.lease_batch(text,integer,timestamp with time zone) --S',
     'private.apply_daily_quotas(private.claimed_message[],timestamp with time zone) --S',
-    'private.release_messages(text,uuid[],timestamp with time zone,timestamp with time zone) --S',
+    'private.release_messages(text,uuid[],timestamp with time zone,timestamp with time zone,text) --S',
     'private.record_send_results(text,jsonb,timestamp with time zone) --S',
     'private.take_send_permits(jsonb,timestamp with time zone) --S',
     -- Each provider's daily quota and use (issue 11): the health check and the alerts.
@@ -361,6 +361,10 @@ select set_eq(
     'private.tg_consent_ledger__keep_append_only() ---',
     'private.tg_consent_ledger__sync_consents() ---',
     'private.tg_consents__append_ledger() ---',
+    -- A customer's own opt-out stands: the rule's trigger, its list of sources, and the repair.
+    'private.is_customer_consent_source(text) ---',
+    'private.tg_consents__keep_customer_opt_outs() ---',
+    'private.restore_customer_opt_outs() ---',
     -- Consent (issue 13): the desk's door to the ledger; the withdrawal links, signed in SQL,
     -- checked and used by the consent function (service_role), minted inside the gate only.
     'private.record_consent(uuid,channel_type,consent_purpose,consent_status,text,jsonb,text) -U-',

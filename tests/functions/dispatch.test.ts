@@ -5,7 +5,7 @@
 // and the suppression list are untouched), and two dispatchers sharing a rate limit.
 import assert from "node:assert/strict";
 import { parseConfig } from "../../functions/_shared/config.ts";
-import { drain, drainBatch } from "../../functions/_shared/dispatch.ts";
+import { drain, drainBatch, leaseWindow } from "../../functions/_shared/dispatch.ts";
 import { buildProviders } from "../../functions/_shared/providers/mod.ts";
 import { startSandbox } from "../../sandbox/mod.ts";
 import { sandboxEnv } from "../../scripts/lib/sandbox_env.ts";
@@ -344,6 +344,64 @@ dbTest("dispatch: batches held back whole at send time do not end the drain", as
   const [message] = await statuses([behind]);
   assert.equal(message.status, "sent", "the message behind them went in the same drain");
 });
+
+dbTest("dispatch: a batch that outlasts its lease sends nothing twice", async () => {
+  const sql = adminSql();
+  await drain({ worker: "w-slow", providers });
+  // A lease of 5 s (the least the setting allows), Twilio answering in 1.5 s, two sends at a
+  // time: a batch of 10 needs 7.5 s. Its first sends go; those that could not start 3 s before
+  // the lease's end (a 2 s send deadline, the last 0.5 s kept for the results) are handed back
+  // unsent, and go in the drain's next batches. A second dispatcher draining meanwhile finds no
+  // lease run out: without the window it took over the messages still waiting for a free send
+  // after 5 s, and both sent them.
+  await sql`update public.app_settings set value = '5' where key = 'MESSAGE_LEASE_SECONDS'`;
+  await control("twilio", { latencyMs: 1_500 });
+  try {
+    const ids = await queue(10);
+    const slow = drain({
+      worker: "w-slow",
+      providers,
+      batchSize: 10,
+      concurrency: 2,
+      lanes: 1,
+      sendTimeoutMs: 2_000,
+      budgetMs: 30_000,
+    });
+    let done = false;
+    const other = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5_500));
+      while (!done) {
+        await drain({ worker: "w-other", providers, concurrency: 10, lanes: 1, budgetMs: 2_000 });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })();
+    const stats = await slow.finally(() => done = true);
+    await other;
+    const received = await receivedByOurId("twilio");
+    for (const id of ids) assert.equal(received.get(id), 1, `message ${id} reached Twilio once`);
+    assert.deepEqual([...new Set((await statuses(ids)).map((m) => m.status))], ["sent"]);
+    assert.ok(
+      stats.released >= 4,
+      `sends not started in time were handed back: ${JSON.stringify(stats)}`,
+    );
+    const [{ stalled }] = await sql<{ stalled: number }[]>`
+      select count(*)::int as stalled from public.messages where id = any(${ids}::uuid[]) and stalls > 0`;
+    assert.equal(stalled, 0, "no lease ran out");
+  } finally {
+    await control("twilio", { latencyMs: 0 });
+    await sql`update public.app_settings set value = '60' where key = 'MESSAGE_LEASE_SECONDS'`;
+  }
+});
+
+Deno.test(
+  "dispatch: the lease window keeps a tenth for the results and a send deadline before it",
+  () => {
+    // 60 s lease, 10 s deadline: every send over by 54 s, none starting after 44 s.
+    assert.deepEqual(leaseWindow(1_000, 60, 10_000), { startBy: 45_000, endBy: 55_000 });
+    // 5 s lease: at least 500 ms for the results; a 10 s deadline cut to half the 4.5 s left.
+    assert.deepEqual(leaseWindow(0, 5, 10_000), { startBy: 2_250, endBy: 4_500 });
+  },
+);
 
 Deno.test({
   name: "dispatch: teardown",
