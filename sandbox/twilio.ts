@@ -63,7 +63,16 @@ const magicTo: Record<string, number> = {
 const failedBeforeSending = new Set([30001, 30002, 30008]);
 
 /** Keywords of Twilio's default opt-out handling (STOP …) and opt-in (START …). */
-const stopWords = new Set(["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"]);
+const stopWords = new Set([
+  "STOP",
+  "STOPALL",
+  "UNSUBSCRIBE",
+  "CANCEL",
+  "END",
+  "QUIT",
+  "REVOKE",
+  "OPTOUT",
+]);
 const startWords = new Set(["START", "YES", "UNSTOP"]);
 
 /** A message as GET …/Messages/{Sid}.json returns it. */

@@ -113,6 +113,8 @@ export const notFound = (what = "resource") =>
  *   PY012 a refund beyond what the payment still has to refund                     → 409
  *   PY013 payments are switched off (ENABLE_PAYMENT_LINKS is not true): no order,
  *         payment link or autopay is opened                                        → 409
+ *   PY014 a grant over the customer's own opt-out (an SMS STOP, a WhatsApp or email
+ *         opt-out, the withdrawal link): only the customer gives it again          → 409
  * A PY error whose detail is a JSON array of strings (PY009's reasons) carries it to the problem
  * as the extension `reasons`. The rest are the Postgres errors a request can provoke. tests/functions/errors.test.ts holds
  * this comment, the table below and every `errcode = 'PY...'` in migrations/ in step.
@@ -133,6 +135,7 @@ export const sqlStates: Readonly<
   PY011: { status: 422, title: "Amount Mismatch" },
   PY012: { status: 409, title: "Not Refundable" },
   PY013: { status: 409, title: "Payments Switched Off" },
+  PY014: { status: 409, title: "Customer Opted Out" },
   "23505": { status: 409, title: "Conflict" }, // unique_violation
   "23503": { status: 409, title: "Conflict" }, // foreign_key_violation: still referenced
   "23514": { status: 422, title: "Unprocessable Content" }, // check_violation

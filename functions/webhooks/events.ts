@@ -30,6 +30,11 @@ export type SuppressReason = "hard_bounce" | "complaint" | "invalid_number" | "u
  * - `suppress` with `address` and `channel`: the address to put on the suppression list (email
  *   lower-case, phones E.164); for inbound events `address`/`channel` say who wrote, on what.
  * - `reply`: an inbound message's text (opt-out words withdraw marketing consent).
+ * - `opt_out` with `address` and `channel` (email): the vendor reports that the person at the
+ *   address opted out (SendGrid's unsubscribe, group_unsubscribe, and a drop for an address on
+ *   its unsubscribe list): marketing consent on that channel is withdrawn for every customer at
+ *   the address and their queued marketing there cancelled, as an SMS STOP does; the address is
+ *   not suppressed (receipts and service reminders still go).
  * - `payload`: the event as received.
  */
 export interface VendorEvent {
@@ -51,6 +56,7 @@ export interface VendorEvent {
   address?: string | null;
   channel?: "sms" | "email" | "whatsapp" | null;
   reply?: string | null;
+  opt_out?: boolean;
   payload: unknown;
 }
 

@@ -22,9 +22,9 @@ import {
 
 /**
  * SendGrid's event words → ours. deferred, click, spamreport, unsubscribe, group_unsubscribe and
- * group_resubscribe only inform (a spam report suppresses the address; see sendgridEvents).
- * Marketing consent withdrawn by an email unsubscribe is left for the consent work: the event is
- * kept, nothing else changes.
+ * group_resubscribe move no message (a spam report suppresses the address, an unsubscribe
+ * withdraws email marketing consent; see sendgridEvents). group_resubscribe is only kept: a
+ * consent is granted with its notice and evidence, not by a vendor's event.
  */
 const sendgridStatuses: Readonly<Record<string, EventStatus>> = {
   processed: "sent",
@@ -48,14 +48,25 @@ const eventSchema = z.looseObject({
 
 const bodySchema = z.array(eventSchema);
 
+/** SendGrid's events that say the person opted out of our email (README: an opt-out withdraws
+ * marketing consent; it does not suppress). */
+const unsubscribeEvents = new Set(["unsubscribe", "group_unsubscribe"]);
+
+/** The reason of a `dropped` event for an address on SendGrid's (global or group) unsubscribe
+ * list: the person opted out earlier, the address is alive. */
+const unsubscribedDrop = /unsubscribed address/i;
+
 /**
  * The events of one verified SendGrid post (already parsed): processed → sent, delivered →
  * delivered, open → read, bounce → undeliverable, dropped → failed; a bounce, a dropped event
  * whose reason means a dead address (both through SendGrid's error table: `event.bounce`,
- * `event.bounce.blocked`, `event.dropped`) and a spam report suppress the lower-cased email
- * (hard_bounce, complaint). Event key: sg_event_id; the vendor's id: sg_message_id up to its
- * first "."; our id: the top-level `message_id` (SendGrid spreads custom_args into each event).
- * Throws the 400 problem when the body is not an array of events.
+ * `event.bounce.blocked`, `event.dropped`: Bounced Address, Invalid, Spam Reporting Address) and
+ * a spam report suppress the lower-cased email (hard_bounce, complaint). An unsubscribe, a
+ * group_unsubscribe and a drop for an "Unsubscribed Address" are the person's opt-out: they
+ * suppress nothing and carry `opt_out` (email marketing consent withdrawn). Event key:
+ * sg_event_id; the vendor's id: sg_message_id up to its first "."; our id: the top-level
+ * `message_id` (SendGrid spreads custom_args into each event). Throws the 400 problem when the
+ * body is not an array of events.
  */
 export function sendgridEvents(body: unknown): VendorEvent[] {
   const parsed = bodySchema.safeParse(body);
@@ -86,6 +97,11 @@ export function sendgridEvents(body: unknown): VendorEvent[] {
     }
     if (kind === "spamreport" && address) {
       Object.assign(result, { suppress: "complaint", address, channel: "email" });
+    }
+    const optedOut = unsubscribeEvents.has(kind) ||
+      (kind === "dropped" && unsubscribedDrop.test(event.reason ?? ""));
+    if (optedOut && address) {
+      Object.assign(result, { opt_out: true, address, channel: "email" });
     }
     return result;
   });

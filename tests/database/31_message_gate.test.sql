@@ -192,15 +192,15 @@ select throws_ok(format($$select * from private.enqueue_messages('{"customer_id"
 select tests.authenticate_as('agent_a');
 select is((select (status, created)::text from private.send_desk_message(jsonb_build_object(
   'customer_id', tests.fixture('customer_a'), 'channel', 'email', 'idempotency_key', 'mine',
-  'template_code', 'receipt', 'variables', '{"amount_due": "1", "policy_number": "P"}'::jsonb), pg_temp.ist('12:00'))),
-  '(queued,t)', 'agent A messages their customer');
+  'template_code', 'receipt', 'variables', '{"amount_due": "1", "policy_number": "P"}'::jsonb))),
+  '(queued,t)', 'agent A messages their customer (on the real clock: 20261202055907)');
 select tests.authenticate_as('agent_b');
 select throws_ok(format($$select * from private.send_desk_message('{"customer_id": "%s", "channel": "email",
   "idempotency_key": "mine", "body": "hi", "subject": "s", "purpose": "service"}')$$, tests.fixture('customer_a')),
   'P0002', null, 'agent B may not message agent A''s customer');
 select is((select created from private.send_desk_message(jsonb_build_object(
   'customer_id', tests.fixture('customer_b'), 'channel', 'whatsapp', 'idempotency_key', 'mine',
-  'body', 'Please call me', 'purpose', 'service'), pg_temp.ist('12:00'))),
+  'body', 'Please call me', 'purpose', 'service'))),
   true, 'the same key of another agent is another message');
 select throws_ok(format($$select * from private.send_desk_message('{"customer_id": "%s", "case_id": "%s",
   "channel": "sms", "idempotency_key": "x", "body": "hi", "purpose": "service"}')$$,

@@ -270,8 +270,12 @@ values ('opt_out_confirmation', 'sms', 'en', 'transactional',
         'Dear {{customer_name}}, you will get no more offers on this number. PY360',
         '1101000000000051', 'PYRNWL', '1107000000000051',
         'Dear {#var#}, you will get no more offers on this number. PY360');
+-- (Only the customer's own act lifts their STOP (20261202055416), and no path gives SMS marketing
+-- back from the customer's side yet: the new grant is written past that rule's trigger.)
+alter table public.consents disable trigger _700_keep_customer_opt_outs_update;
 update public.consents set status = 'granted', source = 'web_form', evidence = '{"form": "t51"}'
  where customer_id = tests.fixture('customer_q3') and channel = 'sms' and purpose = 'marketing';
+alter table public.consents enable trigger _700_keep_customer_opt_outs_update;
 select tests.authenticate_as_service_role();
 select private.record_message_events('twilio', jsonb_build_array(jsonb_build_object(
   'event_key', 'SM51-stop-2', 'kind', 'inbound', 'channel', 'sms', 'address', '+919851000003',

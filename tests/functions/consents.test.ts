@@ -168,3 +168,81 @@ dbTest("consents: a bad request is a 422 and records nothing", async () => {
     select count(*)::int as n from public.consents where customer_id = ${customerId}`;
   assert.equal(consents.n, 0, "no consent");
 });
+
+dbTest(
+  "consents: a grant over the customer's own STOP is a 409 problem that records nothing; a withdrawal the desk recorded, the desk may lift",
+  async () => {
+    const phone = `+9199${String(Math.floor(Math.random() * 1e8)).padStart(8, "0")}`;
+    const { customerId } = await createCase(farah, { phone });
+    const path = `/customers/${customerId}/consents`;
+    const token = await tokenFor(farah);
+    await expectJson(
+      await api(path, { token, method: "POST", body: { ...grant, channel: "sms" } }),
+      201,
+    );
+    // The customer replies STOP, as Twilio's inbound webhook records it.
+    await adminSql()`
+      select private.record_message_events('twilio', ${
+      adminSql().json([{
+        event_key: `SM-stop-${customerId}`,
+        kind: "inbound",
+        channel: "sms",
+        address: phone,
+        reply: "STOP",
+        occurred_at: "2026-11-30T04:30:00Z",
+      }])
+    })`;
+    const before = await ledgerSize(customerId);
+    for (const who of [farah, admin]) {
+      const refused = await expectProblem(
+        await api(path, {
+          token: await tokenFor(who),
+          method: "POST",
+          body: { ...grant, channel: "sms", evidence: { call_id: "C-9001" } },
+        }),
+        409,
+      );
+      assert.equal(refused.code, "PY014");
+      assert.equal(refused.title, "Customer Opted Out");
+      assert.equal(
+        refused.detail,
+        `customer ${customerId} withdrew their marketing consent on sms themselves ` +
+          "(sms_stop, 2026-11-30 10:00 IST): only the customer can give it again, not the desk " +
+          "or an import",
+      );
+    }
+    // Nor can the desk pass for the customer.
+    await expectProblem(
+      await api(path, {
+        token,
+        method: "POST",
+        body: { ...grant, channel: "telegram", source: "telegram_start" },
+      }),
+      422,
+    );
+    assert.equal(await ledgerSize(customerId), before, "nothing was recorded");
+    const [state] = await adminSql()`
+      select status, source from public.consents
+       where customer_id = ${customerId} and channel = 'sms' and purpose = 'marketing'`;
+    assert.deepEqual({ ...state }, { status: "withdrawn", source: "sms_stop" });
+
+    // Email: the agent noted the customer's phone request to stop offers, then to have them again.
+    await expectJson(
+      await api(path, {
+        token,
+        method: "POST",
+        body: { ...grant, status: "withdrawn", evidence: {} },
+      }),
+      201,
+    );
+    const again = await expectJson(
+      await api(path, {
+        token,
+        method: "POST",
+        body: { ...grant, evidence: { call_id: "C-9002" } },
+      }),
+      201,
+    );
+    assert.equal(again.status, "granted");
+  },
+);

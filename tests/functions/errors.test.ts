@@ -49,6 +49,7 @@ Deno.test("errors: the contracts' statuses, and the comment table says the same"
     PY011: 422,
     PY012: 409,
     PY013: 409,
+    PY014: 409,
   };
   const mapped = Object.fromEntries(
     Object.entries(sqlStates).filter(([code]) => code.startsWith("PY"))

@@ -252,6 +252,9 @@ Deno.test("provider tables: an error's text refines a code that covers several c
     classifyVendorError("sendgrid", "event.dropped", "Bounced Address").addressDead,
     true,
   );
+  // An address on SendGrid's unsubscribe list opted out; it is not dead (nothing suppressed).
+  const unsubscribed = classifyVendorError("sendgrid", "event.dropped", "Unsubscribed Address");
+  assert.deepEqual([unsubscribed.disposition, unsubscribed.addressDead], ["permanent", undefined]);
 });
 
 Deno.test("provider tables: the vendor's wait hint wins over the table's, which fills in", () => {

@@ -339,5 +339,9 @@ Deno.test("sandbox twilio: a STOP reply is posted signed, and opts the number ou
     await control(sandbox, "twilio/reply", { from: "+919810150461", text: "start" });
     assert.equal(formOf(receiver.received[1].body).OptOutType, "START");
     assert.equal((await send(sandbox, message)).status, 201);
+    // REVOKE is one of Twilio's default opt-out keywords too.
+    await control(sandbox, "twilio/reply", { from: "+919810150461", text: "revoke" });
+    assert.equal(formOf(receiver.received[2].body).OptOutType, "STOP");
+    assert.equal((await send(sandbox, message)).body.code, 21610);
   });
 });

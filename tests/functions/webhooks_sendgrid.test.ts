@@ -238,6 +238,146 @@ sendgridTest("unknown messages kept; no key: 503; signed but unreadable: 400", a
   assert.deepEqual(await writableCounts(), before);
 });
 
+/** An email offer (marketing), for the opt-out tests: the gate appends the withdrawal link. */
+async function ensureEmailOffer(): Promise<void> {
+  await adminSql()`
+    insert into public.templates (code, channel, language, purpose, subject, body)
+    values ('webhooks_email_offer', 'email', 'en', 'marketing', 'An offer for {{policy_number}}',
+            'Dear {{customer_name}}, renew {{policy_number}} before {{expiry_date}} for less.')
+    on conflict do nothing`;
+}
+
+/** The customer's consent on a channel for a purpose: status and source, or undefined. */
+async function consentOf(customerId: string, channel: string, purpose: string) {
+  const [row] = await adminSql()`
+    select status::text, source, recorded_by, evidence from public.consents
+     where customer_id = ${customerId} and channel = ${channel} and purpose = ${purpose}`;
+  return row;
+}
+
+/** What the gate makes of a transactional email to the customer now (blocked reason or null). */
+async function gateOnEmail(customerId: string): Promise<string | null> {
+  const [row] = await adminSql()<{ status: string; blocked_reason: string | null }[]>`
+    select * from private.enqueue_messages(${
+    adminSql().json({
+      customer_id: customerId,
+      channel: "email",
+      template_code: "webhooks_test",
+      variables: { customer_name: "Meera", policy_number: `P-${tag()}`, expiry_date: "1 Jan" },
+      idempotency_key: `webhooks-gate-${tag()}`,
+    })
+  }::jsonb)`;
+  return row.status === "blocked" ? row.blocked_reason : null;
+}
+
+for (const event of ["unsubscribe", "group_unsubscribe"]) {
+  sendgridTest(
+    `${event}: email marketing consent withdrawn, queued offers cancelled, nothing suppressed`,
+    async () => {
+      await ensureEmailOffer();
+      const customer = await createCustomer({
+        email: `Unsub+${tag()}@Example.TEST`,
+        marketing: ["email", "sms"],
+      });
+      const offer = await enqueue(customer.id, "email", { template: "webhooks_email_offer" });
+      const eventId = `ev-${tag()}`;
+      const response = await postOwn(eventsBody([{
+        email: customer.email.toUpperCase(),
+        timestamp: Math.floor(Date.now() / 1000),
+        event,
+        sg_event_id: eventId,
+        ...(event === "group_unsubscribe" ? { asm_group_id: 12 } : {}),
+      }]));
+      assert.equal(response.status, 200);
+      const withdrawn = await consentOf(customer.id, "email", "marketing");
+      assert.deepEqual([withdrawn?.status, withdrawn?.source, withdrawn?.recorded_by], [
+        "withdrawn",
+        "email_unsubscribe",
+        null,
+      ]);
+      assert.equal(withdrawn.evidence.provider, "sendgrid");
+      assert.equal((await message(offer)).status, "cancelled", "the queued offer will not go");
+      assert.equal(
+        (await consentOf(customer.id, "sms", "marketing"))?.status,
+        "granted",
+        "other channels keep their consent",
+      );
+      assert.equal(await suppressionOf(customer.email.toLowerCase()), undefined, "not suppressed");
+      assert.equal(await gateOnEmail(customer.id), null, "a receipt still goes");
+      // The same event again (SendGrid retries): recorded once, nothing more changes.
+      const ledger = async () =>
+        (await adminSql()`
+          select count(*)::int as n from public.consent_ledger
+           where customer_id = ${customer.id} and channel = 'email'`)[0].n;
+      const rows = await ledger();
+      assert.equal(
+        (await postOwn(eventsBody([{ email: customer.email, event, sg_event_id: eventId }])))
+          .status,
+        200,
+      );
+      assert.equal(await ledger(), rows);
+    },
+  );
+}
+
+sendgridTest(
+  "dropped for an unsubscribed address: failed, not suppressed, email marketing withdrawn",
+  async () => {
+    // SendGrid drops instead of processing: no other event moves the message first.
+    await callbacks(sandbox, "sendgrid", "none");
+    const { id, xMessageId, customer } = await sentEmail("dropunsub");
+    const response = await postOwn(eventsBody([{
+      email: customer.email,
+      timestamp: Math.floor(Date.now() / 1000),
+      event: "dropped",
+      reason: "Unsubscribed Address",
+      status: "5.0.0",
+      sg_event_id: `ev-${tag()}`,
+      sg_message_id: `${xMessageId}.filter0001`,
+      message_id: id,
+    }]));
+    assert.equal(response.status, 200);
+    const row = await message(id);
+    assert.deepEqual([row.status, row.last_error_code], ["failed", "5.0.0"]);
+    assert.equal(
+      await suppressionOf(customer.email),
+      undefined,
+      "an opt-out is not a dead address",
+    );
+    assert.deepEqual(
+      [(await consentOf(customer.id, "email", "marketing"))?.status],
+      ["withdrawn"],
+    );
+    assert.equal(await gateOnEmail(customer.id), null, "receipts are not blocked");
+  },
+);
+
+sendgridTest("dropped for an invalid or spam-reporting address still suppresses", async () => {
+  await callbacks(sandbox, "sendgrid", "none");
+  for (
+    const [reason, suppressed] of [["Invalid", "hard_bounce"], [
+      "Spam Reporting Address",
+      "hard_bounce",
+    ]]
+  ) {
+    const { id, xMessageId, customer } = await sentEmail("dropother");
+    assert.equal(
+      (await postOwn(eventsBody([{
+        email: customer.email,
+        timestamp: Math.floor(Date.now() / 1000),
+        event: "dropped",
+        reason,
+        sg_event_id: `ev-${tag()}`,
+        sg_message_id: `${xMessageId}.filter0001`,
+        message_id: id,
+      }]))).status,
+      200,
+    );
+    assert.equal((await suppressionOf(customer.email))?.reason, suppressed, reason);
+    assert.equal(await consentOf(customer.id, "email", "marketing"), undefined, reason);
+  }
+});
+
 sendgridTest("a body over 1 MiB: 413 before anything is read", async () => {
   const before = await writableCounts();
   const huge = eventsBody([{ event: "processed", sg_event_id: "big", pad: "x".repeat(1 << 20) }]);
@@ -261,6 +401,16 @@ Deno.test("webhooks sendgrid: what each event means", () => {
     { event: "unsubscribe", sg_event_id: "e4", email: "a@example.test" },
     { event: "dropped", sg_event_id: "e5", email: "a@example.test", reason: "Spam Content" },
   ]);
+  const [groupUnsubscribe, droppedUnsubscribed, droppedBounced] = sendgridEvents([
+    { event: "group_unsubscribe", sg_event_id: "e6", email: "B@Example.TEST", asm_group_id: 1 },
+    {
+      event: "dropped",
+      sg_event_id: "e7",
+      email: "b@example.test",
+      reason: "Unsubscribed Address",
+    },
+    { event: "dropped", sg_event_id: "e8", email: "b@example.test", reason: "Bounced Address" },
+  ]);
   assert.deepEqual([processed.status, processed.provider_message_id, processed.message_id], [
     "sent",
     "abc",
@@ -272,8 +422,30 @@ Deno.test("webhooks sendgrid: what each event means", () => {
     "a blocked bounce does not suppress the address",
   );
   assert.equal(deferred.status, null);
-  assert.deepEqual([unsubscribe.status, unsubscribe.suppress], [null, undefined]);
-  assert.deepEqual([dropped.status, dropped.suppress], ["failed", undefined]);
+  assert.deepEqual(
+    [unsubscribe.status, unsubscribe.suppress, unsubscribe.opt_out, unsubscribe.address],
+    [null, undefined, true, "a@example.test"],
+    "an unsubscribe withdraws email marketing; it does not suppress",
+  );
+  assert.deepEqual(
+    [groupUnsubscribe.status, groupUnsubscribe.suppress, groupUnsubscribe.opt_out],
+    [null, undefined, true],
+  );
+  assert.deepEqual(
+    [droppedUnsubscribed.status, droppedUnsubscribed.suppress, droppedUnsubscribed.opt_out],
+    ["failed", undefined, true],
+    "a drop for an unsubscribed address is that opt-out, not a dead address",
+  );
+  assert.equal(droppedUnsubscribed.channel, "email");
+  assert.deepEqual(
+    [droppedBounced.status, droppedBounced.suppress, droppedBounced.opt_out],
+    ["failed", "hard_bounce", undefined],
+  );
+  assert.deepEqual([dropped.status, dropped.suppress, dropped.opt_out], [
+    "failed",
+    undefined,
+    undefined,
+  ]);
   assert.throws(() => sendgridEvents({ event: "processed" }), /Not an array/);
 });
 

@@ -41,7 +41,15 @@ export const sendgridErrors: ErrorTable = {
     disposition: "permanent",
     reason: "dropped by SendGrid",
     byMessage: [{
-      pattern: /bounced address|invalid|spam reporting address|unsubscribed address/i,
+      // An opt-out, not a dead address: the webhook withdraws email marketing consent instead
+      // (README: an opt-out withdraws marketing consent; it does not suppress).
+      pattern: /unsubscribed address/i,
+      rule: {
+        disposition: "permanent",
+        reason: "dropped: the recipient unsubscribed (SendGrid's unsubscribe list)",
+      },
+    }, {
+      pattern: /bounced address|invalid|spam reporting address/i,
       rule: {
         disposition: "permanent",
         addressDead: true,

@@ -66,9 +66,12 @@ export const twilioErrors: ErrorTable = {
   // A refusal of this recipient by Twilio, not a dead number: Twilio keeps its own opt-out list
   // per sender once a customer replies STOP, and refuses every later message to the number, even
   // the service reminders our STOP handling keeps (STOP withdraws SMS marketing consent only). So
-  // the channel's fallback provider (AWS SNS, same DLT ids) carries the message; `fallback` is not
-  // counted by Twilio's circuit breaker (one customer's STOP must not stop everyone's SMS), and
-  // the number is not suppressed (another sender can still reach it).
+  // the channel's fallback provider (AWS SNS, same DLT ids) carries a transactional or service
+  // message; `fallback` is not counted by Twilio's circuit breaker (one customer's STOP must not
+  // stop everyone's SMS), and the number is not suppressed (another sender can still reach it).
+  // A marketing message is not carried: private.record_send_results fails it (21610 as its
+  // reason) and withdraws SMS marketing consent for every customer on the number, as our own
+  // STOP handling does (source sms_stop; migration fail_marketing_on_twilio_stop).
   "21610": {
     disposition: "fallback",
     reason: "the recipient replied STOP to this sender (Twilio's opt-out list); not a dead number",

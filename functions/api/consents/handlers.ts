@@ -1,6 +1,7 @@
 // Handlers of /api/customers/{id}/consents, run as the caller: RLS on customers, consents and
 // consent_ledger decides what they read; the write goes through private.record_consent, which
-// checks the caller sees the customer (P0002 → 404) and the grant's evidence (23514 → 422).
+// checks the caller sees the customer (P0002 → 404) and the grant's evidence (23514 → 422); a
+// grant over the customer's own opt-out is refused by the database (PY014 → 409).
 import type { RouteHandler } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";

@@ -71,7 +71,8 @@ export const ConsentInputSchema = z.object({
   status: ConsentStatus,
   source: z.string().regex(/^[a-z][a-z0-9_]{1,39}$/).openapi({
     description: "Where it was given or withdrawn: agent_call, web_form, ... " +
-      "(withdrawal_link, erasure, sms_stop and whatsapp_reply are the system's)",
+      "(erasure and the customer's own: sms_stop, whatsapp_reply, email_unsubscribe, " +
+      "withdrawal_link, telegram_stop, telegram_start are the system's)",
     example: "agent_call",
   }),
   evidence: z.record(z.string(), z.unknown()).default({}).openapi({
@@ -120,7 +121,9 @@ export const recordConsent = createRoute({
     404: problem("No such customer, or not one the caller sees"),
     409: problem(
       "The customer was erased: nothing but a withdrawal is recorded for them (and its " +
-        "evidence is not kept)",
+        "evidence is not kept); or a grant over the customer's own opt-out (an SMS STOP, a " +
+        "WhatsApp or email opt-out, the withdrawal link: code PY014), which only the customer " +
+        "lifts",
     ),
     422: problem(
       "The request did not match the schema, a grant has no evidence, or the " +
