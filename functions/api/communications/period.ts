@@ -37,8 +37,9 @@ export const reportPeriodFields = {
   to: PeriodBound.optional().openapi({ description: `${toText} Default: now.` }),
 };
 
-/** The query of a report's period (vendor and channel reports). */
-export const ReportPeriodQuery = z.object(reportPeriodFields);
+/** The query of a report's period (GET /vendors/communications); strict: an unknown parameter
+ * is a 422 naming it, not left out. */
+export const ReportPeriodQuery = z.strictObject(reportPeriodFields);
 
 /** A period as asked: either end may be missing. */
 export interface PeriodAsked {
@@ -132,8 +133,9 @@ export const Granularity = z.enum(["hour", "day"]).openapi("Granularity");
 export const maxDailySeriesDays = 90;
 export const maxHourlyDays = 7;
 
-/** The query of a report read from the message facts (vendor and channel reports). */
-export const FactPeriodQuery = z.object({
+/** The query of a report read from the message facts (vendor and channel reports); strict, as
+ * ReportPeriodQuery. */
+export const FactPeriodQuery = z.strictObject({
   from: PeriodBound.optional().openapi({
     description: "Start of the period, inclusive: a business day `YYYY-MM-DD` (from 00:00 IST) " +
       "or an instant with its offset on a whole IST day (daily) or hour (hourly, e.g. " +

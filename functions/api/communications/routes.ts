@@ -41,8 +41,11 @@ const statusList = new RegExp(
   `^(${messageStatuses.join("|")})(,(${messageStatuses.join("|")}))*$`,
 );
 
-/** The filters and keyset cursor of GET /communications/delivery-status. */
-export const DeliveryStatusQuery = z.object({
+/**
+ * The filters and keyset cursor of GET /communications/delivery-status. Strict: a parameter it
+ * does not know (a mistyped filter) is a 422 naming it, not a filter silently left out.
+ */
+export const DeliveryStatusQuery = z.strictObject({
   case_id: z.guid().optional(),
   customer_id: z.guid().optional(),
   channel: OutboxChannel.optional(),

@@ -133,8 +133,9 @@ export const MessageSchema = z.object({
   created_at: DateTime,
 }).openapi("Message");
 
-/** GET /messages: a case's or a customer's messages, a page at a time. */
-export const MessageListQuery = z.object({
+/** GET /messages: a case's or a customer's messages, a page at a time. Strict, as every query of
+ * the issue-7 reads: an unknown parameter is a 422 naming it. */
+export const MessageListQuery = z.strictObject({
   case_id: z.guid().optional(),
   customer_id: z.guid().optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),

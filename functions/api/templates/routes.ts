@@ -120,8 +120,8 @@ const lintRefusal = {
   content: { [problemContentType]: { schema: LintProblemSchema } },
 };
 
-/** The filters of GET /templates. */
-export const TemplateListQuery = z.object({
+/** The filters of GET /templates; strict: an unknown one is a 422 naming it. */
+export const TemplateListQuery = z.strictObject({
   code: TemplateCode.optional(),
   channel: MessageChannel.optional(),
   language: templateFields.language.optional(),
