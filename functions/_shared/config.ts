@@ -76,8 +76,9 @@ const envSchema = z.object({
   // Which SigningCertURL an SNS message may name (a regular expression over the whole URL).
   SNS_SIGNING_CERT_URL_PATTERN: z.string().refine(isRegExp, "must be a valid regular expression")
     .default(defaultSnsCertUrlPattern),
-  // The SNS topics (ARNs, comma-separated) whose messages the SES webhook takes; unset: any. Set
-  // it in production: any AWS account can subscribe our endpoint to a topic of its own.
+  // The SNS topics (ARNs, comma-separated) whose messages the SES webhook takes; unset: none (503),
+  // since any AWS account can subscribe our endpoint to a topic of its own. `npm start` sets the
+  // sandbox's topic.
   SNS_TOPIC_ARNS: optional,
   // The documents' Storage bucket: the migrations make `documents`, and its storage.objects
   // policies and upload trigger are keyed on it (the specification's example name was

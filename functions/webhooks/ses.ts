@@ -2,8 +2,9 @@
 // (VENDORS.md §2): a JSON body sent as text/plain, signed with RSA by the certificate at
 // SigningCertURL, which must match SNS_SIGNING_CERT_URL_PATTERN (AWS's own hosts by default;
 // the vendor sandbox's /aws prefix in tests). SubscriptionConfirmation is confirmed by a GET of
-// SubscribeURL, only on a host the same rule allows. With SNS_TOPIC_ARNS set, other topics are
-// refused (403, nothing fetched or written). Notification carries the SES event JSON in
+// SubscribeURL, only on a host the same rule allows. Only the topics in SNS_TOPIC_ARNS are taken
+// (others: 403, nothing fetched or written); unset, nothing is (503), since SNS signs every AWS
+// account's topics with the same certificates. Notification carries the SES event JSON in
 // `Message`: configuration-set publishing (`eventType`) or identity notifications
 // (`notificationType`).
 import { z } from "zod";
@@ -17,6 +18,7 @@ import {
   type EventStatus,
   isoTime,
   malformed,
+  notConfigured,
   ourMessageId,
   signatureRefused,
   type VendorEvent,
@@ -100,15 +102,21 @@ export function isSnsEndpoint(url: string, certUrlPattern: RegExp): boolean {
   return pattern.test(`${parsed.origin}${directory}SimpleNotificationService-check.pem`);
 }
 
+/** The topic ARNs of SNS_TOPIC_ARNS (comma-separated; blanks ignored), none when unset. */
+export function snsTopicArns(allowed: string | undefined): string[] {
+  return (allowed ?? "").split(",").map((arn) => arn.trim()).filter(Boolean);
+}
+
 /**
- * Whether a verified message's topic may post here: SNS_TOPIC_ARNS (comma-separated ARNs) when
- * set, else any topic. SNS signs every topic's messages with the same certificates, so without
- * the list any AWS account could subscribe this endpoint to a topic of its own (AWS SNS guide
- * "Verifying the signatures": check TopicArn too).
+ * Whether a verified message's topic may post here: one of SNS_TOPIC_ARNS, and none when it is
+ * unset or lists nothing. SNS signs every topic's messages with the same certificates, so
+ * without the list any AWS account could subscribe this endpoint to a topic of its own and post
+ * Delivery or Complaint events for our messages (AWS SNS guide "Verifying the signatures":
+ * check TopicArn too). The project knows no AWS account id of its own to take that account's
+ * topics instead: the list is the only rule.
  */
 export function snsTopicAllowed(topicArn: string, allowed: string | undefined): boolean {
-  if (allowed === undefined) return true;
-  return allowed.split(",").map((arn) => arn.trim()).filter(Boolean).includes(topicArn);
+  return snsTopicArns(allowed).includes(topicArn);
 }
 
 /** Whether a verified SNS message's signed Timestamp is within the accepted window of `now`. */
@@ -252,6 +260,11 @@ export function sesRoutes(deps: WebhookDeps) {
   let verifierPattern: RegExp | undefined;
   return createRouter().post("/ses", async (c) => {
     const config = deps.config();
+    // No topic list, no topic: nothing is verified, fetched or written until it is set.
+    if (snsTopicArns(config.SNS_TOPIC_ARNS).length === 0) {
+      log("warn", "webhook refused", { vendor: "aws_ses", reason: "SNS_TOPIC_ARNS is not set" });
+      throw notConfigured("SES (SNS)", "SNS_TOPIC_ARNS to the topics of our SES events");
+    }
     // One verifier (and certificate cache) per certificate rule.
     if (!verifier || verifierPattern !== config.snsCertUrlPattern) {
       verifierPattern = config.snsCertUrlPattern;

@@ -3,6 +3,7 @@
 // pointed back at the functions gateway.
 import { snsCertUrlPatternUnder } from "../../functions/_shared/signatures/sns.ts";
 import type { Sandbox, SandboxWebhooks } from "../../sandbox/mod.ts";
+import { sesEventsTopicArn } from "../../sandbox/sns_http.ts";
 
 /** The variables that mean "use this real vendor": any one of them keeps the sandbox off. */
 export const realVendorVariables = [
@@ -26,11 +27,14 @@ export function sandboxWebhooks(functionsUrl: string): SandboxWebhooks {
   };
 }
 
+/** The AWS region of the local stack: the sandbox's SES topic is in it. */
+const sandboxAwsRegion = "ap-south-1";
+
 /**
  * The functions' vendor variables for the sandbox: credentials, base URLs, webhook secrets and
  * keys, senders (a DLT header for SMS, a configuration set so SES publishes events with our
- * tags), and where Twilio's status callbacks go (`functionsUrl`, e.g.
- * http://127.0.0.1:54321/functions/v1).
+ * tags), the SNS topic the sandbox publishes SES events to (the webhook takes no other), and
+ * where Twilio's status callbacks go (`functionsUrl`, e.g. http://127.0.0.1:54321/functions/v1).
  */
 export function sandboxEnv(sandbox: Sandbox, functionsUrl: string): Record<string, string> {
   const c = sandbox.credentials;
@@ -40,13 +44,14 @@ export function sandboxEnv(sandbox: Sandbox, functionsUrl: string): Record<strin
     TWILIO_AUTH_TOKEN: c.twilioAuthToken,
     TWILIO_BASE_URL: `${sandbox.url}/twilio`,
     SMS_SENDER_ID: "PYRNWL",
-    AWS_REGION: "ap-south-1",
+    AWS_REGION: sandboxAwsRegion,
     AWS_ACCESS_KEY_ID: c.awsAccessKeyId,
     AWS_SECRET_ACCESS_KEY: c.awsSecretAccessKey,
     AWS_ENDPOINT_URL: `${sandbox.url}/aws`,
     SES_FROM_EMAIL: "renewals@py360.test",
     SES_CONFIGURATION_SET: "py360-events",
     SNS_SIGNING_CERT_URL_PATTERN: snsCertUrlPatternUnder(`${sandbox.url}/aws`).source,
+    SNS_TOPIC_ARNS: sesEventsTopicArn(sandboxAwsRegion),
     SENDGRID_API_KEY: c.sendgridApiKey,
     SENDGRID_BASE_URL: `${sandbox.url}/sendgrid`,
     SENDGRID_FROM_EMAIL: "renewals@py360.test",

@@ -32,6 +32,8 @@ export interface Harness {
   /** `${functionsUrl}/webhooks`. */
   webhooksUrl: string;
   config: Config;
+  /** The variables `config` was parsed from. */
+  env: Record<string, string | undefined>;
   providers: Partial<Record<ProviderCode, Provider>>;
   /** A second SNS signer whose certificate the harness serves at `testSnsCertUrl` (allowed). */
   testSns: SnsSigner;
@@ -113,6 +115,7 @@ export async function startHarness(
     functionsUrl,
     webhooksUrl,
     config,
+    env,
     providers: buildProviders(config),
     testSns,
     testSnsCertUrl: `${base}/certs/test-sns.pem`,

@@ -7,8 +7,11 @@ import assert from "node:assert/strict";
 import { sesEvents } from "../../functions/webhooks/ses.ts";
 import { isSnsEndpoint, snsTopicAllowed } from "../../functions/webhooks/ses.ts";
 import { snsCertUrlPatternUnder } from "../../functions/_shared/signatures/sns.ts";
-import { defaultSnsCertUrlPattern } from "../../functions/_shared/config.ts";
+import { defaultSnsCertUrlPattern, parseConfig } from "../../functions/_shared/config.ts";
+import { createWebhooksApp } from "../../functions/webhooks/app.ts";
 import { snsSigner } from "../../sandbox/sign.ts";
+import { sesEventsTopicArn } from "../../sandbox/sns_http.ts";
+import { sandboxEnv } from "../../scripts/lib/sandbox_env.ts";
 import { adminSql, dbTest, expectProblem } from "./_helpers.ts";
 import {
   callbacks,
@@ -282,7 +285,7 @@ sesTest("missing, forged, altered, stale signatures and foreign certificates: 40
   assert.equal((await writableCounts()).suppressions, before.suppressions + 1);
 });
 
-sesTest("another account's topic: 403, its subscription never confirmed", async () => {
+sesTest("another account's topic: 403 (503 without SNS_TOPIC_ARNS), never confirmed", async () => {
   const foreign = "arn:aws:sns:ap-south-1:999999999999:ses-events";
   const before = await writableCounts();
   const confirmation = await snsBody({
@@ -304,15 +307,60 @@ sesTest("another account's topic: 403, its subscription never confirmed", async 
   await expectProblem(await post(await notification(delivery, { TopicArn: foreign })), 403);
   assert.deepEqual(await writableCounts(), before);
 
-  // Without SNS_TOPIC_ARNS any topic is taken (a development default, see .env.example).
-  const open = harness.appWith({ SNS_TOPIC_ARNS: undefined });
-  const taken = await open.request("/webhooks/ses", {
-    method: "POST",
-    headers: { "content-type": "text/plain; charset=UTF-8" },
-    body: JSON.stringify(await notification(delivery, { TopicArn: foreign })),
+  // Without SNS_TOPIC_ARNS no topic is taken, not even ours: any AWS account could otherwise
+  // subscribe us to a topic of its own and post Complaint or Delivery events for our messages.
+  // 503 naming the variable; no SubscribeURL fetched, nothing written.
+  const ours = await snsBody({
+    Type: "SubscriptionConfirmation",
+    MessageId: crypto.randomUUID(),
+    Token: "c".repeat(64),
+    TopicArn: topicArn,
+    Message: "You have chosen to subscribe to the topic.",
+    SubscribeURL: `${sandbox.url}/aws/?Action=ConfirmSubscription&TopicArn=${topicArn}&Token=c`,
+    Timestamp: new Date().toISOString(),
   });
-  assert.equal(taken.status, 200);
-  assert.equal((await writableCounts()).events, before.events + 1);
+  for (const unset of [undefined, "", " , "]) {
+    const fetched: string[] = [];
+    const app = createWebhooksApp({
+      config: () => parseConfig({ ...harness.env, SNS_TOPIC_ARNS: unset }),
+      fetch: (input) => {
+        fetched.push(String(input));
+        return Promise.resolve(new Response("<ConfirmSubscriptionResponse/>"));
+      },
+    });
+    for (
+      const body of [
+        confirmation,
+        await notification(delivery, { TopicArn: foreign }),
+        ours,
+        await notification(delivery),
+      ]
+    ) {
+      const refused = await expectProblem(
+        await app.request("/webhooks/ses", {
+          method: "POST",
+          headers: { "content-type": "text/plain; charset=UTF-8" },
+          body: JSON.stringify(body),
+        }),
+        503,
+      );
+      assert.match(refused.detail, /SNS_TOPIC_ARNS/, JSON.stringify(unset));
+    }
+    assert.deepEqual(fetched, [], "no subscription confirmed");
+  }
+  assert.deepEqual(await writableCounts(), before);
+});
+
+Deno.test("webhooks ses: the local stack's sandbox variables take the sandbox's topic", () => {
+  const config = parseConfig({
+    ...sandboxEnv(sandbox, harness.functionsUrl),
+    FUNCTIONS_DB_URL: Deno.env.get("FUNCTIONS_DB_URL"),
+  });
+  assert.equal(snsTopicAllowed(sesEventsTopicArn(config.AWS_REGION), config.SNS_TOPIC_ARNS), true);
+  assert.equal(
+    snsTopicAllowed("arn:aws:sns:ap-south-1:999999999999:ses-events", config.SNS_TOPIC_ARNS),
+    false,
+  );
 });
 
 sesTest("signed but unreadable: 400, nothing written", async () => {
@@ -385,7 +433,8 @@ Deno.test("webhooks ses: SNS_TOPIC_ARNS lists the topics taken", () => {
   assert.equal(snsTopicAllowed("arn:aws:sns:ap-south-1:1:b", list), true);
   assert.equal(snsTopicAllowed("arn:aws:sns:ap-south-1:1:c", list), false);
   assert.equal(snsTopicAllowed("arn:aws:sns:ap-south-1:1:a", ""), false);
-  assert.equal(snsTopicAllowed("anything", undefined), true);
+  assert.equal(snsTopicAllowed("arn:aws:sns:ap-south-1:1:a", " , "), false);
+  assert.equal(snsTopicAllowed("anything", undefined), false, "unset: no topic");
 });
 
 Deno.test("webhooks ses: SubscribeURLs are followed only where the certificate rule allows", () => {
