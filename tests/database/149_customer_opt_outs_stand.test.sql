@@ -6,7 +6,7 @@
 -- by the desk; a backdated grant is history, not the state; the desk cannot claim the customer's
 -- sources; and private.restore_customer_opt_outs() puts back opt-outs overridden before the rule.
 begin;
-select plan(25);
+select plan(27);
 select tests.create_test_book();
 
 create function pg_temp.state(customer uuid, consent_channel text, consent_purpose text) returns text
@@ -181,6 +181,27 @@ select results_eq(
          tests.fixture('customer_a')),
   $$values ('withdrawn', 'opt_out_restored', true)$$,
   'and withdraws it again, naming the customer''s own withdrawal');
+
+-- 7. A SendGrid unsubscribe over a withdrawal the desk recorded becomes the customer's own: the
+-- desk cannot lift it afterwards (the webhook records it even though email marketing was already
+-- withdrawn).
+select tests.authenticate_as('agent_a');
+select private.record_consent(tests.fixture('customer_a'), 'email', 'marketing', 'withdrawn',
+                              'agent_call', '{}');
+reset role;
+select private.record_message_events('sendgrid', jsonb_build_array(jsonb_build_object(
+  'event_key', 'sg149unsub', 'kind', 'status', 'status', null, 'vendor_status', 'unsubscribe',
+  'opt_out', true, 'channel', 'email', 'occurred_at', now(),
+  'address', (select lower(email) from public.customers where id = tests.fixture('customer_a')),
+  'payload', '{"event": "unsubscribe"}'::jsonb)));
+select is(pg_temp.state(tests.fixture('customer_a'), 'email', 'marketing'), 'withdrawn email_unsubscribe',
+  'the unsubscribe is recorded over the desk''s withdrawal, as the customer''s own');
+select tests.authenticate_as('agent_a');
+select throws_ok(
+  format($$select private.record_consent(%L, 'email', 'marketing', 'granted', 'agent_call',
+                                         '{"call_id": "C-157"}')$$, tests.fixture('customer_a')),
+  'PY014', null, 'so the desk cannot give email marketing back');
+reset role;
 
 select * from finish();
 rollback;
