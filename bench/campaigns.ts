@@ -26,7 +26,8 @@
 //   campaign:
 //   1. private.preview_campaign(id, as_of) as the manager (the launch in a subtransaction,
 //      rolled back), then
-//   2. private.launch_campaign(id, as_of) as the manager, in its own transaction, committed;
+//   2. private.launch_campaign(id, as_of) with the manager's claims (the clock-taking form is the
+//      owner's), in its own transaction, committed;
 //      its messages and recipients are copied aside (untimed), the two tables truncated, and
 //   3. the reference, in one transaction, committed: `insert into public.messages (<the 22
 //      columns the gate's insert fills, and campaign_id>) select ... from` the copy of the
@@ -192,7 +193,7 @@ try {
   heading(`Medians of ${results.length} runs (load average ${loadAtEnd} at the end):`);
   const cpu = (pick: (r: RunResult) => number) => `(CPU ${median(pick).toFixed(2)} s)`;
   row([
-    "launch: private.launch_campaign, as the manager",
+    "launch: private.launch_campaign, the manager's claims",
     `${launch.toFixed(2)} s`,
     cpu((r) => r.launch.cpu),
     perSecond(recipients / launch),

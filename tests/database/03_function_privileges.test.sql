@@ -88,8 +88,10 @@ select set_eq(
     -- Staff notifications (issue 11): the evaluator, the reports and service_role.
     'private.notify_admins(text,text,text,text,text,timestamp with time zone) --S',
     -- Telegram links (issue 12): the desk asks for a deep link for a customer it sees (or an
-    -- admin for themselves); the webhook records updates; the verify endpoint reads a chat.
-    'private.create_telegram_link_token(uuid,uuid,timestamp with time zone) -US',
+    -- admin for themselves), on the real clock (the form taking as_of is the owner's: tests);
+    -- the webhook records updates; the verify endpoint reads a chat.
+    'private.create_telegram_link_token(uuid,uuid) -US',
+    'private.create_telegram_link_token(uuid,uuid,timestamp with time zone) ---',
     'private.record_telegram_update(bigint,text,text,jsonb,timestamp with time zone) --S',
     'private.telegram_chat(uuid) --S',
     'private.delete_telegram_link_tokens() --S',
@@ -105,9 +107,11 @@ select set_eq(
     'private.alert_emails(uuid[]) -US',
     -- The webhooks: service_role only; and what only their definer functions use.
     'private.record_message_events(text,jsonb) --S',
-    -- The outbox's upkeep: the sweep for service_role and pg_cron; redrive for admins.
+    -- The outbox's upkeep: the sweep for service_role and pg_cron; redrive for admins, on the
+    -- real clock (the form taking as_of is the owner's: tests).
     'private.flag_unconfirmed_messages(timestamp with time zone) --S',
-    'private.redrive_dead_messages(text,text,text,timestamp with time zone) -US',
+    'private.redrive_dead_messages(text,text,text) -US',
+    'private.redrive_dead_messages(text,text,text,timestamp with time zone) ---',
     'private.is_opt_out_reply(text) ---',
     'private.message_status_rank(message_status) ---',
     -- Payments: what the desk calls (each checks the caller's case or role itself) ...
@@ -206,11 +210,17 @@ select set_eq(
     'private.performance_reader_nodes() ---',
     'private.facts_as_of() ---',
     -- Campaigns: managers and admins (the functions check the campaign is theirs) and the backend.
+    -- Launch, pause, resume and cancel on the real clock; their forms taking as_of are the
+    -- owner's (the launch job, a definer function; tests). A preview changes nothing: any clock.
     'private.preview_campaign(uuid,timestamp with time zone) -US',
-    'private.launch_campaign(uuid,timestamp with time zone) -US',
-    'private.pause_campaign(uuid,timestamp with time zone) -US',
-    'private.resume_campaign(uuid,timestamp with time zone) -US',
-    'private.cancel_campaign(uuid,timestamp with time zone) -US',
+    'private.launch_campaign(uuid) -US',
+    'private.launch_campaign(uuid,timestamp with time zone) ---',
+    'private.pause_campaign(uuid) -US',
+    'private.pause_campaign(uuid,timestamp with time zone) ---',
+    'private.resume_campaign(uuid) -US',
+    'private.resume_campaign(uuid,timestamp with time zone) ---',
+    'private.cancel_campaign(uuid) -US',
+    'private.cancel_campaign(uuid,timestamp with time zone) ---',
     'private.campaign_stats(uuid) -US',
     -- Called by the campaign functions (security definer) only.
     'private.campaign_audience(uuid) ---',

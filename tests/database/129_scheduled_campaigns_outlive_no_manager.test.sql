@@ -38,7 +38,8 @@ begin
   select campaign_name, n.id, 'email', 'service', 'c129_mail', '{"city": "Schedpur"}', pg_temp.at(24)
     from public.hierarchy_nodes n where n.code = scope
   returning campaigns.id into new_id;
-  return (private.launch_campaign(new_id, pg_temp.at())).audience;
+  -- As the manager, on the real clock: before its start, so scheduled.
+  return (private.launch_campaign(new_id)).audience;
 end;
 $$;
 grant execute on function pg_temp.schedule(text, text, text) to authenticated;

@@ -53,7 +53,10 @@ as $$
 $$;
 grant execute on function pg_temp.results(text, jsonb, uuid[]) to service_role;
 
+-- Launched, paused and resumed at the moved clock: the owner's forms (managers use the ones on
+-- now()), with the manager's claims.
 select tests.authenticate_as('zone_manager');
+reset role;
 select is((select queued from private.launch_campaign((select id from cx), pg_temp.at())), 3, 'three WhatsApp messages');
 select tests.authenticate_as_service_role();
 select is((select count(*)::integer from private.claim_messages('w-wa', 100, pg_temp.at(0.1))), 3, 'the worker takes all three');
@@ -76,6 +79,7 @@ select is(private.record_send_results('w-sms', pg_temp.results('w-sms',
 -- Paused: customer 1's retry is held by the pause; customer 2's SMS, in the worker's hands,
 -- fails for a moment and comes back held (the trigger). Neither is anyone's current message.
 select tests.authenticate_as('zone_manager');
+reset role;
 select is(private.pause_campaign((select id from cx), pg_temp.at(0.2)), 1, 'the pause holds the retry');
 select tests.authenticate_as_service_role();
 select is(private.record_send_results('w-sms', pg_temp.results('w-sms',
@@ -93,8 +97,8 @@ select is((select count(*)::integer from public.campaign_recipients r join publi
 -- Resumed at 12:18 IST inside quiet hours (12:00-13:00 for the test).
 update public.app_settings set value = '{"start": "12:00", "end": "13:00"}' where key = 'QUIET_HOURS';
 select tests.authenticate_as('zone_manager');
-select is(private.resume_campaign((select id from cx), pg_temp.at(0.3)), 2, 'resume releases both');
 reset role;
+select is(private.resume_campaign((select id from cx), pg_temp.at(0.3)), 2, 'resume releases both');
 select is((select count(*)::integer from public.messages m where m.campaign_id = (select id from cx)
             and m.status = 'queued' and (m.next_attempt_at = 'infinity' or m.deferred_reason = 'campaign_paused')), 0,
           'nothing of the campaign is held any more');

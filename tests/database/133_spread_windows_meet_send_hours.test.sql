@@ -83,11 +83,13 @@ reset role;
 insert into public.suppressions (channel, address, reason, source)
 select 'email', cu.email, 'hard_bounce', 'test'
   from public.customers cu where cu.city = 'Earlypur' order by cu.id limit 1;
+-- Launched, paused and resumed at moved clocks: the owner's forms (managers use the ones on
+-- now()), with the manager's claims.
 select tests.authenticate_as('zone_manager');
+reset role;
 select is((select row(queued, blocked)::text from private.launch_campaign((select id from public.campaigns where name = 'Early'),
                                                                          pg_temp.at('07:00'))),
           '(3,1)', 'Early: three queued, one blocked');
-reset role;
 select is(array(select to_char(m.next_attempt_at at time zone 'Asia/Kolkata', 'DD HH24:MI')
                   from public.messages m join public.campaigns c on c.id = m.campaign_id
                  where c.name = 'Early' and m.status = 'queued' order by m.next_attempt_at),
@@ -98,13 +100,13 @@ select is(array(select to_char(m.next_attempt_at at time zone 'Asia/Kolkata', 'D
 
 -- Paused: nine at two an hour from 10:00, paused at 10:45, resumed at 18:00 the same day.
 select tests.authenticate_as('zone_manager');
+reset role;
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'Paused'),
                                                       pg_temp.at('10:00'))), 9, 'Paused: nine queued');
 select is(private.pause_campaign((select id from public.campaigns where name = 'Paused'), pg_temp.at('10:45')),
           9, 'the pause holds all nine (none was claimed)');
 select is(private.resume_campaign((select id from public.campaigns where name = 'Paused'), pg_temp.at('18:00')),
           9, 'the resume releases all nine');
-reset role;
 select is(array(select to_char(m.next_attempt_at at time zone 'Asia/Kolkata', 'DD HH24:MI')
                   from public.messages m join public.campaigns c on c.id = m.campaign_id
                  where c.name = 'Paused' order by m.next_attempt_at limit 5),

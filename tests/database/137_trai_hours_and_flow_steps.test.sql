@@ -65,9 +65,11 @@ select 'Spread flow', n.id, 'email', 'marketing', 't137_offer', '{"city": "Flowp
   from public.hierarchy_nodes n where n.code = 'T_ZONE';
 insert into public.campaign_steps (campaign_id, position, channel, template_code, wait, condition)
 select id, 2, 'email', 't137_offer2', interval '12 hours', 'always' from public.campaigns where name = 'Spread flow';
+-- Launched at moved clocks: the owner's form (managers launch on now()), with the manager's
+-- claims.
+reset role;
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'Spread flow'),
                                                      pg_temp.at('10:00'))), 4, 'four queued');
-reset role;
 select is((select array_agg(to_char(next_attempt_at at time zone 'Asia/Kolkata', 'HH24:MI') order by next_attempt_at)::text
              from public.messages where idempotency_key like 'campaign:%:1'
               and campaign_id = (select id from public.campaigns where name = 'Spread flow')),
@@ -101,9 +103,9 @@ select 'Branch flow', n.id, 'email', 'service', 't137_mail', '{"city": "Scopepur
   from public.hierarchy_nodes n where n.code = 'T_BRANCH_B';
 insert into public.campaign_steps (campaign_id, position, channel, template_code, wait, condition)
 select id, 2, 'email', 't137_mail2', interval '24 hours', 'always' from public.campaigns where name = 'Branch flow';
+reset role;
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'Branch flow'),
                                                      pg_temp.at('12:00'))), 3, 'branch B: three queued, one an hour');
-reset role;
 -- The first two went; the third waits for its slot.
 update public.messages m set status = 'sent', sent_at = m.next_attempt_at
  where m.campaign_id = (select id from public.campaigns where name = 'Branch flow')

@@ -36,15 +36,17 @@ select tests.campaign_customers('C142', null, 3, policy_prefix => 'T-C142-',
 select tests.authenticate_as('zone_manager');
 insert into public.campaigns (name, scope_node_id, channel, purpose, template_code)
 select 'C142', n.id, 'email', 'service', 't142_offer' from public.hierarchy_nodes n where n.code = 'T_ZONE';
+-- Launched at the moved clock: the owner's form (managers launch on now()), with the manager's
+-- claims.
+reset role;
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'C142'), pg_temp.at())),
           3, 'the campaign queues three messages');
-reset role;
 select pg_temp.stall_all(0);
 select is((select string_agg(m.status::text, ',') from public.messages m
             where m.campaign_id = (select id from public.campaigns where name = 'C142')),
           'dead,dead,dead', 'all three die (stalled)');
 select tests.authenticate_as('zone_manager');
-select private.cancel_campaign((select id from public.campaigns where name = 'C142'), pg_temp.at(1));
+select private.cancel_campaign((select id from public.campaigns where name = 'C142'));
 reset role;
 
 -- A lapsed case's "expires tomorrow" reminder (a cadence step before expiry) and its receipt,
@@ -86,7 +88,8 @@ update public.renewal_cases c set stage = 'lapsed'
   from public.policies p where p.id = c.policy_id and p.policy_number = 'T-LAPSE-142';
 
 select tests.authenticate_as('admin');
-select is(private.redrive_dead_messages(null, null, null, pg_temp.at(3)), 1,
+-- An admin's redrive is due now (before the dispatcher's claim at pg_temp.at(3.1)).
+select is(private.redrive_dead_messages(), 1,
           'a redrive queues only the receipt');
 reset role;
 select is((select string_agg(m.status::text, ',') from public.messages m

@@ -48,7 +48,7 @@ select is((select status::text from public.messages where id = (select id from n
 
 update public.messages set status = 'dead', dead_reason = 'retries_exhausted', dead_at = now()
  where id = (select id from ncb);
-select is(private.redrive_dead_messages(as_of => now()), 1, 'a redrive counts it');
+select is(private.redrive_dead_messages(), 1, 'a redrive counts it');
 select is((select status::text from public.messages where id = (select id from ncb)), 'queued',
           'and queues it again');
 

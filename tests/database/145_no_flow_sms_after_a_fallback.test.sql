@@ -27,9 +27,11 @@ insert into public.campaigns (name, scope_node_id, channel, purpose, template_co
 select 'F145', n.id, 'whatsapp', 'service', 't145_wa' from public.hierarchy_nodes n where n.code = 'T_ZONE';
 insert into public.campaign_steps (campaign_id, position, channel, template_code, wait, condition)
 select c.id, 2, 'sms', 't145_sms', '24 hours', 'not_read' from public.campaigns c where c.name = 'F145';
+-- Launched at the moved clock: the owner's form (managers launch on now()), with the manager's
+-- claims.
+reset role;
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'F145'), pg_temp.at())),
           2, 'the WhatsApp step queues two messages');
-reset role;
 
 -- Customer 1's WhatsApp fails (its SMS twin is queued and delivered); customer 2's is delivered.
 update public.messages m

@@ -37,9 +37,11 @@ select c.id, s.position, s.channel::public.channel_type, s.template_code, s.wait
        (values (2, 'sms', 'flow_sms', '24 hours', 'not_read'),
                (3, 'email', 'flow_email', '3 days', 'always')) s (position, channel, template_code, wait, condition)
  where c.name = 'Flow';
+-- Launched, paused and resumed at the moved clock: the owner's forms (managers use the ones on
+-- now()), with the manager's claims.
+reset role;
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'Flow'), pg_temp.at())),
           4, 'the first step queues four WhatsApp messages');
-reset role;
 
 create temporary table flow on commit drop as select id from public.campaigns where name = 'Flow';
 grant select on flow to service_role, authenticated;
@@ -92,11 +94,13 @@ update public.messages m set status = 'sent', sent_at = pg_temp.at(25)
  where m.campaign_id = (select id from flow) and m.channel = 'sms';
 -- Paused, the flow waits, even past the wait.
 select tests.authenticate_as('zone_manager');
+reset role;
 select is(private.pause_campaign((select id from public.campaigns where name = 'Flow'), pg_temp.at(27)), 0,
           'pause (nothing queued to hold)');
 select tests.authenticate_as_service_role();
 select is(pg_temp.advance(25 + 73)->>'sent_next_step', '0', 'a paused campaign''s flow does not advance');
 select tests.authenticate_as('zone_manager');
+reset role;
 select is(private.resume_campaign((select id from public.campaigns where name = 'Flow'), pg_temp.at(25 + 73)), 0,
           'resume');
 select tests.authenticate_as_service_role();

@@ -14,7 +14,8 @@ select p.oid::regprocedure::text as name, p.proconfig
                      'run_campaign_launch', 'preview_campaign', 'launch_campaign',
                      'launch_scheduled_campaigns', 'advance_campaign_flows',
                      'message_block_reasons', 'score_lapse_risk');
-select is((select count(*)::integer from batch_functions), 19, 'the nineteen batch functions exist');
+-- launch_campaign twice: the owner's form taking as_of and the desk's on now() (20261202062257).
+select is((select count(*)::integer from batch_functions), 20, 'the nineteen batch functions exist (launch_campaign in two forms)');
 select is(array(select name from batch_functions
                  where not coalesce('jit=off' = any (proconfig), false) order by 1),
           '{}'::text[], 'every batch function runs with jit = off');

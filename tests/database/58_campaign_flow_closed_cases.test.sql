@@ -32,9 +32,11 @@ insert into public.campaigns (name, scope_node_id, channel, purpose, template_co
 select 'Probe91', n.id, 'whatsapp', 'service', 'pr91_wa' from public.hierarchy_nodes n where n.code = 'T_ZONE';
 insert into public.campaign_steps (campaign_id, position, channel, template_code, wait, condition)
 select c.id, 2, 'sms', 'pr91_sms', '24 hours', 'always' from public.campaigns c where c.name = 'Probe91';
+-- Launched at the moved clock: the owner's form (managers launch on now()), with the manager's
+-- claims.
+reset role;
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'Probe91'), pg_temp.at())),
           3, 'three WhatsApp messages queued');
-reset role;
 
 -- Customer 1 and 3: the WhatsApp went out. Customer 2: still queued.
 update public.messages m set status = 'delivered', sent_at = pg_temp.at(0), delivered_at = pg_temp.at(0)

@@ -41,7 +41,7 @@ select is_empty($$select 1 from public.renewal_cases where id = (select id from 
                 'branch B''s manager cannot see the case worked in the other zone (RLS)');
 insert into public.campaigns (name, scope_node_id, channel, purpose, template_code)
 select 'Probe95', n.id, 'email', 'service', 'pr95' from public.hierarchy_nodes n where n.code = 'T_BRANCH_B';
-select is((select audience from private.launch_campaign((select id from public.campaigns where name = 'Probe95'), pg_temp.at())),
+select is((select audience from private.launch_campaign((select id from public.campaigns where name = 'Probe95'))),
           1, 'the launch reaches only the case the manager may see (customer 1)');
 select is_empty($$select 1 from public.campaign_recipients where case_id = (select id from other_case)$$,
                 'no recipient row shows the manager a case id they cannot see');

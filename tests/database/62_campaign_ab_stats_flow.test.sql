@@ -40,9 +40,11 @@ select c.id, v.code, v.template_code, 50
  where c.name = 'Probe97';
 insert into public.campaign_steps (campaign_id, position, channel, template_code, wait, condition)
 select c.id, 2, 'sms', 'pr97_sms', '1 hour', 'not_delivered' from public.campaigns c where c.name = 'Probe97';
+-- Launched at the moved clock: the owner's form (managers launch on now()), with the manager's
+-- claims.
+reset role;
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'Probe97'), pg_temp.at())),
           20, 'twenty WhatsApp messages, split A/B');
-reset role;
 
 -- Every variant message failed at the vendor.
 update public.messages m set status = 'failed', failed_at = pg_temp.at(0.1)

@@ -33,9 +33,11 @@ select x.name, n.id, 'email', 'service', 'pr98_first', x.filter::jsonb
 insert into public.campaign_steps (campaign_id, position, channel, template_code, wait, condition)
 select c.id, 2, 'email', case c.name when 'Probe98 A' then 'pr98_next_a' else 'pr98_next_b' end, '1 hour', 'always'
   from public.campaigns c where c.name like 'Probe98 %';
+-- Launched at the moved clock: the owner's form (managers launch on now()), with the manager's
+-- claims.
+reset role;
 select is((select sum((private.launch_campaign(c.id, pg_temp.at())).queued)::integer
              from public.campaigns c where c.name like 'Probe98 %'), 4, 'both campaigns launched (2 + 2)');
-reset role;
 update public.messages m set status = 'sent', sent_at = pg_temp.at(0)
   from public.campaigns c where c.id = m.campaign_id and c.name like 'Probe98 %';
 -- Campaign A's follow-up template is switched off after the launch.

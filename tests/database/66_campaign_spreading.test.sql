@@ -34,13 +34,15 @@ select x.name, n.id, 'email', 'service', 'spread_email', jsonb_build_object('cit
        (values ('Windowed', 'Windowpur', 1, time '10:00', time '12:00'),
                ('Evening', 'Eveningpur', 2, null, null)) x (name, city, rate, ws, we)
  where n.code = 'T_ZONE';
+-- Launched at moved clocks: the owner's form (managers launch on now()), with the manager's
+-- claims.
+reset role;
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'Windowed'),
                                                       pg_temp.at('11:30'))), 4,
           'four queued, launched at 11:30 in a 10:00-12:00 window');
 select is((select queued from private.launch_campaign((select id from public.campaigns where name = 'Evening'),
                                                       pg_temp.at('20:00'))), 5,
           'five queued, launched at 20:00 with no window of its own');
-reset role;
 
 create temporary table planned on commit drop as
 select c.name, m.next_attempt_at as at, (m.next_attempt_at at time zone 'Asia/Kolkata') as local_at

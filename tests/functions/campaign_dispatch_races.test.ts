@@ -96,7 +96,7 @@ dbTest(
     const id = await claimedCampaign("whatsapp", 2);
     await race(
       refuseOnWhatsApp(id),
-      (tx) => tx`select private.cancel_campaign(${id}::uuid, now())`,
+      (tx) => tx`select private.cancel_campaign(${id}::uuid)`,
     );
     const sms = await adminSql()`
     select status::text from public.messages where campaign_id = ${id} and channel = 'sms'`;
@@ -112,7 +112,7 @@ dbTest(
   "campaign race: paused while WhatsApp refusals queue SMS twins, the twins are held",
   async () => {
     const id = await claimedCampaign("whatsapp", 2);
-    await race(refuseOnWhatsApp(id), (tx) => tx`select private.pause_campaign(${id}::uuid, now())`);
+    await race(refuseOnWhatsApp(id), (tx) => tx`select private.pause_campaign(${id}::uuid)`);
     const sms = await adminSql()`
     select status::text, next_attempt_at = 'infinity' as held from public.messages
      where campaign_id = ${id} and channel = 'sms'`;
@@ -130,7 +130,7 @@ dbTest(
       (tx) =>
         tx`select private.release_messages('w', array(
            select m.id from public.messages m where m.campaign_id = ${id}::uuid), now(), now())`,
-      (tx) => tx`select private.resume_campaign(${id}::uuid, now())`,
+      (tx) => tx`select private.resume_campaign(${id}::uuid)`,
     );
     const [message] = await adminSql()`
     select m.status::text, m.next_attempt_at = 'infinity' as held, c.status::text as campaign

@@ -115,7 +115,7 @@ dbTest(
       // campaign, and held what was queued (nothing: the first step went out), not yet committed.
       const pause = holdOpen(manager, managerId, (tx) =>
         tx`
-      select private.pause_campaign(${id}::uuid, now())`, gate);
+      select private.pause_campaign(${id}::uuid)`, gate);
       await pause.worked;
       // The flow job runs meanwhile: it skips the campaign being paused (its row is locked)
       // rather than queue follow-ups the pause cannot see, and does not wait for it.

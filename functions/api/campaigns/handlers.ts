@@ -211,12 +211,12 @@ export const preview: RouteHandler<typeof previewCampaign, AppEnv> = async (c) =
   return c.json(counts, 200);
 };
 
-/** POST /campaigns/{id}/launch: private.launch_campaign(id, now()), and the status after it. */
+/** POST /campaigns/{id}/launch: private.launch_campaign(id) (on now()), and the status after it. */
 export const launch: RouteHandler<typeof launchCampaign, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
   const result = await asCaller(c.get("claims"), async (tx) => {
     const [counts] = await tx<CampaignCounts[]>`
-      select ${countColumns(tx)} from private.launch_campaign(${id}::uuid, now()) r`;
+      select ${countColumns(tx)} from private.launch_campaign(${id}::uuid) r`;
     const [{ status }] = await tx<{ status: CampaignStatus }[]>`
       select c.status from public.campaigns c where c.id = ${id}`;
     return { ...counts, status };
@@ -244,7 +244,7 @@ export const pause: RouteHandler<typeof pauseCampaign, AppEnv> = async (c) => {
   const { status, n } = await changeState(
     c.get("claims"),
     id,
-    (tx) => tx<{ n: number }[]>`select private.pause_campaign(${id}::uuid, now()) as n`,
+    (tx) => tx<{ n: number }[]>`select private.pause_campaign(${id}::uuid) as n`,
   );
   return c.json({ status, messages_held: n }, 200);
 };
@@ -255,7 +255,7 @@ export const resume: RouteHandler<typeof resumeCampaign, AppEnv> = async (c) => 
   const { status, n } = await changeState(
     c.get("claims"),
     id,
-    (tx) => tx<{ n: number }[]>`select private.resume_campaign(${id}::uuid, now()) as n`,
+    (tx) => tx<{ n: number }[]>`select private.resume_campaign(${id}::uuid) as n`,
   );
   return c.json({ status, messages_resumed: n }, 200);
 };
@@ -266,7 +266,7 @@ export const cancel: RouteHandler<typeof cancelCampaign, AppEnv> = async (c) => 
   const { status, n } = await changeState(
     c.get("claims"),
     id,
-    (tx) => tx<{ n: number }[]>`select private.cancel_campaign(${id}::uuid, now()) as n`,
+    (tx) => tx<{ n: number }[]>`select private.cancel_campaign(${id}::uuid) as n`,
   );
   return c.json({ status, messages_cancelled: n }, 200);
 };
