@@ -486,9 +486,15 @@ export async function drainBatch(
           outboundMessage(message, attachment),
           cut && options.signal ? AbortSignal.any([options.signal, cut]) : cut ?? options.signal,
         );
-        // Cut by our lease, not failed by the vendor: its circuit breaker must not count it.
+        // Cut by our lease, not failed by the vendor: its circuit breaker must not count it, and
+        // like a timeout it may have reached the vendor (its retry waits for the callback).
         if (!result.ok && cut?.aborted && !options.signal?.aborted) {
-          result = { ...result, throttled: true };
+          result = {
+            ...result,
+            code: "timeout",
+            message: `cut at the end of the lease (it may have reached ${provider.code})`,
+            throttled: true,
+          };
         }
       } catch (error) {
         // Providers classify every vendor failure; a throw is our bug, retried like a timeout.
