@@ -77,6 +77,8 @@ export class SendgridVendor {
     if (faults.outage) {
       return this.errors(503, [{ field: null, message: statusMessages[503], help: null }]);
     }
+    // The request is in before the latency: a client that gives up waiting has still sent it.
+    const raw = await request.text();
     await sleep(faults.latencyMs);
     const key = bearer(request.headers.get("authorization"));
     if (!key) {
@@ -102,7 +104,7 @@ export class SendgridVendor {
     }
     let body: unknown;
     try {
-      body = JSON.parse(await request.text());
+      body = JSON.parse(raw);
     } catch {
       return this.errors(400, [{
         field: null,

@@ -121,6 +121,9 @@ export class TwilioVendor {
   async handle(request: Request, path: string): Promise<Response> {
     const faults = this.state.faults;
     if (faults.outage) return twilioError(20503);
+    // The request is in before the latency: a client that gives up waiting has still sent it,
+    // and Twilio goes on with it (as the AWS and other vendors here do).
+    const raw = await request.text();
     await sleep(faults.latencyMs);
     const match = path.match(/^\/2010-04-01\/Accounts\/([^/]+)\/Messages(?:\/([^/]+))?\.json$/);
     const auth = basicAuth(request.headers.get("authorization"));
@@ -146,7 +149,7 @@ export class TwilioVendor {
       return twilioError(20404, 405, "Method not allowed");
     }
     if (this.state.checkRate().limited) return twilioError(20429);
-    return this.create(parseForm(await request.text()));
+    return this.create(parseForm(raw));
   }
 
   /** POST …/Messages.json, once authenticated and within the rate. */

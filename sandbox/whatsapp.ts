@@ -226,6 +226,8 @@ export class WhatsappVendor {
   async handle(request: Request, path: string): Promise<Response> {
     const faults = this.state.faults;
     if (faults.outage) return graphError(2);
+    // The request is in before the latency: a client that gives up waiting has still sent it.
+    const raw = await request.text();
     await sleep(faults.latencyMs);
     const token = bearer(request.headers.get("authorization"));
     if (!token || !sameSecret(token, this.ctx.credentials.whatsappAccessToken)) {
@@ -250,7 +252,7 @@ export class WhatsappVendor {
     if (this.state.checkRate().limited) return graphError(130429);
     let body: Record<string, unknown>;
     try {
-      body = JSON.parse(await request.text());
+      body = JSON.parse(raw);
       if (typeof body !== "object" || body === null || Array.isArray(body)) throw new Error();
     } catch {
       return graphError(100, { details: "Unexpected JSON body." });
