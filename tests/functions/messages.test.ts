@@ -43,40 +43,53 @@ const userId = async (email: string) =>
 dbTest(
   "messages: an agent's SMS is queued (201), and the same key answers it again (200)",
   async () => {
-    const farah = await tokenFor("farah.agent@py360.test");
-    const { customerId, caseId } = await createCase("farah.agent@py360.test");
-    const { code } = await createTemplate();
-    const key = crypto.randomUUID();
-    const request = {
-      customer_id: customerId,
-      case_id: caseId,
-      channel: "sms",
-      template_code: code,
-      variables: { customer_name: "Meera" },
-    };
-    const first = await expectJson(await send(farah, request, key), 201);
-    assert.equal(first.status, "queued");
-    assert.equal(first.blocked_reason, null);
-    assert.equal(first.deferred_reason, null);
-    assert.equal(first.summary, "Queued to go now.");
-    assert.ok(Date.parse(first.next_attempt_at) <= Date.now() + 1000);
+    // A service template (the desk sends no transactional one), with quiet hours off so that
+    // it goes now at any hour of the run.
+    const sql = adminSql();
+    const [{ value: saved }] = await sql`
+    select value from public.app_settings where key = 'QUIET_HOURS'`;
+    await sql`update public.app_settings set value = '{"start": "00:00", "end": "00:00"}'
+               where key = 'QUIET_HOURS'`;
+    try {
+      const farah = await tokenFor("farah.agent@py360.test");
+      const { customerId, caseId } = await createCase("farah.agent@py360.test");
+      const { code } = await createTemplate({ purpose: "service" });
+      const key = crypto.randomUUID();
+      const request = {
+        customer_id: customerId,
+        case_id: caseId,
+        channel: "sms",
+        template_code: code,
+        variables: { customer_name: "Meera" },
+      };
+      const first = await expectJson(await send(farah, request, key), 201);
+      assert.equal(first.status, "queued");
+      assert.equal(first.blocked_reason, null);
+      assert.equal(first.deferred_reason, null);
+      assert.equal(first.summary, "Queued to go now.");
+      assert.ok(Date.parse(first.next_attempt_at) <= Date.now() + 1000);
 
-    const [row] = await adminSql()`
-    select body, recipient, priority, created_by, case_id, idempotency_key
-      from public.messages where id = ${first.message_id}`;
-    assert.deepEqual(row, {
-      body: "Hello Meera -PYRNWL",
-      recipient: "+919900000000",
-      priority: 3,
-      created_by: await userId("farah.agent@py360.test"),
-      case_id: caseId,
-      idempotency_key: `desk:${await userId("farah.agent@py360.test")}:${key}`,
-    });
+      const [row] = await adminSql()`
+      select body, recipient, priority, created_by, case_id, idempotency_key
+        from public.messages where id = ${first.message_id}`;
+      assert.deepEqual(row, {
+        body: "Hello Meera -PYRNWL",
+        recipient: "+919900000000",
+        priority: 3,
+        created_by: await userId("farah.agent@py360.test"),
+        case_id: caseId,
+        idempotency_key: `desk:${await userId("farah.agent@py360.test")}:${key}`,
+      });
 
-    const count = await messageCount();
-    const again = await expectJson(await send(farah, { ...request, variables: {} }, key), 200);
-    assert.equal(again.message_id, first.message_id, "the first message, not a second one");
-    assert.equal(await messageCount(), count);
+      const count = await messageCount();
+      const again = await expectJson(await send(farah, { ...request, variables: {} }, key), 200);
+      assert.equal(again.message_id, first.message_id, "the first message, not a second one");
+      assert.equal(await messageCount(), count);
+    } finally {
+      await sql`update public.app_settings set value = ${
+        sql.json(saved)
+      } where key = 'QUIET_HOURS'`;
+    }
   },
 );
 
@@ -146,7 +159,7 @@ dbTest("messages: bad requests are 4xx problems and write nothing", async () => 
   const farah = await tokenFor("farah.agent@py360.test");
   const { customerId, caseId } = await createCase("farah.agent@py360.test");
   const other = await createCase("farah.agent@py360.test");
-  const { code } = await createTemplate();
+  const { code } = await createTemplate({ purpose: "service" });
   const good = {
     customer_id: customerId,
     channel: "sms",
@@ -206,6 +219,28 @@ dbTest("messages: bad requests are 4xx problems and write nothing", async () => 
   assert.equal(await messageCount(), before, "no message was written");
   // The same request with a key and a case of the customer's own goes through.
   await expectJson(await send(farah, { ...good, case_id: caseId }), 201);
+});
+
+dbTest("messages: the desk sends no transactional template (422), and writes nothing", async () => {
+  const { customerId } = await createCase("farah.agent@py360.test");
+  const { code } = await createTemplate({ purpose: "transactional" });
+  const before = await messageCount();
+  const refused = await expectProblem(
+    await send(await tokenFor("farah.agent@py360.test"), {
+      customer_id: customerId,
+      channel: "sms",
+      template_code: code,
+      variables: { customer_name: "Meera", document_link: "https://phish.example/r" },
+    }),
+    422,
+  );
+  assert.equal(refused.code, "22023");
+  assert.equal(
+    refused.detail,
+    `template ${code} is transactional: receipts, renewal confirmations, pre-debit notices and ` +
+      "refunds are the system's to send, not the desk's",
+  );
+  assert.equal(await messageCount(), before, "no message was written");
 });
 
 dbTest("messages: a customer's messages in keyset pages, newest first", async () => {
