@@ -6,6 +6,7 @@ import { z } from "zod";
 import { createRouter } from "../_shared/app.ts";
 import { log } from "../_shared/log.ts";
 import { classifyVendorError } from "../_shared/providers/mod.ts";
+import { unsubscribedAddressDrop } from "../_shared/providers/sendgrid.ts";
 import { acceptedSecrets, logSecretMatch, matchSecret } from "../_shared/secrets.ts";
 import { verifySendgridSignature } from "../_shared/signatures/sendgrid.ts";
 import {
@@ -52,10 +53,6 @@ const bodySchema = z.array(eventSchema);
  * marketing consent; it does not suppress). */
 const unsubscribeEvents = new Set(["unsubscribe", "group_unsubscribe"]);
 
-/** The reason of a `dropped` event for an address on SendGrid's (global or group) unsubscribe
- * list: the person opted out earlier, the address is alive. */
-const unsubscribedDrop = /unsubscribed address/i;
-
 /**
  * The events of one verified SendGrid post (already parsed): processed → sent, delivered →
  * delivered, open → read, bounce → undeliverable, dropped → failed; a bounce, a dropped event
@@ -99,7 +96,7 @@ export function sendgridEvents(body: unknown): VendorEvent[] {
       Object.assign(result, { suppress: "complaint", address, channel: "email" });
     }
     const optedOut = unsubscribeEvents.has(kind) ||
-      (kind === "dropped" && unsubscribedDrop.test(event.reason ?? ""));
+      (kind === "dropped" && unsubscribedAddressDrop.test(event.reason ?? ""));
     if (optedOut && address) {
       Object.assign(result, { opt_out: true, address, channel: "email" });
     }

@@ -6,6 +6,10 @@ import { parseJsonObject, rateLimitResetMs, retryAfterMs, withDeadline } from ".
 import type { ErrorTable, OutboundMessage, Provider, SendResult } from "./types.ts";
 import { oneClickUnsubscribeHeaders } from "../withdrawal_link.ts";
 
+/** The reason of a `dropped` event for an address on SendGrid's (global or group) unsubscribe
+ * list: the person opted out earlier, the address is alive. */
+export const unsubscribedAddressDrop = /unsubscribed address/i;
+
 /**
  * Every SendGrid error status VENDORS.md §9 documents (400/401/403/413/429; SendGrid's errors
  * carry no code of their own, so the HTTP status is the code) and the Event Webhook outcomes the
@@ -43,7 +47,7 @@ export const sendgridErrors: ErrorTable = {
     byMessage: [{
       // An opt-out, not a dead address: the webhook withdraws email marketing consent instead
       // (README: an opt-out withdraws marketing consent; it does not suppress).
-      pattern: /unsubscribed address/i,
+      pattern: unsubscribedAddressDrop,
       rule: {
         disposition: "permanent",
         reason: "dropped: the recipient unsubscribed (SendGrid's unsubscribe list)",
