@@ -161,10 +161,19 @@ select m.*,
          as cause,
        coalesce(m.last_error_code, case when m.status = 'blocked' then m.blocked_reason
                                         when m.status = 'dead' then m.dead_reason end) as code,
-       m.id in (select message_id from last_touches) as touch
+       m.id in (select message_id from last_touches) as touch,
+       -- The provider that gave the code; a failed WhatsApp message is billed only if Meta
+       -- priced it (Meta bills delivered messages).
+       case when m.last_error_code is not null then coalesce(m.last_error_provider, m.provider)
+            else m.provider end
+         as error_provider,
+       m.sent_at is not null and (m.cost_paise is not null or m.channel <> 'whatsapp'
+                                  or m.status not in ('failed', 'undeliverable')) as billed
   from public.messages m
   left join public.renewal_cases c on c.id = m.case_id
-  left join public.profiles p on p.id = c.assignee_id;
+  -- The case's agent's node, else (no case) the sender's.
+  left join public.profiles p on p.id = case when m.case_id is null then m.created_by
+                                             else c.assignee_id end;
 
 select cmp_ok((select count(*) from direct_messages where status::text = s), '>', 0::bigint,
               format('the messages include %s ones', s))
@@ -175,21 +184,22 @@ select cmp_ok((select count(*) from last_touches), '>=', 2::bigint,
 -- Message facts, daily rows: every grain column and measure as counted from the messages.
 select bag_eq(
   $$select day, audience, channel, provider, template_id, purpose, node_id, status,
-           failure_cause, error_code, messages, sent, delivered, read, unconfirmed, cost_paise,
-           actual_cost_paise, priced_messages, renewals
+           failure_cause, error_code, error_provider, messages, sent, delivered, read,
+           unconfirmed, cost_paise, actual_cost_paise, priced_messages, renewals
       from analytics.message_facts where grain = 'day'$$,
   $$select day, audience, channel, provider, template_id, purpose, node_id, status, cause, code,
-           count(*)::integer as messages, count(sent_at)::integer as sent,
+           error_provider, count(*)::integer as messages, count(sent_at)::integer as sent,
            count(delivered_at)::integer as delivered, count(read_at)::integer as read,
            count(unconfirmed_at)::integer as unconfirmed,
-           coalesce(sum(coalesce(cost_paise, estimated_cost_paise))
-                      filter (where sent_at is not null), 0) as cost,
+           coalesce(sum(coalesce(cost_paise, estimated_cost_paise)) filter (where billed), 0)
+             as cost,
            coalesce(sum(cost_paise) filter (where sent_at is not null), 0) as actual_cost,
            (count(*) filter (where sent_at is not null and cost_paise is not null))::integer
              as priced,
            (count(*) filter (where touch))::integer as renewals
       from direct_messages
-     group by day, audience, channel, provider, template_id, purpose, node_id, status, cause, code$$,
+     group by day, audience, channel, provider, template_id, purpose, node_id, status, cause, code,
+              error_provider$$,
   'daily message facts equal the messages counted per IST day and grain'
 );
 select is((select sum(messages)::bigint from analytics.message_facts where grain = 'day'),
@@ -201,8 +211,9 @@ select is((select sum(delivered)::bigint from analytics.message_facts where grai
 select is((select sum(read)::bigint from analytics.message_facts where grain = 'day'),
           (select count(read_at) from public.messages), 'read');
 select is((select sum(cost_paise) from analytics.message_facts where grain = 'day'),
-          (select sum(coalesce(cost_paise, estimated_cost_paise)) from public.messages
-            where sent_at is not null), 'cost of the sent messages, vendor price else estimate');
+          (select sum(coalesce(cost_paise, estimated_cost_paise)) from direct_messages
+            where billed),
+          'cost of the sent messages, vendor price else estimate (none for a failed WhatsApp one)');
 select is((select sum(renewals)::bigint from analytics.message_facts where grain = 'day'),
           (select count(*) from last_touches),
           'renewals: one per renewed case with a message sent before it closed (last touch)');
@@ -220,18 +231,19 @@ select is((select count(*) from direct_messages d
 -- Hourly rows: the last 8 IST days, the same counts per IST hour; nothing hourly before them.
 select bag_eq(
   $$select bucket_start, audience, channel, provider, template_id, purpose, node_id, status,
-           failure_cause, error_code, messages, sent, delivered, read, cost_paise, renewals
+           failure_cause, error_code, error_provider, messages, sent, delivered, read, cost_paise,
+           renewals
       from analytics.message_facts where grain = 'hour'$$,
   $$select hour_start, audience, channel, provider, template_id, purpose, node_id, status, cause,
-           code, count(*)::integer as messages, count(sent_at)::integer as sent,
+           code, error_provider, count(*)::integer as messages, count(sent_at)::integer as sent,
            count(delivered_at)::integer as delivered, count(read_at)::integer as read,
-           coalesce(sum(coalesce(cost_paise, estimated_cost_paise))
-                      filter (where sent_at is not null), 0) as cost,
+           coalesce(sum(coalesce(cost_paise, estimated_cost_paise)) filter (where billed), 0)
+             as cost,
            (count(*) filter (where touch))::integer as renewals
       from direct_messages
      where day >= (select today from clock) - 7
      group by hour_start, audience, channel, provider, template_id, purpose, node_id, status,
-              cause, code$$,
+              cause, code, error_provider$$,
   'hourly message facts equal the messages of the last 8 days counted per IST hour'
 );
 select cmp_ok((select count(*) from direct_messages where day < (select today from clock) - 7),

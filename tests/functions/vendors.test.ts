@@ -38,8 +38,66 @@ const zero = {
 /** A vendor row without its vendor reference, for comparing figures. */
 const figures = ({ vendor: _, ...rest }: Row) => rest;
 
+/** Puts each message on its customer's case (the reports place it in its case's agent's subtree). */
+async function onCases(ids: string[]) {
+  await adminSql()`
+    update public.messages m set case_id = c.id
+      from public.renewal_cases c
+     where c.customer_id = m.customer_id and m.id = any(${ids}::uuid[])`;
+}
+
+/**
+ * One more Twilio message of `customerId` at `start` on no case (sent 3 s after, estimated 25
+ * paise): a desk message of `sender`'s (an email), or the system's without one.
+ */
+async function caselessMessage(customerId: string, start: Date, sender: string | null = null) {
+  const [{ code }] = await adminSql()`
+    select t.code from public.messages m join public.templates t on t.id = m.template_id
+     where m.customer_id = ${customerId} and m.channel = 'sms' and m.template_id is not null
+     limit 1`;
+  const [id] = await enqueue([{ customer_id: customerId, template_code: code }]);
+  const [{ created_by }] = await adminSql()`
+    select (select p.id from public.profiles p where p.email = ${sender}) as created_by`;
+  await setMessages([id], {
+    case_id: null,
+    created_by,
+    created_at: start,
+    queued_at: start,
+    estimated_cost_paise: 25,
+    provider: "twilio",
+    status: "sent",
+    sent_at: new Date(start.getTime() + 3000),
+  });
+  return id;
+}
+
 dbTest("vendors: communications per vendor for the period, as each manager may see", async () => {
   const f = await reportFixture();
+  await onCases(Object.values(f.ids));
+  const [{ farah }] = await adminSql()`
+    select customer_id as farah from public.messages where id = ${f.ids.priced}`;
+  // Farah's own message to her customer outside the case, and the system's.
+  await caselessMessage(farah, f.start, "farah.agent@py360.test");
+  await caselessMessage(farah, f.start);
+  // A WhatsApp message of Farah's case that failed after its send: Meta bills delivered
+  // messages only, so without a reported price it costs nothing.
+  const [{ code: whatsapp }] = await adminSql()`
+    select t.code from public.messages m join public.templates t on t.id = m.template_id
+     where m.id = ${f.ids.read}`;
+  const [failed] = await enqueue([
+    { customer_id: farah, channel: "whatsapp", template_code: whatsapp },
+  ]);
+  await onCases([failed]);
+  await setMessages([failed], {
+    created_at: f.start,
+    queued_at: f.start,
+    estimated_cost_paise: 25,
+    provider: "whatsapp_cloud",
+    status: "failed",
+    sent_at: new Date(f.start.getTime() + 2000),
+    failed_at: new Date(f.start.getTime() + 4000),
+    last_error_code: "131026",
+  });
   const period = `from=${f.from}&to=${f.to}`;
   const report = async (email: string) => {
     const body = await expectJson(
@@ -56,21 +114,21 @@ dbTest("vendors: communications per vendor for the period, as each manager may s
   const cp = await report("cp.manager@py360.test");
   assert.deepEqual(Object.keys(cp), ["aws_ses", "aws_sns", "sendgrid", "twilio", "whatsapp_cloud"]);
   assert.deepEqual(cp.twilio, {
-    messages: 4,
-    sent: 3,
+    messages: 5,
+    sent: 4,
     delivered: 2,
     read: 0,
     failed: 1,
     undeliverable: 1,
     unconfirmed: 0,
     cost: {
-      total_paise: "112.5",
+      total_paise: "137.5",
       actual_paise: "62.5",
-      estimated_paise: "50",
+      estimated_paise: "75",
       actual_messages: 1,
-      estimated_messages: 2,
+      estimated_messages: 3,
     },
-  });
+  }, "the branch's cases' messages and Farah's without a case, not the system's");
   assert.deepEqual(cp.aws_sns, {
     ...zero,
     messages: 1,
@@ -80,25 +138,32 @@ dbTest("vendors: communications per vendor for the period, as each manager may s
   });
   assert.deepEqual(cp.whatsapp_cloud, {
     ...zero,
-    messages: 1,
-    sent: 1,
+    messages: 2,
+    sent: 2,
     delivered: 1,
     read: 1,
-    cost: { ...zero.cost, total_paise: "11.5", actual_paise: "11.5", actual_messages: 1 },
+    failed: 1,
+    cost: {
+      ...zero.cost,
+      total_paise: "11.5",
+      actual_paise: "11.5",
+      actual_messages: 1,
+      estimated_messages: 1,
+    },
   });
   assert.deepEqual(cp.aws_ses, zero);
 
   const admin = await report("admin@py360.test");
   assert.deepEqual(
     [admin.twilio.messages, admin.twilio.sent, admin.twilio.cost],
-    [5, 4, {
-      total_paise: "137.5",
+    [7, 6, {
+      total_paise: "187.5",
       actual_paise: "62.5",
-      estimated_paise: "75",
+      estimated_paise: "125",
       actual_messages: 1,
-      estimated_messages: 3,
+      estimated_messages: 5,
     }],
-    "an admin counts Gopal's customer's message too",
+    "an admin counts Gopal's customer's message and the system's without a case too",
   );
   const ggn = await report("ggn.manager@py360.test");
   assert.deepEqual(
@@ -122,24 +187,10 @@ dbTest("vendors: communications per vendor for the period, as each manager may s
 async function factsFixture() {
   const f = await reportFixture();
   const ids = Object.values(f.ids);
-  await adminSql()`
-    update public.messages m set case_id = c.id
-      from public.renewal_cases c
-     where c.customer_id = m.customer_id and m.id = any(${ids}::uuid[])`;
-  const [farah] = await adminSql()`
-    select m.customer_id, t.code from public.messages m
-      join public.templates t on t.id = m.template_id
-     where m.id = ${f.ids.priced}`;
-  const [caseless] = await enqueue([{ customer_id: farah.customer_id, template_code: farah.code }]);
-  await setMessages([caseless], {
-    case_id: null,
-    created_at: f.start,
-    queued_at: f.start,
-    estimated_cost_paise: 25,
-    provider: "twilio",
-    status: "sent",
-    sent_at: new Date(f.start.getTime() + 3000),
-  });
+  await onCases(ids);
+  const [{ farah }] = await adminSql()`
+    select customer_id as farah from public.messages where id = ${f.ids.priced}`;
+  const caseless = await caselessMessage(farah, f.start);
   const [{ day }] = await adminSql()`select private.business_date(${f.start})::text as day`;
   await adminSql()`select private.rebuild_analytics(${day}::date, ${day}::date)`;
   return { ...f, day, caseless, ids: [...ids, caseless] };

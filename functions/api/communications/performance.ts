@@ -3,8 +3,9 @@
 // a manager's subtree's cases' messages): counts by outcome and status, cost and cost per
 // delivered message and per renewal, latency percentiles overall and per provider, failure
 // causes and codes, per template, a series; and the providers' circuit breakers, read as the
-// caller. A message counts for the provider of its last attempt (messages.provider) and for the
-// IST hour or day it was queued in (created_at). The per-vendor counts of
+// caller. A message counts for the provider of its last attempt (messages.provider), its last
+// error code for the provider that gave it (last_error_provider), and for the IST hour or day
+// it was queued in (created_at). The per-vendor counts of
 // GET /vendors/communications (outcomeColumns) still read the messages under RLS.
 import { z } from "@hono/zod-openapi";
 import type { Tx } from "../../_shared/db.ts";
@@ -40,7 +41,8 @@ export const CostSchema = z.object({
   total_paise: PaiseDecimal,
   actual_paise: PaiseDecimal.openapi({ description: "Sum of vendor-reported prices" }),
   estimated_paise: PaiseDecimal.openapi({
-    description: "Sum of the gate's estimates, for messages with no reported price",
+    description: "Sum of the gate's estimates, for messages with no reported price (none " +
+      "for a WhatsApp message that failed: Meta bills a message when it is delivered)",
   }),
   actual_messages: z.number().int().openapi({ description: "Messages priced by the vendor" }),
   estimated_messages: z.number().int().openapi({ description: "Messages priced by estimate" }),
@@ -179,7 +181,11 @@ export const PerformanceSchema = z.object({
     cause: FailureCause.nullable().openapi({
       description: "The cause most of its ended messages were put down to; null if none ended",
     }),
-  })).openapi({ description: "Most frequent first (at most 50)" }),
+  })).openapi({
+    description: "Most frequent first (at most 50). In a vendor's report, the codes that " +
+      "vendor gave (last_error_provider), even for messages its fallback then carried; a " +
+      "throttled or timed-out attempt counts though the message was delivered later (final 0)",
+  }),
   cost: CostSchema,
   ...unitCostFields,
   providers: z.array(ProviderPerformanceSchema).openapi({
@@ -210,7 +216,11 @@ export async function requireManagerOrAdmin(
   }
 }
 
-/** SQL: the outcome counts and cost of the messages aliased `m` (an aggregate's columns). */
+/**
+ * SQL: the outcome counts and cost of the messages aliased `m` (an aggregate's columns). A
+ * message costs from its send, except a WhatsApp message that failed, which costs only what
+ * Meta reported (Meta bills a message when it is delivered).
+ */
 export const outcomeColumns = (tx: Tx) =>
   tx`
   count(m.id)::int as messages,
@@ -222,11 +232,15 @@ export const outcomeColumns = (tx: Tx) =>
   count(m.unconfirmed_at)::int as unconfirmed,
   json_build_object(
     'total_paise', pg_catalog.trim_scale(coalesce(sum(coalesce(m.cost_paise, m.estimated_cost_paise))
-                     filter (where m.sent_at is not null), 0))::text,
+                     filter (where m.sent_at is not null
+                               and not (m.channel = 'whatsapp' and m.cost_paise is null
+                                        and m.status in ('failed', 'undeliverable'))), 0))::text,
     'actual_paise', pg_catalog.trim_scale(coalesce(sum(m.cost_paise)
                      filter (where m.sent_at is not null), 0))::text,
     'estimated_paise', pg_catalog.trim_scale(coalesce(sum(m.estimated_cost_paise)
-                     filter (where m.sent_at is not null and m.cost_paise is null), 0))::text,
+                     filter (where m.sent_at is not null and m.cost_paise is null
+                               and not (m.channel = 'whatsapp'
+                                        and m.status in ('failed', 'undeliverable'))), 0))::text,
     'actual_messages', count(*) filter (where m.sent_at is not null and m.cost_paise is not null),
     'estimated_messages', count(*) filter (where m.sent_at is not null and m.cost_paise is null)
   ) as cost`;

@@ -1,6 +1,7 @@
 // Handlers of /api/vendors, run as the caller: managers and admins only (a 403 for the rest).
 // The per-vendor counts read the messages under RLS; a vendor's performance reads the analytics
-// facts through private.message_performance. Either way a manager's are their subtree's.
+// facts through private.message_performance. Either way a manager's are their subtree's: the
+// messages of its cases and those its agents sent without a case.
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../_shared/app.ts";
@@ -42,6 +43,11 @@ export const communications: RouteHandler<typeof getVendorCommunications, AppEnv
         from public.vendors v
         left join public.messages m
           on m.provider = v.code ${inPeriod(tx, "m", "created_at", period)}
+         -- RLS leaves the messages of the customers the caller sees; a manager's counts are
+         -- those of the analytics facts: their subtree's cases (RLS has checked the case) and
+         -- the messages their subtree's agents sent without a case.
+         and (m.case_id is not null or (select private.is_admin())
+              or m.created_by = any ((select private.visible_agent_ids())::uuid[]))
        where v.kind in ('sms', 'email', 'whatsapp')
        group by v.id
        order by v.code`;

@@ -31,9 +31,12 @@ export const getVendorCommunications = createRoute({
   path: "/vendors/communications",
   tags: ["Vendors"],
   summary: "Per messaging vendor: sent, delivered, read, failed, undeliverable and cost",
-  description: "Over the messages the caller may see, queued in the period, each counted for " +
-    "the vendor of its last attempt. Cost covers the messages the vendor accepted: the " +
-    "vendor's reported price where known (actual), else the gate's estimate (estimated); " +
+  description: "Over the messages to customers queued in the period, each counted for the " +
+    "vendor of its last attempt: an admin's are every one, a manager's those of their " +
+    "subtree's cases and those their subtree's agents sent without a case (as in the " +
+    "performance reports). Cost covers the messages the vendor accepted: the vendor's " +
+    "reported price where known (actual), else the gate's estimate (estimated); a WhatsApp " +
+    "message that failed costs only what Meta reported (Meta bills delivered messages); " +
     "exact decimal paise. Managers and admins only.",
   ...signedIn,
   request: { query: ReportPeriodQuery },
@@ -66,12 +69,15 @@ export const getVendorPerformance = createRoute({
   description: "Over the messages to customers whose last attempt was this vendor's, queued " +
     "in the period: counts by outcome and status; queue-to-sent and queue-to-delivered " +
     "latency (p50, p95, p99) overall and per provider; failure causes (customer, provider, " +
-    "us, regulation) with their codes, and the codes by frequency with their cause; cost " +
+    "us, regulation) with their codes, and the codes this vendor gave by frequency with " +
+    "their cause (failure_reasons: a code counts for the vendor that gave it, even when the " +
+    "fallback provider then carried the message); cost " +
     "(actual where reported, else estimated), per delivered message and per renewal (last " +
     "touch); the same per template; a series per IST hour (within the last 7 days) or day " +
     "(up to 90 days); and the circuit breaker now with its changes in the period. Read from " +
     "the analytics facts, refreshed every 5 minutes (facts_as_of). Admins count every " +
-    "message, managers those of their subtree's cases. Managers and admins only.",
+    "message, managers those of their subtree's cases and those their subtree's agents " +
+    "sent without a case. Managers and admins only.",
   ...signedIn,
   request: { params: VendorIdParams, query: FactPeriodQuery },
   responses: {
