@@ -310,7 +310,7 @@ async function recordResults(
 /**
  * One batch in two round trips: one statement claims up to `batchSize`, takes the send permits
  * for the providers this host has, and hands back (release_messages) what the permits do not
- * cover, each message at its provider's retry time; the sends go out concurrently, each only
+ * cover, each message due when the provider's bucket will hold its permit; the sends go out concurrently, each only
  * while it can end within the lease (leaseWindow); one statement records the results and hands
  * back the messages not sent in time. Returns the batch's counts (picked 0: nothing was due;
  * released counts both kinds handed back).
@@ -367,7 +367,8 @@ export async function drainBatch(
       select c.*, c.provider = any (array(select jsonb_array_elements_text(${configured}::jsonb)))
                     as configured,
              e.body_html, e.document_id, e.whatsapp_header, e.id is not null as seen,
-             row_number() over (partition by c.provider order by c.ordinality) as rank
+             row_number() over (partition by c.provider order by c.ordinality) as rank,
+             count(*) over (partition by c.provider) as asked
         from claimed c
         left join extras e on e.id = c.id
     ),
@@ -384,7 +385,15 @@ export async function drainBatch(
              case when not coalesce(m.configured, false) then 'unconfigured'
                   when m.rank <= coalesce(p.permits, 0) then 'send'
                   else 'held' end as action,
-             coalesce(p.retry_at, now() + interval '1 second') as retry_at
+             case when p.breaker = 'closed' and m.rank > p.permits
+                  -- The bucket refills a permit every (retry_at - now()) / (asked - permits)
+                  -- seconds: the h-th message held comes due with its own permit (to 0.1 s),
+                  -- not all of them with the last one's, which left the bucket full and idle
+                  -- while they waited, then sent one second's worth and held the rest again.
+                  then now() + make_interval(secs => ceil(
+                         extract(epoch from p.retry_at - now()) * (m.rank - p.permits)
+                         / (m.asked - p.permits) * 10) / 10.0)
+                  else coalesce(p.retry_at, now() + interval '1 second') end as retry_at
         from mine m
         left join permits p on p.provider = m.provider
     ),

@@ -5,6 +5,7 @@ import packageJson from "../../package.json" with { type: "json" };
 import ai from "./ai/index.ts";
 import alerts from "./alerts/index.ts";
 import autopay from "./autopay/index.ts";
+import { jsonBodyLimit } from "./body_limit.ts";
 import campaigns from "./campaigns/index.ts";
 import cases from "./cases/index.ts";
 import channels from "./channels/index.ts";
@@ -30,7 +31,10 @@ import tasks from "./tasks/index.ts";
 import templates from "./templates/index.ts";
 import vendors from "./vendors/index.ts";
 
-const app = createApp("api")
+const api = createApp("api");
+// Before the routes: a middleware added after them does not run for them.
+api.use("*", jsonBodyLimit);
+const app = api
   .route("/", health)
   .route("/", me)
   .route("/", cases)

@@ -395,6 +395,7 @@ select set_eq(
     'private.tg_policies__refresh_book_keys() ---',
     'private.tg_messages__apply_early_callbacks() ---',
     'private.tg_messages__clear_unconfirmed() ---',
+    'private.tg_messages__fall_back_early_failures() ---',
     'private.tg_messages__note_error_provider() ---',
     'private.tg_profiles__guard_privileged() ---',
     'private.tg_templates__lint() ---',

@@ -316,6 +316,34 @@ dbTest("dispatch: two dispatchers together stay within a provider's rate limit",
              where provider = 'aws_ses'`;
 });
 
+dbTest("dispatch: messages the rate limit holds back come due with their own permits", async () => {
+  // An empty bucket refilling 5 a second and 20 emails: none can go now, and each held one comes
+  // due when its permit does (0.2 s apart), not all of them at the last one's (4 s).
+  const sql = adminSql();
+  await drain({ worker: "w-pace", providers });
+  await sql`update public.provider_state set rate_per_second = 5, tokens = 0, tokens_at = now()
+             where provider = 'aws_ses'`;
+  const ids = await queue(20, ["email"]);
+  try {
+    const stats = await drainBatch({ worker: "w-pace", providers, batchSize: 100 });
+    assert.ok(stats.released >= 20, JSON.stringify(stats));
+    const due = await sql<{ wait: number }[]>`
+      select extract(epoch from m.next_attempt_at - m.updated_at)::float8 as wait
+        from public.messages m
+       where m.id = any(${ids}::uuid[]) and m.status = 'queued' and m.deferred_reason = 'rate_limit'
+       order by m.next_attempt_at`;
+    assert.equal(due.length, 20);
+    assert.ok(due[0].wait <= 0.35, `the first held comes due within a permit: ${due[0].wait} s`);
+    assert.ok(due[19].wait >= 3.7, `the last waits for the twentieth: ${due[19].wait} s`);
+    // Spread over the four seconds, a few to each tenth of a second at most.
+    assert.ok(new Set(due.map((d) => d.wait.toFixed(1))).size >= 15, JSON.stringify(due));
+  } finally {
+    await sql`update public.provider_state set rate_per_second = 1000, tokens = 1000
+               where provider = 'aws_ses'`;
+    await drainUntilDone(ids, "w-pace");
+  }
+});
+
 dbTest("dispatch: a batch with nothing due claims nothing", async () => {
   await drain({ worker: "w-idle", providers });
   const stats = await drainBatch({ worker: "w-idle", providers });

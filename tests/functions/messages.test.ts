@@ -181,6 +181,10 @@ dbTest("messages: bad requests are 4xx problems and write nothing", async () => 
     [{ ...good, channel: "voice" }, "channel"],
     [{ ...good, customer_id: "nope" }, "customer_id"],
     [{ ...good, variables: { customer_name: 42 } }, "variables.customer_name"],
+    [{
+      ...good,
+      variables: Object.fromEntries([...Array(51).keys()].map((n) => [`v${n}`, "x"])),
+    }, "variables"],
   ];
   for (const [body, path] of invalid) {
     const refused = await expectProblem(await send(farah, body), 422);
@@ -198,6 +202,12 @@ dbTest("messages: bad requests are 4xx problems and write nothing", async () => 
   );
   assert.equal(unknownTemplate.code, "22023");
   await expectProblem(await send(farah, "{not json"), 400);
+  // Over 1 MiB: refused before it is read whole.
+  const huge = await expectProblem(
+    await send(farah, { ...good, body: "x".repeat(1_100_000), purpose: "service" }),
+    413,
+  );
+  assert.equal(huge.max_bytes, 1_048_576);
   const bare = await app.request("/api/messages", {
     method: "POST",
     headers: { authorization: `Bearer ${farah}`, "idempotency-key": "no-content-type" },
@@ -219,6 +229,18 @@ dbTest("messages: bad requests are 4xx problems and write nothing", async () => 
   assert.equal(await messageCount(), before, "no message was written");
   // The same request with a key and a case of the customer's own goes through.
   await expectJson(await send(farah, { ...good, case_id: caseId }), 201);
+
+  // A case that has closed: its messages would be cancelled unsent, so a new one is refused.
+  const lost = await createCase("farah.agent@py360.test");
+  await adminSql()`update public.renewal_cases set stage = 'lost', lost_reason = 'Moved insurer'
+                    where id = ${lost.caseId}`;
+  const before2 = await messageCount();
+  const closed = await expectProblem(
+    await send(farah, { ...good, customer_id: lost.customerId, case_id: lost.caseId }),
+    422,
+  );
+  assert.match(closed.detail, /is closed \(lost\)/);
+  assert.equal(await messageCount(), before2, "nothing written for the closed case");
 });
 
 dbTest("messages: the desk sends no transactional template (422), and writes nothing", async () => {

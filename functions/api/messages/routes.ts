@@ -29,9 +29,11 @@ export const NewMessageSchema = z.object({
   variables: z.record(
     z.string().regex(/^[a-z][a-z0-9_]{0,60}$/),
     z.string().max(1000),
-  ).optional().openapi({
+  ).refine((variables) => Object.keys(variables).length <= 50, {
+    message: "at most 50 variables",
+  }).optional().openapi({
     example: { customer_name: "Meera Sharma", policy_number: "MOT/2025/000123" },
-    description: "The template's {{variables}}, as text",
+    description: "The template's {{variables}}, as text (at most 50)",
   }),
   language: z.string().regex(/^[a-z]{2}(_[A-Z]{2})?$/).optional().openapi({
     description: "The template's language; default the customer's, else en",

@@ -59,7 +59,8 @@ export const communications: RouteHandler<typeof getVendorCommunications, AppEnv
 /**
  * GET /vendors/{id}/performance: the measures of the messages whose last attempt was the
  * vendor's, read from the analytics facts, with its breaker; 404 for a vendor that does not
- * exist, 422 for a period that does not fit its granularity.
+ * exist or carries no messages (Razorpay, OpenAI), 422 for a period that does not fit its
+ * granularity.
  */
 export const performance: RouteHandler<typeof getVendorPerformance, AppEnv> = async (c) => {
   const { id } = c.req.valid("param");
@@ -68,7 +69,8 @@ export const performance: RouteHandler<typeof getVendorPerformance, AppEnv> = as
     await requireManagerOrAdmin(tx);
     const [vendor] = await tx<VendorRef[]>`
       select v.id, v.code, v.name, v.kind from public.vendors v
-       where ${uuidPattern.test(id) ? tx`v.id = ${id}::uuid` : tx`v.code = ${id}`}`;
+       where v.kind in ('sms', 'email', 'whatsapp')
+         and ${uuidPattern.test(id) ? tx`v.id = ${id}::uuid` : tx`v.code = ${id}`}`;
     if (!vendor) throw notFound("vendor");
     const period = await resolveFactPeriod(tx, query);
     const measures = await measurePerformance(tx, { provider: vendor.code }, period, [

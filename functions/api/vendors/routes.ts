@@ -87,6 +87,6 @@ export const getVendorPerformance = createRoute({
     ),
     ...commonProblems,
     403: problem("Only managers and admins read the vendor reports"),
-    404: problem("No such vendor"),
+    404: problem("No such messaging vendor (SMS, email or WhatsApp)"),
   },
 });
