@@ -46,9 +46,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * Applies a `POST /_control/{code}` body to a vendor's faults: only the fields present change;
- * `failNext: null` clears a pending failure. Throws ControlError for a field out of range.
+ * `failNext: null` clears a pending failure. Throws ControlError for a field out of range, and
+ * then changes nothing (the fields are checked on a copy, which replaces the faults at the end).
  */
-export function applyFaults(faults: VendorFaults, body: Record<string, unknown>): void {
+export function applyFaults(live: VendorFaults, body: Record<string, unknown>): void {
+  // Shallow: failNext and callbacks are replaced whole below, never changed in place.
+  const faults: VendorFaults = { ...live };
   const number = (name: string, min: number, max = Infinity) => {
     const value = body[name];
     if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
@@ -118,6 +121,7 @@ export function applyFaults(faults: VendorFaults, body: Record<string, unknown>)
     }
     faults.callbacks = { mode: callbacks.mode as CallbackMode, delayMs };
   }
+  Object.assign(live, faults);
 }
 
 /** Handles /_control and /_inspect requests; `path` starts with one of them. */

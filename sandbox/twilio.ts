@@ -1,7 +1,7 @@
 // Twilio Programmable Messaging, as the sandbox plays it (VENDORS.md §1):
 // POST /twilio/2010-04-01/Accounts/{AccountSid}/Messages.json (form-encoded, Basic auth) → 201
 // snake_case JSON; errors {code, message, more_info, status}; 20429 with HTTP 429; status
-// callbacks (queued → sent → delivered, form-encoded, X-Twilio-Signature) to each send's
+// callbacks (sent → delivered; none for the initial queued; form-encoded, X-Twilio-Signature) to each send's
 // StatusCallback; GET …/Messages/{Sid}.json; inbound SMS (and STOP/START opt-out) to
 // webhooks.twilioInbound.
 
@@ -260,11 +260,12 @@ export class TwilioVendor {
     message: MessageResource,
     errorCode: number | null,
   ): Delivery[] {
+    // No callback for the initial status (queued: the send's own answer says it), VENDORS.md §1.
     const statuses = errorCode === null
-      ? ["queued", "sent", "delivered"]
+      ? ["sent", "delivered"]
       : failedBeforeSending.has(errorCode)
-      ? ["queued", "failed"]
-      : ["queued", "sent", "undelivered"];
+      ? ["failed"]
+      : ["sent", "undelivered"];
     const chosen = mode === "read_without_delivered"
       ? statuses.filter((status) => status !== "delivered")
       : statuses;

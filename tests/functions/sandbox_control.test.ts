@@ -65,6 +65,8 @@ Deno.test("sandbox control: bad control requests are refused with the reason", a
     const cases: Array<[string, unknown, RegExp]> = [
       ["/_control/twilio", { errorRate: 1.5 }, /errorRate/],
       ["/_control/twilio", { latencyMs: -1 }, /latencyMs/],
+      // A good field beside a bad one is not applied either (checked below).
+      ["/_control/twilio", { latencyMs: 4321, errorRate: 2 }, /errorRate/],
       ["/_control/twilio", { failNext: { count: 1 } }, /failNext/],
       ["/_control/twilio", { failNext: { code: 21211, count: 0 } }, /count/],
       ["/_control/twilio", { callbacks: { mode: "sometimes" } }, /callbacks\.mode/],
@@ -93,6 +95,7 @@ Deno.test("sandbox control: bad control requests are refused with the reason", a
     );
     const faults = await (await fetch(`${sandbox.url}/_control/twilio`)).json();
     assert.equal(faults.errorRate, 0);
+    assert.equal(faults.latencyMs, 0, "nothing of a refused request is applied");
     assert.equal(faults.failNext, null);
   } finally {
     await sandbox.close();

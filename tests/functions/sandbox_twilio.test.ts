@@ -146,7 +146,7 @@ Deno.test("sandbox twilio: beyond rateLimitPerSecond the answer is 429 with code
   });
 });
 
-Deno.test("sandbox twilio: status callbacks queued → sent → delivered, signed with X-Twilio-Signature", async () => {
+Deno.test("sandbox twilio: status callbacks sent → delivered (none for queued), signed with X-Twilio-Signature", async () => {
   await withSandbox(async (sandbox, receiver) => {
     const callback = `${receiver.url}/twilio/status?message_id=3f1c`;
     const { body } = await send(sandbox, {
@@ -156,8 +156,8 @@ Deno.test("sandbox twilio: status callbacks queued → sent → delivered, signe
       StatusCallback: callback,
     });
     await sandbox.callbacksSettled();
+    // No callback for the initial status: the send's answer said queued (VENDORS.md §1).
     assert.deepEqual(receiver.received.map((r) => formOf(r.body).MessageStatus), [
-      "queued",
       "sent",
       "delivered",
     ]);
@@ -185,7 +185,6 @@ Deno.test("sandbox twilio: status callbacks queued → sent → delivered, signe
     }
     const logged = await inspect(sandbox, "callbacks");
     assert.deepEqual(logged.map((c: { event: string; status: number }) => [c.event, c.status]), [
-      ["queued", 200],
       ["sent", 200],
       ["delivered", 200],
     ]);
@@ -209,8 +208,8 @@ Deno.test("sandbox twilio: callback modes duplicate, out_of_order and none", asy
     await send(sandbox, message);
     await sandbox.callbacksSettled();
     const statuses = receiver.received.map((r) => formOf(r.body).MessageStatus);
-    assert.deepEqual(statuses, ["queued", "queued", "sent", "sent", "delivered", "delivered"]);
-    for (let i = 0; i < 6; i += 2) {
+    assert.deepEqual(statuses, ["sent", "sent", "delivered", "delivered"]);
+    for (let i = 0; i < 4; i += 2) {
       const [a, b] = [receiver.received[i], receiver.received[i + 1]];
       assert.equal(a.body, b.body);
       assert.equal(
@@ -226,7 +225,6 @@ Deno.test("sandbox twilio: callback modes duplicate, out_of_order and none", asy
     assert.deepEqual(receiver.received.map((r) => formOf(r.body).MessageStatus), [
       "delivered",
       "sent",
-      "queued",
     ]);
 
     receiver.received.length = 0;
@@ -249,7 +247,7 @@ Deno.test("sandbox twilio: late callbacks wait for delayMs", async () => {
       StatusCallback: `${receiver.url}/s`,
     });
     await sandbox.callbacksSettled();
-    assert.equal(receiver.received.length, 3);
+    assert.equal(receiver.received.length, 2);
     assert.ok(receiver.received[0].at - started >= 300, `${receiver.received[0].at - started} ms`);
   });
 });

@@ -86,10 +86,10 @@ twilioTest("a sent SMS reaches delivered through the signed status callbacks", a
   assert.ok(row.delivered_at instanceof Date);
   assert.deepEqual(
     (await eventsOf(id)).map((e) => [e.event_key, e.message_status]),
-    [[`${sid}:delivered`, "delivered"], [`${sid}:queued`, "sent"], [`${sid}:sent`, "sent"]],
-    "queued means Twilio has it (sent); each callback is one event",
+    [[`${sid}:delivered`, "delivered"], [`${sid}:sent`, "sent"]],
+    "each callback is one event",
   );
-  assert.deepEqual(await callbackAnswers(), [204, 204, 204]);
+  assert.deepEqual(await callbackAnswers(), [204, 204]);
 });
 
 twilioTest("callbacks that come before the send is recorded apply when it is", async () => {
@@ -97,21 +97,20 @@ twilioTest("callbacks that come before the send is recorded apply when it is", a
   const id = await enqueue(customer.id, "sms");
   const sent = (await send(harness, [id], { recordAfterCallbacks: true })).get(id)!;
   assert.ok(sent.ok);
-  assert.deepEqual(await callbackAnswers(), [204, 204, 204], "taken while the SMS was sending");
+  assert.deepEqual(await callbackAnswers(), [204, 204], "taken while the SMS was sending");
   const row = await message(id);
   assert.deepEqual([row.status, row.provider_message_id], ["delivered", sent.providerMessageId]);
   assert.ok(row.delivered_at instanceof Date);
-  assert.equal((await eventsOf(id)).length, 3);
+  assert.equal((await eventsOf(id)).length, 2);
 });
 
 twilioTest("duplicated callbacks: one event row each, delivered", async () => {
   await callbacks(sandbox, "twilio", "duplicate");
   const { id, sid } = await sentSms();
   assert.equal((await message(id)).status, "delivered");
-  assert.deepEqual(await callbackAnswers(), [204, 204, 204, 204, 204, 204], "each posted twice");
+  assert.deepEqual(await callbackAnswers(), [204, 204, 204, 204], "each posted twice");
   assert.deepEqual((await eventsOf(id)).map((e) => e.event_key), [
     `${sid}:delivered`,
-    `${sid}:queued`,
     `${sid}:sent`,
   ]);
 });
@@ -121,7 +120,7 @@ twilioTest("out-of-order callbacks: delivered first, the late sent does not undo
   const { id } = await sentSms();
   const row = await message(id);
   assert.equal(row.status, "delivered");
-  assert.equal((await eventsOf(id)).length, 3);
+  assert.equal((await eventsOf(id)).length, 2);
 });
 
 twilioTest(
@@ -134,7 +133,6 @@ twilioTest(
     assert.equal(row.last_error_code, "30005");
     const events = await eventsOf(id);
     assert.deepEqual(events.map((e) => e.event_key).sort(), [
-      `${sid}:queued`,
       `${sid}:sent`,
       `${sid}:undelivered`,
     ]);
