@@ -55,7 +55,10 @@ export interface DrainOptions {
   sendTimeoutMs?: number;
   /** Stop after this many milliseconds (a batch in hand is finished first). Default 10 000. */
   budgetMs?: number;
-  /** Stops the drain between batches, and aborts the sends in flight. */
+  /** Stops the drain: no further batch is claimed and the batch in hand starts no further send
+   * (those are handed back unsent), but the sends in flight finish (each within its deadline)
+   * and are recorded. Aborting them would leave messages the vendor may have accepted to be
+   * sent again, and count our own stop as the vendor's failure. */
   signal?: AbortSignal;
   /** Batches in hand at once: while one batch's sends are out or its results are being
    * recorded, the next is claimed (the sends of all share `concurrency`). Default 2. */
@@ -442,8 +445,11 @@ export async function drainBatch(
 
   await Promise.all(toSend.map((message) =>
     limit(async () => {
-      // Waited too long for a free send: handed back unsent (lease_ran_short).
-      if (Date.now() > window.startBy) return void handedBack.push(message.id);
+      // Waited too long for a free send, or the host is stopping: handed back unsent (as
+      // lease_ran_short, to be claimed again at once).
+      if (Date.now() > window.startBy || options.signal?.aborted) {
+        return void handedBack.push(message.id);
+      }
       const provider = providers[message.provider as ProviderCode] as Provider;
       if (
         message.channel === "whatsapp" && message.whatsapp_name &&
@@ -484,20 +490,19 @@ export async function drainBatch(
           return;
         }
       }
-      // Its document took the time: handed back unsent as well.
-      if (Date.now() > window.startBy) return void handedBack.push(message.id);
+      // Its document took the time, or the host is stopping: handed back unsent as well.
+      if (Date.now() > window.startBy || options.signal?.aborted) {
+        return void handedBack.push(message.id);
+      }
       // A send deadline longer than the window leaves (a lease too short for it): cut at endBy.
       const leaseLeft = window.endBy - Date.now();
       const cut = leaseLeft < timeoutMs ? AbortSignal.timeout(Math.max(0, leaseLeft)) : undefined;
       let result: SendResult;
       try {
-        result = await provider.send(
-          outboundMessage(message, attachment),
-          cut && options.signal ? AbortSignal.any([options.signal, cut]) : cut ?? options.signal,
-        );
+        result = await provider.send(outboundMessage(message, attachment), cut);
         // Cut by our lease, not failed by the vendor: its circuit breaker must not count it, and
         // like a timeout it may have reached the vendor (its retry waits for the callback).
-        if (!result.ok && cut?.aborted && !options.signal?.aborted) {
+        if (!result.ok && cut?.aborted) {
           result = {
             ...result,
             code: "timeout",

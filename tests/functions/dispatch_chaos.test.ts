@@ -234,6 +234,51 @@ dbTest("chaos: Postgres restarted under load", async () => {
   await receivedOnce(ids);
 });
 
+dbTest(
+  "chaos: a worker stopped (SIGTERM) mid-send finishes its sends and opens no breaker",
+  async () => {
+    // Slow sends and no callbacks: nothing but the stopping worker itself can record them.
+    const sql = adminSql();
+    await twilioLatency(1500);
+    const mode = (m: string) =>
+      fetch(`${sandbox.url}/_control/twilio`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ callbacks: { mode: m } }),
+      }).then((r) => r.body?.cancel());
+    await mode("none");
+    try {
+      const ids = await queue(40);
+      const worker = spawnWorker("chaos-term");
+      for (let inFlight = 0; inFlight === 0;) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        [{ n: inFlight }] = await sql<{ n: number }[]>`
+        select count(*)::int as n from public.messages
+         where id = any(${ids}::uuid[]) and status = 'sending'`;
+      }
+      await kill(worker, "SIGTERM");
+      // It recorded what it had out before it exited, and handed back what it had not started.
+      const [{ sending }] = await sql<{ sending: number }[]>`
+      select count(*)::int as sending from public.messages
+       where id = any(${ids}::uuid[]) and status = 'sending'`;
+      assert.equal(sending, 0, "nothing left sending for a lease to bring back");
+      const [breaker] = await sql`
+      select breaker::text, consecutive_failures from public.provider_state
+       where provider = 'twilio'`;
+      assert.deepEqual(breaker, { breaker: "closed", consecutive_failures: 0 });
+      await twilioLatency(15);
+      const next = spawnWorker("chaos-term-next");
+      const counts = await settled(ids);
+      await kill(next, "SIGTERM");
+      assert.equal(counts.sent, 40, JSON.stringify(counts));
+      await receivedOnce(ids);
+    } finally {
+      await twilioLatency(15);
+      await mode("normal");
+    }
+  },
+);
+
 Deno.test({
   name: "chaos: teardown",
   sanitizeOps: false,
