@@ -34,7 +34,8 @@ export async function createTemplate(options: TemplateOptions = {}) {
                                   dlt_template_id, dlt_text)
     values (${code}, ${channel}, 'en', ${options.purpose ?? "transactional"},
             ${channel === "email" ? options.subject ?? "Subject" : null}, ${body},
-            ${whatsapp ? code : null}, ${whatsapp ? "utility" : null},
+            ${whatsapp ? code : null},
+            ${whatsapp ? (options.purpose === "marketing" ? "marketing" : "utility") : null},
             ${whatsapp ? "approved" : null},
             ${whatsapp ? (body.match(/\{\{/g) ?? []).length : null},
             ${sms ? "1101234567890123456" : null}, ${sms ? "PYRNWL" : null},
