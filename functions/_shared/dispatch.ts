@@ -313,9 +313,9 @@ async function recordResults(
 /**
  * One batch in two round trips: one statement claims up to `batchSize`, takes the send permits
  * for the providers this host has, and hands back (release_messages) what the permits do not
- * cover, each message due when the provider's bucket will hold its permit; the sends go out concurrently, each only
- * while it can end within the lease (leaseWindow); one statement records the results and hands
- * back the messages not sent in time. Returns the batch's counts (picked 0: nothing was due;
+ * cover, each message due when the provider's bucket will hold its permit; the sends go out
+ * concurrently, each only while it can end within the lease (leaseWindow); one statement records
+ * the results and hands back the messages not sent in time. Returns the batch's counts (picked 0: nothing was due;
  * released counts both kinds handed back).
  */
 export async function drainBatch(
