@@ -2,8 +2,8 @@
 // POST /twilio/2010-04-01/Accounts/{AccountSid}/Messages.json (form-encoded, Basic auth) → 201
 // snake_case JSON; errors {code, message, more_info, status}; 20429 with HTTP 429; status
 // callbacks (sent → delivered; none for the initial queued; form-encoded, X-Twilio-Signature)
-// to each send's StatusCallback; GET …/Messages/{Sid}.json; inbound SMS (and STOP/START opt-out) to
-// webhooks.twilioInbound.
+// to each send's StatusCallback; GET …/Messages/{Sid}.json; inbound SMS (and STOP/START
+// opt-out) to webhooks.twilioInbound.
 
 import type { Delivery } from "./callbacks.ts";
 import { basicAuth, field, isE164, json, parseForm, sameSecret } from "./http.ts";
