@@ -394,6 +394,7 @@ select set_eq(
     'private.tg_outstanding_amounts__renew_settled_cases() ---',
     'private.tg_policies__refresh_book_keys() ---',
     'private.tg_messages__apply_early_callbacks() ---',
+    'private.tg_message_events__erase_error_with_payload() ---',
     'private.tg_messages__clear_unconfirmed() ---',
     'private.tg_messages__fall_back_early_failures() ---',
     'private.tg_messages__note_error_provider() ---',
