@@ -45,7 +45,10 @@ export const CostSchema = z.object({
       "for a WhatsApp message that failed: Meta bills a message when it is delivered)",
   }),
   actual_messages: z.number().int().openapi({ description: "Messages priced by the vendor" }),
-  estimated_messages: z.number().int().openapi({ description: "Messages priced by estimate" }),
+  estimated_messages: z.number().int().openapi({
+    description: "Messages accepted with no vendor-reported price (priced by estimate; a " +
+      "WhatsApp message that failed is among them, at nothing)",
+  }),
 }).openapi("MessageCost");
 
 /** Percentiles of one latency in seconds, over `messages` messages (from the facts' histograms). */
