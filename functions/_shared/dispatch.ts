@@ -315,8 +315,8 @@ async function recordResults(
  * for the providers this host has, and hands back (release_messages) what the permits do not
  * cover, each message due when the provider's bucket will hold its permit; the sends go out
  * concurrently, each only while it can end within the lease (leaseWindow); one statement records
- * the results and hands back the messages not sent in time. Returns the batch's counts (picked 0: nothing was due;
- * released counts both kinds handed back).
+ * the results and hands back the messages not sent in time. Returns the batch's counts (picked
+ * 0: nothing was due; released counts both kinds handed back).
  */
 export async function drainBatch(
   options: DrainOptions,
@@ -370,8 +370,7 @@ export async function drainBatch(
       select c.*, c.provider = any (array(select jsonb_array_elements_text(${configured}::jsonb)))
                     as configured,
              e.body_html, e.document_id, e.whatsapp_header, e.id is not null as seen,
-             row_number() over (partition by c.provider order by c.ordinality) as rank,
-             count(*) over (partition by c.provider) as asked
+             row_number() over (partition by c.provider order by c.ordinality) as rank
         from claimed c
         left join extras e on e.id = c.id
     ),
@@ -390,12 +389,14 @@ export async function drainBatch(
                   else 'held' end as action,
              case when p.breaker = 'closed' and m.rank > p.permits
                   -- The bucket refills a permit every (retry_at - now()) / (asked - permits)
-                  -- seconds: the h-th message held comes due with its own permit (to 0.1 s),
-                  -- not all of them with the last one's, which left the bucket full and idle
-                  -- while they waited, then sent one second's worth and held the rest again.
+                  -- seconds (asked: the provider's count in wanted): the h-th message held
+                  -- comes due with its own permit (to 0.1 s), not all of them with the last
+                  -- one's, which left the bucket full and idle while they waited, then sent one
+                  -- second's worth and held the rest again.
                   then now() + make_interval(secs => ceil(
                          extract(epoch from p.retry_at - now()) * (m.rank - p.permits)
-                         / (m.asked - p.permits) * 10) / 10.0)
+                         / ((select (w.asked ->> m.provider)::integer from wanted w) - p.permits)
+                         * 10) / 10.0)
                   else coalesce(p.retry_at, now() + interval '1 second') end as retry_at
         from mine m
         left join permits p on p.provider = m.provider
@@ -443,13 +444,13 @@ export async function drainBatch(
     }
   }
 
+  // A send starts only while it can end within the lease and the host is not stopping; a message
+  // that may not start is handed back unsent (as lease_ran_short, to be claimed again at once).
+  const mayStart = () => Date.now() <= window.startBy && !options.signal?.aborted;
   await Promise.all(toSend.map((message) =>
     limit(async () => {
-      // Waited too long for a free send, or the host is stopping: handed back unsent (as
-      // lease_ran_short, to be claimed again at once).
-      if (Date.now() > window.startBy || options.signal?.aborted) {
-        return void handedBack.push(message.id);
-      }
+      // Waited too long for a free send, or the host is stopping.
+      if (!mayStart()) return void handedBack.push(message.id);
       const provider = providers[message.provider as ProviderCode] as Provider;
       if (
         message.channel === "whatsapp" && message.whatsapp_name &&
@@ -490,10 +491,8 @@ export async function drainBatch(
           return;
         }
       }
-      // Its document took the time, or the host is stopping: handed back unsent as well.
-      if (Date.now() > window.startBy || options.signal?.aborted) {
-        return void handedBack.push(message.id);
-      }
+      // Its document took the time, or the host is stopping meanwhile.
+      if (!mayStart()) return void handedBack.push(message.id);
       // A send deadline longer than the window leaves (a lease too short for it): cut at endBy.
       const leaseLeft = window.endBy - Date.now();
       const cut = leaseLeft < timeoutMs ? AbortSignal.timeout(Math.max(0, leaseLeft)) : undefined;

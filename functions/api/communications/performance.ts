@@ -224,8 +224,11 @@ export async function requireManagerOrAdmin(
  * message costs from its send, except a WhatsApp message that failed, which costs only what
  * Meta reported (Meta bills a message when it is delivered).
  */
-export const outcomeColumns = (tx: Tx) =>
-  tx`
+export const outcomeColumns = (tx: Tx) => {
+  const billed = tx`m.sent_at is not null
+    and not (m.channel = 'whatsapp' and m.cost_paise is null
+             and m.status in ('failed', 'undeliverable'))`;
+  return tx`
   count(m.id)::int as messages,
   count(m.sent_at)::int as sent,
   count(m.delivered_at)::int as delivered,
@@ -235,18 +238,15 @@ export const outcomeColumns = (tx: Tx) =>
   count(m.unconfirmed_at)::int as unconfirmed,
   json_build_object(
     'total_paise', pg_catalog.trim_scale(coalesce(sum(coalesce(m.cost_paise, m.estimated_cost_paise))
-                     filter (where m.sent_at is not null
-                               and not (m.channel = 'whatsapp' and m.cost_paise is null
-                                        and m.status in ('failed', 'undeliverable'))), 0))::text,
+                     filter (where ${billed}), 0))::text,
     'actual_paise', pg_catalog.trim_scale(coalesce(sum(m.cost_paise)
                      filter (where m.sent_at is not null), 0))::text,
     'estimated_paise', pg_catalog.trim_scale(coalesce(sum(m.estimated_cost_paise)
-                     filter (where m.sent_at is not null and m.cost_paise is null
-                               and not (m.channel = 'whatsapp'
-                                        and m.status in ('failed', 'undeliverable'))), 0))::text,
+                     filter (where ${billed} and m.cost_paise is null), 0))::text,
     'actual_messages', count(*) filter (where m.sent_at is not null and m.cost_paise is not null),
     'estimated_messages', count(*) filter (where m.sent_at is not null and m.cost_paise is null)
   ) as cost`;
+};
 
 /** Which messages a report covers: a channel's type, a provider, or both. */
 export interface PerformanceScope {

@@ -30,6 +30,9 @@ type VendorRef = z.infer<typeof VendorRefSchema>;
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** The vendor kinds that carry messages (Razorpay and OpenAI do not). */
+const messagingKinds = ["sms", "email", "whatsapp"];
+
 /** GET /vendors/communications: every messaging vendor's counts and cost, by code. */
 export const communications: RouteHandler<typeof getVendorCommunications, AppEnv> = async (c) => {
   const query = c.req.valid("query");
@@ -48,7 +51,7 @@ export const communications: RouteHandler<typeof getVendorCommunications, AppEnv
          -- the messages their subtree's agents sent without a case.
          and (m.case_id is not null or (select private.is_admin())
               or m.created_by = any ((select private.visible_agent_ids())::uuid[]))
-       where v.kind in ('sms', 'email', 'whatsapp')
+       where v.kind::text = any (${messagingKinds})
        group by v.id
        order by v.code`;
     return { period, rows };
@@ -69,7 +72,7 @@ export const performance: RouteHandler<typeof getVendorPerformance, AppEnv> = as
     await requireManagerOrAdmin(tx);
     const [vendor] = await tx<VendorRef[]>`
       select v.id, v.code, v.name, v.kind from public.vendors v
-       where v.kind in ('sms', 'email', 'whatsapp')
+       where v.kind::text = any (${messagingKinds})
          and ${uuidPattern.test(id) ? tx`v.id = ${id}::uuid` : tx`v.code = ${id}`}`;
     if (!vendor) throw notFound("vendor");
     const period = await resolveFactPeriod(tx, query);
